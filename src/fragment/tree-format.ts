@@ -1,0 +1,116 @@
+// The plaintext shape of fragfs metadata objects (before SOLMET wrapping): snapshot roots,
+// directories, file manifest pages and snapshot refs. docs/FORMAT.md section 4 is the normative text;
+// these types and that section change together, and FORMAT_VERSION with them.
+
+/** Version of the metadata object schema; readers MUST reject a higher one. */
+export const META_VERSION = 1;
+
+/** Seed 003's well-known keys, carried by every metadata object that describes data blocks. */
+export const DATA_ENCRYPTION_TYPE_KEY = 'FragComp::DataEncryptionType';
+export const DATA_COMPRESSION_TYPE_KEY = 'FragComp::DataCompressionType';
+
+/** Data block encryption: 0x01 = AES-256-GCM, key = keyed BLAKE3 of the plaintext, zero nonce. */
+export const DATA_ENCRYPTION_AES256GCM_CONVERGENT = 0x01;
+/** Data block compression: 0x01 = zstd, applied per block only when it saves space (status bit 7). */
+export const DATA_COMPRESSION_ZSTD = 0x01;
+
+/** One block of a file: bytes [offset, offset + plainSize) of the file. */
+export interface BlockRef {
+  /** BLAKE3-256 of the stored bytes, lowercase hex: the fragment id in the `data` namespace. */
+  readonly id: string;
+  /** The block's AEAD key: keyed BLAKE3(convergence secret, plaintext), 32 bytes. */
+  readonly key: Uint8Array;
+  /** Plaintext length in bytes (<= the store's block size). */
+  readonly plainSize: number;
+}
+
+export interface Extent extends BlockRef {
+  /** Byte offset of the block in the file. Extents of a file are sorted and do not overlap; a gap is a hole (zeros). */
+  readonly offset: number;
+}
+
+export type EntryType = 'file' | 'dir' | 'symlink' | 'fifo' | 'chardev' | 'blockdev' | 'socket';
+
+/**
+ * One name in a directory, with everything `stat` shows and where the content is.
+ * Exactly one content field is set for files and dirs: `blocks` or `pages` for files, `dir` for dirs.
+ */
+export interface Entry {
+  /** One path component, no '/' and not '.' or '..'; stored as raw bytes in the encoding. */
+  name: string;
+  type: EntryType;
+  /** Permission and special bits (mode & 0o7777); the type is in `type`. */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Modification time, nanoseconds since the epoch (bigint keeps full precision). */
+  mtimeNs: bigint;
+  /** Logical size in bytes (files: content length including holes; symlinks: target length). */
+  size: number;
+  /** Symlink target. */
+  target?: string;
+  /** Device number for chardev/blockdev. */
+  rdev?: number;
+  /** Extended attributes, name -> value. */
+  xattrs?: Record<string, Uint8Array>;
+  /**
+   * Hard-link group: entries of one tree that share a number are one inode. Every member carries
+   * the same content fields, so any of them can be read alone.
+   */
+  link?: number;
+  /** Inline manifest for files with at most MANIFEST_INLINE_MAX extents. */
+  blocks?: Extent[];
+  /** Manifest pages (meta fragment ids, in order) for larger files. */
+  pages?: string[];
+  /** Meta fragment id of a directory's `DirObject`. */
+  dir?: string;
+}
+
+/** Files with more extents than this keep them in manifest pages. */
+export const MANIFEST_INLINE_MAX = 32;
+/** Extents per manifest page. */
+export const MANIFEST_PAGE_MAX = 4096;
+
+export interface DirObject {
+  kind: 'dir';
+  v: number;
+  /** Sorted by name (byte order of the UTF-8 name), names unique. */
+  entries: Entry[];
+}
+
+export interface ManifestPageObject {
+  kind: 'manifest';
+  v: number;
+  blocks: Extent[];
+}
+
+/** What a meta key names: the root of one tree, frozen. */
+export interface SnapshotObject {
+  kind: 'snapshot';
+  v: number;
+  /** Milliseconds since the epoch. */
+  createdMs: number;
+  /** `put` source paths or the mount the snapshot was taken of. */
+  source: string[];
+  hostname: string;
+  /** The store's block size when written (informative). */
+  blockSize: number;
+  /** The tree: a dir entry (put of a folder, a mount), a file or symlink (put of one file). */
+  root: Entry;
+  /** Totals over the tree, for `snapshots` and `stats` without a walk. */
+  files: number;
+  dirs: number;
+  logicalBytes: number;
+}
+
+/** A ref names a snapshot; its id is the snapshot's meta key. */
+export interface RefObject {
+  kind: 'ref';
+  v: number;
+  snapshot: string;
+  name?: string;
+  createdMs: number;
+  logicalBytes: number;
+}
+
+export type MetaObject = DirObject | ManifestPageObject | SnapshotObject | RefObject;

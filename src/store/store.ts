@@ -1,0 +1,95 @@
+// The one backend interface every fragfs store implements (memory, lmdb, dir, split, ...), and the
+// namespacing rules shared by all of them. Each backend passes test/store/conformance.ts.
+
+import { FragfsError } from '../errors.js';
+
+/**
+ * What a fragment is for. Backends keep kinds apart where they can (separate LMDB databases,
+ * `.meta` files beside data files), so that data can be listed, synced or verified without
+ * touching metadata and the other way round.
+ * - `data`: encoded file blocks (status byte + crc32 + ciphertext, docs/FORMAT.md section 2).
+ * - `meta`: SOLMET metadata fragments: directories, file manifests, snapshot roots.
+ * - `ref`:  small mutable-by-replacement records naming snapshot roots (names, times); the id is
+ *           the snapshot's own meta key, so a ref is never rewritten with other content.
+ */
+export type FragmentKind = 'data' | 'meta' | 'ref';
+export const FRAGMENT_KINDS: readonly FragmentKind[] = ['data', 'meta', 'ref'];
+
+/**
+ * Seed 000's `space:id`: one backend can hold several independent stores ("spaces"), each with its
+ * own keys. Every call names the space and the kind.
+ */
+export interface Namespace {
+  readonly space: string;
+  readonly kind: FragmentKind;
+}
+
+export type BackendName = 'memory' | 'lmdb' | 'dir' | 'split';
+export const BACKEND_NAMES: readonly BackendName[] = ['memory', 'lmdb', 'dir', 'split'];
+
+/**
+ * The backend contract.
+ *
+ * - Ids are 64 lowercase hex digits (a BLAKE3-256 digest); a backend MUST reject anything else
+ *   with FragfsError('INVALID') before touching storage.
+ * - A backend stores opaque bytes. It MUST NOT check that an id is the hash of its bytes (the repo
+ *   layer does that on every read); it MUST return exactly the bytes that were put.
+ * - `put` MUST be atomic: a reader or a crash sees either no fragment under the id or all of it,
+ *   never a prefix. When the returned promise resolves the fragment MUST be durable (it survives
+ *   kill -9 and power loss), unless the caller has opted into batching with `sync()`, see below.
+ * - `put` of an id that already exists MUST succeed and MAY skip the write (content addressing:
+ *   same id, same bytes). Concurrent puts of one id MUST all succeed and leave one copy.
+ * - `get` of a missing id MUST reject with FragfsError('MISSING_FRAGMENT') naming the id.
+ * - `delete` of a missing id MUST succeed (idempotent).
+ * - `list` MUST yield every id present in the namespace when the listing started exactly once;
+ *   ids put or deleted during a listing MAY or MAY NOT appear.
+ * - Namespaces MUST be independent: the same id in two namespaces are two fragments.
+ * - After `close`, a reopen of the same location MUST see every fragment whose put resolved.
+ */
+export interface Store {
+  readonly backend: BackendName;
+  put(ns: Namespace, id: string, bytes: Uint8Array): Promise<void>;
+  get(ns: Namespace, id: string): Promise<Uint8Array>;
+  has(ns: Namespace, id: string): Promise<boolean>;
+  /** Stored size in bytes, or undefined when the fragment is absent. */
+  size(ns: Namespace, id: string): Promise<number | undefined>;
+  delete(ns: Namespace, id: string): Promise<void>;
+  list(ns: Namespace): AsyncIterable<string>;
+  /** Makes every put that has resolved so far durable (a no-op where put is already durable). */
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const ID_RE = /^[0-9a-f]{64}$/;
+const SPACE_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+/** Entry-point check every backend calls first. */
+export function checkId(id: string): void {
+  if (typeof id !== 'string' || !ID_RE.test(id)) {
+    throw new FragfsError('INVALID', `not a fragment id (64 lowercase hex digits): ${String(id).slice(0, 80)}`);
+  }
+}
+
+export function checkNamespace(ns: Namespace): void {
+  if (!ns || typeof ns.space !== 'string' || !SPACE_RE.test(ns.space)) {
+    throw new FragfsError('INVALID', `not a space name ([a-z0-9_-], 1-64 chars): ${String(ns?.space)}`);
+  }
+  if (!FRAGMENT_KINDS.includes(ns.kind)) {
+    throw new FragfsError('INVALID', `not a fragment kind: ${String(ns.kind)}`);
+  }
+}
+
+export function isValidSpaceName(space: string): boolean {
+  return SPACE_RE.test(space);
+}
+
+/** Seed 000's flat key form, `space:kind:id`, used by backends that have one key space. */
+export function flatKey(ns: Namespace, id: string): string {
+  return `${ns.space}:${ns.kind}:${id}`;
+}
+
+export function missingFragment(ns: Namespace, id: string): FragfsError {
+  return new FragfsError('MISSING_FRAGMENT', `fragment ${id} (${ns.kind}) is missing from the store`, {
+    fragmentId: id,
+  });
+}
