@@ -1,0 +1,150 @@
+// Runs the block codec off the event loop, on every core: a piscina pool of codec-worker threads
+// that hold the space's convergence secret. Tiny blocks are coded inline, where a thread
+// round-trip would cost more than the work.
+
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import { ERROR_CODES, FragfsError, type ErrorCode } from '../errors.js';
+import {
+  CONVERGENCE_SECRET_LEN,
+  decodeBlock,
+  encodeBlock,
+  ownsBuffer,
+  type DecodeRef,
+  type EncodedBlock,
+} from './block-codec.js';
+import type { CodecWorkerData, DecodeTask, EncodeTask, WorkerFailure } from './codec-worker.js';
+
+/**
+ * Blocks shorter than this many bytes are coded on the calling thread by encode()/decode().
+ * Measured with scripts/bench-codec.ts (--small): a pool round-trip costs about 60-100 us, which is
+ * what encodeBlock itself costs around 64 KiB of incompressible data; below 16 KiB the inline call
+ * is several times faster and blocks the loop for well under 50 us.
+ */
+export const INLINE_BELOW = 16 * 1024;
+
+export interface CodecPoolOptions {
+  /** The space's convergence secret, 32 bytes; handed to each worker once. */
+  convergenceSecret: Uint8Array;
+  /** Worker threads; default os.availableParallelism(). */
+  threads?: number;
+  /** Override INLINE_BELOW (0 sends every block to the pool; tests and benchmarks use that). */
+  inlineBelow?: number;
+}
+
+/** The worker file sits next to this one, both in src/ (as .ts) and in dist/ (as .js). */
+const WORKER_URL = new URL('./codec-worker.js', import.meta.url).href;
+
+/** True for a transfer refused by postMessage, e.g. an ArrayBuffer a native module marked untransferable. */
+function isCloneError(e: unknown): boolean {
+  return (e as Error | undefined)?.name === 'DataCloneError';
+}
+
+function isFailure(r: unknown): r is WorkerFailure {
+  return typeof r === 'object' && r !== null && 'failure' in r;
+}
+
+/** Rebuilds a FragfsError that crossed the thread boundary as plain data. */
+function rethrow(f: WorkerFailure['failure']): never {
+  if (!(f.code in ERROR_CODES)) throw new Error(`codec worker sent an unknown error code ${f.code}: ${f.message}`);
+  throw new FragfsError(f.code as ErrorCode, f.message, {
+    ...(f.fragmentId === undefined ? {} : { fragmentId: f.fragmentId }),
+    ...(f.path === undefined ? {} : { path: f.path }),
+  });
+}
+
+/**
+ * A pool of codec threads for one convergence secret.
+ * - encode/decode MUST give exactly what encodeBlock/decodeBlock give (same bytes, same errors).
+ * - `plain` (encode) and `stored` (decode) MAY be transferred to a worker and so detached when they
+ *   own their whole ArrayBuffer; callers MUST NOT reuse them. Views into larger buffers are copied.
+ * - An idle pool does not keep the process alive; close() finishes in-flight tasks and stops the threads.
+ */
+export class CodecPool {
+  readonly threads: number;
+  readonly inlineBelow: number;
+  private readonly pool: Piscina;
+  private readonly secret: Uint8Array;
+  private closing: Promise<void> | undefined;
+
+  constructor(o: CodecPoolOptions) {
+    if (!(o?.convergenceSecret instanceof Uint8Array) || o.convergenceSecret.length !== CONVERGENCE_SECRET_LEN) {
+      throw new FragfsError('INVALID', `convergence secret must be ${CONVERGENCE_SECRET_LEN} bytes`);
+    }
+    const threads = o.threads ?? availableParallelism();
+    if (!Number.isInteger(threads) || threads < 1 || threads > 1024) {
+      throw new FragfsError('INVALID', `codec threads must be a whole number from 1 to 1024, got ${threads}`);
+    }
+    const inlineBelow = o.inlineBelow ?? INLINE_BELOW;
+    if (!Number.isInteger(inlineBelow) || inlineBelow < 0) {
+      throw new FragfsError('INVALID', `inlineBelow must be a whole number >= 0, got ${inlineBelow}`);
+    }
+    this.threads = threads;
+    this.inlineBelow = inlineBelow;
+    this.secret = new Uint8Array(o.convergenceSecret);
+    const workerData: CodecWorkerData = { convergenceSecret: this.secret };
+    this.pool = new Piscina({
+      filename: WORKER_URL,
+      minThreads: threads,
+      maxThreads: threads,
+      // Keep threads warm between bursts of writes; piscina unrefs idle threads, so this never
+      // holds the process open (a CLI that forgets close() still exits).
+      idleTimeout: 30_000,
+      workerData,
+      recordTiming: false,
+    });
+  }
+
+  /** Encodes one block; see encodeBlock. */
+  async encode(plain: Uint8Array): Promise<EncodedBlock> {
+    this.checkOpen();
+    if (!(plain instanceof Uint8Array)) throw new FragfsError('INVALID', 'block plaintext must be a Uint8Array');
+    if (plain.length < this.inlineBelow) return encodeBlock(plain, this.secret);
+    const r = await this.run<EncodeTask>('encode', { plain }, plain);
+    if (isFailure(r)) rethrow(r.failure);
+    return r as EncodedBlock;
+  }
+
+  /** Decodes and verifies one block; see decodeBlock. Throws FragfsError CORRUPT naming the fragment. */
+  async decode(stored: Uint8Array, ref: DecodeRef): Promise<Uint8Array> {
+    this.checkOpen();
+    if (!(stored instanceof Uint8Array)) throw new FragfsError('INVALID', 'stored block must be a Uint8Array');
+    if (stored.length < this.inlineBelow) return decodeBlock(stored, ref);
+    const task: DecodeTask = { stored, id: ref?.id, key: ref?.key };
+    if (ref?.plainSize !== undefined) task.plainSize = ref.plainSize;
+    const r = await this.run<DecodeTask>('decode', task, stored);
+    if (isFailure(r)) rethrow(r.failure);
+    return r as Uint8Array;
+  }
+
+  /** Waits for tasks in flight, then stops every thread. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.pool.close();
+    return this.closing;
+  }
+
+  /** Runs a task, transferring `bytes` when it owns its buffer and copying it otherwise. */
+  private async run<T extends { plain?: Uint8Array; stored?: Uint8Array }>(
+    name: 'encode' | 'decode',
+    task: T,
+    bytes: Uint8Array,
+  ): Promise<unknown> {
+    const field = name === 'encode' ? 'plain' : 'stored';
+    if (ownsBuffer(bytes) && bytes.byteLength > 0) {
+      try {
+        return await this.pool.run(task, { name, transferList: [bytes.buffer as ArrayBuffer] });
+      } catch (e) {
+        if (!isCloneError(e)) throw e;
+        // Untransferable buffer: fall through to a copy (it was not detached).
+      }
+    }
+    // A structured clone of a view copies its whole backing ArrayBuffer, so cut out just the view first.
+    const copy = new Uint8Array(bytes);
+    const copied = { ...task, [field]: copy };
+    return this.pool.run(copied, { name, transferList: [copy.buffer] });
+  }
+
+  private checkOpen(): void {
+    if (this.closing !== undefined) throw new Error('CodecPool used after close()'); // a bug
+  }
+}

@@ -1,0 +1,78 @@
+// Worker-thread side of CodecPool: runs encodeBlock/decodeBlock for piscina tasks. The convergence
+// secret arrives once via workerData. Errors cross the thread boundary as plain data (a structured
+// clone drops the FragfsError class and its code), and CodecPool rebuilds them.
+
+import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { workerData } from 'node:worker_threads';
+import { FragfsError } from '../errors.js';
+import { decodeBlock, encodeBlock, owned, type EncodedBlock } from './block-codec.js';
+
+/** What CodecPool passes at start: the space's convergence secret (32 bytes). */
+export interface CodecWorkerData {
+  convergenceSecret: Uint8Array;
+}
+
+export interface EncodeTask {
+  plain: Uint8Array;
+  compress?: boolean;
+  encrypt?: boolean;
+}
+
+export interface DecodeTask {
+  stored: Uint8Array;
+  id: string;
+  key: Uint8Array;
+  plainSize?: number;
+}
+
+/** A FragfsError flattened for the trip back to the main thread. */
+export interface WorkerFailure {
+  failure: { code: string; message: string; fragmentId?: string; path?: string };
+}
+
+const secret = (workerData as CodecWorkerData).convergenceSecret;
+
+function failure(e: unknown): WorkerFailure {
+  if (!(e instanceof FragfsError)) throw e; // a bug: let piscina carry it as an Error
+  const f: WorkerFailure['failure'] = { code: e.code, message: e.message };
+  if (e.fragmentId !== undefined) f.fragmentId = e.fragmentId;
+  if (e.path !== undefined) f.path = e.path;
+  return { failure: f };
+}
+
+/** Wraps `value` so piscina transfers (not copies) the given buffers back. */
+function moving<T extends object>(value: T, buffers: ArrayBuffer[]): unknown {
+  return move({
+    get [transferableSymbol]() {
+      return buffers;
+    },
+    get [valueSymbol]() {
+      return value;
+    },
+  } as never);
+}
+
+export function encode(task: EncodeTask): unknown {
+  let enc: EncodedBlock;
+  try {
+    enc = encodeBlock(task.plain, secret, {
+      ...(task.compress === undefined ? {} : { compress: task.compress }),
+      ...(task.encrypt === undefined ? {} : { encrypt: task.encrypt }),
+    });
+  } catch (e) {
+    return failure(e);
+  }
+  const stored = owned(enc.stored);
+  return moving({ ...enc, stored }, [stored.buffer as ArrayBuffer]);
+}
+
+export function decode(task: DecodeTask): unknown {
+  let plain: Uint8Array;
+  try {
+    const ref = task.plainSize === undefined ? { id: task.id, key: task.key } : task;
+    plain = owned(decodeBlock(task.stored, ref));
+  } catch (e) {
+    return failure(e);
+  }
+  return move(plain);
+}
