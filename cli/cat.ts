@@ -1,0 +1,47 @@
+// `fragfs cat STORE KEY/path`: writes one file of a snapshot to standard output.
+
+import type { Command } from 'commander';
+import { FragfsError } from '../src/errors.js';
+import { loadSnapshot, resolveEntry, splitKeyPath } from '../src/repo/tree-reader.js';
+import { readExtents } from '../src/repo/tree-writer.js';
+import { action, addStoreOptions, withRepo, type StoreOptions } from './common.js';
+
+export function registerCat(program: Command): void {
+  addStoreOptions(
+    program
+      .command('cat')
+      .description('print one file of a snapshot')
+      .argument('<store>', 'the store folder')
+      .argument('<key-path>', 'meta key or snapshot name followed by /path of a file (just the key for a one-file put)'),
+  ).action(
+    action(async (store: string, keySpec: string, opts: StoreOptions) => {
+      const { key, path } = splitKeyPath(keySpec);
+      await withRepo(store, { ...opts, readOnly: true }, async (repo) => {
+        const { snapshot } = await loadSnapshot(repo, key);
+        const entry = await resolveEntry(repo, snapshot.root, path);
+        const where = `/${path.join('/')}`;
+        if (entry.type !== 'file') throw new FragfsError(entry.type === 'dir' ? 'IS_DIR' : 'INVALID', `${where} is a ${entry.type}, not a file`);
+        const extents = await readExtents(repo, entry, where);
+        // Prefetch a few blocks ahead so decoding overlaps writing to the pipe.
+        const ahead = 4;
+        const pending = extents.slice(0, ahead).map((x) => repo.readBlock(x, where));
+        let pos = 0;
+        for (let i = 0; i < extents.length; i++) {
+          const x = extents[i]!;
+          const plain = await pending[i]!;
+          if (i + ahead < extents.length) pending.push(repo.readBlock(extents[i + ahead]!, where));
+          if (x.offset > pos) await writeOut(Buffer.alloc(x.offset - pos));
+          await writeOut(plain);
+          pos = x.offset + plain.length;
+        }
+        if (entry.size > pos) await writeOut(Buffer.alloc(entry.size - pos));
+      });
+    }),
+  );
+}
+
+function writeOut(chunk: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    process.stdout.write(chunk, (err) => (err ? reject(err) : resolve()));
+  });
+}

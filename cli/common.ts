@@ -1,0 +1,194 @@
+// What every fragfs command shares: store options, passphrase sources, opening a repo, progress on a
+// TTY, JSON output, and the error boundary that turns a FragfsError into one line and its exit code.
+
+import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
+import cliProgress from 'cli-progress';
+import type { Command } from 'commander';
+import { BUG_EXIT_CODE, FragfsError, fromFsError } from '../src/errors.js';
+import { DEFAULT_SPACE, Repo } from '../src/repo/repo.js';
+
+export interface StoreOptions {
+  space?: string;
+  passphraseFile?: string;
+}
+
+export function addStoreOptions(cmd: Command): Command {
+  return cmd
+    .option('--space <name>', 'the space inside the store (one backend can hold several)', DEFAULT_SPACE)
+    .option('--passphrase-file <file>', 'read the passphrase from this file (first line); else FRAGFS_PASSPHRASE or a prompt');
+}
+
+/**
+ * The passphrase, from (in order) --passphrase-file, FRAGFS_PASSPHRASE, or a hidden prompt on a TTY.
+ * With none of them and no TTY, a clear NO_PASSPHRASE error rather than a hang.
+ */
+export async function readPassphrase(opts: StoreOptions, o: { confirm?: boolean } = {}): Promise<string> {
+  if (opts.passphraseFile) {
+    let text: string;
+    try {
+      text = await readFile(opts.passphraseFile, 'utf8');
+    } catch (e) {
+      throw fromFsError(e, 'reading the passphrase file', opts.passphraseFile);
+    }
+    const first = text.split(/\r?\n/)[0] ?? '';
+    if (first.length === 0) throw new FragfsError('NO_PASSPHRASE', `the passphrase file ${opts.passphraseFile} is empty`);
+    return first;
+  }
+  const env = process.env['FRAGFS_PASSPHRASE'];
+  if (env !== undefined && env.length > 0) return env;
+  if (!process.stdin.isTTY || !process.stderr.isTTY) {
+    throw new FragfsError(
+      'NO_PASSPHRASE',
+      'no passphrase: set FRAGFS_PASSPHRASE, pass --passphrase-file FILE, or run on a terminal to be asked',
+    );
+  }
+  const first = await promptHidden('Passphrase: ');
+  if (first.length === 0) throw new FragfsError('NO_PASSPHRASE', 'an empty passphrase');
+  if (o.confirm) {
+    const again = await promptHidden('Passphrase again: ');
+    if (again !== first) throw new FragfsError('USAGE', 'the two passphrases differ');
+  }
+  return first;
+}
+
+async function promptHidden(question: string): Promise<string> {
+  process.stderr.write(question);
+  let muted = true;
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      if (!muted) process.stderr.write(chunk);
+      cb();
+    },
+  });
+  const rl = createInterface({ input: process.stdin, output: sink, terminal: true });
+  try {
+    return await new Promise<string>((resolveLine, reject) => {
+      rl.once('line', (line) => resolveLine(line));
+      rl.once('SIGINT', () => reject(new FragfsError('INTERRUPTED', 'interrupted')));
+      rl.once('close', () => reject(new FragfsError('NO_PASSPHRASE', 'no passphrase entered')));
+    });
+  } finally {
+    muted = false;
+    rl.removeAllListeners('close');
+    rl.close();
+    process.stderr.write('\n');
+  }
+}
+
+export async function openRepoForCli(storePath: string, opts: StoreOptions & { readOnly?: boolean }): Promise<Repo> {
+  const passphrase = await readPassphrase(opts);
+  return Repo.open({
+    storePath,
+    passphrase,
+    ...(opts.space === undefined ? {} : { space: opts.space }),
+    ...(opts.readOnly === undefined ? {} : { readOnly: opts.readOnly }),
+  });
+}
+
+/** Runs `fn` with an open repo and closes it whatever happens. */
+export async function withRepo<T>(
+  storePath: string,
+  opts: StoreOptions & { readOnly?: boolean },
+  fn: (repo: Repo) => Promise<T>,
+): Promise<T> {
+  const repo = await openRepoForCli(storePath, opts);
+  try {
+    return await fn(repo);
+  } finally {
+    await repo.close();
+  }
+}
+
+/**
+ * The error boundary of a command: a FragfsError (the user's or the environment's doing) prints one
+ * line `fragfs: <message>` and exits with its documented code; anything else is a bug and prints
+ * its stack with exit code 70.
+ */
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (e) {
+      reportAndExit(e);
+    }
+  };
+}
+
+export function reportAndExit(e: unknown): never {
+  if (e instanceof FragfsError) {
+    process.stderr.write(`fragfs: ${e.message}\n`);
+    if (process.env['FRAGFS_DEBUG']) process.stderr.write(`${e.stack ?? ''}\n`);
+    process.exit(e.exitCode);
+  }
+  process.stderr.write(`fragfs: internal error (a bug; please report it with this trace)\n`);
+  process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(BUG_EXIT_CODE);
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`);
+}
+
+/** Progress in bytes on a TTY (stderr), nothing otherwise, so scripts and pipes see clean output. */
+export interface Progress {
+  setTotal(total: number): void;
+  increment(delta: number): void;
+  stop(): void;
+}
+
+export function bytesProgress(label: string, enabled = process.stderr.isTTY === true): Progress {
+  if (!enabled) return { setTotal() {}, increment() {}, stop() {} };
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: `${label} [{bar}] {percentage}% | {done}/{all} | {rate}/s | ETA {eta_formatted}`,
+      hideCursor: true,
+      clearOnComplete: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const startMs = Date.now();
+  let total = 0;
+  let done = 0;
+  const payload = () => ({
+    done: formatBytes(done),
+    all: formatBytes(total),
+    rate: formatBytes(done / Math.max(0.001, (Date.now() - startMs) / 1000)),
+  });
+  bar.start(1, 0, payload());
+  return {
+    setTotal(t) {
+      total = t;
+      bar.setTotal(Math.max(1, t));
+      bar.update(done, payload());
+    },
+    increment(delta) {
+      done += delta;
+      bar.update(done, payload());
+    },
+    stop() {
+      bar.stop();
+    },
+  };
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
+}
+
+/** Parses sizes like 256M, 1GiB, 65536 (bytes). */
+export function parseByteSize(text: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?$/i.exec(text.trim());
+  if (!m) throw new FragfsError('USAGE', `${what}: not a size: ${JSON.stringify(text)} (e.g. 1048576, 512K, 1M, 2G)`);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  return Math.round(Number(m[1]) * mult);
+}

@@ -1,0 +1,69 @@
+// `fragfs init STORE`: creates a store (or a new space in one) with a passphrase-wrapped master key.
+
+import type { Command } from 'commander';
+import { FragfsError } from '../src/errors.js';
+import { Repo } from '../src/repo/repo.js';
+import { BACKEND_NAMES, type BackendName } from '../src/store/store.js';
+import { action, addStoreOptions, formatBytes, parseByteSize, printJson, readPassphrase, type StoreOptions } from './common.js';
+
+interface InitOptions extends StoreOptions {
+  backend: string;
+  blockSize?: string;
+  shareConvergenceWith?: string;
+  shareSpace?: string;
+  json?: boolean;
+}
+
+export function registerInit(program: Command): void {
+  addStoreOptions(
+    program
+      .command('init')
+      .description('create a new store in an empty or new folder')
+      .argument('<store>', 'folder for the store')
+      .option('--backend <name>', `where fragments live: ${BACKEND_NAMES.filter((b) => b !== 'memory').join(', ')}`, 'lmdb')
+      .option('--block-size <size>', 'block size, 64K to 4M (default 1M)')
+      .option(
+        '--share-convergence-with <store>',
+        "dedup against another store: reuse its convergence secret (asks that store's passphrase via FRAGFS_SHARE_PASSPHRASE or the same passphrase)",
+      )
+      .option('--share-space <name>', 'the space of the store named by --share-convergence-with', 'default')
+      .option('--json', 'print the result as JSON'),
+  ).action(
+    action(async (store: string, opts: InitOptions) => {
+      if (!BACKEND_NAMES.includes(opts.backend as BackendName) || opts.backend === 'memory') {
+        throw new FragfsError('USAGE', `unknown backend ${JSON.stringify(opts.backend)}: use lmdb, dir or split`);
+      }
+      const blockSize = opts.blockSize === undefined ? undefined : parseByteSize(opts.blockSize, '--block-size');
+      const passphrase = await readPassphrase(opts, { confirm: true });
+      const share = opts.shareConvergenceWith
+        ? {
+            storePath: opts.shareConvergenceWith,
+            space: opts.shareSpace ?? 'default',
+            passphrase: process.env['FRAGFS_SHARE_PASSPHRASE'] || passphrase,
+          }
+        : undefined;
+      const repo = await Repo.init({
+        storePath: store,
+        backend: opts.backend as BackendName,
+        passphrase,
+        ...(opts.space === undefined ? {} : { space: opts.space }),
+        ...(blockSize === undefined ? {} : { blockSize }),
+        ...(share ? { shareConvergenceWith: share } : {}),
+      });
+      const info = {
+        store: repo.storePath,
+        space: repo.space,
+        backend: repo.store.backend,
+        blockSize: repo.blockSize,
+        convergenceId: repo.convergenceId,
+      };
+      await repo.close();
+      if (opts.json) printJson(info);
+      else {
+        process.stdout.write(
+          `created fragfs store ${info.store} (space ${info.space}, backend ${info.backend}, blocks of ${formatBytes(info.blockSize)})\n`,
+        );
+      }
+    }),
+  );
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// The fragfs command line: one commander program, one file per command under cli/.
+
+import { Command } from 'commander';
+import { registerCat } from './cat.js';
+import { reportAndExit } from './common.js';
+import { registerGet } from './get.js';
+import { registerInit } from './init.js';
+import { registerLs } from './ls.js';
+import { registerPut } from './put.js';
+import { registerStats } from './stats.js';
+import { registerVerify } from './verify.js';
+
+export function buildProgram(): Command {
+  const program = new Command('fragfs')
+    .description('an encrypted, deduplicated, content-addressed store you can mount as a folder')
+    .version('0.1.0')
+    .showHelpAfterError('(run fragfs <command> --help for usage)')
+    .exitOverride();
+  for (const register of [registerInit, registerPut, registerGet, registerLs, registerCat, registerStats, registerVerify]) {
+    register(program);
+  }
+  return program;
+}
+
+async function main(): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (e) {
+    const code = (e as { code?: string; exitCode?: number }).code;
+    if (typeof code === 'string' && code.startsWith('commander.')) {
+      // commander already printed the message or the help text.
+      process.exit((e as { exitCode?: number }).exitCode === 0 ? 0 : 2);
+    }
+    reportAndExit(e);
+  }
+}
+
+await main();

@@ -1,0 +1,50 @@
+// `fragfs put STORE PATH...`: stores files and trees without a mount; the meta key is the last line.
+
+import type { Command } from 'commander';
+import { putPaths } from '../src/repo/put.js';
+import { action, addStoreOptions, bytesProgress, printJson, withRepo, type StoreOptions } from './common.js';
+
+interface PutCliOptions extends StoreOptions {
+  name?: string;
+  json?: boolean;
+  progress?: boolean;
+}
+
+export function registerPut(program: Command): void {
+  addStoreOptions(
+    program
+      .command('put')
+      .description('store files and folders; prints the meta key of what was stored as the last line')
+      .argument('<store>', 'the store folder')
+      .argument('<paths...>', 'files or folders to store (several become one folder)')
+      .option('--name <name>', 'name the snapshot, for `snapshots`, `get NAME` and `mount --snapshot NAME`')
+      .option('--no-progress', 'no progress bar, even on a terminal')
+      .option('--json', 'print a JSON summary (the key is its "key" field)'),
+  ).action(
+    action(async (store: string, paths: string[], opts: PutCliOptions) => {
+      await withRepo(store, opts, async (repo) => {
+        const progress = bytesProgress('put', opts.progress !== false && process.stderr.isTTY === true);
+        const started = Date.now();
+        let result;
+        try {
+          result = await putPaths(repo, paths, {
+            ...(opts.name === undefined ? {} : { name: opts.name }),
+            onTotal: (n) => progress.setTotal(n),
+            onBytes: (n) => progress.increment(n),
+          });
+        } finally {
+          progress.stop();
+        }
+        const seconds = (Date.now() - started) / 1000;
+        if (opts.json) {
+          printJson({ ...result, seconds });
+          return;
+        }
+        process.stderr.write(
+          `stored ${result.files} files, ${result.dirs} folders, ${result.symlinks} symlinks, ${result.logicalBytes} bytes in ${seconds.toFixed(2)} s\n`,
+        );
+        process.stdout.write(`${result.key}\n`);
+      });
+    }),
+  );
+}

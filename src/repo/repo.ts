@@ -1,0 +1,313 @@
+// A repository: one space of one store, unlocked. Joins the block codec (on the worker pool), the
+// metadata codec and a backend, and is the only way the layers above read or write fragments, so
+// every read is verified and every error names the fragment and the file it belongs to.
+
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { blake3, toHex } from '../codec/blake3.js';
+import { DEFAULT_BLOCK_SIZE, checkBlockSize } from '../codec/block-size.js';
+import { CodecPool } from '../codec/codec-pool.js';
+import { FragfsError, fromFsError, isFragfsError } from '../errors.js';
+import { decodeMeta, encodeMeta } from '../fragment/meta-codec.js';
+import type { BlockRef, MetaObject, RefObject } from '../fragment/tree-format.js';
+import { openBackend } from '../store/open-backend.js';
+import { isValidSpaceName, type BackendName, type Namespace, type Store } from '../store/store.js';
+import type { SpaceKeys } from './keys.js';
+import { createSpaceConfig, readStoreConfig, unlockSpace, writeStoreConfig, type StoreConfig } from './store-config.js';
+
+export const DEFAULT_SPACE = 'default';
+
+export interface InitRepoOptions {
+  storePath: string;
+  backend: BackendName;
+  passphrase: string;
+  space?: string;
+  blockSize?: number;
+  /** Share another space's convergence secret so the two dedup against each other. */
+  shareConvergenceWith?: { storePath: string; space?: string; passphrase: string };
+  /** scrypt cost exponent override (tests only; the default is the documented one). */
+  kdfCost?: number;
+  threads?: number;
+}
+
+export interface OpenRepoOptions {
+  storePath: string;
+  passphrase: string;
+  space?: string;
+  readOnly?: boolean;
+  threads?: number;
+}
+
+type MetaOf<K extends MetaObject['kind']> = Extract<MetaObject, { kind: K }>;
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+export class Repo {
+  readonly dataNs: Namespace;
+  readonly metaNs: Namespace;
+  readonly refNs: Namespace;
+  private closed = false;
+
+  private constructor(
+    readonly storePath: string,
+    readonly space: string,
+    readonly blockSize: number,
+    readonly store: Store,
+    readonly readOnly: boolean,
+    private readonly keys: SpaceKeys,
+    private readonly pool: CodecPool,
+  ) {
+    this.dataNs = { space, kind: 'data' };
+    this.metaNs = { space, kind: 'meta' };
+    this.refNs = { space, kind: 'ref' };
+  }
+
+  /** Creates a store (or adds a space to an existing one) and opens it. */
+  static async init(o: InitRepoOptions): Promise<Repo> {
+    const storePath = resolve(o.storePath);
+    const space = checkSpace(o.space ?? DEFAULT_SPACE);
+    const blockSize = o.blockSize ?? DEFAULT_BLOCK_SIZE;
+    checkBlockSize(blockSize);
+    let config: StoreConfig | undefined;
+    try {
+      config = await readStoreConfig(storePath);
+    } catch (e) {
+      if (!isFragfsError(e, 'NO_STORE')) throw e;
+    }
+    if (config) {
+      if (config.spaces[space]) {
+        throw new FragfsError('STORE_EXISTS', `a fragfs store already exists at ${storePath} (space ${space})`, { path: storePath });
+      }
+      if (config.backend !== o.backend) {
+        throw new FragfsError('USAGE', `the store at ${storePath} uses the ${config.backend} backend, not ${o.backend}`);
+      }
+    } else {
+      await ensureEmptyFolder(storePath);
+    }
+    let convergenceSecret: Uint8Array | undefined;
+    if (o.shareConvergenceWith) {
+      const other = await Repo.open({ ...o.shareConvergenceWith, readOnly: true, threads: 1 });
+      convergenceSecret = other.keys.convergenceSecret;
+      await other.close();
+    }
+    const created = await createSpaceConfig({
+      passphrase: o.passphrase,
+      blockSize,
+      ...(o.kdfCost === undefined ? {} : { kdfCost: o.kdfCost }),
+      ...(convergenceSecret ? { convergenceSecret } : {}),
+    });
+    const next: StoreConfig = config ?? { fragfs: 1, backend: o.backend, spaces: {} };
+    next.spaces[space] = created.space;
+    const store = await openBackend(o.backend, storePath);
+    await writeStoreConfig(storePath, next);
+    return new Repo(storePath, space, blockSize, store, false, created.keys, newPool(created.keys, o.threads));
+  }
+
+  static async open(o: OpenRepoOptions): Promise<Repo> {
+    const storePath = resolve(o.storePath);
+    const space = checkSpace(o.space ?? DEFAULT_SPACE);
+    const config = await readStoreConfig(storePath);
+    const spaceConfig = config.spaces[space];
+    if (!spaceConfig) {
+      const known = Object.keys(config.spaces).join(', ') || 'none';
+      throw new FragfsError('NO_STORE', `the store at ${storePath} has no space ${space} (spaces: ${known})`, { path: storePath });
+    }
+    const keys = await unlockSpace(spaceConfig, o.passphrase, { storePath, space });
+    const store = await openBackend(config.backend, storePath, { readOnly: o.readOnly ?? false });
+    return new Repo(storePath, space, spaceConfig.blockSize, store, o.readOnly ?? false, keys, newPool(keys, o.threads));
+  }
+
+  /** A repo on the memory backend with random keys: for tests and the in-process demo. */
+  static async openMemory(o: { blockSize?: number; threads?: number } = {}): Promise<Repo> {
+    const blockSize = o.blockSize ?? DEFAULT_BLOCK_SIZE;
+    checkBlockSize(blockSize);
+    const master = new Uint8Array(randomBytes(32));
+    const keys: SpaceKeys = {
+      masterKey: master,
+      convergenceSecret: new Uint8Array(randomBytes(32)),
+      metaKey: new Uint8Array(randomBytes(32)),
+      metaNonceKey: new Uint8Array(randomBytes(32)),
+    };
+    const store = await openBackend('memory', '');
+    return new Repo('', DEFAULT_SPACE, blockSize, store, false, keys, newPool(keys, o.threads));
+  }
+
+  /** Identifies the convergence domain without revealing the secret (same value = stores dedup together). */
+  get convergenceId(): string {
+    return toHex(blake3(this.keys.convergenceSecret)).slice(0, 16);
+  }
+
+  private writable(): void {
+    if (this.readOnly) throw new FragfsError('READ_ONLY', `the store at ${this.storePath} is open read-only`);
+    if (this.closed) throw new Error('Repo used after close');
+  }
+
+  /** Encodes one block on the pool and stores it. `plain` MAY be transferred to a worker: do not reuse it. */
+  async writeBlock(plain: Uint8Array): Promise<BlockRef> {
+    this.writable();
+    if (plain.length > this.blockSize) {
+      throw new Error(`writeBlock: ${plain.length} bytes is over the block size ${this.blockSize}`);
+    }
+    const plainSize = plain.length;
+    const enc = await this.pool.encode(plain);
+    await this.storePut(this.dataNs, enc.id, enc.stored);
+    return { id: enc.id, key: enc.key, plainSize };
+  }
+
+  /** The verified plaintext of a block; `where` (a file path) goes into any error. */
+  async readBlock(ref: BlockRef, where?: string): Promise<Uint8Array> {
+    let stored: Uint8Array;
+    try {
+      stored = await this.store.get(this.dataNs, ref.id);
+    } catch (e) {
+      throw withWhere(e, where);
+    }
+    try {
+      return await this.pool.decode(stored, ref);
+    } catch (e) {
+      throw withWhere(e, where);
+    }
+  }
+
+  async putMeta(obj: MetaObject): Promise<string> {
+    this.writable();
+    const { id, bytes } = encodeMeta(obj, this.keys);
+    if (!(await this.store.has(this.metaNs, id))) await this.storePut(this.metaNs, id, bytes);
+    return id;
+  }
+
+  async getMeta<K extends MetaObject['kind']>(id: string, kind: K, where?: string): Promise<MetaOf<K>> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.store.get(this.metaNs, id);
+    } catch (e) {
+      throw withWhere(e, where);
+    }
+    let obj: MetaObject;
+    try {
+      obj = decodeMeta(bytes, id, this.keys);
+    } catch (e) {
+      throw withWhere(e, where);
+    }
+    if (obj.kind !== kind) {
+      throw new FragfsError('CORRUPT', `fragment ${id}${where ? ` of ${where}` : ''} is a ${obj.kind}, expected a ${kind}`, {
+        fragmentId: id,
+      });
+    }
+    return obj as MetaOf<K>;
+  }
+
+  async putRef(ref: RefObject): Promise<void> {
+    this.writable();
+    const { bytes } = encodeMeta(ref, this.keys);
+    await this.storePut(this.refNs, ref.snapshot, bytes);
+  }
+
+  async listRefs(): Promise<RefObject[]> {
+    const refs: RefObject[] = [];
+    for await (const id of this.store.list(this.refNs)) {
+      const bytes = await this.store.get(this.refNs, id);
+      // A ref is addressed by the snapshot it names, not by its own hash: the AEAD tag is its check.
+      const obj = decodeMeta(bytes, toHex(blake3(bytes)), this.keys);
+      if (obj.kind !== 'ref' || obj.snapshot !== id) {
+        throw new FragfsError('CORRUPT', `ref ${id} does not name its own snapshot`, { fragmentId: id });
+      }
+      refs.push(obj);
+    }
+    refs.sort((a, b) => a.createdMs - b.createdMs || (a.snapshot < b.snapshot ? -1 : 1));
+    return refs;
+  }
+
+  /**
+   * A meta key from what a user typed: 64 hex digits, a unique prefix of at least 8 hex digits of a
+   * listed snapshot, or a snapshot name (the latest one of that name).
+   */
+  async resolveSnapshot(keyOrName: string): Promise<string> {
+    const text = keyOrName.trim();
+    if (text.length === 0) throw new FragfsError('BAD_KEY', 'an empty meta key');
+    const lower = text.toLowerCase();
+    if (HEX64.test(lower)) {
+      if (!(await this.store.has(this.metaNs, lower))) {
+        throw new FragfsError('NOT_FOUND', `no snapshot with meta key ${lower} in the store at ${this.storePath || '(memory)'}`);
+      }
+      return lower;
+    }
+    const refs = await this.listRefs();
+    const named = refs.filter((r) => r.name === text);
+    if (named.length > 0) return named[named.length - 1]!.snapshot;
+    if (/^[0-9a-f]{8,63}$/.test(lower)) {
+      const hits = refs.filter((r) => r.snapshot.startsWith(lower));
+      if (hits.length === 1) return hits[0]!.snapshot;
+      if (hits.length > 1) throw new FragfsError('BAD_KEY', `meta key prefix ${lower} is ambiguous (${hits.length} snapshots)`);
+      throw new FragfsError('NOT_FOUND', `no snapshot whose meta key starts with ${lower}`);
+    }
+    if (/^[0-9a-fA-F]+$/.test(text)) {
+      throw new FragfsError('BAD_KEY', `not a meta key: ${text} (a meta key is 64 hex digits)`);
+    }
+    throw new FragfsError('NOT_FOUND', `no snapshot named ${JSON.stringify(text)} and it is not a meta key (64 hex digits)`);
+  }
+
+  async sync(): Promise<void> {
+    try {
+      await this.store.sync();
+    } catch (e) {
+      throw fromFsError(e, 'syncing the store');
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.close();
+    await this.store.close();
+  }
+
+  private async storePut(ns: Namespace, id: string, bytes: Uint8Array): Promise<void> {
+    try {
+      await this.store.put(ns, id, bytes);
+    } catch (e) {
+      throw fromFsError(e, `writing fragment ${id} to the store`);
+    }
+  }
+}
+
+function newPool(keys: SpaceKeys, threads?: number): CodecPool {
+  return new CodecPool({ convergenceSecret: keys.convergenceSecret, ...(threads === undefined ? {} : { threads }) });
+}
+
+function checkSpace(space: string): string {
+  if (!isValidSpaceName(space)) {
+    throw new FragfsError('USAGE', `not a space name: ${JSON.stringify(space)} (lowercase letters, digits, - and _)`);
+  }
+  return space;
+}
+
+/** Adds the file a failing fragment belongs to, keeping code and fragment id. */
+function withWhere(e: unknown, where?: string): unknown {
+  if (!(e instanceof FragfsError) || where === undefined || e.path !== undefined) return e;
+  const wrapped = new FragfsError(e.code, `${e.message} (in ${where})`, {
+    path: where,
+    cause: e,
+    ...(e.fragmentId === undefined ? {} : { fragmentId: e.fragmentId }),
+  });
+  return wrapped;
+}
+
+async function ensureEmptyFolder(path: string): Promise<void> {
+  try {
+    const st = await stat(path);
+    if (!st.isDirectory()) throw new FragfsError('EXISTS', `${path} exists and is not a folder`, { path });
+    const names = await readdir(path);
+    if (names.length > 0) {
+      throw new FragfsError('EXISTS', `${path} is not empty and holds no fragfs store; pick an empty or new folder`, { path });
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(e, 'checking', path);
+    try {
+      await mkdir(path, { recursive: true });
+    } catch (e2) {
+      throw fromFsError(e2, 'creating the store folder', path);
+    }
+  }
+}

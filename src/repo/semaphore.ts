@@ -1,0 +1,35 @@
+// A counting semaphore: bounds work in flight (blocks being encoded, files open) so memory and file
+// descriptors stay bounded whatever the size of the tree.
+
+export class Semaphore {
+  private waiters: (() => void)[] = [];
+  private available: number;
+
+  constructor(readonly capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`semaphore capacity ${capacity}`);
+    this.available = capacity;
+  }
+
+  async acquire(): Promise<void> {
+    if (this.available > 0) {
+      this.available--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.available++;
+  }
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    await this.acquire();
+    try {
+      return await fn();
+    } finally {
+      this.release();
+    }
+  }
+}

@@ -1,0 +1,89 @@
+// Turns entries and extents into metadata fragments and back: the one place that decides when a
+// manifest is inline or paged, how directories are ordered, and what a snapshot object holds.
+// Both `put` and mount snapshots go through here, so a tree written either way has the same bytes.
+
+import { hostname } from 'node:os';
+import { FragfsError } from '../errors.js';
+import {
+  MANIFEST_INLINE_MAX,
+  MANIFEST_PAGE_MAX,
+  META_VERSION,
+  type Entry,
+  type Extent,
+  type RefObject,
+  type SnapshotObject,
+} from '../fragment/tree-format.js';
+import type { Repo } from './repo.js';
+
+/** Content fields of a file entry for these extents: inline when few, else manifest pages. */
+export async function fileContent(repo: Repo, extents: Extent[]): Promise<Pick<Entry, 'blocks' | 'pages'>> {
+  if (extents.length <= MANIFEST_INLINE_MAX) return { blocks: extents };
+  const pages: string[] = [];
+  for (let i = 0; i < extents.length; i += MANIFEST_PAGE_MAX) {
+    pages.push(await repo.putMeta({ kind: 'manifest', v: META_VERSION, blocks: extents.slice(i, i + MANIFEST_PAGE_MAX) }));
+  }
+  return { pages };
+}
+
+/** All extents of a file entry, in file order. */
+export async function readExtents(repo: Repo, entry: Entry, where?: string): Promise<Extent[]> {
+  if (entry.blocks) return entry.blocks;
+  if (!entry.pages) return [];
+  const out: Extent[] = [];
+  for (const id of entry.pages) {
+    const page = await repo.getMeta(id, 'manifest', where);
+    for (const e of page.blocks) out.push(e);
+  }
+  return out;
+}
+
+export function compareNames(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+/** Stores a directory (entries sorted by the bytes of their names) and returns its meta id. */
+export async function writeDir(repo: Repo, entries: Entry[]): Promise<string> {
+  const sorted = [...entries].sort((a, b) => compareNames(a.name, b.name));
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i - 1]!.name === sorted[i]!.name) {
+      throw new FragfsError('EXISTS', `two entries named ${JSON.stringify(sorted[i]!.name)} in one directory`);
+    }
+  }
+  return repo.putMeta({ kind: 'dir', v: META_VERSION, entries: sorted });
+}
+
+export interface SnapshotInfo {
+  source: string[];
+  name?: string;
+  files: number;
+  dirs: number;
+  logicalBytes: number;
+  createdMs?: number;
+}
+
+/** Stores the snapshot object for `root` and a ref naming it; returns the meta key. */
+export async function writeSnapshot(repo: Repo, root: Entry, info: SnapshotInfo): Promise<string> {
+  const createdMs = info.createdMs ?? Date.now();
+  const snap: SnapshotObject = {
+    kind: 'snapshot',
+    v: META_VERSION,
+    createdMs,
+    source: info.source,
+    hostname: hostname(),
+    blockSize: repo.blockSize,
+    root,
+    files: info.files,
+    dirs: info.dirs,
+    logicalBytes: info.logicalBytes,
+  };
+  // Write ordering: everything the tree names is durable before the object that names the tree,
+  // and the snapshot before the ref that lists it.
+  await repo.sync();
+  const key = await repo.putMeta(snap);
+  await repo.sync();
+  const ref: RefObject = { kind: 'ref', v: META_VERSION, snapshot: key, createdMs, logicalBytes: info.logicalBytes };
+  if (info.name !== undefined) ref.name = info.name;
+  await repo.putRef(ref);
+  await repo.sync();
+  return key;
+}
