@@ -26,7 +26,29 @@ export function blake3Keyed(key: Uint8Array, bytes: Uint8Array): Uint8Array {
   if (!(key instanceof Uint8Array) || key.length !== BLAKE3_KEY_LEN) {
     throw new FragfsError('INVALID', `BLAKE3 key must be ${BLAKE3_KEY_LEN} bytes, got ${key?.length}`);
   }
-  return own(Blake3Hasher.newKeyed(key as Buffer).update(bytes).digestBuffer());
+  return own(keyedHasher(key).update(bytes).digestBuffer());
+}
+
+// Creating a native keyed hasher costs ~10 us, as much as hashing 2 KiB; the codec always uses the
+// same key (the space's convergence secret), so the last one is kept and reset (reset keeps the key).
+let lastKey: Uint8Array | undefined;
+let lastHasher: Blake3Hasher | undefined;
+
+function keyedHasher(key: Uint8Array): Blake3Hasher {
+  if (lastHasher !== undefined && lastKey !== undefined && sameBytes(lastKey, key)) {
+    lastHasher.reset(); // also clears a half-fed state left by an exception
+    return lastHasher;
+  }
+  lastHasher = Blake3Hasher.newKeyed(key as Buffer);
+  lastKey = new Uint8Array(key);
+  return lastHasher;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
 }
 
 /** BLAKE3 derive_key mode: a 32-byte key for `context` (a fixed, application-unique string) from `material`. */
