@@ -1,0 +1,469 @@
+// The msgpack schema of metadata objects (the plaintext inside a SOLMET frame): the fixed-order maps
+// a writer builds from tree-format.ts objects, the conversion back from decoded msgpack, and the
+// checks every object passes on both sides. docs/FORMAT.md ("Metadata objects") describes the same
+// fields; change them together.
+
+import { FragfsError } from '../errors.js';
+import { MAX_BLOCK_SIZE } from '../codec/block-size.js';
+import {
+  DATA_COMPRESSION_TYPE_KEY,
+  DATA_COMPRESSION_ZSTD,
+  DATA_ENCRYPTION_AES256GCM_CONVERGENT,
+  DATA_ENCRYPTION_TYPE_KEY,
+  META_VERSION,
+  type DirObject,
+  type Entry,
+  type EntryType,
+  type Extent,
+  type ManifestPageObject,
+  type MetaObject,
+  type RefObject,
+  type SnapshotObject,
+} from './tree-format.js';
+
+/** How a check reports: INVALID on the write side, CORRUPT (naming the fragment) on the read side. */
+export type Fail = (why: string) => never;
+
+/** A name component's limit, as in Linux (NAME_MAX). */
+export const NAME_MAX_BYTES = 255;
+/** Linux XATTR_NAME_MAX and XATTR_SIZE_MAX. */
+export const XATTR_NAME_MAX_BYTES = 255;
+export const XATTR_VALUE_MAX_BYTES = 65536;
+
+export const ENTRY_TYPES: readonly EntryType[] = ['file', 'dir', 'symlink', 'fifo', 'chardev', 'blockdev', 'socket'];
+const ENTRY_TYPE_SET: ReadonlySet<string> = new Set(ENTRY_TYPES);
+const META_KINDS: ReadonlySet<string> = new Set(['dir', 'manifest', 'snapshot', 'ref']);
+
+const utf8 = new TextEncoder();
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+const HEX_ID = /^[0-9a-f]{64}$/;
+const UINT32_MAX = 0xffffffff;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+// ---------------------------------------------------------------------------------------------
+// Checks on typed objects (both sides)
+// ---------------------------------------------------------------------------------------------
+
+/** Why `name` is not a valid directory entry name, or undefined when it is. */
+export function entryNameProblem(name: unknown): string | undefined {
+  if (typeof name !== 'string') return 'entry name is not a string';
+  if (name.length === 0) return 'empty entry name';
+  if (name === '.' || name === '..') return `entry name ${JSON.stringify(name)} is reserved`;
+  if (name.includes('/')) return `entry name ${JSON.stringify(name)} contains '/'`;
+  if (name.includes('\0')) return `entry name ${JSON.stringify(name)} contains a NUL byte`;
+  if (LONE_SURROGATE.test(name)) return `entry name ${JSON.stringify(name)} is not valid Unicode`;
+  if (utf8.encode(name).length > NAME_MAX_BYTES) return `entry name is longer than ${NAME_MAX_BYTES} bytes`;
+  return undefined;
+}
+
+function isUint(n: unknown, max = Number.MAX_SAFE_INTEGER): n is number {
+  return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= max;
+}
+
+function checkUint(fail: Fail, what: string, n: unknown, max = Number.MAX_SAFE_INTEGER, min = 0): number {
+  if (!isUint(n, max) || n < min) fail(`${what} is not a whole number in [${min}, ${max}]: ${String(n)}`);
+  return n as number;
+}
+
+function checkBytes(fail: Fail, what: string, b: unknown, length?: number): Uint8Array {
+  if (!(b instanceof Uint8Array)) return fail(`${what} is not bytes`);
+  if (length !== undefined && b.length !== length) fail(`${what} is ${b.length} bytes, not ${length}`);
+  return b;
+}
+
+function checkHexId(fail: Fail, what: string, id: unknown): string {
+  if (typeof id !== 'string' || !HEX_ID.test(id)) fail(`${what} is not a 64-hex-digit id: ${String(id).slice(0, 80)}`);
+  return id as string;
+}
+
+function checkString(fail: Fail, what: string, s: unknown, nonEmpty = false): string {
+  if (typeof s !== 'string') return fail(`${what} is not a string`);
+  if (nonEmpty && s.length === 0) fail(`${what} is empty`);
+  if (LONE_SURROGATE.test(s)) fail(`${what} is not valid Unicode`);
+  return s;
+}
+
+/** Extents: each well formed, sorted by offset, not overlapping. */
+export function checkExtents(fail: Fail, what: string, blocks: unknown): void {
+  if (!Array.isArray(blocks)) fail(`${what} is not an array of extents`);
+  let end = 0;
+  (blocks as unknown[]).forEach((x, i) => {
+    const e = x as Partial<Extent> | null;
+    if (typeof e !== 'object' || e === null) fail(`${what}[${i}] is not an extent`);
+    const offset = checkUint(fail, `${what}[${i}].offset`, e!.offset);
+    const plainSize = checkUint(fail, `${what}[${i}].plainSize`, e!.plainSize, MAX_BLOCK_SIZE, 1);
+    checkHexId(fail, `${what}[${i}].id`, e!.id);
+    checkBytes(fail, `${what}[${i}].key`, e!.key, 32);
+    if (offset < end) fail(`${what}[${i}] at offset ${offset} overlaps or precedes the extent before it (ends at ${end})`);
+    end = offset + plainSize;
+    if (!Number.isSafeInteger(end)) fail(`${what}[${i}] ends beyond the largest file size`);
+  });
+}
+
+/** Everything about one entry; `isRoot` allows the empty name a snapshot's root may have. */
+export function checkEntry(fail: Fail, e: Entry, isRoot = false): void {
+  if (typeof e !== 'object' || e === null) fail('entry is not an object');
+  const where = typeof e.name === 'string' ? `entry ${JSON.stringify(e.name)}` : 'entry';
+  if (!(isRoot && e.name === '')) {
+    const problem = entryNameProblem(e.name);
+    if (problem !== undefined) fail(problem);
+  }
+  if (!ENTRY_TYPE_SET.has(e.type)) fail(`${where} has unknown type ${JSON.stringify(e.type)}`);
+  checkUint(fail, `${where} mode`, e.mode, 0o7777);
+  checkUint(fail, `${where} uid`, e.uid, UINT32_MAX);
+  checkUint(fail, `${where} gid`, e.gid, UINT32_MAX);
+  if (typeof e.mtimeNs !== 'bigint' || e.mtimeNs < INT64_MIN || e.mtimeNs > INT64_MAX) {
+    fail(`${where} mtimeNs is not a 64-bit bigint`);
+  }
+  checkUint(fail, `${where} size`, e.size);
+
+  if (e.type === 'symlink') {
+    const t = checkString(fail, `${where} target`, e.target, true);
+    if (t.includes('\0')) fail(`${where} target contains a NUL byte`);
+  } else if (e.target !== undefined) fail(`${where} is a ${e.type} with a symlink target`);
+
+  if (e.rdev !== undefined) {
+    if (e.type !== 'chardev' && e.type !== 'blockdev') fail(`${where} is a ${e.type} with a device number`);
+    checkUint(fail, `${where} rdev`, e.rdev);
+  }
+  if (e.xattrs !== undefined) {
+    if (typeof e.xattrs !== 'object' || e.xattrs === null || Array.isArray(e.xattrs)) fail(`${where} xattrs is not a map`);
+    for (const [k, v] of Object.entries(e.xattrs)) {
+      checkString(fail, `${where} xattr name`, k, true);
+      if (k.includes('\0') || utf8.encode(k).length > XATTR_NAME_MAX_BYTES) fail(`${where} has a bad xattr name`);
+      const b = checkBytes(fail, `${where} xattr ${JSON.stringify(k)}`, v);
+      if (b.length > XATTR_VALUE_MAX_BYTES) fail(`${where} xattr ${JSON.stringify(k)} is larger than ${XATTR_VALUE_MAX_BYTES} bytes`);
+    }
+  }
+  if (e.link !== undefined) checkUint(fail, `${where} link`, e.link, UINT32_MAX, 1);
+
+  const has = { blocks: e.blocks !== undefined, pages: e.pages !== undefined, dir: e.dir !== undefined };
+  if (e.type === 'file') {
+    if (has.blocks === has.pages) fail(`${where} is a file that needs exactly one of blocks or pages`);
+    if (has.dir) fail(`${where} is a file with a dir id`);
+  } else if (e.type === 'dir') {
+    if (!has.dir) fail(`${where} is a dir without a dir id`);
+    if (has.blocks || has.pages) fail(`${where} is a dir with file content`);
+  } else if (has.blocks || has.pages || has.dir) {
+    fail(`${where} is a ${e.type} with content fields`);
+  }
+  if (has.blocks) checkExtents(fail, `${where} blocks`, e.blocks);
+  if (has.pages) {
+    if (!Array.isArray(e.pages) || e.pages.length === 0) fail(`${where} pages is not a non-empty array`);
+    e.pages!.forEach((p, i) => checkHexId(fail, `${where} pages[${i}]`, p));
+  }
+  if (has.dir) checkHexId(fail, `${where} dir`, e.dir);
+}
+
+/** Byte-order comparison of UTF-8 names: the order of a DirObject's entries. */
+export function compareNames(a: string, b: string): number {
+  return Buffer.compare(utf8.encode(a), utf8.encode(b));
+}
+
+/** Every check of a whole object, on the write side (before encoding) and the read side (after decoding). */
+export function checkMetaObject(fail: Fail, obj: MetaObject): void {
+  if (typeof obj !== 'object' || obj === null) fail('metadata object is not an object');
+  if (!META_KINDS.has(obj.kind)) fail(`unknown metadata kind ${JSON.stringify(obj.kind)}`);
+  checkUint(fail, 'version', obj.v, META_VERSION, 1);
+  switch (obj.kind) {
+    case 'dir': {
+      if (!Array.isArray(obj.entries)) fail('dir entries is not an array');
+      let prev: Uint8Array | undefined;
+      for (const e of obj.entries) {
+        checkEntry(fail, e);
+        const name = utf8.encode(e.name);
+        if (prev !== undefined && Buffer.compare(prev, name) >= 0) {
+          fail(`dir entries are not sorted and unique at ${JSON.stringify(e.name)}`);
+        }
+        prev = name;
+      }
+      break;
+    }
+    case 'manifest':
+      checkExtents(fail, 'manifest blocks', obj.blocks);
+      break;
+    case 'snapshot':
+      checkUint(fail, 'snapshot createdMs', obj.createdMs);
+      if (!Array.isArray(obj.source)) fail('snapshot source is not an array');
+      obj.source.forEach((s, i) => checkString(fail, `snapshot source[${i}]`, s));
+      checkString(fail, 'snapshot hostname', obj.hostname);
+      checkUint(fail, 'snapshot blockSize', obj.blockSize, MAX_BLOCK_SIZE, 1);
+      checkEntry(fail, obj.root, true);
+      checkUint(fail, 'snapshot files', obj.files);
+      checkUint(fail, 'snapshot dirs', obj.dirs);
+      checkUint(fail, 'snapshot logicalBytes', obj.logicalBytes);
+      break;
+    case 'ref':
+      checkHexId(fail, 'ref snapshot', obj.snapshot);
+      if (obj.name !== undefined) checkString(fail, 'ref name', obj.name, true);
+      checkUint(fail, 'ref createdMs', obj.createdMs);
+      checkUint(fail, 'ref logicalBytes', obj.logicalBytes);
+      break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Typed object -> msgpack value (maps built in a fixed order so equal objects give equal bytes)
+// ---------------------------------------------------------------------------------------------
+
+/** Integers above uint32 go out as bigint so msgpackr writes uint64/int64, not float64. */
+function wireInt(n: number): number | bigint {
+  return n >= -0x80000000 && n <= UINT32_MAX ? n : BigInt(n);
+}
+
+function idBytes(hex: string): Uint8Array {
+  return new Uint8Array(Buffer.from(hex, 'hex'));
+}
+
+/** A plain Uint8Array view, so msgpackr always writes bin (never a typed-array extension). */
+function bin(b: Uint8Array): Uint8Array {
+  return b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** Extent on the wire: [offset, plainSize, id (bin 32), key (bin 32)]. */
+function extentToWire(e: Extent): unknown[] {
+  return [wireInt(e.offset), e.plainSize, idBytes(e.id), bin(e.key)];
+}
+
+function entryToWire(e: Entry): Map<string, unknown> {
+  const m = new Map<string, unknown>();
+  m.set('name', utf8.encode(e.name));
+  m.set('type', e.type);
+  m.set('mode', e.mode);
+  m.set('uid', e.uid);
+  m.set('gid', e.gid);
+  m.set('mtimeNs', e.mtimeNs); // always a bigint: msgpack int64 (0xd3)
+  m.set('size', wireInt(e.size));
+  if (e.target !== undefined) m.set('target', e.target);
+  if (e.rdev !== undefined) m.set('rdev', wireInt(e.rdev));
+  if (e.xattrs !== undefined) {
+    const names = Object.keys(e.xattrs).sort(compareNames);
+    m.set('xattrs', new Map(names.map((k) => [k, bin(e.xattrs![k]!)])));
+  }
+  if (e.link !== undefined) m.set('link', e.link);
+  if (e.blocks !== undefined) m.set('blocks', e.blocks.map(extentToWire));
+  if (e.pages !== undefined) m.set('pages', e.pages.map(idBytes));
+  if (e.dir !== undefined) m.set('dir', idBytes(e.dir));
+  return m;
+}
+
+/** The msgpack value of a (checked) object: a Map in the documented key order. */
+export function metaToWire(obj: MetaObject): Map<string, unknown> {
+  const m = new Map<string, unknown>();
+  m.set('kind', obj.kind);
+  m.set('v', obj.v);
+  if (obj.kind !== 'ref') {
+    m.set(DATA_ENCRYPTION_TYPE_KEY, DATA_ENCRYPTION_AES256GCM_CONVERGENT);
+    m.set(DATA_COMPRESSION_TYPE_KEY, DATA_COMPRESSION_ZSTD);
+  }
+  switch (obj.kind) {
+    case 'dir':
+      m.set('entries', obj.entries.map(entryToWire));
+      break;
+    case 'manifest':
+      m.set('blocks', obj.blocks.map(extentToWire));
+      break;
+    case 'snapshot':
+      m.set('createdMs', wireInt(obj.createdMs));
+      m.set('source', [...obj.source]);
+      m.set('hostname', obj.hostname);
+      m.set('blockSize', obj.blockSize);
+      m.set('root', entryToWire(obj.root));
+      m.set('files', wireInt(obj.files));
+      m.set('dirs', wireInt(obj.dirs));
+      m.set('logicalBytes', wireInt(obj.logicalBytes));
+      break;
+    case 'ref':
+      m.set('snapshot', idBytes(obj.snapshot));
+      if (obj.name !== undefined) m.set('name', obj.name);
+      m.set('createdMs', wireInt(obj.createdMs));
+      m.set('logicalBytes', wireInt(obj.logicalBytes));
+      break;
+  }
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoded msgpack value -> typed object (shape and wire types only; checkMetaObject does the rest)
+// ---------------------------------------------------------------------------------------------
+
+/** Thrown (as FragfsError BAD_STORE) when an object needs a newer fragfs to read. */
+export type TooNew = (why: string) => never;
+
+function asMap(fail: Fail, what: string, v: unknown): Map<unknown, unknown> {
+  if (!(v instanceof Map)) return fail(`${what} is not a msgpack map`);
+  return v;
+}
+
+function asArray(fail: Fail, what: string, v: unknown): unknown[] {
+  if (!Array.isArray(v)) return fail(`${what} is not a msgpack array`);
+  return v;
+}
+
+/** A msgpack integer (any width) as a safe JS number. */
+function asInt(fail: Fail, what: string, v: unknown): number {
+  if (typeof v === 'bigint') {
+    if (v < BigInt(Number.MIN_SAFE_INTEGER) || v > BigInt(Number.MAX_SAFE_INTEGER)) fail(`${what} is out of range`);
+    return Number(v);
+  }
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) return fail(`${what} is not an integer`);
+  return v;
+}
+
+function asBigInt(fail: Fail, what: string, v: unknown): bigint {
+  if (typeof v === 'bigint') return v;
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v);
+  return fail(`${what} is not an integer`);
+}
+
+/** A fresh plain Uint8Array copy of a msgpack bin (decoded bins are views into the whole plaintext). */
+function asBin(fail: Fail, what: string, v: unknown, length?: number): Uint8Array {
+  if (!(v instanceof Uint8Array)) return fail(`${what} is not msgpack bin`);
+  if (length !== undefined && v.length !== length) fail(`${what} is ${v.length} bytes, not ${length}`);
+  return new Uint8Array(v);
+}
+
+function asId(fail: Fail, what: string, v: unknown): string {
+  if (!(v instanceof Uint8Array) || v.length !== 32) return fail(`${what} is not a 32-byte bin id`);
+  return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex');
+}
+
+function asString(fail: Fail, what: string, v: unknown): string {
+  if (typeof v !== 'string') return fail(`${what} is not a msgpack str`);
+  return v;
+}
+
+function field(fail: Fail, m: Map<unknown, unknown>, what: string, key: string): unknown {
+  const v = m.get(key);
+  if (v === undefined) fail(`${what} has no "${key}"`);
+  return v;
+}
+
+function extentFromWire(fail: Fail, what: string, v: unknown): Extent {
+  const a = asArray(fail, what, v);
+  if (a.length !== 4) fail(`${what} is not an array of 4`);
+  return {
+    offset: asInt(fail, `${what} offset`, a[0]),
+    plainSize: asInt(fail, `${what} plainSize`, a[1]),
+    id: asId(fail, `${what} id`, a[2]),
+    key: asBin(fail, `${what} key`, a[3], 32),
+  };
+}
+
+function entryFromWire(fail: Fail, v: unknown): Entry {
+  const m = asMap(fail, 'entry', v);
+  const nameBytes = asBin(fail, 'entry name', field(fail, m, 'entry', 'name'));
+  let name: string;
+  try {
+    name = strictUtf8.decode(nameBytes);
+  } catch {
+    return fail('entry name is not UTF-8');
+  }
+  const what = `entry ${JSON.stringify(name)}`;
+  const e: Entry = {
+    name,
+    type: asString(fail, `${what} type`, field(fail, m, what, 'type')) as EntryType,
+    mode: asInt(fail, `${what} mode`, field(fail, m, what, 'mode')),
+    uid: asInt(fail, `${what} uid`, field(fail, m, what, 'uid')),
+    gid: asInt(fail, `${what} gid`, field(fail, m, what, 'gid')),
+    mtimeNs: asBigInt(fail, `${what} mtimeNs`, field(fail, m, what, 'mtimeNs')),
+    size: asInt(fail, `${what} size`, field(fail, m, what, 'size')),
+  };
+  if (m.has('target')) e.target = asString(fail, `${what} target`, m.get('target'));
+  if (m.has('rdev')) e.rdev = asInt(fail, `${what} rdev`, m.get('rdev'));
+  if (m.has('xattrs')) {
+    const xattrs: Record<string, Uint8Array> = {};
+    for (const [k, x] of asMap(fail, `${what} xattrs`, m.get('xattrs'))) {
+      const key = asString(fail, `${what} xattr name`, k);
+      // defineProperty: a name like "__proto__" stays an ordinary key.
+      Object.defineProperty(xattrs, key, {
+        value: asBin(fail, `${what} xattr ${JSON.stringify(key)}`, x),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    e.xattrs = xattrs;
+  }
+  if (m.has('link')) e.link = asInt(fail, `${what} link`, m.get('link'));
+  if (m.has('blocks')) {
+    e.blocks = asArray(fail, `${what} blocks`, m.get('blocks')).map((x, i) => extentFromWire(fail, `${what} blocks[${i}]`, x));
+  }
+  if (m.has('pages')) {
+    e.pages = asArray(fail, `${what} pages`, m.get('pages')).map((x, i) => asId(fail, `${what} pages[${i}]`, x));
+  }
+  if (m.has('dir')) e.dir = asId(fail, `${what} dir`, m.get('dir'));
+  return e;
+}
+
+/**
+ * The typed object from a decoded msgpack value. Unknown keys are ignored (seed 003 lets metadata
+ * carry extra keys). A version above META_VERSION or data encryption/compression types this fragfs
+ * does not know call `tooNew`; any other problem calls `fail`. The result still needs checkMetaObject.
+ */
+export function metaFromWire(fail: Fail, tooNew: TooNew, value: unknown): MetaObject {
+  const m = asMap(fail, 'metadata object', value);
+  const kind = asString(fail, 'kind', field(fail, m, 'metadata object', 'kind'));
+  if (!META_KINDS.has(kind)) fail(`unknown metadata kind ${JSON.stringify(kind)}`);
+  const v = asInt(fail, 'version', field(fail, m, kind, 'v'));
+  if (v > META_VERSION) tooNew(`${kind} object of version ${v} (this fragfs reads up to ${META_VERSION})`);
+  if (kind !== 'ref') {
+    const enc = asInt(fail, DATA_ENCRYPTION_TYPE_KEY, field(fail, m, kind, DATA_ENCRYPTION_TYPE_KEY));
+    const comp = asInt(fail, DATA_COMPRESSION_TYPE_KEY, field(fail, m, kind, DATA_COMPRESSION_TYPE_KEY));
+    if (enc !== DATA_ENCRYPTION_AES256GCM_CONVERGENT) tooNew(`data encryption type ${enc}`);
+    if (comp !== DATA_COMPRESSION_ZSTD) tooNew(`data compression type ${comp}`);
+  }
+  const f = (key: string): unknown => field(fail, m, kind, key);
+  switch (kind) {
+    case 'dir':
+      return {
+        kind,
+        v,
+        entries: asArray(fail, 'dir entries', f('entries')).map((x) => entryFromWire(fail, x)),
+      } satisfies DirObject;
+    case 'manifest':
+      return {
+        kind,
+        v,
+        blocks: asArray(fail, 'manifest blocks', f('blocks')).map((x, i) => extentFromWire(fail, `manifest blocks[${i}]`, x)),
+      } satisfies ManifestPageObject;
+    case 'snapshot':
+      return {
+        kind,
+        v,
+        createdMs: asInt(fail, 'snapshot createdMs', f('createdMs')),
+        source: asArray(fail, 'snapshot source', f('source')).map((x, i) => asString(fail, `snapshot source[${i}]`, x)),
+        hostname: asString(fail, 'snapshot hostname', f('hostname')),
+        blockSize: asInt(fail, 'snapshot blockSize', f('blockSize')),
+        root: entryFromWire(fail, f('root')),
+        files: asInt(fail, 'snapshot files', f('files')),
+        dirs: asInt(fail, 'snapshot dirs', f('dirs')),
+        logicalBytes: asInt(fail, 'snapshot logicalBytes', f('logicalBytes')),
+      } satisfies SnapshotObject;
+    default: {
+      const ref: RefObject = {
+        kind: 'ref',
+        v,
+        snapshot: asId(fail, 'ref snapshot', f('snapshot')),
+        createdMs: asInt(fail, 'ref createdMs', f('createdMs')),
+        logicalBytes: asInt(fail, 'ref logicalBytes', f('logicalBytes')),
+      };
+      if (m.has('name')) ref.name = asString(fail, 'ref name', m.get('name'));
+      return ref;
+    }
+  }
+}
+
+/** A Fail that throws FragfsError(code), naming the fragment on the read side. */
+export function failWith(code: 'INVALID' | 'CORRUPT', fragmentId?: string): Fail {
+  return (why: string): never => {
+    if (code === 'CORRUPT') {
+      throw new FragfsError('CORRUPT', `metadata fragment ${fragmentId ?? '(unknown)'} is corrupt: ${why}`, {
+        fragmentId,
+      });
+    }
+    throw new FragfsError('INVALID', `bad metadata object: ${why}`);
+  };
+}
