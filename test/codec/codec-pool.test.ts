@@ -1,0 +1,173 @@
+// CodecPool: same results as the inline codec, buffer transfer rules, errors rebuilt from worker
+// threads, many tasks at once, and a pool that never holds the process open.
+
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { FragfsError, isFragfsError } from '../../src/errors.js';
+import { blake3, toHex } from '../../src/codec/blake3.js';
+import { decodeBlock, encodeBlock, type EncodedBlock } from '../../src/codec/block-codec.js';
+import { CodecPool, INLINE_BELOW } from '../../src/codec/codec-pool.js';
+
+const run = promisify(execFile);
+const KiB = 1024;
+const secret = new Uint8Array(randomBytes(32));
+
+/** EncodedBlock equality; ava's deepEqual is very slow on MiB-sized typed arrays. */
+function summary(e: EncodedBlock): object {
+  return { ...e, key: toHex(e.key), stored: `${e.stored.constructor.name} ${e.stored.length} ${toHex(blake3(e.stored))}` };
+}
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  return a.constructor === b.constructor && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+function randomData(n: number): Uint8Array {
+  return new Uint8Array(randomBytes(n));
+}
+function textData(n: number): Uint8Array {
+  return new Uint8Array(Buffer.from('fragfs keeps blocks small. '.repeat(Math.ceil(n / 27) + 1)).subarray(0, n));
+}
+
+// One pool that sends every block to a worker, one with the default inline threshold.
+const pool = new CodecPool({ convergenceSecret: secret, threads: 2, inlineBelow: 0 });
+const defaultPool = new CodecPool({ convergenceSecret: secret, threads: 1 });
+test.after.always(async () => {
+  await pool.close();
+  await defaultPool.close();
+});
+
+test('pool results equal inline results, through workers and inline', async (t) => {
+  for (const p of [pool, defaultPool]) {
+    for (const n of [0, 1, 100, INLINE_BELOW - 1, INLINE_BELOW, 200 * KiB, 1024 * KiB]) {
+      for (const data of [randomData(n), textData(n)]) {
+        const want = encodeBlock(data, secret);
+        const got = await p.encode(new Uint8Array(data));
+        t.deepEqual(summary(got), summary(want), `encode ${n}, inlineBelow ${p.inlineBelow}`);
+        t.is(got.stored.constructor, Uint8Array);
+        const plain = await p.decode(new Uint8Array(want.stored), { id: want.id, key: want.key, plainSize: n });
+        t.true(same(plain, decodeBlock(want.stored, want)));
+        t.true(same(plain, data));
+      }
+    }
+  }
+});
+
+test('an input that owns its buffer is transferred; a view into a larger buffer is copied and left intact', async (t) => {
+  const whole = randomData(100 * KiB);
+  const copy = new Uint8Array(whole);
+  const e = await pool.encode(whole);
+  t.is(whole.byteLength, 0, 'transferred (detached)');
+  t.deepEqual(summary(e), summary(encodeBlock(copy, secret)));
+
+  const big = randomData(300 * KiB);
+  const view = big.subarray(KiB, 101 * KiB);
+  const before = new Uint8Array(big);
+  const e2 = await pool.encode(view);
+  t.is(view.byteLength, 100 * KiB);
+  t.true(same(big, before));
+  t.deepEqual(summary(e2), summary(encodeBlock(before.subarray(KiB, 101 * KiB), secret)));
+
+  // A pooled small Buffer (shared ArrayBuffer) must never detach the pool.
+  const small = Buffer.from('a pooled buffer that is longer than nothing');
+  const e3 = await pool.encode(small);
+  t.is(small.toString(), 'a pooled buffer that is longer than nothing');
+  t.deepEqual(summary(e3), summary(encodeBlock(new Uint8Array(small), secret)));
+
+  const stored = new Uint8Array(e2.stored);
+  const plain = await pool.decode(stored, e2);
+  t.is(stored.byteLength, 0, 'stored transferred on decode');
+  t.true(same(plain, before.subarray(KiB, 101 * KiB)));
+});
+
+test('corruption found in a worker comes back as FragfsError CORRUPT with the same message and fragment id', async (t) => {
+  const data = textData(64 * KiB);
+  const e = encodeBlock(data, secret);
+  const damaged = new Uint8Array(e.stored);
+  damaged[damaged.length - 1]! ^= 1;
+  const wrongKey = new Uint8Array(32);
+  for (const [what, stored, ref] of [
+    ['flipped bit', damaged, e],
+    ['wrong key', e.stored, { ...e, key: wrongKey }],
+    ['wrong plainSize', e.stored, { ...e, plainSize: 5 }],
+  ] as const) {
+    let inline: unknown;
+    try {
+      decodeBlock(stored, ref);
+    } catch (err) {
+      inline = err;
+    }
+    const err = await t.throwsAsync(pool.decode(new Uint8Array(stored), ref), undefined, what);
+    t.true(err instanceof FragfsError, what);
+    t.is((err as FragfsError).code, 'CORRUPT', what);
+    t.is((err as FragfsError).fragmentId, e.id, what);
+    t.is(err!.message, (inline as Error).message, what);
+  }
+  // Other codes survive the trip too.
+  const bad = await t.throwsAsync(pool.decode(new Uint8Array(e.stored), { ...e, id: 'XYZ' }));
+  t.true(isFragfsError(bad, 'INVALID'));
+});
+
+test('many concurrent tasks of mixed sizes all come back right', async (t) => {
+  const inputs = Array.from({ length: 300 }, (_, i) => (i % 3 === 0 ? textData((i * 997) % (300 * KiB)) : randomData((i * 7919) % (200 * KiB))));
+  const want = inputs.map((d) => encodeBlock(d, secret));
+  const got = await Promise.all(inputs.map((d) => pool.encode(new Uint8Array(d))));
+  t.deepEqual(got.map((g) => g.id), want.map((w) => w.id));
+  const plains = await Promise.all(got.map((g) => pool.decode(g.stored, g)));
+  for (let i = 0; i < inputs.length; i++) t.true(Buffer.from(plains[i]!).equals(Buffer.from(inputs[i]!)), `block ${i}`);
+});
+
+test('constructor checks its options', (t) => {
+  t.true(isFragfsError(t.throws(() => new CodecPool({ convergenceSecret: new Uint8Array(16) })), 'INVALID'));
+  t.true(isFragfsError(t.throws(() => new CodecPool({ convergenceSecret: secret, threads: 0 })), 'INVALID'));
+  t.true(isFragfsError(t.throws(() => new CodecPool({ convergenceSecret: secret, threads: 1.5 })), 'INVALID'));
+});
+
+test('the pool keeps its own copy of the secret', async (t) => {
+  const mine = new Uint8Array(secret);
+  const p = new CodecPool({ convergenceSecret: mine, threads: 1, inlineBelow: 0 });
+  mine.fill(0);
+  try {
+    const data = randomData(1000);
+    t.deepEqual(summary(await p.encode(new Uint8Array(data))), summary(encodeBlock(data, secret)));
+  } finally {
+    await p.close();
+  }
+});
+
+test('close() is idempotent, and use after close is a bug (plain Error)', async (t) => {
+  const p = new CodecPool({ convergenceSecret: secret, threads: 1 });
+  await p.encode(randomData(100 * KiB));
+  await Promise.all([p.close(), p.close()]);
+  const e = await t.throwsAsync(p.encode(randomData(10)));
+  t.false(e instanceof FragfsError);
+});
+
+// Runs a tiny program in a fresh process; the pool must not keep it alive.
+async function exitsPromptly(body: string): Promise<{ ms: number; stdout: string }> {
+  const poolUrl = new URL('../../src/codec/codec-pool.js', import.meta.url).href;
+  const program = `import { CodecPool } from ${JSON.stringify(poolUrl)};\n${body}`;
+  const t0 = Date.now();
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', program], { timeout: 20_000, cwd: fileURLToPath(new URL('.', import.meta.url)) });
+  return { ms: Date.now() - t0, stdout };
+}
+
+test('a process that never closes its pool still exits', async (t) => {
+  const { ms, stdout } = await exitsPromptly(`
+    const p = new CodecPool({ convergenceSecret: new Uint8Array(32), threads: 2, inlineBelow: 0 });
+    const e = await p.encode(new Uint8Array(300000));
+    console.log(e.plainSize);`);
+  t.is(stdout.trim(), '300000');
+  // The pool's idle timeout is 30 s: exiting well before it shows the threads do not hold the process.
+  t.true(ms < 15_000, `took ${ms} ms`);
+});
+
+test('a process that closes its pool exits', async (t) => {
+  const { stdout } = await exitsPromptly(`
+    const p = new CodecPool({ convergenceSecret: new Uint8Array(32), threads: 2, inlineBelow: 0 });
+    const e = await p.encode(new Uint8Array(300000));
+    await p.close();
+    console.log('closed', e.plainSize);`);
+  t.is(stdout.trim(), 'closed 300000');
+});
