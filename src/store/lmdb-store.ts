@@ -1,0 +1,204 @@
+// The `lmdb` backend: every fragment of every space in one LMDB environment, STORE/fragments.lmdb
+// (a single data file, LMDB's MDB_NOSUBDIR form, plus its lock file STORE/fragments.lmdb-lock),
+// with three named databases per space, `<space>:data`, `<space>:meta`, `<space>:ref`, keyed by the
+// 32 raw bytes of the id, values the fragment bytes unchanged.
+//
+// Durability: lmdb-js batches the async puts of one event turn (and those queued while a commit
+// runs) into one write transaction, which is what makes 1 MiB puts fast. overlappingSync is turned
+// off (lmdb-js turns it on by default on Linux, where a commit becomes durable only at a later
+// flush): each transaction commit fsyncs before it returns (LMDB's default, no MDB_NOSYNC), and
+// put/delete resolve after their transaction committed, so a resolved put survives power loss and
+// sync() has nothing left to do. Measured on the dev VM, this was also no slower than
+// overlapping sync plus waiting for the flush.
+
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { FragfsError } from '../errors.js';
+import { checkId, checkNamespace, missingFragment, type Namespace, type Store } from './store.js';
+import { readOnlyError } from './atomic-file.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const LMDB_FILE = 'fragments.lmdb';
+/** Three databases per space; LMDB scans its db table linearly, so this is bounded, not unlimited. */
+export const LMDB_MAX_DBS = 3 * 1024;
+
+type FragmentDb = Database<Buffer, Buffer>;
+
+/** lmdb-js throws plain Errors; turn them into FragfsErrors (disk full, I/O) keeping the cause. */
+function lmdbError(e: unknown, what: string, path: string): FragfsError {
+  if (e instanceof FragfsError) return e;
+  const msg = e instanceof Error ? e.message : String(e);
+  const errno = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (errno === 'ENOSPC' || /ENOSPC|No space left|MDB_MAP_FULL/.test(msg)) {
+    return new FragfsError('NO_SPACE', `${what} ${path}: the disk is full (${msg})`, { path, cause: e });
+  }
+  if (/MDB_DBS_FULL/.test(msg)) {
+    return new FragfsError('NOT_SUPPORTED', `${what} ${path}: too many spaces in one LMDB store (${msg})`, {
+      path,
+      cause: e,
+    });
+  }
+  if (errno === 'EACCES' || errno === 'EPERM' || /Permission denied/.test(msg)) {
+    return new FragfsError('PERMISSION', `${what} ${path}: permission denied (${msg})`, { path, cause: e });
+  }
+  return new FragfsError('IO', `${what} ${path}: ${msg}`, { path, cause: e });
+}
+
+export interface LmdbOpenOptions {
+  readOnly?: boolean;
+}
+
+export class LmdbStore implements Store {
+  readonly backend = 'lmdb' as const;
+  private readonly dbs = new Map<string, FragmentDb>();
+
+  private constructor(
+    private readonly env: RootDatabase,
+    readonly path: string,
+    readonly readOnly: boolean,
+  ) {}
+
+  /** Opens (read-write: creates) STORE/fragments.lmdb in the folder `root`. */
+  static async open(root: string, o: LmdbOpenOptions = {}): Promise<LmdbStore> {
+    const path = join(root, LMDB_FILE);
+    const readOnly = o.readOnly ?? false;
+    if (readOnly && !existsSync(path)) {
+      throw new FragfsError('NO_STORE', `no LMDB fragment database at ${path}`, { path });
+    }
+    try {
+      const env = open({
+        path,
+        noSubdir: true,
+        maxDbs: LMDB_MAX_DBS,
+        readOnly,
+        // Fragments are already compressed and encrypted: never let lmdb-js compress or cache them.
+        compression: false,
+        cache: false,
+        encoding: 'binary',
+        keyEncoding: 'binary',
+        overlappingSync: false,
+      });
+      return new LmdbStore(env, path, readOnly);
+    } catch (e) {
+      throw lmdbError(e, 'cannot open', path);
+    }
+  }
+
+  /** The named database of a namespace, opened once; `undefined` when it does not exist and `create` is false. */
+  private db(ns: Namespace, create: boolean): FragmentDb | undefined {
+    const name = `${ns.space}:${ns.kind}`;
+    let db = this.dbs.get(name);
+    if (db) return db;
+    try {
+      db = this.env.openDB<Buffer, Buffer>(name, {
+        encoding: 'binary',
+        keyEncoding: 'binary',
+        compression: false,
+        cache: false,
+        create: create && !this.readOnly,
+      } as Parameters<RootDatabase['openDB']>[1]) as FragmentDb | undefined;
+    } catch (e) {
+      throw lmdbError(e, `cannot open database ${name} in`, this.path);
+    }
+    if (db) this.dbs.set(name, db);
+    return db;
+  }
+
+  private static key(id: string): Buffer {
+    return Buffer.from(id, 'hex');
+  }
+
+  async put(ns: Namespace, id: string, bytes: Uint8Array): Promise<void> {
+    checkNamespace(ns);
+    checkId(id);
+    if (this.readOnly) throw readOnlyError('put');
+    const db = this.db(ns, true)!;
+    // lmdb-js reads the value buffer at commit time, in its write thread: hand it a private copy.
+    const copy = Buffer.from(bytes);
+    try {
+      await db.put(LmdbStore.key(id), copy);
+    } catch (e) {
+      throw lmdbError(e, 'cannot put fragment into', this.path);
+    }
+  }
+
+  async get(ns: Namespace, id: string): Promise<Uint8Array> {
+    checkNamespace(ns);
+    checkId(id);
+    const db = this.db(ns, false);
+    let v: Buffer | undefined;
+    try {
+      v = db?.getBinary(LmdbStore.key(id));
+    } catch (e) {
+      throw lmdbError(e, 'cannot read fragment from', this.path);
+    }
+    if (v === undefined) throw missingFragment(ns, id);
+    return v;
+  }
+
+  async has(ns: Namespace, id: string): Promise<boolean> {
+    checkNamespace(ns);
+    checkId(id);
+    try {
+      return this.db(ns, false)?.doesExist(LmdbStore.key(id)) ?? false;
+    } catch (e) {
+      throw lmdbError(e, 'cannot read', this.path);
+    }
+  }
+
+  async size(ns: Namespace, id: string): Promise<number | undefined> {
+    checkNamespace(ns);
+    checkId(id);
+    try {
+      // The fast form reuses a shared buffer: only its length is read, nothing is kept.
+      return this.db(ns, false)?.getBinaryFast(LmdbStore.key(id))?.length;
+    } catch (e) {
+      throw lmdbError(e, 'cannot read', this.path);
+    }
+  }
+
+  async delete(ns: Namespace, id: string): Promise<void> {
+    checkNamespace(ns);
+    checkId(id);
+    if (this.readOnly) throw readOnlyError('delete');
+    const db = this.db(ns, false);
+    if (!db) return;
+    try {
+      await db.remove(LmdbStore.key(id));
+    } catch (e) {
+      throw lmdbError(e, 'cannot delete fragment from', this.path);
+    }
+  }
+
+  list(ns: Namespace): AsyncIterable<string> {
+    checkNamespace(ns);
+    const db = this.db(ns, false);
+    const path = this.path;
+    return (async function* () {
+      if (!db) return;
+      // One read snapshot, keys only, decoded one at a time: no array of a million ids.
+      try {
+        for (const key of db.getKeys({ snapshot: true })) {
+          yield (key as Buffer).toString('hex');
+        }
+      } catch (e) {
+        throw lmdbError(e, 'cannot list', path);
+      }
+    })();
+  }
+
+  async sync(): Promise<void> {
+    if (this.readOnly) return;
+    // Every resolved put is already durable; waiting for the last commit also covers writes in flight.
+    await this.env.flushed;
+  }
+
+  async close(): Promise<void> {
+    try {
+      if (!this.readOnly) await this.env.flushed;
+      await this.env.close();
+    } catch (e) {
+      throw lmdbError(e, 'cannot close', this.path);
+    }
+  }
+}

@@ -1,0 +1,106 @@
+// The lmdb backend: the conformance suite on real LMDB files, its on-disk layout, read-only opens
+// and kill -9 safety.
+
+import test from 'ava';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { open } from 'lmdb';
+import { FragfsError } from '../../src/errors.js';
+import { backendExists, openBackend } from '../../src/store/open-backend.js';
+import { collect, ns, randomId, runConformance } from './conformance.js';
+import { runCrashTest } from './crash-check.js';
+
+async function tempStore(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'fragfs-lmdb-'));
+}
+
+runConformance(test, 'lmdb', async () => {
+  const dir = await tempStore();
+  return {
+    open: () => openBackend('lmdb', dir),
+    remove: () => rm(dir, { recursive: true, force: true }),
+  };
+});
+
+runCrashTest(test, 'lmdb');
+
+test('lmdb: one file STORE/fragments.lmdb with databases <space>:<kind> keyed by the raw 32-byte id', async (t) => {
+  const dir = await tempStore();
+  try {
+    t.false(await backendExists('lmdb', dir));
+    const store = await openBackend('lmdb', dir);
+    const id = randomId();
+    await store.put(ns('data', 'alpha'), id, Buffer.from('data bytes'));
+    await store.put(ns('meta', 'alpha'), id, Buffer.from('meta bytes'));
+    await store.put(ns('ref', 'beta'), id, Buffer.from('ref bytes'));
+    await store.close();
+    t.deepEqual((await readdir(dir)).sort(), ['fragments.lmdb', 'fragments.lmdb-lock']);
+    t.true((await stat(join(dir, 'fragments.lmdb'))).isFile());
+    t.true(await backendExists('lmdb', dir));
+
+    // Read it with plain lmdb-js, as a tool outside fragfs would.
+    const env = open({ path: join(dir, 'fragments.lmdb'), noSubdir: true, maxDbs: 16, readOnly: true });
+    try {
+      const names = [...env.getKeys()].map(String).sort();
+      t.deepEqual(names, ['alpha:data', 'alpha:meta', 'beta:ref']);
+      const db = env.openDB('alpha:meta', { encoding: 'binary', keyEncoding: 'binary', create: false } as never);
+      const keys = [...db.getKeys()] as Buffer[];
+      t.is(keys.length, 1);
+      t.is(keys[0]!.length, 32);
+      t.is(keys[0]!.toString('hex'), id);
+      t.is((db.getBinary(Buffer.from(id, 'hex')) as Buffer).toString(), 'meta bytes');
+    } finally {
+      await env.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('lmdb: read-only open reads, rejects writes with READ_ONLY, and NO_STORE when absent', async (t) => {
+  const dir = await tempStore();
+  try {
+    const missing = await t.throwsAsync(openBackend('lmdb', join(dir, 'nothing-here'), { readOnly: true }));
+    t.true(missing instanceof FragfsError && missing.code === 'NO_STORE', String(missing));
+
+    const rw = await openBackend('lmdb', dir);
+    const id = randomId();
+    const bytes = randomBytes(3000);
+    await rw.put(ns('data'), id, bytes);
+    await rw.close();
+
+    const ro = await openBackend('lmdb', dir, { readOnly: true });
+    try {
+      t.true(Buffer.from(await ro.get(ns('data'), id)).equals(bytes));
+      t.deepEqual(await collect(ro.list(ns('data'))), [id]);
+      // A space never written has no databases; reading it is empty, not an error.
+      t.false(await ro.has(ns('meta', 'other'), id));
+      t.deepEqual(await collect(ro.list(ns('ref', 'other'))), []);
+      const e = await t.throwsAsync(ro.put(ns('data'), randomId(), bytes));
+      t.true(e instanceof FragfsError && e.code === 'READ_ONLY');
+      const d = await t.throwsAsync(ro.delete(ns('data'), id));
+      t.true(d instanceof FragfsError && d.code === 'READ_ONLY');
+    } finally {
+      await ro.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('lmdb: many spaces in one store', async (t) => {
+  const dir = await tempStore();
+  try {
+    const store = await openBackend('lmdb', dir);
+    const id = randomId();
+    for (let i = 0; i < 200; i++) await store.put(ns('ref', `space-${i}`), id, Buffer.from(String(i)));
+    for (let i = 0; i < 200; i += 37) {
+      t.is(Buffer.from(await store.get(ns('ref', `space-${i}`), id)).toString(), String(i));
+    }
+    await store.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
