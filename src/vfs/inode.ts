@@ -1,0 +1,94 @@
+// The live state's inode record (what LMDB keeps per inode) and its conversion to what `stat` shows.
+
+import type { Attr } from './vfs-api.js';
+import type { EntryType } from '../fragment/tree-format.js';
+
+export const S_IFMT = 0o170000;
+export const S_IFSOCK = 0o140000;
+export const S_IFLNK = 0o120000;
+export const S_IFREG = 0o100000;
+export const S_IFBLK = 0o060000;
+export const S_IFDIR = 0o040000;
+export const S_IFCHR = 0o020000;
+export const S_IFIFO = 0o010000;
+
+export const ROOT_INO = 1;
+
+/**
+ * One inode. `mode` carries the type bits. Times are milliseconds since the epoch (fractions keep
+ * sub-millisecond precision). `parents` lists the directory of every name of this inode (a dir has
+ * exactly one, the root none; a hard-linked file one per name, repeats allowed): snapshot cache
+ * invalidation walks it upwards.
+ */
+export interface InodeRecord {
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Logical size: files the content length including holes, symlinks the target length. */
+  size: number;
+  atimeMs: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  nlink: number;
+  /** Plaintext bytes held in extents (for `blocks` in stat). */
+  alloc: number;
+  parents: number[];
+  target?: string;
+  rdev?: number;
+}
+
+export function isDir(rec: InodeRecord): boolean {
+  return (rec.mode & S_IFMT) === S_IFDIR;
+}
+
+export function isReg(rec: InodeRecord): boolean {
+  return (rec.mode & S_IFMT) === S_IFREG;
+}
+
+export function isSymlink(rec: InodeRecord): boolean {
+  return (rec.mode & S_IFMT) === S_IFLNK;
+}
+
+export function toAttr(ino: number, rec: InodeRecord): Attr {
+  return {
+    ino,
+    mode: rec.mode,
+    nlink: rec.nlink,
+    uid: rec.uid,
+    gid: rec.gid,
+    size: rec.size,
+    blocks: Math.ceil(rec.alloc / 512),
+    atimeMs: rec.atimeMs,
+    mtimeMs: rec.mtimeMs,
+    ctimeMs: rec.ctimeMs,
+    rdev: rec.rdev ?? 0,
+  };
+}
+
+const TYPE_BY_FMT: Record<number, EntryType> = {
+  [S_IFREG]: 'file',
+  [S_IFDIR]: 'dir',
+  [S_IFLNK]: 'symlink',
+  [S_IFIFO]: 'fifo',
+  [S_IFCHR]: 'chardev',
+  [S_IFBLK]: 'blockdev',
+  [S_IFSOCK]: 'socket',
+};
+
+export function entryTypeOf(mode: number): EntryType {
+  const t = TYPE_BY_FMT[mode & S_IFMT];
+  return t ?? 'file';
+}
+
+export function fmtOfEntryType(t: EntryType): number {
+  for (const [fmt, name] of Object.entries(TYPE_BY_FMT)) if (name === t) return Number(fmt);
+  return S_IFREG;
+}
+
+export function msToNs(ms: number): bigint {
+  return BigInt(Math.round(ms * 1e6));
+}
+
+export function nsToMs(ns: bigint): number {
+  return Number(ns) / 1e6;
+}

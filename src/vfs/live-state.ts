@@ -1,0 +1,290 @@
+// The live mount state in LMDB: inodes, directory entries, block extents, xattrs, counters, orphans
+// and the snapshot caches (per-dir meta ids, per-file manifests). Every method here is synchronous
+// and meant to run inside `txn` (writes) or against a read transaction `rtx` (snapshots).
+
+import { mkdirSync } from 'node:fs';
+import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
+import type { BlockRef, Entry } from '../fragment/tree-format.js';
+import { ROOT_INO, S_IFDIR, isDir, type InodeRecord } from './inode.js';
+
+/** Cached result of serializing one directory (valid while no change below it). */
+export interface DirCacheValue {
+  id: string;
+  files: number;
+  dirs: number;
+  bytes: number;
+}
+
+export type FileContentCache = Pick<Entry, 'blocks' | 'pages'>;
+
+const KEY_INO_BYTES = 6;
+
+function inoPrefix(ino: number, extra = 0): Buffer {
+  const b = Buffer.allocUnsafe(KEY_INO_BYTES + extra);
+  b.writeUIntBE(ino, 0, KEY_INO_BYTES);
+  return b;
+}
+
+function nameKey(ino: number, name: Buffer): Buffer {
+  const b = inoPrefix(ino, name.length);
+  name.copy(b, KEY_INO_BYTES);
+  return b;
+}
+
+function blockKey(ino: number, blockNo: number): Buffer {
+  const b = inoPrefix(ino, KEY_INO_BYTES);
+  b.writeUIntBE(blockNo, KEY_INO_BYTES, KEY_INO_BYTES);
+  return b;
+}
+
+/** Extent value: id (32) + key (32) + plainSize (4, BE). */
+function encodeRef(ref: BlockRef): Buffer {
+  const b = Buffer.allocUnsafe(68);
+  b.write(ref.id, 0, 32, 'hex');
+  Buffer.from(ref.key.buffer, ref.key.byteOffset, ref.key.byteLength).copy(b, 32);
+  b.writeUInt32BE(ref.plainSize, 64);
+  return b;
+}
+
+function decodeRef(b: Uint8Array): BlockRef {
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  return { id: buf.toString('hex', 0, 32), key: new Uint8Array(buf.subarray(32, 64)), plainSize: buf.readUInt32BE(64) };
+}
+
+export interface StateOptions {
+  path: string;
+  readOnly: boolean;
+  owner: { uid: number; gid: number };
+}
+
+export class LiveState {
+  private readonly root: RootDatabase;
+  private readonly inodes: Database<InodeRecord, number>;
+  private readonly dirents: Database<number, Buffer>;
+  private readonly extents: Database<Buffer, Buffer>;
+  private readonly xattrs: Database<Buffer, Buffer>;
+  private readonly counters: Database<number, string>;
+  private readonly orphans: Database<boolean, number>;
+  private readonly dirCache: Database<DirCacheValue, number>;
+  private readonly contentCache: Database<FileContentCache, number>;
+  /** While a snapshot runs: every dir and file invalidated meanwhile (its caches must not be written back). */
+  touched: Set<number> | null = null;
+
+  constructor(o: StateOptions) {
+    if (!o.readOnly) mkdirSync(o.path, { recursive: true });
+    // noSync: a commit is a write into the OS page cache, which survives kill -9 of the process; only
+    // `sync()` (fsync, flushAll) pays for an fdatasync. Power loss can lose commits since the last sync.
+    this.root = open({ path: o.path, noSync: true, readOnly: o.readOnly, maxDbs: 16, mapSize: 1 << 30 });
+    this.inodes = this.root.openDB({ name: 'inodes' });
+    this.dirents = this.root.openDB({ name: 'dirents', keyEncoding: 'binary' });
+    this.extents = this.root.openDB({ name: 'extents', keyEncoding: 'binary', encoding: 'binary' });
+    this.xattrs = this.root.openDB({ name: 'xattrs', keyEncoding: 'binary', encoding: 'binary' });
+    this.counters = this.root.openDB({ name: 'counters' });
+    this.orphans = this.root.openDB({ name: 'orphans' });
+    this.dirCache = this.root.openDB({ name: 'dir-cache' });
+    this.contentCache = this.root.openDB({ name: 'content-cache' });
+    if (!o.readOnly && this.inodes.get(ROOT_INO) === undefined) {
+      const now = Date.now();
+      this.txn(() => {
+        this.putInode(ROOT_INO, {
+          mode: S_IFDIR | 0o755,
+          uid: o.owner.uid,
+          gid: o.owner.gid,
+          size: 0,
+          atimeMs: now,
+          mtimeMs: now,
+          ctimeMs: now,
+          nlink: 2,
+          alloc: 0,
+          parents: [],
+        });
+        this.counters.putSync('nextIno', ROOT_INO + 1);
+      });
+    }
+  }
+
+  /** One atomic write transaction. */
+  txn<T>(fn: () => T): T {
+    return this.root.transactionSync(fn);
+  }
+
+  readTxn(): Transaction {
+    return this.root.useReadTransaction();
+  }
+
+  /** Makes every committed transaction durable (fdatasync of the environment). */
+  sync(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      // `sync` (mdb_env_sync, forced) is in lmdb-js but missing from its typings.
+      (this.root as unknown as { sync(cb: (err: unknown) => void): void }).sync((err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.root.close();
+  }
+
+  // --- inodes
+
+  getInode(ino: number, rtx?: Transaction): InodeRecord | undefined {
+    return rtx ? this.inodes.get(ino, { transaction: rtx }) : this.inodes.get(ino);
+  }
+
+  putInode(ino: number, rec: InodeRecord): void {
+    this.inodes.putSync(ino, rec);
+  }
+
+  deleteInode(ino: number): void {
+    this.inodes.removeSync(ino);
+    for (const key of this.extents.getKeys({ start: inoPrefix(ino), end: inoPrefix(ino + 1) })) this.extents.removeSync(key);
+    for (const key of this.xattrs.getKeys({ start: inoPrefix(ino), end: inoPrefix(ino + 1) })) this.xattrs.removeSync(key);
+    this.contentCache.removeSync(ino);
+    this.dirCache.removeSync(ino);
+    this.orphans.removeSync(ino);
+  }
+
+  allocIno(): number {
+    const ino = this.counters.get('nextIno') ?? ROOT_INO + 1;
+    this.counters.putSync('nextIno', ino + 1);
+    return ino;
+  }
+
+  inodeCount(): number {
+    return this.inodes.getCount();
+  }
+
+  // --- directory entries
+
+  lookup(parent: number, name: Buffer, rtx?: Transaction): number | undefined {
+    const key = nameKey(parent, name);
+    return rtx ? this.dirents.get(key, { transaction: rtx }) : this.dirents.get(key);
+  }
+
+  putEntry(parent: number, name: Buffer, child: number): void {
+    this.dirents.putSync(nameKey(parent, name), child);
+  }
+
+  removeEntry(parent: number, name: Buffer): void {
+    this.dirents.removeSync(nameKey(parent, name));
+  }
+
+  *listDir(parent: number, rtx?: Transaction): Iterable<{ name: Buffer; ino: number }> {
+    const range = this.dirents.getRange({
+      start: inoPrefix(parent),
+      end: inoPrefix(parent + 1),
+      ...(rtx ? { transaction: rtx } : {}),
+    });
+    for (const { key, value } of range) yield { name: Buffer.from(key.subarray(KEY_INO_BYTES)), ino: value };
+  }
+
+  dirIsEmpty(parent: number): boolean {
+    for (const _ of this.dirents.getKeys({ start: inoPrefix(parent), end: inoPrefix(parent + 1), limit: 1 })) return false;
+    return true;
+  }
+
+  // --- extents (block grid: blockNo * blockSize is the offset)
+
+  getExtent(ino: number, blockNo: number): BlockRef | undefined {
+    const v = this.extents.get(blockKey(ino, blockNo));
+    return v === undefined ? undefined : decodeRef(v);
+  }
+
+  putExtent(ino: number, blockNo: number, ref: BlockRef): void {
+    this.extents.putSync(blockKey(ino, blockNo), encodeRef(ref));
+  }
+
+  removeExtent(ino: number, blockNo: number): void {
+    this.extents.removeSync(blockKey(ino, blockNo));
+  }
+
+  /** Extents with blockNo >= fromBlock, in order. */
+  *extentsFrom(ino: number, fromBlock: number, rtx?: Transaction): Iterable<{ blockNo: number; ref: BlockRef }> {
+    const range = this.extents.getRange({
+      start: blockKey(ino, fromBlock),
+      end: inoPrefix(ino + 1),
+      ...(rtx ? { transaction: rtx } : {}),
+    });
+    for (const { key, value } of range) yield { blockNo: key.readUIntBE(KEY_INO_BYTES, KEY_INO_BYTES), ref: decodeRef(value) };
+  }
+
+  // --- xattrs
+
+  getXattr(ino: number, name: Buffer): Buffer | undefined {
+    return this.xattrs.get(nameKey(ino, name));
+  }
+
+  putXattr(ino: number, name: Buffer, value: Buffer): void {
+    this.xattrs.putSync(nameKey(ino, name), value);
+  }
+
+  removeXattr(ino: number, name: Buffer): void {
+    this.xattrs.removeSync(nameKey(ino, name));
+  }
+
+  *listXattrs(ino: number, rtx?: Transaction): Iterable<{ name: Buffer; value: Buffer }> {
+    const range = this.xattrs.getRange({ start: inoPrefix(ino), end: inoPrefix(ino + 1), ...(rtx ? { transaction: rtx } : {}) });
+    for (const { key, value } of range) yield { name: Buffer.from(key.subarray(KEY_INO_BYTES)), value: Buffer.from(value) };
+  }
+
+  // --- orphans: unlinked inodes still open; freed on release or at the next open of the state
+
+  addOrphan(ino: number): void {
+    this.orphans.putSync(ino, true);
+  }
+
+  listOrphans(): number[] {
+    return [...this.orphans.getKeys()];
+  }
+
+  // --- snapshot caches
+
+  getDirCache(ino: number, rtx?: Transaction): DirCacheValue | undefined {
+    return rtx ? this.dirCache.get(ino, { transaction: rtx }) : this.dirCache.get(ino);
+  }
+
+  putDirCache(ino: number, v: DirCacheValue): void {
+    this.dirCache.putSync(ino, v);
+  }
+
+  getContentCache(ino: number, rtx?: Transaction): FileContentCache | undefined {
+    return rtx ? this.contentCache.get(ino, { transaction: rtx }) : this.contentCache.get(ino);
+  }
+
+  putContentCache(ino: number, v: FileContentCache): void {
+    this.contentCache.putSync(ino, v);
+  }
+
+  /**
+   * Directory `dir`'s entries (or an entry's attributes) changed: drop its cached meta id and every
+   * ancestor's. Invariant: a dir without a cached id has no ancestor with one, so the walk stops at
+   * the first uncached dir, except while a snapshot runs (then it records every dir it passes).
+   */
+  dirChanged(dir: number): void {
+    let d: number | undefined = dir;
+    for (let guard = 0; d !== undefined && guard < 1_000_000; guard++) {
+      if (this.touched) this.touched.add(d);
+      else if (this.dirCache.get(d) === undefined) return;
+      this.dirCache.removeSync(d);
+      d = this.getInode(d)?.parents[0];
+    }
+  }
+
+  /** Inode `ino`'s attributes changed: every directory holding a name of it changes. */
+  inodeChanged(ino: number, rec?: InodeRecord): void {
+    const r = rec ?? this.getInode(ino);
+    if (!r) return;
+    for (const p of new Set(r.parents)) this.dirChanged(p);
+  }
+
+  /** A file's extents changed: its cached manifest is stale too. */
+  contentChanged(ino: number, rec?: InodeRecord): void {
+    if (this.touched) this.touched.add(ino);
+    this.contentCache.removeSync(ino);
+    this.inodeChanged(ino, rec);
+  }
+
+  isDirIno(ino: number): boolean {
+    const r = this.getInode(ino);
+    return r !== undefined && isDir(r);
+  }
+}

@@ -1,0 +1,537 @@
+// The read-write filesystem behind `fragfs mount`: POSIX operations by path over the live state
+// (LMDB) and the repo, with per-file write buffers, a shared block cache and incremental snapshots.
+
+import { statfs as fsStatfs } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { FragfsError } from '../errors.js';
+import type { Repo } from '../repo/repo.js';
+import { writeSnapshot } from '../repo/tree-writer.js';
+import { BlockCache, DEFAULT_CACHE_BYTES } from './block-cache.js';
+import { createNode, linkNode, lookupParent, lookupPath, removeNode, renameNode, type Found } from './dir-ops.js';
+import { S_IFDIR, S_IFMT, S_IFREG, S_IFLNK, isDir, isReg, isSymlink, toAttr } from './inode.js';
+import { LiveState } from './live-state.js';
+import { OpenFile, type FileContext } from './open-file.js';
+import { DEFAULT_READ_AHEAD_BYTES, newReadAheadState, type ReadAheadState } from './prefetch.js';
+import { SnapshotWriter } from './snapshot-writer.js';
+import type { Attr, Caller, StatFs, Vfs } from './vfs-api.js';
+import { DEFAULT_WRITE_BUFFER_BYTES, WriteBuffer } from './write-buffer.js';
+
+export interface LiveVfsOptions {
+  repo: Repo;
+  /** Folder of the live state's LMDB environment (STORE/live/<space>/). */
+  statePath: string;
+  readOnly?: boolean;
+  /** Bytes of decrypted blocks kept in memory (default 256 MiB). */
+  cacheBytes?: number;
+  /** Bytes of dirty block images buffered before the oldest are stored (default 64 MiB). */
+  writeBufferBytes?: number;
+  /** Owner of the root dir of a fresh state (default: this process). */
+  owner?: { uid: number; gid: number };
+  /** What snapshots record as their source (e.g. the mount point). */
+  source?: string;
+  /** Bytes read ahead of a sequential reader (default 8 MiB). */
+  readAheadBytes?: number;
+}
+
+const O_ACCMODE = 3;
+const O_WRONLY = 1;
+const O_RDWR = 2;
+const O_EXCL = 0o200;
+const O_TRUNC = 0o1000;
+const O_APPEND = 0o2000;
+const XATTR_CREATE = 1;
+const XATTR_REPLACE = 2;
+const NO_ID = 0xffffffff;
+
+interface Handle {
+  ino: number;
+  flags: number;
+  file?: OpenFile;
+  ra: ReadAheadState;
+}
+
+export class LiveVfs implements Vfs {
+  readonly readOnly: boolean;
+  private readonly ctx: FileContext;
+  private readonly handles = new Map<number, Handle>();
+  private readonly freeFhs: number[] = [];
+  private nextFh = 0;
+  private readonly files = new Map<number, OpenFile>();
+  private readonly source: string;
+  private closed = false;
+  private snapshotting: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly repo: Repo,
+    private readonly state: LiveState,
+    private readonly statePath: string,
+    o: LiveVfsOptions,
+  ) {
+    this.readOnly = o.readOnly === true || repo.readOnly;
+    const threads = availableParallelism();
+    this.ctx = {
+      state,
+      repo,
+      cache: new BlockCache(repo, o.cacheBytes ?? DEFAULT_CACHE_BYTES),
+      wb: new WriteBuffer(o.writeBufferBytes ?? DEFAULT_WRITE_BUFFER_BYTES, threads * 2 + 2, threads * 4 + 8),
+      blockSize: repo.blockSize,
+      readAheadBytes: o.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES,
+    };
+    this.source = o.source ?? statePath;
+  }
+
+  static async open(o: LiveVfsOptions): Promise<LiveVfs> {
+    if (!o || !o.repo || typeof o.statePath !== 'string' || o.statePath.length === 0) {
+      throw new FragfsError('INVALID', 'LiveVfs.open needs a repo and a statePath');
+    }
+    for (const k of ['cacheBytes', 'writeBufferBytes', 'readAheadBytes'] as const) {
+      const v = o[k];
+      if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) throw new FragfsError('INVALID', `${k} must be a whole number of bytes`);
+    }
+    const owner = o.owner ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+    let state: LiveState;
+    try {
+      state = new LiveState({ path: o.statePath, readOnly: o.readOnly === true, owner });
+    } catch (e) {
+      throw new FragfsError('IO', `cannot open the live state at ${o.statePath}: ${(e as Error).message}`, { path: o.statePath, cause: e });
+    }
+    const vfs = new LiveVfs(o.repo, state, o.statePath, o);
+    if (!vfs.readOnly) vfs.freeOrphans();
+    return vfs;
+  }
+
+  /** Inodes unlinked while open when the last process ended: nobody holds them now. */
+  private freeOrphans(): void {
+    const orphans = this.state.listOrphans();
+    if (orphans.length === 0) return;
+    this.state.txn(() => {
+      for (const ino of orphans) this.state.deleteInode(ino);
+    });
+  }
+
+  // --- helpers
+
+  private writable(path: string): void {
+    if (this.readOnly) throw new FragfsError('READ_ONLY', `${path}: the mount is read-only`, { path });
+    if (this.closed) throw new FragfsError('IO', 'the filesystem is closed');
+  }
+
+  private handle(fh: number, path: string): Handle {
+    const h = this.handles.get(fh);
+    if (!h) throw new FragfsError('BAD_FD', `${path}: file handle ${fh} is not open`, { path });
+    return h;
+  }
+
+  private fileOf(h: Handle, path: string): OpenFile {
+    if (!h.file) throw new FragfsError('IS_DIR', `${path}: is a directory`, { path });
+    return h.file;
+  }
+
+  private attrOf(f: Found): Attr {
+    const file = this.files.get(f.ino);
+    return toAttr(f.ino, file ? file.overlay(f.rec) : f.rec);
+  }
+
+  private acquireFile(f: Found, path: string): OpenFile {
+    let file = this.files.get(f.ino);
+    if (!file) {
+      file = new OpenFile(this.ctx, f.ino, f.rec, path);
+      this.files.set(f.ino, file);
+    }
+    file.path = path;
+    file.handles++;
+    return file;
+  }
+
+  /** Drops a reference; the last one frees an inode that has no name left. */
+  private async releaseFile(file: OpenFile): Promise<void> {
+    file.handles--;
+    if (file.handles > 0) return;
+    this.files.delete(file.ino);
+    const rec = this.state.getInode(file.ino);
+    if (rec && rec.nlink <= 0) {
+      await file.discard();
+      if (!this.files.has(file.ino)) this.state.txn(() => this.state.deleteInode(file.ino));
+    }
+  }
+
+  private newHandle(h: Handle): number {
+    const fh = this.freeFhs.pop() ?? this.nextFh++;
+    this.handles.set(fh, h);
+    return fh;
+  }
+
+  /** A file left without names: freed now unless open (then on its last release). Inside a txn. */
+  private freeOrOrphan(ino: number | undefined): void {
+    if (ino === undefined) return;
+    if (this.files.has(ino)) this.state.addOrphan(ino);
+    else this.state.deleteInode(ino);
+  }
+
+  /** Keeps the in-memory times of an open file in step with a metadata change. */
+  private syncOpenTimes(ino: number, mtimeMs: number | undefined, ctimeMs: number): void {
+    const f = this.files.get(ino);
+    if (f) f.setTimes(mtimeMs ?? f.mtimeMs, ctimeMs);
+  }
+
+  // --- attributes and lookups
+
+  async getattr(path: string): Promise<Attr> {
+    return this.attrOf(lookupPath(this.state, path));
+  }
+
+  async fgetattr(path: string, fh: number): Promise<Attr> {
+    const h = this.handle(fh, path);
+    const rec = this.state.getInode(h.ino);
+    if (!rec) throw new FragfsError('NOT_FOUND', `${path}: no such file`, { path });
+    return this.attrOf({ ino: h.ino, rec });
+  }
+
+  async readdir(path: string): Promise<string[]> {
+    const f = lookupPath(this.state, path);
+    if (!isDir(f.rec)) throw new FragfsError('NOT_DIR', `${path}: not a directory`, { path });
+    const names: string[] = [];
+    for (const { name } of this.state.listDir(f.ino)) names.push(name.toString('utf8'));
+    return names;
+  }
+
+  async access(path: string, _mode: number): Promise<void> {
+    lookupPath(this.state, path);
+  }
+
+  async statfs(_path: string): Promise<StatFs> {
+    let st: { bsize: number; blocks: number; bfree: number; bavail: number };
+    try {
+      st = await fsStatfs(this.repo.storePath || this.statePath);
+    } catch {
+      st = { bsize: 4096, blocks: 0, bfree: 0, bavail: 0 };
+    }
+    const used = this.state.inodeCount();
+    const free = Math.max(0, 2 ** 32 - used);
+    return {
+      bsize: this.ctx.blockSize,
+      frsize: st.bsize,
+      blocks: st.blocks,
+      bfree: st.bfree,
+      bavail: st.bavail,
+      files: used + free,
+      ffree: free,
+      favail: free,
+      namemax: 255,
+    };
+  }
+
+  // --- creating and removing names
+
+  async mkdir(path: string, mode: number, caller: Caller): Promise<void> {
+    this.writable(path);
+    this.state.txn(() => createNode(this.state, path, S_IFDIR | (mode & 0o7777), caller));
+  }
+
+  async rmdir(path: string): Promise<void> {
+    this.writable(path);
+    this.state.txn(() => removeNode(this.state, path, true));
+  }
+
+  async mknod(path: string, mode: number, rdev: number, caller: Caller): Promise<void> {
+    this.writable(path);
+    const fmt = mode & S_IFMT || S_IFREG;
+    if (fmt === S_IFDIR || fmt === S_IFLNK) throw new FragfsError('INVALID', `${path}: mknod cannot make that type`, { path });
+    this.state.txn(() => createNode(this.state, path, fmt | (mode & 0o7777), caller, { rdev }));
+  }
+
+  async create(path: string, mode: number, flags: number, caller: Caller): Promise<number> {
+    this.writable(path);
+    const made = this.state.txn(() => {
+      const p = lookupParent(this.state, path);
+      if (p.existing) {
+        if (flags & O_EXCL) throw new FragfsError('EXISTS', `${path}: already exists`, { path });
+        return false;
+      }
+      createNode(this.state, path, S_IFREG | (mode & 0o7777), caller);
+      return true;
+    });
+    if (!made) return this.open(path, flags);
+    const f = lookupPath(this.state, path);
+    return this.newHandle({ ino: f.ino, flags, file: this.acquireFile(f, path), ra: newReadAheadState() });
+  }
+
+  async open(path: string, flags: number): Promise<number> {
+    const f = lookupPath(this.state, path);
+    const acc = flags & O_ACCMODE;
+    const writing = acc === O_WRONLY || acc === O_RDWR || (flags & O_TRUNC) !== 0;
+    if (writing) this.writable(path);
+    if (isDir(f.rec)) {
+      if (acc !== 0) throw new FragfsError('IS_DIR', `${path}: is a directory`, { path });
+      return this.newHandle({ ino: f.ino, flags, ra: newReadAheadState() });
+    }
+    if (!isReg(f.rec)) return this.newHandle({ ino: f.ino, flags, ra: newReadAheadState() });
+    const file = this.acquireFile(f, path);
+    const fh = this.newHandle({ ino: f.ino, flags, file, ra: newReadAheadState() });
+    if (flags & O_TRUNC && file.size > 0) {
+      try {
+        await file.truncate(0);
+      } catch (e) {
+        await this.release(path, fh);
+        throw e;
+      }
+    }
+    return fh;
+  }
+
+  async read(path: string, fh: number, buf: Buffer, length: number, position: number): Promise<number> {
+    const h = this.handle(fh, path);
+    checkRange(path, length, position, buf);
+    return this.fileOf(h, path).read(buf, length, position, h.ra);
+  }
+
+  async write(path: string, fh: number, buf: Buffer, length: number, position: number): Promise<number> {
+    this.writable(path);
+    const h = this.handle(fh, path);
+    checkRange(path, length, position, buf);
+    if ((h.flags & O_ACCMODE) === 0) throw new FragfsError('BAD_FD', `${path}: not open for writing`, { path });
+    if (length === 0) return 0;
+    return this.fileOf(h, path).write(buf, length, position, (h.flags & O_APPEND) !== 0);
+  }
+
+  async truncate(path: string, size: number): Promise<void> {
+    this.writable(path);
+    checkSize(path, size);
+    const f = lookupPath(this.state, path);
+    if (isDir(f.rec)) throw new FragfsError('IS_DIR', `${path}: is a directory`, { path });
+    if (!isReg(f.rec)) throw new FragfsError('INVALID', `${path}: not a regular file`, { path });
+    const file = this.acquireFile(f, path);
+    try {
+      await file.truncate(size);
+    } finally {
+      await this.releaseFile(file);
+    }
+  }
+
+  async ftruncate(path: string, fh: number, size: number): Promise<void> {
+    this.writable(path);
+    checkSize(path, size);
+    await this.fileOf(this.handle(fh, path), path).truncate(size);
+  }
+
+  async flush(path: string, fh: number): Promise<void> {
+    const h = this.handle(fh, path);
+    if (h.file && !this.readOnly) await h.file.flush();
+  }
+
+  async fsync(path: string, fh: number, _dataOnly: boolean): Promise<void> {
+    const h = this.handle(fh, path);
+    if (this.readOnly) return;
+    if (h.file) await h.file.flush();
+    // Order: fragments durable, then the state that names them.
+    await this.repo.sync();
+    await this.state.sync();
+  }
+
+  async release(path: string, fh: number): Promise<void> {
+    const h = this.handle(fh, path);
+    this.handles.delete(fh);
+    this.freeFhs.push(fh);
+    if (!h.file) return;
+    try {
+      if (!this.readOnly) await h.file.flush();
+    } finally {
+      await this.releaseFile(h.file);
+    }
+  }
+
+  async unlink(path: string): Promise<void> {
+    this.writable(path);
+    this.state.txn(() => this.freeOrOrphan(removeNode(this.state, path, false)));
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    this.writable(from);
+    this.state.txn(() => this.freeOrOrphan(renameNode(this.state, from, to)));
+    for (const h of this.handles.values()) if (h.file && h.file.path === from) h.file.path = to;
+  }
+
+  async symlink(target: string, path: string, caller: Caller): Promise<void> {
+    this.writable(path);
+    if (typeof target !== 'string' || target.length === 0) throw new FragfsError('NOT_FOUND', `${path}: empty symlink target`, { path });
+    this.state.txn(() => createNode(this.state, path, S_IFLNK | 0o777, caller, { target }));
+  }
+
+  async readlink(path: string): Promise<string> {
+    const f = lookupPath(this.state, path);
+    if (!isSymlink(f.rec) || f.rec.target === undefined) throw new FragfsError('INVALID', `${path}: not a symbolic link`, { path });
+    return f.rec.target;
+  }
+
+  async link(existing: string, path: string): Promise<void> {
+    this.writable(path);
+    this.state.txn(() => linkNode(this.state, existing, path));
+  }
+
+  // --- attributes
+
+  private changeAttrs(path: string, change: (rec: Found['rec'], now: number) => void): void {
+    this.writable(path);
+    this.state.txn(() => {
+      const f = lookupPath(this.state, path);
+      const now = Date.now();
+      change(f.rec, now);
+      this.state.putInode(f.ino, f.rec);
+      this.state.inodeChanged(f.ino, f.rec);
+      this.syncOpenTimes(f.ino, f.rec.mtimeMs, f.rec.ctimeMs);
+    });
+  }
+
+  async chmod(path: string, mode: number): Promise<void> {
+    this.changeAttrs(path, (rec, now) => {
+      rec.mode = (rec.mode & S_IFMT) | (mode & 0o7777);
+      rec.ctimeMs = now;
+    });
+  }
+
+  async chown(path: string, uid: number, gid: number): Promise<void> {
+    this.changeAttrs(path, (rec, now) => {
+      if (uid >= 0 && uid !== NO_ID) rec.uid = uid;
+      if (gid >= 0 && gid !== NO_ID) rec.gid = gid;
+      rec.ctimeMs = now;
+    });
+  }
+
+  async utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
+    if (!Number.isFinite(atimeMs) || !Number.isFinite(mtimeMs)) throw new FragfsError('INVALID', `${path}: bad time`, { path });
+    this.changeAttrs(path, (rec, now) => {
+      rec.atimeMs = atimeMs;
+      rec.mtimeMs = mtimeMs;
+      rec.ctimeMs = now;
+    });
+  }
+
+  // --- extended attributes
+
+  async setxattr(path: string, name: string, value: Buffer, flags: number): Promise<void> {
+    this.writable(path);
+    const key = xattrName(name, path);
+    this.state.txn(() => {
+      const f = lookupPath(this.state, path);
+      const had = this.state.getXattr(f.ino, key) !== undefined;
+      if (flags & XATTR_CREATE && had) throw new FragfsError('EXISTS', `${path}: attribute ${name} exists`, { path });
+      if (flags & XATTR_REPLACE && !had) throw new FragfsError('NO_ATTR', `${path}: no attribute ${name}`, { path });
+      this.state.putXattr(f.ino, key, Buffer.from(value));
+      this.touchCtime(f);
+    });
+  }
+
+  async getxattr(path: string, name: string): Promise<Buffer> {
+    const f = lookupPath(this.state, path);
+    const v = this.state.getXattr(f.ino, xattrName(name, path));
+    if (v === undefined) throw new FragfsError('NO_ATTR', `${path}: no attribute ${name}`, { path });
+    return Buffer.from(v);
+  }
+
+  async listxattr(path: string): Promise<string[]> {
+    const f = lookupPath(this.state, path);
+    return [...this.state.listXattrs(f.ino)].map((x) => x.name.toString('utf8'));
+  }
+
+  async removexattr(path: string, name: string): Promise<void> {
+    this.writable(path);
+    const key = xattrName(name, path);
+    this.state.txn(() => {
+      const f = lookupPath(this.state, path);
+      if (this.state.getXattr(f.ino, key) === undefined) throw new FragfsError('NO_ATTR', `${path}: no attribute ${name}`, { path });
+      this.state.removeXattr(f.ino, key);
+      this.touchCtime(f);
+    });
+  }
+
+  private touchCtime(f: Found): void {
+    f.rec.ctimeMs = Date.now();
+    this.state.putInode(f.ino, f.rec);
+    this.state.inodeChanged(f.ino, f.rec);
+    this.syncOpenTimes(f.ino, undefined, f.rec.ctimeMs);
+  }
+
+  // --- whole filesystem
+
+  async flushAll(): Promise<void> {
+    if (this.readOnly || this.closed) return;
+    await Promise.all([...this.files.values()].map((f) => f.flush()));
+    await this.repo.sync();
+    await this.state.sync();
+  }
+
+  async snapshot(name?: string): Promise<string> {
+    if (name !== undefined && (typeof name !== 'string' || name.length === 0)) {
+      throw new FragfsError('INVALID', 'a snapshot name must be a non-empty string');
+    }
+    this.writable('/');
+    // One snapshot at a time: the invalidation record (`touched`) is per run.
+    const run = this.snapshotting.then(() => this.snapshotOnce(name));
+    this.snapshotting = run.catch(() => undefined);
+    return run;
+  }
+
+  private async snapshotOnce(name: string | undefined): Promise<string> {
+    await Promise.all([...this.files.values()].map((f) => f.flush()));
+    const touched = new Set<number>();
+    this.state.touched = touched;
+    const rtx = this.state.readTxn();
+    let result;
+    try {
+      result = await new SnapshotWriter(this.state, this.repo, rtx).run();
+    } finally {
+      rtx.done();
+      this.state.touched = null;
+    }
+    // Cache what nothing changed while we wrote it (the invalidation walk recorded every dir it passed).
+    this.state.txn(() => {
+      for (const [ino, v] of result.newDirs) {
+        if (!touched.has(ino) && this.state.getInode(ino)) this.state.putDirCache(ino, v);
+      }
+      for (const [ino, c] of result.newContent) {
+        if (!touched.has(ino) && this.state.getInode(ino)) this.state.putContentCache(ino, c);
+      }
+    });
+    const key = await writeSnapshot(this.repo, result.root, {
+      source: [this.source],
+      ...(name === undefined ? {} : { name }),
+      files: result.files,
+      dirs: result.dirs,
+      logicalBytes: result.logicalBytes,
+    });
+    await this.state.sync();
+    return key;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.snapshotting;
+    let err: unknown;
+    try {
+      await this.flushAll();
+    } catch (e) {
+      err = e;
+    }
+    this.closed = true;
+    await this.state.close();
+    if (err) throw err;
+  }
+}
+
+function checkRange(path: string, length: number, position: number, buf: Buffer): void {
+  if (!Number.isSafeInteger(length) || length < 0 || length > buf.length || !Number.isSafeInteger(position) || position < 0) {
+    throw new FragfsError('INVALID', `${path}: bad length or position`, { path });
+  }
+}
+
+function checkSize(path: string, size: number): void {
+  if (!Number.isSafeInteger(size) || size < 0) throw new FragfsError('INVALID', `${path}: bad size ${size}`, { path });
+}
+
+function xattrName(name: string, path: string): Buffer {
+  const b = Buffer.from(String(name), 'utf8');
+  if (b.length === 0) throw new FragfsError('INVALID', `${path}: empty attribute name`, { path });
+  if (b.length > 255) throw new FragfsError('RANGE', `${path}: attribute name too long`, { path });
+  return b;
+}
+

@@ -1,0 +1,111 @@
+// Serializes the live tree, as one LMDB read transaction sees it, into metadata fragments. Dirs
+// with a cached meta id (nothing below them changed since it was written) are reused as they are,
+// so the work grows with what changed since the last snapshot, not with the tree.
+
+import type { Transaction } from 'lmdb';
+import type { Entry, Extent } from '../fragment/tree-format.js';
+import type { Repo } from '../repo/repo.js';
+import { fileContent, writeDir } from '../repo/tree-writer.js';
+import { ROOT_INO, entryTypeOf, isDir, isReg, msToNs, type InodeRecord } from './inode.js';
+import type { DirCacheValue, FileContentCache, LiveState } from './live-state.js';
+
+export interface TreeResult {
+  root: Entry;
+  files: number;
+  dirs: number;
+  logicalBytes: number;
+  /** Dirs serialized by this run (ino -> id and totals): cache candidates. */
+  newDirs: Map<number, DirCacheValue>;
+  /** Paged manifests written by this run: cache candidates. */
+  newContent: Map<number, FileContentCache>;
+}
+
+export class SnapshotWriter {
+  private readonly newDirs = new Map<number, DirCacheValue>();
+  private readonly newContent = new Map<number, FileContentCache>();
+
+  constructor(
+    private readonly state: LiveState,
+    private readonly repo: Repo,
+    private readonly rtx: Transaction,
+  ) {}
+
+  async run(): Promise<TreeResult> {
+    const rec = this.state.getInode(ROOT_INO, this.rtx);
+    if (!rec) throw new Error('live state without a root inode');
+    const d = await this.dirValue(ROOT_INO);
+    const root = this.baseEntry('', ROOT_INO, rec);
+    root.dir = d.id;
+    return { root, files: d.files, dirs: d.dirs, logicalBytes: d.bytes, newDirs: this.newDirs, newContent: this.newContent };
+  }
+
+  private async dirValue(ino: number): Promise<DirCacheValue> {
+    const cached = this.state.getDirCache(ino, this.rtx);
+    if (cached) return cached;
+    const entries: Entry[] = [];
+    let files = 0;
+    let dirs = 0;
+    let bytes = 0;
+    for (const { name, ino: child } of [...this.state.listDir(ino, this.rtx)]) {
+      const rec = this.state.getInode(child, this.rtx);
+      if (!rec) continue;
+      const e = this.baseEntry(name.toString('utf8'), child, rec);
+      if (isDir(rec)) {
+        const sub = await this.dirValue(child);
+        e.dir = sub.id;
+        files += sub.files;
+        dirs += sub.dirs + 1;
+        bytes += sub.bytes;
+      } else if (isReg(rec)) {
+        Object.assign(e, await this.content(child, rec));
+        files++;
+        bytes += rec.size;
+      }
+      entries.push(e);
+    }
+    const id = await writeDir(this.repo, entries);
+    const v: DirCacheValue = { id, files, dirs, bytes };
+    this.newDirs.set(ino, v);
+    return v;
+  }
+
+  private baseEntry(name: string, ino: number, rec: InodeRecord): Entry {
+    const e: Entry = {
+      name,
+      type: entryTypeOf(rec.mode),
+      mode: rec.mode & 0o7777,
+      uid: rec.uid,
+      gid: rec.gid,
+      mtimeNs: msToNs(rec.mtimeMs),
+      size: rec.size,
+    };
+    if (rec.target !== undefined) e.target = rec.target;
+    if (rec.rdev) e.rdev = rec.rdev;
+    if (!isDir(rec) && rec.nlink > 1) e.link = ino;
+    let xattrs: Record<string, Uint8Array> | undefined;
+    for (const { name: xn, value } of this.state.listXattrs(ino, this.rtx)) {
+      xattrs ??= {};
+      xattrs[xn.toString('utf8')] = new Uint8Array(value);
+    }
+    if (xattrs) e.xattrs = xattrs;
+    return e;
+  }
+
+  private async content(ino: number, rec: InodeRecord): Promise<FileContentCache> {
+    const cached = this.state.getContentCache(ino, this.rtx);
+    if (cached) return cached;
+    const blockSize = this.repo.blockSize;
+    const extents: Extent[] = [];
+    for (const { blockNo, ref } of this.state.extentsFrom(ino, 0, this.rtx)) {
+      const offset = blockNo * blockSize;
+      if (offset >= rec.size) break;
+      // Bytes of a block past the file's size are not part of the file.
+      const plainSize = Math.min(ref.plainSize, rec.size - offset);
+      if (plainSize !== ref.plainSize) continue; // cannot happen: truncate re-stores the cut block
+      extents.push({ offset, id: ref.id, key: ref.key, plainSize });
+    }
+    const c = await fileContent(this.repo, extents);
+    if (c.pages) this.newContent.set(ino, c);
+    return c;
+  }
+}

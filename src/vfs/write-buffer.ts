@@ -1,0 +1,87 @@
+// The vfs-wide write buffer: dirty block images of every open file, in least-recently-written
+// order, bounded in bytes, and the bound on blocks being encoded and stored at once (backpressure).
+
+export const DEFAULT_WRITE_BUFFER_BYTES = 64 * 1024 * 1024;
+
+/** One block image not yet handed to the store. Bytes at and past `len` are zeros by definition. */
+export interface DirtyBlock {
+  readonly owner: { storeBlock(blockNo: number): void };
+  readonly blockNo: number;
+  data: Buffer;
+  len: number;
+}
+
+export class WriteBuffer {
+  private readonly order = new Set<DirtyBlock>();
+  private bytes = 0;
+  private running = 0;
+  /** Stores scheduled but not finished (running or waiting for a slot). */
+  private pending = 0;
+  private readonly slotWaiters: (() => void)[] = [];
+  private readonly roomWaiters: (() => void)[] = [];
+
+  constructor(
+    readonly budgetBytes: number,
+    /** Stores running at once (encoding on the pool + put). */
+    readonly maxRunning: number,
+    /** Stores scheduled at once; writers wait above this. */
+    readonly maxPending: number,
+  ) {}
+
+  get bufferedBytes(): number {
+    return this.bytes;
+  }
+
+  add(b: DirtyBlock): void {
+    this.order.add(b);
+    this.bytes += b.data.byteLength;
+  }
+
+  /** The block was just written: it becomes the most recent. */
+  touch(b: DirtyBlock): void {
+    this.order.delete(b);
+    this.order.add(b);
+  }
+
+  resized(oldBytes: number, newBytes: number): void {
+    this.bytes += newBytes - oldBytes;
+  }
+
+  remove(b: DirtyBlock): void {
+    if (this.order.delete(b)) this.bytes -= b.data.byteLength;
+  }
+
+  /** Over budget: hand the least recently written blocks to the store (without waiting). */
+  evictIfOver(): void {
+    while (this.bytes > this.budgetBytes) {
+      const oldest = this.order.values().next().value as DirtyBlock | undefined;
+      if (!oldest) return;
+      oldest.owner.storeBlock(oldest.blockNo); // removes it from `order`
+      if (this.order.has(oldest)) this.remove(oldest);
+    }
+  }
+
+  /** Resolves when a writer may go on: fewer than maxPending stores scheduled. */
+  async waitRoom(): Promise<void> {
+    while (this.pending >= this.maxPending) await new Promise<void>((r) => this.roomWaiters.push(r));
+  }
+
+  /** Runs one store under the bound on stores running at once. */
+  async runStore<T>(fn: () => Promise<T>): Promise<T> {
+    this.pending++;
+    try {
+      while (this.running >= this.maxRunning) await new Promise<void>((r) => this.slotWaiters.push(r));
+      this.running++;
+      try {
+        return await fn();
+      } finally {
+        this.running--;
+        this.slotWaiters.shift()?.();
+      }
+    } finally {
+      this.pending--;
+      const waiters = this.roomWaiters.splice(0);
+      for (const w of waiters) w();
+    }
+  }
+}
