@@ -6,6 +6,7 @@ import { FragfsError } from '../errors.js';
 import type { BlockRef } from '../fragment/tree-format.js';
 import type { Repo } from '../repo/repo.js';
 import type { BlockCache } from './block-cache.js';
+import { copyOrZero } from './extent-reader.js';
 import type { InodeRecord } from './inode.js';
 import type { LiveState } from './live-state.js';
 import { readAhead, type ReadAheadState } from './prefetch.js';
@@ -339,11 +340,4 @@ export class OpenFile {
       this.error = undefined;
     });
   }
-}
-
-/** Copies [inOff, inOff + n) of a block image whose valid bytes end at `validLen`; zeros past it. */
-export function copyOrZero(src: Uint8Array, validLen: number, inOff: number, n: number, dst: Buffer, dstOff: number): void {
-  const avail = Math.max(0, Math.min(n, validLen - inOff));
-  if (avail > 0) dst.set(src.subarray(inOff, inOff + avail), dstOff);
-  if (avail < n) dst.fill(0, dstOff + avail, dstOff + n);
 }
