@@ -1,0 +1,130 @@
+// fast-check arbitraries of valid metadata objects (every entry type, bigint mtimes, xattrs, links,
+// inline extents and manifest pages), shared by the metadata codec tests.
+
+import fc from 'fast-check';
+import { compareNames, entryNameProblem } from '../../src/fragment/meta-schema.js';
+import type {
+  DirObject,
+  Entry,
+  EntryType,
+  Extent,
+  ManifestPageObject,
+  RefObject,
+  SnapshotObject,
+} from '../../src/fragment/tree-format.js';
+
+const hexId = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex'));
+const key32 = fc.uint8Array({ minLength: 32, maxLength: 32 });
+
+export const entryName = fc
+  .oneof(fc.string({ minLength: 1, maxLength: 12 }), fc.string({ unit: 'binary', minLength: 1, maxLength: 8 }))
+  .filter((s) => entryNameProblem(s) === undefined);
+
+/** Sorted, non-overlapping extents, holes allowed, offsets beyond 2^32 sometimes. */
+export const extents = (maxLength: number): fc.Arbitrary<Extent[]> =>
+  fc
+    .array(
+      fc.record({
+        gap: fc.oneof(fc.constant(0), fc.nat(1 << 20), fc.constant(2 ** 33)),
+        plainSize: fc.integer({ min: 1, max: 4 * 1024 * 1024 }),
+        id: hexId,
+        key: key32,
+      }),
+      { maxLength },
+    )
+    .map((xs) => {
+      let at = 0;
+      return xs.map(({ gap, plainSize, id, key }) => {
+        const offset = at + gap;
+        at = offset + plainSize;
+        return { offset, plainSize, id, key };
+      });
+    });
+
+const xattrs = fc
+  .array(
+    fc.tuple(
+      fc.oneof(fc.constant('user.'), fc.constant('security.'), fc.constant('trusted.')).chain((p) =>
+        fc.string({ minLength: 1, maxLength: 10 }).map((s) => p + s),
+      ),
+      fc.uint8Array({ maxLength: 40 }),
+    ),
+    { maxLength: 3 },
+  )
+  .map((pairs) => {
+    const out: Record<string, Uint8Array> = {};
+    for (const [k, v] of pairs) {
+      if (k.includes('\0') || /[\uD800-\uDFFF]/u.test(k)) continue;
+      Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  });
+
+const entryTypes: EntryType[] = ['file', 'dir', 'symlink', 'fifo', 'chardev', 'blockdev', 'socket'];
+
+export const entry = (name: fc.Arbitrary<string> = entryName): fc.Arbitrary<Entry> =>
+  fc
+    .record({
+      name,
+      type: fc.constantFrom(...entryTypes),
+      mode: fc.integer({ min: 0, max: 0o7777 }),
+      uid: fc.nat(0xffffffff),
+      gid: fc.nat(0xffffffff),
+      mtimeNs: fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+      size: fc.oneof(fc.nat(1 << 20), fc.maxSafeNat()),
+      xattrs: fc.option(xattrs, { nil: undefined }),
+      link: fc.option(fc.integer({ min: 1, max: 0xffffffff }), { nil: undefined }),
+      target: fc.string({ minLength: 1, maxLength: 30 }).filter((s) => !s.includes('\0') && !/[\uD800-\uDFFF]/u.test(s)),
+      rdev: fc.option(fc.maxSafeNat(), { nil: undefined }),
+      usePages: fc.boolean(),
+      blocks: extents(5),
+      pages: fc.array(hexId, { minLength: 1, maxLength: 3 }),
+      dir: hexId,
+    })
+    .map((r) => {
+      const e: Entry = { name: r.name, type: r.type, mode: r.mode, uid: r.uid, gid: r.gid, mtimeNs: r.mtimeNs, size: r.size };
+      if (r.type === 'symlink') e.target = r.target;
+      if ((r.type === 'chardev' || r.type === 'blockdev') && r.rdev !== undefined) e.rdev = r.rdev;
+      if (r.xattrs !== undefined) e.xattrs = r.xattrs;
+      if (r.link !== undefined) e.link = r.link;
+      if (r.type === 'file') {
+        if (r.usePages) e.pages = r.pages;
+        else e.blocks = r.blocks;
+      }
+      if (r.type === 'dir') e.dir = r.dir;
+      return e;
+    });
+
+export const dirObject: fc.Arbitrary<DirObject> = fc
+  .uniqueArray(entry(), { maxLength: 8, selector: (e) => e.name })
+  .map((entries) => ({ kind: 'dir', v: 1, entries: entries.sort((a, b) => compareNames(a.name, b.name)) }));
+
+export const manifestObject: fc.Arbitrary<ManifestPageObject> = extents(40).map((blocks) => ({ kind: 'manifest', v: 1, blocks }));
+
+export const snapshotObject: fc.Arbitrary<SnapshotObject> = fc
+  .record({
+    createdMs: fc.maxSafeNat(),
+    source: fc.array(fc.string({ maxLength: 20 }).filter((s) => !/[\uD800-\uDFFF]/u.test(s)), { maxLength: 3 }),
+    hostname: fc.string({ maxLength: 20 }).filter((s) => !/[\uD800-\uDFFF]/u.test(s)),
+    blockSize: fc.constantFrom(65536, 1 << 20, 4 << 20),
+    root: entry(fc.oneof(fc.constant(''), entryName)),
+    files: fc.maxSafeNat(),
+    dirs: fc.maxSafeNat(),
+    logicalBytes: fc.maxSafeNat(),
+  })
+  .map((r) => ({ kind: 'snapshot', v: 1, ...r }));
+
+export const refObject: fc.Arbitrary<RefObject> = fc
+  .record({
+    snapshot: hexId,
+    name: fc.option(fc.string({ minLength: 1, maxLength: 20 }).filter((s) => !/[\uD800-\uDFFF]/u.test(s)), { nil: undefined }),
+    createdMs: fc.maxSafeNat(),
+    logicalBytes: fc.maxSafeNat(),
+  })
+  .map(({ snapshot, name, createdMs, logicalBytes }) => {
+    const ref: RefObject = { kind: 'ref', v: 1, snapshot, createdMs, logicalBytes };
+    if (name !== undefined) ref.name = name;
+    return ref;
+  });
+
+export const metaObject = fc.oneof(dirObject, manifestObject, snapshotObject, refObject);

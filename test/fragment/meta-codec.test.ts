@@ -1,0 +1,326 @@
+// Metadata codec: round trips of every object kind, determinism, tamper and wrong-key detection,
+// no plaintext in the fragment, schema enforcement on both the write and the read side.
+
+import test from 'ava';
+import fc from 'fast-check';
+import { randomBytes } from 'node:crypto';
+import { isFragfsError } from '../../src/errors.js';
+import { blake3, toHex } from '../../src/codec/blake3.js';
+import { decodeMeta, encodeMeta, sealMetaBody, type MetaKeys } from '../../src/fragment/meta-codec.js';
+import { metaToWire } from '../../src/fragment/meta-schema.js';
+import {
+  META_COMPRESSION_NONE,
+  META_COMPRESSION_ZSTD,
+  META_ENCRYPTION_AES256GCM_SIV,
+  META_ENCRYPTION_NONE,
+  packPlain,
+  packSolmet,
+  unpackSolmet,
+} from '../../src/fragment/solmet.js';
+import type { DirObject, Entry, MetaObject } from '../../src/fragment/tree-format.js';
+import { dirObject, manifestObject, metaObject, refObject, snapshotObject } from './meta-arbitraries.js';
+
+const keysOf = (seed: number): MetaKeys => ({
+  metaKey: new Uint8Array(32).fill(seed),
+  metaNonceKey: new Uint8Array(32).fill(seed + 1),
+});
+const KEYS = keysOf(1);
+const id64 = (b: number): string => b.toString(16).padStart(2, '0').repeat(32);
+
+function file(name: string, extra: Partial<Entry> = {}): Entry {
+  return {
+    name,
+    type: 'file',
+    mode: 0o644,
+    uid: 1000,
+    gid: 1000,
+    mtimeNs: 1767225600123456789n,
+    size: 3,
+    blocks: [{ offset: 0, plainSize: 3, id: id64(0xaa), key: new Uint8Array(32).fill(9) }],
+    ...extra,
+  };
+}
+
+function dir(...entries: Entry[]): DirObject {
+  return { kind: 'dir', v: 1, entries };
+}
+
+/** An encoded fragment built by hand around `wire` (a msgpack value), for read-side schema tests. */
+function forge(wire: unknown, keys: MetaKeys = KEYS, compression = META_COMPRESSION_NONE): { id: string; bytes: Uint8Array } {
+  const bytes = packSolmet({ encryption: META_ENCRYPTION_AES256GCM_SIV, compression, body: sealMetaBody(packPlain(wire), keys) });
+  return { id: toHex(blake3(bytes)), bytes };
+}
+
+function roundTrips(t: import('ava').ExecutionContext, arb: fc.Arbitrary<MetaObject>, numRuns = 100): void {
+  fc.assert(
+    fc.property(arb, (obj) => {
+      const { id, bytes } = encodeMeta(obj, KEYS);
+      t.is(id, toHex(blake3(bytes)));
+      t.deepEqual(decodeMeta(bytes, id, KEYS), obj);
+    }),
+    { numRuns },
+  );
+}
+
+test('round trip: dir objects with entries of every type', (t) => roundTrips(t, dirObject));
+test('round trip: manifest pages', (t) => roundTrips(t, manifestObject));
+test('round trip: snapshot objects', (t) => roundTrips(t, snapshotObject));
+test('round trip: ref objects', (t) => roundTrips(t, refObject));
+
+test('deterministic: equal objects give equal bytes and ids, whatever the key order of the input', (t) => {
+  fc.assert(
+    fc.property(metaObject, (obj) => {
+      const a = encodeMeta(obj, KEYS);
+      const clone = structuredClone(obj);
+      // Same content, properties inserted in reverse order.
+      const reversed = Object.fromEntries(Object.entries(clone).reverse()) as MetaObject;
+      const b = encodeMeta(reversed, KEYS);
+      t.is(a.id, b.id);
+      t.deepEqual(a.bytes, b.bytes);
+    }),
+    { numRuns: 50 },
+  );
+  const keys2 = keysOf(7);
+  const d = dir(file('a'));
+  t.not(encodeMeta(d, KEYS).id, encodeMeta(d, keys2).id, 'another space key gives another fragment');
+});
+
+test('extremes survive: mtimes at both ends of int64, sizes and offsets beyond 2^32, __proto__ xattr', (t) => {
+  const xattrs: Record<string, Uint8Array> = {};
+  Object.defineProperty(xattrs, '__proto__', { value: new Uint8Array([1, 2]), enumerable: true, writable: true, configurable: true });
+  xattrs['user.empty'] = new Uint8Array();
+  const obj = dir(
+    file('a', { mtimeNs: -(2n ** 63n), size: Number.MAX_SAFE_INTEGER, blocks: [] }),
+    file('b', {
+      mtimeNs: 2n ** 63n - 1n,
+      size: 2 ** 40,
+      xattrs,
+      blocks: [{ offset: 2 ** 40 - 5, plainSize: 5, id: id64(1), key: new Uint8Array(32) }],
+    }),
+  );
+  const { id, bytes } = encodeMeta(obj, KEYS);
+  const back = decodeMeta(bytes, id, KEYS) as DirObject;
+  t.deepEqual(back, obj);
+  t.is(Object.getPrototypeOf(back.entries[1]!.xattrs), Object.prototype);
+  t.deepEqual(Object.keys(back.entries[1]!.xattrs!).sort(), ['__proto__', 'user.empty']);
+  // Big integers are msgpack int64 (0xd3), never float64 (0xcb), so any reader gets exact values.
+  const plain = packPlain(metaToWire(obj));
+  t.true(Buffer.from(plain).includes(Buffer.from('d30000010000000000', 'hex')), 'size 2^40 as int64');
+  t.false(Buffer.from(plain).includes(0xcb));
+});
+
+test('decoded bytes are plain Uint8Arrays that own their memory', (t) => {
+  const obj = dir(file('a', { xattrs: { 'user.a': new Uint8Array([5]) } }));
+  const { id, bytes } = encodeMeta(obj, KEYS);
+  const back = decodeMeta(bytes, id, KEYS) as DirObject;
+  const key = back.entries[0]!.blocks![0]!.key;
+  t.is(key.constructor, Uint8Array);
+  t.is(key.byteLength, key.buffer.byteLength);
+  t.is(back.entries[0]!.xattrs!['user.a']!.constructor, Uint8Array);
+});
+
+test('compression is used when it saves space, and only then', (t) => {
+  const big = dir(...Array.from({ length: 50 }, (_, i) => file(`file-${String(i).padStart(3, '0')}.txt`)));
+  t.is(unpackSolmet(encodeMeta(big, KEYS).bytes).compression, META_COMPRESSION_ZSTD);
+  // A small ref around a random id has nothing for zstd to find.
+  const random: MetaObject = { kind: 'ref', v: 1, snapshot: randomBytes(32).toString('hex'), createdMs: 1, logicalBytes: 2 };
+  const frame = unpackSolmet(encodeMeta(random, KEYS).bytes);
+  t.is(frame.compression, META_COMPRESSION_NONE);
+  t.is(frame.encryption, META_ENCRYPTION_AES256GCM_SIV);
+  const back = decodeMeta(encodeMeta(random, KEYS).bytes, encodeMeta(random, KEYS).id, KEYS);
+  t.deepEqual(back, random);
+});
+
+test('no file name, symlink target, xattr or host name is visible in the fragment', (t) => {
+  const secretName = 'quarterly-layoffs-draft.docx';
+  const target = '/home/ada/secret-target-path';
+  const xattrValue = 'xattr-secret-value-1234';
+  const snapshot: MetaObject = {
+    kind: 'snapshot',
+    v: 1,
+    createdMs: 1,
+    source: ['/srv/secret-source-folder'],
+    hostname: 'secret-hostname-42',
+    blockSize: 65536,
+    root: file(secretName, { xattrs: { 'user.comment': new TextEncoder().encode(xattrValue) } }),
+    files: 1,
+    dirs: 0,
+    logicalBytes: 3,
+  };
+  const d = dir({ name: 'link', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtimeNs: 0n, size: target.length, target }, file(secretName));
+  for (const obj of [snapshot, d]) {
+    const bytes = Buffer.from(encodeMeta(obj, KEYS).bytes);
+    for (const needle of [secretName, 'quarterly', target, 'secret', xattrValue, 'hostname', 'entries', 'FragComp']) {
+      t.false(bytes.includes(Buffer.from(needle)), `"${needle}" is visible`);
+    }
+  }
+});
+
+test('any single bit flip is CORRUPT naming the fragment, even when the id is recomputed', (t) => {
+  const obj = dir(file('a'), { name: 'd', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: 5n, size: 0, dir: id64(0xdd) });
+  for (const compressible of [false, true]) {
+    const o = compressible ? dir(...Array.from({ length: 20 }, (_, i) => file(`f${String(i).padStart(2, '0')}`))) : obj;
+    const { id, bytes } = encodeMeta(o, KEYS);
+    for (let bit = 0; bit < bytes.length * 8; bit++) {
+      const bad = new Uint8Array(bytes);
+      bad[bit >> 3]! ^= 1 << (bit & 7);
+      for (const claimed of [id, toHex(blake3(bad))]) {
+        const e = t.throws(() => decodeMeta(bad, claimed, KEYS));
+        t.true(isFragfsError(e, 'CORRUPT'), `bit ${bit}: ${String(e)}`);
+        t.is((e as { fragmentId?: string }).fragmentId, claimed);
+        t.true(e!.message.includes(claimed));
+      }
+    }
+  }
+});
+
+test('truncation and a wrong id are CORRUPT', (t) => {
+  const { id, bytes } = encodeMeta(dir(file('a')), KEYS);
+  for (let n = 0; n < bytes.length; n++) {
+    const cut = bytes.subarray(0, n);
+    t.true(isFragfsError(t.throws(() => decodeMeta(cut, toHex(blake3(cut)), KEYS)), 'CORRUPT'));
+  }
+  t.true(isFragfsError(t.throws(() => decodeMeta(bytes, id64(0), KEYS)), 'CORRUPT'));
+});
+
+test('a wrong metadata key is CORRUPT', (t) => {
+  const { id, bytes } = encodeMeta(dir(file('a')), KEYS);
+  const e = t.throws(() => decodeMeta(bytes, id, keysOf(3)));
+  t.true(isFragfsError(e, 'CORRUPT'));
+  t.regex(e!.message, /tag/);
+  // The nonce key is not checked by the reader: the right metaKey alone decrypts.
+  t.deepEqual(decodeMeta(bytes, id, { metaKey: KEYS.metaKey, metaNonceKey: new Uint8Array(32) }), dir(file('a')));
+});
+
+test('an unencrypted frame is CORRUPT (metadata is always encrypted)', (t) => {
+  const bytes = packSolmet({ encryption: META_ENCRYPTION_NONE, compression: 0, body: packPlain(metaToWire(dir(file('a')))) });
+  const e = t.throws(() => decodeMeta(bytes, toHex(blake3(bytes)), KEYS));
+  t.true(isFragfsError(e, 'CORRUPT'));
+});
+
+test('keys of the wrong length are INVALID', (t) => {
+  t.true(isFragfsError(t.throws(() => encodeMeta(dir(), { metaKey: new Uint8Array(16), metaNonceKey: new Uint8Array(32) })), 'INVALID'));
+  t.true(isFragfsError(t.throws(() => encodeMeta(dir(), { metaKey: new Uint8Array(32), metaNonceKey: new Uint8Array(31) })), 'INVALID'));
+});
+
+const BAD_OBJECTS: [string, () => MetaObject][] = [
+  ['unsorted entries', () => dir(file('b'), file('a'))],
+  ['duplicate names', () => dir(file('a'), file('a'))],
+  ['byte order, not UTF-16 order', () => dir(file('\u{1F600}'), file('\uFFFD'))],
+  ['name with a slash', () => dir(file('a/b'))],
+  ['name "."', () => dir(file('.'))],
+  ['name ".."', () => dir(file('..'))],
+  ['empty name', () => dir(file(''))],
+  ['name with NUL', () => dir(file('a\0b'))],
+  ['name of 256 bytes', () => dir(file('x'.repeat(256)))],
+  ['name with a lone surrogate (write side)', () => dir(file('a\uD800'))],
+  ['file with blocks and pages', () => dir(file('a', { pages: [id64(1)] }))],
+  ['file without content', () => dir(file('a', { blocks: undefined }))],
+  ['dir without dir id', () => dir({ name: 'd', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, size: 0 })],
+  ['symlink without target', () => dir({ name: 's', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtimeNs: 0n, size: 0 })],
+  ['fifo with blocks', () => dir(file('p', { type: 'fifo' }))],
+  ['unknown type', () => dir(file('a', { type: 'door' as never }))],
+  ['mode with type bits', () => dir(file('a', { mode: 0o100644 }))],
+  ['negative uid', () => dir(file('a', { uid: -1 }))],
+  ['uid beyond 32 bits', () => dir(file('a', { uid: 2 ** 32 }))],
+  ['mtime as number (write side)', () => dir(file('a', { mtimeNs: 5 as never }))],
+  ['mtime beyond int64', () => dir(file('a', { mtimeNs: 2n ** 63n }))],
+  ['fractional size', () => dir(file('a', { size: 1.5 }))],
+  ['overlapping extents', () => dir(file('a', { blocks: [0, 2].map((offset) => ({ offset, plainSize: 3, id: id64(1), key: new Uint8Array(32) })) }))],
+  ['unsorted extents', () => dir(file('a', { blocks: [5, 0].map((offset) => ({ offset, plainSize: 3, id: id64(1), key: new Uint8Array(32) })) }))],
+  ['empty extent', () => dir(file('a', { blocks: [{ offset: 0, plainSize: 0, id: id64(1), key: new Uint8Array(32) }] }))],
+  ['extent over 4 MiB', () => dir(file('a', { blocks: [{ offset: 0, plainSize: 4 * 1024 * 1024 + 1, id: id64(1), key: new Uint8Array(32) }] }))],
+  ['short extent key', () => dir(file('a', { blocks: [{ offset: 0, plainSize: 1, id: id64(1), key: new Uint8Array(31) }] }))],
+  ['uppercase extent id (write side)', () => dir(file('a', { blocks: [{ offset: 0, plainSize: 1, id: 'AB'.repeat(32), key: new Uint8Array(32) }] }))],
+  ['empty pages', () => dir(file('a', { blocks: undefined, pages: [] }))],
+  ['xattr value over 64 KiB', () => dir(file('a', { xattrs: { 'user.big': new Uint8Array(65537) } }))],
+  ['link 0', () => dir(file('a', { link: 0 }))],
+  ['version 0', () => ({ ...dir(), v: 0 })],
+  ['version 2', () => ({ ...dir(), v: 2 })],
+  ['unknown kind', () => ({ kind: 'inode', v: 1 }) as never],
+  ['ref with a bad snapshot id', () => ({ kind: 'ref', v: 1, snapshot: 'abc', createdMs: 0, logicalBytes: 0 })],
+  ['snapshot root named ".."', () => ({ kind: 'snapshot', v: 1, createdMs: 0, source: [], hostname: 'h', blockSize: 65536, root: file('..'), files: 0, dirs: 0, logicalBytes: 0 })],
+];
+
+for (const [what, make] of BAD_OBJECTS) {
+  test(`write side rejects a bad object as INVALID: ${what}`, (t) => {
+    const e = t.throws(() => encodeMeta(make(), KEYS));
+    t.true(isFragfsError(e, 'INVALID'), String(e));
+  });
+  // These cannot be told apart on the wire (UTF-8 and hex conversion, any integer form is read).
+  if (what.endsWith('(write side)')) continue;
+  test(`read side rejects a forged bad object as CORRUPT naming it: ${what}`, (t) => {
+    let wire: Map<string, unknown>;
+    try {
+      wire = metaToWire(make());
+    } catch {
+      t.pass('not representable on the wire');
+      return;
+    }
+    const { id, bytes } = forge(wire);
+    const e = t.throws(() => decodeMeta(bytes, id, KEYS));
+    if (what === 'version 2') {
+      t.true(isFragfsError(e, 'BAD_STORE'), String(e));
+      t.regex(e!.message, /newer fragfs/);
+    } else {
+      t.true(isFragfsError(e, 'CORRUPT'), String(e));
+    }
+    t.is((e as { fragmentId?: string }).fragmentId, id);
+  });
+}
+
+test('read side: wire-type violations are CORRUPT', (t) => {
+  const good = metaToWire(dir(file('a')));
+  const entry = (good.get('entries') as Map<string, unknown>[])[0]!;
+  const variants: [string, (m: Map<string, unknown>, e: Map<string, unknown>) => void][] = [
+    ['name as str', (_m, e) => e.set('name', 'a')],
+    ['name not UTF-8', (_m, e) => e.set('name', new Uint8Array([0xff]))],
+    ['id as hex string', (_m, e) => ((e.get('blocks') as unknown[][])[0]![2] = id64(1))],
+    ['extent of 3', (_m, e) => (e.get('blocks') as unknown[][])[0]!.pop()],
+    ['entries a map', (m) => m.set('entries', new Map())],
+    ['missing mode', (_m, e) => e.delete('mode')],
+    ['missing kind', (m) => m.delete('kind')],
+    ['missing data encryption type', (m) => m.delete('FragComp::DataEncryptionType')],
+    ['size as string', (_m, e) => e.set('size', '3')],
+    ['size beyond 2^53', (_m, e) => e.set('size', 2n ** 60n)],
+    ['mtime as float', (_m, e) => e.set('mtimeNs', 1.5)],
+    ['top level an array', () => undefined],
+  ];
+  for (const [what, mutate] of variants) {
+    const m = metaToWire(dir(file('a')));
+    const e = (m.get('entries') as Map<string, unknown>[])[0]!;
+    mutate(m, e);
+    const { id, bytes } = forge(what === 'top level an array' ? [...m] : m);
+    const err = t.throws(() => decodeMeta(bytes, id, KEYS), undefined, what);
+    t.true(isFragfsError(err, 'CORRUPT'), `${what}: ${String(err)}`);
+  }
+  t.truthy(entry);
+});
+
+test('read side: unknown data encryption type is BAD_STORE (newer fragfs)', (t) => {
+  const m = metaToWire(dir(file('a')));
+  m.set('FragComp::DataEncryptionType', 2);
+  const { id, bytes } = forge(m);
+  const e = t.throws(() => decodeMeta(bytes, id, KEYS));
+  t.true(isFragfsError(e, 'BAD_STORE'), String(e));
+  t.regex(e!.message, /newer fragfs/);
+});
+
+test('read side: unknown keys are ignored, smaller integer encodings accepted', (t) => {
+  const m = metaToWire(dir(file('a')));
+  m.set('x-future-field', [1, 'two', new Uint8Array([3])]);
+  const e = (m.get('entries') as Map<string, unknown>[])[0]!;
+  e.set('mtimeNs', 42); // a positive fixint instead of int64
+  e.set('comment', 'from another writer');
+  const { id, bytes } = forge(m, KEYS, META_COMPRESSION_NONE);
+  t.deepEqual(decodeMeta(bytes, id, KEYS), dir(file('a', { mtimeNs: 42n })));
+});
+
+test('objects describing data carry the seed 003 data type keys; refs do not', (t) => {
+  for (const obj of [dir(), { kind: 'manifest', v: 1, blocks: [] } as MetaObject]) {
+    const m = metaToWire(obj);
+    t.is(m.get('FragComp::DataEncryptionType'), 1);
+    t.is(m.get('FragComp::DataCompressionType'), 1);
+  }
+  t.false(metaToWire({ kind: 'ref', v: 1, snapshot: id64(1), createdMs: 0, logicalBytes: 0 }).has('FragComp::DataEncryptionType'));
+});
