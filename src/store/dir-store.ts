@@ -14,7 +14,7 @@
 // Crash leftovers: at most a temp file in STORE/<space>/tmp/, which is never listed; opening the
 // store read-write removes temp files older than the opening process whose writer is gone.
 
-import { mkdir, readFile, readdir, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FragfsError, fromFsError } from '../errors.js';
 import { DirSyncer, readOnlyError, removeStrayTempFiles, writeFileAtomic } from './atomic-file.js';
@@ -150,9 +150,26 @@ export class DirStore implements Store {
     this.syncer.touched(dir);
   }
 
-  protected async readOrUndefined(path: string): Promise<Buffer | undefined> {
+  /** The whole file, or undefined when absent; with `reserve`, that many bytes are left free in front. */
+  protected async readOrUndefined(path: string, reserve = 0): Promise<Buffer | undefined> {
     try {
-      return await readFile(path);
+      if (reserve === 0) return await readFile(path);
+      const fh = await open(path, 'r');
+      try {
+        const size = (await fh.stat()).size;
+        const buf = Buffer.allocUnsafe(reserve + size);
+        let got = 0;
+        while (got < size) {
+          const { bytesRead } = await fh.read(buf, reserve + got, size - got, got);
+          if (bytesRead === 0) break;
+          got += bytesRead;
+        }
+        // A file that shrank under us (it never should: fragments are replaced by rename) is short data.
+        if (got !== size) throw new FragfsError('IO', `fragment file changed while reading: ${path}`, { path });
+        return buf;
+      } finally {
+        await fh.close();
+      }
     } catch (e) {
       if (isEnoent(e)) return undefined;
       throw fromFsError(e, 'cannot read fragment file', path);

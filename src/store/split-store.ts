@@ -140,13 +140,13 @@ export class SplitStore extends DirStore {
     checkId(id);
     const header = await this.readHeader(ns, id);
     if (header === undefined) throw missingFragment(ns, id);
-    const payload = await this.readOrUndefined(this.pathOf(ns, id, ''));
-    if (payload === undefined) throw this.payloadMissing(id);
-    if (header.raw) return payload;
-    const s = Buffer.allocUnsafe(5 + payload.length);
-    s[0] = header.status;
-    s.writeUInt32BE(header.crc32, 1);
-    payload.copy(s, 5);
+    // Read the payload straight into place after the 5 header bytes: no second 1 MiB copy.
+    const s = await this.readOrUndefined(this.pathOf(ns, id, ''), header.raw ? 0 : 5);
+    if (s === undefined) throw this.payloadMissing(id);
+    if (!header.raw) {
+      s[0] = header.status;
+      s.writeUInt32BE(header.crc32, 1);
+    }
     return s;
   }
 
