@@ -1,0 +1,198 @@
+// Builds fragfs's patched copy of the fuse-native addon (dist/native/fuse-native/build/Release/fuse.node).
+// fuse-native 2.2.6 (unmaintained) passes atime twice to utimens, so no mtime ever reaches the
+// filesystem (rsync, cp -a, tar and make all depend on it), turns UTIME_NOW/UTIME_OMIT into garbage
+// dates, drops mtime-only updates (tar x) and hides create's open flags and the caller's uid/gid. The patch fixes exactly those in
+// the upstream C source from node_modules and compiles it with the system C compiler; index.js of
+// fuse-native then loads it through node-gyp-build's FUSE_NATIVE_PREBUILD override (fuse-native.ts).
+//
+// Run: node dist/src/fuse/build-native.js   (needs cc, Node's headers and the libfuse headers that
+// fuse-shared-library ships; no network).
+
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FragfsError } from '../errors.js';
+
+/** Where the patched addon lives: node-gyp-build looks in <dir>/build/Release. */
+export const PATCHED_BINDING_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../native/fuse-native');
+export const PATCHED_BINDING_FILE = join(PATCHED_BINDING_DIR, 'build', 'Release', 'fuse.node');
+
+/** ms value the patched addon sends for UTIME_OMIT ("leave this time as it is"). */
+export const TIME_OMIT_MS = Number.MAX_SAFE_INTEGER;
+
+const HELPERS = `
+#include <time.h>
+#include <sys/stat.h>
+/* fragfs: UTIME_NOW is the current time, UTIME_OMIT a sentinel (2^53-1 ms) the adapter skips. */
+static uint64_t fragfs_time_ms (const struct timespec* ts) {
+  if (ts->tv_nsec == UTIME_OMIT) return 9007199254740991ULL;
+  if (ts->tv_nsec == UTIME_NOW) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return ((uint64_t) now.tv_sec * 1000) + (now.tv_nsec / 1000000);
+  }
+  return ((uint64_t) ts->tv_sec * 1000) + (ts->tv_nsec / 1000000);
+}
+#define FRAGFS_CALLER(l) { struct fuse_context *fc = fuse_get_context(); l->uid = fc->uid; l->gid = fc->gid; }
+`;
+
+/** [what, before, after]: each `before` MUST occur exactly once in the upstream source. */
+const EDITS: Array<[string, string, string]> = [
+  ['helpers', '// Methods\n', `${HELPERS}\n// Methods\n`],
+  [
+    'utimens passes mtime',
+    `  l->atime = timespec_to_uint64(&tv[0]);
+  l->mtime = timespec_to_uint64(&tv[1]);
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  FUSE_UINT64_TO_INTS_ARGV(l->atime, 3)
+  FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)`,
+    `  l->atime = fragfs_time_ms(&tv[0]);
+  l->mtime = fragfs_time_ms(&tv[1]);
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  FUSE_UINT64_TO_INTS_ARGV(l->atime, 3)
+  FUSE_UINT64_TO_INTS_ARGV(l->mtime, 5)`,
+  ],
+  [
+    // libfuse 2.9 drops a setattr that sets only one of atime/mtime (tar x, touch -m) unless the
+    // filesystem says it understands UTIME_OMIT/UTIME_NOW.
+    'utimens accepts UTIME_OMIT',
+    '  if (implemented[op_init]) ops.init = fuse_native_init;\n',
+    '  if (implemented[op_init]) ops.init = fuse_native_init;\n  ops.flag_utime_omit_ok = 1;\n',
+  ],
+  [
+    'create passes flags and caller',
+    `FUSE_METHOD(create, 2, 1, (const char *path, mode_t mode, struct fuse_file_info *info), {
+  l->path = path;
+  l->mode = mode;
+  l->info = info;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_uint32(env, l->mode, &(argv[3]));
+}`,
+    `FUSE_METHOD(create, 5, 1, (const char *path, mode_t mode, struct fuse_file_info *info), {
+  l->path = path;
+  l->mode = mode;
+  l->info = info;
+  FRAGFS_CALLER(l)
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_uint32(env, l->mode, &(argv[3]));
+  napi_create_uint32(env, l->info->flags, &(argv[4]));
+  napi_create_uint32(env, l->uid, &(argv[5]));
+  napi_create_uint32(env, l->gid, &(argv[6]));
+}`,
+  ],
+  [
+    'mknod passes caller',
+    `FUSE_METHOD_VOID(mknod, 3, 0, (const char *path, mode_t mode, dev_t dev), {
+  l->path = path;
+  l->mode = mode;
+  l->dev = dev;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_uint32(env, l->mode, &(argv[3]));
+  napi_create_uint32(env, l->dev, &(argv[4]));
+}`,
+    `FUSE_METHOD_VOID(mknod, 5, 0, (const char *path, mode_t mode, dev_t dev), {
+  l->path = path;
+  l->mode = mode;
+  l->dev = dev;
+  FRAGFS_CALLER(l)
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_uint32(env, l->mode, &(argv[3]));
+  napi_create_uint32(env, l->dev, &(argv[4]));
+  napi_create_uint32(env, l->uid, &(argv[5]));
+  napi_create_uint32(env, l->gid, &(argv[6]));
+}`,
+  ],
+  [
+    'symlink passes caller',
+    `FUSE_METHOD_VOID(symlink, 2, 0, (const char *path, const char *dest), {
+  l->path = path;
+  l->dest = dest;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_string_utf8(env, l->dest, NAPI_AUTO_LENGTH, &(argv[3]));
+}`,
+    `FUSE_METHOD_VOID(symlink, 4, 0, (const char *path, const char *dest), {
+  l->path = path;
+  l->dest = dest;
+  FRAGFS_CALLER(l)
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_string_utf8(env, l->dest, NAPI_AUTO_LENGTH, &(argv[3]));
+  napi_create_uint32(env, l->uid, &(argv[4]));
+  napi_create_uint32(env, l->gid, &(argv[5]));
+}`,
+  ],
+  [
+    'mkdir passes caller',
+    `FUSE_METHOD_VOID(mkdir, 2, 0, (const char *path, mode_t mode), {
+  l->path = path;
+  l->mode = mode;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_uint32(env, l->mode, &(argv[3]));
+}`,
+    `FUSE_METHOD_VOID(mkdir, 4, 0, (const char *path, mode_t mode), {
+  l->path = path;
+  l->mode = mode;
+  FRAGFS_CALLER(l)
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_uint32(env, l->mode, &(argv[3]));
+  napi_create_uint32(env, l->uid, &(argv[4]));
+  napi_create_uint32(env, l->gid, &(argv[5]));
+}`,
+  ],
+];
+
+export function patchSource(source: string): string {
+  let out = source;
+  for (const [what, before, after] of EDITS) {
+    const first = out.indexOf(before);
+    if (first < 0 || out.indexOf(before, first + 1) >= 0) {
+      throw new FragfsError('INVALID', `fuse-native source does not match the expected upstream 2.2.6 (${what})`);
+    }
+    out = out.slice(0, first) + after + out.slice(first + before.length);
+  }
+  return out;
+}
+
+export async function buildPatchedBinding(o: { quiet?: boolean } = {}): Promise<string> {
+  const require = createRequire(import.meta.url);
+  const fuseNativeDir = dirname(require.resolve('fuse-native/package.json'));
+  const fromFuseNative = createRequire(join(fuseNativeDir, 'index.js'));
+  const napiMacrosDir = dirname(fromFuseNative.resolve('napi-macros/package.json'));
+  const shared = fromFuseNative('fuse-shared-library') as { include: string; lib: string };
+  const nodeInclude = resolve(dirname(process.execPath), '..', 'include', 'node');
+  if (!existsSync(join(nodeInclude, 'node_api.h'))) {
+    throw new FragfsError('NOT_FOUND', `Node's C headers are not at ${nodeInclude} (node_api.h)`);
+  }
+  const source = patchSource(await readFile(join(fuseNativeDir, 'fuse-native.c'), 'utf8'));
+  const buildDir = join(PATCHED_BINDING_DIR, 'build', 'Release');
+  await mkdir(buildDir, { recursive: true });
+  const cFile = join(PATCHED_BINDING_DIR, 'fuse-native-fragfs.c');
+  await writeFile(cFile, source);
+  const tmpOut = `${PATCHED_BINDING_FILE}.tmp-${process.pid}`;
+  const args = [
+    '-shared', '-fPIC', '-O2', '-Wall', '-Wno-unused-result', '-Wno-unused-function', '-D_FILE_OFFSET_BITS=64',
+    '-I', nodeInclude, '-I', napiMacrosDir, '-I', shared.include,
+    cFile, shared.lib, '-lpthread', '-o', tmpOut,
+  ];
+  execFileSync(process.env['CC'] ?? 'cc', args, { stdio: o.quiet ? 'pipe' : 'inherit' });
+  await rename(tmpOut, PATCHED_BINDING_FILE);
+  return PATCHED_BINDING_FILE;
+}
+
+const invokedDirectly = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (invokedDirectly) {
+  const file = await buildPatchedBinding();
+  process.stdout.write(`${file}\n`);
+}

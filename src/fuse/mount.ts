@@ -1,0 +1,152 @@
+// Mounting a Vfs on a folder and taking it down again: clears a stale mount left by a killed process,
+// mounts with fragfs's tuning, and unmounts only after every buffered byte is stored (BUSY when a
+// program still uses the mount, unless the caller asks for a lazy detach on shutdown).
+
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { FragfsError } from '../errors.js';
+import type { Caller, Vfs } from '../vfs/vfs-api.js';
+import { createKernelOps, PREFERRED_IO_BYTES } from './fuse-adapter.js';
+import { fusermountUnmount, type FusermountError, type FuseTuning, TunedFuse } from './fuse-native.js';
+
+export interface MountOptions {
+  allowOther?: boolean;
+  /** libfuse's request trace on stderr. */
+  debug?: boolean;
+  /** Source column of /proc/mounts (commas and spaces are replaced). */
+  fsname?: string;
+  /** Owner of new inodes when the kernel does not say who the caller is. */
+  defaultCaller?: Caller;
+  log?: (line: string) => void;
+}
+
+export interface MountHandle {
+  readonly mountpoint: string;
+  readonly vfs: Vfs;
+  /**
+   * Stores every buffered block, then unmounts. A mount in use fails with BUSY and stays mounted,
+   * unless `lazy` (shutdown on a signal): then it is detached and disappears when the last file closes.
+   * It does not close the vfs.
+   */
+  unmount(o?: { lazy?: boolean }): Promise<void>;
+  /** True once unmounted (by unmount() or from outside, e.g. `fusermount -u`). */
+  isMounted(): Promise<boolean>;
+}
+
+/** What /proc/self/mounts says about a path, if it is a mount point. */
+export interface MountEntry {
+  source: string;
+  mountpoint: string;
+  fstype: string;
+}
+
+const unescapeMounts = (s: string) => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+export async function findMount(mountpoint: string): Promise<MountEntry | undefined> {
+  const text = await readFile('/proc/self/mounts', 'utf8');
+  let found: MountEntry | undefined;
+  for (const line of text.split('\n')) {
+    const [source, mp, fstype] = line.split(' ');
+    if (source === undefined || mp === undefined || fstype === undefined) continue;
+    // The last match wins: a later mount on the same path hides the earlier ones.
+    if (unescapeMounts(mp) === mountpoint) found = { source: unescapeMounts(source), mountpoint, fstype };
+  }
+  return found;
+}
+
+export function tuningFor(vfs: Vfs, o: MountOptions): FuseTuning {
+  // A read-only tree changes under nobody: the kernel may cache pages and attributes for long.
+  const frozen = vfs.readOnly;
+  return {
+    maxWrite: PREFERRED_IO_BYTES,
+    maxRead: PREFERRED_IO_BYTES,
+    attrTimeoutS: frozen ? 60 : 1,
+    entryTimeoutS: frozen ? 60 : 1,
+    negativeTimeoutS: frozen ? 60 : 0,
+    kernelCache: frozen,
+    allowOther: o.allowOther ?? false,
+    debug: o.debug ?? false,
+    fsname: o.fsname ?? 'fragfs',
+  };
+}
+
+/**
+ * Checks the mount point, clears a dead fragfs/FUSE mount left there (ENOTCONN), refuses a live one.
+ * Resolves to the absolute path.
+ */
+export async function prepareMountpoint(mountpoint: string, log: (line: string) => void): Promise<string> {
+  const mp = resolve(mountpoint);
+  try {
+    await stat(mp);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTCONN' || code === 'ECONNABORTED') {
+      log(`fragfs: clearing a stale mount at ${mp} (its process is gone)`);
+      try {
+        await fusermountUnmount(mp, true);
+      } catch (u) {
+        throw new FragfsError('BUSY', `cannot clear the stale mount at ${mp}: ${(u as Error).message}`, { path: mp });
+      }
+    } else if (code === 'ENOENT') {
+      throw new FragfsError('NOT_FOUND', `mount point does not exist: ${mp}`, { path: mp });
+    } else {
+      throw new FragfsError('IO', `cannot use the mount point ${mp}: ${(e as Error).message}`, { path: mp, cause: e });
+    }
+  }
+  const st = await stat(mp);
+  if (!st.isDirectory()) throw new FragfsError('NOT_DIR', `mount point is not a folder: ${mp}`, { path: mp });
+  const parent = await stat(dirname(mp));
+  const existing = await findMount(mp);
+  if (parent.dev !== st.dev || existing !== undefined) {
+    throw new FragfsError('BUSY', `something is already mounted at ${mp}${existing ? ` (${existing.source}, ${existing.fstype})` : ''}`, {
+      path: mp,
+    });
+  }
+  return mp;
+}
+
+export async function mountVfs(vfs: Vfs, mountpoint: string, o: MountOptions = {}): Promise<MountHandle> {
+  const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const mp = await prepareMountpoint(mountpoint, log);
+  const ops = createKernelOps(vfs, {
+    defaultCaller: o.defaultCaller ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
+    log,
+  });
+  const fuse = new TunedFuse(mp, ops, tuningFor(vfs, o));
+  await new Promise<void>((resolveMounted, reject) => {
+    fuse.mount((err) => {
+      if (!err) return resolveMounted();
+      const hint = err.message === 'fuse failed' ? ' (is /dev/fuse there and fusermount installed?)' : '';
+      reject(new FragfsError('IO', `cannot mount at ${mp}: ${err.message}${hint}`, { path: mp, cause: err }));
+    });
+  });
+
+  const isMounted = async () => (await findMount(mp))?.fstype === 'fuse.fragfs';
+  let unmounted = false;
+  return {
+    mountpoint: mp,
+    vfs,
+    isMounted: async () => !unmounted && (await isMounted()),
+    async unmount(u: { lazy?: boolean } = {}) {
+      if (unmounted) return;
+      if (!vfs.readOnly) await vfs.flushAll();
+      try {
+        await fusermountUnmount(mp, false);
+      } catch (e) {
+        const fe = e as FusermountError;
+        if (fe.notMounted || !(await isMounted())) {
+          // Already gone (someone ran fusermount -u or umount): nothing left to detach.
+        } else if (fe.busy && u.lazy) {
+          log(`fragfs: ${mp} is busy; detaching it lazily (it disappears when the last file closes)`);
+          await fusermountUnmount(mp, true);
+        } else if (fe.busy) {
+          throw new FragfsError('BUSY', `mount point busy: ${mp} (close files and leave the folder first)`, { path: mp });
+        } else {
+          throw new FragfsError('IO', `cannot unmount ${mp}: ${fe.message}`, { path: mp, cause: e });
+        }
+      }
+      unmounted = true;
+      fuse.releaseNative();
+    },
+  };
+}
