@@ -110,11 +110,25 @@ export class CodecPool {
     this.checkOpen();
     if (!(stored instanceof Uint8Array)) throw new FragfsError('INVALID', 'stored block must be a Uint8Array');
     if (stored.length < this.inlineBelow) return decodeBlock(stored, ref);
-    const task: DecodeTask = { stored, id: ref?.id, key: ref?.key };
+    // A key that is a view into a larger buffer (e.g. a decoded manifest) would clone that whole buffer.
+    const key = ref?.key instanceof Uint8Array && !ownsBuffer(ref.key) ? new Uint8Array(ref.key) : ref?.key;
+    const task: DecodeTask = { stored, id: ref?.id, key };
     if (ref?.plainSize !== undefined) task.plainSize = ref.plainSize;
     const r = await this.run<DecodeTask>('decode', task, stored);
     if (isFailure(r)) rethrow(r.failure);
     return r as Uint8Array;
+  }
+
+  /** encodeBlock on the calling thread with this pool's secret: for callers that hold a tiny block and want no await. */
+  encodeSync(plain: Uint8Array): EncodedBlock {
+    this.checkOpen();
+    return encodeBlock(plain, this.secret);
+  }
+
+  /** decodeBlock on the calling thread. */
+  decodeSync(stored: Uint8Array, ref: DecodeRef): Uint8Array {
+    this.checkOpen();
+    return decodeBlock(stored, ref);
   }
 
   /** Waits for tasks in flight, then stops every thread. Idempotent. */

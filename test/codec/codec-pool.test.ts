@@ -171,3 +171,19 @@ test('a process that closes its pool exits', async (t) => {
     console.log('closed', e.plainSize);`);
   t.is(stdout.trim(), 'closed 300000');
 });
+
+test('encodeSync/decodeSync give the inline codec results', (t) => {
+  const data = textData(5000);
+  const e = defaultPool.encodeSync(data);
+  t.deepEqual(summary(e), summary(encodeBlock(data, secret)));
+  t.true(same(defaultPool.decodeSync(e.stored, e), data));
+});
+
+test('a key that is a view into a larger buffer decodes through a worker', async (t) => {
+  const data = randomData(64 * KiB);
+  const e = encodeBlock(data, secret);
+  const holder = new Uint8Array(1000);
+  holder.set(e.key, 100);
+  const plain = await pool.decode(new Uint8Array(e.stored), { id: e.id, key: holder.subarray(100, 132), plainSize: data.length });
+  t.true(same(plain, data));
+});
