@@ -65,6 +65,7 @@ test('dir: stray temp files and foreign names are never listed or seen', async (
     await writeFile(join(dir, 'main', 'tmp', '999999-1-00000000.tmp'), 'partial');
     await writeFile(join(fan, id.slice(2) + '.tmp'), 'x');
     await writeFile(join(fan, id.slice(2, 60)), 'short');
+    await writeFile(join(fan, stray.slice(2).toUpperCase().replace(/[0-9]/g, 'G')), 'right length, not lowercase hex');
     await writeFile(join(dir, 'main', 'objects', 'zz'), 'not a fan-out dir');
     await mkdir(join(dir, 'main', 'objects', 'ZZ'));
     await writeFile(join(dir, 'main', 'objects', 'ZZ', stray.slice(2)), 'upper-case fan-out');
