@@ -24,20 +24,37 @@ export function registerCat(program: Command): void {
         const extents = await readExtents(repo, entry, where);
         // Prefetch a few blocks ahead so decoding overlaps writing to the pipe.
         const ahead = 4;
-        const pending = extents.slice(0, ahead).map((x) => repo.readBlock(x, where));
+        const pending: Promise<Uint8Array>[] = [];
+        const fetch = (i: number): void => {
+          const p = repo.readBlock(extents[i]!, where);
+          p.catch(() => {}); // surfaces when awaited in order below
+          pending.push(p);
+        };
+        for (let i = 0; i < Math.min(ahead, extents.length); i++) fetch(i);
         let pos = 0;
-        for (let i = 0; i < extents.length; i++) {
-          const x = extents[i]!;
-          const plain = await pending[i]!;
-          if (i + ahead < extents.length) pending.push(repo.readBlock(extents[i + ahead]!, where));
-          if (x.offset > pos) await writeOut(Buffer.alloc(x.offset - pos));
-          await writeOut(plain);
-          pos = x.offset + plain.length;
+        try {
+          for (let i = 0; i < extents.length; i++) {
+            const x = extents[i]!;
+            const plain = await pending[i]!;
+            if (i + ahead < extents.length) fetch(i + ahead);
+            await writeZeros(x.offset - pos);
+            await writeOut(plain);
+            pos = x.offset + plain.length;
+          }
+        } finally {
+          await Promise.allSettled(pending);
         }
-        if (entry.size > pos) await writeOut(Buffer.alloc(entry.size - pos));
+        await writeZeros(entry.size - pos);
       });
     }),
   );
+}
+
+const ZEROS = Buffer.alloc(1024 * 1024);
+
+/** Holes come out as zeros, a block at a time, whatever their size. */
+async function writeZeros(bytes: number): Promise<void> {
+  for (let left = bytes; left > 0; left -= ZEROS.length) await writeOut(left >= ZEROS.length ? ZEROS : ZEROS.subarray(0, left));
 }
 
 function writeOut(chunk: Uint8Array): Promise<void> {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The fragfs command line: one commander program, one file per command under cli/.
 
+import './env.js';
 import { Command } from 'commander';
 import { registerCat } from './cat.js';
 import { reportAndExit } from './common.js';

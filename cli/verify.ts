@@ -33,7 +33,7 @@ export function registerVerify(program: Command): void {
       else {
         for (const p of report.problems) {
           const users = p.usedBy.length > 0 ? ` — needed by ${p.usedBy.join(', ')}` : '';
-          process.stdout.write(`${p.problem} ${p.kind} fragment ${p.fragmentId}: ${p.message}${users}\n`);
+          process.stdout.write(`${p.problem} ${p.kind} fragment ${p.fragmentId}: ${p.message.replace(`fragment ${p.fragmentId}: `, '')}${users}\n`);
         }
         process.stdout.write(
           `checked ${report.snapshots} snapshots, ${report.metaChecked} metadata and ${report.dataChecked} data fragments` +

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { FragfsError, fromFsError } from '../errors.js';
 import type { Entry } from '../fragment/tree-format.js';
 import type { Repo } from './repo.js';
-import { Semaphore } from './semaphore.js';
+import { Semaphore, settleAll } from './semaphore.js';
 import { loadSnapshot, readDirEntries, resolveEntry } from './tree-reader.js';
 import { readExtents } from './tree-writer.js';
 
@@ -80,7 +80,7 @@ class TreeGetter {
           if (!(isTop && (err as NodeJS.ErrnoException).code === 'EEXIST')) throw fromFsError(err, 'cannot create folder', path);
         }
         const children = await readDirEntries(this.repo, e, treePath);
-        await Promise.all(children.map((c) => this.restore(c, join(path, c.name), joinTree(treePath, c.name), false)));
+        await settleAll(children.map((c) => this.restore(c, join(path, c.name), joinTree(treePath, c.name), false)));
         // Mode and times last: a read-only folder must still receive its children, and creating them
         // changes the folder's mtime.
         await this.owner(path, e, false);
@@ -137,7 +137,7 @@ class TreeGetter {
       try {
         // Size first: holes between extents stay sparse, and a short last block leaves no gap.
         if (e.size > 0) await fh.truncate(e.size);
-        await Promise.all(
+        await settleAll(
           extents.map((x) =>
             this.blocks.run(async () => {
               const plain = await this.repo.readBlock(x, treePath);

@@ -122,7 +122,8 @@ class TreePutter {
   symlinks = 0;
   logicalBytes = 0;
   private readonly blocks: Semaphore;
-  private readonly openFiles = new Semaphore(16);
+  // Many small files in flight so their stores' fsyncs overlap; memory is bounded by `blocks`.
+  private readonly openFiles = new Semaphore(64);
   private readonly links = new Map<string, { link: number; content: Promise<Pick<Entry, 'blocks' | 'pages'>> }>();
   private nextLink = 1;
   private readonly zero: Buffer;
@@ -216,22 +217,30 @@ class TreePutter {
         throw fromFsError(e, 'cannot read', n.path);
       }
       const pending: Promise<Extent | undefined>[] = [];
+      let failure: unknown;
       try {
         const size = Number(n.st.size);
         const bs = this.repo.blockSize;
         for (let offset = 0; offset < size; offset += bs) {
           await this.blocks.acquire();
+          const want = Math.min(bs, size - offset);
           let buf: Buffer;
+          let got: number;
           try {
-            buf = Buffer.allocUnsafeSlow(Math.min(bs, size - offset));
-            const got = await readFully(fh, buf, offset, n.path);
-            if (got < buf.length) buf = buf.subarray(0, got);
+            buf = Buffer.allocUnsafeSlow(want);
+            got = await readFully(fh, buf, offset, n.path);
+            if (got < want) buf = buf.subarray(0, got);
           } catch (e) {
             this.blocks.release();
             throw e;
           }
-          pending.push(this.storeBlock(buf, offset));
-          if (buf.length < Math.min(bs, size - offset)) break; // the file shrank while we read it
+          // storeBlock may hand buf's memory to a worker: decide from `got`, not from buf.
+          const stored = this.storeBlock(buf, offset);
+          // Stop reading at the first failure; the rejection itself surfaces from Promise.all below.
+          stored.catch((e: unknown) => (failure ??= e));
+          pending.push(stored);
+          if (failure !== undefined) break;
+          if (got < want) break; // the file shrank while we read it
         }
         const extents = (await Promise.all(pending)).filter((x): x is Extent => x !== undefined);
         return await fileContent(this.repo, extents);

@@ -33,3 +33,14 @@ export class Semaphore {
     }
   }
 }
+
+/**
+ * Like Promise.all, but waits for every promise to settle before rethrowing the first failure, so
+ * no task is still using a file handle or the repo when the caller cleans up.
+ */
+export async function settleAll<T>(promises: Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+}

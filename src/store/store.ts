@@ -35,8 +35,10 @@ export const BACKEND_NAMES: readonly BackendName[] = ['memory', 'lmdb', 'dir', '
  * - A backend stores opaque bytes. It MUST NOT check that an id is the hash of its bytes (the repo
  *   layer does that on every read); it MUST return exactly the bytes that were put.
  * - `put` MUST be atomic: a reader or a crash sees either no fragment under the id or all of it,
- *   never a prefix. When the returned promise resolves the fragment MUST be durable (it survives
- *   kill -9 and power loss), unless the caller has opted into batching with `sync()`, see below.
+ *   never a prefix. When the returned promise resolves the fragment MUST survive a crash of the
+ *   process (kill -9). It MUST be durable against power loss once a `sync()` started after the put
+ *   resolved has resolved; a backend MAY make each put durable right away. Callers order their
+ *   writes with `sync()`: data before the metadata that names it (docs/DESIGN.md, write ordering).
  * - `put` of an id that already exists MUST succeed and MAY skip the write (content addressing:
  *   same id, same bytes). Concurrent puts of one id MUST all succeed and leave one copy.
  * - `get` of a missing id MUST reject with FragfsError('MISSING_FRAGMENT') naming the id.
@@ -55,7 +57,7 @@ export interface Store {
   size(ns: Namespace, id: string): Promise<number | undefined>;
   delete(ns: Namespace, id: string): Promise<void>;
   list(ns: Namespace): AsyncIterable<string>;
-  /** Makes every put that has resolved so far durable (a no-op where put is already durable). */
+  /** Makes every put that has resolved so far durable against power loss. */
   sync(): Promise<void>;
   close(): Promise<void>;
 }

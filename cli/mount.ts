@@ -1,0 +1,307 @@
+// `fragfs mount STORE MOUNTPOINT`: serves the live tree (or one snapshot) of a store on a folder until
+// Ctrl-C, SIGTERM, `fragfs umount` or an outside unmount; always flushes and unmounts on the way out.
+// `--background` re-runs this command detached and returns once the mount is ready or has failed;
+// the passphrase travels to the child over the IPC pipe, never on its command line or environment.
+
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { unlink } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Server } from 'node:net';
+import type { Command } from 'commander';
+import { FragfsError } from '../src/errors.js';
+import { startControlServer } from '../src/fuse/control.js';
+import { mountVfs, type MountHandle } from '../src/fuse/mount.js';
+import { fusermountUnmount, PATCHED_BINDING } from '../src/fuse/fuse-native.js';
+import {
+  ensureRuntimeDir,
+  logPathFor,
+  type MountRecord,
+  recordForMountpoint,
+  removeRecords,
+  socketPathFor,
+  writeRecords,
+} from '../src/fuse/mount-registry.js';
+import { DEFAULT_SPACE, Repo } from '../src/repo/repo.js';
+import { liveDir, StoreLock } from '../src/repo/store-lock.js';
+import { LiveVfs } from '../src/vfs/live-vfs.js';
+import { SnapshotVfs } from '../src/vfs/snapshot-vfs.js';
+import type { Vfs } from '../src/vfs/vfs-api.js';
+import { action, addStoreOptions, parseByteSize, readPassphrase, reportAndExit, type StoreOptions } from './common.js';
+
+interface MountCliOptions extends StoreOptions {
+  readOnly?: boolean;
+  snapshot?: string;
+  cacheSize?: string;
+  allowOther?: boolean;
+  background?: boolean;
+  debugFuse?: boolean;
+}
+
+/** Set in the environment of the detached child of `mount --background`. */
+const CHILD_ENV = 'FRAGFS_MOUNT_CHILD';
+const READY_TIMEOUT_MS = 120_000;
+
+type ChildMessage = { type: 'ready'; mountpoint: string } | { type: 'error'; message: string; exitCode: number };
+
+export function registerMount(program: Command): void {
+  addStoreOptions(
+    program
+      .command('mount')
+      .description('mount a store as a read-write folder (or a snapshot of it read-only)')
+      .argument('<store>', 'the store folder')
+      .argument('<mountpoint>', 'an empty folder to mount on')
+      .option('--read-only', 'mount the live tree read-only (EROFS on every change)')
+      .option('--snapshot <key>', 'mount this snapshot (meta key or name), always read-only')
+      .option('--cache-size <size>', 'memory for decrypted blocks, e.g. 256M, 1G')
+      .option('--allow-other', 'let other users use the mount (root, or user_allow_other in /etc/fuse.conf)')
+      .option('--background', 'return once the mount is ready; the mount process keeps running detached')
+      .option('--debug-fuse', "print libfuse's request trace on stderr"),
+  ).action(
+    action(async (store: string, mountpoint: string, opts: MountCliOptions) => {
+      if (opts.background && process.env[CHILD_ENV] !== '1') return runInBackground(store, mountpoint, opts);
+      await runMount(store, mountpoint, opts);
+    }),
+  );
+}
+
+/** Parent side of --background: start the child, hand it the passphrase, wait for its verdict. */
+async function runInBackground(store: string, mountpoint: string, opts: MountCliOptions): Promise<void> {
+  const mp = resolve(mountpoint);
+  const passphrase = await readPassphrase(opts);
+  await ensureRuntimeDir();
+  const logFile = logPathFor(mp);
+  const logFd = openSync(logFile, 'a', 0o600);
+  const env: NodeJS.ProcessEnv = { ...process.env, [CHILD_ENV]: '1', FRAGFS_MOUNT_LOG: logFile };
+  delete env['FRAGFS_PASSPHRASE'];
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], {
+    detached: true,
+    stdio: ['ignore', 'ignore', logFd, 'ipc'],
+    env,
+  });
+  closeSync(logFd);
+  const verdict = await new Promise<ChildMessage>((resolveVerdict) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM');
+      resolveVerdict({ type: 'error', message: `the mount process did not get ready within ${READY_TIMEOUT_MS / 1000} s (see ${logFile})`, exitCode: 8 });
+    }, READY_TIMEOUT_MS);
+    child.on('message', (m: ChildMessage) => {
+      clearTimeout(timer);
+      resolveVerdict(m);
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolveVerdict({
+        type: 'error',
+        message: `the mount process ended before the mount was ready (${signal ?? `exit code ${code}`}; see ${logFile})`,
+        exitCode: typeof code === 'number' && code !== 0 ? code : 8,
+      });
+    });
+    child.send({ type: 'passphrase', passphrase });
+  });
+  if (verdict.type === 'error') {
+    process.stderr.write(`fragfs: ${verdict.message}\n`);
+    process.exit(verdict.exitCode);
+  }
+  child.disconnect();
+  child.unref();
+  process.stdout.write(`${verdict.mountpoint}\n`);
+  process.exit(0);
+}
+
+function passphraseFromParent(): Promise<string> {
+  return new Promise((resolvePass, reject) => {
+    const onMessage = (m: { type?: string; passphrase?: string }) => {
+      if (m.type === 'passphrase' && typeof m.passphrase === 'string') {
+        process.off('message', onMessage);
+        resolvePass(m.passphrase);
+      }
+    };
+    process.on('message', onMessage);
+    process.once('disconnect', () => reject(new FragfsError('NO_PASSPHRASE', 'the parent process left before sending the passphrase')));
+  });
+}
+
+function tellParent(m: ChildMessage): void {
+  if (process.send && process.connected) process.send(m);
+}
+
+/** The mount process: mount, serve until told to stop, then take everything down in order. */
+async function runMount(store: string, mountpoint: string, opts: MountCliOptions): Promise<void> {
+  const isChild = process.env[CHILD_ENV] === '1' && typeof process.send === 'function';
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const storePath = resolve(store);
+  const mp = resolve(mountpoint);
+  const space = opts.space ?? DEFAULT_SPACE;
+  const readOnly = opts.readOnly === true || opts.snapshot !== undefined;
+  const cacheBytes = opts.cacheSize === undefined ? undefined : parseByteSize(opts.cacheSize, '--cache-size');
+
+  let lock: StoreLock | undefined;
+  let repo: Repo | undefined;
+  let vfs: Vfs | undefined;
+  let handle: MountHandle | undefined;
+  let server: Server | undefined;
+  let record: MountRecord | undefined;
+  let watcher: NodeJS.Timeout | undefined;
+  let stopping: Promise<void> | undefined;
+  let stopped!: () => void;
+  const finished = new Promise<void>((r) => (stopped = r));
+
+  let unmounted = false;
+  let stopReason: string | undefined;
+  let exitCode = 0;
+
+  /**
+   * Takes down whatever is up, in reverse order. Not lazy (`fragfs umount`): a busy mount fails with
+   * BUSY and everything stays up. Lazy (signals, errors): the mount is detached whatever happens.
+   */
+  const teardown = async (lazy: boolean): Promise<void> => {
+    if (handle && !unmounted) {
+      try {
+        await handle.unmount({ lazy });
+      } catch (e) {
+        if (!lazy) throw e;
+        log(`fragfs: while unmounting: ${e instanceof Error ? e.message : String(e)}; detaching ${mp} anyway`);
+        await fusermountUnmount(mp, true).catch(() => undefined);
+      }
+    }
+    unmounted = true;
+    if (watcher) clearInterval(watcher);
+    let firstError: unknown;
+    const step = async (what: string, f: () => Promise<void>) => {
+      try {
+        await f();
+      } catch (e) {
+        firstError ??= e;
+        log(`fragfs: while ${what}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    };
+    if (vfs) await step('closing the live state', () => vfs!.close());
+    if (repo) await step('closing the store', () => repo!.close());
+    if (lock) await step('releasing the lock', () => lock!.release());
+    if (record) await step('removing the mount records', () => removeRecords(record!));
+    if (server) {
+      server.close();
+      await unlink(record?.socket ?? '').catch(() => undefined);
+    }
+    if (firstError) throw firstError;
+  };
+
+  const stop = (why: string, lazy: boolean): Promise<void> => {
+    if (stopping) return stopping;
+    stopReason = why;
+    if (why !== 'control') log(`fragfs: ${why}: unmounting ${mp}`);
+    const run = teardown(lazy);
+    stopping = run;
+    run.then(
+      () => stopped(),
+      () => {
+        if (unmounted) {
+          exitCode = 1;
+          stopped();
+        } else {
+          stopping = undefined; // still mounted (BUSY): keep serving
+          stopReason = undefined;
+        }
+      },
+    );
+    return run;
+  };
+
+  try {
+    const passphrase = isChild ? await passphraseFromParent() : await readPassphrase(opts);
+    if (!readOnly) lock = await StoreLock.acquire({ storePath, space, purpose: `mount ${mp}`, warn: log });
+    repo = await Repo.open({ storePath, passphrase, space, readOnly });
+    if (opts.snapshot !== undefined) {
+      const key = await repo.resolveSnapshot(opts.snapshot);
+      vfs = await SnapshotVfs.open({ repo, key, ...(cacheBytes === undefined ? {} : { cacheBytes }) });
+    } else {
+      vfs = await LiveVfs.open({
+        repo,
+        statePath: liveDir(storePath, space),
+        readOnly,
+        source: mp,
+        ...(cacheBytes === undefined ? {} : { cacheBytes }),
+      });
+    }
+    if (!PATCHED_BINDING) {
+      log('fragfs: warning: the patched FUSE addon is not built (node dist/src/fuse/build-native.js); file times set by tar, cp -a and rsync are not kept');
+    }
+    handle = await mountVfs(vfs, mp, {
+      allowOther: opts.allowOther === true,
+      debug: opts.debugFuse === true,
+      fsname: `fragfs:${storePath}`,
+      log,
+    });
+
+    await ensureRuntimeDir();
+    const previous = await recordForMountpoint(mp);
+    record = {
+      mountpoint: mp,
+      storePath,
+      space,
+      pid: process.pid,
+      readOnly,
+      ...(opts.snapshot === undefined ? {} : { snapshot: opts.snapshot }),
+      socket: socketPathFor({ mountpoint: mp, storePath, space, readOnly }),
+      ...(process.env['FRAGFS_MOUNT_LOG'] ? { logFile: process.env['FRAGFS_MOUNT_LOG'] } : {}),
+      startedMs: Date.now(),
+    };
+    if (previous && previous.pid !== process.pid && previous.socket !== record.socket) {
+      await unlink(previous.socket).catch(() => undefined);
+    }
+    const mountedVfs = vfs;
+    server = await startControlServer(record.socket, {
+      snapshot: (name) => mountedVfs.snapshot(name),
+      umount: () => stop('control', false),
+      status: () => ({ ...record }),
+      afterUmount: () => process.exit(exitCode),
+    });
+    await writeRecords(record);
+
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.on(sig, () => {
+        if (stopping) return log(`fragfs: already unmounting ${mp}`);
+        void stop(sig, true);
+      });
+    }
+    // Someone ran fusermount -u / umount: the kernel side is gone, finish our side.
+    watcher = setInterval(() => {
+      if (stopping || !handle) return;
+      void handle.isMounted().then((up) => {
+        if (!up && !stopping) void stop('unmounted from outside', true);
+      });
+    }, 2000);
+    watcher.unref();
+
+    log(`fragfs: mounted ${storePath}${opts.snapshot ? ` (snapshot ${opts.snapshot})` : ''} at ${mp}${readOnly ? ' read-only' : ''}`);
+    if (isChild) {
+      tellParent({ type: 'ready', mountpoint: mp });
+      process.channel?.unref();
+    } else {
+      log(`fragfs: press Ctrl-C or run \`fragfs umount ${mp}\` to unmount`);
+    }
+  } catch (e) {
+    await teardown(true).catch(() => undefined);
+    if (isChild) {
+      tellParent({
+        type: 'error',
+        message: e instanceof Error ? e.message : String(e),
+        exitCode: e instanceof FragfsError ? e.exitCode : 70,
+      });
+    }
+    throw e;
+  }
+
+  // A bug anywhere while serving: still flush and unmount, then report it.
+  const onBug = (e: unknown) => {
+    void stop('internal error', true).finally(() => reportAndExit(e));
+  };
+  process.on('uncaughtException', onBug);
+  process.on('unhandledRejection', onBug);
+
+  await finished;
+  // After a control-channel umount the reply must reach `fragfs umount` first: afterUmount exits.
+  if (stopReason !== 'control') process.exit(exitCode);
+}
+

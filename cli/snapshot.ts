@@ -1,0 +1,70 @@
+// `fragfs snapshot STORE [--name N]`: freezes the live tree of a store space into one meta key,
+// printed as the last line of standard output. With a read-write mount up, the mount process takes it
+// (it owns the live state); otherwise this command takes the store lock and opens the live state itself.
+
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { FragfsError } from '../src/errors.js';
+import { controlRequest } from '../src/fuse/control.js';
+import { recordForStore } from '../src/fuse/mount-registry.js';
+import { DEFAULT_SPACE } from '../src/repo/repo.js';
+import { liveDir, StoreLock } from '../src/repo/store-lock.js';
+import { LiveVfs } from '../src/vfs/live-vfs.js';
+import { action, addStoreOptions, openRepoForCli, printJson, type StoreOptions } from './common.js';
+
+interface SnapshotOptions extends StoreOptions {
+  name?: string;
+  json?: boolean;
+}
+
+export function registerSnapshot(program: Command): void {
+  addStoreOptions(
+    program
+      .command('snapshot')
+      .description('freeze the live tree of a store (mounted or not) and print its meta key')
+      .argument('<store>', 'the store folder')
+      .option('--name <name>', 'a name to find the snapshot by later')
+      .option('--json', 'print {key, name, via, seconds} as JSON'),
+  ).action(
+    action(async (store: string, opts: SnapshotOptions) => {
+      if (opts.name !== undefined && opts.name.trim().length === 0) throw new FragfsError('USAGE', '--name must not be empty');
+      const storePath = resolve(store);
+      const space = opts.space ?? DEFAULT_SPACE;
+      const startMs = Date.now();
+      let key: string | undefined;
+      let via = 'mount';
+      const rec = await recordForStore(storePath, space);
+      if (rec) {
+        const reply = await controlRequest(rec.socket, { op: 'snapshot', ...(opts.name === undefined ? {} : { name: opts.name }) });
+        if (reply?.ok) key = reply.key;
+      }
+      if (key === undefined) {
+        via = 'store';
+        // No live mount: be the one writer of the live state for the time of the snapshot.
+        const lock = await StoreLock.acquire({ storePath, space, purpose: 'snapshot' });
+        try {
+          const repo = await openRepoForCli(storePath, opts);
+          try {
+            const vfs = await LiveVfs.open({ repo, statePath: liveDir(storePath, space), source: storePath });
+            try {
+              key = await vfs.snapshot(opts.name);
+            } finally {
+              await vfs.close();
+            }
+          } finally {
+            await repo.close();
+          }
+        } finally {
+          await lock.release();
+        }
+      }
+      const seconds = (Date.now() - startMs) / 1000;
+      if (opts.json) {
+        printJson({ key, ...(opts.name === undefined ? {} : { name: opts.name }), via, seconds });
+        return;
+      }
+      process.stderr.write(`fragfs: snapshot of ${storePath} (${space}) taken in ${seconds.toFixed(2)} s${opts.name ? ` as ${opts.name}` : ''}\n`);
+      process.stdout.write(`${key}\n`);
+    }),
+  );
+}
