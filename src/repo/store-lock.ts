@@ -1,0 +1,198 @@
+// The one-writer rule of a store space: whoever changes the live state (a read-write mount, a
+// `snapshot` without a mount) holds STORE/live/<space>/lock, created with O_EXCL and naming its
+// process. A lock whose process is gone (kill -9, power loss) is recovered with a warning; one whose
+// process lives fails with LOCKED naming the pid. Read-only and snapshot mounts take no lock.
+
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { FragfsError, fromFsError } from '../errors.js';
+
+export interface LockOwner {
+  pid: number;
+  host: string;
+  /** Boot id of the host when taken: a pid from an earlier boot is not this boot's process. */
+  bootId: string;
+  /** Start time of the process in clock ticks since boot (/proc/<pid>/stat field 22): defeats pid reuse. */
+  procStart: string;
+  startedMs: number;
+  /** What holds it: "mount /mnt/x", "snapshot". */
+  purpose: string;
+}
+
+export function liveDir(storePath: string, space: string): string {
+  return join(storePath, 'live', space);
+}
+
+export function lockPath(storePath: string, space: string): string {
+  return join(liveDir(storePath, space), 'lock');
+}
+
+function readBootId(): string {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+function procStartOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 2 (comm) may hold spaces and parentheses: count fields after the last ')'.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return rest[19]; // field 22 overall
+  } catch {
+    return undefined;
+  }
+}
+
+/** 'alive', 'dead', or 'unknown' (another host: nothing here can tell). */
+export function ownerState(owner: LockOwner): 'alive' | 'dead' | 'unknown' {
+  if (owner.host !== hostname()) return 'unknown';
+  const boot = readBootId();
+  if (boot && owner.bootId && boot !== owner.bootId) return 'dead';
+  const start = procStartOf(owner.pid);
+  if (start === undefined) {
+    try {
+      process.kill(owner.pid, 0);
+      return 'alive'; // exists but /proc unreadable: assume it is the owner
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'EPERM' ? 'alive' : 'dead';
+    }
+  }
+  return owner.procStart && start !== owner.procStart ? 'dead' : 'alive';
+}
+
+function describe(owner: LockOwner): string {
+  return `pid ${owner.pid} on ${owner.host} (${owner.purpose}, since ${new Date(owner.startedMs).toISOString()})`;
+}
+
+async function readOwner(path: string): Promise<LockOwner | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as LockOwner;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (e instanceof SyntaxError) {
+      // Torn write by a process killed while creating it: treat as a dead owner.
+      return { pid: 0, host: hostname(), bootId: '', procStart: '', startedMs: 0, purpose: 'unreadable lock' };
+    }
+    throw fromFsError(e, 'reading the lock', path);
+  }
+}
+
+export class StoreLock {
+  private released = false;
+
+  private constructor(
+    readonly path: string,
+    readonly owner: LockOwner,
+  ) {}
+
+  /**
+   * Takes the lock of `space` in the store, or fails with LOCKED naming the live holder.
+   * `warn` gets one line when a dead holder's lock is recovered.
+   */
+  static async acquire(o: {
+    storePath: string;
+    space: string;
+    purpose: string;
+    warn?: (line: string) => void;
+  }): Promise<StoreLock> {
+    const warn = o.warn ?? ((line: string) => process.stderr.write(`${line}\n`));
+    const dir = liveDir(o.storePath, o.space);
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (e) {
+      throw fromFsError(e, 'creating the live state folder', dir);
+    }
+    const path = lockPath(o.storePath, o.space);
+    const owner: LockOwner = {
+      pid: process.pid,
+      host: hostname(),
+      bootId: readBootId(),
+      procStart: procStartOf(process.pid) ?? '',
+      startedMs: Date.now(),
+      purpose: o.purpose,
+    };
+    for (let attempt = 0; attempt < 5; attempt++) {
+      // Write the content to a private file, then link it into place: link fails with EEXIST like
+      // O_EXCL but the lock never exists half-written.
+      const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+      try {
+        const fh = await open(tmp, 'wx', 0o644);
+        try {
+          await fh.writeFile(`${JSON.stringify(owner)}\n`);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        try {
+          await link(tmp, path);
+          return new StoreLock(path, owner);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        } finally {
+          await unlink(tmp).catch(() => undefined);
+        }
+      } catch (e) {
+        throw fromFsError(e, 'creating the lock', path);
+      }
+      const holder = await readOwner(path);
+      if (holder === undefined) continue; // released meanwhile
+      const state = ownerState(holder);
+      if (state === 'alive') {
+        throw new FragfsError(
+          'LOCKED',
+          `the store space ${o.space} at ${o.storePath} is in use read-write by ${describe(holder)}`,
+          { path },
+        );
+      }
+      if (state === 'unknown') {
+        throw new FragfsError(
+          'LOCKED',
+          `the store space ${o.space} at ${o.storePath} is locked by ${describe(holder)}; ` +
+            `if no fragfs runs there, delete ${path}`,
+          { path },
+        );
+      }
+      // Dead holder: move its lock aside (only one recoverer's rename can win), then check that
+      // what we moved is the dead one and not a lock a faster recoverer just took.
+      const aside = `${path}.stale.${process.pid}.${randomBytes(4).toString('hex')}`;
+      try {
+        await rename(path, aside);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw fromFsError(e, 'recovering the lock', path);
+      }
+      const moved = await readOwner(aside);
+      if (moved && moved.pid === holder.pid && moved.startedMs === holder.startedMs) {
+        warn(`fragfs: recovered the lock of ${o.space} left by ${describe(holder)}, which is no longer running`);
+        await unlink(aside).catch(() => undefined);
+      } else {
+        await link(aside, path).catch(() => undefined); // put the live one back
+        await unlink(aside).catch(() => undefined);
+      }
+    }
+    throw new FragfsError('LOCKED', `could not take the lock ${path} (it keeps changing hands)`, { path });
+  }
+
+  /** Removes the lock if it is still ours. Safe to call twice. */
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    const holder = await readOwner(this.path).catch(() => undefined);
+    if (holder && holder.pid === this.owner.pid && holder.startedMs === this.owner.startedMs) {
+      await unlink(this.path).catch(() => undefined);
+    }
+  }
+
+  /** The current holder, if any (for status messages). */
+  static async holder(storePath: string, space: string): Promise<{ owner: LockOwner; state: ReturnType<typeof ownerState> } | undefined> {
+    const owner = await readOwner(lockPath(storePath, space));
+    return owner ? { owner, state: ownerState(owner) } : undefined;
+  }
+}
