@@ -113,10 +113,14 @@ export class LmdbStore implements Store {
     checkId(id);
     if (this.readOnly) throw readOnlyError('put');
     const db = this.db(ns, true)!;
+    const key = LmdbStore.key(id);
     // lmdb-js reads the value buffer at commit time, in its write thread: hand it a private copy.
     const copy = Buffer.from(bytes);
     try {
-      await db.put(LmdbStore.key(id), copy);
+      // Content addressing: a committed id already holds these bytes (commits are durable), so a
+      // dedup hit costs one lookup instead of a 1 MiB write.
+      if (db.doesExist(key)) return;
+      await db.put(key, copy);
     } catch (e) {
       throw lmdbError(e, 'cannot put fragment into', this.path);
     }
