@@ -1,0 +1,124 @@
+// fragfs as a peer: a read-write mount (workloads a-d) and, through `fragfs put` and a snapshot mount, a
+// backup tool (e, f). Every store is new per step, so nothing is deduplicated across steps.
+
+import { mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FRAGFS_MAIN, fragfs, fragfsPresent, fragfsSettings, metaKey } from './fragfs-cli.js';
+import { adoptMount, allocatedBytes, dropCaches, fuseUnmount, isMounted, waitMounted } from './fs-util.js';
+import type { Availability, BackupInstance, BackupPeer, MountInstance, MountPeer, SnapshotView, StepContext } from './peer.js';
+import { trialMount } from './trial.js';
+
+async function initStore(ctx: StepContext): Promise<string> {
+  const store = join(ctx.workDir, 'store');
+  await fragfs(['init', store, '--backend', fragfsSettings.backend], { signal: ctx.signal });
+  return store;
+}
+
+/** A background fragfs mount of store at mountpoint; the server pid from /proc (or what the CLI printed). */
+class FragfsMount {
+  private pidNow: number | undefined;
+  private mounted = false;
+  constructor(
+    private readonly ctx: StepContext,
+    private readonly store: string,
+    readonly root: string,
+    private readonly extra: string[],
+  ) {}
+
+  pid(): number | undefined {
+    return this.pidNow;
+  }
+
+  async mount(): Promise<void> {
+    const r = await fragfs(['mount', this.store, this.root, '--background', ...this.extra], { signal: this.ctx.signal });
+    await waitMounted(this.root, 30_000);
+    this.mounted = true;
+    this.pidNow = adoptMount(this.root);
+    if (this.pidNow === undefined) {
+      const m = /pid\D{0,3}(\d+)/i.exec(r.stdout + r.stderr);
+      if (m) this.pidNow = Number(m[1]);
+    }
+  }
+
+  async unmount(): Promise<void> {
+    if (!this.mounted) return;
+    this.mounted = false;
+    // fragfs umount flushes first; fusermount is the fallback so a failing umount cannot leave a mount behind.
+    await fragfs(['umount', this.root], { allowFail: true });
+    await fuseUnmount(this.root, this.pidNow);
+  }
+}
+
+export const fragfsMountPeer: MountPeer = {
+  name: 'fragfs',
+  get setup() {
+    return `fragfs mount --background, ${fragfsSettings.backend} backend, default options`;
+  },
+  async check(): Promise<Availability> {
+    const missing = await fragfsPresent();
+    if (missing) return { ok: false, reason: missing };
+    return trialMount(this, `fragfs (${FRAGFS_MAIN})`);
+  },
+  async create(ctx: StepContext): Promise<MountInstance> {
+    const store = await initStore(ctx);
+    const root = join(ctx.workDir, 'mnt');
+    await mkdir(root);
+    const m = new FragfsMount(ctx, store, root, []);
+    await m.mount();
+    return {
+      root,
+      pid: () => m.pid(),
+      async remount() {
+        await m.unmount();
+        if (ctx.dropCaches) dropCaches();
+        await m.mount();
+      },
+      dispose: () => m.unmount(),
+    };
+  },
+};
+
+export const fragfsBackupPeer: BackupPeer = {
+  name: 'fragfs',
+  setup: 'fragfs put (new store), read back through mount --snapshot KEY',
+  async check(): Promise<Availability> {
+    const missing = await fragfsPresent();
+    if (missing) return { ok: false, reason: missing };
+    const r = await fragfs(['--help'], { allowFail: true });
+    if (!/put/.test(r.stdout + r.stderr)) return { ok: false, reason: 'fragfs has no put command yet' };
+    return { ok: true, version: `fragfs (${FRAGFS_MAIN})` };
+  },
+  async create(ctx: StepContext): Promise<BackupInstance> {
+    const store = await initStore(ctx);
+    let lastKey: string | undefined;
+    let snap: FragfsMount | undefined;
+    return {
+      async backup(parent, name) {
+        const r = await fragfs(['put', store, name], { cwd: parent, signal: ctx.signal, rss: ctx.rss });
+        lastKey = metaKey(r.stdout, 'put');
+      },
+      storeBytes: () => allocatedBytes(store),
+      async openLatest(name): Promise<SnapshotView> {
+        if (!lastKey) throw new Error('no snapshot yet');
+        const mp = join(ctx.workDir, 'snap');
+        await mkdir(mp, { recursive: true });
+        const m = new FragfsMount(ctx, store, mp, ['--snapshot', lastKey]);
+        snap = m;
+        await m.mount();
+        // put of a folder may make the folder the root or put it inside the root
+        let root = mp;
+        try {
+          if ((await stat(join(mp, name))).isDirectory()) root = join(mp, name);
+        } catch {
+          /* the folder is the root */
+        }
+        return { root, how: 'mount --snapshot', pid: () => m.pid(), close: () => m.unmount() };
+      },
+      async dispose() {
+        await snap?.unmount();
+        const mp = join(ctx.workDir, 'snap');
+        if (isMounted(mp)) await fuseUnmount(mp, undefined);
+      },
+    };
+  },
+};

@@ -1,0 +1,67 @@
+// Peak resident memory of the processes a workload step drives (workload (g)): polls VmHWM in
+// /proc/<pid>/status, the kernel's own high-water mark, so a short peak between polls is not missed.
+
+import { readFileSync, writeFileSync } from 'node:fs';
+
+const POLL_MS = 100;
+
+/** VmHWM of pid in bytes, or undefined when the process is gone or unreadable. */
+export function readVmHwm(pid: number): number | undefined {
+  try {
+    const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The highest VmHWM seen over every process handed to it during one step. A mount process is followed
+ * through `watch(getPid)` (the pid changes on a remount); a command through `watchPid`.
+ */
+export class PeakRss {
+  private peak = 0;
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  get peakBytes(): number | undefined {
+    return this.peak > 0 ? this.peak : undefined;
+  }
+
+  private sample(pid: number | undefined): void {
+    if (pid === undefined) return;
+    const v = readVmHwm(pid);
+    if (v !== undefined && v > this.peak) this.peak = v;
+  }
+
+  watch(getPid: () => number | undefined): (final?: boolean) => void {
+    this.sample(getPid());
+    const t = setInterval(() => this.sample(getPid()), POLL_MS);
+    t.unref();
+    this.timers.add(t);
+    return (final = true) => {
+      if (final) this.sample(getPid());
+      clearInterval(t);
+      this.timers.delete(t);
+    };
+  }
+
+  watchPid(pid: number): (final?: boolean) => void {
+    return this.watch(() => pid);
+  }
+
+  stop(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers.clear();
+  }
+}
+
+/** Resets pid's VmHWM to its current RSS (clear_refs 5, Linux 4.0+, root or the owner); false if it could not. */
+export function resetPeak(pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
