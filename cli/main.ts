@@ -10,6 +10,7 @@ import { registerInit } from './init.js';
 import { registerLs } from './ls.js';
 import { registerPut } from './put.js';
 import { registerStats } from './stats.js';
+import { registerSync } from './sync.js';
 import { registerVerify } from './verify.js';
 
 export function buildProgram(): Command {
@@ -18,7 +19,7 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError('(run fragfs <command> --help for usage)')
     .exitOverride();
-  for (const register of [registerInit, registerPut, registerGet, registerLs, registerCat, registerStats, registerVerify]) {
+  for (const register of [registerInit, registerPut, registerGet, registerLs, registerCat, registerStats, registerVerify, registerSync]) {
     register(program);
   }
   return program;

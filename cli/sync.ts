@@ -1,0 +1,40 @@
+// `fragfs sync SRC DST [KEY]`: copies what one snapshot needs (or everything) into another store.
+
+import type { Command } from 'commander';
+import { FragfsError } from '../src/errors.js';
+import { syncStore } from '../src/repo/sync.js';
+import { BACKEND_NAMES, type BackendName } from '../src/store/store.js';
+import { action, addStoreOptions, formatBytes, printJson, withRepo, type StoreOptions } from './common.js';
+
+interface SyncCliOptions extends StoreOptions {
+  backend?: string;
+  json?: boolean;
+}
+
+export function registerSync(program: Command): void {
+  addStoreOptions(
+    program
+      .command('sync')
+      .description('copy the fragments one snapshot needs (or all) into another store, which then opens with the same passphrase')
+      .argument('<src>', 'the source store folder')
+      .argument('<dst>', 'the destination store folder (created if missing)')
+      .argument('[key]', 'meta key or snapshot name (default: every fragment)')
+      .option('--backend <name>', 'backend for a new destination: lmdb, dir or split (default: the source\'s)')
+      .option('--json', 'print a JSON summary'),
+  ).action(
+    action(async (src: string, dst: string, key: string | undefined, opts: SyncCliOptions) => {
+      if (opts.backend !== undefined && (!BACKEND_NAMES.includes(opts.backend as BackendName) || opts.backend === 'memory')) {
+        throw new FragfsError('USAGE', `unknown backend ${JSON.stringify(opts.backend)}: use lmdb, dir or split`);
+      }
+      const result = await withRepo(src, { ...opts, readOnly: true }, (repo) =>
+        syncStore(repo, dst, key, opts.backend === undefined ? {} : { backend: opts.backend as BackendName }),
+      );
+      if (opts.json) printJson(result);
+      else {
+        process.stdout.write(
+          `copied ${result.copiedFragments} fragments (${formatBytes(result.copiedBytes)}), ${result.presentFragments} already there, ${result.snapshots} snapshots, into ${result.dest}\n`,
+        );
+      }
+    }),
+  );
+}

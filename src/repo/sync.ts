@@ -1,0 +1,133 @@
+// `sync SRC DST [KEY]`: copies fragments, as stored bytes, from one store to another of any backend:
+// those one snapshot needs (walking its tree), or all of them. DST gets SRC's space config (the same
+// sealed keys), so the same passphrase opens it and the copied snapshots mount there. Every copied
+// fragment is checked against its id on the way; nothing damaged is copied.
+
+import { resolve } from 'node:path';
+import { blake3, toHex } from '../codec/blake3.js';
+import { FragfsError, isFragfsError } from '../errors.js';
+import { openBackend } from '../store/open-backend.js';
+import type { BackendName, Namespace, Store } from '../store/store.js';
+import type { Repo } from './repo.js';
+import { Semaphore, settleAll } from './semaphore.js';
+import { readStoreConfig, writeStoreConfig, type StoreConfig } from './store-config.js';
+import { loadSnapshot, walkTree } from './tree-reader.js';
+import { readExtents } from './tree-writer.js';
+
+export interface SyncOptions {
+  /** Backend for a DST that does not exist yet (default: SRC's). */
+  backend?: BackendName;
+  onFragment?: (storedBytes: number, copied: boolean) => void;
+}
+
+export interface SyncResult {
+  dest: string;
+  snapshots: number;
+  copiedFragments: number;
+  copiedBytes: number;
+  presentFragments: number;
+}
+
+/** Makes DST hold SRC's space (same keys), creating the store if needed; returns DST's backend. */
+async function prepareDest(src: Repo, destPath: string, backend: BackendName | undefined): Promise<Store> {
+  const srcConfig = await readStoreConfig(src.storePath);
+  const space = srcConfig.spaces[src.space]!;
+  let dest: StoreConfig | undefined;
+  try {
+    dest = await readStoreConfig(destPath);
+  } catch (e) {
+    if (!isFragfsError(e, 'NO_STORE')) throw e;
+  }
+  if (dest) {
+    const existing = dest.spaces[src.space];
+    if (existing && existing.storeId !== space.storeId) {
+      throw new FragfsError(
+        'STORE_EXISTS',
+        `${destPath} already has a space ${src.space} with other keys; sync into a new folder or another --space`,
+      );
+    }
+    if (backend && backend !== dest.backend) {
+      throw new FragfsError('USAGE', `${destPath} uses the ${dest.backend} backend, not ${backend}`);
+    }
+    if (!existing) {
+      dest.spaces[src.space] = space;
+      await writeStoreConfig(destPath, dest);
+    }
+  } else {
+    dest = { fragfs: srcConfig.fragfs, backend: backend ?? srcConfig.backend, spaces: { [src.space]: space } };
+    await writeStoreConfig(destPath, dest);
+  }
+  return openBackend(dest.backend, destPath);
+}
+
+export async function syncStore(src: Repo, destPath: string, keyOrName: string | undefined, o: SyncOptions = {}): Promise<SyncResult> {
+  const dest = resolve(destPath);
+  if (dest === src.storePath) throw new FragfsError('USAGE', 'source and destination are the same store');
+  const out = await prepareDest(src, dest, o.backend);
+  const result: SyncResult = { dest, snapshots: 0, copiedFragments: 0, copiedBytes: 0, presentFragments: 0 };
+  const limit = new Semaphore(16);
+  const tasks: Promise<void>[] = [];
+  const copy = (ns: Namespace, id: string): void => {
+    tasks.push(
+      limit.run(async () => {
+        if (await out.has(ns, id)) {
+          result.presentFragments++;
+          o.onFragment?.(0, false);
+          return;
+        }
+        const bytes = await src.store.get(ns, id);
+        // Refs are addressed by the snapshot they name; every other fragment by its own hash.
+        if (ns.kind !== 'ref' && toHex(blake3(bytes)) !== id) {
+          throw new FragfsError('CORRUPT', `fragment ${id} in the source does not match its id; not copied (run verify)`, {
+            fragmentId: id,
+          });
+        }
+        await out.put(ns, id, bytes);
+        result.copiedFragments++;
+        result.copiedBytes += bytes.length;
+        o.onFragment?.(bytes.length, true);
+      }),
+    );
+  };
+  try {
+    if (keyOrName === undefined) {
+      // Data first, then metadata, then refs: DST never names what it does not hold yet.
+      for (const ns of [src.dataNs, src.metaNs]) {
+        for await (const id of src.store.list(ns)) copy(ns, id);
+        await settleAll(tasks.splice(0));
+        await out.sync();
+      }
+      for await (const id of src.store.list(src.refNs)) {
+        copy(src.refNs, id);
+        result.snapshots++;
+      }
+      await settleAll(tasks.splice(0));
+    } else {
+      const { key, snapshot } = await loadSnapshot(src, keyOrName);
+      const meta = new Set<string>();
+      const data = new Set<string>();
+      await walkTree(src, snapshot.root, {
+        entry: async (e, path) => {
+          if (e.dir !== undefined) meta.add(e.dir);
+          for (const p of e.pages ?? []) meta.add(p);
+          if (e.type === 'file') for (const x of await readExtents(src, e, path)) data.add(x.id);
+        },
+      });
+      for (const id of data) copy(src.dataNs, id);
+      await settleAll(tasks.splice(0));
+      await out.sync();
+      for (const id of meta) copy(src.metaNs, id);
+      copy(src.metaNs, key);
+      await settleAll(tasks.splice(0));
+      await out.sync();
+      if (await src.store.has(src.refNs, key)) copy(src.refNs, key);
+      await settleAll(tasks.splice(0));
+      result.snapshots = 1;
+    }
+    await out.sync();
+  } finally {
+    await Promise.allSettled(tasks);
+    await out.close();
+  }
+  return result;
+}
