@@ -67,12 +67,6 @@ function checkUint(fail: Fail, what: string, n: unknown, max = Number.MAX_SAFE_I
   return n as number;
 }
 
-function checkBytes(fail: Fail, what: string, b: unknown, length?: number): Uint8Array {
-  if (!(b instanceof Uint8Array)) return fail(`${what} is not bytes`);
-  if (length !== undefined && b.length !== length) fail(`${what} is ${b.length} bytes, not ${length}`);
-  return b;
-}
-
 function checkHexId(fail: Fail, what: string, id: unknown): string {
   if (typeof id !== 'string' || !HEX_ID.test(id)) fail(`${what} is not a 64-hex-digit id: ${String(id).slice(0, 80)}`);
   return id as string;
@@ -85,76 +79,83 @@ function checkString(fail: Fail, what: string, s: unknown, nonEmpty = false): st
   return s;
 }
 
-/** Extents: each well formed, sorted by offset, not overlapping. */
-export function checkExtents(fail: Fail, what: string, blocks: unknown): void {
-  if (!Array.isArray(blocks)) fail(`${what} is not an array of extents`);
+/** Extents: each well formed, sorted by offset, not overlapping. Messages are built only on failure. */
+export function checkExtents(fail: Fail, what: () => string, blocks: unknown): void {
+  if (!Array.isArray(blocks)) fail(`${what()} is not an array of extents`);
   let end = 0;
-  (blocks as unknown[]).forEach((x, i) => {
-    const e = x as Partial<Extent> | null;
-    if (typeof e !== 'object' || e === null) fail(`${what}[${i}] is not an extent`);
-    const offset = checkUint(fail, `${what}[${i}].offset`, e!.offset);
-    const plainSize = checkUint(fail, `${what}[${i}].plainSize`, e!.plainSize, MAX_BLOCK_SIZE, 1);
-    checkHexId(fail, `${what}[${i}].id`, e!.id);
-    checkBytes(fail, `${what}[${i}].key`, e!.key, 32);
-    if (offset < end) fail(`${what}[${i}] at offset ${offset} overlaps or precedes the extent before it (ends at ${end})`);
-    end = offset + plainSize;
-    if (!Number.isSafeInteger(end)) fail(`${what}[${i}] ends beyond the largest file size`);
-  });
+  const list = blocks as unknown[];
+  for (let i = 0; i < list.length; i++) {
+    const e = list[i] as Partial<Extent> | null;
+    if (typeof e !== 'object' || e === null) fail(`${what()}[${i}] is not an extent`);
+    const { offset, plainSize, id, key } = e!;
+    if (!isUint(offset)) fail(`${what()}[${i}].offset is not a whole number: ${String(offset)}`);
+    if (!isUint(plainSize, MAX_BLOCK_SIZE) || plainSize < 1) {
+      fail(`${what()}[${i}].plainSize is not 1..${MAX_BLOCK_SIZE}: ${String(plainSize)}`);
+    }
+    if (typeof id !== 'string' || !HEX_ID.test(id)) fail(`${what()}[${i}].id is not a 64-hex-digit id`);
+    if (!(key instanceof Uint8Array) || key.length !== 32) fail(`${what()}[${i}].key is not 32 bytes`);
+    if (offset! < end) fail(`${what()}[${i}] at offset ${offset} overlaps or precedes the extent before it (ends at ${end})`);
+    end = offset! + plainSize!;
+    if (!Number.isSafeInteger(end)) fail(`${what()}[${i}] ends beyond the largest file size`);
+  }
 }
 
 /** Everything about one entry; `isRoot` allows the empty name a snapshot's root may have. */
 export function checkEntry(fail: Fail, e: Entry, isRoot = false): void {
   if (typeof e !== 'object' || e === null) fail('entry is not an object');
-  const where = typeof e.name === 'string' ? `entry ${JSON.stringify(e.name)}` : 'entry';
+  const where = (): string => (typeof e.name === 'string' ? `entry ${JSON.stringify(e.name)}` : 'entry');
   if (!(isRoot && e.name === '')) {
     const problem = entryNameProblem(e.name);
     if (problem !== undefined) fail(problem);
   }
-  if (!ENTRY_TYPE_SET.has(e.type)) fail(`${where} has unknown type ${JSON.stringify(e.type)}`);
-  checkUint(fail, `${where} mode`, e.mode, 0o7777);
-  checkUint(fail, `${where} uid`, e.uid, UINT32_MAX);
-  checkUint(fail, `${where} gid`, e.gid, UINT32_MAX);
+  if (!ENTRY_TYPE_SET.has(e.type)) fail(`${where()} has unknown type ${JSON.stringify(e.type)}`);
+  if (!isUint(e.mode, 0o7777)) fail(`${where()} mode is not 0..0o7777: ${String(e.mode)}`);
+  if (!isUint(e.uid, UINT32_MAX)) fail(`${where()} uid is not a 32-bit unsigned number: ${String(e.uid)}`);
+  if (!isUint(e.gid, UINT32_MAX)) fail(`${where()} gid is not a 32-bit unsigned number: ${String(e.gid)}`);
   if (typeof e.mtimeNs !== 'bigint' || e.mtimeNs < INT64_MIN || e.mtimeNs > INT64_MAX) {
-    fail(`${where} mtimeNs is not a 64-bit bigint`);
+    fail(`${where()} mtimeNs is not a 64-bit bigint`);
   }
-  checkUint(fail, `${where} size`, e.size);
+  if (!isUint(e.size)) fail(`${where()} size is not a whole number: ${String(e.size)}`);
 
   if (e.type === 'symlink') {
-    const t = checkString(fail, `${where} target`, e.target, true);
-    if (t.includes('\0')) fail(`${where} target contains a NUL byte`);
-  } else if (e.target !== undefined) fail(`${where} is a ${e.type} with a symlink target`);
+    if (typeof e.target !== 'string' || e.target.length === 0) fail(`${where()} is a symlink without a target`);
+    if (e.target!.includes('\0') || LONE_SURROGATE.test(e.target!)) fail(`${where()} target is not a valid path`);
+  } else if (e.target !== undefined) fail(`${where()} is a ${e.type} with a symlink target`);
 
   if (e.rdev !== undefined) {
-    if (e.type !== 'chardev' && e.type !== 'blockdev') fail(`${where} is a ${e.type} with a device number`);
-    checkUint(fail, `${where} rdev`, e.rdev);
+    if (e.type !== 'chardev' && e.type !== 'blockdev') fail(`${where()} is a ${e.type} with a device number`);
+    if (!isUint(e.rdev)) fail(`${where()} rdev is not a whole number`);
   }
   if (e.xattrs !== undefined) {
-    if (typeof e.xattrs !== 'object' || e.xattrs === null || Array.isArray(e.xattrs)) fail(`${where} xattrs is not a map`);
+    if (typeof e.xattrs !== 'object' || e.xattrs === null || Array.isArray(e.xattrs)) fail(`${where()} xattrs is not a map`);
     for (const [k, v] of Object.entries(e.xattrs)) {
-      checkString(fail, `${where} xattr name`, k, true);
-      if (k.includes('\0') || utf8.encode(k).length > XATTR_NAME_MAX_BYTES) fail(`${where} has a bad xattr name`);
-      const b = checkBytes(fail, `${where} xattr ${JSON.stringify(k)}`, v);
-      if (b.length > XATTR_VALUE_MAX_BYTES) fail(`${where} xattr ${JSON.stringify(k)} is larger than ${XATTR_VALUE_MAX_BYTES} bytes`);
+      if (k.length === 0 || k.includes('\0') || LONE_SURROGATE.test(k) || utf8.encode(k).length > XATTR_NAME_MAX_BYTES) {
+        fail(`${where()} has a bad xattr name ${JSON.stringify(k)}`);
+      }
+      if (!(v instanceof Uint8Array)) fail(`${where()} xattr ${JSON.stringify(k)} is not bytes`);
+      if (v.length > XATTR_VALUE_MAX_BYTES) fail(`${where()} xattr ${JSON.stringify(k)} is larger than ${XATTR_VALUE_MAX_BYTES} bytes`);
     }
   }
-  if (e.link !== undefined) checkUint(fail, `${where} link`, e.link, UINT32_MAX, 1);
+  if (e.link !== undefined && (!isUint(e.link, UINT32_MAX) || e.link < 1)) fail(`${where()} link is not 1..2^32-1`);
 
-  const has = { blocks: e.blocks !== undefined, pages: e.pages !== undefined, dir: e.dir !== undefined };
+  const hasBlocks = e.blocks !== undefined;
+  const hasPages = e.pages !== undefined;
+  const hasDir = e.dir !== undefined;
   if (e.type === 'file') {
-    if (has.blocks === has.pages) fail(`${where} is a file that needs exactly one of blocks or pages`);
-    if (has.dir) fail(`${where} is a file with a dir id`);
+    if (hasBlocks === hasPages) fail(`${where()} is a file that needs exactly one of blocks or pages`);
+    if (hasDir) fail(`${where()} is a file with a dir id`);
   } else if (e.type === 'dir') {
-    if (!has.dir) fail(`${where} is a dir without a dir id`);
-    if (has.blocks || has.pages) fail(`${where} is a dir with file content`);
-  } else if (has.blocks || has.pages || has.dir) {
-    fail(`${where} is a ${e.type} with content fields`);
+    if (!hasDir) fail(`${where()} is a dir without a dir id`);
+    if (hasBlocks || hasPages) fail(`${where()} is a dir with file content`);
+  } else if (hasBlocks || hasPages || hasDir) {
+    fail(`${where()} is a ${e.type} with content fields`);
   }
-  if (has.blocks) checkExtents(fail, `${where} blocks`, e.blocks);
-  if (has.pages) {
-    if (!Array.isArray(e.pages) || e.pages.length === 0) fail(`${where} pages is not a non-empty array`);
-    e.pages!.forEach((p, i) => checkHexId(fail, `${where} pages[${i}]`, p));
+  if (hasBlocks) checkExtents(fail, () => `${where()} blocks`, e.blocks);
+  if (hasPages) {
+    if (!Array.isArray(e.pages) || e.pages.length === 0) fail(`${where()} pages is not a non-empty array`);
+    for (const p of e.pages!) if (typeof p !== 'string' || !HEX_ID.test(p)) fail(`${where()} has a page id that is not 64 hex digits`);
   }
-  if (has.dir) checkHexId(fail, `${where} dir`, e.dir);
+  if (hasDir && (typeof e.dir !== 'string' || !HEX_ID.test(e.dir))) fail(`${where()} dir is not a 64-hex-digit id`);
 }
 
 /** Byte-order comparison of UTF-8 names: the order of a DirObject's entries. */
@@ -182,7 +183,7 @@ export function checkMetaObject(fail: Fail, obj: MetaObject): void {
       break;
     }
     case 'manifest':
-      checkExtents(fail, 'manifest blocks', obj.blocks);
+      checkExtents(fail, () => 'manifest blocks', obj.blocks);
       break;
     case 'snapshot':
       checkUint(fail, 'snapshot createdMs', obj.createdMs);
@@ -222,64 +223,71 @@ function bin(b: Uint8Array): Uint8Array {
   return b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
+/**
+ * A msgpack map on the wire. Plain objects (msgpackr packs them much faster than Maps) whose keys are
+ * fixed, non-numeric names, so insertion order is the written order. xattrs, whose names come from
+ * users (and could look like numbers), are a Map.
+ */
+export type WireMap = Record<string, unknown>;
+
 /** Extent on the wire: [offset, plainSize, id (bin 32), key (bin 32)]. */
 function extentToWire(e: Extent): unknown[] {
   return [wireInt(e.offset), e.plainSize, idBytes(e.id), bin(e.key)];
 }
 
-function entryToWire(e: Entry): Map<string, unknown> {
-  const m = new Map<string, unknown>();
-  m.set('name', utf8.encode(e.name));
-  m.set('type', e.type);
-  m.set('mode', e.mode);
-  m.set('uid', e.uid);
-  m.set('gid', e.gid);
-  m.set('mtimeNs', e.mtimeNs); // always a bigint: msgpack int64 (0xd3)
-  m.set('size', wireInt(e.size));
-  if (e.target !== undefined) m.set('target', e.target);
-  if (e.rdev !== undefined) m.set('rdev', wireInt(e.rdev));
+function entryToWire(e: Entry): WireMap {
+  const m: WireMap = {};
+  m.name = utf8.encode(e.name);
+  m.type = e.type;
+  m.mode = e.mode;
+  m.uid = e.uid;
+  m.gid = e.gid;
+  m.mtimeNs = e.mtimeNs; // always a bigint: msgpack int64 (0xd3)
+  m.size = wireInt(e.size);
+  if (e.target !== undefined) m.target = e.target;
+  if (e.rdev !== undefined) m.rdev = wireInt(e.rdev);
   if (e.xattrs !== undefined) {
     const names = Object.keys(e.xattrs).sort(compareNames);
-    m.set('xattrs', new Map(names.map((k) => [k, bin(e.xattrs![k]!)])));
+    m.xattrs = new Map(names.map((k) => [k, bin(e.xattrs![k]!)]));
   }
-  if (e.link !== undefined) m.set('link', e.link);
-  if (e.blocks !== undefined) m.set('blocks', e.blocks.map(extentToWire));
-  if (e.pages !== undefined) m.set('pages', e.pages.map(idBytes));
-  if (e.dir !== undefined) m.set('dir', idBytes(e.dir));
+  if (e.link !== undefined) m.link = e.link;
+  if (e.blocks !== undefined) m.blocks = e.blocks.map(extentToWire);
+  if (e.pages !== undefined) m.pages = e.pages.map(idBytes);
+  if (e.dir !== undefined) m.dir = idBytes(e.dir);
   return m;
 }
 
-/** The msgpack value of a (checked) object: a Map in the documented key order. */
-export function metaToWire(obj: MetaObject): Map<string, unknown> {
-  const m = new Map<string, unknown>();
-  m.set('kind', obj.kind);
-  m.set('v', obj.v);
+/** The msgpack value of a (checked) object: maps in the documented key order. */
+export function metaToWire(obj: MetaObject): WireMap {
+  const m: WireMap = {};
+  m.kind = obj.kind;
+  m.v = obj.v;
   if (obj.kind !== 'ref') {
-    m.set(DATA_ENCRYPTION_TYPE_KEY, DATA_ENCRYPTION_AES256GCM_CONVERGENT);
-    m.set(DATA_COMPRESSION_TYPE_KEY, DATA_COMPRESSION_ZSTD);
+    m[DATA_ENCRYPTION_TYPE_KEY] = DATA_ENCRYPTION_AES256GCM_CONVERGENT;
+    m[DATA_COMPRESSION_TYPE_KEY] = DATA_COMPRESSION_ZSTD;
   }
   switch (obj.kind) {
     case 'dir':
-      m.set('entries', obj.entries.map(entryToWire));
+      m.entries = obj.entries.map(entryToWire);
       break;
     case 'manifest':
-      m.set('blocks', obj.blocks.map(extentToWire));
+      m.blocks = obj.blocks.map(extentToWire);
       break;
     case 'snapshot':
-      m.set('createdMs', wireInt(obj.createdMs));
-      m.set('source', [...obj.source]);
-      m.set('hostname', obj.hostname);
-      m.set('blockSize', obj.blockSize);
-      m.set('root', entryToWire(obj.root));
-      m.set('files', wireInt(obj.files));
-      m.set('dirs', wireInt(obj.dirs));
-      m.set('logicalBytes', wireInt(obj.logicalBytes));
+      m.createdMs = wireInt(obj.createdMs);
+      m.source = [...obj.source];
+      m.hostname = obj.hostname;
+      m.blockSize = obj.blockSize;
+      m.root = entryToWire(obj.root);
+      m.files = wireInt(obj.files);
+      m.dirs = wireInt(obj.dirs);
+      m.logicalBytes = wireInt(obj.logicalBytes);
       break;
     case 'ref':
-      m.set('snapshot', idBytes(obj.snapshot));
-      if (obj.name !== undefined) m.set('name', obj.name);
-      m.set('createdMs', wireInt(obj.createdMs));
-      m.set('logicalBytes', wireInt(obj.logicalBytes));
+      m.snapshot = idBytes(obj.snapshot);
+      if (obj.name !== undefined) m.name = obj.name;
+      m.createdMs = wireInt(obj.createdMs);
+      m.logicalBytes = wireInt(obj.logicalBytes);
       break;
   }
   return m;

@@ -250,7 +250,7 @@ for (const [what, make] of BAD_OBJECTS) {
   // These cannot be told apart on the wire (UTF-8 and hex conversion, any integer form is read).
   if (what.endsWith('(write side)')) continue;
   test(`read side rejects a forged bad object as CORRUPT naming it: ${what}`, (t) => {
-    let wire: Map<string, unknown>;
+    let wire: unknown;
     try {
       wire = metaToWire(make());
     } catch {
@@ -270,57 +270,71 @@ for (const [what, make] of BAD_OBJECTS) {
 }
 
 test('read side: wire-type violations are CORRUPT', (t) => {
-  const good = metaToWire(dir(file('a')));
-  const entry = (good.get('entries') as Map<string, unknown>[])[0]!;
-  const variants: [string, (m: Map<string, unknown>, e: Map<string, unknown>) => void][] = [
-    ['name as str', (_m, e) => e.set('name', 'a')],
-    ['name not UTF-8', (_m, e) => e.set('name', new Uint8Array([0xff]))],
-    ['id as hex string', (_m, e) => ((e.get('blocks') as unknown[][])[0]![2] = id64(1))],
-    ['extent of 3', (_m, e) => (e.get('blocks') as unknown[][])[0]!.pop()],
-    ['entries a map', (m) => m.set('entries', new Map())],
-    ['missing mode', (_m, e) => e.delete('mode')],
-    ['missing kind', (m) => m.delete('kind')],
-    ['missing data encryption type', (m) => m.delete('FragComp::DataEncryptionType')],
-    ['size as string', (_m, e) => e.set('size', '3')],
-    ['size beyond 2^53', (_m, e) => e.set('size', 2n ** 60n)],
-    ['mtime as float', (_m, e) => e.set('mtimeNs', 1.5)],
-    ['top level an array', () => undefined],
+  type W = Record<string, unknown>;
+  const variants: [string, (m: W, e: W) => void][] = [
+    ['name as str', (_m, e) => (e.name = 'a')],
+    ['name not UTF-8', (_m, e) => (e.name = new Uint8Array([0xff]))],
+    ['id as hex string', (_m, e) => ((e.blocks as unknown[][])[0]![2] = id64(1))],
+    ['extent of 3', (_m, e) => (e.blocks as unknown[][])[0]!.pop()],
+    ['extent as a map', (_m, e) => ((e.blocks as unknown[])[0] = { offset: 0, plainSize: 3 })],
+    ['entries a map', (m) => (m.entries = new Map())],
+    ['entry an array', (m) => (m.entries = [[1, 2]])],
+    ['missing mode', (_m, e) => delete e.mode],
+    ['missing kind', (m) => delete m.kind],
+    ['kind as bin', (m) => (m.kind = new TextEncoder().encode('dir'))],
+    ['missing data encryption type', (m) => delete m['FragComp::DataEncryptionType']],
+    ['size as string', (_m, e) => (e.size = '3')],
+    ['size beyond 2^53', (_m, e) => (e.size = 2n ** 60n)],
+    ['mtime as float', (_m, e) => (e.mtimeNs = 1.5)],
+    ['mtime as nil', (_m, e) => (e.mtimeNs = null)],
+    ['xattrs as array', (_m, e) => (e.xattrs = [['user.a', new Uint8Array(1)]])],
+    ['xattr value as str', (_m, e) => (e.xattrs = new Map([['user.a', 'text']]))],
+    ['dir id of 31 bytes', (_m, e) => ((e.type = 'dir'), delete e.blocks, (e.dir = new Uint8Array(31)))],
   ];
   for (const [what, mutate] of variants) {
     const m = metaToWire(dir(file('a')));
-    const e = (m.get('entries') as Map<string, unknown>[])[0]!;
-    mutate(m, e);
-    const { id, bytes } = forge(what === 'top level an array' ? [...m] : m);
+    mutate(m, (m.entries as W[])[0]!);
+    const { id, bytes } = forge(m);
     const err = t.throws(() => decodeMeta(bytes, id, KEYS), undefined, what);
     t.true(isFragfsError(err, 'CORRUPT'), `${what}: ${String(err)}`);
+    t.is((err as { fragmentId?: string }).fragmentId, id);
   }
-  t.truthy(entry);
+  for (const top of [[...Object.entries(metaToWire(dir(file('a'))))], 'dir', null, 5]) {
+    const { id, bytes } = forge(top);
+    t.true(isFragfsError(t.throws(() => decodeMeta(bytes, id, KEYS)), 'CORRUPT'));
+  }
 });
 
 test('read side: unknown data encryption type is BAD_STORE (newer fragfs)', (t) => {
   const m = metaToWire(dir(file('a')));
-  m.set('FragComp::DataEncryptionType', 2);
+  m['FragComp::DataEncryptionType'] = 2;
   const { id, bytes } = forge(m);
   const e = t.throws(() => decodeMeta(bytes, id, KEYS));
   t.true(isFragfsError(e, 'BAD_STORE'), String(e));
   t.regex(e!.message, /newer fragfs/);
+  t.is((e as { fragmentId?: string }).fragmentId, id);
 });
 
-test('read side: unknown keys are ignored, smaller integer encodings accepted', (t) => {
+test('read side: unknown keys are ignored, other integer encodings accepted, maps as Maps', (t) => {
   const m = metaToWire(dir(file('a')));
-  m.set('x-future-field', [1, 'two', new Uint8Array([3])]);
-  const e = (m.get('entries') as Map<string, unknown>[])[0]!;
-  e.set('mtimeNs', 42); // a positive fixint instead of int64
-  e.set('comment', 'from another writer');
-  const { id, bytes } = forge(m, KEYS, META_COMPRESSION_NONE);
-  t.deepEqual(decodeMeta(bytes, id, KEYS), dir(file('a', { mtimeNs: 42n })));
+  m['x-future-field'] = [1, 'two', new Uint8Array([3])];
+  const e = (m.entries as Record<string, unknown>[])[0]!;
+  e.mtimeNs = 42; // a positive fixint instead of int64
+  e.size = 3n; // int64 instead of a fixint
+  e.comment = 'from another writer';
+  const asMap = new Map(Object.entries(m)); // a writer that builds Maps gives the same msgpack
+  for (const wire of [m, asMap]) {
+    const { id, bytes } = forge(wire, KEYS, META_COMPRESSION_NONE);
+    t.deepEqual(decodeMeta(bytes, id, KEYS), dir(file('a', { mtimeNs: 42n })));
+  }
 });
 
 test('objects describing data carry the seed 003 data type keys; refs do not', (t) => {
   for (const obj of [dir(), { kind: 'manifest', v: 1, blocks: [] } as MetaObject]) {
     const m = metaToWire(obj);
-    t.is(m.get('FragComp::DataEncryptionType'), 1);
-    t.is(m.get('FragComp::DataCompressionType'), 1);
+    t.is(m['FragComp::DataEncryptionType'], 1);
+    t.is(m['FragComp::DataCompressionType'], 1);
+    t.deepEqual(Object.keys(m).slice(0, 4), ['kind', 'v', 'FragComp::DataEncryptionType', 'FragComp::DataCompressionType']);
   }
-  t.false(metaToWire({ kind: 'ref', v: 1, snapshot: id64(1), createdMs: 0, logicalBytes: 0 }).has('FragComp::DataEncryptionType'));
+  t.false('FragComp::DataEncryptionType' in metaToWire({ kind: 'ref', v: 1, snapshot: id64(1), createdMs: 0, logicalBytes: 0 }));
 });
