@@ -4,6 +4,7 @@
 // disk backend. Prints a table, or JSON with --json.
 //
 //   node dist/scripts/bench-codec.js [--json] [--quick] [--no-backends] [--backend-mib N]
+//                                    [--only primitives|one-core|pool|small|backends]
 
 import { Blake3Hasher, blake3 as nativeBlake3 } from '@napi-rs/blake-hash';
 import { createCipheriv, randomBytes } from 'node:crypto';
@@ -27,6 +28,11 @@ const backendMiB = (() => {
   const i = process.argv.indexOf('--backend-mib');
   return i > 0 ? Number(process.argv[i + 1]) : quick ? 128 : 1024;
 })();
+const only = (() => {
+  const i = process.argv.indexOf('--only');
+  return i > 0 ? process.argv[i + 1] : undefined;
+})();
+const runs = (group: string): boolean => only === undefined || only === group;
 /** Seconds each single-thread measurement runs for. */
 const MIN_SECONDS = quick ? 0.3 : 1;
 
@@ -222,10 +228,13 @@ async function benchPool(): Promise<void> {
 
 /** Inline call vs one pool round trip, per block size: the data behind CodecPool's INLINE_BELOW. */
 async function benchSmall(): Promise<void> {
-  log('small blocks: inline encodeBlock vs a single pool round trip (random data), microseconds per block');
+  log('small blocks (random data): inline codec vs pool round trips, microseconds per block');
   const pool = new CodecPool({ convergenceSecret: secret, threads: 1, inlineBelow: 0 });
+  const wide = new CodecPool({ convergenceSecret: secret, inlineBelow: 0 });
+  const inFlight = wide.threads * 8;
   try {
     await pool.encode(randomData(4096));
+    await Promise.all(Array.from({ length: inFlight }, () => wide.encode(randomData(4096))));
     for (const size of [1024, 4096, 16384, 65536, 262144]) {
       const data = randomData(size);
       const enc = encodeBlock(data, secret);
@@ -233,19 +242,25 @@ async function benchSmall(): Promise<void> {
       const inlineDec = usPerCall(() => decodeBlock(enc.stored, enc));
       const poolEnc = await usPerAsyncCall(() => pool.encode(new Uint8Array(data)));
       const poolDec = await usPerAsyncCall(() => pool.decode(new Uint8Array(enc.stored), enc));
+      const count = Math.max(200, Math.min(5000, Math.round((quick ? 50 : 200) * MiB / size)));
+      const inputs = Array.from({ length: count }, () => new Uint8Array(data));
+      const wideS = await pipelined(count, inFlight, (i) => wide.encode(inputs[i]!));
+      const poolWide = (wideS * 1e6) / count;
       const kib = `${size / 1024} KiB`;
       for (const [name, us] of [
         [`inline encode ${kib}`, inlineEnc],
         [`pool encode ${kib} (1 in flight)`, poolEnc],
+        [`pool encode ${kib} (${inFlight} in flight, ${wide.threads} threads), per block`, poolWide],
         [`inline decode ${kib}`, inlineDec],
         [`pool decode ${kib} (1 in flight)`, poolDec],
       ] as const) {
         rows.push({ group: 'small', name, usPerOp: us, mbPerS: size / us });
-        log(`  ${name.padEnd(46)} ${us.toFixed(1).padStart(7)} us   ${(size / us).toFixed(0).padStart(6)} MB/s`);
+        log(`  ${name.padEnd(56)} ${us.toFixed(1).padStart(7)} us   ${(size / us).toFixed(0).padStart(6)} MB/s`);
       }
     }
   } finally {
     await pool.close();
+    await wide.close();
   }
 }
 
@@ -325,11 +340,11 @@ interface RepoLike {
 
 async function main(): Promise<void> {
   log(`fragfs codec benchmark: node ${process.version}, ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'})`);
-  benchPrimitives();
-  benchOneCore();
-  await benchPool();
-  await benchSmall();
-  if (!args.has('--no-backends')) await benchBackends();
+  if (runs('primitives')) benchPrimitives();
+  if (runs('one-core')) benchOneCore();
+  if (runs('pool')) await benchPool();
+  if (runs('small')) await benchSmall();
+  if (runs('backends') && !args.has('--no-backends')) await benchBackends();
   if (asJson) {
     process.stdout.write(`${JSON.stringify({ node: process.version, cores: availableParallelism(), rows }, null, 2)}\n`);
   }
