@@ -8,9 +8,13 @@ import { reportAndExit } from './common.js';
 import { registerGet } from './get.js';
 import { registerInit } from './init.js';
 import { registerLs } from './ls.js';
+import { registerMount } from './mount.js';
 import { registerPut } from './put.js';
+import { registerSnapshot } from './snapshot.js';
+import { registerSnapshots } from './snapshots.js';
 import { registerStats } from './stats.js';
 import { registerSync } from './sync.js';
+import { registerUmount } from './umount.js';
 import { registerVerify } from './verify.js';
 
 export function buildProgram(): Command {
@@ -19,7 +23,20 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError('(run fragfs <command> --help for usage)')
     .exitOverride();
-  for (const register of [registerInit, registerPut, registerGet, registerLs, registerCat, registerStats, registerVerify, registerSync]) {
+  for (const register of [
+    registerInit,
+    registerPut,
+    registerGet,
+    registerLs,
+    registerCat,
+    registerMount,
+    registerUmount,
+    registerSnapshot,
+    registerSnapshots,
+    registerSync,
+    registerStats,
+    registerVerify,
+  ]) {
     register(program);
   }
   return program;
