@@ -2,7 +2,6 @@
 // metadata codec and a backend, and is the only way the layers above read or write fragments, so
 // every read is verified and every error names the fragment and the file it belongs to.
 
-import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { blake3, toHex } from '../codec/blake3.js';
@@ -13,7 +12,7 @@ import { decodeMeta, encodeMeta } from '../fragment/meta-codec.js';
 import type { BlockRef, MetaObject, RefObject } from '../fragment/tree-format.js';
 import { openBackend } from '../store/open-backend.js';
 import { isValidSpaceName, type BackendName, type Namespace, type Store } from '../store/store.js';
-import type { SpaceKeys } from './keys.js';
+import { convergenceIdOf, newSpaceKeys, type SpaceKeys } from './keys.js';
 import { createSpaceConfig, readStoreConfig, unlockSpace, writeStoreConfig, type StoreConfig } from './store-config.js';
 
 export const DEFAULT_SPACE = 'default';
@@ -122,20 +121,14 @@ export class Repo {
   static async openMemory(o: { blockSize?: number; threads?: number } = {}): Promise<Repo> {
     const blockSize = o.blockSize ?? DEFAULT_BLOCK_SIZE;
     checkBlockSize(blockSize);
-    const master = new Uint8Array(randomBytes(32));
-    const keys: SpaceKeys = {
-      masterKey: master,
-      convergenceSecret: new Uint8Array(randomBytes(32)),
-      metaKey: new Uint8Array(randomBytes(32)),
-      metaNonceKey: new Uint8Array(randomBytes(32)),
-    };
+    const keys = newSpaceKeys();
     const store = await openBackend('memory', '');
     return new Repo('', DEFAULT_SPACE, blockSize, store, false, keys, newPool(keys, o.threads));
   }
 
   /** Identifies the convergence domain without revealing the secret (same value = stores dedup together). */
   get convergenceId(): string {
-    return toHex(blake3(this.keys.convergenceSecret)).slice(0, 16);
+    return convergenceIdOf(this.keys.convergenceSecret);
   }
 
   private writable(): void {

@@ -73,7 +73,7 @@ export function checkId(id: string): void {
 }
 
 export function checkNamespace(ns: Namespace): void {
-  if (!ns || typeof ns.space !== 'string' || !SPACE_RE.test(ns.space)) {
+  if (!ns || typeof ns.space !== 'string' || !isValidSpaceName(ns.space)) {
     throw new FragfsError('INVALID', `not a space name ([a-z0-9_-], 1-64 chars): ${String(ns?.space)}`);
   }
   if (!FRAGMENT_KINDS.includes(ns.kind)) {
@@ -81,8 +81,11 @@ export function checkNamespace(ns: Namespace): void {
   }
 }
 
+/** Names the store folder already uses for itself (STORE/live/ holds mount state). */
+const RESERVED_SPACES = new Set(['live', 'tmp', 'objects', 'meta', 'refs']);
+
 export function isValidSpaceName(space: string): boolean {
-  return SPACE_RE.test(space);
+  return SPACE_RE.test(space) && !RESERVED_SPACES.has(space);
 }
 
 /** Seed 000's flat key form, `space:kind:id`, used by backends that have one key space. */
