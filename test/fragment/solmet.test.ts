@@ -111,3 +111,12 @@ test('every prefix of a valid frame is CORRUPT', (t) => {
     t.true(isFragfsError(e, 'CORRUPT'), `prefix ${n}: ${String(e)}`);
   }
 });
+
+test('a frame from another msgpack writer (uint8 type bytes, bin16 for a short body) is accepted', (t) => {
+  // 94 a6 "SOLMET" cc01 cc00 c5 0003 010203
+  const frame = unhex('94a6534f4c4d4554cc01cc00c50003010203');
+  const back = unpackSolmet(frame, FID);
+  t.is(back.encryption, 1);
+  t.is(back.compression, 0);
+  t.is(hex(back.body), '010203');
+});
