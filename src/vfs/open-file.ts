@@ -180,6 +180,9 @@ export class OpenFile {
       rec.ctimeMs = this.ctimeMs;
       state.putInode(this.ino, rec);
       state.contentChanged(this.ino, rec);
+      // The last outstanding block of a flushed file: size and times are committed with it, which
+      // saves flush a second transaction per small file.
+      if (this.dirty.size === 0 && this.inflight.size <= 1 && rec.size === this.size) this.attrsDirty = false;
     });
   }
 
