@@ -24,3 +24,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 echo "setup: building" >&2
 npm run --silent build
+# fuse-native 2.2.6 drops mtime in utimens and hides create flags and caller ids: fragfs builds a
+# patched copy of its addon from the source in node_modules (src/fuse/build-native.ts).
+echo "setup: building the patched fuse-native addon" >&2
+node dist/src/fuse/build-native.js >/dev/null
