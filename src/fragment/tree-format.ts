@@ -1,5 +1,5 @@
 // The plaintext shape of fragfs metadata objects (before SOLMET wrapping): snapshot roots,
-// directories, file manifest pages and snapshot refs. docs/FORMAT.md section 4 is the normative text;
+// directories, file manifest pages and snapshot refs. docs/FORMAT.md section 2.3 is the normative text;
 // these types and that section change together, and FORMAT_VERSION with them.
 
 /** Version of the metadata object schema; readers MUST reject a higher one. */

@@ -7,7 +7,7 @@ import { FragfsError } from '../errors.js';
  * What a fragment is for. Backends keep kinds apart where they can (separate LMDB databases,
  * `.meta` files beside data files), so that data can be listed, synced or verified without
  * touching metadata and the other way round.
- * - `data`: encoded file blocks (status byte + crc32 + ciphertext, docs/FORMAT.md section 2).
+ * - `data`: encoded file blocks (status byte + crc32 + ciphertext, docs/FORMAT.md section 1).
  * - `meta`: SOLMET metadata fragments: directories, file manifests, snapshot roots.
  * - `ref`:  small mutable-by-replacement records naming snapshot roots (names, times); the id is
  *           the snapshot's own meta key, so a ref is never rewritten with other content.
