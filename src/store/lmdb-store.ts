@@ -4,12 +4,13 @@
 // 32 raw bytes of the id, values the fragment bytes unchanged.
 //
 // Durability: lmdb-js batches the async puts of one event turn (and those queued while a commit
-// runs) into one write transaction, which is what makes 1 MiB puts fast. overlappingSync is turned
-// off (lmdb-js turns it on by default on Linux, where a commit becomes durable only at a later
-// flush): each transaction commit fsyncs before it returns (LMDB's default, no MDB_NOSYNC), and
-// put/delete resolve after their transaction committed, so a resolved put survives power loss and
-// sync() has nothing left to do. Measured on the dev VM, this was also no slower than
-// overlapping sync plus waiting for the flush.
+// runs) into one write transaction, which is what makes 1 MiB puts fast. With overlappingSync (on
+// by default on Linux) a put resolves once its transaction is committed and visible, which survives
+// a crash of the process, and LMDB flushes the commit to disk after it, outside the write lock; a
+// crash of the machine falls back to the last flushed transaction, never to a torn one. sync()
+// waits for that flush (`env.flushed`), which is the Store contract's durability point. Without the
+// overlap, every commit waits for its own fsync and a mount storing many small files runs at the
+// disk's fsync rate (measured: ~285 files/s against thousands).
 
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { FragfsError } from '../errors.js';
@@ -76,7 +77,7 @@ export class LmdbStore implements Store {
         cache: false,
         encoding: 'binary',
         keyEncoding: 'binary',
-        overlappingSync: false,
+        overlappingSync: true,
       });
       return new LmdbStore(env, path, readOnly);
     } catch (e) {
@@ -117,8 +118,8 @@ export class LmdbStore implements Store {
     // lmdb-js reads the value buffer at commit time, in its write thread: hand it a private copy.
     const copy = Buffer.from(bytes);
     try {
-      // Content addressing: a committed id already holds these bytes (commits are durable), so a
-      // dedup hit costs one lookup instead of a 1 MiB write.
+      // Content addressing: a committed id already holds these bytes, so a dedup hit costs one
+      // lookup instead of a 1 MiB write.
       if (db.doesExist(key)) return;
       await db.put(key, copy);
     } catch (e) {
@@ -193,7 +194,7 @@ export class LmdbStore implements Store {
 
   async sync(): Promise<void> {
     if (this.readOnly) return;
-    // Every resolved put is already durable; waiting for the last commit also covers writes in flight.
+    // Resolves when the last commit, and so every put that resolved before this call, is on disk.
     await this.env.flushed;
   }
 
