@@ -7,7 +7,13 @@ import { FragfsError } from '../errors.js';
 import type { Attr, Caller, StatFs, Vfs } from '../vfs/vfs-api.js';
 import type { CallerIds, KernelOps } from './fuse-native.js';
 
-const { EIO } = osConstants.errno;
+const { EIO, EOPNOTSUPP, ENODATA } = osConstants.errno;
+/**
+ * POSIX ACLs travel as these xattrs. With libfuse 2 the kernel does not map them onto the mode, so
+ * storing them would let `cp -a` believe an ACL set the permissions and skip its chmod: refuse them
+ * (ENOTSUP), as a filesystem without ACL support does, and tools fall back to chmod.
+ */
+const ACL_XATTRS = new Set(['system.posix_acl_access', 'system.posix_acl_default']);
 const { O_CREAT, O_RDWR } = osConstants as unknown as Record<string, number>;
 const UINT32_MAX = 0xffffffff;
 /** st_blksize: the preferred I/O size cp, dd and stdio read; one FUSE write request. */
@@ -142,10 +148,14 @@ export function createKernelOps(vfs: Vfs, o: AdapterOptions): KernelOps {
     mknod: (path, mode, dev, caller, cb) =>
       reply('mknod', path, () => vfs.mknod(path, mode, dev, callerOf(caller)), cb, () => undefined),
     setxattr: (path, name, value, flags, cb) =>
-      // The value lives in kernel-request memory fuse-native detaches after the reply: copy it.
+      ACL_XATTRS.has(name)
+        ? cb(-EOPNOTSUPP)
+        : // The value lives in kernel-request memory fuse-native detaches after the reply: copy it.
       reply('setxattr', path, () => vfs.setxattr(path, name, Buffer.from(value), flags), cb, () => undefined),
     getxattr: (path, name, cb) =>
-      reply('getxattr', path, () => vfs.getxattr(path, name), cb as (res: number, value?: unknown) => void),
+      ACL_XATTRS.has(name)
+        ? cb(-ENODATA)
+        : reply('getxattr', path, () => vfs.getxattr(path, name), cb as (res: number, value?: unknown) => void),
     listxattr: (path, cb) => reply('listxattr', path, () => vfs.listxattr(path), cb as (res: number, value?: unknown) => void),
     removexattr: (path, name, cb) => reply('removexattr', path, () => vfs.removexattr(path, name), cb, () => undefined),
     open: (path, flags, cb) => reply('open', path, () => vfs.open(path, flags), cb),

@@ -56,11 +56,14 @@ export async function findMount(mountpoint: string): Promise<MountEntry | undefi
 
 export function tuningFor(vfs: Vfs, o: MountOptions): FuseTuning {
   // A read-only tree changes under nobody: the kernel may cache pages and attributes for long.
+  // Read-write: libfuse 2's path-based nodes give each name of a hard link its own kernel inode, so a
+  // cached attribute of one name would miss a change made through another (nlink after ln, chmod):
+  // attributes are not cached; entries and pages (auto_cache checks mtime and size on open) are.
   const frozen = vfs.readOnly;
   return {
     maxWrite: PREFERRED_IO_BYTES,
     maxRead: PREFERRED_IO_BYTES,
-    attrTimeoutS: frozen ? 60 : 1,
+    attrTimeoutS: frozen ? 60 : 0,
     entryTimeoutS: frozen ? 60 : 1,
     negativeTimeoutS: frozen ? 60 : 0,
     kernelCache: frozen,
