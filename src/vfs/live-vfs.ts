@@ -315,8 +315,11 @@ export class LiveVfs implements Vfs {
   }
 
   async flush(path: string, fh: number): Promise<void> {
-    const h = this.handle(fh, path);
-    if (h.file && !this.readOnly) await h.file.flush();
+    // close(2) waits for FLUSH but not for RELEASE, so the file's last partial block is stored in
+    // release: a program writing many small files is not held up by each store write, and the
+    // stores of consecutive files overlap (one commit for many). The data stays readable from the
+    // open file's buffer meanwhile; fsync still waits for it to be durable.
+    this.handle(fh, path);
   }
 
   async fsync(path: string, fh: number, _dataOnly: boolean): Promise<void> {

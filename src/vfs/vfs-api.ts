@@ -43,7 +43,9 @@ export interface Caller {
  * - Every failure MUST be a FragfsError; its code gives the errno (src/errors.ts). Anything else is a bug.
  * - A read-only vfs (snapshot mounts, --read-only) MUST fail every mutation with READ_ONLY (EROFS).
  * - `fsync`/`fdatasync` MUST NOT resolve before the file's data and metadata are durable in the store
- *   and the live state; `release` and `flush` MUST have stored the file's buffered data.
+ *   and the live state; `release` MUST have stored the file's buffered data. `flush` (every close)
+ *   MAY leave it buffered: the kernel does not wait for release, so stores of many small files overlap.
+ *   Buffered data MUST be visible to every handle of the file until it is stored.
  * - No byte of a block that failed its checks is ever returned by `read`: it fails with CORRUPT (EIO).
  * - File handles are small non-negative integers, unique among open handles.
  */
