@@ -7,9 +7,9 @@ export interface Sizes {
   seqBytes: number;
   /** (c): files in the synthetic source tree. */
   treeFiles: number;
-  /** (d): fio file size and seconds per job (random read, then random write). */
+  /** (d): fio file size and milliseconds per job (random read, then random write). */
   fioBytes: number;
-  fioSeconds: number;
+  fioMs: number;
   /** (e), (f): bytes of the mixed tree. */
   mixedBytes: number;
   /** Bound on one step (one workload on one peer in one run). */
@@ -37,10 +37,10 @@ const GiB = 1 << 30;
 
 export const QUICK: Sizes = {
   seqBytes: 48 * MiB,
-  treeFiles: 800,
+  treeFiles: 500,
   fioBytes: 16 * MiB,
-  fioSeconds: 1,
-  mixedBytes: 24 * MiB,
+  fioMs: 700,
+  mixedBytes: 16 * MiB,
   stepTimeoutMs: 40_000,
 };
 
@@ -48,7 +48,7 @@ export const FULL: Sizes = {
   seqBytes: GiB,
   treeFiles: 12_000,
   fioBytes: 256 * MiB,
-  fioSeconds: 8,
+  fioMs: 8000,
   mixedBytes: GiB,
   stepTimeoutMs: 600_000,
 };

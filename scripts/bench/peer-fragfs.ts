@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { FRAGFS_MAIN, fragfs, fragfsPresent, fragfsSettings, metaKey } from './fragfs-cli.js';
 import { adoptMount, allocatedBytes, dropCaches, fuseUnmount, isMounted, waitMounted } from './fs-util.js';
 import type { Availability, BackupInstance, BackupPeer, MountInstance, MountPeer, SnapshotView, StepContext } from './peer.js';
-import { trialMount } from './trial.js';
 
 async function initStore(ctx: StepContext): Promise<string> {
   const store = join(ctx.workDir, 'store');
@@ -57,7 +56,10 @@ export const fragfsMountPeer: MountPeer = {
   async check(): Promise<Availability> {
     const missing = await fragfsPresent();
     if (missing) return { ok: false, reason: missing };
-    return trialMount(this, `fragfs (${FRAGFS_MAIN})`);
+    // No trial mount: a store's KDF makes it cost seconds, and a failing mount shows in every step anyway.
+    const r = await fragfs(['mount', '--help'], { allowFail: true });
+    if (r.code !== 0) return { ok: false, reason: `fragfs has no mount command yet (${(r.stderr.trim().split('\n')[0] ?? '').slice(0, 100)})` };
+    return { ok: true, version: `fragfs (${FRAGFS_MAIN})` };
   },
   async create(ctx: StepContext): Promise<MountInstance> {
     const store = await initStore(ctx);

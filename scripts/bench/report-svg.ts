@@ -2,7 +2,7 @@
 // scale around 1, green where the subject is better, red where it is worse.
 
 import type { BenchResults } from './results.js';
-import { subjectBetter, SECTION_TITLES } from './report-table.js';
+import { fmtRatio, subjectBetter, SECTION_TITLES } from './report-table.js';
 
 const W = 980;
 const LABEL_W = 330;
@@ -15,7 +15,8 @@ function esc(s: string): string {
 }
 
 export function renderSvg(res: BenchResults): string {
-  type Item = { kind: 'head'; text: string } | { kind: 'bar'; label: string; ratio: number; better: boolean };
+  // factor > 1: the subject is better by that factor, whichever way the figure counts; bars point right.
+  type Item = { kind: 'head'; text: string } | { kind: 'bar'; label: string; ratio: number; factor: number; better: boolean };
   const items: Item[] = [];
   let lastSection = '';
   for (const m of res.metrics) {
@@ -26,7 +27,8 @@ export function renderSvg(res: BenchResults): string {
       lastSection = m.spec.section;
     }
     const label = m.spec.section === 'g' ? m.spec.label.replace(/^peak RSS in /, '') : m.spec.label;
-    for (const [peer, r] of bars) items.push({ kind: 'bar', label: `${label} vs ${peer}`, ratio: r, better: subjectBetter(m, r) });
+    for (const [peer, r] of bars)
+      items.push({ kind: 'bar', label: `${label} vs ${peer}`, ratio: r, factor: m.spec.better === 'higher' ? r : 1 / r, better: subjectBetter(m, r) });
   }
   const top = 70;
   const H = top + items.length * ROW_H + 50;
@@ -36,7 +38,7 @@ export function renderSvg(res: BenchResults): string {
   o.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
   o.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
   o.push(`<text x="12" y="24" font-size="16" font-weight="bold">${esc(`${res.subject} / peer, median of ${res.runs} runs (${res.mode}, ${res.date.slice(0, 10)})`)}</text>`);
-  o.push(`<text x="12" y="44" fill="#444">${esc('green: ' + res.subject + ' better, red: worse; log scale, 1 = same')}</text>`);
+  o.push(`<text x="12" y="44" fill="#444">${esc(`right/green: ${res.subject} better by that factor, left/red: worse (log scale); the numbers are ${res.subject}/peer ratios`)}</text>`);
   // grid
   for (let k = -MAX_LOG2; k <= MAX_LOG2; k++) {
     const x = xOf(2 ** k);
@@ -51,12 +53,16 @@ export function renderSvg(res: BenchResults): string {
       return;
     }
     o.push(`<text x="${LABEL_W - 8}" y="${y + 14}" text-anchor="end">${esc(it.label)}</text>`);
-    const x = xOf(it.ratio);
-    const [a, b] = x < x1 ? [x, x1] : [x1, x];
+    const x = xOf(it.factor);
+    const left = x < x1;
+    const [a, b] = left ? [x, x1] : [x1, x];
     o.push(`<rect x="${a.toFixed(1)}" y="${y + 3}" width="${Math.max(1, b - a).toFixed(1)}" height="${ROW_H - 6}" fill="${it.better ? '#2e9d4f' : '#d0443e'}"/>`);
-    const clipped = Math.abs(Math.log2(it.ratio)) > MAX_LOG2 ? '…' : '';
-    const tx = x < x1 ? a - 4 : b + 4;
-    o.push(`<text x="${tx.toFixed(1)}" y="${y + 14}" text-anchor="${x < x1 ? 'end' : 'start'}">${it.ratio.toFixed(2)}${clipped}</text>`);
+    const text = fmtRatio(it.ratio) + (Math.abs(Math.log2(it.factor)) > MAX_LOG2 ? ' (off scale)' : '');
+    // Outside the bar when there is room, else inside it in white, so a label never runs into the names.
+    const room = left ? a - LABEL_W : W - b;
+    const inside = room < 90;
+    const [tx, anchor] = inside ? (left ? [a + 4, 'start'] : [b - 4, 'end']) : left ? [a - 4, 'end'] : [b + 4, 'start'];
+    o.push(`<text x="${tx.toFixed(1)}" y="${y + 14}" text-anchor="${anchor}" fill="${inside ? '#fff' : '#000'}">${esc(text)}</text>`);
   });
   o.push('</svg>');
   return o.join('\n') + '\n';

@@ -37,10 +37,14 @@ export function cell(m: MetricResult, peer: string): string {
   return `${fmtNum(s.median)}${spread}${fails}`;
 }
 
+export function fmtRatio(r: number): string {
+  return r >= 0.1 ? r.toFixed(2) : r.toPrecision(2);
+}
+
 export function ratioCell(m: MetricResult, peer: string): string {
   const r = m.ratios[peer];
   if (r === undefined) return '—';
-  return `${r.toFixed(2)}${subjectBetter(m, r) ? ' ✓' : ''}`;
+  return `${fmtRatio(r)}${subjectBetter(m, r) ? ' ✓' : ''}`;
 }
 
 export function tables(res: BenchResults): Table[] {

@@ -65,8 +65,8 @@ export interface BenchResults {
   totalSeconds: number;
 }
 
-export function rssSpec(w: { id: string; title: string }): MetricSpec {
-  return { id: 'rss', section: 'g', label: `peak RSS in ${w.title}`, unit: 'MiB', better: 'lower' };
+export function rssSpec(w: { id: string; short: string }): MetricSpec {
+  return { id: 'rss', section: 'g', label: `peak RSS in ${w.short}`, unit: 'MiB', better: 'lower' };
 }
 
 export function buildMetrics(workloads: Workload[], infos: WorkloadInfo[], steps: StepRecord[], subject: string): MetricResult[] {
@@ -90,7 +90,9 @@ export function buildMetrics(workloads: Workload[], infos: WorkloadInfo[], steps
   for (const w of workloads) {
     const info = infos.find((i) => i.id === w.id);
     if (!info || info.unavailable) continue;
-    collect(w.id, rssSpec(w), info.peers, (s) => (s.rssBytes === undefined ? undefined : s.rssBytes / (1 << 20)));
+    // A peer with no process of its own (the plain folder) has no RSS figure at all.
+    const withProcess = info.peers.filter((p) => steps.some((s) => s.workload === w.id && s.peer === p && (s.rssBytes !== undefined || s.status !== 'ok')));
+    collect(w.id, rssSpec(w), withProcess, (s) => (s.rssBytes === undefined ? undefined : s.rssBytes / (1 << 20)));
   }
   return out;
 }

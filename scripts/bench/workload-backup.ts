@@ -30,6 +30,7 @@ async function asTree<T>(dir: string, f: () => Promise<T>): Promise<T> {
 export const backupWorkload: BackupWorkload = {
   id: 'backup',
   title: 'Backup-style: put, change 5 %, put again, read back',
+  short: 'backup, read back',
   peerKind: 'backup',
   describe: (s) =>
     `(e) a new repository; snapshot a ${s.mixedBytes / (1 << 20)} MiB mixed tree (40 % four large incompressible files, 30 % 1-8 MiB files, 30 % small text files${trees ? `, ${trees.files} files` : ''}); change ~5 % (an edit in the middle of the largest file, appends, edited small files, new files${trees ? `: ${(trees.changedBytes / 1e6).toFixed(1)} MB` : ''}); snapshot again. (f) mount the second snapshot, drop caches, tar -cf - | cat > /dev/null. MB = 10^6 bytes.`,

@@ -6,7 +6,7 @@ import type { MountInstance, StepContext } from './peer.js';
 import { run, which } from './proc.js';
 import type { MountWorkload, StepOutput } from './workload.js';
 
-let seconds = 1;
+let runtimeMs = 1000;
 let sizeBytes = 0;
 
 interface FioJob {
@@ -18,9 +18,10 @@ interface FioJob {
 export const fioWorkload: MountWorkload = {
   id: 'fio',
   title: 'Random 4 KiB I/O (fio)',
+  short: 'random 4 KiB I/O',
   peerKind: 'mount',
   describe: (s) =>
-    `(d) fio, psync engine, bs=4k, one ${s.fioBytes / (1 << 20)} MiB file laid out first: randread for ${s.fioSeconds} s, then randwrite for ${s.fioSeconds} s with fsync at the end.`,
+    `(d) fio, psync engine, bs=4k, one ${s.fioBytes / (1 << 20)} MiB file laid out first: randread for ${s.fioMs / 1000} s, then randwrite for ${s.fioMs / 1000} s with fsync at the end.`,
   metrics: [
     { id: 'randRead', section: 'd', label: 'random 4 KiB read', unit: 'IOPS', better: 'higher' },
     { id: 'randWrite', section: 'd', label: 'random 4 KiB write', unit: 'IOPS', better: 'higher' },
@@ -29,13 +30,13 @@ export const fioWorkload: MountWorkload = {
     return (await which('fio')) ? undefined : 'fio is not installed (--install-peers)';
   },
   async prepare({ sizes }) {
-    seconds = sizes.fioSeconds;
+    runtimeMs = sizes.fioMs;
     sizeBytes = sizes.fioBytes;
   },
   async run(inst: MountInstance, ctx: StepContext): Promise<StepOutput> {
     const args = [
       'fio', '--output-format=json', `--filename=${join(inst.root, 'fio.dat')}`, `--size=${sizeBytes}`,
-      '--bs=4k', '--ioengine=psync', '--time_based', `--runtime=${seconds}`, '--randrepeat=1',
+      '--bs=4k', '--ioengine=psync', '--time_based', `--runtime=${runtimeMs}ms`, '--randrepeat=1',
       '--name=randread', '--rw=randread',
       '--name=randwrite', '--stonewall', '--rw=randwrite', '--end_fsync=1',
     ];

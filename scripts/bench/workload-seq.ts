@@ -48,6 +48,7 @@ async function readAll(path: string, expect: Buffer, signal: AbortSignal): Promi
 export const seqWorkload: MountWorkload = {
   id: 'seq',
   title: 'Sequential write and read',
+  short: 'sequential write and read',
   peerKind: 'mount',
   describe: (s) =>
     `(a) write ${s.seqBytes / (1 << 20)} MiB of incompressible data in 1 MiB writes, fsync, close; (b) unmount, drop caches, mount, read it all (cold), read it again (warm). MB = 10^6 bytes.`,

@@ -13,6 +13,7 @@ let src: SourceTarball | undefined;
 export const treeWorkload: MountWorkload = {
   id: 'tree',
   title: 'Source tree: untar, find, tar',
+  short: 'source tree',
   peerKind: 'mount',
   describe: (s) =>
     `(c) tar -xf of a synthetic source-like tree of ${s.treeFiles} files${src ? ` in ${src.dirs} folders, ${(src.plainBytes / 1e6).toFixed(0)} MB` : ''}; unmount, drop caches, mount; find DIR -ls (stats every entry); tar -cf - DIR | cat > /dev/null.`,

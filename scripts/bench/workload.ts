@@ -27,6 +27,8 @@ export interface PrepareContext {
 interface WorkloadBase {
   id: string;
   title: string;
+  /** A few words, for chart labels. */
+  short: string;
   /** One line on what is measured and how, for the report. */
   describe(sizes: Sizes): string;
   metrics: MetricSpec[];
