@@ -2,7 +2,7 @@
 // mounts with fragfs's tuning, and unmounts only after every buffered byte is stored (BUSY when a
 // program still uses the mount, unless the caller asks for a lazy detach on shutdown).
 
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { FragfsError } from '../errors.js';
 import type { Caller, Vfs } from '../vfs/vfs-api.js';
@@ -104,6 +104,10 @@ export async function prepareMountpoint(mountpoint: string, log: (line: string) 
     throw new FragfsError('BUSY', `something is already mounted at ${mp}${existing ? ` (${existing.source}, ${existing.fstype})` : ''}`, {
       path: mp,
     });
+  }
+  // libfuse refuses a non-empty folder (files there would be hidden while mounted).
+  if ((await readdir(mp)).length > 0) {
+    throw new FragfsError('NOT_EMPTY', `mount point is not empty: ${mp} (mount on an empty folder)`, { path: mp });
   }
   return mp;
 }

@@ -22,7 +22,7 @@ const PATCHED_ADDON = join(here, '..', '..', 'native', 'fuse-native', 'build', '
 export interface Ctx {
   fail(message: string): void;
   teardown(fn: () => Promise<void> | void): void;
-  is?: ExecutionContext['is'];
+  pass?: ExecutionContext['pass'];
 }
 
 /** A Ctx for test.before: failures throw, teardowns run in `cleanup` (call it from test.after.always). */
@@ -94,6 +94,8 @@ export async function sh(t: Ctx, script: string, o: { cwd?: string; expect?: num
   const expect = o.expect ?? 0;
   if (expect !== 'any' && r.code !== expect) {
     t.fail(`\`${script}\` exited ${r.code} (expected ${expect})\nstdout: ${r.stdout.slice(-2000)}\nstderr: ${r.stderr.slice(-2000)}`);
+  } else {
+    t.pass?.(); // the exit code was checked: that is an assertion
   }
   return r;
 }
