@@ -84,6 +84,7 @@ export function run(cmd: string, args: string[], o: { cwd?: string; env?: NodeJS
       if (timer) clearTimeout(timer);
       resolveRun({ code: code ?? (signal ? 128 : -1), stdout, stderr });
     });
+    child.stdin.on('error', () => undefined); // a child that exits without reading its input
     child.stdin.end(o.input ?? '');
   });
 }
