@@ -22,6 +22,8 @@ interface Phase {
   unit: string;
   seconds: number;
   peakRssMiB: number;
+  /** Anonymous memory only: VmRSS also counts pages of the mmapped LMDB store file. */
+  peakAnonMiB: number;
 }
 
 function args(): { sizeMiB: number; files: number; json: boolean; keep: boolean } {
@@ -41,7 +43,7 @@ function sh(script: string, env?: NodeJS.ProcessEnv): Promise<string> {
   );
 }
 
-async function rssKiB(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
+async function rssKiB(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon'): Promise<number> {
   try {
     const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(await readFile(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) : 0;
@@ -51,17 +53,23 @@ async function rssKiB(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
 }
 
 /** Runs `fn` while sampling the mount process's RSS every 50 ms; returns its seconds and the peak. */
-async function measured<T>(pid: () => number, fn: () => Promise<T>): Promise<{ result: T; seconds: number; peakRssMiB: number }> {
+async function measured<T>(
+  pid: () => number,
+  fn: () => Promise<T>,
+): Promise<{ result: T; seconds: number; peakRssMiB: number; peakAnonMiB: number }> {
   let peak = await rssKiB(pid(), 'VmRSS');
+  let anon = await rssKiB(pid(), 'RssAnon');
   const timer = setInterval(() => {
     void rssKiB(pid(), 'VmRSS').then((k) => (peak = Math.max(peak, k)));
+    void rssKiB(pid(), 'RssAnon').then((k) => (anon = Math.max(anon, k)));
   }, 50);
   const start = process.hrtime.bigint();
   try {
     const result = await fn();
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
     peak = Math.max(peak, await rssKiB(pid(), 'VmRSS'));
-    return { result, seconds, peakRssMiB: peak / 1024 };
+    anon = Math.max(anon, await rssKiB(pid(), 'RssAnon'));
+    return { result, seconds, peakRssMiB: peak / 1024, peakAnonMiB: anon / 1024 };
   } finally {
     clearInterval(timer);
   }
@@ -117,9 +125,9 @@ async function main(): Promise<void> {
     pid = rec.pid;
   };
   const results: Phase[] = [];
-  const add = (phase: string, value: number, unit: string, m: { seconds: number; peakRssMiB: number }) => {
-    results.push({ phase, value, unit, seconds: m.seconds, peakRssMiB: m.peakRssMiB });
-    log(`${phase}: ${value.toFixed(phase.includes('files/s') ? 0 : 2)} ${unit} (${m.seconds.toFixed(2)} s, peak RSS ${m.peakRssMiB.toFixed(0)} MiB)`);
+  const add = (phase: string, value: number, unit: string, m: { seconds: number; peakRssMiB: number; peakAnonMiB: number }) => {
+    results.push({ phase, value, unit, seconds: m.seconds, peakRssMiB: m.peakRssMiB, peakAnonMiB: m.peakAnonMiB });
+    log(`${phase}: ${value.toFixed(2)} ${unit} (${m.seconds.toFixed(2)} s, peak RSS ${m.peakRssMiB.toFixed(0)} MiB, anon ${m.peakAnonMiB.toFixed(0)} MiB)`);
   };
   try {
     log(`preparing ${o.sizeMiB} MiB of random data and a ${o.files}-file tarball in ${root}`);
@@ -163,10 +171,10 @@ async function main(): Promise<void> {
       process.stdout.write(`${JSON.stringify({ sizeMiB: o.sizeMiB, files: o.files, results, vmHwmMiB: hwm }, null, 2)}\n`);
     } else {
       const w1 = Math.max(...results.map((r) => r.phase.length));
-      process.stdout.write(`\n${'phase'.padEnd(w1)}  ${'result'.padStart(14)}  ${'seconds'.padStart(8)}  peak RSS\n`);
+      process.stdout.write(`\n${'phase'.padEnd(w1)}  ${'result'.padStart(14)}  ${'seconds'.padStart(8)}  peak RSS (anon)\n`);
       for (const r of results) {
         process.stdout.write(
-          `${r.phase.padEnd(w1)}  ${`${r.value.toFixed(r.unit === 's' ? 3 : 0)} ${r.unit}`.padStart(14)}  ${r.seconds.toFixed(2).padStart(8)}  ${r.peakRssMiB.toFixed(0)} MiB\n`,
+          `${r.phase.padEnd(w1)}  ${`${r.value.toFixed(r.unit === 's' ? 3 : 0)} ${r.unit}`.padStart(14)}  ${r.seconds.toFixed(2).padStart(8)}  ${r.peakRssMiB.toFixed(0)} MiB (${r.peakAnonMiB.toFixed(0)} MiB)\n`,
         );
       }
     }

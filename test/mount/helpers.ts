@@ -3,7 +3,7 @@
 // Never touch a mount with synchronous fs calls from the process that serves it; here the ava worker
 // serves nothing, and still only child processes and async fs touch the mount.
 
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -137,6 +137,19 @@ export async function initStore(t: Ctx, e: Env, name = 'store', extra: string[] 
   return store;
 }
 
+/** Mounts still up; if the worker exits without running teardowns (a hung test), detach them. */
+const live = new Map<string, number>();
+process.on('exit', () => {
+  for (const [mp, pid] of live) {
+    spawnSync('fusermount', ['-uz', mp]);
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // gone already
+    }
+  }
+});
+
 export interface Mounted {
   mountpoint: string;
   /** The mount process (from its record). */
@@ -162,7 +175,9 @@ export async function mount(t: Ctx, e: Env, store: string, name: string, extra: 
     ...(rec.logFile ? { logFile: rec.logFile } : {}),
     umount: () => fragfs(e, ['umount', mountpoint]),
   };
+  live.set(mountpoint, rec.pid);
   t.teardown(async () => {
+    live.delete(mountpoint);
     if (!(await isMounted(mountpoint))) return;
     const u = await m.umount();
     if (u.code !== 0) await run('fusermount', ['-uz', mountpoint]);
