@@ -1,0 +1,306 @@
+// putPaths and getTree in process: arbitrary small trees come back identical (property test on a
+// memory repo), all-zero blocks become holes, and dedup stores exactly what changed (real lmdb and
+// dir stores in temp folders, counted with store.list).
+
+import test from 'ava';
+import { deepStrictEqual, ok, strictEqual } from 'node:assert/strict';
+import fc from 'fast-check';
+import { randomBytes } from 'node:crypto';
+import { chmod, lutimes, mkdir, open, symlink, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Extent } from '../../src/fragment/tree-format.js';
+import { getTree } from '../../src/repo/get.js';
+import { putPaths } from '../../src/repo/put.js';
+import { Repo } from '../../src/repo/repo.js';
+import { loadSnapshot, walkTree } from '../../src/repo/tree-reader.js';
+import { readExtents } from '../../src/repo/tree-writer.js';
+import type { Namespace } from '../../src/store/store.js';
+import { TEST_PASSPHRASE } from '../helpers/cli.js';
+import { TEST_KDF_COST, tempDir } from '../helpers/stores.js';
+import { describeTree } from '../helpers/tree-compare.js';
+
+const BS = 65536;
+const MiB = 1024 * 1024;
+
+async function count(repo: Repo, ns: Namespace): Promise<number> {
+  let n = 0;
+  for await (const _ of repo.store.list(ns)) n++;
+  return n;
+}
+
+// ---- the arbitrary tree -----------------------------------------------------------------------
+
+/** How a file's bytes are made: per block, random, compressible text, or zeros (a hole). */
+type BlockKind = 'random' | 'text' | 'zero';
+interface FileNode {
+  kind: 'file';
+  size: number;
+  blocks: BlockKind[];
+  seed: number;
+  mode: number;
+}
+interface LinkNode {
+  kind: 'symlink';
+  target: string;
+}
+interface DirNode {
+  kind: 'dir';
+  mode: number;
+  children: [string, TreeNode][];
+}
+type TreeNode = (FileNode | LinkNode | DirNode) & { mtimeMs: number };
+
+const SIZES = [0, 1, BS - 1, BS, BS + 1, 3 * BS + 7];
+
+/** A path component: unicode allowed, never '/', NUL, '.', '..' or over 255 bytes. */
+const nameArb = fc
+  .string({ unit: 'grapheme', minLength: 1, maxLength: 12 })
+  .filter((s) => !s.includes('/') && !s.includes('\0') && s !== '.' && s !== '..' && Buffer.byteLength(s) <= 255);
+
+const mtimeArb = fc.integer({ min: 0, max: 4_000_000_000_000 });
+
+const fileArb: fc.Arbitrary<TreeNode> = fc
+  .record({
+    size: fc.constantFrom(...SIZES),
+    kinds: fc.array(fc.constantFrom<BlockKind>('random', 'text', 'zero'), { minLength: 4, maxLength: 4 }),
+    seed: fc.integer({ min: 1, max: 0x7fffffff }),
+    mode: fc.constantFrom(0o644, 0o600, 0o755, 0o444),
+    mtimeMs: mtimeArb,
+  })
+  .map(({ size, kinds, seed, mode, mtimeMs }) => ({
+    kind: 'file' as const,
+    size,
+    blocks: kinds.slice(0, Math.ceil(size / BS)),
+    seed,
+    mode,
+    mtimeMs,
+  }));
+
+const linkArb: fc.Arbitrary<TreeNode> = fc.record({
+  kind: fc.constant('symlink' as const),
+  target: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 20 }).filter((s) => !s.includes('\0')),
+  mtimeMs: mtimeArb,
+});
+
+const { node: nodeArb } = fc.letrec<{ dir: TreeNode; node: TreeNode }>((tie) => ({
+  node: fc.oneof({ depthSize: 'medium', withCrossShrink: true }, fileArb, fileArb, linkArb, tie('dir')),
+  dir: fc.record({
+    kind: fc.constant('dir' as const),
+    mode: fc.constantFrom(0o755, 0o700, 0o750),
+    mtimeMs: mtimeArb,
+    children: fc.uniqueArray(fc.tuple(nameArb, tie('node')), { maxLength: 5, size: 'medium', selector: ([name]) => name }),
+  }),
+}));
+
+/** The root: a folder with a few entries at least, so every run puts something worth checking. */
+const rootArb = fc.record({
+  kind: fc.constant('dir' as const),
+  mode: fc.constantFrom(0o755, 0o700),
+  mtimeMs: mtimeArb,
+  children: fc.uniqueArray(fc.tuple(nameArb, nodeArb), { minLength: 3, maxLength: 8, selector: ([name]) => name }),
+});
+
+/** Deterministic bytes for a file block (xorshift32: fast and good enough to defeat zstd). */
+function blockBytes(kind: BlockKind, seed: number, blockNo: number, length: number): Buffer {
+  const b = Buffer.alloc(length);
+  if (kind === 'zero') return b;
+  if (kind === 'text') {
+    const line = Buffer.from(`block ${blockNo} of file ${seed}: compressible text\n`);
+    for (let i = 0; i < length; i += line.length) line.copy(b, i, 0, Math.min(line.length, length - i));
+    return b;
+  }
+  let x = (seed ^ (blockNo * 0x9e3779b9)) >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    b[i] = x & 0xff;
+  }
+  // An all-zero "random" block would be a hole: make sure it is not.
+  b[0] = b[0]! | 1;
+  return b;
+}
+
+/** Writes the model to disk; returns, per file path, how many blocks are not all zero. */
+async function writeTree(root: string, node: DirNode & { mtimeMs: number }): Promise<Map<string, number>> {
+  const nonZero = new Map<string, number>();
+  const write = async (path: string, rel: string, n: TreeNode): Promise<void> => {
+    const t = n.mtimeMs / 1000;
+    switch (n.kind) {
+      case 'dir':
+        await mkdir(path, { recursive: true });
+        for (const [name, child] of n.children) await write(join(path, name), `${rel}/${name}`, child);
+        await chmod(path, n.mode);
+        await utimes(path, t, t);
+        return;
+      case 'file': {
+        const fh = await open(path, 'w');
+        let blocks = 0;
+        for (let blockNo = 0; blockNo * BS < n.size; blockNo++) {
+          const length = Math.min(BS, n.size - blockNo * BS);
+          const kind = n.blocks[blockNo]!;
+          if (kind === 'zero') continue;
+          await fh.write(blockBytes(kind, n.seed, blockNo, length), 0, length, blockNo * BS);
+          blocks++;
+        }
+        await fh.truncate(n.size);
+        await fh.close();
+        await chmod(path, n.mode);
+        await utimes(path, t, t);
+        nonZero.set(rel, blocks);
+        return;
+      }
+      case 'symlink':
+        await symlink(n.target, path);
+        // lutimes: the link itself, not what it names (which may not exist).
+        await lutimes(path, t, t);
+    }
+  };
+  await write(root, '', node);
+  return nonZero;
+}
+
+test('arbitrary small trees survive putPaths + getTree unchanged; zero blocks become holes', async (t) => {
+  const work = await tempDir('fragfs-putget-prop-');
+  t.teardown(work.remove);
+  const repo = await Repo.openMemory({ blockSize: BS, threads: 2 });
+  t.teardown(() => repo.close());
+  let run = 0;
+  const seen = { files: 0, dirs: 0, symlinks: 0, bytes: 0, extents: 0 };
+  await fc.assert(
+    fc.asyncProperty(rootArb, async (tree) => {
+      const dir = join(work.path, `run-${run++}`);
+      const src = join(dir, 'tree');
+      const nonZero = await writeTree(src, tree);
+      const put = await putPaths(repo, [src]);
+      const dest = join(dir, 'restored');
+      const got = await getTree(repo, put.key, dest);
+      strictEqual(got.key, put.key);
+      deepStrictEqual(await describeTree(dest), await describeTree(src));
+
+      // Each file's manifest names exactly its blocks that are not all zero, on the block grid.
+      const { snapshot } = await loadSnapshot(repo, put.key);
+      const manifests = new Map<string, Extent[]>();
+      await walkTree(repo, snapshot.root, {
+        entry: async (e, path) => {
+          if (e.type === 'file') manifests.set(path === '/' ? '' : path, await readExtents(repo, e, path));
+        },
+      });
+      deepStrictEqual([...manifests.keys()].sort(), [...nonZero.keys()].sort());
+      for (const [path, want] of nonZero) {
+        const xs = manifests.get(path)!;
+        strictEqual(xs.length, want, `${path}: extents`);
+        for (const x of xs) ok(x.offset % BS === 0 && x.plainSize > 0 && x.plainSize <= BS, `${path}: extent ${x.offset}+${x.plainSize}`);
+      }
+      strictEqual(put.files, nonZero.size);
+      seen.files += nonZero.size;
+      seen.dirs += put.dirs;
+      seen.symlinks += put.symlinks;
+      seen.bytes += put.logicalBytes;
+      for (const n of nonZero.values()) seen.extents += n;
+    }),
+    { numRuns: 15 },
+  );
+  t.log(`put and got ${JSON.stringify(seen)}`);
+  t.true(seen.files > 0 && seen.dirs > 15 && seen.bytes > 0, JSON.stringify(seen));
+});
+
+test('dedup: changing one byte of a 100 MiB file stores one new data fragment and three meta fragments', async (t) => {
+  const work = await tempDir('fragfs-dedup-');
+  t.teardown(work.remove);
+  const repo = await Repo.init({ storePath: join(work.path, 'store'), backend: 'lmdb', passphrase: TEST_PASSPHRASE, kdfCost: TEST_KDF_COST });
+  t.teardown(() => repo.close());
+  t.is(repo.blockSize, MiB);
+  const tree = join(work.path, 'tree');
+  await mkdir(tree);
+  const big = join(tree, 'big.bin');
+  await writeFile(big, randomBytes(100 * MiB));
+  await writeFile(join(tree, 'note.txt'), 'beside the big file\n');
+
+  const first = await putPaths(repo, [tree]);
+  const data1 = await count(repo, repo.dataNs);
+  const meta1 = await count(repo, repo.metaNs);
+  // 100 distinct 1 MiB blocks and note.txt's one. Meta: big.bin has 100 extents, more than fit inline
+  // (32), so one manifest page; the root dir object; the snapshot object.
+  t.is(data1, 101);
+  t.is(meta1, 3);
+  t.is(first.logicalBytes, 100 * MiB + 20);
+
+  const fh = await open(big, 'r+');
+  const offset = 50 * MiB + 12345;
+  const b = Buffer.alloc(1);
+  await fh.read(b, 0, 1, offset);
+  b[0] = b[0]! ^ 0xff;
+  await fh.write(b, 0, 1, offset);
+  await fh.close();
+
+  const second = await putPaths(repo, [tree]);
+  t.not(second.key, first.key);
+  // Data: block 50 is new; the old block 50 stays (only gc removes fragments).
+  t.is(await count(repo, repo.dataNs), data1 + 1);
+  // Meta: a new manifest page (one extent changed), a new root dir object (big.bin's entry names the
+  // new page and has a new mtime) and a new snapshot object. note.txt is inline in the dir object.
+  t.is(await count(repo, repo.metaNs), meta1 + 3);
+  t.is(await count(repo, repo.refNs), 2);
+
+  // The two snapshots differ in exactly that block.
+  const extentsOf = async (key: string): Promise<Extent[]> => {
+    const { snapshot } = await loadSnapshot(repo, key);
+    let xs: Extent[] = [];
+    await walkTree(repo, snapshot.root, {
+      entry: async (e, path) => {
+        if (e.name === 'big.bin') xs = await readExtents(repo, e, path);
+      },
+    });
+    return xs;
+  };
+  const before = await extentsOf(first.key);
+  const after = await extentsOf(second.key);
+  t.is(before.length, 100);
+  t.deepEqual(
+    after.map((x, i) => (x.id === before[i]!.id ? -1 : i)).filter((i) => i >= 0),
+    [50],
+  );
+
+  // Nothing changed since: a third put adds no data and only its snapshot object.
+  const third = await putPaths(repo, [tree]);
+  t.is(await count(repo, repo.dataNs), data1 + 1);
+  t.is(await count(repo, repo.metaNs), meta1 + 4);
+  t.not(third.key, second.key);
+});
+
+test('a second put of the same tree adds no data fragment and only its snapshot object (dir store)', async (t) => {
+  const work = await tempDir('fragfs-reput-');
+  t.teardown(work.remove);
+  const repo = await Repo.init({
+    storePath: join(work.path, 'store'),
+    backend: 'dir',
+    passphrase: TEST_PASSPHRASE,
+    kdfCost: TEST_KDF_COST,
+    blockSize: BS,
+  });
+  t.teardown(() => repo.close());
+  const tree = join(work.path, 'tree');
+  await mkdir(join(tree, 'a', 'b'), { recursive: true });
+  await mkdir(join(tree, 'empty'));
+  await writeFile(join(tree, 'a', 'b', 'x.bin'), randomBytes(5 * BS + 3));
+  await writeFile(join(tree, 'a', 'y.txt'), 'why\n'.repeat(50_000));
+  await writeFile(join(tree, 'z.bin'), randomBytes(40 * 1000));
+  await symlink('a/y.txt', join(tree, 'link'));
+
+  const first = await putPaths(repo, [tree], { name: 'one' });
+  const data = await count(repo, repo.dataNs);
+  const meta = await count(repo, repo.metaNs);
+  // x.bin: 6 blocks; z.bin: 1; y.txt (200000 bytes of "why\n"): its three full blocks are the same
+  // plaintext, so one fragment, plus the short last block.
+  t.is(data, 6 + 1 + 2);
+  // tree, a, a/b, empty: four dir objects, plus the snapshot.
+  t.is(meta, 5);
+  const second = await putPaths(repo, [tree], { name: 'two' });
+  t.not(second.key, first.key);
+  t.is(await count(repo, repo.dataNs), data);
+  t.is(await count(repo, repo.metaNs), meta + 1);
+  t.is(await repo.resolveSnapshot('one'), first.key);
+  t.is(await repo.resolveSnapshot('two'), second.key);
+});
