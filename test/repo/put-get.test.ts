@@ -5,8 +5,9 @@
 import test from 'ava';
 import { deepStrictEqual, ok, strictEqual } from 'node:assert/strict';
 import fc from 'fast-check';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, lutimes, mkdir, open, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, lstat, lutimes, mkdir, open, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Extent } from '../../src/fragment/tree-format.js';
 import { getTree } from '../../src/repo/get.js';
@@ -303,4 +304,51 @@ test('a second put of the same tree adds no data fragment and only its snapshot 
   t.is(await count(repo, repo.metaNs), meta + 1);
   t.is(await repo.resolveSnapshot('one'), first.key);
   t.is(await repo.resolveSnapshot('two'), second.key);
+});
+
+test('get restores mtimes to the microsecond (files, folders, symlinks, before 1970)', async (t) => {
+  const work = await tempDir('fragfs-mtime-');
+  t.teardown(work.remove);
+  const tree = join(work.path, 'tree');
+  await mkdir(join(tree, 'sub'), { recursive: true });
+  // Times set with exact nanoseconds by touch (node's utimes takes seconds as a double), each a whole
+  // number of microseconds, which is what get promises; several land exactly on a millisecond.
+  const stamps = new Map<string, string>();
+  for (const [i, frac] of ['001', '789', '123456', '999999', '000001', '5', '25'].entries()) {
+    await writeFile(join(tree, `f${i}`), `${i}\n`);
+    stamps.set(`f${i}`, `@${1_600_000_000 + i}.${frac}`);
+  }
+  await writeFile(join(tree, 'old'), 'from 1969\n');
+  stamps.set('old', '@-1000000.25');
+  await symlink('f0', join(tree, 'link'));
+  stamps.set('link', '@1650000000.001');
+  stamps.set('sub', '@1700000000.001');
+  stamps.set('', '@1600000123.001');
+  const want: Record<string, string> = {};
+  for (const [rel, stamp] of stamps) {
+    const r = spawnSync('touch', ['-h', '-d', stamp, join(tree, rel)], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`touch: ${r.stderr}`);
+    want[rel || '.'] = String((await lstat(join(tree, rel), { bigint: true })).mtimeNs);
+  }
+  t.is(want['f0'], '1600000000001000000');
+  t.is(want['old'], '-1000000250000000');
+
+  const repo = await Repo.openMemory({ blockSize: BS, threads: 1 });
+  t.teardown(() => repo.close());
+  const put = await putPaths(repo, [tree]);
+  // put keeps every nanosecond: the snapshot holds exactly the source times.
+  const { snapshot } = await loadSnapshot(repo, put.key);
+  const stored: Record<string, string> = {};
+  await walkTree(repo, snapshot.root, {
+    entry: (e, path) => {
+      stored[path === '/' ? '.' : path.slice(1)] = String(e.mtimeNs);
+    },
+  });
+  t.deepEqual(stored, want);
+
+  const dest = join(work.path, 'restored');
+  await getTree(repo, put.key, dest);
+  const got: Record<string, string> = {};
+  for (const rel of stamps.keys()) got[rel || '.'] = String((await lstat(join(dest, rel), { bigint: true })).mtimeNs);
+  t.deepEqual(got, want);
 });

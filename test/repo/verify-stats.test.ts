@@ -171,6 +171,25 @@ test('verify: a corrupt snapshot object is reported as such', async (t) => {
   t.is(r.snapshots, 0);
 });
 
+test('verify: a damaged ref is named by its own id, and the other snapshots are still verified', async (t) => {
+  const { repo } = await baseCopy(t);
+  const other = join(work.path, `ref-other-${copies}`);
+  await mkdir(other);
+  await writeFile(join(other, 'x.txt'), 'x\n');
+  const otherKey = (await putPaths(repo, [other], { name: 'other' })).key;
+  // A ref is stored under the meta key of the snapshot it names.
+  await flipByte((repo.store as DirStore).fragmentPath(repo.refNs, baseKey), 20);
+  const r = await verifyStore(repo, undefined);
+  t.deepEqual(
+    r.problems.map((p) => [p.fragmentId, p.kind, p.problem]),
+    [[baseKey, 'ref', 'corrupt']],
+  );
+  // One bad ref must not hide everything else: the snapshot "other" is still walked and its block read.
+  t.true(r.snapshots >= 1, `snapshots verified: ${r.snapshots}`);
+  t.true(r.dataChecked >= 1, `data fragments verified: ${r.dataChecked}`);
+  t.is(await repo.resolveSnapshot(otherKey), otherKey);
+});
+
 test('verify: unreferenced fragments are checked against their id and counted, only without a key', async (t) => {
   const { repo } = await baseCopy(t);
   // An orphan block (an interrupted put leaves these), an orphan dir object, and a damaged orphan.
