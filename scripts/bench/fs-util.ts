@@ -70,7 +70,7 @@ export function pidsWithArg(arg: string): number[] {
   return out;
 }
 
-/** The server of mountpoint: the oldest... in practice the single process naming it, ignoring fusermount. */
+/** The process serving mountpoint: the newest process naming it (a daemon's re-executed child), not fusermount. */
 export function serverPid(mountpoint: string): number | undefined {
   const pids = pidsWithArg(mountpoint).filter((p) => {
     try {

@@ -3,7 +3,7 @@
 // the largest file, a few edited small files, new files. The next version shares every unchanged file with
 // the base through hard links, so tools that skip unchanged files by inode and mtime can do so.
 
-import { open, mkdir, readdir, rename, stat, writeFile, appendFile, copyFile, rm } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { incompressible, Rng, sourceText } from './data.js';
 import { run } from './proc.js';
@@ -78,7 +78,7 @@ export async function makeMixedTrees(tmp: string, totalBytes: number): Promise<M
     const old = await stat(p).catch(() => undefined);
     if (!old) continue;
     await unshare(p);
-    const body = Buffer.concat([Buffer.from('// edited\n'), await import('node:fs/promises').then((f) => f.readFile(p))]);
+    const body = Buffer.concat([Buffer.from('// edited\n'), await readFile(p)]);
     await rm(p);
     await writeFile(p, body);
     changed += 10;

@@ -1,13 +1,13 @@
 // restic as a backup peer: a local repository (default compression), `restic backup`, and read-back
 // through `restic mount` (snapshots/latest/...), or `restic restore` when mounting fails here.
 
+import { spawn } from 'node:child_process';
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ownPid } from './cleanup.js';
 import { adoptMount, allocatedBytes, fuseUnmount, isMounted } from './fs-util.js';
 import type { Availability, BackupInstance, BackupPeer, SnapshotView, StepContext } from './peer.js';
 import { isAlive, killGroup, run, sleep, which } from './proc.js';
-import { spawn } from 'node:child_process';
 
 export const resticPeer: BackupPeer = {
   name: 'restic',

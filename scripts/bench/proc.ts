@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import type { PeakRss } from './rss.js';
-import { ownPid, disownPid } from './cleanup.js';
+import { disownPid, ownPid } from './cleanup.js';
 
 export interface CmdOptions {
   cwd?: string;
