@@ -178,11 +178,17 @@ function joinTree(parent: string, name: string): string {
   return parent.endsWith('/') ? `${parent}${name}` : `${parent}/${name}`;
 }
 
-/** Seconds as a float, the form utimes keeps to the microsecond. */
-function mtime(e: Entry): number {
-  return Number(e.mtimeNs / 1000n) / 1e6;
+/**
+ * The time utimes should set: seconds as a float, nudged half a microsecond so libuv's truncation
+ * lands on the stored microsecond; before 1970 as a numeric string, since node treats a negative
+ * number as "now".
+ */
+function mtime(e: Entry): number | string {
+  const us = Number(e.mtimeNs / 1000n);
+  const seconds = (us + (us >= 0 ? 0.5 : -0.5)) / 1e6;
+  return us >= 0 ? seconds : String(seconds);
 }
 
-function atime(e: Entry): number {
+function atime(e: Entry): number | string {
   return mtime(e);
 }

@@ -197,19 +197,38 @@ export class Repo {
     await this.storePut(this.refNs, ref.snapshot, bytes);
   }
 
-  async listRefs(): Promise<RefObject[]> {
+  /**
+   * Every ref of the space, oldest first. A damaged ref is a CORRUPT error naming its id; with
+   * `onError` it is reported there and skipped, so one bad ref does not hide the others.
+   */
+  async listRefs(o: { onError?: (e: FragfsError, id: string) => void } = {}): Promise<RefObject[]> {
     const refs: RefObject[] = [];
     for await (const id of this.store.list(this.refNs)) {
-      const bytes = await this.store.get(this.refNs, id);
-      // A ref is addressed by the snapshot it names, not by its own hash: the AEAD tag is its check.
-      const obj = decodeMeta(bytes, toHex(blake3(bytes)), this.keys);
-      if (obj.kind !== 'ref' || obj.snapshot !== id) {
-        throw new FragfsError('CORRUPT', `ref ${id} does not name its own snapshot`, { fragmentId: id });
+      try {
+        refs.push(await this.readRef(id));
+      } catch (e) {
+        if (!(e instanceof FragfsError) || !o.onError) throw e;
+        o.onError(e, id);
       }
-      refs.push(obj);
     }
     refs.sort((a, b) => a.createdMs - b.createdMs || (a.snapshot < b.snapshot ? -1 : 1));
     return refs;
+  }
+
+  private async readRef(id: string): Promise<RefObject> {
+    const bytes = await this.store.get(this.refNs, id);
+    let obj: MetaObject;
+    try {
+      // A ref is addressed by the snapshot it names, not by its own hash: the AEAD tag is its check.
+      obj = decodeMeta(bytes, toHex(blake3(bytes)), this.keys);
+    } catch (e) {
+      const why = e instanceof FragfsError ? e.message.replace(/^fragment [0-9a-f]{64}: /, '') : String(e);
+      throw new FragfsError('CORRUPT', `ref ${id}: ${why}`, { fragmentId: id, cause: e });
+    }
+    if (obj.kind !== 'ref' || obj.snapshot !== id) {
+      throw new FragfsError('CORRUPT', `ref ${id} does not name its own snapshot`, { fragmentId: id });
+    }
+    return obj;
   }
 
   /**

@@ -57,12 +57,17 @@ export async function verifyStore(repo: Repo, keyOrName: string | undefined, o: 
   let keys: string[];
   if (keyOrName !== undefined) keys = [await repo.resolveSnapshot(keyOrName)];
   else {
-    try {
-      keys = (await repo.listRefs()).map((r) => r.snapshot);
-    } catch (e) {
-      problem(e, 'ref', []);
-      keys = [];
-    }
+    // A damaged ref is reported, and the snapshot it is filed under (its id) is still checked.
+    const damaged: string[] = [];
+    keys = (
+      await repo.listRefs({
+        onError: (e, id) => {
+          problem(e, 'ref', [], id);
+          damaged.push(id);
+        },
+      })
+    ).map((r) => r.snapshot);
+    keys.push(...damaged);
   }
 
   for (const key of keys) {
