@@ -90,7 +90,10 @@ export class OpenFile {
         this.fill(d, src, done, inOff, n);
         done += n;
         if (off + n > this.size) this.size = off + n;
-        if (d.len === this.bs) this.storeBlock(blockNo);
+        // A block filled up by writing is stored at once (sequential writes stream to the store);
+        // one rewritten in place stays buffered until flush or eviction, or every small write
+        // into it would re-encode the whole block.
+        if (d.len === this.bs && !d.loaded && inOff + n === this.bs) this.storeBlock(blockNo);
         else this.ctx.wb.touch(d);
       }
       const now = Date.now();
@@ -136,13 +139,17 @@ export class OpenFile {
       data.set(plain, 0);
       len = plain.byteLength;
     }
-    const d: DirtyBlock = { owner: this, blockNo, data, len };
+    const d: DirtyBlock = { owner: this, blockNo, data, len, loaded: plain !== undefined };
     this.dirty.set(blockNo, d);
     this.ctx.wb.add(d);
   }
 
-  /** Hands a dirty block to the store now, without waiting (synchronous hand-off). */
-  storeBlock(blockNo: number): void {
+  /**
+   * Hands a dirty block to the store now, without waiting (synchronous hand-off). With `keep`, its
+   * plaintext also goes into the block cache: a file rewritten in place between fsyncs (a database,
+   * an editor) then patches the cached block instead of reading back and decoding what it just wrote.
+   */
+  storeBlock(blockNo: number, keep = false): void {
     const d = this.dirty.get(blockNo);
     if (!d) return;
     this.dirty.delete(blockNo);
@@ -150,9 +157,14 @@ export class OpenFile {
     const plainSize = Math.min(d.len, this.size - blockNo * this.bs);
     if (plainSize <= 0) return;
     const data = d.data.byteLength === plainSize ? d.data : d.data.subarray(0, plainSize);
+    // writeBlock may hand `data` to a worker thread: the cache gets its own copy.
+    const kept = keep ? Uint8Array.prototype.slice.call(data) : undefined;
     const p = this.ctx.wb
       .runStore(() => this.ctx.repo.writeBlock(data))
-      .then((ref) => this.commitBlock(blockNo, ref))
+      .then((ref) => {
+        if (kept) this.ctx.cache.remember(ref, kept);
+        this.commitBlock(blockNo, ref);
+      })
       .catch((e: unknown) => {
         this.error ??= e;
       })
@@ -204,7 +216,7 @@ export class OpenFile {
   }
 
   private async flushUnlocked(): Promise<void> {
-    for (const blockNo of [...this.dirty.keys()]) this.storeBlock(blockNo);
+    for (const blockNo of [...this.dirty.keys()]) this.storeBlock(blockNo, true);
     await this.drain();
     this.takeError();
     this.commitAttrs();

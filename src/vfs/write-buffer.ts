@@ -9,6 +9,8 @@ export interface DirtyBlock {
   readonly blockNo: number;
   data: Buffer;
   len: number;
+  /** Started from the stored block (a rewrite in place) rather than from nothing (a fill). */
+  loaded?: boolean;
 }
 
 export class WriteBuffer {
