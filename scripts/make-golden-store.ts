@@ -145,7 +145,8 @@ export interface GoldenExpected {
   paths: GoldenPath[];
 }
 
-async function describe(root: string): Promise<GoldenPath[]> {
+/** Every path under root ('.' for the root), as expected.json records it; the test describes a restore the same way. */
+export async function describeGoldenTree(root: string): Promise<GoldenPath[]> {
   const out: GoldenPath[] = [];
   const groups = new Map<string, number>();
   const inodeCount = new Map<string, number>();
@@ -230,7 +231,7 @@ async function main(): Promise<void> {
       kdfCost: GOLDEN_KDF_COST,
       name: GOLDEN_NAME,
       backends: {},
-      paths: await describe(tree),
+      paths: await describeGoldenTree(tree),
     };
     for (const backend of BACKENDS) {
       const storePath = join(out, backend);

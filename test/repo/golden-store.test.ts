@@ -4,12 +4,11 @@
 // The fixtures are only ever read: each test works on a copy in a temp folder.
 
 import test, { type ExecutionContext } from 'ava';
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { cp, lstat, open, readdir, readFile, readlink } from 'node:fs/promises';
+import { cp, lstat, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { GoldenExpected, GoldenPath } from '../../scripts/make-golden-store.js';
+import { describeGoldenTree, type GoldenExpected } from '../../scripts/make-golden-store.js';
 import { FragfsError, isFragfsError } from '../../src/errors.js';
 import type { Entry } from '../../src/fragment/tree-format.js';
 import { getTree } from '../../src/repo/get.js';
@@ -33,42 +32,6 @@ async function openCopy(t: ExecutionContext, backend: Backend): Promise<{ repo: 
   const repo = await Repo.open({ storePath, passphrase: expected.passphrase, threads: 2 });
   t.teardown(() => repo.close());
   return { repo, work: work.path, storePath };
-}
-
-/** Every path under root ('.' for the root), described as expected.json does. */
-async function describeRestored(root: string): Promise<GoldenPath[]> {
-  const rels = ['.'];
-  const walk = async (abs: string, rel: string): Promise<void> => {
-    for (const name of (await readdir(abs)).sort()) {
-      const r = rel === '.' ? name : `${rel}/${name}`;
-      rels.push(r);
-      if ((await lstat(join(abs, name))).isDirectory()) await walk(join(abs, name), r);
-    }
-  };
-  await walk(root, '.');
-  const groups = new Map<number, number>();
-  const out: GoldenPath[] = [];
-  for (const rel of rels) {
-    const abs = rel === '.' ? root : join(root, rel);
-    const st = await lstat(abs);
-    const rec: GoldenPath = {
-      path: rel,
-      type: st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file',
-      mode: st.mode & 0o7777,
-      size: st.isDirectory() ? 0 : st.size,
-      mtimeMs: Math.floor(st.mtimeMs),
-    };
-    if (st.isSymbolicLink()) rec.target = await readlink(abs);
-    if (st.isFile()) {
-      rec.sha256 = createHash('sha256').update(await readFile(abs)).digest('hex');
-      if (st.nlink > 1) {
-        if (!groups.has(st.ino)) groups.set(st.ino, groups.size + 1);
-        rec.linkGroup = groups.get(st.ino)!;
-      }
-    }
-    out.push(rec);
-  }
-  return out;
 }
 
 test('expected.json describes the tree the golden stores were made from', (t) => {
@@ -100,7 +63,7 @@ for (const backend of BACKENDS) {
     const got = await getTree(repo, expected.name, dest);
     t.is(got.key, exp.metaKey);
     t.deepEqual(got.skipped, []);
-    t.deepEqual(await describeRestored(dest), expected.paths);
+    t.deepEqual(await describeGoldenTree(dest), expected.paths);
 
     // The holes of the sparse file (blocks 1, 2 and the short block 4) are not written.
     const sparse = await lstat(join(dest, 'data', 'sparse.img'));
