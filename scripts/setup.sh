@@ -20,7 +20,13 @@ fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci" >&2
-  npm ci --no-audit --no-fund --loglevel=error
+  # @napi-rs/blake-hash 1.3.6 names platform packages (darwin, win32, ...) at versions that were
+  # never published; npm ci refuses such a lock file while npm install, on the same lock file,
+  # installs exactly the locked versions for this platform.
+  if ! npm ci --no-audit --no-fund --loglevel=error 2>/tmp/fragfs-npm-ci.log; then
+    echo "setup: npm ci refused the lock file (unpublished optional platform packages); npm install from the same lock" >&2
+    npm install --no-audit --no-fund --loglevel=error
+  fi
 fi
 echo "setup: building" >&2
 npm run --silent build
