@@ -36,6 +36,7 @@ interface MountCliOptions extends StoreOptions {
   allowOther?: boolean;
   background?: boolean;
   debugFuse?: boolean;
+  opStats?: boolean;
 }
 
 /** Set in the environment of the detached child of `mount --background`. */
@@ -56,7 +57,8 @@ export function registerMount(program: Command): void {
       .option('--cache-size <size>', 'memory for decrypted blocks, e.g. 256M, 1G')
       .option('--allow-other', 'let other users use the mount (root, or user_allow_other in /etc/fuse.conf)')
       .option('--background', 'return once the mount is ready; the mount process keeps running detached')
-      .option('--debug-fuse', "print libfuse's request trace on stderr"),
+      .option('--debug-fuse', "print libfuse's request trace on stderr")
+      .option('--op-stats', 'at unmount, print how many requests of each kind the kernel sent and their mean latency'),
   ).action(
     action(async (store: string, mountpoint: string, opts: MountCliOptions) => {
       if (opts.background && process.env[CHILD_ENV] !== '1') return runInBackground(store, mountpoint, opts);
@@ -230,6 +232,7 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
     handle = await mountVfs(vfs, mp, {
       allowOther: opts.allowOther === true,
       debug: opts.debugFuse === true,
+      opStats: opts.opStats === true,
       fsname: `fragfs:${storePath}`,
       log,
     });

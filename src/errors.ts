@@ -58,7 +58,13 @@ export class FragfsError extends Error {
   path?: string;
 
   constructor(code: ErrorCode, message: string, details: FragfsErrorDetails = {}) {
+    // A FragfsError is an expected outcome (ENOENT on a lookup, ENODATA on a getxattr), answered
+    // thousands of times a second on a mount and printed as one line: capturing a stack costs more
+    // than the lookup itself and nobody reads it. Its `cause` keeps its own stack.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    Error.stackTraceLimit = stackTraceLimit;
     this.name = 'FragfsError';
     this.code = code;
     if (details.fragmentId !== undefined) this.fragmentId = details.fragmentId;

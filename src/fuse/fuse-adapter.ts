@@ -9,11 +9,13 @@ import type { CallerIds, KernelOps } from './fuse-native.js';
 
 const { EIO, EOPNOTSUPP, ENODATA } = osConstants.errno;
 /**
- * POSIX ACLs travel as these xattrs. With libfuse 2 the kernel does not map them onto the mode, so
- * storing them would let `cp -a` believe an ACL set the permissions and skip its chmod: refuse them
- * (ENOTSUP), as a filesystem without ACL support does, and tools fall back to chmod.
+ * xattrs fragfs refuses (ENOTSUP on set, ENODATA on get), as a filesystem without the feature does.
+ * POSIX ACLs: with libfuse 2 the kernel does not map them onto the mode, so storing them would let
+ * `cp -a` believe an ACL set the permissions and skip its chmod; tools fall back to chmod.
+ * security.capability: FUSE mounts are nosuid, so capabilities never apply; the kernel asks for it
+ * before every write, and the patched addon answers that without a round trip to JS.
  */
-const ACL_XATTRS = new Set(['system.posix_acl_access', 'system.posix_acl_default']);
+const UNSUPPORTED_XATTRS = new Set(['system.posix_acl_access', 'system.posix_acl_default', 'security.capability']);
 const { O_CREAT, O_RDWR } = osConstants as unknown as Record<string, number>;
 const UINT32_MAX = 0xffffffff;
 /** st_blksize: the preferred I/O size cp, dd and stdio read; one FUSE write request. */
@@ -148,12 +150,12 @@ export function createKernelOps(vfs: Vfs, o: AdapterOptions): KernelOps {
     mknod: (path, mode, dev, caller, cb) =>
       reply('mknod', path, () => vfs.mknod(path, mode, dev, callerOf(caller)), cb, () => undefined),
     setxattr: (path, name, value, flags, cb) =>
-      ACL_XATTRS.has(name)
+      UNSUPPORTED_XATTRS.has(name)
         ? cb(-EOPNOTSUPP)
         : // The value lives in kernel-request memory fuse-native detaches after the reply: copy it.
       reply('setxattr', path, () => vfs.setxattr(path, name, Buffer.from(value), flags), cb, () => undefined),
     getxattr: (path, name, cb) =>
-      ACL_XATTRS.has(name)
+      UNSUPPORTED_XATTRS.has(name)
         ? cb(-ENODATA)
         : reply('getxattr', path, () => vfs.getxattr(path, name), cb as (res: number, value?: unknown) => void),
     listxattr: (path, cb) => reply('listxattr', path, () => vfs.listxattr(path), cb as (res: number, value?: unknown) => void),

@@ -8,11 +8,14 @@ import { FragfsError } from '../errors.js';
 import type { Caller, Vfs } from '../vfs/vfs-api.js';
 import { createKernelOps, PREFERRED_IO_BYTES } from './fuse-adapter.js';
 import { fusermountUnmount, type FusermountError, type FuseTuning, TunedFuse } from './fuse-native.js';
+import { withOpStats } from './op-stats.js';
 
 export interface MountOptions {
   allowOther?: boolean;
   /** libfuse's request trace on stderr. */
   debug?: boolean;
+  /** Count each FUSE op and its latency; the table goes to `log` at unmount. */
+  opStats?: boolean;
   /** Source column of /proc/mounts (commas and spaces are replaced). */
   fsname?: string;
   /** Owner of new inodes when the kernel does not say who the caller is. */
@@ -115,11 +118,12 @@ export async function prepareMountpoint(mountpoint: string, log: (line: string) 
 export async function mountVfs(vfs: Vfs, mountpoint: string, o: MountOptions = {}): Promise<MountHandle> {
   const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const mp = await prepareMountpoint(mountpoint, log);
-  const ops = createKernelOps(vfs, {
+  const kernelOps = createKernelOps(vfs, {
     defaultCaller: o.defaultCaller ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
     log,
   });
-  const fuse = new TunedFuse(mp, ops, tuningFor(vfs, o));
+  const stats = o.opStats ? withOpStats(kernelOps) : undefined;
+  const fuse = new TunedFuse(mp, stats?.ops ?? kernelOps, tuningFor(vfs, o));
   await new Promise<void>((resolveMounted, reject) => {
     fuse.mount((err) => {
       if (!err) return resolveMounted();
@@ -154,6 +158,7 @@ export async function mountVfs(vfs: Vfs, mountpoint: string, o: MountOptions = {
       }
       unmounted = true;
       fuse.releaseNative();
+      if (stats) log(stats.report());
     },
   };
 }

@@ -18,6 +18,12 @@ export interface DirCacheValue {
 export type FileContentCache = Pick<Entry, 'blocks' | 'pages'>;
 
 const KEY_INO_BYTES = 6;
+/** Decoded inode records kept in memory (~200 bytes each). */
+const INODE_CACHE_ENTRIES = 100_000;
+
+function copyRecord(rec: InodeRecord): InodeRecord {
+  return { ...rec, parents: rec.parents.slice() };
+}
 
 function inoPrefix(ino: number, extra = 0): Buffer {
   const b = Buffer.allocUnsafe(KEY_INO_BYTES + extra);
@@ -69,8 +75,19 @@ export class LiveState {
   private readonly contentCache: Database<FileContentCache, number>;
   /** While a snapshot runs: every dir and file invalidated meanwhile (its caches must not be written back). */
   touched: Set<number> | null = null;
+  /**
+   * Decoded inode records by ino, as last written or read outside a read transaction. Every FUSE
+   * request resolves a path inode by inode (a getattr of a/b/c decodes four records): decoding
+   * msgpack each time was the largest cost of a stat. Callers get copies, so mutating a record
+   * without putInode changes nothing; a transaction that throws drops the whole cache, because its
+   * putInode calls never happened.
+   */
+  private readonly inodeCache = new Map<number, InodeRecord>();
+  /** A read-only state may be read while a read-write mount in another process changes it: no cache. */
+  private readonly cacheInodes: boolean;
 
   constructor(o: StateOptions) {
+    this.cacheInodes = !o.readOnly;
     if (!o.readOnly) mkdirSync(o.path, { recursive: true });
     // noSync: a commit is a write into the OS page cache, which survives kill -9 of the process; only
     // `sync()` (fsync, flushAll) pays for an fdatasync. Power loss can lose commits since the last sync.
@@ -105,7 +122,12 @@ export class LiveState {
 
   /** One atomic write transaction. */
   txn<T>(fn: () => T): T {
-    return this.root.transactionSync(fn);
+    try {
+      return this.root.transactionSync(fn);
+    } catch (e) {
+      this.inodeCache.clear();
+      throw e;
+    }
   }
 
   readTxn(): Transaction {
@@ -127,14 +149,30 @@ export class LiveState {
   // --- inodes
 
   getInode(ino: number, rtx?: Transaction): InodeRecord | undefined {
-    return rtx ? this.inodes.get(ino, { transaction: rtx }) : this.inodes.get(ino);
+    if (rtx) return this.inodes.get(ino, { transaction: rtx });
+    let rec = this.inodeCache.get(ino);
+    if (rec === undefined) {
+      rec = this.inodes.get(ino);
+      if (rec === undefined) return undefined;
+      this.remember(ino, rec);
+    }
+    return copyRecord(rec);
   }
 
   putInode(ino: number, rec: InodeRecord): void {
     this.inodes.putSync(ino, rec);
+    this.remember(ino, copyRecord(rec));
+  }
+
+  private remember(ino: number, rec: InodeRecord): void {
+    if (!this.cacheInodes) return;
+    // Bounded: a tree of millions of files must not grow the mount's memory without limit.
+    if (this.inodeCache.size >= INODE_CACHE_ENTRIES && !this.inodeCache.has(ino)) this.inodeCache.clear();
+    this.inodeCache.set(ino, rec);
   }
 
   deleteInode(ino: number): void {
+    this.inodeCache.delete(ino);
     this.inodes.removeSync(ino);
     for (const key of this.extents.getKeys({ start: inoPrefix(ino), end: inoPrefix(ino + 1) })) this.extents.removeSync(key);
     for (const key of this.xattrs.getKeys({ start: inoPrefix(ino), end: inoPrefix(ino + 1) })) this.xattrs.removeSync(key);
