@@ -24,6 +24,7 @@ import {
 } from '../src/fuse/mount-registry.js';
 import { DEFAULT_SPACE, Repo } from '../src/repo/repo.js';
 import { liveDir, StoreLock } from '../src/repo/store-lock.js';
+import { processAccessor } from '../src/vfs/permissions.js';
 import { LiveVfs } from '../src/vfs/live-vfs.js';
 import { SnapshotVfs } from '../src/vfs/snapshot-vfs.js';
 import type { Vfs } from '../src/vfs/vfs-api.js';
@@ -222,6 +223,9 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
         repo,
         statePath: liveDir(storePath, space),
         readOnly,
+        // Without allow_other the kernel lets only this user in: the vfs checks that user's
+        // permissions itself (faster than the kernel's default_permissions, see DESIGN.md).
+        ...(opts.allowOther === true ? {} : { permissionsFor: processAccessor() }),
         source: mp,
         ...(cacheBytes === undefined ? {} : { cacheBytes }),
       });

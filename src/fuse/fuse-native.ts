@@ -80,6 +80,8 @@ export interface FuseTuning {
   negativeTimeoutS: number;
   /** Keep page cache across opens: only safe when nothing else changes the files (snapshot mounts). */
   kernelCache: boolean;
+  /** The kernel checks permissions (else the filesystem does). */
+  defaultPermissions: boolean;
   allowOther: boolean;
   debug: boolean;
   /** Shown in /proc/mounts as the source column. */
@@ -92,7 +94,7 @@ export function fuseOptionString(t: FuseTuning): string {
   const options = [
     `fsname=${fsname}`,
     'subtype=fragfs',
-    'default_permissions',
+    ...(t.defaultPermissions ? ['default_permissions'] : []),
     'use_ino',
     'big_writes',
     `max_write=${t.maxWrite}`,

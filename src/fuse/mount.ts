@@ -70,6 +70,10 @@ export function tuningFor(vfs: Vfs, o: MountOptions): FuseTuning {
     entryTimeoutS: frozen ? 60 : 1,
     negativeTimeoutS: frozen ? 60 : 0,
     kernelCache: frozen,
+    // With default_permissions and no attribute cache the kernel asks for the attributes of every
+    // directory on a path before each operation (3-4 getattrs per file in `tar x`); a vfs that
+    // checks permissions itself spares those round trips.
+    defaultPermissions: !vfs.checksPermissions,
     allowOther: o.allowOther ?? false,
     debug: o.debug ?? false,
     fsname: o.fsname ?? 'fragfs',

@@ -5,6 +5,7 @@
 import { FragfsError } from '../errors.js';
 import { ROOT_INO, S_IFDIR, S_IFMT, isDir, type InodeRecord } from './inode.js';
 import type { LiveState } from './live-state.js';
+import { type Accessor, checkAccess, checkDirChange, checkSticky, MAY_EXEC, MAY_WRITE } from './permissions.js';
 import type { Caller } from './vfs-api.js';
 
 export const NAME_MAX_BYTES = 255;
@@ -32,14 +33,18 @@ export interface Found {
   rec: InodeRecord;
 }
 
-/** The inode at `path`; NOT_FOUND / NOT_DIR as the kernel would report them. */
-export function lookupPath(state: LiveState, path: string): Found {
+/**
+ * The inode at `path`; NOT_FOUND / NOT_DIR as the kernel would report them. With `who`, every
+ * directory passed through must grant it search (x), else EACCES (the vfs checks permissions).
+ */
+export function lookupPath(state: LiveState, path: string, who?: Accessor): Found {
   const parts = splitPath(path);
   let ino = ROOT_INO;
   let rec = state.getInode(ino);
   if (!rec) throw new FragfsError('IO', 'the live state has no root inode');
   for (const part of parts) {
     if (!isDir(rec)) throw new FragfsError('NOT_DIR', `${path}: ${ERR('NOT_DIR')}`, { path });
+    if (who) checkAccess(rec, who, MAY_EXEC, path);
     const child = state.lookup(ino, nameBytes(part, path));
     if (child === undefined) throw new FragfsError('NOT_FOUND', `${path}: no such file or directory`, { path });
     const childRec = state.getInode(child);
@@ -63,14 +68,15 @@ export interface ParentRef {
 }
 
 /** The directory that holds the last component of `path` (which must not be the root). */
-export function lookupParent(state: LiveState, path: string): ParentRef {
+export function lookupParent(state: LiveState, path: string, who?: Accessor): ParentRef {
   const parts = splitPath(path);
   if (parts.length === 0) throw new FragfsError('BUSY', `the root of the mount cannot be changed that way`, { path });
   const last = parts[parts.length - 1]!;
   const name = nameBytes(last, path);
   const dirPath = '/' + parts.slice(0, -1).join('/');
-  const { ino: parent, rec: parentRec } = lookupPath(state, dirPath);
+  const { ino: parent, rec: parentRec } = lookupPath(state, dirPath, who);
   if (!isDir(parentRec)) throw new FragfsError('NOT_DIR', `${path}: a path component is not a directory`, { path });
+  if (who) checkAccess(parentRec, who, MAY_EXEC, path);
   const child = state.lookup(parent, name);
   const out: ParentRef = { parent, parentRec, name };
   if (child !== undefined) {
@@ -94,9 +100,11 @@ export function createNode(
   mode: number,
   caller: Caller,
   extra: { target?: string; rdev?: number } = {},
+  who?: Accessor,
 ): number {
-  const p = lookupParent(state, path);
+  const p = lookupParent(state, path, who);
   if (p.existing) throw new FragfsError('EXISTS', `${path}: already exists`, { path });
+  if (who) checkDirChange(p.parentRec, who, path);
   const now = Date.now();
   const ino = state.allocIno();
   const dir = (mode & S_IFMT) === S_IFDIR;
@@ -148,10 +156,14 @@ function dropName(state: LiveState, parent: number, parentRec: InodeRecord, name
 }
 
 /** unlink(2) or rmdir(2). Returns an inode left without names (see dropName). */
-export function removeNode(state: LiveState, path: string, dir: boolean): number | undefined {
-  const p = lookupParent(state, path);
+export function removeNode(state: LiveState, path: string, dir: boolean, who?: Accessor): number | undefined {
+  const p = lookupParent(state, path, who);
   const t = p.existing;
   if (!t) throw new FragfsError('NOT_FOUND', `${path}: no such file or directory`, { path });
+  if (who) {
+    checkDirChange(p.parentRec, who, path);
+    checkSticky(p.parentRec, t.rec, who, path);
+  }
   if (dir) {
     if (!isDir(t.rec)) throw new FragfsError('NOT_DIR', `${path}: not a directory`, { path });
     if (!state.dirIsEmpty(t.ino)) throw new FragfsError('NOT_EMPTY', `${path}: directory not empty`, { path });
@@ -165,13 +177,21 @@ export function removeNode(state: LiveState, path: string, dir: boolean): number
 }
 
 /** rename(2). Returns an inode the rename left without names (a replaced file). */
-export function renameNode(state: LiveState, from: string, to: string): number | undefined {
-  const src = lookupParent(state, from);
+export function renameNode(state: LiveState, from: string, to: string, who?: Accessor): number | undefined {
+  const src = lookupParent(state, from, who);
   if (!src.existing) throw new FragfsError('NOT_FOUND', `${from}: no such file or directory`, { path: from });
-  const dst = lookupParent(state, to);
+  const dst = lookupParent(state, to, who);
   const moving = src.existing;
-  if (dst.existing && dst.existing.ino === moving.ino) return undefined; // same file: nothing to do
   const movingDir = isDir(moving.rec);
+  if (who) {
+    checkDirChange(src.parentRec, who, from);
+    checkSticky(src.parentRec, moving.rec, who, from);
+    checkDirChange(dst.parentRec, who, to);
+    if (dst.existing) checkSticky(dst.parentRec, dst.existing.rec, who, to);
+    // A directory moving to another parent rewrites its '..' entry.
+    if (movingDir && src.parent !== dst.parent) checkAccess(moving.rec, who, MAY_WRITE, from);
+  }
+  if (dst.existing && dst.existing.ino === moving.ino) return undefined; // same file: nothing to do
   if (movingDir) {
     // The target's directory must not be the moved dir or below it.
     for (let d: number | undefined = dst.parent; d !== undefined; d = state.getInode(d)?.parents[0]) {
@@ -212,11 +232,12 @@ export function renameNode(state: LiveState, from: string, to: string): number |
 }
 
 /** link(2): a new name for an existing non-directory inode. */
-export function linkNode(state: LiveState, existing: string, path: string): void {
-  const src = lookupPath(state, existing);
+export function linkNode(state: LiveState, existing: string, path: string, who?: Accessor): void {
+  const src = lookupPath(state, existing, who);
   if (isDir(src.rec)) throw new FragfsError('NOT_PERMITTED', `${existing}: hard links to directories are not allowed`, { path: existing });
-  const p = lookupParent(state, path);
+  const p = lookupParent(state, path, who);
   if (p.existing) throw new FragfsError('EXISTS', `${path}: already exists`, { path });
+  if (who) checkDirChange(p.parentRec, who, path);
   const now = Date.now();
   state.putEntry(p.parent, p.name, src.ino);
   src.rec.nlink++;

@@ -13,6 +13,17 @@ import { LiveState } from './live-state.js';
 import { OpenFile, type FileContext } from './open-file.js';
 import { DEFAULT_READ_AHEAD_BYTES, newReadAheadState, type ReadAheadState } from './prefetch.js';
 import { SnapshotWriter } from './snapshot-writer.js';
+import {
+  type Accessor,
+  checkAccess,
+  checkChown,
+  checkOwner,
+  MAY_READ,
+  MAY_WRITE,
+  openMask,
+  permits,
+  xattrMask,
+} from './permissions.js';
 import type { Attr, Caller, StatFs, Vfs } from './vfs-api.js';
 import { DEFAULT_WRITE_BUFFER_BYTES, WriteBuffer } from './write-buffer.js';
 
@@ -31,6 +42,12 @@ export interface LiveVfsOptions {
   source?: string;
   /** Bytes read ahead of a sequential reader (default 8 MiB). */
   readAheadBytes?: number;
+  /**
+   * Check POSIX permissions for this accessor in every operation (a mount without the kernel's
+   * default_permissions, where the kernel lets only the mounting user in). Unset: no checks, the
+   * kernel makes them. Ignored on a read-only vfs.
+   */
+  permissionsFor?: Accessor;
 }
 
 const O_ACCMODE = 3;
@@ -52,6 +69,9 @@ interface Handle {
 
 export class LiveVfs implements Vfs {
   readonly readOnly: boolean;
+  readonly checksPermissions: boolean;
+  /** Whose permissions every operation checks; undefined when the kernel checks them. */
+  private readonly who: Accessor | undefined;
   private readonly ctx: FileContext;
   private readonly handles = new Map<number, Handle>();
   private readonly freeFhs: number[] = [];
@@ -68,6 +88,8 @@ export class LiveVfs implements Vfs {
     o: LiveVfsOptions,
   ) {
     this.readOnly = o.readOnly === true || repo.readOnly;
+    this.who = this.readOnly ? undefined : o.permissionsFor;
+    this.checksPermissions = this.who !== undefined;
     const threads = availableParallelism();
     this.ctx = {
       state,
@@ -177,7 +199,7 @@ export class LiveVfs implements Vfs {
   // --- attributes and lookups
 
   async getattr(path: string): Promise<Attr> {
-    return this.attrOf(lookupPath(this.state, path));
+    return this.attrOf(lookupPath(this.state, path, this.who));
   }
 
   async fgetattr(path: string, fh: number): Promise<Attr> {
@@ -188,15 +210,18 @@ export class LiveVfs implements Vfs {
   }
 
   async readdir(path: string): Promise<string[]> {
-    const f = lookupPath(this.state, path);
+    const f = lookupPath(this.state, path, this.who);
     if (!isDir(f.rec)) throw new FragfsError('NOT_DIR', `${path}: not a directory`, { path });
+    if (this.who) checkAccess(f.rec, this.who, MAY_READ, path);
     const names: string[] = [];
     for (const { name } of this.state.listDir(f.ino)) names.push(name.toString('utf8'));
     return names;
   }
 
-  async access(path: string, _mode: number): Promise<void> {
-    lookupPath(this.state, path);
+  async access(path: string, mode: number): Promise<void> {
+    const f = lookupPath(this.state, path, this.who);
+    // access(2)'s R_OK/W_OK/X_OK are the MAY_* bits.
+    if (this.who && (mode & 7) !== 0) checkAccess(f.rec, this.who, mode & 7, path);
   }
 
   async statfs(_path: string): Promise<StatFs> {
@@ -225,30 +250,30 @@ export class LiveVfs implements Vfs {
 
   async mkdir(path: string, mode: number, caller: Caller): Promise<void> {
     this.writable(path);
-    this.state.txn(() => createNode(this.state, path, S_IFDIR | (mode & 0o7777), caller));
+    this.state.txn(() => createNode(this.state, path, S_IFDIR | (mode & 0o7777), caller, {}, this.who));
   }
 
   async rmdir(path: string): Promise<void> {
     this.writable(path);
-    this.state.txn(() => removeNode(this.state, path, true));
+    this.state.txn(() => removeNode(this.state, path, true, this.who));
   }
 
   async mknod(path: string, mode: number, rdev: number, caller: Caller): Promise<void> {
     this.writable(path);
     const fmt = mode & S_IFMT || S_IFREG;
     if (fmt === S_IFDIR || fmt === S_IFLNK) throw new FragfsError('INVALID', `${path}: mknod cannot make that type`, { path });
-    this.state.txn(() => createNode(this.state, path, fmt | (mode & 0o7777), caller, { rdev }));
+    this.state.txn(() => createNode(this.state, path, fmt | (mode & 0o7777), caller, { rdev }, this.who));
   }
 
   async create(path: string, mode: number, flags: number, caller: Caller): Promise<number> {
     this.writable(path);
     const made = this.state.txn(() => {
-      const p = lookupParent(this.state, path);
+      const p = lookupParent(this.state, path, this.who);
       if (p.existing) {
         if (flags & O_EXCL) throw new FragfsError('EXISTS', `${path}: already exists`, { path });
         return false;
       }
-      createNode(this.state, path, S_IFREG | (mode & 0o7777), caller);
+      createNode(this.state, path, S_IFREG | (mode & 0o7777), caller, {}, this.who);
       return true;
     });
     if (!made) return this.open(path, flags);
@@ -257,10 +282,11 @@ export class LiveVfs implements Vfs {
   }
 
   async open(path: string, flags: number): Promise<number> {
-    const f = lookupPath(this.state, path);
+    const f = lookupPath(this.state, path, this.who);
     const acc = flags & O_ACCMODE;
     const writing = acc === O_WRONLY || acc === O_RDWR || (flags & O_TRUNC) !== 0;
     if (writing) this.writable(path);
+    if (this.who) checkAccess(f.rec, this.who, openMask(flags), path);
     if (isDir(f.rec)) {
       if (acc !== 0) throw new FragfsError('IS_DIR', `${path}: is a directory`, { path });
       return this.newHandle({ ino: f.ino, flags, ra: newReadAheadState() });
@@ -297,8 +323,9 @@ export class LiveVfs implements Vfs {
   async truncate(path: string, size: number): Promise<void> {
     this.writable(path);
     checkSize(path, size);
-    const f = lookupPath(this.state, path);
+    const f = lookupPath(this.state, path, this.who);
     if (isDir(f.rec)) throw new FragfsError('IS_DIR', `${path}: is a directory`, { path });
+    if (this.who) checkAccess(f.rec, this.who, MAY_WRITE, path);
     if (!isReg(f.rec)) throw new FragfsError('INVALID', `${path}: not a regular file`, { path });
     const file = this.acquireFile(f, path);
     try {
@@ -345,38 +372,43 @@ export class LiveVfs implements Vfs {
 
   async unlink(path: string): Promise<void> {
     this.writable(path);
-    this.state.txn(() => this.freeOrOrphan(removeNode(this.state, path, false)));
+    this.state.txn(() => this.freeOrOrphan(removeNode(this.state, path, false, this.who)));
   }
 
   async rename(from: string, to: string): Promise<void> {
     this.writable(from);
-    this.state.txn(() => this.freeOrOrphan(renameNode(this.state, from, to)));
+    this.state.txn(() => this.freeOrOrphan(renameNode(this.state, from, to, this.who)));
     for (const h of this.handles.values()) if (h.file && h.file.path === from) h.file.path = to;
   }
 
   async symlink(target: string, path: string, caller: Caller): Promise<void> {
     this.writable(path);
     if (typeof target !== 'string' || target.length === 0) throw new FragfsError('NOT_FOUND', `${path}: empty symlink target`, { path });
-    this.state.txn(() => createNode(this.state, path, S_IFLNK | 0o777, caller, { target }));
+    this.state.txn(() => createNode(this.state, path, S_IFLNK | 0o777, caller, { target }, this.who));
   }
 
   async readlink(path: string): Promise<string> {
-    const f = lookupPath(this.state, path);
+    const f = lookupPath(this.state, path, this.who);
     if (!isSymlink(f.rec) || f.rec.target === undefined) throw new FragfsError('INVALID', `${path}: not a symbolic link`, { path });
     return f.rec.target;
   }
 
   async link(existing: string, path: string): Promise<void> {
     this.writable(path);
-    this.state.txn(() => linkNode(this.state, existing, path));
+    this.state.txn(() => linkNode(this.state, existing, path, this.who));
   }
 
   // --- attributes
 
-  private changeAttrs(path: string, change: (rec: Found['rec'], now: number) => void): void {
+  private changeAttrs(
+    path: string,
+    check: (rec: Found['rec'], who: Accessor) => void,
+    change: (rec: Found['rec'], now: number) => void,
+  ): void {
     this.writable(path);
     this.state.txn(() => {
-      const f = lookupPath(this.state, path);
+      const f = lookupPath(this.state, path, this.who);
+      if (this.who) check(f.rec, this.who);
       const now = Date.now();
       change(f.rec, now);
       this.state.putInode(f.ino, f.rec);
@@ -386,14 +418,15 @@ export class LiveVfs implements Vfs {
   }
 
   async chmod(path: string, mode: number): Promise<void> {
-    this.changeAttrs(path, (rec, now) => {
+    this.changeAttrs(path, (rec, who) => checkOwner(rec, who, path), (rec, now) => {
       rec.mode = (rec.mode & S_IFMT) | (mode & 0o7777);
       rec.ctimeMs = now;
     });
   }
 
   async chown(path: string, uid: number, gid: number): Promise<void> {
-    this.changeAttrs(path, (rec, now) => {
+    const given = (id: number) => (id >= 0 && id !== NO_ID ? id : undefined);
+    this.changeAttrs(path, (rec, who) => checkChown(rec, who, given(uid), given(gid), path), (rec, now) => {
       if (uid >= 0 && uid !== NO_ID) rec.uid = uid;
       if (gid >= 0 && gid !== NO_ID) rec.gid = gid;
       rec.ctimeMs = now;
@@ -402,7 +435,12 @@ export class LiveVfs implements Vfs {
 
   async utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
     if (!Number.isFinite(atimeMs) || !Number.isFinite(mtimeMs)) throw new FragfsError('INVALID', `${path}: bad time`, { path });
-    this.changeAttrs(path, (rec, now) => {
+    // The owner sets any times; others with write permission only "now" (which the kernel does not
+    // tell apart from given times here, so write permission is accepted for both).
+    const check = (rec: Found['rec'], who: Accessor) => {
+      if (rec.uid !== who.uid && !permits(rec, who, MAY_WRITE)) checkOwner(rec, who, path);
+    };
+    this.changeAttrs(path, check, (rec, now) => {
       rec.atimeMs = atimeMs;
       rec.mtimeMs = mtimeMs;
       rec.ctimeMs = now;
@@ -415,7 +453,7 @@ export class LiveVfs implements Vfs {
     this.writable(path);
     const key = xattrName(name, path);
     this.state.txn(() => {
-      const f = lookupPath(this.state, path);
+      const f = this.xattrTarget(path, name, true);
       const had = this.state.getXattr(f.ino, key) !== undefined;
       if (flags & XATTR_CREATE && had) throw new FragfsError('EXISTS', `${path}: attribute ${name} exists`, { path });
       if (flags & XATTR_REPLACE && !had) throw new FragfsError('NO_ATTR', `${path}: no attribute ${name}`, { path });
@@ -425,14 +463,14 @@ export class LiveVfs implements Vfs {
   }
 
   async getxattr(path: string, name: string): Promise<Buffer> {
-    const f = lookupPath(this.state, path);
+    const f = this.xattrTarget(path, name, false);
     const v = this.state.getXattr(f.ino, xattrName(name, path));
     if (v === undefined) throw new FragfsError('NO_ATTR', `${path}: no attribute ${name}`, { path });
     return Buffer.from(v);
   }
 
   async listxattr(path: string): Promise<string[]> {
-    const f = lookupPath(this.state, path);
+    const f = lookupPath(this.state, path, this.who);
     return [...this.state.listXattrs(f.ino)].map((x) => x.name.toString('utf8'));
   }
 
@@ -440,11 +478,24 @@ export class LiveVfs implements Vfs {
     this.writable(path);
     const key = xattrName(name, path);
     this.state.txn(() => {
-      const f = lookupPath(this.state, path);
+      const f = this.xattrTarget(path, name, true);
       if (this.state.getXattr(f.ino, key) === undefined) throw new FragfsError('NO_ATTR', `${path}: no attribute ${name}`, { path });
       this.state.removeXattr(f.ino, key);
       this.touchCtime(f);
     });
+  }
+
+  /** The inode whose xattr `name` is read or changed, after xattr_permission()'s checks. */
+  private xattrTarget(path: string, name: string, writing: boolean): Found {
+    const f = lookupPath(this.state, path, this.who);
+    if (this.who) {
+      if (name.startsWith('trusted.') && this.who.uid !== 0) {
+        throw new FragfsError('NOT_PERMITTED', `${path}: trusted.* attributes are for root`, { path });
+      }
+      const mask = xattrMask(name, writing);
+      if (mask !== 0) checkAccess(f.rec, this.who, mask, path);
+    }
+    return f;
   }
 
   private touchCtime(f: Found): void {

@@ -40,6 +40,7 @@ const HEX64 = /^[0-9a-f]{64}$/;
 
 export class SnapshotVfs implements Vfs {
   readonly readOnly = true;
+  readonly checksPermissions = false;
   private readonly cache: BlockCache;
   private readonly dirs = new Map<string, DirView>();
   private readonly inos = new Map<string, number>();

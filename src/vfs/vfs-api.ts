@@ -51,6 +51,12 @@ export interface Caller {
  */
 export interface Vfs {
   readonly readOnly: boolean;
+  /**
+   * True when the vfs checks POSIX permissions itself (EACCES/EPERM), so the kernel need not
+   * (fragfs then mounts without default_permissions, which saves a getattr per directory of every
+   * path the kernel resolves). False: the mount MUST use the kernel's default_permissions.
+   */
+  readonly checksPermissions: boolean;
 
   getattr(path: string): Promise<Attr>;
   fgetattr(path: string, fh: number): Promise<Attr>;

@@ -211,3 +211,27 @@ maybe('writes reach the filesystem as 128 KiB requests (big_writes, max_write)',
   t.is(Math.max(...sizes), 131072);
   t.true(sizes.filter((s) => s === 131072).length >= 60);
 });
+
+maybe('permissions: the mount checks them itself, --allow-other lets the kernel check every caller', async (t) => {
+  const e = await makeEnv(t);
+  const store = await initStore(t, e);
+  const own = await mount(t, e, store, 'own');
+  // Without allow_other only this user reaches the mount, and fragfs checks that user's rights.
+  t.notRegex((await sh(t, `grep ' ${own.mountpoint} ' /proc/mounts`)).stdout, /default_permissions/);
+  await sh(t, `cd ${own.mountpoint} && printf 'echo ran' > s && chmod 0644 s && printf x > z && chmod 0000 z`);
+  // Root reads a mode-0000 file (CAP_DAC_OVERRIDE) but cannot run a file without any x bit.
+  t.is((await sh(t, `cat ${own.mountpoint}/z`)).stdout, 'x');
+  t.regex((await sh(t, `${own.mountpoint}/s 2>&1`, { expect: 126 })).stdout, /Permission denied/);
+  await sh(t, `chmod 0755 ${own.mountpoint}/s && chmod 0600 ${own.mountpoint}/z`);
+  t.is((await sh(t, `${own.mountpoint}/s`)).stdout, 'ran\n');
+  await own.umount();
+
+  const shared = await mount(t, e, store, 'shared', ['--allow-other']);
+  t.regex((await sh(t, `grep ' ${shared.mountpoint} ' /proc/mounts`)).stdout, /default_permissions.*allow_other/);
+  // The mount point's parents must let `nobody` through for the check to reach the file.
+  await sh(t, `chmod 0755 ${shared.mountpoint}/.. ${e.root}`);
+  const nobody = `setpriv --reuid=65534 --regid=65534 --clear-groups`;
+  t.is((await sh(t, `${nobody} cat ${shared.mountpoint}/s`)).stdout, 'echo ran');
+  t.regex((await sh(t, `${nobody} cat ${shared.mountpoint}/z 2>&1`, { expect: 1 })).stdout, /Permission denied/);
+  t.regex((await sh(t, `${nobody} touch ${shared.mountpoint}/new 2>&1`, { expect: 1 })).stdout, /Permission denied/);
+});
