@@ -6,6 +6,9 @@ import type { KernelOps } from './fuse-native.js';
 
 interface Counter {
   count: number;
+  /** Requests of this kind being answered now, and the most at once. */
+  inFlight: number;
+  maxInFlight: number;
   errors: number;
   totalNs: bigint;
   maxNs: bigint;
@@ -26,11 +29,16 @@ export function withOpStats(inner: KernelOps): OpStats {
     const fn = inner[name] as (...a: unknown[]) => void;
     wrapped[name] = (...args: unknown[]) => {
       const t0 = process.hrtime.bigint();
+      let c = counters.get(name);
+      if (c === undefined) counters.set(name, (c = { count: 0, inFlight: 0, maxInFlight: 0, errors: 0, totalNs: 0n, maxNs: 0n }));
+      const counter = c;
+      counter.inFlight++;
+      if (counter.inFlight > counter.maxInFlight) counter.maxInFlight = counter.inFlight;
       const cb = args[args.length - 1] as (res: number, ...v: unknown[]) => void;
       args[args.length - 1] = (res: number, ...v: unknown[]) => {
         const ns = process.hrtime.bigint() - t0;
-        let c = counters.get(name);
-        if (c === undefined) counters.set(name, (c = { count: 0, errors: 0, totalNs: 0n, maxNs: 0n }));
+        const c = counter;
+        c.inFlight--;
         c.count++;
         if (res < 0) c.errors++;
         c.totalNs += ns;
@@ -45,11 +53,11 @@ export function withOpStats(inner: KernelOps): OpStats {
     report() {
       const wallS = Number(process.hrtime.bigint() - started) / 1e9;
       const rows = [...counters].sort((a, b) => b[1].count - a[1].count);
-      const lines = [`fragfs: FUSE ops over ${wallS.toFixed(1)} s (count, errors, mean and max µs in the JS answer)`];
+      const lines = [`fragfs: FUSE ops over ${wallS.toFixed(1)} s (count, errors, mean and max µs in the JS answer, most at once)`];
       for (const [name, c] of rows) {
         const meanUs = Number(c.totalNs / BigInt(c.count)) / 1000;
         lines.push(
-          `  ${name.padEnd(12)} ${String(c.count).padStart(9)} ${String(c.errors).padStart(8)} ${meanUs.toFixed(1).padStart(9)} ${(Number(c.maxNs) / 1000).toFixed(0).padStart(9)}`,
+          `  ${name.padEnd(12)} ${String(c.count).padStart(9)} ${String(c.errors).padStart(8)} ${meanUs.toFixed(1).padStart(9)} ${(Number(c.maxNs) / 1000).toFixed(0).padStart(9)} ${String(c.maxInFlight).padStart(5)}`,
         );
       }
       return lines.join('\n');

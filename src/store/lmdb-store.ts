@@ -133,7 +133,11 @@ export class LmdbStore implements Store {
     const db = this.db(ns, false);
     let v: Buffer | undefined;
     try {
-      v = db?.getBinary(LmdbStore.key(id));
+      const key = LmdbStore.key(id);
+      // A data block not in the page cache would page-fault 1 MiB in on the JS thread, stalling
+      // every FUSE request meanwhile: lmdb-js touches its pages on a background thread first.
+      if (db !== undefined && ns.kind === 'data') await db.prefetch([key]);
+      v = db?.getBinary(key);
     } catch (e) {
       throw lmdbError(e, 'cannot read fragment from', this.path);
     }
