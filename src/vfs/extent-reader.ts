@@ -47,6 +47,17 @@ export async function readExtentFile(
   const end = Math.min(position + length, f.size);
   if (position >= end) return 0;
   const total = end - position;
+  // Read-ahead is decided as the request arrives, not after its data is in: the kernel keeps two
+  // reads of a stream in flight, and the one that waits for a block finishes after the next one,
+  // which would look like a seek and collapse the window.
+  const r = readAhead(ra, position, total, f.size, blockSize, readAheadBytes);
+  if (r) {
+    for (let j = Math.max(0, findExtent(f.extents, r.from)); j < f.extents.length; j++) {
+      const e = f.extents[j]!;
+      if (e.offset >= r.to) break;
+      if (e.offset + e.plainSize > r.from) cache.prefetch(e, f.path);
+    }
+  }
   let done = 0;
   let i = findExtent(f.extents, position);
   while (done < total) {
@@ -66,14 +77,6 @@ export async function readExtentFile(
       const n = holeEnd - pos;
       dst.fill(0, done, done + n);
       done += n;
-    }
-  }
-  const r = readAhead(ra, position, total, f.size, blockSize, readAheadBytes);
-  if (r) {
-    for (let j = Math.max(0, findExtent(f.extents, r.from)); j < f.extents.length; j++) {
-      const e = f.extents[j]!;
-      if (e.offset >= r.to) break;
-      if (e.offset + e.plainSize > r.from) cache.prefetch(e, f.path);
     }
   }
   return total;

@@ -318,6 +318,8 @@ export class OpenFile {
     if (position >= end) return 0;
     let done = 0;
     const total = end - position;
+    // Decided on arrival, not after the data is in: see readExtentFile.
+    this.prefetch(ra, position, total);
     while (done < total) {
       const off = position + done;
       const blockNo = Math.floor(off / this.bs);
@@ -341,7 +343,6 @@ export class OpenFile {
       }
       done += n;
     }
-    this.prefetch(ra, position, total);
     return total;
   }
 

@@ -17,6 +17,14 @@ export function newReadAheadState(): ReadAheadState {
 }
 
 /**
+ * How far (in requests of the current size) a read may land from where the stream ended and still
+ * count as part of it. The kernel keeps several reads of one stream in flight and libfuse's threads
+ * hand them to JS in no fixed order, so a stream arrives slightly shuffled: taken strictly, every
+ * swap looked like a seek and collapsed the window (measured: no block loading 40 % of a 1 GiB read).
+ */
+const REORDER_REQUESTS = 16;
+
+/**
  * Records a read of [pos, pos + len) and returns the range to prefetch, or undefined when the read
  * is not part of a sequential stream. The window doubles from one block up to `maxBytes`.
  */
@@ -28,17 +36,19 @@ export function readAhead(
   blockSize: number,
   maxBytes: number = DEFAULT_READ_AHEAD_BYTES,
 ): { from: number; to: number } | undefined {
-  const sequential = pos === st.lastEnd || (pos === 0 && st.lastEnd === -1);
-  st.lastEnd = pos + len;
-  if (!sequential) {
+  const started = pos === 0 && st.lastEnd === -1;
+  const near = st.lastEnd >= 0 && Math.abs(pos - st.lastEnd) <= REORDER_REQUESTS * Math.max(len, 1);
+  if (!started && !near) {
+    st.lastEnd = pos + len;
     st.streak = 0;
     st.issuedTo = 0;
     return undefined;
   }
+  st.lastEnd = Math.max(st.lastEnd, pos + len);
   st.streak += len;
   const window = Math.min(maxBytes, Math.max(blockSize, 2 ** Math.ceil(Math.log2(Math.max(1, st.streak))) * 2));
-  const from = Math.max(pos + len, st.issuedTo);
-  const to = Math.min(fileSize, pos + len + window);
+  const from = Math.max(st.lastEnd, st.issuedTo);
+  const to = Math.min(fileSize, st.lastEnd + window);
   if (to <= from) return undefined;
   st.issuedTo = to;
   return { from, to };

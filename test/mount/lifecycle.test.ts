@@ -200,10 +200,14 @@ maybe('umount of a busy mount fails BUSY and keeps it; SIGTERM flushes, unmounts
   t.is(gone.code, 5, gone.stderr);
 });
 
-maybe('writes reach the filesystem as 128 KiB requests (big_writes, max_write)', async (t) => {
+maybe('writes reach the filesystem as 128 KiB requests (big_writes, max_write); read-ahead is 1 MiB', async (t) => {
   const e = await makeEnv(t);
   const store = await initStore(t, e);
   const m = await mount(t, e, store, 'mnt', ['--debug-fuse']);
+  if (process.getuid?.() === 0) {
+    const ra = await sh(t, `cat /sys/class/bdi/$(mountpoint -d ${m.mountpoint})/read_ahead_kb`);
+    t.is(ra.stdout.trim(), '1024');
+  }
   await sh(t, `dd if=/dev/zero of=${m.mountpoint}/z bs=1M count=8 conv=fsync 2>/dev/null`);
   const log = await readFile(m.logFile!, 'utf8');
   const sizes = [...log.matchAll(/write\[\d+\] (\d+) bytes/g)].map((x) => Number(x[1]));
