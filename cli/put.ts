@@ -6,6 +6,8 @@ import { action, addStoreOptions, bytesProgress, printJson, withRepo, type Store
 
 interface PutCliOptions extends StoreOptions {
   name?: string;
+  parent?: string;
+  full?: boolean;
   json?: boolean;
   progress?: boolean;
 }
@@ -18,6 +20,11 @@ export function registerPut(program: Command): void {
       .argument('<store>', 'the store folder')
       .argument('<paths...>', 'files or folders to store (several become one folder)')
       .option('--name <name>', 'name the snapshot, for `snapshots`, `get NAME` and `mount --snapshot NAME`')
+      .option(
+        '--parent <key>',
+        'take files whose size and mtime are unchanged from this snapshot without reading them (default: the latest snapshot of the same paths from this host)',
+      )
+      .option('--full', 'read every file, even one unchanged since the parent snapshot')
       .option('--no-progress', 'no progress bar, even on a terminal')
       .option('--json', 'print a JSON summary (the key is its "key" field)'),
   ).action(
@@ -29,6 +36,7 @@ export function registerPut(program: Command): void {
         try {
           result = await putPaths(repo, paths, {
             ...(opts.name === undefined ? {} : { name: opts.name }),
+            ...(opts.full ? { parent: false as const } : opts.parent === undefined ? {} : { parent: opts.parent }),
             onTotal: (n) => progress.setTotal(n),
             onBytes: (n) => progress.increment(n),
           });
@@ -43,6 +51,9 @@ export function registerPut(program: Command): void {
         process.stderr.write(
           `stored ${result.files} files, ${result.dirs} folders, ${result.symlinks} symlinks, ${result.logicalBytes} bytes in ${seconds.toFixed(2)} s\n`,
         );
+        if (result.parent !== undefined) {
+          process.stderr.write(`${result.unchangedFiles} files unchanged since snapshot ${result.parent.slice(0, 12)} (not read)\n`);
+        }
         process.stdout.write(`${result.key}\n`);
       });
     }),

@@ -12,7 +12,9 @@ want=(gocryptfs rclone restic borgbackup python3-llfuse fio)
 if ! command -v fusermount >/dev/null && ! command -v fusermount3 >/dev/null; then want+=(fuse); fi
 have=()
 for p in "${want[@]}"; do
-  if apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]'; then have+=("$p"); else echo "install-peers: $p is not in the package lists here, skipped" >&2; fi
+  # grep reads the whole policy (no -q): under pipefail an early exit would SIGPIPE apt-cache and
+  # count a package that is there as missing.
+  if apt-cache policy "$p" 2>/dev/null | grep 'Candidate: [0-9]' >/dev/null; then have+=("$p"); else echo "install-peers: $p is not in the package lists here, skipped" >&2; fi
 done
 $SUDO apt-get install -y -qq "${have[@]}" >/dev/null
 for b in gocryptfs rclone restic borg fio fusermount; do

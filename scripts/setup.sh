@@ -25,7 +25,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   # installs exactly the locked versions for this platform.
   if ! npm ci --no-audit --no-fund --loglevel=error 2>/tmp/fragfs-npm-ci.log; then
     echo "setup: npm ci refused the lock file (unpublished optional platform packages); npm install from the same lock" >&2
-    npm install --no-audit --no-fund --loglevel=error
+    npm install --no-save --no-audit --no-fund --loglevel=error
   fi
 fi
 echo "setup: building" >&2

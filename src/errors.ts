@@ -52,6 +52,9 @@ export interface FragfsErrorDetails {
   cause?: unknown;
 }
 
+/** FRAGFS_DEBUG set: FragfsErrors carry stacks (the CLI prints them). */
+const STACKS = Boolean(process.env['FRAGFS_DEBUG']);
+
 export class FragfsError extends Error {
   readonly code: ErrorCode;
   fragmentId?: string;
@@ -60,9 +63,10 @@ export class FragfsError extends Error {
   constructor(code: ErrorCode, message: string, details: FragfsErrorDetails = {}) {
     // A FragfsError is an expected outcome (ENOENT on a lookup, ENODATA on a getxattr), answered
     // thousands of times a second on a mount and printed as one line: capturing a stack costs more
-    // than the lookup itself and nobody reads it. Its `cause` keeps its own stack.
+    // than the lookup itself and nobody reads it, unless FRAGFS_DEBUG asks for it. Its `cause`
+    // keeps its own stack.
     const stackTraceLimit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
+    if (!STACKS) Error.stackTraceLimit = 0;
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     Error.stackTraceLimit = stackTraceLimit;
     this.name = 'FragfsError';

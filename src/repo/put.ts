@@ -1,15 +1,18 @@
 // `put`: freezes local files and trees into the store and returns one meta key. Blocks are read,
 // encoded on every core and stored in a bounded pipeline; all-zero blocks become holes; hard links
-// keep their identity; a directory's fragment is written only after everything under it.
+// keep their identity; a directory's fragment is written only after everything under it. A file
+// whose size and mtime match the same path in a parent snapshot takes that snapshot's content
+// without being read (rsync's quick check; restic's parent snapshot).
 
 import type { BigIntStats } from 'node:fs';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { FragfsError, fromFsError } from '../errors.js';
 import { type Entry, type EntryType, type Extent } from '../fragment/tree-format.js';
 import type { Repo } from './repo.js';
 import { Semaphore } from './semaphore.js';
+import { loadSnapshot, readDirEntries } from './tree-reader.js';
 import { compareNames, fileContent, writeDir, writeSnapshot } from './tree-writer.js';
 
 export interface PutOptions {
@@ -17,8 +20,13 @@ export interface PutOptions {
   name?: string;
   /** Called once the scan knows how many content bytes will be read. */
   onTotal?: (plainBytes: number) => void;
-  /** Called as content bytes are stored. */
+  /** Called as content bytes are stored (or taken unchanged from the parent). */
   onBytes?: (plainBytes: number) => void;
+  /**
+   * The snapshot whose unchanged files (same path, size and mtime) are taken without reading them.
+   * Default: the latest snapshot of the same source paths from this host. `false`: read every file.
+   */
+  parent?: string | false;
 }
 
 export interface PutResult {
@@ -27,7 +35,23 @@ export interface PutResult {
   dirs: number;
   symlinks: number;
   logicalBytes: number;
+  /** Meta key of the parent snapshot used, if any. */
+  parent?: string;
+  /** Files taken from the parent without reading them. */
+  unchangedFiles: number;
 }
+
+interface Parent {
+  key: string;
+  root: Entry;
+  createdMs: number;
+}
+
+/**
+ * A file modified this close to (or after) the parent snapshot may have changed again within one
+ * tick of the filesystem's clock without its mtime moving (git's "racy clean" case): it is read.
+ */
+const RACY_MS = 2000;
 
 interface ScanNode {
   path: string;
@@ -47,13 +71,16 @@ export async function putPaths(repo: Repo, paths: string[], o: PutOptions = {}):
     if (names.has(r.name)) throw new FragfsError('USAGE', `two paths named ${JSON.stringify(r.name)}: put them from their parent folder`);
     names.add(r.name);
   }
-  const writer = new TreePutter(repo, o);
+  const source = paths.map((p) => resolve(p));
+  const parent = o.parent === false ? undefined : await findParent(repo, source, o.parent);
+  const writer = new TreePutter(repo, o, parent === undefined ? 0n : BigInt(Math.max(0, parent.createdMs - RACY_MS)) * 1_000_000n);
   o.onTotal?.(writer.countBytes(roots));
   let root: Entry;
   if (roots.length === 1) {
-    root = await writer.entry(roots[0]!);
+    root = await writer.entry(roots[0]!, parent?.root);
   } else {
-    const entries = await Promise.all(roots.map((r) => writer.entry(r)));
+    const previous = parent?.root.type === 'dir' ? await writer.listing(parent.root, '/') : new Map<string, Entry>();
+    const entries = await Promise.all(roots.map((r) => writer.entry(r, previous.get(r.name))));
     const nowNs = BigInt(Date.now()) * 1_000_000n;
     root = {
       name: 'root',
@@ -68,13 +95,47 @@ export async function putPaths(repo: Repo, paths: string[], o: PutOptions = {}):
     writer.dirs++;
   }
   const key = await writeSnapshot(repo, root, {
-    source: paths.map((p) => resolve(p)),
+    source,
     ...(o.name === undefined ? {} : { name: o.name }),
     files: writer.files,
     dirs: writer.dirs,
     logicalBytes: writer.logicalBytes,
   });
-  return { key, files: writer.files, dirs: writer.dirs, symlinks: writer.symlinks, logicalBytes: writer.logicalBytes };
+  return {
+    key,
+    files: writer.files,
+    dirs: writer.dirs,
+    symlinks: writer.symlinks,
+    logicalBytes: writer.logicalBytes,
+    ...(parent ? { parent: parent.key } : {}),
+    unchangedFiles: writer.unchangedFiles,
+  };
+}
+
+/**
+ * The parent snapshot: the one named by `keyOrName`, else the latest snapshot taken from exactly
+ * these source paths on this host (none: undefined).
+ */
+async function findParent(repo: Repo, source: string[], keyOrName: string | undefined): Promise<Parent | undefined> {
+  if (keyOrName !== undefined) {
+    const { key, snapshot } = await loadSnapshot(repo, keyOrName);
+    return { key, root: snapshot.root, createdMs: snapshot.createdMs };
+  }
+  const refs = await repo.listRefs({ onError: () => undefined });
+  const host = hostname();
+  for (let i = refs.length - 1; i >= 0; i--) {
+    const key = refs[i]!.snapshot;
+    let snap;
+    try {
+      snap = await repo.getMeta(key, 'snapshot');
+    } catch {
+      continue; // a damaged snapshot is verify's business; this put just does not lean on it
+    }
+    if (snap.hostname === host && snap.source.length === source.length && snap.source.every((p, j) => p === source[j])) {
+      return { key, root: snap.root, createdMs: snap.createdMs };
+    }
+  }
+  return undefined;
 }
 
 function rootName(p: string): string {
@@ -121,6 +182,7 @@ class TreePutter {
   dirs = 0;
   symlinks = 0;
   logicalBytes = 0;
+  unchangedFiles = 0;
   private readonly blocks: Semaphore;
   // Many small files in flight so their stores' fsyncs overlap; memory is bounded by `blocks`.
   private readonly openFiles = new Semaphore(64);
@@ -131,6 +193,8 @@ class TreePutter {
   constructor(
     private readonly repo: Repo,
     private readonly o: PutOptions,
+    /** Files with an mtime before this (ns) may be taken from the parent unread. */
+    private readonly trustBeforeNs: bigint,
   ) {
     // Enough blocks in flight to keep every core encoding while the main thread reads and stores.
     this.blocks = new Semaphore(availableParallelism() * 2 + 2);
@@ -153,7 +217,26 @@ class TreePutter {
     return total;
   }
 
-  async entry(n: ScanNode): Promise<Entry> {
+  /** A parent directory's entries by name. */
+  async listing(dir: Entry, where: string): Promise<Map<string, Entry>> {
+    return new Map((await readDirEntries(this.repo, dir, where)).map((e) => [e.name, e]));
+  }
+
+  /**
+   * The content of the parent's entry when it can stand for file `n` unread: a plain file (no hard
+   * link on either side) of the same size and mtime to the nanosecond.
+   */
+  private unchanged(n: ScanNode, prev: Entry | undefined): Pick<Entry, 'blocks' | 'pages'> | undefined {
+    if (prev === undefined || prev.type !== 'file' || prev.link !== undefined || n.st.nlink > 1n) return undefined;
+    if (BigInt(prev.size) !== n.st.size || prev.mtimeNs !== n.st.mtimeNs || n.st.mtimeNs >= this.trustBeforeNs) return undefined;
+    if (prev.size > 0 && prev.blocks === undefined && prev.pages === undefined) return undefined;
+    const content: Pick<Entry, 'blocks' | 'pages'> = {};
+    if (prev.blocks !== undefined) content.blocks = prev.blocks;
+    if (prev.pages !== undefined) content.pages = prev.pages;
+    return content;
+  }
+
+  async entry(n: ScanNode, prev?: Entry): Promise<Entry> {
     const st = n.st;
     const e: Entry = {
       name: n.name,
@@ -166,7 +249,8 @@ class TreePutter {
     };
     switch (n.type) {
       case 'dir': {
-        const children = await Promise.all(n.children!.map((c) => this.entry(c)));
+        const previous = prev?.type === 'dir' ? await this.listing(prev, n.path) : new Map<string, Entry>();
+        const children = await Promise.all(n.children!.map((c) => this.entry(c, previous.get(c.name))));
         e.dir = await writeDir(this.repo, children);
         this.dirs++;
         break;
@@ -185,7 +269,14 @@ class TreePutter {
           e.link = group.link;
           Object.assign(e, await group.content);
         } else {
-          Object.assign(e, await this.fileBlocks(n));
+          const same = this.unchanged(n, prev);
+          if (same) {
+            Object.assign(e, same);
+            this.unchangedFiles++;
+            this.o.onBytes?.(e.size);
+          } else {
+            Object.assign(e, await this.fileBlocks(n));
+          }
           this.files++;
           this.logicalBytes += e.size;
         }

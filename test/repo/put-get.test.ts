@@ -7,7 +7,7 @@ import { deepStrictEqual, ok, strictEqual } from 'node:assert/strict';
 import fc from 'fast-check';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, lstat, lutimes, mkdir, open, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, lstat, lutimes, mkdir, open, readFile, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Extent } from '../../src/fragment/tree-format.js';
 import { getTree } from '../../src/repo/get.js';
@@ -351,4 +351,70 @@ test('get restores mtimes to the microsecond (files, folders, symlinks, before 1
   const got: Record<string, string> = {};
   for (const rel of stamps.keys()) got[rel || '.'] = String((await lstat(join(dest, rel), { bigint: true })).mtimeNs);
   t.deepEqual(got, want);
+});
+
+test('a put takes files unchanged since the parent snapshot (size, mtime) without reading them', async (t) => {
+  const work = await tempDir('fragfs-parent-');
+  t.teardown(work.remove);
+  const repo = await Repo.init({ storePath: join(work.path, 'store'), backend: 'lmdb', passphrase: TEST_PASSPHRASE, kdfCost: TEST_KDF_COST, blockSize: BS });
+  t.teardown(() => repo.close());
+  const tree = join(work.path, 'tree');
+  await mkdir(join(tree, 'sub'), { recursive: true });
+  const hourAgo = new Date(Date.now() - 3600_000);
+  const files: Record<string, Buffer> = {
+    'same.bin': randomBytes(3 * BS + 5),
+    'sub/edited-in-place.bin': randomBytes(2 * BS),
+    'grown.txt': Buffer.from('short\n'),
+  };
+  for (const [p, data] of Object.entries(files)) {
+    await writeFile(join(tree, p), data);
+    await utimes(join(tree, p), hourAgo, hourAgo);
+  }
+  // Written just now: within the racy window of the first snapshot, so never trusted unread.
+  await writeFile(join(tree, 'fresh.txt'), 'one\n');
+
+  const first = await putPaths(repo, [tree]);
+  t.is(first.parent, undefined);
+  t.is(first.unchangedFiles, 0);
+
+  // Same size and mtime but new bytes: the quick check cannot see it (as with rsync and restic).
+  const swapped = randomBytes(2 * BS);
+  await writeFile(join(tree, 'sub/edited-in-place.bin'), swapped);
+  await utimes(join(tree, 'sub/edited-in-place.bin'), hourAgo, hourAgo);
+  await writeFile(join(tree, 'grown.txt'), 'short\nand longer\n');
+  await utimes(join(tree, 'grown.txt'), hourAgo, hourAgo);
+  const freshStat = await lstat(join(tree, 'fresh.txt'));
+  await writeFile(join(tree, 'fresh.txt'), 'two\n');
+  await utimes(join(tree, 'fresh.txt'), freshStat.atime, freshStat.mtime);
+  await writeFile(join(tree, 'new.txt'), 'new\n');
+
+  const second = await putPaths(repo, [tree]);
+  t.is(second.parent, first.key);
+  t.is(second.unchangedFiles, 2); // same.bin and the in-place edit; not grown.txt, fresh.txt, new.txt
+  const restored = join(work.path, 'second');
+  await getTree(repo, second.key, restored);
+  t.deepEqual(await readFile(join(restored, 'same.bin')), files['same.bin']);
+  t.deepEqual(await readFile(join(restored, 'sub/edited-in-place.bin')), files['sub/edited-in-place.bin']);
+  t.is(await readFile(join(restored, 'grown.txt'), 'utf8'), 'short\nand longer\n');
+  t.is(await readFile(join(restored, 'fresh.txt'), 'utf8'), 'two\n');
+  t.is(await readFile(join(restored, 'new.txt'), 'utf8'), 'new\n');
+
+  // parent: false reads everything and sees the in-place edit.
+  const full = await putPaths(repo, [tree], { parent: false });
+  t.is(full.parent, undefined);
+  t.is(full.unchangedFiles, 0);
+  const again = join(work.path, 'full');
+  await getTree(repo, full.key, again);
+  t.deepEqual(await readFile(join(again, 'sub/edited-in-place.bin')), swapped);
+
+  // Another source path does not pick this tree's snapshots as parent; an explicit parent works.
+  const other = join(work.path, 'other');
+  await mkdir(other);
+  await writeFile(join(other, 'same.bin'), files['same.bin']!);
+  await utimes(join(other, 'same.bin'), hourAgo, hourAgo);
+  const alone = await putPaths(repo, [other]);
+  t.is(alone.parent, undefined);
+  const named = await putPaths(repo, [other], { parent: second.key });
+  t.is(named.parent, second.key);
+  t.is(named.unchangedFiles, 1);
 });
