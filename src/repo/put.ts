@@ -74,7 +74,7 @@ export async function putPaths(repo: Repo, paths: string[], o: PutOptions = {}):
   const source = paths.map((p) => resolve(p));
   const parent = o.parent === false ? undefined : await findParent(repo, source, o.parent);
   const writer = new TreePutter(repo, o, parent === undefined ? 0n : BigInt(Math.max(0, parent.createdMs - RACY_MS)) * 1_000_000n);
-  o.onTotal?.(writer.countBytes(roots));
+  o.onTotal?.(writer.survey(roots));
   let root: Entry;
   if (roots.length === 1) {
     root = await writer.entry(roots[0]!, parent?.root);
@@ -187,6 +187,12 @@ class TreePutter {
   // Many small files in flight so their stores' fsyncs overlap; memory is bounded by `blocks`.
   private readonly openFiles = new Semaphore(64);
   private readonly links = new Map<string, { link: number; content: Promise<Pick<Entry, 'blocks' | 'pages'>> }>();
+  /**
+   * Inodes (dev:ino) that appear under more than one name in this put: only they form hard-link
+   * groups. A file whose other names lie outside the tree is stored as a plain file, as tar and
+   * rsync -H do.
+   */
+  private readonly linked = new Set<string>();
   private nextLink = 1;
   private readonly zero: Buffer;
 
@@ -201,13 +207,17 @@ class TreePutter {
     this.zero = Buffer.alloc(repo.blockSize);
   }
 
-  countBytes(nodes: ScanNode[]): number {
+  /** Content bytes to read (each inode once); also finds the hard links inside the tree. */
+  survey(nodes: ScanNode[]): number {
     const seen = new Set<string>();
     let total = 0;
     const walk = (n: ScanNode): void => {
       if (n.type === 'file') {
         const id = `${n.st.dev}:${n.st.ino}`;
-        if (n.st.nlink > 1n && seen.has(id)) return;
+        if (n.st.nlink > 1n && seen.has(id)) {
+          this.linked.add(id);
+          return;
+        }
         seen.add(id);
         total += Number(n.st.size);
       }
@@ -224,10 +234,10 @@ class TreePutter {
 
   /**
    * The content of the parent's entry when it can stand for file `n` unread: a plain file (no hard
-   * link on either side) of the same size and mtime to the nanosecond.
+   * link inside either tree) of the same size and mtime to the nanosecond.
    */
   private unchanged(n: ScanNode, prev: Entry | undefined): Pick<Entry, 'blocks' | 'pages'> | undefined {
-    if (prev === undefined || prev.type !== 'file' || prev.link !== undefined || n.st.nlink > 1n) return undefined;
+    if (prev === undefined || prev.type !== 'file' || prev.link !== undefined) return undefined;
     if (BigInt(prev.size) !== n.st.size || prev.mtimeNs !== n.st.mtimeNs || n.st.mtimeNs >= this.trustBeforeNs) return undefined;
     if (prev.size > 0 && prev.blocks === undefined && prev.pages === undefined) return undefined;
     const content: Pick<Entry, 'blocks' | 'pages'> = {};
@@ -257,8 +267,8 @@ class TreePutter {
       }
       case 'file': {
         e.size = Number(st.size);
-        if (st.nlink > 1n) {
-          const id = `${st.dev}:${st.ino}`;
+        const id = `${st.dev}:${st.ino}`;
+        if (st.nlink > 1n && this.linked.has(id)) {
           let group = this.links.get(id);
           if (!group) {
             group = { link: this.nextLink++, content: this.fileBlocks(n) };

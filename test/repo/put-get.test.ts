@@ -7,13 +7,13 @@ import { deepStrictEqual, ok, strictEqual } from 'node:assert/strict';
 import fc from 'fast-check';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, lstat, lutimes, mkdir, open, readFile, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, link, lstat, lutimes, mkdir, open, readFile, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Extent } from '../../src/fragment/tree-format.js';
 import { getTree } from '../../src/repo/get.js';
 import { putPaths } from '../../src/repo/put.js';
 import { Repo } from '../../src/repo/repo.js';
-import { loadSnapshot, walkTree } from '../../src/repo/tree-reader.js';
+import { loadSnapshot, readDirEntries, walkTree } from '../../src/repo/tree-reader.js';
 import { readExtents } from '../../src/repo/tree-writer.js';
 import type { Namespace } from '../../src/store/store.js';
 import { TEST_PASSPHRASE } from '../helpers/cli.js';
@@ -372,10 +372,15 @@ test('a put takes files unchanged since the parent snapshot (size, mtime) withou
   }
   // Written just now: within the racy window of the first snapshot, so never trusted unread.
   await writeFile(join(tree, 'fresh.txt'), 'one\n');
+  // Its other name is outside the tree: a plain file here, not a hard-link group of one.
+  await link(join(tree, 'same.bin'), join(work.path, 'outside-link.bin'));
 
   const first = await putPaths(repo, [tree]);
   t.is(first.parent, undefined);
   t.is(first.unchangedFiles, 0);
+  const firstRoot = (await repo.getMeta(first.key, 'snapshot')).root;
+  const firstSame = (await readDirEntries(repo, firstRoot, '/')).find((e) => e.name === 'same.bin');
+  t.is(firstSame?.link, undefined);
 
   // Same size and mtime but new bytes: the quick check cannot see it (as with rsync and restic).
   const swapped = randomBytes(2 * BS);
