@@ -219,7 +219,7 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
       const key = await repo.resolveSnapshot(opts.snapshot);
       vfs = await SnapshotVfs.open({ repo, key, ...(cacheBytes === undefined ? {} : { cacheBytes }) });
     } else {
-      vfs = await LiveVfs.open({
+      const live = await LiveVfs.open({
         repo,
         statePath: liveDir(storePath, space),
         readOnly,
@@ -229,6 +229,10 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
         source: mp,
         ...(cacheBytes === undefined ? {} : { cacheBytes }),
       });
+      // A walk of the tree right after mounting (find, du, ls -R, rsync) finds the state's pages
+      // in the page cache: see LiveState.warm. It runs beside the mount, not before it.
+      void live.warm();
+      vfs = live;
     }
     if (!PATCHED_BINDING) {
       log('fragfs: warning: the patched FUSE addon is not built (node dist/src/fuse/build-native.js); file times set by tar, cp -a and rsync are not kept');

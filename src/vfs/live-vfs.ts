@@ -122,6 +122,11 @@ export class LiveVfs implements Vfs {
     return vfs;
   }
 
+  /** Reads the live state's file into the page cache in the background (LiveState.warm); bytes read. */
+  warm(): Promise<number> {
+    return this.state.warm();
+  }
+
   /** Inodes unlinked while open when the last process ended: nobody holds them now. */
   private freeOrphans(): void {
     const orphans = this.state.listOrphans();

@@ -10,7 +10,7 @@ import { copyOrZero } from './extent-reader.js';
 import type { InodeRecord } from './inode.js';
 import type { LiveState } from './live-state.js';
 import { readAhead, type ReadAheadState } from './prefetch.js';
-import type { DirtyBlock, WriteBuffer } from './write-buffer.js';
+import type { BlockPatch, DirtyBlock, WriteBuffer } from './write-buffer.js';
 
 /** What every open file of one vfs shares. */
 export interface FileContext {
@@ -23,6 +23,16 @@ export interface FileContext {
 }
 
 const MIN_CAPACITY = 4096;
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Bounds of a patch (writes kept over a block not yet read). Scattered writes: at most this many
+ * spans and a quarter of the block in bytes, then the block is read and the patch laid over it.
+ * Writes that extend the covered prefix (a sequential rewrite) may go on up to PREFIX_SPANS spans:
+ * once they cover the whole stored block it never needs reading.
+ */
+const SCATTERED_SPANS = 64;
+const PREFIX_SPANS = 1024;
 
 /**
  * Bytes to allocate for a block image that must hold `need` bytes. Small files stay small (powers of
@@ -98,13 +108,17 @@ export class OpenFile {
           await this.prepareBlock(blockNo, inOff, n);
           continue;
         }
+        if (d.patch && !this.patchTakes(d.patch, inOff, n)) {
+          await this.assemble(d);
+          continue;
+        }
         this.fill(d, src, done, inOff, n);
         done += n;
         if (off + n > this.size) this.size = off + n;
         // A block filled up by writing is stored at once (sequential writes stream to the store);
         // one rewritten in place stays buffered until flush or eviction, or every small write
         // into it would re-encode the whole block.
-        if (d.len === this.bs && !d.loaded && inOff + n === this.bs) this.storeBlock(blockNo);
+        if (!d.patch && d.len === this.bs && !d.loaded && inOff + n === this.bs) this.storeBlock(blockNo);
         else this.ctx.wb.touch(d);
       }
       const now = Date.now();
@@ -118,19 +132,57 @@ export class OpenFile {
 
   private fill(d: DirtyBlock, src: Buffer, srcOff: number, inOff: number, n: number): void {
     const need = inOff + n;
+    if (d.patch) {
+      const p = d.patch;
+      const bytes = Buffer.allocUnsafeSlow(n);
+      src.copy(bytes, 0, srcOff, srcOff + n);
+      p.spans.push({ inOff, bytes });
+      p.bytes += n;
+      if (inOff <= p.prefix && need > p.prefix) p.prefix = need;
+      if (need > d.len) d.len = need;
+      // Every stored byte is overwritten: the image is the spans alone, and the block is never read.
+      if (p.prefix >= p.base.plainSize) {
+        d.data = layOver(p, undefined, d.len, capacityFor(d.len, this.bs));
+        d.patch = undefined;
+        d.loaded = false;
+      }
+      this.ctx.wb.recharge(d);
+      return;
+    }
     if (need > d.data.byteLength) {
       const cap = capacityFor(need, this.bs);
       const grown = Buffer.allocUnsafeSlow(cap);
       d.data.copy(grown, 0, 0, d.len);
-      this.ctx.wb.resized(d.data.byteLength, cap);
       d.data = grown;
+      this.ctx.wb.recharge(d);
     }
     if (inOff > d.len) d.data.fill(0, d.len, inOff);
     src.copy(d.data, inOff, srcOff, srcOff + n);
     if (need > d.len) d.len = need;
   }
 
-  /** Makes block `blockNo` dirty: waits for its store in flight, loads it when the write keeps old bytes. */
+  private patchTakes(p: BlockPatch, inOff: number, n: number): boolean {
+    if (inOff <= p.prefix) return p.spans.length < PREFIX_SPANS;
+    return p.spans.length < SCATTERED_SPANS && (p.bytes + n) * 4 <= this.bs;
+  }
+
+  /** Reads a patched block's stored bytes and lays the patch over them: an ordinary image again. */
+  private async assemble(d: DirtyBlock): Promise<void> {
+    const p = d.patch;
+    if (!p) return;
+    const base = await this.ctx.cache.get(p.base, this.path);
+    // Assembled by another caller, or handed to the store, while the block was read.
+    if (d.patch !== p || this.dirty.get(d.blockNo) !== d) return;
+    d.data = layOver(p, base, d.len, capacityFor(d.len, this.bs));
+    d.patch = undefined;
+    d.loaded = true;
+    this.ctx.wb.recharge(d);
+  }
+
+  /**
+   * Makes block `blockNo` dirty: waits for its store in flight; a write that keeps stored bytes
+   * starts a patch over them, any other starts from zeros (appending past EOF needs no load).
+   */
   private async prepareBlock(blockNo: number, inOff: number, n: number): Promise<void> {
     const flying = this.inflight.get(blockNo);
     if (flying) {
@@ -138,19 +190,14 @@ export class OpenFile {
       return;
     }
     const ext = this.ctx.state.getExtent(this.ino, blockNo);
-    const keepsOld = ext !== undefined && ext.plainSize > 0 && !(inOff === 0 && n >= ext.plainSize);
-    let plain: Uint8Array | undefined;
-    if (keepsOld) plain = await this.ctx.cache.get(ext, this.path);
-    if (this.dirty.has(blockNo) || this.inflight.has(blockNo)) return;
-    const used = Math.max(inOff + n, plain?.byteLength ?? 0);
-    const cap = capacityFor(used, this.bs);
-    const data = Buffer.allocUnsafeSlow(cap);
-    let len = 0;
-    if (plain) {
-      data.set(plain, 0);
-      len = plain.byteLength;
+    let d: DirtyBlock;
+    if (ext !== undefined && ext.plainSize > 0 && !(inOff === 0 && n >= ext.plainSize)) {
+      // A patch: no fragment read on the request path, and a small write into a big block counts
+      // its own bytes against the write buffer, not the block's (docs/DESIGN.md, Write path).
+      d = { owner: this, blockNo, data: EMPTY, len: ext.plainSize, patch: { base: ext, spans: [], bytes: 0, prefix: 0 } };
+    } else {
+      d = { owner: this, blockNo, data: Buffer.allocUnsafeSlow(capacityFor(inOff + n, this.bs)), len: 0 };
     }
-    const d: DirtyBlock = { owner: this, blockNo, data, len, loaded: plain !== undefined };
     this.dirty.set(blockNo, d);
     this.ctx.wb.add(d);
   }
@@ -167,11 +214,17 @@ export class OpenFile {
     this.ctx.wb.remove(d);
     const plainSize = Math.min(d.len, this.size - blockNo * this.bs);
     if (plainSize <= 0) return;
-    const data = d.data.byteLength === plainSize ? d.data : d.data.subarray(0, plainSize);
-    // writeBlock may hand `data` to a worker thread: the cache gets its own copy.
-    const kept = keep ? Uint8Array.prototype.slice.call(data) : undefined;
+    const patch = d.patch;
+    const image = patch ? undefined : d.data.byteLength === plainSize ? d.data : d.data.subarray(0, plainSize);
+    let kept: Uint8Array | undefined;
     const p = this.ctx.wb
-      .runStore(() => this.ctx.repo.writeBlock(data))
+      .runStore(async () => {
+        // A patch reads its block here, inside the store slot: eviction stays bounded like any store.
+        const data = image ?? layOver(patch!, await this.ctx.cache.get(patch!.base, this.path), plainSize, plainSize);
+        // writeBlock may hand `data` to a worker thread: the cache gets its own copy.
+        if (keep) kept = Uint8Array.prototype.slice.call(data);
+        return this.ctx.repo.writeBlock(data);
+      })
       .then((ref) => {
         if (kept) this.ctx.cache.remember(ref, kept);
         this.commitBlock(blockNo, ref);
@@ -264,6 +317,10 @@ export class OpenFile {
       let cutRef: { blockNo: number; ref: BlockRef } | undefined;
       let firstDrop = Infinity;
       if (newSize < this.size) {
+        // A patch over the block the cut falls in would lay the stored bytes past the cut back
+        // when the file grows again: assemble it first, so the cut below applies to an image.
+        const cutBlock = this.dirty.get(Math.floor(newSize / this.bs));
+        if (cutBlock?.patch) await this.assemble(cutBlock);
         for (const [blockNo, d] of [...this.dirty]) {
           if (blockNo * this.bs >= newSize) {
             this.dirty.delete(blockNo);
@@ -326,6 +383,10 @@ export class OpenFile {
       const inOff = off - blockNo * this.bs;
       const n = Math.min(total - done, this.bs - inOff);
       const d = this.dirty.get(blockNo);
+      if (d?.patch) {
+        await this.assemble(d);
+        continue;
+      }
       if (d) {
         copyOrZero(d.data, d.len, inOff, n, dst, done);
       } else {
@@ -367,4 +428,17 @@ export class OpenFile {
       this.error = undefined;
     });
   }
+}
+
+/**
+ * A block image of `cap` bytes: `base` (the stored block, if read) up to `len`, the patch's spans
+ * over it in write order, zeros elsewhere.
+ */
+function layOver(p: BlockPatch, base: Uint8Array | undefined, len: number, cap: number): Buffer {
+  const out = Buffer.alloc(cap);
+  if (base) out.set(base.subarray(0, Math.min(base.byteLength, len, cap)), 0);
+  for (const s of p.spans) {
+    if (s.inOff < cap) s.bytes.copy(out, s.inOff, 0, Math.min(s.bytes.byteLength, cap - s.inOff));
+  }
+  return out;
 }

@@ -1,16 +1,48 @@
 // The vfs-wide write buffer: dirty block images of every open file, in least-recently-written
 // order, bounded in bytes, and the bound on blocks being encoded and stored at once (backpressure).
 
+import type { BlockRef } from '../fragment/tree-format.js';
+
 export const DEFAULT_WRITE_BUFFER_BYTES = 64 * 1024 * 1024;
+
+/** Bytes written into a block, in write order (a later span wins where two overlap). */
+export interface PatchSpan {
+  readonly inOff: number;
+  readonly bytes: Buffer;
+}
+
+/**
+ * Writes into a stored block that is not in the block cache, kept without reading the block: a
+ * small random write then costs a copy, not a fragment load and decode. The block is read once,
+ * when the patch is stored, read from, or grows past its bounds (see OpenFile).
+ */
+export interface BlockPatch {
+  /** The committed block the spans lie over. */
+  readonly base: BlockRef;
+  readonly spans: PatchSpan[];
+  /** Sum of the spans' lengths. */
+  bytes: number;
+  /** The spans cover [0, prefix) without a gap. */
+  prefix: number;
+}
 
 /** One block image not yet handed to the store. Bytes at and past `len` are zeros by definition. */
 export interface DirtyBlock {
   readonly owner: { storeBlock(blockNo: number): void };
   readonly blockNo: number;
+  /** The image (empty while `patch` is set). */
   data: Buffer;
   len: number;
   /** Started from the stored block (a rewrite in place) rather than from nothing (a fill). */
   loaded?: boolean;
+  /** Set: the image is `patch.base` with the spans laid over it, not yet assembled. */
+  patch?: BlockPatch;
+  /** Bytes this block counts against the budget (kept by WriteBuffer). */
+  charged?: number;
+}
+
+function memoryOf(b: DirtyBlock): number {
+  return b.data.byteLength + (b.patch?.bytes ?? 0);
 }
 
 export class WriteBuffer {
@@ -36,7 +68,8 @@ export class WriteBuffer {
 
   add(b: DirtyBlock): void {
     this.order.add(b);
-    this.bytes += b.data.byteLength;
+    b.charged = memoryOf(b);
+    this.bytes += b.charged;
   }
 
   /** The block was just written: it becomes the most recent. */
@@ -45,12 +78,16 @@ export class WriteBuffer {
     this.order.add(b);
   }
 
-  resized(oldBytes: number, newBytes: number): void {
-    this.bytes += newBytes - oldBytes;
+  /** The block's image or patch changed size. */
+  recharge(b: DirtyBlock): void {
+    if (!this.order.has(b)) return;
+    const now = memoryOf(b);
+    this.bytes += now - (b.charged ?? 0);
+    b.charged = now;
   }
 
   remove(b: DirtyBlock): void {
-    if (this.order.delete(b)) this.bytes -= b.data.byteLength;
+    if (this.order.delete(b)) this.bytes -= b.charged ?? 0;
   }
 
   /** Over budget: hand the least recently written blocks to the store (without waiting). */

@@ -174,3 +174,69 @@ test('a corrupted data fragment fails the read with CORRUPT naming the fragment 
     await fx.done();
   }
 });
+
+test('writes into stored blocks that are not cached are kept as patches: a full rewrite never reads the old block, a scattered one reads it once when stored', async (t) => {
+  const fx = await fixture({ vfs: { cacheBytes: 0 } });
+  try {
+    const old = pseudoRandom(2 * BS, 11);
+    await writeFile(fx.vfs, '/f', old);
+    await fx.vfs.close();
+    // Corrupt both stored blocks: any read of them fails, which shows which writes read them.
+    for await (const id of fx.repo.store.list(fx.repo.dataNs)) {
+      const bytes = Buffer.from(await fx.repo.store.get(fx.repo.dataNs, id));
+      bytes[bytes.length - 20]! ^= 0x01;
+      await fx.repo.store.delete(fx.repo.dataNs, id);
+      await fx.repo.store.put(fx.repo.dataNs, id, bytes);
+    }
+    const v = await fx.reopen();
+    const fh = await v.open('/f', O_RDWR);
+    // Block 0 rewritten front to back in quarter-block writes: it is never read.
+    const fresh = pseudoRandom(BS, 12);
+    for (let off = 0; off < BS; off += BS / 4) t.is(await v.write('/f', fh, fresh.subarray(off, off + BS / 4), BS / 4, off), BS / 4);
+    // Block 1 gets two small scattered writes: accepted without reading it...
+    t.is(await v.write('/f', fh, Buffer.alloc(4096, 1), 4096, BS + 8192), 4096);
+    t.is(await v.write('/f', fh, Buffer.alloc(100, 2), 100, BS + 100), 100);
+    // ...and reading it back needs the stored block, which fails its checks.
+    const err = await t.throwsAsync(v.read('/f', fh, Buffer.alloc(10), 10, BS));
+    t.true(isFragfsError(err, 'CORRUPT'), String(err));
+    t.true(String(err?.message).includes('/f'));
+    const head = Buffer.alloc(BS);
+    t.is(await v.read('/f', fh, head, BS, 0), BS);
+    t.true(head.equals(fresh));
+    await v.release('/f', fh).catch(() => undefined);
+    // The fully rewritten block was stored and reads back; the size is unchanged.
+    t.is((await v.getattr('/f')).size, 2 * BS);
+    const fh2 = await v.open('/f', O_RDWR);
+    const again = Buffer.alloc(BS);
+    t.is(await v.read('/f', fh2, again, BS, 0), BS);
+    t.true(again.equals(fresh));
+    await v.release('/f', fh2).catch(() => undefined);
+  } finally {
+    await fx.done();
+  }
+});
+
+test('a patch whose block is corrupt fails fsync with CORRUPT, naming the fragment and the file', async (t) => {
+  const fx = await fixture({ vfs: { cacheBytes: 0 } });
+  try {
+    await writeFile(fx.vfs, '/g', pseudoRandom(BS, 13));
+    await fx.vfs.close();
+    const ids: string[] = [];
+    for await (const id of fx.repo.store.list(fx.repo.dataNs)) ids.push(id);
+    t.is(ids.length, 1);
+    const bytes = Buffer.from(await fx.repo.store.get(fx.repo.dataNs, ids[0]!));
+    bytes[bytes.length - 20]! ^= 0x01;
+    await fx.repo.store.delete(fx.repo.dataNs, ids[0]!);
+    await fx.repo.store.put(fx.repo.dataNs, ids[0]!, bytes);
+    const v = await fx.reopen();
+    const fh = await v.open('/g', O_WRONLY);
+    t.is(await v.write('/g', fh, Buffer.alloc(512, 3), 512, 1000), 512);
+    const err = await t.throwsAsync(v.fsync('/g', fh, false));
+    t.true(isFragfsError(err, 'CORRUPT'), String(err));
+    t.is((err as { fragmentId?: string }).fragmentId, ids[0]);
+    t.true(String(err?.message).includes('/g'));
+    await v.release('/g', fh).catch(() => undefined);
+  } finally {
+    await fx.done();
+  }
+});
