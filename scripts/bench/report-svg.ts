@@ -2,7 +2,7 @@
 // scale around 1, green where the subject is better, red where it is worse.
 
 import type { BenchResults } from './results.js';
-import { fmtRatio, subjectBetter, SECTION_TITLES } from './report-table.js';
+import { fmtRatio, rowLabel, subjectBetter, SECTION_TITLES } from './report-table.js';
 
 const W = 980;
 const LABEL_W = 330;
@@ -26,7 +26,7 @@ export function renderSvg(res: BenchResults): string {
       items.push({ kind: 'head', text: SECTION_TITLES[m.spec.section] });
       lastSection = m.spec.section;
     }
-    const label = m.spec.section === 'g' ? m.spec.label.replace(/^peak RSS in /, '') : m.spec.label;
+    const label = rowLabel(m.spec);
     for (const [peer, r] of bars)
       items.push({ kind: 'bar', label: `${label} vs ${peer}`, ratio: r, factor: m.spec.better === 'higher' ? r : 1 / r, better: subjectBetter(m, r) });
   }

@@ -12,8 +12,14 @@ export const SECTION_TITLES: Record<Section, string> = {
   d: '(d) Random 4 KiB I/O',
   e: '(e) Backup-style: snapshot, change 5 %, snapshot again',
   f: '(f) Read back from a snapshot',
-  g: '(g) Peak RSS of the process serving each peer',
+  g: '(g) Peak memory of the process serving each peer',
 };
+
+/** A figure's row label: section (g) names the workload and which memory figure it is. */
+export function rowLabel(spec: { section: Section; label: string }): string {
+  if (spec.section !== 'g') return spec.label;
+  return spec.label.replace(/^peak RSS in (.*)$/, '$1: RSS (VmHWM)').replace(/^peak own memory \(RssAnon\) in (.*)$/, '$1: own memory (RssAnon)');
+}
 
 export interface Table {
   section: Section;
@@ -58,7 +64,7 @@ export function tables(res: BenchResults): Table[] {
     const others = peers.filter((p) => p !== res.subject);
     const header = ['figure', 'unit', ...peers, ...others.map((p) => `${res.subject}/${p}`)];
     const rows = ms.map((m) => {
-      const label = section === 'g' ? m.spec.label.replace(/^peak RSS in /, '') : m.spec.label;
+      const label = rowLabel(m.spec);
       const unit = `${m.spec.unit}, ${m.spec.better === 'higher' ? 'higher' : 'lower'} better`;
       return [label, unit, ...peers.map((p) => (p in m.peers ? cell(m, p) : '—')), ...others.map((p) => (p in m.peers ? ratioCell(m, p) : '—'))];
     });

@@ -23,6 +23,8 @@ export interface StepRecord {
   seconds: number;
   values: Record<string, number>;
   rssBytes?: number;
+  /** Peak RssAnon (memory of the process's own, without mapped file pages), polled. */
+  anonBytes?: number;
   error?: string;
   notes?: string[];
 }
@@ -69,6 +71,10 @@ export function rssSpec(w: { id: string; short: string }): MetricSpec {
   return { id: 'rss', section: 'g', label: `peak RSS in ${w.short}`, unit: 'MiB', better: 'lower' };
 }
 
+export function anonSpec(w: { id: string; short: string }): MetricSpec {
+  return { id: 'anon', section: 'g', label: `peak own memory (RssAnon) in ${w.short}`, unit: 'MiB', better: 'lower' };
+}
+
 export function buildMetrics(workloads: Workload[], infos: WorkloadInfo[], steps: StepRecord[], subject: string): MetricResult[] {
   const out: MetricResult[] = [];
   const collect = (wid: string, spec: MetricSpec, peers: string[], value: (s: StepRecord) => number | undefined): void => {
@@ -93,6 +99,7 @@ export function buildMetrics(workloads: Workload[], infos: WorkloadInfo[], steps
     // A peer with no process of its own (the plain folder) has no RSS figure at all.
     const withProcess = info.peers.filter((p) => steps.some((s) => s.workload === w.id && s.peer === p && (s.rssBytes !== undefined || s.status !== 'ok')));
     collect(w.id, rssSpec(w), withProcess, (s) => (s.rssBytes === undefined ? undefined : s.rssBytes / (1 << 20)));
+    collect(w.id, anonSpec(w), withProcess, (s) => (s.anonBytes === undefined ? undefined : s.anonBytes / (1 << 20)));
   }
   return out;
 }

@@ -1,5 +1,7 @@
 // Peak resident memory of the processes a workload step drives (workload (g)): polls VmHWM in
 // /proc/<pid>/status, the kernel's own high-water mark, so a short peak between polls is not missed.
+// VmHWM also counts pages of files the process maps (fragfs's LMDB store and live state), which the
+// kernel may drop at any time; RssAnon, the process's own memory, is polled beside it.
 
 import { readFileSync, writeFileSync } from 'node:fs';
 
@@ -15,22 +17,40 @@ export function readVmHwm(pid: number): number | undefined {
   }
 }
 
+/** RssAnon of pid in bytes (memory of its own, not file pages it maps), or undefined. */
+export function readRssAnon(pid: number): number | undefined {
+  try {
+    const m = /^RssAnon:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * The highest VmHWM seen over every process handed to it during one step. A mount process is followed
+ * The highest VmHWM (and sampled RssAnon) seen over every process handed to it during one step. A mount process is followed
  * through `watch(getPid)` (the pid changes on a remount); a command through `watchPid`.
  */
 export class PeakRss {
   private peak = 0;
+  private peakAnon = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
 
   get peakBytes(): number | undefined {
     return this.peak > 0 ? this.peak : undefined;
   }
 
+  /** Highest RssAnon among the polls (every 100 ms): a shorter peak can be missed. */
+  get peakAnonBytes(): number | undefined {
+    return this.peakAnon > 0 ? this.peakAnon : undefined;
+  }
+
   private sample(pid: number | undefined): void {
     if (pid === undefined) return;
     const v = readVmHwm(pid);
     if (v !== undefined && v > this.peak) this.peak = v;
+    const a = readRssAnon(pid);
+    if (a !== undefined && a > this.peakAnon) this.peakAnon = a;
   }
 
   watch(getPid: () => number | undefined): (final?: boolean) => void {

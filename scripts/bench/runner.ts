@@ -77,13 +77,15 @@ async function measure(rec: StepRecord, b: Bound, body: () => Promise<StepOutput
   } finally {
     b.end();
     rec.rssBytes = b.rss.peakBytes;
+    rec.anonBytes = b.rss.peakAnonBytes;
     rec.seconds = (Date.now() - t0) / 1000;
   }
 }
 
 function logStep(plan: RunPlan, rec: StepRecord): void {
   const figs = Object.entries(rec.values).map(([k, v]) => `${k}=${fmtNum(v)}`).join(' ');
-  const rss = rec.rssBytes ? ` rss=${(rec.rssBytes / (1 << 20)).toFixed(0)}MiB` : '';
+  const rss =
+    (rec.rssBytes ? ` rss=${(rec.rssBytes / (1 << 20)).toFixed(0)}MiB` : '') + (rec.anonBytes ? ` anon=${(rec.anonBytes / (1 << 20)).toFixed(0)}MiB` : '');
   const what = rec.status === 'ok' ? figs + rss : rec.status + (rec.error ? ': ' + rec.error : '');
   plan.log(`  [run ${rec.run}/${plan.runs} ${rec.workload}] ${rec.peer.padEnd(9)} ${what} (${rec.seconds.toFixed(1)} s)`);
 }
