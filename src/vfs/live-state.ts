@@ -252,6 +252,18 @@ export class LiveState {
     for (const { key, value } of range) yield { name: Buffer.from(key.subarray(KEY_INO_BYTES)), ino: value };
   }
 
+  /** Up to `limit` entries of `parent` after `name`, in readdir (key) order. */
+  entriesAfter(parent: number, name: Buffer, limit: number): { name: Buffer; ino: number }[] {
+    const out: { name: Buffer; ino: number }[] = [];
+    const first = nameKey(parent, name);
+    for (const { key, value } of this.dirents.getRange({ start: first, end: inoPrefix(parent + 1), limit: limit + 1 })) {
+      if (out.length === 0 && Buffer.compare(key, first) === 0) continue;
+      if (out.length >= limit) break;
+      out.push({ name: Buffer.from(key.subarray(KEY_INO_BYTES)), ino: value });
+    }
+    return out;
+  }
+
   dirIsEmpty(parent: number): boolean {
     for (const _ of this.dirents.getKeys({ start: inoPrefix(parent), end: inoPrefix(parent + 1), limit: 1 })) return false;
     return true;

@@ -7,11 +7,12 @@ import { FragfsError } from '../errors.js';
 import type { Repo } from '../repo/repo.js';
 import { writeSnapshot } from '../repo/tree-writer.js';
 import { BlockCache, DEFAULT_CACHE_BYTES } from './block-cache.js';
-import { createNode, linkNode, lookupParent, lookupPath, removeNode, renameNode, type Found } from './dir-ops.js';
+import { createNode, linkNode, lookupParent, lookupPath, nameBytes, removeNode, renameNode, type Found } from './dir-ops.js';
 import { S_IFDIR, S_IFMT, S_IFREG, S_IFLNK, isDir, isReg, isSymlink, toAttr } from './inode.js';
 import { LiveState } from './live-state.js';
 import { OpenFile, type FileContext } from './open-file.js';
 import { DEFAULT_READ_AHEAD_BYTES, newReadAheadState, type ReadAheadState } from './prefetch.js';
+import { SIBLING_FILES, SiblingStream } from './sibling-prefetch.js';
 import { SnapshotWriter } from './snapshot-writer.js';
 import {
   type Accessor,
@@ -80,6 +81,7 @@ export class LiveVfs implements Vfs {
   private readonly source: string;
   private closed = false;
   private snapshotting: Promise<unknown> = Promise.resolve();
+  private readonly siblings = new SiblingStream();
 
   private constructor(
     private readonly repo: Repo,
@@ -299,6 +301,7 @@ export class LiveVfs implements Vfs {
     if (!isReg(f.rec)) return this.newHandle({ ino: f.ino, flags, ra: newReadAheadState() });
     const file = this.acquireFile(f, path);
     const fh = this.newHandle({ ino: f.ino, flags, file, ra: newReadAheadState() });
+    if (!writing) this.loadAhead(path, f.ino);
     if (flags & O_TRUNC && file.size > 0) {
       try {
         await file.truncate(0);
@@ -308,6 +311,33 @@ export class LiveVfs implements Vfs {
       }
     }
     return fh;
+  }
+
+  /**
+   * A file opened for reading right after another of the same folder: load its first block and
+   * those of the next small files (sibling-prefetch.ts). Committed extents only; a dirty block is
+   * read from its buffer anyway.
+   */
+  private loadAhead(path: string, ino: number): void {
+    const cut = path.lastIndexOf('/');
+    const dirPath = cut <= 0 ? '/' : path.slice(0, cut);
+    let dir: Found;
+    try {
+      dir = lookupPath(this.state, dirPath);
+    } catch {
+      return;
+    }
+    if (!this.siblings.opened(dir.ino)) return;
+    const { state, cache, blockSize } = this.ctx;
+    const own = state.getExtent(ino, 0);
+    if (own) cache.prefetch(own, path);
+    const prefix = dirPath === '/' ? '/' : `${dirPath}/`;
+    for (const s of state.entriesAfter(dir.ino, nameBytes(path.slice(cut + 1), path), SIBLING_FILES)) {
+      const rec = state.getInode(s.ino);
+      if (!rec || !isReg(rec) || rec.size === 0 || rec.size > blockSize) continue;
+      const ext = state.getExtent(s.ino, 0);
+      if (ext) cache.prefetch(ext, prefix + s.name.toString());
+    }
   }
 
   async read(path: string, fh: number, buf: Buffer, length: number, position: number): Promise<number> {

@@ -12,6 +12,7 @@ import { NAME_MAX_BYTES, nameBytes, splitPath } from './dir-ops.js';
 import { readExtentFile } from './extent-reader.js';
 import { S_IFDIR, fmtOfEntryType, nsToMs } from './inode.js';
 import { DEFAULT_READ_AHEAD_BYTES, newReadAheadState, type ReadAheadState } from './prefetch.js';
+import { SIBLING_FILES, SiblingStream } from './sibling-prefetch.js';
 import type { Attr, Caller, StatFs, Vfs } from './vfs-api.js';
 
 export interface SnapshotVfsOptions {
@@ -25,6 +26,8 @@ export interface SnapshotVfsOptions {
 interface DirView {
   obj: DirObject;
   byName: Map<string, Entry>;
+  /** Index of each name in obj.entries (readdir order). */
+  pos: Map<string, number>;
   subdirs: number;
 }
 
@@ -49,6 +52,7 @@ export class SnapshotVfs implements Vfs {
   private readonly freeFhs: number[] = [];
   private nextFh = 0;
   private readonly readAheadBytes: number;
+  private readonly siblings = new SiblingStream();
 
   private constructor(
     private readonly repo: Repo,
@@ -79,12 +83,14 @@ export class SnapshotVfs implements Vfs {
     }
     const obj = await this.repo.getMeta(id, 'dir', where);
     const byName = new Map<string, Entry>();
+    const pos = new Map<string, number>();
     let subdirs = 0;
-    for (const e of obj.entries) {
+    obj.entries.forEach((e, i) => {
       byName.set(e.name, e);
+      pos.set(e.name, i);
       if (e.type === 'dir') subdirs++;
-    }
-    const v: DirView = { obj, byName, subdirs };
+    });
+    const v: DirView = { obj, byName, pos, subdirs };
     this.dirs.set(id, v);
     if (this.dirs.size > DIR_CACHE_MAX) this.dirs.delete(this.dirs.keys().next().value as string);
     return v;
@@ -191,7 +197,31 @@ export class SnapshotVfs implements Vfs {
     const entry = await this.resolve(path);
     const fh = this.freeFhs.pop() ?? this.nextFh++;
     this.handles.set(fh, { entry, path, ra: newReadAheadState() });
+    if (entry.type === 'file') await this.loadAhead(path, entry);
     return fh;
+  }
+
+  /**
+   * A file opened right after another of the same folder: load its first block and those of the
+   * next small files (sibling-prefetch.ts). The parent's listing is already cached by `resolve`.
+   */
+  private async loadAhead(path: string, entry: Entry): Promise<void> {
+    const cut = path.lastIndexOf('/');
+    const dirPath = cut <= 0 ? '/' : path.slice(0, cut);
+    const dir = await this.resolve(dirPath);
+    if (dir.dir === undefined || !this.siblings.opened(dir.dir)) return;
+    const first = (e: Entry) => (e.blocks?.[0]?.offset === 0 ? e.blocks[0] : undefined);
+    const own = first(entry);
+    if (own) this.cache.prefetch(own, path);
+    const view = await this.dirView(dir.dir, dirPath);
+    const at = view.pos.get(path.slice(cut + 1));
+    if (at === undefined) return;
+    const prefix = dirPath === '/' ? '/' : `${dirPath}/`;
+    for (const e of view.obj.entries.slice(at + 1, at + 1 + SIBLING_FILES)) {
+      if (e.type !== 'file' || e.size === 0 || e.size > this.repo.blockSize) continue;
+      const b = first(e);
+      if (b) this.cache.prefetch(b, prefix + e.name);
+    }
   }
 
   async read(path: string, fh: number, buf: Buffer, length: number, position: number): Promise<number> {

@@ -1,8 +1,11 @@
 // Read-ahead policy: the window grows along a sequential stream, survives the small reorderings the
-// kernel and libfuse's threads introduce, and a real seek resets it.
+// kernel and libfuse's threads introduce, and a real seek resets it; files opened in turn in one
+// folder load the next ones ahead.
 
 import test from 'ava';
 import { newReadAheadState, readAhead } from '../../src/vfs/prefetch.js';
+import { SnapshotVfs } from '../../src/vfs/snapshot-vfs.js';
+import { ME, O_RDONLY, fixture, pseudoRandom, writeFile } from './vfs-helpers.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -44,4 +47,40 @@ test('nothing is asked for past the end of the file', (t) => {
   let last: { from: number; to: number } | undefined;
   for (let pos = 0; pos < 3 * MiB; pos += REQ) last = readAhead(st, pos, REQ, 3 * MiB, MiB, 8 * MiB) ?? last;
   t.is(last!.to, 3 * MiB);
+});
+
+test('opening the files of one folder in turn loads the next small files ahead (live and snapshot)', async (t) => {
+  const fx = await fixture();
+  try {
+    const names = ['a', 'b', 'c', 'd'];
+    await fx.vfs.mkdir('/dir', 0o755, ME);
+    for (const n of names) await writeFile(fx.vfs, `/dir/${n}`, pseudoRandom(3000, n.charCodeAt(0)));
+    const key = await fx.vfs.snapshot();
+    // A fresh cache: nothing of the files is loaded yet.
+    const live = await fx.reopen();
+    const snap = await SnapshotVfs.open({ repo: fx.repo, key });
+    for (const v of [live, snap]) {
+      for (const n of ['a', 'b']) await v.release(`/dir/${n}`, await v.open(`/dir/${n}`, O_RDONLY));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    // With d's fragment gone from the store, only a block loaded ahead can still be read.
+    const d = (await live.getattr('/dir/d')).size;
+    t.is(d, 3000);
+    const ids: string[] = [];
+    for await (const id of fx.repo.store.list(fx.repo.dataNs)) ids.push(id);
+    for (const id of ids) await fx.repo.store.delete(fx.repo.dataNs, id);
+    for (const v of [live, snap]) {
+      const fh = await v.open('/dir/d', O_RDONLY);
+      const buf = Buffer.alloc(3000);
+      t.is(await v.read('/dir/d', fh, buf, 3000, 0), 3000);
+      t.true(buf.equals(pseudoRandom(3000, 'd'.charCodeAt(0))));
+      await v.release('/dir/d', fh);
+    }
+    // A file opened alone (no other file of its folder just before) loads nothing ahead.
+    const cold = await SnapshotVfs.open({ repo: fx.repo, key });
+    const fh = await cold.open('/dir/c', O_RDONLY);
+    await t.throwsAsync(cold.read('/dir/c', fh, Buffer.alloc(10), 10, 0));
+  } finally {
+    await fx.done();
+  }
 });
