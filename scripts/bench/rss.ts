@@ -7,24 +7,24 @@ import { readFileSync, writeFileSync } from 'node:fs';
 
 const POLL_MS = 100;
 
-/** VmHWM of pid in bytes, or undefined when the process is gone or unreadable. */
-export function readVmHwm(pid: number): number | undefined {
+/** /proc/<pid>/status, or undefined when the process is gone or unreadable. */
+function status(pid: number): string | undefined {
   try {
-    const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : undefined;
+    return readFileSync(`/proc/${pid}/status`, 'utf8');
   } catch {
     return undefined;
   }
 }
 
-/** RssAnon of pid in bytes (memory of its own, not file pages it maps), or undefined. */
-export function readRssAnon(pid: number): number | undefined {
-  try {
-    const m = /^RssAnon:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : undefined;
-  } catch {
-    return undefined;
-  }
+/** A `Field:  N kB` line of a status text, in bytes. */
+function field(text: string | undefined, name: 'VmHWM' | 'RssAnon'): number | undefined {
+  const m = text === undefined ? null : new RegExp(`^${name}:\\s+(\\d+)\\s+kB`, 'm').exec(text);
+  return m ? Number(m[1]) * 1024 : undefined;
+}
+
+/** VmHWM of pid in bytes (the kernel's high-water mark of its RSS), or undefined. */
+export function readVmHwm(pid: number): number | undefined {
+  return field(status(pid), 'VmHWM');
 }
 
 /**
@@ -47,9 +47,10 @@ export class PeakRss {
 
   private sample(pid: number | undefined): void {
     if (pid === undefined) return;
-    const v = readVmHwm(pid);
+    const text = status(pid);
+    const v = field(text, 'VmHWM');
     if (v !== undefined && v > this.peak) this.peak = v;
-    const a = readRssAnon(pid);
+    const a = field(text, 'RssAnon');
     if (a !== undefined && a > this.peakAnon) this.peakAnon = a;
   }
 
