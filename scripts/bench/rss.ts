@@ -22,11 +22,6 @@ function field(text: string | undefined, name: 'VmHWM' | 'RssAnon'): number | un
   return m ? Number(m[1]) * 1024 : undefined;
 }
 
-/** VmHWM of pid in bytes (the kernel's high-water mark of its RSS), or undefined. */
-export function readVmHwm(pid: number): number | undefined {
-  return field(status(pid), 'VmHWM');
-}
-
 /**
  * The highest VmHWM (and sampled RssAnon) seen over every process handed to it during one step. A mount process is followed
  * through `watch(getPid)` (the pid changes on a remount); a command through `watchPid`.

@@ -12,9 +12,10 @@ export interface PatchSpan {
 }
 
 /**
- * Writes into a stored block that is not in the block cache, kept without reading the block: a
- * small random write then costs a copy, not a fragment load and decode. The block is read once,
- * when the patch is stored, read from, or grows past its bounds (see OpenFile).
+ * Writes into a stored block, kept without reading the block: a small random write then costs a
+ * copy of its own bytes, not a fragment load and decode or a copy of the whole block. The block is
+ * read once, when the patch is stored, read from, cut by a truncate, or grows past its bounds
+ * (see OpenFile).
  */
 export interface BlockPatch {
   /** The committed block the spans lie over. */
