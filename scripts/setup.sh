@@ -34,3 +34,7 @@ npm run --silent build
 # patched copy of its addon from the source in node_modules (src/fuse/build-native.ts).
 echo "setup: building the patched fuse-native addon" >&2
 node dist/src/fuse/build-native.js >/dev/null
+# fragfs's own binding of libfuse's low-level API (src/fuse/native/fragfs-fuse.c), which mounts use
+# when it is built (docs/DESIGN.md, "The low-level FUSE addon").
+echo "setup: building the fragfs-fuse addon" >&2
+node dist/src/fuse/build-lowlevel.js >/dev/null

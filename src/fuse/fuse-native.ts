@@ -110,6 +110,25 @@ export function fuseOptionString(t: FuseTuning): string {
   return `-o${options.join(',')}`;
 }
 
+/**
+ * The -o string of a low-level mount: only what fuse_mount and fuse_lowlevel_new parse. Timeouts,
+ * use_ino and the cache options are high-level ones; the low-level adapter sets those per reply.
+ */
+export function lowLevelOptionString(t: FuseTuning): string {
+  const fsname = t.fsname.replace(/[\\,\s]/g, '_');
+  const options = [
+    `fsname=${fsname}`,
+    'subtype=fragfs',
+    ...(t.defaultPermissions ? ['default_permissions'] : []),
+    'big_writes',
+    `max_write=${t.maxWrite}`,
+    `max_read=${t.maxRead}`,
+  ];
+  if (t.allowOther) options.push('allow_other');
+  if (t.debug) options.push('debug');
+  return options.join(',');
+}
+
 interface FuseBase {
   mnt: string;
   _thread: Buffer | null;

@@ -7,7 +7,9 @@ import { dirname, resolve } from 'node:path';
 import { FragfsError } from '../errors.js';
 import type { Caller, Vfs } from '../vfs/vfs-api.js';
 import { createKernelOps, PREFERRED_IO_BYTES } from './fuse-adapter.js';
-import { fusermountUnmount, type FusermountError, type FuseTuning, TunedFuse } from './fuse-native.js';
+import { LowLevelAdapter } from './lowlevel-adapter.js';
+import { loadLowLevelBinding, lowLevelBindingBuilt } from './lowlevel-binding.js';
+import { fusermountUnmount, type FusermountError, type FuseTuning, lowLevelOptionString, TunedFuse } from './fuse-native.js';
 import { withOpStats } from './op-stats.js';
 
 export interface MountOptions {
@@ -150,9 +152,61 @@ export async function prepareMountpoint(mountpoint: string, log: (line: string) 
   return mp;
 }
 
-export async function mountVfs(vfs: Vfs, mountpoint: string, o: MountOptions = {}): Promise<MountHandle> {
-  const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const mp = await prepareMountpoint(mountpoint, log);
+/** A mounted kernel connection, whichever binding serves it. */
+interface Connection {
+  /** Frees the binding's thread and handles once the kernel side is gone (idempotent). */
+  release(): void;
+  /** Resolves when the binding saw the kernel side go (undefined: the binding cannot tell). */
+  readonly gone?: Promise<void>;
+  report?(): string;
+}
+
+/**
+ * Which FUSE binding serves the mount: fragfs's low-level addon (inode-based, asynchronous replies,
+ * attribute caching) when it is built, else fuse-native's high-level one. FRAGFS_FUSE_API=highlevel
+ * picks the latter anyway (a fallback, and the A/B of the bench figures).
+ */
+export function fuseApiInUse(): 'lowlevel' | 'highlevel' {
+  return process.env['FRAGFS_FUSE_API'] !== 'highlevel' && lowLevelBindingBuilt() ? 'lowlevel' : 'highlevel';
+}
+
+function mountLowLevel(vfs: Vfs, mp: string, o: MountOptions, log: (line: string) => void): Connection {
+  const binding = loadLowLevelBinding();
+  const t = tuningFor(vfs, o);
+  const adapter = new LowLevelAdapter(vfs, binding, {
+    // Both kinds of fragfs mount see every change through this kernel (a snapshot never changes; a
+    // read-write mount is its store's only writer), so what the kernel caches stays true. A read-write
+    // mount keeps the 1 s go-fuse and JuiceFS use, a snapshot a minute.
+    entryTimeoutS: vfs.readOnly ? 60 : 1,
+    attrTimeoutS: vfs.readOnly ? 60 : 1,
+    negativeTimeoutS: vfs.readOnly ? 60 : 1,
+    keepCache: true,
+    defaultCaller: o.defaultCaller ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
+    log,
+    opStats: o.opStats === true,
+  });
+  let resolveGone: () => void = () => undefined;
+  const gone = new Promise<void>((r) => (resolveGone = r));
+  let handle: object;
+  try {
+    handle = binding.mount(mp, lowLevelOptionString(t), adapter.dispatch);
+  } catch (e) {
+    throw new FragfsError('IO', `cannot mount at ${mp}: ${(e as Error).message} (is /dev/fuse there and fusermount installed?)`, { path: mp, cause: e });
+  }
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    binding.release(handle);
+  };
+  adapter.onExit = () => {
+    resolveGone();
+    release();
+  };
+  return { release, gone, report: () => adapter.opStatsReport() };
+}
+
+async function mountHighLevel(vfs: Vfs, mp: string, o: MountOptions, log: (line: string) => void): Promise<Connection> {
   const kernelOps = createKernelOps(vfs, {
     defaultCaller: o.defaultCaller ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
     log,
@@ -166,6 +220,19 @@ export async function mountVfs(vfs: Vfs, mountpoint: string, o: MountOptions = {
       reject(new FragfsError('IO', `cannot mount at ${mp}: ${err.message}${hint}`, { path: mp, cause: err }));
     });
   });
+  return { release: () => fuse.releaseNative(), ...(stats ? { report: () => stats.report() } : {}) };
+}
+
+export async function mountVfs(vfs: Vfs, mountpoint: string, o: MountOptions = {}): Promise<MountHandle> {
+  const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const mp = await prepareMountpoint(mountpoint, log);
+  const conn = fuseApiInUse() === 'lowlevel' ? mountLowLevel(vfs, mp, o, log) : await mountHighLevel(vfs, mp, o, log);
+  if (conn.gone) {
+    // The kernel holds every request until the INIT exchange is done, so this stat (answered by
+    // this process, asynchronously) returns once the mount is usable and INIT has set the mount's
+    // read-ahead, which raiseReadAhead then overrides.
+    await stat(mp).catch(() => undefined);
+  }
 
   await raiseReadAhead(mp, READ_AHEAD_KIB, log);
 
@@ -194,8 +261,15 @@ export async function mountVfs(vfs: Vfs, mountpoint: string, o: MountOptions = {
         }
       }
       unmounted = true;
-      fuse.releaseNative();
-      if (stats) log(stats.report());
+      // The low-level binding's thread ends once the kernel lets go, and only then may it be released
+      // (that joins the thread). After a lazy detach of a busy mount that is when the last file closes.
+      if (conn.gone) {
+        const ended = await Promise.race([conn.gone.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref())]);
+        if (ended) conn.release();
+      } else {
+        conn.release();
+      }
+      if (o.opStats && conn.report) log(conn.report());
     },
   };
 }

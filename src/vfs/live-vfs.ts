@@ -25,7 +25,7 @@ import {
   permits,
   xattrMask,
 } from './permissions.js';
-import type { Attr, Caller, StatFs, Vfs } from './vfs-api.js';
+import type { Attr, Caller, DirEntry, StatFs, Vfs } from './vfs-api.js';
 import { DEFAULT_WRITE_BUFFER_BYTES, WriteBuffer } from './write-buffer.js';
 
 export interface LiveVfsOptions {
@@ -223,6 +223,17 @@ export class LiveVfs implements Vfs {
     const names: string[] = [];
     for (const { name } of this.state.listDir(f.ino)) names.push(name.toString('utf8'));
     return names;
+  }
+
+  async readdirEntries(path: string): Promise<DirEntry[]> {
+    const f = lookupPath(this.state, path, this.who);
+    if (!isDir(f.rec)) throw new FragfsError('NOT_DIR', `${path}: not a directory`, { path });
+    if (this.who) checkAccess(f.rec, this.who, MAY_READ, path);
+    const out: DirEntry[] = [];
+    for (const { name, ino } of this.state.listDir(f.ino)) {
+      out.push({ name: name.toString('utf8'), ino, mode: (this.state.getInode(ino)?.mode ?? 0) & S_IFMT });
+    }
+    return out;
   }
 
   async access(path: string, mode: number): Promise<void> {

@@ -13,7 +13,7 @@ import { readExtentFile } from './extent-reader.js';
 import { S_IFDIR, fmtOfEntryType, nsToMs } from './inode.js';
 import { DEFAULT_READ_AHEAD_BYTES, newReadAheadState, type ReadAheadState } from './prefetch.js';
 import { SIBLING_FILES, SiblingStream } from './sibling-prefetch.js';
-import type { Attr, Caller, StatFs, Vfs } from './vfs-api.js';
+import type { Attr, Caller, DirEntry, StatFs, Vfs } from './vfs-api.js';
 
 export interface SnapshotVfsOptions {
   repo: Repo;
@@ -172,6 +172,17 @@ export class SnapshotVfs implements Vfs {
     const e = await this.resolve(path);
     if (e.type !== 'dir' || e.dir === undefined) throw new FragfsError('NOT_DIR', `${path}: not a directory`, { path });
     return (await this.dirView(e.dir, path)).obj.entries.map((x) => x.name);
+  }
+
+  async readdirEntries(path: string): Promise<DirEntry[]> {
+    const e = await this.resolve(path);
+    if (e.type !== 'dir' || e.dir === undefined) throw new FragfsError('NOT_DIR', `${path}: not a directory`, { path });
+    const prefix = path === '/' ? '/' : `${path}/`;
+    return (await this.dirView(e.dir, path)).obj.entries.map((x) => ({
+      name: x.name,
+      ino: this.inoOf(prefix + x.name, x),
+      mode: x.type === 'dir' ? S_IFDIR : fmtOfEntryType(x.type),
+    }));
   }
 
   async access(path: string, mode: number): Promise<void> {

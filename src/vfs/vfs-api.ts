@@ -18,6 +18,13 @@ export interface Attr {
   rdev: number;
 }
 
+/** One directory entry as readdir(3) shows it: `mode` carries only the type bits (d_type). */
+export interface DirEntry {
+  name: string;
+  ino: number;
+  mode: number;
+}
+
 export interface StatFs {
   bsize: number;
   frsize: number;
@@ -61,6 +68,8 @@ export interface Vfs {
   getattr(path: string): Promise<Attr>;
   fgetattr(path: string, fh: number): Promise<Attr>;
   readdir(path: string): Promise<string[]>;
+  /** readdir with each entry's inode number and type (what getattr of the entry would say), '.' and '..' excluded. */
+  readdirEntries(path: string): Promise<DirEntry[]>;
   access(path: string, mode: number): Promise<void>;
   statfs(path: string): Promise<StatFs>;
 

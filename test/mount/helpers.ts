@@ -17,6 +17,8 @@ export const CLI = process.env['FRAGFS_TEST_CLI'] ?? join(here, '..', '..', 'cli
 export const PASSPHRASE = 'mount test passphrase';
 const BUILD_NATIVE = join(here, '..', '..', 'src', 'fuse', 'build-native.js');
 const PATCHED_ADDON = join(here, '..', '..', 'native', 'fuse-native', 'build', 'Release', 'fuse.node');
+const BUILD_LOWLEVEL = join(here, '..', '..', 'src', 'fuse', 'build-lowlevel.js');
+const LOWLEVEL_ADDON = join(here, '..', '..', 'native', 'fragfs-fuse', 'fragfs_fuse.node');
 
 /** What helpers need from a test (or from a shared before hook, via sharedCtx). */
 export interface Ctx {
@@ -62,11 +64,16 @@ export function hasTool(name: string): boolean {
   return (process.env['PATH'] ?? '/usr/bin:/bin').split(':').some((d) => existsSync(join(d, name)));
 }
 
-/** The patched addon keeps file times; build it once if this checkout has not. */
+/** Both FUSE addons (setup.sh builds them): build them once if this checkout has not. */
 export async function ensurePatchedAddon(): Promise<void> {
-  if (existsSync(PATCHED_ADDON)) return;
-  const r = await run(process.execPath, [BUILD_NATIVE]);
-  if (r.code !== 0) throw new Error(`building the patched FUSE addon failed:\n${r.stderr}`);
+  for (const [file, script, what] of [
+    [PATCHED_ADDON, BUILD_NATIVE, 'the patched fuse-native addon'],
+    [LOWLEVEL_ADDON, BUILD_LOWLEVEL, 'the fragfs-fuse addon'],
+  ] as const) {
+    if (existsSync(file)) continue;
+    const r = await run(process.execPath, [script]);
+    if (r.code !== 0) throw new Error(`building ${what} failed:\n${r.stderr}`);
+  }
 }
 
 export function run(cmd: string, args: string[], o: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<ShResult> {
