@@ -15,7 +15,7 @@ import type { Attr, Caller, DirEntry, Vfs } from '../vfs/vfs-api.js';
 import { PREFERRED_IO_BYTES } from './fuse-adapter.js';
 import { Attr as A, Op as LLOp, OpenReply, SetAttr, Statfs as S, type LowLevelReplies } from './lowlevel-binding.js';
 
-const { EIO, EOPNOTSUPP, ENODATA, ERANGE } = osConstants.errno;
+const { EIO, ENOSYS, EOPNOTSUPP, ENODATA, ERANGE } = osConstants.errno;
 const ROOT = 1;
 const NO_ID = 0xffffffff;
 const S_IFDIR = 0o040000;
@@ -382,8 +382,11 @@ export class LowLevelAdapter {
         return;
       }
       case LLOp.FLUSH:
+        // The Vfs's flush stores nothing (release does, see vfs-api.ts), so the kernel need not ask:
+        // ENOSYS makes it stop sending FLUSH for this mount (fc->no_flush), and close(2) succeeds
+        // without a round trip. One request fewer per file in `tar x` or `cp -a`.
         await vfs.flush(this.handlePath(a as number), b as number);
-        out.replyErr(req, 0);
+        out.replyErr(req, ENOSYS);
         return;
       case LLOp.RELEASE:
         await vfs.release(this.handlePath(a as number), b as number);
