@@ -11,7 +11,7 @@ import type { Server } from 'node:net';
 import type { Command } from 'commander';
 import { FragfsError } from '../src/errors.js';
 import { startControlServer } from '../src/fuse/control.js';
-import { mountVfs, type MountHandle } from '../src/fuse/mount.js';
+import { fuseApiInUse, mountVfs, type MountHandle } from '../src/fuse/mount.js';
 import { fusermountUnmount, PATCHED_BINDING } from '../src/fuse/fuse-native.js';
 import {
   ensureRuntimeDir,
@@ -234,7 +234,7 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
       void live.warm();
       vfs = live;
     }
-    if (!PATCHED_BINDING) {
+    if (fuseApiInUse() === 'highlevel' && !PATCHED_BINDING) {
       log('fragfs: warning: the patched FUSE addon is not built (node dist/src/fuse/build-native.js); file times set by tar, cp -a and rsync are not kept');
     }
     handle = await mountVfs(vfs, mp, {

@@ -243,3 +243,24 @@ maybe('permissions: the mount checks them itself, --allow-other lets the kernel 
   t.regex((await sh(t, `${nobody} cat ${shared.mountpoint}/z 2>&1`, { expect: 1 })).stdout, /Permission denied/);
   t.regex((await sh(t, `${nobody} touch ${shared.mountpoint}/new 2>&1`, { expect: 1 })).stdout, /Permission denied/);
 });
+
+maybe('the low-level binding keeps one kernel inode per hard link; the high-level fallback still mounts', async (t) => {
+  const e = await makeEnv(t);
+  const store = await initStore(t, e);
+  const m = await mount(t, e, store, 'mnt', ['--op-stats']);
+  // Attributes are cached for a second: a change through one name MUST show through the other at once.
+  const out = await sh(t, `cd ${m.mountpoint} && echo a > f && ln f g && stat -c %h f && echo more >> g && stat -c '%h %s' f && rm g && stat -c %h f`);
+  t.deepEqual(out.stdout.trim().split('\n'), ['2', '2 7', '1']);
+  const ls = await sh(t, `cd ${m.mountpoint} && mkdir d && touch d/x && ls -i d f`);
+  t.regex(ls.stdout, /^\d+ x$/m);
+  t.is((await m.umount()).code, 0);
+  const log = await readFile(m.logFile!, 'utf8');
+  t.regex(log, /FUSE ops over/);
+  t.regex(log, /^\s+lookup\s+\d+/m, 'op-stats names the low-level requests');
+
+  const fallback = { ...e, env: { ...e.env, FRAGFS_FUSE_API: 'highlevel' } };
+  const h = await mount(t, fallback, store, 'mnt2');
+  t.is((await sh(t, `cat ${h.mountpoint}/f && stat -c %h ${h.mountpoint}/f`)).stdout, 'a\nmore\n1\n');
+  await sh(t, `echo b > ${h.mountpoint}/h`);
+  t.is((await h.umount()).code, 0);
+});
