@@ -115,13 +115,15 @@ export class LmdbStore implements Store {
     if (this.readOnly) throw readOnlyError('put');
     const db = this.db(ns, true)!;
     const key = LmdbStore.key(id);
-    // lmdb-js reads the value buffer at commit time, in its write thread: hand it a private copy.
-    const copy = Buffer.from(bytes);
     try {
       // Content addressing: a committed id already holds these bytes, so a dedup hit costs one
       // lookup instead of a 1 MiB write.
       if (db.doesExist(key)) return;
-      await db.put(key, copy);
+      // lmdb-js reads the value at commit time, in its write thread, and this promise resolves after
+      // that commit: the Store contract keeps `bytes` unchanged until then, so no copy is needed.
+      // (A copy per fragment cost about a fifth of a mount's sequential write throughput, most of it
+      // in garbage collection of the copies.)
+      await db.put(key, Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     } catch (e) {
       throw lmdbError(e, 'cannot put fragment into', this.path);
     }

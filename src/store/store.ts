@@ -39,6 +39,9 @@ export const BACKEND_NAMES: readonly BackendName[] = ['memory', 'lmdb', 'dir', '
  *   process (kill -9). It MUST be durable against power loss once a `sync()` started after the put
  *   resolved has resolved; a backend MAY make each put durable right away. Callers order their
  *   writes with `sync()`: data before the metadata that names it (docs/DESIGN.md, write ordering).
+ * - The caller of `put` MUST NOT change `bytes` until the put resolves, and the backend MUST NOT use
+ *   them after it resolved (keep a copy if it needs them longer). So a backend that writes them out
+ *   before resolving needs no copy of a 1 MiB fragment.
  * - `put` of an id that already exists MUST succeed and MAY skip the write (content addressing:
  *   same id, same bytes). Concurrent puts of one id MUST all succeed and leave one copy.
  * - `get` of a missing id MUST reject with FragfsError('MISSING_FRAGMENT') naming the id.
