@@ -11,13 +11,12 @@
 
 import { constants as osConstants } from 'node:os';
 import { FragfsError } from '../errors.js';
-import type { Attr, Caller, DirEntry, Vfs } from '../vfs/vfs-api.js';
+import type { Attr, AttrChanges, Caller, DirEntry, Vfs } from '../vfs/vfs-api.js';
 import { PREFERRED_IO_BYTES } from './fuse-adapter.js';
 import { Attr as A, Op as LLOp, OpenReply, SetAttr, Statfs as S, type LowLevelReplies } from './lowlevel-binding.js';
 
 const { EIO, ENOSYS, EOPNOTSUPP, ENODATA, ERANGE } = osConstants.errno;
 const ROOT = 1;
-const NO_ID = 0xffffffff;
 const S_IFDIR = 0o040000;
 const O_DIRECT = (osConstants as unknown as Record<string, number>)['O_DIRECT'] ?? 0o40000;
 const { MODE: SET_MODE, UID: SET_UID, GID: SET_GID, SIZE: SET_SIZE, ATIME: SET_ATIME, MTIME: SET_MTIME, ATIME_NOW: SET_ATIME_NOW, MTIME_NOW: SET_MTIME_NOW } = SetAttr;
@@ -522,29 +521,19 @@ export class LowLevelAdapter {
     }
   }
 
-  /**
-   * One setattr request: chmod, chown, truncate and utimens in that order (a truncate moves mtime,
-   * so given times come last), answered with the attributes after all of them.
-   */
+  /** One setattr request: the Vfs applies it (vfs-api.ts) and answers with the new attributes. */
   private async setattr(req: number, ino: number, fh: number, valid: number, mode: number, uid: number, gid: number, size: number, atimeMs: number, mtimeMs: number): Promise<void> {
-    const vfs = this.vfs;
-    const byHandle = fh >= 0 && !this.dirs.has(fh);
-    const path = byHandle && ino !== ROOT ? this.handlePath(ino) : this.pathOf(ino);
-    if (valid & SET_MODE) await vfs.chmod(path, mode);
-    if (valid & (SET_UID | SET_GID)) await vfs.chown(path, valid & SET_UID ? uid : NO_ID, valid & SET_GID ? gid : NO_ID);
-    if (valid & SET_SIZE) await (byHandle ? vfs.ftruncate(path, fh, size) : vfs.truncate(path, size));
-    if (valid & (SET_ATIME | SET_MTIME | SET_ATIME_NOW | SET_MTIME_NOW)) {
-      const now = Date.now();
-      let a = valid & SET_ATIME_NOW ? now : valid & SET_ATIME ? atimeMs : undefined;
-      let m = valid & SET_MTIME_NOW ? now : valid & SET_MTIME ? mtimeMs : undefined;
-      if (a === undefined || m === undefined) {
-        const cur = await vfs.getattr(path);
-        a ??= cur.atimeMs;
-        m ??= cur.mtimeMs;
-      }
-      await vfs.utimens(path, a, m);
-    }
-    const attr = byHandle ? await vfs.fgetattr(path, fh) : await vfs.getattr(path);
+    const byHandle = fh >= 0 && ino !== ROOT && !this.dirs.has(fh);
+    const path = byHandle ? this.handlePath(ino) : this.pathOf(ino);
+    const now = Date.now();
+    const changes: AttrChanges = {};
+    if (valid & SET_MODE) changes.mode = mode;
+    if (valid & SET_UID) changes.uid = uid;
+    if (valid & SET_GID) changes.gid = gid;
+    if (valid & SET_SIZE) changes.size = size;
+    if (valid & (SET_ATIME | SET_ATIME_NOW)) changes.atimeMs = valid & SET_ATIME_NOW ? now : atimeMs;
+    if (valid & (SET_MTIME | SET_MTIME_NOW)) changes.mtimeMs = valid & SET_MTIME_NOW ? now : mtimeMs;
+    const attr = await this.vfs.setattr(path, byHandle ? fh : undefined, changes);
     this.out.replyAttr(req, this.fillAttr(attr), this.o.attrTimeoutS);
   }
 }

@@ -25,7 +25,7 @@ import {
   permits,
   xattrMask,
 } from './permissions.js';
-import type { Attr, Caller, DirEntry, StatFs, Vfs } from './vfs-api.js';
+import type { Attr, AttrChanges, Caller, DirEntry, StatFs, Vfs } from './vfs-api.js';
 import { DEFAULT_WRITE_BUFFER_BYTES, WriteBuffer } from './write-buffer.js';
 
 export interface LiveVfsOptions {
@@ -446,51 +446,81 @@ export class LiveVfs implements Vfs {
 
   // --- attributes
 
-  private changeAttrs(
-    path: string,
-    check: (rec: Found['rec'], who: Accessor) => void,
-    change: (rec: Found['rec'], now: number) => void,
-  ): void {
+  /**
+   * Mode, owner and times of one inode (by path, or by open handle) in one transaction, each with the
+   * kernel's permission rule; returns the attributes after the change.
+   */
+  private changeAttrs(path: string, fh: number | undefined, c: Omit<AttrChanges, 'size'>): Attr {
     this.writable(path);
-    this.state.txn(() => {
-      const f = lookupPath(this.state, path, this.who);
-      if (this.who) check(f.rec, this.who);
+    for (const t of [c.atimeMs, c.mtimeMs]) {
+      if (t !== undefined && !Number.isFinite(t)) throw new FragfsError('INVALID', `${path}: bad time`, { path });
+    }
+    const given = (id: number | undefined) => (id !== undefined && id >= 0 && id !== NO_ID ? id : undefined);
+    const uid = given(c.uid);
+    const gid = given(c.gid);
+    const byHandle = fh === undefined ? undefined : this.handle(fh, path).ino;
+    return this.state.txn(() => {
+      let f: Found;
+      if (byHandle === undefined) f = lookupPath(this.state, path, this.who);
+      else {
+        const rec = this.state.getInode(byHandle);
+        if (!rec) throw new FragfsError('NOT_FOUND', `${path}: no such file`, { path });
+        f = { ino: byHandle, rec };
+      }
+      const rec = f.rec;
+      const who = this.who;
+      if (who) {
+        if (c.mode !== undefined) checkOwner(rec, who, path);
+        if (uid !== undefined || gid !== undefined) checkChown(rec, who, uid, gid, path);
+        // The owner sets any times; others with write permission only "now" (which the kernel does
+        // not tell apart from given times here, so write permission is accepted for both).
+        if ((c.atimeMs !== undefined || c.mtimeMs !== undefined) && rec.uid !== who.uid && !permits(rec, who, MAY_WRITE)) {
+          checkOwner(rec, who, path);
+        }
+      }
+      // A time not given keeps its value, which for an open file may be ahead of the record.
+      const current = c.atimeMs === undefined || c.mtimeMs === undefined ? this.attrOf(f) : undefined;
       const now = Date.now();
-      change(f.rec, now);
-      this.state.putInode(f.ino, f.rec);
-      this.state.inodeChanged(f.ino, f.rec);
-      this.syncOpenTimes(f.ino, f.rec.mtimeMs, f.rec.ctimeMs);
+      if (c.mode !== undefined) rec.mode = (rec.mode & S_IFMT) | (c.mode & 0o7777);
+      if (uid !== undefined) rec.uid = uid;
+      if (gid !== undefined) rec.gid = gid;
+      const timed = c.atimeMs !== undefined || c.mtimeMs !== undefined;
+      if (timed) {
+        rec.atimeMs = c.atimeMs ?? current!.atimeMs;
+        rec.mtimeMs = c.mtimeMs ?? current!.mtimeMs;
+      }
+      rec.ctimeMs = now;
+      this.state.putInode(f.ino, rec);
+      this.state.inodeChanged(f.ino, rec);
+      this.syncOpenTimes(f.ino, timed ? rec.mtimeMs : undefined, rec.ctimeMs);
+      return this.attrOf(f);
     });
   }
 
   async chmod(path: string, mode: number): Promise<void> {
-    this.changeAttrs(path, (rec, who) => checkOwner(rec, who, path), (rec, now) => {
-      rec.mode = (rec.mode & S_IFMT) | (mode & 0o7777);
-      rec.ctimeMs = now;
-    });
+    this.changeAttrs(path, undefined, { mode });
   }
 
   async chown(path: string, uid: number, gid: number): Promise<void> {
-    const given = (id: number) => (id >= 0 && id !== NO_ID ? id : undefined);
-    this.changeAttrs(path, (rec, who) => checkChown(rec, who, given(uid), given(gid), path), (rec, now) => {
-      if (uid >= 0 && uid !== NO_ID) rec.uid = uid;
-      if (gid >= 0 && gid !== NO_ID) rec.gid = gid;
-      rec.ctimeMs = now;
-    });
+    this.changeAttrs(path, undefined, { uid, gid });
   }
 
   async utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
-    if (!Number.isFinite(atimeMs) || !Number.isFinite(mtimeMs)) throw new FragfsError('INVALID', `${path}: bad time`, { path });
-    // The owner sets any times; others with write permission only "now" (which the kernel does not
-    // tell apart from given times here, so write permission is accepted for both).
-    const check = (rec: Found['rec'], who: Accessor) => {
-      if (rec.uid !== who.uid && !permits(rec, who, MAY_WRITE)) checkOwner(rec, who, path);
-    };
-    this.changeAttrs(path, check, (rec, now) => {
-      rec.atimeMs = atimeMs;
-      rec.mtimeMs = mtimeMs;
-      rec.ctimeMs = now;
-    });
+    this.changeAttrs(path, undefined, { atimeMs, mtimeMs });
+  }
+
+  async setattr(path: string, fh: number | undefined, c: AttrChanges): Promise<Attr> {
+    const { size, ...rest } = c;
+    const owner = rest.mode !== undefined || rest.uid !== undefined || rest.gid !== undefined;
+    const times = rest.atimeMs !== undefined || rest.mtimeMs !== undefined;
+    if (size === undefined) {
+      if (owner || times) return this.changeAttrs(path, fh, rest);
+    } else {
+      if (owner) this.changeAttrs(path, fh, { mode: rest.mode, uid: rest.uid, gid: rest.gid });
+      await (fh === undefined ? this.truncate(path, size) : this.ftruncate(path, fh, size));
+      if (times) return this.changeAttrs(path, fh, { atimeMs: rest.atimeMs, mtimeMs: rest.mtimeMs });
+    }
+    return fh === undefined ? this.getattr(path) : this.fgetattr(path, fh);
   }
 
   // --- extended attributes

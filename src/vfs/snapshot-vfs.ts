@@ -13,7 +13,7 @@ import { readExtentFile } from './extent-reader.js';
 import { S_IFDIR, fmtOfEntryType, nsToMs } from './inode.js';
 import { DEFAULT_READ_AHEAD_BYTES, newReadAheadState, type ReadAheadState } from './prefetch.js';
 import { SIBLING_FILES, SiblingStream } from './sibling-prefetch.js';
-import type { Attr, Caller, DirEntry, StatFs, Vfs } from './vfs-api.js';
+import type { Attr, AttrChanges, Caller, DirEntry, StatFs, Vfs } from './vfs-api.js';
 
 export interface SnapshotVfsOptions {
   repo: Repo;
@@ -294,6 +294,10 @@ export class SnapshotVfs implements Vfs {
   async chmod(path: string, _mode: number): Promise<void> { this.ro(path); }
   async chown(path: string, _uid: number, _gid: number): Promise<void> { this.ro(path); }
   async utimens(path: string, _atimeMs: number, _mtimeMs: number): Promise<void> { this.ro(path); }
+  async setattr(path: string, fh: number | undefined, c: AttrChanges): Promise<Attr> {
+    if (Object.values(c).some((v) => v !== undefined)) this.ro(path);
+    return fh === undefined ? this.getattr(path) : this.fgetattr(path, fh);
+  }
   async setxattr(path: string, _name: string, _value: Buffer, _flags: number): Promise<void> { this.ro(path); }
   async removexattr(path: string, _name: string): Promise<void> { this.ro(path); }
 

@@ -25,6 +25,16 @@ export interface DirEntry {
   mode: number;
 }
 
+/** What one setattr changes; an absent field stays as it is. Times in ms since the epoch. */
+export interface AttrChanges {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  size?: number;
+  atimeMs?: number;
+  mtimeMs?: number;
+}
+
 export interface StatFs {
   bsize: number;
   frsize: number;
@@ -95,6 +105,12 @@ export interface Vfs {
   chmod(path: string, mode: number): Promise<void>;
   chown(path: string, uid: number, gid: number): Promise<void>;
   utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void>;
+  /**
+   * chmod, chown, truncate and utimens as one request (what a FUSE setattr carries), applied in that
+   * order with their permission checks, answered with the attributes after all of them. With `fh`
+   * the inode is the open handle's (it may have no name left). No change: just the attributes.
+   */
+  setattr(path: string, fh: number | undefined, changes: AttrChanges): Promise<Attr>;
 
   setxattr(path: string, name: string, value: Buffer, flags: number): Promise<void>;
   getxattr(path: string, name: string): Promise<Buffer>;

@@ -286,3 +286,33 @@ test('file handles are small, unique among open handles, reused after release', 
     await fx.done();
   }
 });
+
+test('setattr: mode, owner, size and times in one call; a time not given keeps the open file value; by handle after unlink', async (t) => {
+  const fx = await fixture();
+  try {
+    const v = fx.vfs;
+    const fh = await v.create('/f', 0o644, O_RDWR, ME);
+    await v.write('/f', fh, Buffer.from('buffered'), 8, 0);
+    const before = await v.fgetattr('/f', fh);
+    const a = await v.setattr('/f', undefined, { mode: 0o600, uid: 7, gid: 8, atimeMs: 1_000.5 });
+    t.is(a.mode & 0o7777, 0o600);
+    t.is(a.uid, 7);
+    t.is(a.gid, 8);
+    t.is(a.atimeMs, 1_000.5);
+    t.is(a.mtimeMs, before.mtimeMs, 'mtime kept: the open file buffered a write');
+    t.is(a.size, 8);
+    const cut = await v.setattr('/f', fh, { size: 3, mtimeMs: 5_000 });
+    t.is(cut.size, 3);
+    t.is(cut.mtimeMs, 5_000);
+    await v.unlink('/f');
+    const orphan = await v.setattr('/f', fh, { mode: 0o640 });
+    t.is(orphan.mode & 0o7777, 0o640, 'an unlinked open file is reached by its handle');
+    t.is(orphan.nlink, 0);
+    await fails(t, v.setattr('/f', undefined, { mode: 0o600 }), 'NOT_FOUND', 'ENOENT');
+    const same = await v.setattr('/', undefined, {});
+    t.is(same.ino, 1);
+    await v.release('/f', fh);
+  } finally {
+    await fx.done();
+  }
+});
