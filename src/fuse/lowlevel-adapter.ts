@@ -75,11 +75,18 @@ interface Counter {
 
 const keyOf = (parent: number, name: string) => `${parent}/${name}`;
 
+/**
+ * Directory handles are the adapter's own, numbered from here; file handles are the Vfs's (small
+ * numbers). The kernel passes a handle with getattr and setattr when it has one (fstat, ftruncate).
+ */
+const DIR_FH_BASE = 2 ** 40;
+const isFileHandle = (fh: number) => fh >= 0 && fh < DIR_FH_BASE;
+
 export class LowLevelAdapter {
   private readonly nodes = new Map<number, KernelNode>();
   private readonly byName = new Map<string, number>();
   private readonly dirs = new Map<number, DirHandle>();
-  private nextDirFh = 1;
+  private nextDirFh = DIR_FH_BASE;
   private readonly attrOut = new Float64Array(A.LENGTH);
   private readonly statfsOut = new Float64Array(S.LENGTH);
   private readonly readBuffers: Buffer[] = [];
@@ -296,7 +303,7 @@ export class LowLevelAdapter {
       case LLOp.GETATTR: {
         const ino = a as number;
         const fh = b as number;
-        const attr = fh >= 0 && ino !== ROOT && !this.dirs.has(fh) ? await vfs.fgetattr(this.handlePath(ino), fh) : await vfs.getattr(this.pathOf(ino));
+        const attr = isFileHandle(fh) ? await vfs.fgetattr(this.handlePath(ino), fh) : await vfs.getattr(this.pathOf(ino));
         out.replyAttr(req, this.fillAttr(attr), this.o.attrTimeoutS);
         return;
       }
@@ -523,7 +530,7 @@ export class LowLevelAdapter {
 
   /** One setattr request: the Vfs applies it (vfs-api.ts) and answers with the new attributes. */
   private async setattr(req: number, ino: number, fh: number, valid: number, mode: number, uid: number, gid: number, size: number, atimeMs: number, mtimeMs: number): Promise<void> {
-    const byHandle = fh >= 0 && ino !== ROOT && !this.dirs.has(fh);
+    const byHandle = isFileHandle(fh);
     const path = byHandle ? this.handlePath(ino) : this.pathOf(ino);
     const now = Date.now();
     const changes: AttrChanges = {};

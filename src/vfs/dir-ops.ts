@@ -40,19 +40,20 @@ export interface Found {
 export function lookupPath(state: LiveState, path: string, who?: Accessor): Found {
   const parts = splitPath(path);
   let ino = ROOT_INO;
-  let rec = state.getInode(ino);
+  // The directories passed through are only read: no copy of their records (peekInode).
+  let rec: Readonly<InodeRecord> | undefined = state.peekInode(ino);
   if (!rec) throw new FragfsError('IO', 'the live state has no root inode');
   for (const part of parts) {
     if (!isDir(rec)) throw new FragfsError('NOT_DIR', `${path}: ${ERR('NOT_DIR')}`, { path });
     if (who) checkAccess(rec, who, MAY_EXEC, path);
     const child = state.lookup(ino, nameBytes(part, path));
     if (child === undefined) throw new FragfsError('NOT_FOUND', `${path}: no such file or directory`, { path });
-    const childRec = state.getInode(child);
+    const childRec = state.peekInode(child);
     if (!childRec) throw new FragfsError('IO', `${path}: dangling directory entry to inode ${child}`, { path });
     ino = child;
     rec = childRec;
   }
-  return { ino, rec };
+  return { ino, rec: state.getInode(ino)! };
 }
 
 function ERR(code: 'NOT_DIR'): string {

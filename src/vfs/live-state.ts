@@ -26,6 +26,13 @@ export const WARM_MAX_BYTES = 512 * 1024 * 1024;
 const WARM_CHUNK_BYTES = 1024 * 1024;
 /** Decoded inode records kept in memory (~200 bytes each). */
 const INODE_CACHE_ENTRIES = 100_000;
+/** Directory entries kept in memory (~100 bytes each). */
+const ENTRY_CACHE_ENTRIES = 100_000;
+
+/** entryCache key: the parent's number and the name's exact bytes (latin1 maps bytes 1:1). */
+function entryKey(parent: number, name: Buffer): string {
+  return `${parent}/${name.toString('latin1')}`;
+}
 
 function copyRecord(rec: InodeRecord): InodeRecord {
   return { ...rec, parents: rec.parents.slice() };
@@ -89,6 +96,12 @@ export class LiveState {
    * putInode calls never happened.
    */
   private readonly inodeCache = new Map<number, InodeRecord>();
+  /**
+   * Directory entries seen lately, (parent, name bytes) -> child, kept in step by putEntry and
+   * removeEntry: every path-based request walks its path from the root, one entry per component,
+   * and a deep tree made that walk a fifth of the JS thread's time in `tar x`.
+   */
+  private readonly entryCache = new Map<string, number>();
   /** A read-only state may be read while a read-write mount in another process changes it: no cache. */
   private readonly cacheInodes: boolean;
   private readonly path: string;
@@ -134,7 +147,9 @@ export class LiveState {
     try {
       return this.root.transactionSync(fn);
     } catch (e) {
+      // The transaction's writes were rolled back; the caches may hold some of them.
       this.inodeCache.clear();
+      this.entryCache.clear();
       throw e;
     }
   }
@@ -196,6 +211,18 @@ export class LiveState {
     return copyRecord(rec);
   }
 
+  /**
+   * The record itself, not a copy: for reading on the way through (a path walk), never to change.
+   * The next write of this inode replaces it.
+   */
+  peekInode(ino: number): Readonly<InodeRecord> | undefined {
+    const hit = this.inodeCache.get(ino);
+    if (hit !== undefined) return hit;
+    const rec = this.inodes.get(ino);
+    if (rec !== undefined) this.remember(ino, rec);
+    return rec;
+  }
+
   putInode(ino: number, rec: InodeRecord): void {
     this.inodes.putSync(ino, rec);
     this.remember(ino, copyRecord(rec));
@@ -231,16 +258,29 @@ export class LiveState {
   // --- directory entries
 
   lookup(parent: number, name: Buffer, rtx?: Transaction): number | undefined {
-    const key = nameKey(parent, name);
-    return rtx ? this.dirents.get(key, { transaction: rtx }) : this.dirents.get(key);
+    if (rtx) return this.dirents.get(nameKey(parent, name), { transaction: rtx });
+    const k = entryKey(parent, name);
+    const hit = this.entryCache.get(k);
+    if (hit !== undefined) return hit;
+    const child = this.dirents.get(nameKey(parent, name));
+    if (child !== undefined) this.rememberEntry(k, child);
+    return child;
   }
 
   putEntry(parent: number, name: Buffer, child: number): void {
     this.dirents.putSync(nameKey(parent, name), child);
+    this.rememberEntry(entryKey(parent, name), child);
   }
 
   removeEntry(parent: number, name: Buffer): void {
     this.dirents.removeSync(nameKey(parent, name));
+    this.entryCache.delete(entryKey(parent, name));
+  }
+
+  private rememberEntry(k: string, child: number): void {
+    if (!this.cacheInodes) return;
+    if (this.entryCache.size >= ENTRY_CACHE_ENTRIES && !this.entryCache.has(k)) this.entryCache.clear();
+    this.entryCache.set(k, child);
   }
 
   *listDir(parent: number, rtx?: Transaction): Iterable<{ name: Buffer; ino: number }> {
