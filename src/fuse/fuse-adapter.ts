@@ -15,7 +15,7 @@ const { EIO, EOPNOTSUPP, ENODATA } = osConstants.errno;
  * security.capability: FUSE mounts are nosuid, so capabilities never apply; the kernel asks for it
  * before every write, and the patched addon answers that without a round trip to JS.
  */
-const UNSUPPORTED_XATTRS = new Set(['system.posix_acl_access', 'system.posix_acl_default', 'security.capability']);
+export const UNSUPPORTED_XATTRS: ReadonlySet<string> = new Set(['system.posix_acl_access', 'system.posix_acl_default', 'security.capability']);
 const { O_CREAT, O_RDWR } = osConstants as unknown as Record<string, number>;
 const UINT32_MAX = 0xffffffff;
 /** st_blksize: the preferred I/O size cp, dd and stdio read; one FUSE write request. */

@@ -12,7 +12,7 @@
 import { constants as osConstants } from 'node:os';
 import { FragfsError } from '../errors.js';
 import type { Attr, AttrChanges, Caller, DirEntry, Vfs } from '../vfs/vfs-api.js';
-import { PREFERRED_IO_BYTES } from './fuse-adapter.js';
+import { PREFERRED_IO_BYTES, UNSUPPORTED_XATTRS } from './fuse-adapter.js';
 import { Attr as A, Op as LLOp, OpenReply, SetAttr, Statfs as S, type LowLevelReplies } from './lowlevel-binding.js';
 
 const { EIO, ENOSYS, EOPNOTSUPP, ENODATA, ERANGE } = osConstants.errno;
@@ -23,8 +23,6 @@ const { MODE: SET_MODE, UID: SET_UID, GID: SET_GID, SIZE: SET_SIZE, ATIME: SET_A
 /** The smallest dirent fuse_add_direntry writes (24-byte header, name padded to 8). */
 const MIN_DIRENT_BYTES = 32;
 
-/** See adapter-level comments in fuse-adapter.ts: refused like a filesystem without the feature. */
-const UNSUPPORTED_XATTRS = new Set(['system.posix_acl_access', 'system.posix_acl_default', 'security.capability']);
 
 export interface LowLevelAdapterOptions {
   /** Seconds the kernel may trust a name -> inode answer, an inode's attributes, a "no such name". */
