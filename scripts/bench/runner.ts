@@ -120,8 +120,9 @@ async function mountSession(ws: MountWorkload[], peer: MountPeer, runNo: number,
     for (const w of ws) {
       bound = new Bound(plan.stepTimeoutMs);
       const rec: StepRecord = { workload: w.id, peer: peer.name, run: runNo, status: 'ok', seconds: 0, values: {} };
-      // Nothing left to write back from the inputs or the step before: whoever ran first would
-      // otherwise share the disk with that writeback (the first write of a run was half as fast).
+      // Nothing left to write back from the inputs or the step before, so no peer shares the disk
+      // with another's writeback. (It did not explain why fragfs's first write of a full run is
+      // about half as fast as its later ones: that stayed, see README.)
       spawnSync('sync');
       await measure(rec, bound, async () => {
         if (!inst) {
