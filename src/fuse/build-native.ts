@@ -3,19 +3,17 @@
 // filesystem (rsync, cp -a, tar and make all depend on it), turns UTIME_NOW/UTIME_OMIT into garbage
 // dates, drops mtime-only updates (tar x) and hides create's open flags and the caller's uid/gid. The patch fixes exactly those in
 // the upstream C source from node_modules, answers security.capability in C, lets a lone waiting
-// request spin briefly before it sleeps, and compiles it with the system C compiler; index.js of
+// request spin briefly before it sleeps, and compiles it (compile-addon.ts); index.js of
 // fuse-native then loads it through node-gyp-build's FUSE_NATIVE_PREBUILD override (fuse-native.ts).
 //
 // Run: node dist/src/fuse/build-native.js   (needs cc, Node's headers and the libfuse headers that
 // fuse-shared-library ships; no network).
 
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FragfsError } from '../errors.js';
+import { compileAddon, fuseNativeRequire } from './compile-addon.js';
 
 /** Where the patched addon lives: node-gyp-build looks in <dir>/build/Release. */
 export const PATCHED_BINDING_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../native/fuse-native');
@@ -222,29 +220,13 @@ export function patchSource(source: string): string {
 }
 
 export async function buildPatchedBinding(o: { quiet?: boolean } = {}): Promise<string> {
-  const require = createRequire(import.meta.url);
-  const fuseNativeDir = dirname(require.resolve('fuse-native/package.json'));
-  const fromFuseNative = createRequire(join(fuseNativeDir, 'index.js'));
-  const napiMacrosDir = dirname(fromFuseNative.resolve('napi-macros/package.json'));
-  const shared = fromFuseNative('fuse-shared-library') as { include: string; lib: string };
-  const nodeInclude = resolve(dirname(process.execPath), '..', 'include', 'node');
-  if (!existsSync(join(nodeInclude, 'node_api.h'))) {
-    throw new FragfsError('NOT_FOUND', `Node's C headers are not at ${nodeInclude} (node_api.h)`);
-  }
-  const source = patchSource(await readFile(join(fuseNativeDir, 'fuse-native.c'), 'utf8'));
-  const buildDir = join(PATCHED_BINDING_DIR, 'build', 'Release');
-  await mkdir(buildDir, { recursive: true });
+  const fuseNative = fuseNativeRequire();
+  const napiMacrosDir = dirname(fuseNative.require.resolve('napi-macros/package.json'));
+  const source = patchSource(await readFile(join(fuseNative.dir, 'fuse-native.c'), 'utf8'));
+  await mkdir(PATCHED_BINDING_DIR, { recursive: true });
   const cFile = join(PATCHED_BINDING_DIR, 'fuse-native-fragfs.c');
   await writeFile(cFile, source);
-  const tmpOut = `${PATCHED_BINDING_FILE}.tmp-${process.pid}`;
-  const args = [
-    '-shared', '-fPIC', '-O2', '-Wall', '-Wno-unused-result', '-Wno-unused-function', '-D_FILE_OFFSET_BITS=64',
-    '-I', nodeInclude, '-I', napiMacrosDir, '-I', shared.include,
-    cFile, shared.lib, '-lpthread', '-o', tmpOut,
-  ];
-  execFileSync(process.env['CC'] ?? 'cc', args, { stdio: o.quiet ? 'pipe' : 'inherit' });
-  await rename(tmpOut, PATCHED_BINDING_FILE);
-  return PATCHED_BINDING_FILE;
+  return compileAddon({ cFile, outFile: PATCHED_BINDING_FILE, includeDirs: [napiMacrosDir], quiet: o.quiet === true });
 }
 
 const invokedDirectly = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);

@@ -88,45 +88,40 @@ export interface FuseTuning {
   fsname: string;
 }
 
-export function fuseOptionString(t: FuseTuning): string {
+/** The options both bindings mount with: what fuse_mount and fuse_lowlevel_new parse. */
+function mountOptions(t: FuseTuning): string[] {
   // fsname values cannot carry commas or backslashes unescaped through fuse_opt.
   const fsname = t.fsname.replace(/[\\,\s]/g, '_');
-  const options = [
+  return [
     `fsname=${fsname}`,
     'subtype=fragfs',
     ...(t.defaultPermissions ? ['default_permissions'] : []),
-    'use_ino',
     'big_writes',
     `max_write=${t.maxWrite}`,
     `max_read=${t.maxRead}`,
+    ...(t.allowOther ? ['allow_other'] : []),
+    ...(t.debug ? ['debug'] : []),
+  ];
+}
+
+/** fuse-native's -o string: the mount options plus libfuse's high-level ones (inode numbers, caching). */
+export function fuseOptionString(t: FuseTuning): string {
+  const highLevel = [
+    'use_ino',
     `attr_timeout=${t.attrTimeoutS}`,
     `entry_timeout=${t.entryTimeoutS}`,
     `negative_timeout=${t.negativeTimeoutS}`,
+    t.kernelCache ? 'kernel_cache' : 'auto_cache',
   ];
-  if (t.kernelCache) options.push('kernel_cache');
-  else options.push('auto_cache');
-  if (t.allowOther) options.push('allow_other');
-  if (t.debug) options.push('debug');
-  return `-o${options.join(',')}`;
+  return `-o${[...mountOptions(t), ...highLevel].join(',')}`;
 }
 
 /**
- * The -o string of a low-level mount: only what fuse_mount and fuse_lowlevel_new parse. Timeouts,
- * use_ino and the cache options are high-level ones; the low-level adapter sets those per reply.
+ * The option string of a low-level mount: the mount options alone. Timeouts, use_ino and the cache
+ * options are high-level ones; the low-level adapter sets those per reply.
  */
 export function lowLevelOptionString(t: FuseTuning): string {
-  const fsname = t.fsname.replace(/[\\,\s]/g, '_');
-  const options = [
-    `fsname=${fsname}`,
-    'subtype=fragfs',
-    ...(t.defaultPermissions ? ['default_permissions'] : []),
-    'big_writes',
-    `max_write=${t.maxWrite}`,
-    `max_read=${t.maxRead}`,
-  ];
-  if (t.allowOther) options.push('allow_other');
-  if (t.debug) options.push('debug');
-  return options.join(',');
+  return mountOptions(t).join(',');
 }
 
 interface FuseBase {

@@ -170,7 +170,7 @@ export function fuseApiInUse(): 'lowlevel' | 'highlevel' {
   return process.env['FRAGFS_FUSE_API'] !== 'highlevel' && lowLevelBindingBuilt() ? 'lowlevel' : 'highlevel';
 }
 
-function mountLowLevel(vfs: Vfs, mp: string, o: MountOptions, log: (line: string) => void): Connection {
+function mountLowLevel(vfs: Vfs, mp: string, o: MountOptions, caller: Caller, log: (line: string) => void): Connection {
   const binding = loadLowLevelBinding();
   const t = tuningFor(vfs, o);
   const adapter = new LowLevelAdapter(vfs, binding, {
@@ -181,7 +181,7 @@ function mountLowLevel(vfs: Vfs, mp: string, o: MountOptions, log: (line: string
     attrTimeoutS: vfs.readOnly ? 60 : 1,
     negativeTimeoutS: vfs.readOnly ? 60 : 1,
     keepCache: true,
-    defaultCaller: o.defaultCaller ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
+    defaultCaller: caller,
     log,
     opStats: o.opStats === true,
   });
@@ -206,11 +206,8 @@ function mountLowLevel(vfs: Vfs, mp: string, o: MountOptions, log: (line: string
   return { release, gone, report: () => adapter.opStatsReport() };
 }
 
-async function mountHighLevel(vfs: Vfs, mp: string, o: MountOptions, log: (line: string) => void): Promise<Connection> {
-  const kernelOps = createKernelOps(vfs, {
-    defaultCaller: o.defaultCaller ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
-    log,
-  });
+async function mountHighLevel(vfs: Vfs, mp: string, o: MountOptions, caller: Caller, log: (line: string) => void): Promise<Connection> {
+  const kernelOps = createKernelOps(vfs, { defaultCaller: caller, log });
   const stats = o.opStats ? withOpStats(kernelOps) : undefined;
   const fuse = new TunedFuse(mp, stats?.ops ?? kernelOps, tuningFor(vfs, o));
   await new Promise<void>((resolveMounted, reject) => {
@@ -226,7 +223,8 @@ async function mountHighLevel(vfs: Vfs, mp: string, o: MountOptions, log: (line:
 export async function mountVfs(vfs: Vfs, mountpoint: string, o: MountOptions = {}): Promise<MountHandle> {
   const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const mp = await prepareMountpoint(mountpoint, log);
-  const conn = fuseApiInUse() === 'lowlevel' ? mountLowLevel(vfs, mp, o, log) : await mountHighLevel(vfs, mp, o, log);
+  const caller = o.defaultCaller ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  const conn = fuseApiInUse() === 'lowlevel' ? mountLowLevel(vfs, mp, o, caller, log) : await mountHighLevel(vfs, mp, o, caller, log);
   if (conn.gone) {
     // The kernel holds every request until the INIT exchange is done, so this stat (answered by
     // this process, asynchronously) returns once the mount is usable and INIT has set the mount's

@@ -216,22 +216,25 @@ export class LiveVfs implements Vfs {
     return this.attrOf({ ino: h.ino, rec });
   }
 
-  async readdir(path: string): Promise<string[]> {
+  /** The directory at `path`, which the caller may list (readdir's checks). */
+  private listable(path: string): Found {
     const f = lookupPath(this.state, path, this.who);
     if (!isDir(f.rec)) throw new FragfsError('NOT_DIR', `${path}: not a directory`, { path });
     if (this.who) checkAccess(f.rec, this.who, MAY_READ, path);
+    return f;
+  }
+
+  async readdir(path: string): Promise<string[]> {
     const names: string[] = [];
-    for (const { name } of this.state.listDir(f.ino)) names.push(name.toString('utf8'));
+    for (const { name } of this.state.listDir(this.listable(path).ino)) names.push(name.toString('utf8'));
     return names;
   }
 
   async readdirEntries(path: string): Promise<DirEntry[]> {
-    const f = lookupPath(this.state, path, this.who);
-    if (!isDir(f.rec)) throw new FragfsError('NOT_DIR', `${path}: not a directory`, { path });
-    if (this.who) checkAccess(f.rec, this.who, MAY_READ, path);
     const out: DirEntry[] = [];
-    for (const { name, ino } of this.state.listDir(f.ino)) {
-      out.push({ name: name.toString('utf8'), ino, mode: (this.state.getInode(ino)?.mode ?? 0) & S_IFMT });
+    for (const { name, ino } of this.state.listDir(this.listable(path).ino)) {
+      // Only the type bits are read: no copy of each record.
+      out.push({ name: name.toString('utf8'), ino, mode: (this.state.peekInode(ino)?.mode ?? 0) & S_IFMT });
     }
     return out;
   }
