@@ -2,7 +2,8 @@
 
 import type { Command } from 'commander';
 import { FragfsError } from '../src/errors.js';
-import { loadSnapshot, resolveEntry, splitKeyPath } from '../src/repo/tree-reader.js';
+import { loadSnapshot, resolveEntry, showTreePath, splitKeyPath } from '../src/repo/tree-reader.js';
+import { argBytes } from './argv-bytes.js';
 import { readExtents } from '../src/repo/tree-writer.js';
 import { action, addStoreOptions, withRepo, type StoreOptions } from './common.js';
 
@@ -15,11 +16,11 @@ export function registerCat(program: Command): void {
       .argument('<key-path>', 'meta key or snapshot name followed by /path of a file (just the key for a one-file put)'),
   ).action(
     action(async (store: string, keySpec: string, opts: StoreOptions) => {
-      const { key, path } = splitKeyPath(keySpec);
+      const { key, path } = splitKeyPath(argBytes(keySpec));
       await withRepo(store, { ...opts, readOnly: true }, async (repo) => {
         const { snapshot } = await loadSnapshot(repo, key);
         const entry = await resolveEntry(repo, snapshot.root, path);
-        const where = `/${path.join('/')}`;
+        const where = showTreePath(path);
         if (entry.type !== 'file') throw new FragfsError(entry.type === 'dir' ? 'IS_DIR' : 'INVALID', `${where} is a ${entry.type}, not a file`);
         const extents = await readExtents(repo, entry, where);
         // Prefetch a few blocks ahead so decoding overlaps writing to the pipe.

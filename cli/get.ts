@@ -2,7 +2,9 @@
 
 import type { Command } from 'commander';
 import { getTree } from '../src/repo/get.js';
+import { showName } from '../src/fragment/names.js';
 import { splitKeyPath } from '../src/repo/tree-reader.js';
+import { argBytes } from './argv-bytes.js';
 import { action, addStoreOptions, bytesProgress, printJson, withRepo, type StoreOptions } from './common.js';
 
 interface GetCliOptions extends StoreOptions {
@@ -22,12 +24,13 @@ export function registerGet(program: Command): void {
       .option('--json', 'print a JSON summary'),
   ).action(
     action(async (store: string, keySpec: string, dest: string, opts: GetCliOptions) => {
-      const { key, path } = splitKeyPath(keySpec);
+      const { key, path } = splitKeyPath(argBytes(keySpec));
+      const destBytes = argBytes(dest);
       await withRepo(store, { ...opts, readOnly: true }, async (repo) => {
         const progress = bytesProgress('get', opts.progress !== false && process.stderr.isTTY === true);
         let result;
         try {
-          result = await getTree(repo, key, dest, {
+          result = await getTree(repo, key, destBytes, {
             path,
             onTotal: (n) => progress.setTotal(n),
             onBytes: (n) => progress.increment(n),
@@ -37,7 +40,7 @@ export function registerGet(program: Command): void {
         }
         for (const s of result.skipped) process.stderr.write(`fragfs: skipped ${s}: cannot be recreated here\n`);
         if (opts.json) printJson(result);
-        else process.stderr.write(`restored ${result.files} files, ${result.dirs} folders, ${result.symlinks} symlinks into ${dest}\n`);
+        else process.stderr.write(`restored ${result.files} files, ${result.dirs} folders, ${result.symlinks} symlinks into ${showName(destBytes)}\n`);
       });
     }),
   );

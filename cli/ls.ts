@@ -1,8 +1,10 @@
 // `fragfs ls STORE KEY[/path]`: lists a folder of a snapshot (or shows one entry), like `ls -l`.
 
 import type { Command } from 'commander';
+import { jsonName, showName } from '../src/fragment/names.js';
 import type { Entry } from '../src/fragment/tree-format.js';
-import { loadSnapshot, readDirEntries, resolveEntry, splitKeyPath } from '../src/repo/tree-reader.js';
+import { loadSnapshot, readDirEntries, resolveEntry, showTreePath, splitKeyPath } from '../src/repo/tree-reader.js';
+import { argBytes } from './argv-bytes.js';
 import { action, addStoreOptions, printJson, withRepo, type StoreOptions } from './common.js';
 
 interface LsOptions extends StoreOptions {
@@ -34,22 +36,23 @@ export function registerLs(program: Command): void {
       .option('--json', 'print entries as JSON'),
   ).action(
     action(async (store: string, keySpec: string, opts: LsOptions) => {
-      const { key, path } = splitKeyPath(keySpec);
+      const { key, path } = splitKeyPath(argBytes(keySpec));
       await withRepo(store, { ...opts, readOnly: true }, async (repo) => {
         const { snapshot } = await loadSnapshot(repo, key);
         const entry = await resolveEntry(repo, snapshot.root, path);
-        const entries = entry.type === 'dir' ? await readDirEntries(repo, entry, `/${path.join('/')}`) : [entry];
+        const entries = entry.type === 'dir' ? await readDirEntries(repo, entry, showTreePath(path)) : [entry];
         if (opts.json) {
           printJson(
+            // Names that are not UTF-8 also come as base64 (nameBase64, targetBase64): nothing is lost.
             entries.map((e) => ({
-              name: e.name,
+              ...jsonName('name', e.name),
               type: e.type,
               mode: e.mode,
               uid: e.uid,
               gid: e.gid,
               size: e.size,
               mtime: new Date(Number(e.mtimeNs / 1_000_000n)).toISOString(),
-              ...(e.target === undefined ? {} : { target: e.target }),
+              ...(e.target === undefined ? {} : jsonName('target', e.target)),
             })),
           );
           return;
@@ -57,7 +60,8 @@ export function registerLs(program: Command): void {
         const width = Math.max(1, ...entries.map((e) => String(e.size).length));
         for (const e of entries) {
           const when = new Date(Number(e.mtimeNs / 1_000_000n)).toISOString().replace('T', ' ').slice(0, 19);
-          const name = e.type === 'symlink' ? `${e.name} -> ${e.target}` : e.name;
+          // As `ls -b`: bytes that are not printable UTF-8 are shown as \ooo.
+          const name = e.type === 'symlink' ? `${showName(e.name)} -> ${showName(e.target ?? Buffer.alloc(0))}` : showName(e.name);
           process.stdout.write(`${modeString(e)} ${String(e.uid).padStart(5)} ${String(e.gid).padStart(5)} ${String(e.size).padStart(width)} ${when} ${name}\n`);
         }
       });

@@ -2,6 +2,7 @@
 
 import type { Command } from 'commander';
 import { putPaths } from '../src/repo/put.js';
+import { argBytes } from './argv-bytes.js';
 import { action, addStoreOptions, bytesProgress, printJson, withRepo, type StoreOptions } from './common.js';
 
 interface PutCliOptions extends StoreOptions {
@@ -34,7 +35,7 @@ export function registerPut(program: Command): void {
         const started = Date.now();
         let result;
         try {
-          result = await putPaths(repo, paths, {
+          result = await putPaths(repo, paths.map(argBytes), {
             ...(opts.name === undefined ? {} : { name: opts.name }),
             ...(opts.full ? { parent: false as const } : opts.parent === undefined ? {} : { parent: opts.parent }),
             onTotal: (n) => progress.setTotal(n),

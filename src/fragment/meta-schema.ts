@@ -5,12 +5,14 @@
 
 import { FragfsError } from '../errors.js';
 import { MAX_BLOCK_SIZE } from '../codec/block-size.js';
+import { compareNames, NAME_MAX_BYTES, nameProblem, showName } from './names.js';
 import {
   DATA_COMPRESSION_TYPE_KEY,
   DATA_COMPRESSION_ZSTD,
   DATA_ENCRYPTION_AES256GCM_CONVERGENT,
   DATA_ENCRYPTION_TYPE_KEY,
   META_VERSION,
+  META_VERSION_MIN,
   type DirObject,
   type Entry,
   type EntryType,
@@ -19,24 +21,23 @@ import {
   type MetaObject,
   type RefObject,
   type SnapshotObject,
+  type Xattr,
 } from './tree-format.js';
 
 /** How a check reports: INVALID on the write side, CORRUPT (naming the fragment) on the read side. */
 export type Fail = (why: string) => never;
 
-/** A name component's limit, as in Linux (NAME_MAX). */
-export const NAME_MAX_BYTES = 255;
 /** Linux XATTR_NAME_MAX and XATTR_SIZE_MAX. */
 export const XATTR_NAME_MAX_BYTES = 255;
 export const XATTR_VALUE_MAX_BYTES = 65536;
+export { NAME_MAX_BYTES };
 
 export const ENTRY_TYPES: readonly EntryType[] = ['file', 'dir', 'symlink', 'fifo', 'chardev', 'blockdev', 'socket'];
 const ENTRY_TYPE_SET: ReadonlySet<string> = new Set(ENTRY_TYPES);
 const META_KINDS: ReadonlySet<string> = new Set(['dir', 'manifest', 'snapshot', 'ref']);
 
-const utf8 = new TextEncoder();
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const HEX_ID = /^[0-9a-f]{64}$/;
 const UINT32_MAX = 0xffffffff;
 const INT64_MIN = -(2n ** 63n);
@@ -47,16 +48,7 @@ const INT64_MAX = 2n ** 63n - 1n;
 // ---------------------------------------------------------------------------------------------
 
 /** Why `name` is not a valid directory entry name, or undefined when it is. */
-export function entryNameProblem(name: unknown): string | undefined {
-  if (typeof name !== 'string') return 'entry name is not a string';
-  if (name.length === 0) return 'empty entry name';
-  if (name === '.' || name === '..') return `entry name ${JSON.stringify(name)} is reserved`;
-  if (name.includes('/')) return `entry name ${JSON.stringify(name)} contains '/'`;
-  if (name.includes('\0')) return `entry name ${JSON.stringify(name)} contains a NUL byte`;
-  if (LONE_SURROGATE.test(name)) return `entry name ${JSON.stringify(name)} is not valid Unicode`;
-  if (utf8.encode(name).length > NAME_MAX_BYTES) return `entry name is longer than ${NAME_MAX_BYTES} bytes`;
-  return undefined;
-}
+export const entryNameProblem = nameProblem;
 
 function isUint(n: unknown, max = Number.MAX_SAFE_INTEGER): n is number {
   return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= max;
@@ -101,10 +93,10 @@ export function checkExtents(fail: Fail, what: () => string, blocks: unknown): v
 }
 
 /** Everything about one entry; `isRoot` allows the empty name a snapshot's root may have. */
-export function checkEntry(fail: Fail, e: Entry, isRoot = false): void {
+export function checkEntry(fail: Fail, e: Entry, isRoot = false, version = META_VERSION): void {
   if (typeof e !== 'object' || e === null) fail('entry is not an object');
-  const where = (): string => (typeof e.name === 'string' ? `entry ${JSON.stringify(e.name)}` : 'entry');
-  if (!(isRoot && e.name === '')) {
+  const where = (): string => (e.name instanceof Uint8Array ? `entry ${showName(e.name)}` : 'entry');
+  if (!(isRoot && e.name instanceof Uint8Array && e.name.length === 0)) {
     const problem = entryNameProblem(e.name);
     if (problem !== undefined) fail(problem);
   }
@@ -118,8 +110,8 @@ export function checkEntry(fail: Fail, e: Entry, isRoot = false): void {
   if (!isUint(e.size)) fail(`${where()} size is not a whole number: ${String(e.size)}`);
 
   if (e.type === 'symlink') {
-    if (typeof e.target !== 'string' || e.target.length === 0) fail(`${where()} is a symlink without a target`);
-    if (e.target!.includes('\0') || LONE_SURROGATE.test(e.target!)) fail(`${where()} target is not a valid path`);
+    if (!(e.target instanceof Uint8Array) || e.target.length === 0) fail(`${where()} is a symlink without a target`);
+    if (e.target!.includes(0) || e.target!.length > PATH_MAX_BYTES) fail(`${where()} target is not a valid path`);
   } else if (e.target !== undefined) fail(`${where()} is a ${e.type} with a symlink target`);
 
   if (e.rdev !== undefined) {
@@ -127,16 +119,25 @@ export function checkEntry(fail: Fail, e: Entry, isRoot = false): void {
     if (!isUint(e.rdev)) fail(`${where()} rdev is not a whole number`);
   }
   if (e.xattrs !== undefined) {
-    if (typeof e.xattrs !== 'object' || e.xattrs === null || Array.isArray(e.xattrs)) fail(`${where()} xattrs is not a map`);
-    for (const [k, v] of Object.entries(e.xattrs)) {
-      if (k.length === 0 || k.includes('\0') || LONE_SURROGATE.test(k) || utf8.encode(k).length > XATTR_NAME_MAX_BYTES) {
-        fail(`${where()} has a bad xattr name ${JSON.stringify(k)}`);
+    if (!Array.isArray(e.xattrs)) fail(`${where()} xattrs is not a list`);
+    let prev: Uint8Array | undefined;
+    for (const x of e.xattrs!) {
+      const k = x?.name;
+      if (!(k instanceof Uint8Array) || k.length === 0 || k.includes(0) || k.length > XATTR_NAME_MAX_BYTES) {
+        fail(`${where()} has a bad xattr name ${k instanceof Uint8Array ? showName(k) : ''}`);
       }
-      if (!(v instanceof Uint8Array)) fail(`${where()} xattr ${JSON.stringify(k)} is not bytes`);
-      if (v.length > XATTR_VALUE_MAX_BYTES) fail(`${where()} xattr ${JSON.stringify(k)} is larger than ${XATTR_VALUE_MAX_BYTES} bytes`);
+      if (!(x.value instanceof Uint8Array)) fail(`${where()} xattr ${showName(k)} is not bytes`);
+      if (x.value.length > XATTR_VALUE_MAX_BYTES) fail(`${where()} xattr ${showName(k)} is larger than ${XATTR_VALUE_MAX_BYTES} bytes`);
+      if (prev !== undefined && compareNames(prev, k) >= 0) fail(`${where()} xattrs are not sorted and unique at ${showName(k)}`);
+      prev = k;
     }
   }
   if (e.link !== undefined && (!isUint(e.link, UINT32_MAX) || e.link < 1)) fail(`${where()} link is not 1..2^32-1`);
+  if (version === 1) {
+    // Version 1 kept names, targets and xattr names as text: only UTF-8 fits in it.
+    const texts = [e.name, ...(e.target ? [e.target] : []), ...(e.xattrs ?? []).map((x) => x.name)];
+    if (texts.some((b) => !isUtf8(b))) fail(`${where()} has a name that is not UTF-8, which a version 1 object cannot hold`);
+  }
 
   const hasBlocks = e.blocks !== undefined;
   const hasPages = e.pages !== undefined;
@@ -158,27 +159,33 @@ export function checkEntry(fail: Fail, e: Entry, isRoot = false): void {
   if (hasDir && (typeof e.dir !== 'string' || !HEX_ID.test(e.dir))) fail(`${where()} dir is not a 64-hex-digit id`);
 }
 
-/** Byte-order comparison of UTF-8 names: the order of a DirObject's entries. */
-export function compareNames(a: string, b: string): number {
-  return Buffer.compare(utf8.encode(a), utf8.encode(b));
+function isUtf8(b: Uint8Array): boolean {
+  try {
+    strictUtf8.decode(b);
+    return true;
+  } catch {
+    return false;
+  }
 }
+
+/** Longest symlink target Linux stores (PATH_MAX, including the terminating NUL it does not store). */
+export const PATH_MAX_BYTES = 4095;
 
 /** Every check of a whole object, on the write side (before encoding) and the read side (after decoding). */
 export function checkMetaObject(fail: Fail, obj: MetaObject): void {
   if (typeof obj !== 'object' || obj === null) fail('metadata object is not an object');
   if (!META_KINDS.has(obj.kind)) fail(`unknown metadata kind ${JSON.stringify(obj.kind)}`);
-  checkUint(fail, 'version', obj.v, META_VERSION, 1);
+  checkUint(fail, 'version', obj.v, META_VERSION, META_VERSION_MIN);
   switch (obj.kind) {
     case 'dir': {
       if (!Array.isArray(obj.entries)) fail('dir entries is not an array');
       let prev: Uint8Array | undefined;
       for (const e of obj.entries) {
-        checkEntry(fail, e);
-        const name = utf8.encode(e.name);
-        if (prev !== undefined && Buffer.compare(prev, name) >= 0) {
-          fail(`dir entries are not sorted and unique at ${JSON.stringify(e.name)}`);
+        checkEntry(fail, e, false, obj.v);
+        if (prev !== undefined && compareNames(prev, e.name) >= 0) {
+          fail(`dir entries are not sorted and unique at ${showName(e.name)}`);
         }
-        prev = name;
+        prev = e.name;
       }
       break;
     }
@@ -188,10 +195,12 @@ export function checkMetaObject(fail: Fail, obj: MetaObject): void {
     case 'snapshot':
       checkUint(fail, 'snapshot createdMs', obj.createdMs);
       if (!Array.isArray(obj.source)) fail('snapshot source is not an array');
-      obj.source.forEach((s, i) => checkString(fail, `snapshot source[${i}]`, s));
+      obj.source.forEach((s, i) => {
+        if (!(s instanceof Uint8Array) || s.includes(0) || (obj.v === 1 && !isUtf8(s))) fail(`snapshot source[${i}] is not a path`);
+      });
       checkString(fail, 'snapshot hostname', obj.hostname);
       checkUint(fail, 'snapshot blockSize', obj.blockSize, MAX_BLOCK_SIZE, 1);
-      checkEntry(fail, obj.root, true);
+      checkEntry(fail, obj.root, true, obj.v);
       checkUint(fail, 'snapshot files', obj.files);
       checkUint(fail, 'snapshot dirs', obj.dirs);
       checkUint(fail, 'snapshot logicalBytes', obj.logicalBytes);
@@ -225,8 +234,7 @@ function bin(b: Uint8Array): Uint8Array {
 
 /**
  * A msgpack map on the wire. Plain objects (msgpackr packs them much faster than Maps) whose keys are
- * fixed, non-numeric names, so insertion order is the written order. xattrs, whose names come from
- * users (and could look like numbers), are a Map.
+ * fixed, non-numeric names, so insertion order is the written order.
  */
 export type WireMap = Record<string, unknown>;
 
@@ -235,20 +243,24 @@ function extentToWire(e: Extent): unknown[] {
   return [wireInt(e.offset), e.plainSize, idBytes(e.id), bin(e.key)];
 }
 
-function entryToWire(e: Entry): WireMap {
+/** Version 1 wrote targets, xattr names and sources as msgpack str: its objects re-encode to their ids. */
+const text = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
+
+function entryToWire(e: Entry, version: number): WireMap {
   const m: WireMap = {};
-  m.name = utf8.encode(e.name);
+  m.name = bin(e.name);
   m.type = e.type;
   m.mode = e.mode;
   m.uid = e.uid;
   m.gid = e.gid;
   m.mtimeNs = e.mtimeNs; // always a bigint: msgpack int64 (0xd3)
   m.size = wireInt(e.size);
-  if (e.target !== undefined) m.target = e.target;
+  if (e.target !== undefined) m.target = version === 1 ? text(e.target) : bin(e.target);
   if (e.rdev !== undefined) m.rdev = wireInt(e.rdev);
   if (e.xattrs !== undefined) {
-    const names = Object.keys(e.xattrs).sort(compareNames);
-    m.xattrs = new Map(names.map((k) => [k, bin(e.xattrs![k]!)]));
+    // Version 2: an array of [name, value] pairs (bin, bin), in the order checkEntry enforced (by name
+    // bytes). Version 1: a map str -> bin.
+    m.xattrs = version === 1 ? new Map(e.xattrs.map((x) => [text(x.name), bin(x.value)])) : e.xattrs.map((x) => [bin(x.name), bin(x.value)]);
   }
   if (e.link !== undefined) m.link = e.link;
   if (e.blocks !== undefined) m.blocks = e.blocks.map(extentToWire);
@@ -268,17 +280,17 @@ export function metaToWire(obj: MetaObject): WireMap {
   }
   switch (obj.kind) {
     case 'dir':
-      m.entries = obj.entries.map(entryToWire);
+      m.entries = obj.entries.map((e) => entryToWire(e, obj.v));
       break;
     case 'manifest':
       m.blocks = obj.blocks.map(extentToWire);
       break;
     case 'snapshot':
       m.createdMs = wireInt(obj.createdMs);
-      m.source = [...obj.source];
+      m.source = obj.v === 1 ? obj.source.map(text) : obj.source.map(bin);
       m.hostname = obj.hostname;
       m.blockSize = obj.blockSize;
-      m.root = entryToWire(obj.root);
+      m.root = entryToWire(obj.root, obj.v);
       m.files = wireInt(obj.files);
       m.dirs = wireInt(obj.dirs);
       m.logicalBytes = wireInt(obj.logicalBytes);
@@ -360,16 +372,48 @@ function extentFromWire(fail: Fail, what: string, v: unknown): Extent {
   };
 }
 
-function entryFromWire(fail: Fail, v: unknown): Entry {
-  const m = asMap(fail, 'entry', v);
-  const nameBytes = asBin(fail, 'entry name', field(fail, m, 'entry', 'name'));
-  let name: string;
-  try {
-    name = strictUtf8.decode(nameBytes);
-  } catch {
-    return fail('entry name is not UTF-8');
+/** A name, target or source: bin in version 2; in version 1 names were UTF-8 bin and the rest str. */
+function bytesFromWire(fail: Fail, what: string, v: unknown, version: number, v1Str: boolean): Buffer {
+  if (version === 1 && v1Str) {
+    const text = asString(fail, what, v);
+    if (LONE_SURROGATE.test(text)) fail(`${what} is not valid Unicode`);
+    return Buffer.from(text, 'utf8');
   }
-  const what = `entry ${JSON.stringify(name)}`;
+  const b = asBin(fail, what, v);
+  if (version === 1) {
+    try {
+      strictUtf8.decode(b);
+    } catch {
+      fail(`${what} is not UTF-8`);
+    }
+  }
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+function xattrsFromWire(fail: Fail, what: string, v: unknown, version: number): Xattr[] {
+  const out: Xattr[] = [];
+  if (version === 1) {
+    for (const [k, x] of asMap(fail, `${what} xattrs`, v)) {
+      const name = Buffer.from(asString(fail, `${what} xattr name`, k), 'utf8');
+      const value = asBin(fail, `${what} xattr ${showName(name)}`, x);
+      out.push({ name, value: Buffer.from(value.buffer, value.byteOffset, value.byteLength) });
+    }
+    return out.sort((a, b) => compareNames(a.name, b.name));
+  }
+  for (const [i, pair] of asArray(fail, `${what} xattrs`, v).entries()) {
+    const a = asArray(fail, `${what} xattrs[${i}]`, pair);
+    if (a.length !== 2) fail(`${what} xattrs[${i}] is not a [name, value] pair`);
+    const name = asBin(fail, `${what} xattrs[${i}] name`, a[0]);
+    const value = asBin(fail, `${what} xattrs[${i}] value`, a[1]);
+    out.push({ name: Buffer.from(name.buffer, name.byteOffset, name.byteLength), value: Buffer.from(value.buffer, value.byteOffset, value.byteLength) });
+  }
+  return out;
+}
+
+function entryFromWire(fail: Fail, v: unknown, version: number): Entry {
+  const m = asMap(fail, 'entry', v);
+  const name = bytesFromWire(fail, 'entry name', field(fail, m, 'entry', 'name'), version, false);
+  const what = `entry ${showName(name)}`;
   const e: Entry = {
     name,
     type: asString(fail, `${what} type`, field(fail, m, what, 'type')) as EntryType,
@@ -379,22 +423,9 @@ function entryFromWire(fail: Fail, v: unknown): Entry {
     mtimeNs: asBigInt(fail, `${what} mtimeNs`, field(fail, m, what, 'mtimeNs')),
     size: asInt(fail, `${what} size`, field(fail, m, what, 'size')),
   };
-  if (m.has('target')) e.target = asString(fail, `${what} target`, m.get('target'));
+  if (m.has('target')) e.target = bytesFromWire(fail, `${what} target`, m.get('target'), version, true);
   if (m.has('rdev')) e.rdev = asInt(fail, `${what} rdev`, m.get('rdev'));
-  if (m.has('xattrs')) {
-    const xattrs: Record<string, Uint8Array> = {};
-    for (const [k, x] of asMap(fail, `${what} xattrs`, m.get('xattrs'))) {
-      const key = asString(fail, `${what} xattr name`, k);
-      // defineProperty: a name like "__proto__" stays an ordinary key.
-      Object.defineProperty(xattrs, key, {
-        value: asBin(fail, `${what} xattr ${JSON.stringify(key)}`, x),
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-    }
-    e.xattrs = xattrs;
-  }
+  if (m.has('xattrs')) e.xattrs = xattrsFromWire(fail, what, m.get('xattrs'), version);
   if (m.has('link')) e.link = asInt(fail, `${what} link`, m.get('link'));
   if (m.has('blocks')) {
     e.blocks = asArray(fail, `${what} blocks`, m.get('blocks')).map((x, i) => extentFromWire(fail, `${what} blocks[${i}]`, x));
@@ -417,6 +448,7 @@ export function metaFromWire(fail: Fail, tooNew: TooNew, value: unknown): MetaOb
   if (!META_KINDS.has(kind)) fail(`unknown metadata kind ${JSON.stringify(kind)}`);
   const v = asInt(fail, 'version', field(fail, m, kind, 'v'));
   if (v > META_VERSION) tooNew(`${kind} object of version ${v} (this fragfs reads up to ${META_VERSION})`);
+  if (v < META_VERSION_MIN) fail(`${kind} object of version ${v}`);
   if (kind !== 'ref') {
     const enc = asInt(fail, DATA_ENCRYPTION_TYPE_KEY, field(fail, m, kind, DATA_ENCRYPTION_TYPE_KEY));
     const comp = asInt(fail, DATA_COMPRESSION_TYPE_KEY, field(fail, m, kind, DATA_COMPRESSION_TYPE_KEY));
@@ -429,7 +461,7 @@ export function metaFromWire(fail: Fail, tooNew: TooNew, value: unknown): MetaOb
       return {
         kind,
         v,
-        entries: asArray(fail, 'dir entries', f('entries')).map((x) => entryFromWire(fail, x)),
+        entries: asArray(fail, 'dir entries', f('entries')).map((x) => entryFromWire(fail, x, v)),
       } satisfies DirObject;
     case 'manifest':
       return {
@@ -442,10 +474,10 @@ export function metaFromWire(fail: Fail, tooNew: TooNew, value: unknown): MetaOb
         kind,
         v,
         createdMs: asInt(fail, 'snapshot createdMs', f('createdMs')),
-        source: asArray(fail, 'snapshot source', f('source')).map((x, i) => asString(fail, `snapshot source[${i}]`, x)),
+        source: asArray(fail, 'snapshot source', f('source')).map((x, i) => bytesFromWire(fail, `snapshot source[${i}]`, x, v, true)),
         hostname: asString(fail, 'snapshot hostname', f('hostname')),
         blockSize: asInt(fail, 'snapshot blockSize', f('blockSize')),
-        root: entryFromWire(fail, f('root')),
+        root: entryFromWire(fail, f('root'), v),
         files: asInt(fail, 'snapshot files', f('files')),
         dirs: asInt(fail, 'snapshot dirs', f('dirs')),
         logicalBytes: asInt(fail, 'snapshot logicalBytes', f('logicalBytes')),

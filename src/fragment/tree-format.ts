@@ -2,8 +2,14 @@
 // directories, file manifest pages and snapshot refs. docs/FORMAT.md section 2.3 is the normative text;
 // these types and that section change together, and FORMAT_VERSION with them.
 
-/** Version of the metadata object schema; readers MUST reject a higher one. */
-export const META_VERSION = 1;
+/**
+ * Version of the metadata object schema that fragfs writes; readers MUST reject a higher one.
+ * 1: entry names valid UTF-8, symlink targets and snapshot sources msgpack str, xattrs a map str -> bin.
+ * 2: names, symlink targets, xattr names and sources are bytes (Linux names are bytes, not text).
+ */
+export const META_VERSION = 2;
+/** The oldest object version this fragfs reads (stores written before names were bytes). */
+export const META_VERSION_MIN = 1;
 
 /** Seed 003's well-known keys, carried by every metadata object that describes data blocks. */
 export const DATA_ENCRYPTION_TYPE_KEY = 'FragComp::DataEncryptionType';
@@ -31,13 +37,19 @@ export interface Extent extends BlockRef {
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'fifo' | 'chardev' | 'blockdev' | 'socket';
 
+/** One extended attribute: its name and value, both bytes exactly as the kernel gave them. */
+export interface Xattr {
+  name: Buffer;
+  value: Buffer;
+}
+
 /**
  * One name in a directory, with everything `stat` shows and where the content is.
  * Exactly one content field is set for files and dirs: `blocks` or `pages` for files, `dir` for dirs.
  */
 export interface Entry {
-  /** One path component, no '/' and not '.' or '..'; stored as raw bytes in the encoding. */
-  name: string;
+  /** One path component: 1..255 bytes, any byte but '/' and NUL, not '.' or '..' (need not be UTF-8). */
+  name: Buffer;
   type: EntryType;
   /** Permission and special bits (mode & 0o7777); the type is in `type`. */
   mode: number;
@@ -47,12 +59,12 @@ export interface Entry {
   mtimeNs: bigint;
   /** Logical size in bytes (files: content length including holes; symlinks: target length). */
   size: number;
-  /** Symlink target. */
-  target?: string;
+  /** Symlink target, bytes (non-empty, no NUL). */
+  target?: Buffer;
   /** Device number for chardev/blockdev. */
   rdev?: number;
-  /** Extended attributes, name -> value. */
-  xattrs?: Record<string, Uint8Array>;
+  /** Extended attributes, sorted by the bytes of their names, names unique. */
+  xattrs?: Xattr[];
   /**
    * Hard-link group: entries of one tree that share a number are one inode. Every member carries
    * the same content fields, so any of them can be read alone.
@@ -74,7 +86,7 @@ export const MANIFEST_PAGE_MAX = 4096;
 export interface DirObject {
   kind: 'dir';
   v: number;
-  /** Sorted by name (byte order of the UTF-8 name), names unique. */
+  /** Sorted by the bytes of the name (memcmp order), names unique. */
   entries: Entry[];
 }
 
@@ -90,8 +102,8 @@ export interface SnapshotObject {
   v: number;
   /** Milliseconds since the epoch. */
   createdMs: number;
-  /** `put` source paths or the mount the snapshot was taken of. */
-  source: string[];
+  /** `put` source paths or the mount the snapshot was taken of (bytes: local paths need not be UTF-8). */
+  source: Buffer[];
   hostname: string;
   /** The store's block size when written (informative). */
   blockSize: number;

@@ -4,8 +4,9 @@
 
 import { chmod, chown, lchown, link, lutimes, mkdir, open, readdir, stat, symlink, utimes } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { FragfsError, fromFsError } from '../errors.js';
+import { joinName, showName } from '../fragment/names.js';
 import type { Entry } from '../fragment/tree-format.js';
 import type { Repo } from './repo.js';
 import { Semaphore, settleAll } from './semaphore.js';
@@ -15,8 +16,8 @@ import { readExtents } from './tree-writer.js';
 export interface GetOptions {
   onTotal?: (plainBytes: number) => void;
   onBytes?: (plainBytes: number) => void;
-  /** Restore a subtree: path components inside the snapshot. */
-  path?: string[];
+  /** Restore a subtree: path components inside the snapshot (bytes). */
+  path?: Buffer[];
 }
 
 export interface GetResult {
@@ -29,9 +30,10 @@ export interface GetResult {
   skipped: string[];
 }
 
-export async function getTree(repo: Repo, keyOrName: string, dest: string, o: GetOptions = {}): Promise<GetResult> {
+/** `dest` may be bytes: a local path need not be UTF-8. */
+export async function getTree(repo: Repo, keyOrName: string, dest: string | Buffer, o: GetOptions = {}): Promise<GetResult> {
   const { key, snapshot } = await loadSnapshot(repo, keyOrName);
-  const target = resolve(dest);
+  const target = absolutePath(dest);
   const root = o.path && o.path.length > 0 ? await resolveEntry(repo, snapshot.root, o.path) : snapshot.root;
   await checkDestination(target, root.type === 'dir');
   o.onTotal?.(snapshot.logicalBytes);
@@ -40,17 +42,24 @@ export async function getTree(repo: Repo, keyOrName: string, dest: string, o: Ge
   return { key, files: r.files, dirs: r.dirs, symlinks: r.symlinks, plainBytes: r.plainBytes, skipped: r.skipped };
 }
 
+/** An absolute local path as bytes (relative ones are taken from the working directory). */
+function absolutePath(p: string | Buffer): Buffer {
+  const b = typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
+  if (b[0] === 0x2f) return b;
+  return joinName(Buffer.from(resolve('.'), 'utf8'), b);
+}
+
 /** A destination must not exist, except an empty folder for a folder snapshot. */
-async function checkDestination(target: string, isDir: boolean): Promise<void> {
+async function checkDestination(target: Buffer, isDir: boolean): Promise<void> {
   try {
     const st = await stat(target);
     if (isDir && st.isDirectory() && (await readdir(target)).length === 0) return;
-    throw new FragfsError('EXISTS', `destination ${target} already exists; give a new path${isDir ? ' or an empty folder' : ''}`, {
-      path: target,
+    throw new FragfsError('EXISTS', `destination ${showName(target)} already exists; give a new path${isDir ? ' or an empty folder' : ''}`, {
+      path: showName(target),
     });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw fromFsError(e, 'checking the destination', target);
+    throw fromFsError(e, 'checking the destination', showName(target));
   }
 }
 
@@ -64,23 +73,23 @@ class TreeGetter {
   skipped: string[] = [];
   private readonly blocks = new Semaphore(availableParallelism() * 2 + 2);
   private readonly openFiles = new Semaphore(16);
-  private readonly links = new Map<number, Promise<string>>();
+  private readonly links = new Map<number, Promise<Buffer>>();
 
   constructor(
     private readonly repo: Repo,
     private readonly o: GetOptions,
   ) {}
 
-  async restore(e: Entry, path: string, treePath: string, isTop: boolean): Promise<void> {
+  async restore(e: Entry, path: Buffer, treePath: string, isTop: boolean): Promise<void> {
     switch (e.type) {
       case 'dir': {
         try {
           await mkdir(path, { mode: 0o700 });
         } catch (err) {
-          if (!(isTop && (err as NodeJS.ErrnoException).code === 'EEXIST')) throw fromFsError(err, 'cannot create folder', path);
+          if (!(isTop && (err as NodeJS.ErrnoException).code === 'EEXIST')) throw fromFsError(err, 'cannot create folder', showName(path));
         }
         const children = await readDirEntries(this.repo, e, treePath);
-        await settleAll(children.map((c) => this.restore(c, join(path, c.name), joinTree(treePath, c.name), false)));
+        await settleAll(children.map((c) => this.restore(c, joinName(path, c.name), joinTree(treePath, showName(c.name)), false)));
         // Mode and times last: a read-only folder must still receive its children, and creating them
         // changes the folder's mtime.
         await this.owner(path, e, false);
@@ -97,7 +106,7 @@ class TreeGetter {
             try {
               await link(firstPath, path);
             } catch (err) {
-              throw fromFsError(err, 'cannot create hard link', path);
+              throw fromFsError(err, 'cannot create hard link', showName(path));
             }
             return;
           }
@@ -111,9 +120,9 @@ class TreeGetter {
       }
       case 'symlink': {
         try {
-          await symlink(e.target ?? '', path);
+          await symlink(e.target ?? Buffer.alloc(0), path);
         } catch (err) {
-          throw fromFsError(err, 'cannot create symlink', path);
+          throw fromFsError(err, 'cannot create symlink', showName(path));
         }
         await this.owner(path, e, true);
         await this.attempt(path, () => lutimes(path, atime(e), mtime(e)));
@@ -125,14 +134,14 @@ class TreeGetter {
     }
   }
 
-  private async file(e: Entry, path: string, treePath: string): Promise<void> {
+  private async file(e: Entry, path: Buffer, treePath: string): Promise<void> {
     const extents = await readExtents(this.repo, e, treePath);
     await this.openFiles.run(async () => {
       let fh;
       try {
         fh = await open(path, 'wx', 0o600);
       } catch (err) {
-        throw fromFsError(err, 'cannot create file', path);
+        throw fromFsError(err, 'cannot create file', showName(path));
       }
       try {
         // Size first: holes between extents stay sparse, and a short last block leaves no gap.
@@ -148,7 +157,7 @@ class TreeGetter {
           ),
         );
       } catch (err) {
-        throw fromFsError(err, 'cannot write', path);
+        throw fromFsError(err, 'cannot write', showName(path));
       } finally {
         await fh.close();
       }
@@ -160,16 +169,16 @@ class TreeGetter {
   }
 
   /** Owners only come back when we may set them (root), as tar and rsync do. */
-  private async owner(path: string, e: Entry, isLink: boolean): Promise<void> {
+  private async owner(path: Buffer, e: Entry, isLink: boolean): Promise<void> {
     if (!isRoot) return;
     await this.attempt(path, () => (isLink ? lchown(path, e.uid, e.gid) : chown(path, e.uid, e.gid)));
   }
 
-  private async attempt(path: string, fn: () => Promise<void>): Promise<void> {
+  private async attempt(path: Buffer, fn: () => Promise<void>): Promise<void> {
     try {
       await fn();
     } catch (err) {
-      throw fromFsError(err, 'cannot set attributes of', path);
+      throw fromFsError(err, 'cannot set attributes of', showName(path));
     }
   }
 }

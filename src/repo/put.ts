@@ -7,13 +7,14 @@
 import type { BigIntStats } from 'node:fs';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { availableParallelism, hostname } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { FragfsError, fromFsError } from '../errors.js';
+import { compareNames, joinName, showName } from '../fragment/names.js';
 import { type Entry, type EntryType, type Extent } from '../fragment/tree-format.js';
 import type { Repo } from './repo.js';
 import { Semaphore } from './semaphore.js';
 import { loadSnapshot, readDirEntries } from './tree-reader.js';
-import { compareNames, fileContent, writeDir, writeSnapshot } from './tree-writer.js';
+import { fileContent, writeDir, writeSnapshot } from './tree-writer.js';
 
 export interface PutOptions {
   /** Snapshot name recorded in the ref (listed by `snapshots`). */
@@ -54,24 +55,31 @@ interface Parent {
 const RACY_MS = 2000;
 
 interface ScanNode {
-  path: string;
-  name: string;
+  /** The local path, bytes: names on disk need not be UTF-8. */
+  path: Buffer;
+  name: Buffer;
   st: BigIntStats;
   type: EntryType;
   children?: ScanNode[];
 }
 
-/** Puts one or more paths; one path becomes the root itself, several become a folder holding them. */
-export async function putPaths(repo: Repo, paths: string[], o: PutOptions = {}): Promise<PutResult> {
+/** A name's key in maps: latin1 maps every byte to one code unit, so distinct bytes stay distinct. */
+const nameKey = (name: Uint8Array): string => Buffer.from(name.buffer, name.byteOffset, name.byteLength).toString('latin1');
+
+/**
+ * Puts one or more paths; one path becomes the root itself, several become a folder holding them.
+ * Paths may be bytes (a local path need not be UTF-8).
+ */
+export async function putPaths(repo: Repo, paths: (string | Buffer)[], o: PutOptions = {}): Promise<PutResult> {
   if (paths.length === 0) throw new FragfsError('USAGE', 'put needs at least one path');
+  const source = paths.map(absolutePath);
   const roots: ScanNode[] = [];
-  for (const p of paths) roots.push(await scan(resolve(p), rootName(p)));
+  for (const p of source) roots.push(await scan(p, rootName(p)));
   const names = new Set<string>();
   for (const r of roots) {
-    if (names.has(r.name)) throw new FragfsError('USAGE', `two paths named ${JSON.stringify(r.name)}: put them from their parent folder`);
-    names.add(r.name);
+    if (names.has(nameKey(r.name))) throw new FragfsError('USAGE', `two paths named ${showName(r.name)}: put them from their parent folder`);
+    names.add(nameKey(r.name));
   }
-  const source = paths.map((p) => resolve(p));
   const parent = o.parent === false ? undefined : await findParent(repo, source, o.parent);
   const writer = new TreePutter(repo, o, parent === undefined ? 0n : BigInt(Math.max(0, parent.createdMs - RACY_MS)) * 1_000_000n);
   o.onTotal?.(writer.survey(roots));
@@ -80,10 +88,10 @@ export async function putPaths(repo: Repo, paths: string[], o: PutOptions = {}):
     root = await writer.entry(roots[0]!, parent?.root);
   } else {
     const previous = parent?.root.type === 'dir' ? await writer.listing(parent.root, '/') : new Map<string, Entry>();
-    const entries = await Promise.all(roots.map((r) => writer.entry(r, previous.get(r.name))));
+    const entries = await Promise.all(roots.map((r) => writer.entry(r, previous.get(nameKey(r.name)))));
     const nowNs = BigInt(Date.now()) * 1_000_000n;
     root = {
-      name: 'root',
+      name: Buffer.from('root'),
       type: 'dir',
       mode: 0o755,
       uid: process.getuid?.() ?? 0,
@@ -116,7 +124,7 @@ export async function putPaths(repo: Repo, paths: string[], o: PutOptions = {}):
  * The parent snapshot: the one named by `keyOrName`, else the latest snapshot taken from exactly
  * these source paths on this host (none: undefined).
  */
-async function findParent(repo: Repo, source: string[], keyOrName: string | undefined): Promise<Parent | undefined> {
+async function findParent(repo: Repo, source: Buffer[], keyOrName: string | undefined): Promise<Parent | undefined> {
   if (keyOrName !== undefined) {
     const { key, snapshot } = await loadSnapshot(repo, keyOrName);
     return { key, root: snapshot.root, createdMs: snapshot.createdMs };
@@ -131,16 +139,33 @@ async function findParent(repo: Repo, source: string[], keyOrName: string | unde
     } catch {
       continue; // a damaged snapshot is verify's business; this put just does not lean on it
     }
-    if (snap.hostname === host && snap.source.length === source.length && snap.source.every((p, j) => p === source[j])) {
+    if (snap.hostname === host && snap.source.length === source.length && snap.source.every((p, j) => p.equals(source[j]!))) {
       return { key, root: snap.root, createdMs: snap.createdMs };
     }
   }
   return undefined;
 }
 
-function rootName(p: string): string {
-  const name = basename(resolve(p));
-  return name.length > 0 ? name : 'root';
+/** An absolute local path as bytes, with `.`, `..` and repeated slashes resolved (as path.resolve does). */
+function absolutePath(p: string | Buffer): Buffer {
+  const b = typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
+  const parts: Buffer[] = [];
+  const full = b[0] === 0x2f ? b : joinName(Buffer.from(resolve('.'), 'utf8'), b);
+  let start = 0;
+  for (let i = 0; i <= full.length; i++) {
+    if (i < full.length && full[i] !== 0x2f) continue;
+    const part = full.subarray(start, i);
+    start = i + 1;
+    if (part.length === 0 || (part.length === 1 && part[0] === 0x2e)) continue;
+    if (part.length === 2 && part[0] === 0x2e && part[1] === 0x2e) parts.pop();
+    else parts.push(part);
+  }
+  return Buffer.concat([Buffer.from('/'), ...parts.flatMap((x, i) => (i === 0 ? [x] : [Buffer.from('/'), x]))]);
+}
+
+function rootName(p: Buffer): Buffer {
+  const name = p.subarray(p.lastIndexOf(0x2f) + 1);
+  return name.length > 0 ? Buffer.from(name) : Buffer.from('root');
 }
 
 function typeOf(st: BigIntStats): EntryType {
@@ -154,25 +179,25 @@ function typeOf(st: BigIntStats): EntryType {
 }
 
 /** Reads the shape of the tree first, so progress has a total and errors come before any write. */
-async function scan(path: string, name: string): Promise<ScanNode> {
+async function scan(path: Buffer, name: Buffer): Promise<ScanNode> {
   let st: BigIntStats;
   try {
     st = await lstat(path, { bigint: true });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new FragfsError('NOT_FOUND', `no such file or folder: ${path}`, { path });
-    throw fromFsError(e, 'cannot read', path);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new FragfsError('NOT_FOUND', `no such file or folder: ${showName(path)}`, { path: showName(path) });
+    throw fromFsError(e, 'cannot read', showName(path));
   }
   const node: ScanNode = { path, name, st, type: typeOf(st) };
   if (node.type === 'dir') {
-    let names: string[];
+    let names: Buffer[];
     try {
-      names = await readdir(path);
+      names = await readdir(path, { encoding: 'buffer' });
     } catch (e) {
-      throw fromFsError(e, 'cannot list folder', path);
+      throw fromFsError(e, 'cannot list folder', showName(path));
     }
     names.sort(compareNames);
     node.children = [];
-    for (const child of names) node.children.push(await scan(join(path, child), child));
+    for (const child of names) node.children.push(await scan(joinName(path, child), child));
   }
   return node;
 }
@@ -227,9 +252,9 @@ class TreePutter {
     return total;
   }
 
-  /** A parent directory's entries by name. */
+  /** A parent directory's entries by name (keyed by nameKey). */
   async listing(dir: Entry, where: string): Promise<Map<string, Entry>> {
-    return new Map((await readDirEntries(this.repo, dir, where)).map((e) => [e.name, e]));
+    return new Map((await readDirEntries(this.repo, dir, where)).map((e) => [nameKey(e.name), e]));
   }
 
   /**
@@ -259,8 +284,8 @@ class TreePutter {
     };
     switch (n.type) {
       case 'dir': {
-        const previous = prev?.type === 'dir' ? await this.listing(prev, n.path) : new Map<string, Entry>();
-        const children = await Promise.all(n.children!.map((c) => this.entry(c, previous.get(c.name))));
+        const previous = prev?.type === 'dir' ? await this.listing(prev, showName(n.path)) : new Map<string, Entry>();
+        const children = await Promise.all(n.children!.map((c) => this.entry(c, previous.get(nameKey(c.name)))));
         e.dir = await writeDir(this.repo, children);
         this.dirs++;
         break;
@@ -294,11 +319,11 @@ class TreePutter {
       }
       case 'symlink': {
         try {
-          e.target = await readlink(n.path);
+          e.target = await readlink(n.path, { encoding: 'buffer' });
         } catch (err) {
-          throw fromFsError(err, 'cannot read link', n.path);
+          throw fromFsError(err, 'cannot read link', showName(n.path));
         }
-        e.size = Buffer.byteLength(e.target);
+        e.size = e.target.length;
         this.symlinks++;
         break;
       }
@@ -315,7 +340,7 @@ class TreePutter {
       try {
         fh = await open(n.path, 'r');
       } catch (e) {
-        throw fromFsError(e, 'cannot read', n.path);
+        throw fromFsError(e, 'cannot read', showName(n.path));
       }
       const pending: Promise<Extent | undefined>[] = [];
       let failure: unknown;
@@ -368,14 +393,14 @@ class TreePutter {
   }
 }
 
-async function readFully(fh: import('node:fs/promises').FileHandle, buf: Buffer, position: number, path: string): Promise<number> {
+async function readFully(fh: import('node:fs/promises').FileHandle, buf: Buffer, position: number, path: Buffer): Promise<number> {
   let got = 0;
   while (got < buf.length) {
     let n: number;
     try {
       ({ bytesRead: n } = await fh.read(buf, got, buf.length - got, position + got));
     } catch (e) {
-      throw fromFsError(e, 'cannot read', path);
+      throw fromFsError(e, 'cannot read', showName(path));
     }
     if (n === 0) break;
     got += n;

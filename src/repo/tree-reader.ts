@@ -2,14 +2,32 @@
 // and file contents. `get`, `ls`, `cat`, `verify` and snapshot mounts read trees through here.
 
 import { FragfsError, isFragfsError } from '../errors.js';
+import { showName } from '../fragment/names.js';
 import type { Entry, SnapshotObject } from '../fragment/tree-format.js';
 import type { Repo } from './repo.js';
 
-/** Splits `KEY/some/path` (what `ls` and `cat` take) into the key part and the path inside the tree. */
-export function splitKeyPath(spec: string): { key: string; path: string[] } {
-  const slash = spec.indexOf('/');
-  if (slash < 0) return { key: spec, path: [] };
-  return { key: spec.slice(0, slash), path: spec.slice(slash + 1).split('/').filter((p) => p.length > 0 && p !== '.') };
+/**
+ * Splits `KEY/some/path` (what `ls`, `cat` and `get` take) into the key part and the path inside the
+ * tree, as bytes: a name on the command line need not be UTF-8 (cli/argv-bytes.ts keeps its bytes).
+ */
+export function splitKeyPath(spec: string | Buffer): { key: string; path: Buffer[] } {
+  const bytes = typeof spec === 'string' ? Buffer.from(spec, 'utf8') : spec;
+  const slash = bytes.indexOf(0x2f);
+  if (slash < 0) return { key: bytes.toString('utf8'), path: [] };
+  const path: Buffer[] = [];
+  let start = slash + 1;
+  for (let i = start; i <= bytes.length; i++) {
+    if (i < bytes.length && bytes[i] !== 0x2f) continue;
+    const part = bytes.subarray(start, i);
+    if (part.length > 0 && !(part.length === 1 && part[0] === 0x2e)) path.push(Buffer.from(part));
+    start = i + 1;
+  }
+  return { key: bytes.subarray(0, slash).toString('utf8'), path };
+}
+
+/** A tree path for messages: '/' and the components as `ls -b` shows them. */
+export function showTreePath(path: readonly Uint8Array[]): string {
+  return `/${path.map((p) => showName(p)).join('/')}`;
 }
 
 /** The snapshot object a user's key or name names, with clear errors for bad or unknown keys. */
@@ -34,16 +52,16 @@ export async function readDirEntries(repo: Repo, entry: Entry, where: string): P
 }
 
 /** Follows `path` (components) from the root entry; symlinks inside the tree are not followed. */
-export async function resolveEntry(repo: Repo, root: Entry, path: string[]): Promise<Entry> {
+export async function resolveEntry(repo: Repo, root: Entry, path: readonly Buffer[]): Promise<Entry> {
   let cur = root;
-  const walked: string[] = [];
+  const walked: Buffer[] = [];
   for (const name of path) {
-    const where = `/${walked.join('/')}`;
-    if (name === '..') throw new FragfsError('INVALID', `'..' is not allowed in a tree path`);
+    const where = showTreePath(walked);
+    if (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e) throw new FragfsError('INVALID', `'..' is not allowed in a tree path`);
     const entries = await readDirEntries(repo, cur, where);
-    const next = entries.find((e) => e.name === name);
+    const next = entries.find((e) => e.name.equals(name));
     walked.push(name);
-    if (!next) throw new FragfsError('NOT_FOUND', `no such file or folder in the snapshot: /${walked.join('/')}`);
+    if (!next) throw new FragfsError('NOT_FOUND', `no such file or folder in the snapshot: ${showTreePath(walked)}`);
     cur = next;
   }
   return cur;
@@ -73,7 +91,7 @@ export async function walkTree(repo: Repo, root: Entry, visitor: WalkVisitor, se
       visitor.error(err, path, e.dir);
       return;
     }
-    for (const c of entries) await visit(c, path === '/' ? `/${c.name}` : `${path}/${c.name}`);
+    for (const c of entries) await visit(c, path === '/' ? `/${showName(c.name)}` : `${path}/${showName(c.name)}`);
   };
   await visit(root, '/');
 }

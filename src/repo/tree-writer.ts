@@ -13,6 +13,7 @@ import {
   type RefObject,
   type SnapshotObject,
 } from '../fragment/tree-format.js';
+import { compareNames, showName } from '../fragment/names.js';
 import type { Repo } from './repo.js';
 
 /** Content fields of a file entry for these extents: inline when few, else manifest pages. */
@@ -37,23 +38,19 @@ export async function readExtents(repo: Repo, entry: Entry, where?: string): Pro
   return out;
 }
 
-export function compareNames(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-
 /** Stores a directory (entries sorted by the bytes of their names) and returns its meta id. */
 export async function writeDir(repo: Repo, entries: Entry[]): Promise<string> {
   const sorted = [...entries].sort((a, b) => compareNames(a.name, b.name));
   for (let i = 1; i < sorted.length; i++) {
-    if (sorted[i - 1]!.name === sorted[i]!.name) {
-      throw new FragfsError('EXISTS', `two entries named ${JSON.stringify(sorted[i]!.name)} in one directory`);
+    if (sorted[i - 1]!.name.equals(sorted[i]!.name)) {
+      throw new FragfsError('EXISTS', `two entries named ${showName(sorted[i]!.name)} in one directory`);
     }
   }
   return repo.putMeta({ kind: 'dir', v: META_VERSION, entries: sorted });
 }
 
 export interface SnapshotInfo {
-  source: string[];
+  source: Buffer[];
   name?: string;
   files: number;
   dirs: number;

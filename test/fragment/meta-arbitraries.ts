@@ -2,23 +2,31 @@
 // inline extents and manifest pages), shared by the metadata codec tests.
 
 import fc from 'fast-check';
-import { compareNames, entryNameProblem } from '../../src/fragment/meta-schema.js';
-import type {
-  DirObject,
-  Entry,
-  EntryType,
-  Extent,
-  ManifestPageObject,
-  RefObject,
-  SnapshotObject,
+import { compareNames, nameProblem } from '../../src/fragment/names.js';
+import {
+  META_VERSION,
+  type DirObject,
+  type Entry,
+  type EntryType,
+  type Extent,
+  type ManifestPageObject,
+  type RefObject,
+  type SnapshotObject,
 } from '../../src/fragment/tree-format.js';
 
 const hexId = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex'));
 const key32 = fc.uint8Array({ minLength: 32, maxLength: 32 });
 
-export const entryName = fc
-  .oneof(fc.string({ minLength: 1, maxLength: 12 }), fc.string({ unit: 'binary', minLength: 1, maxLength: 8 }))
-  .filter((s) => entryNameProblem(s) === undefined);
+/** Names as bytes: UTF-8 text, and arbitrary bytes (Latin-1 names, lone continuation bytes, ...). */
+export const entryName: fc.Arbitrary<Buffer> = fc
+  .oneof(
+    fc.string({ minLength: 1, maxLength: 12 }).map((s) => Buffer.from(s, 'utf8')),
+    fc.uint8Array({ minLength: 1, maxLength: 12 }).map((b) => Buffer.from(b)),
+  )
+  .filter((b) => nameProblem(b) === undefined);
+
+const bytesWithoutNul = (minLength: number, maxLength: number): fc.Arbitrary<Buffer> =>
+  fc.uint8Array({ minLength, maxLength }).map((b) => Buffer.from(b.map((x) => x || 1)));
 
 /** Sorted, non-overlapping extents, holes allowed, offsets beyond 2^32 sometimes. */
 export const extents = (maxLength: number): fc.Arbitrary<Extent[]> =>
@@ -42,27 +50,20 @@ export const extents = (maxLength: number): fc.Arbitrary<Extent[]> =>
     });
 
 const xattrs = fc
-  .array(
-    fc.tuple(
-      fc.oneof(fc.constant('user.'), fc.constant('security.'), fc.constant('trusted.')).chain((p) =>
-        fc.string({ minLength: 1, maxLength: 10 }).map((s) => p + s),
-      ),
-      fc.uint8Array({ maxLength: 40 }),
-    ),
-    { maxLength: 3 },
+  .uniqueArray(
+    fc.record({
+      name: fc
+        .tuple(fc.constantFrom('user.', 'security.', 'trusted.'), bytesWithoutNul(1, 10))
+        .map(([p, rest]) => Buffer.concat([Buffer.from(p), rest])),
+      value: fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b)),
+    }),
+    { maxLength: 3, selector: (x) => x.name.toString('hex') },
   )
-  .map((pairs) => {
-    const out: Record<string, Uint8Array> = {};
-    for (const [k, v] of pairs) {
-      if (k.includes('\0') || /[\uD800-\uDFFF]/u.test(k)) continue;
-      Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
-    }
-    return out;
-  });
+  .map((list) => list.sort((a, b) => compareNames(a.name, b.name)));
 
 const entryTypes: EntryType[] = ['file', 'dir', 'symlink', 'fifo', 'chardev', 'blockdev', 'socket'];
 
-export const entry = (name: fc.Arbitrary<string> = entryName): fc.Arbitrary<Entry> =>
+export const entry = (name: fc.Arbitrary<Buffer> = entryName): fc.Arbitrary<Entry> =>
   fc
     .record({
       name,
@@ -74,7 +75,7 @@ export const entry = (name: fc.Arbitrary<string> = entryName): fc.Arbitrary<Entr
       size: fc.oneof(fc.nat(1 << 20), fc.maxSafeNat()),
       xattrs: fc.option(xattrs, { nil: undefined }),
       link: fc.option(fc.integer({ min: 1, max: 0xffffffff }), { nil: undefined }),
-      target: fc.string({ minLength: 1, maxLength: 30 }).filter((s) => !s.includes('\0') && !/[\uD800-\uDFFF]/u.test(s)),
+      target: bytesWithoutNul(1, 30),
       rdev: fc.option(fc.maxSafeNat(), { nil: undefined }),
       usePages: fc.boolean(),
       blocks: extents(5),
@@ -96,23 +97,23 @@ export const entry = (name: fc.Arbitrary<string> = entryName): fc.Arbitrary<Entr
     });
 
 export const dirObject: fc.Arbitrary<DirObject> = fc
-  .uniqueArray(entry(), { maxLength: 8, selector: (e) => e.name })
-  .map((entries) => ({ kind: 'dir', v: 1, entries: entries.sort((a, b) => compareNames(a.name, b.name)) }));
+  .uniqueArray(entry(), { maxLength: 8, selector: (e) => e.name.toString('hex') })
+  .map((entries) => ({ kind: 'dir', v: META_VERSION, entries: entries.sort((a, b) => compareNames(a.name, b.name)) }));
 
-export const manifestObject: fc.Arbitrary<ManifestPageObject> = extents(40).map((blocks) => ({ kind: 'manifest', v: 1, blocks }));
+export const manifestObject: fc.Arbitrary<ManifestPageObject> = extents(40).map((blocks) => ({ kind: 'manifest', v: META_VERSION, blocks }));
 
 export const snapshotObject: fc.Arbitrary<SnapshotObject> = fc
   .record({
     createdMs: fc.maxSafeNat(),
-    source: fc.array(fc.string({ maxLength: 20 }).filter((s) => !/[\uD800-\uDFFF]/u.test(s)), { maxLength: 3 }),
+    source: fc.array(bytesWithoutNul(0, 20), { maxLength: 3 }),
     hostname: fc.string({ maxLength: 20 }).filter((s) => !/[\uD800-\uDFFF]/u.test(s)),
     blockSize: fc.constantFrom(65536, 1 << 20, 4 << 20),
-    root: entry(fc.oneof(fc.constant(''), entryName)),
+    root: entry(fc.oneof(fc.constant(Buffer.alloc(0)), entryName)),
     files: fc.maxSafeNat(),
     dirs: fc.maxSafeNat(),
     logicalBytes: fc.maxSafeNat(),
   })
-  .map((r) => ({ kind: 'snapshot', v: 1, ...r }));
+  .map((r) => ({ kind: 'snapshot', v: META_VERSION, ...r }));
 
 export const refObject: fc.Arbitrary<RefObject> = fc
   .record({
@@ -122,7 +123,7 @@ export const refObject: fc.Arbitrary<RefObject> = fc
     logicalBytes: fc.maxSafeNat(),
   })
   .map(({ snapshot, name, createdMs, logicalBytes }) => {
-    const ref: RefObject = { kind: 'ref', v: 1, snapshot, createdMs, logicalBytes };
+    const ref: RefObject = { kind: 'ref', v: META_VERSION, snapshot, createdMs, logicalBytes };
     if (name !== undefined) ref.name = name;
     return ref;
   });

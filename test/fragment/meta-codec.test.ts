@@ -17,7 +17,7 @@ import {
   packSolmet,
   unpackSolmet,
 } from '../../src/fragment/solmet.js';
-import type { DirObject, Entry, MetaObject } from '../../src/fragment/tree-format.js';
+import { META_VERSION, type DirObject, type Entry, type MetaObject } from '../../src/fragment/tree-format.js';
 import { dirObject, manifestObject, metaObject, refObject, snapshotObject } from './meta-arbitraries.js';
 
 const keysOf = (seed: number): MetaKeys => ({
@@ -27,9 +27,9 @@ const keysOf = (seed: number): MetaKeys => ({
 const KEYS = keysOf(1);
 const id64 = (b: number): string => b.toString(16).padStart(2, '0').repeat(32);
 
-function file(name: string, extra: Partial<Entry> = {}): Entry {
+function file(name: string | Buffer, extra: Partial<Entry> = {}): Entry {
   return {
-    name,
+    name: typeof name === 'string' ? Buffer.from(name, 'utf8') : name,
     type: 'file',
     mode: 0o644,
     uid: 1000,
@@ -42,8 +42,10 @@ function file(name: string, extra: Partial<Entry> = {}): Entry {
 }
 
 function dir(...entries: Entry[]): DirObject {
-  return { kind: 'dir', v: 1, entries };
+  return { kind: 'dir', v: META_VERSION, entries };
 }
+
+const b = (s: string) => Buffer.from(s, 'utf8');
 
 /** An encoded fragment built by hand around `wire` (a msgpack value), for read-side schema tests. */
 function forge(wire: unknown, keys: MetaKeys = KEYS, compression = META_COMPRESSION_NONE): { id: string; bytes: Uint8Array } {
@@ -85,10 +87,11 @@ test('deterministic: equal objects give equal bytes and ids, whatever the key or
   t.not(encodeMeta(d, KEYS).id, encodeMeta(d, keys2).id, 'another space key gives another fragment');
 });
 
-test('extremes survive: mtimes at both ends of int64, sizes and offsets beyond 2^32, __proto__ xattr', (t) => {
-  const xattrs: Record<string, Uint8Array> = {};
-  Object.defineProperty(xattrs, '__proto__', { value: new Uint8Array([1, 2]), enumerable: true, writable: true, configurable: true });
-  xattrs['user.empty'] = new Uint8Array();
+test('extremes survive: mtimes at both ends of int64, sizes and offsets beyond 2^32, odd xattr names', (t) => {
+  const xattrs = [
+    { name: b('__proto__'), value: Buffer.from([1, 2]) },
+    { name: Buffer.from([0x75, 0x2e, 0xff]), value: Buffer.alloc(0) },
+  ];
   const obj = dir(
     file('a', { mtimeNs: -(2n ** 63n), size: Number.MAX_SAFE_INTEGER, blocks: [] }),
     file('b', {
@@ -101,29 +104,67 @@ test('extremes survive: mtimes at both ends of int64, sizes and offsets beyond 2
   const { id, bytes } = encodeMeta(obj, KEYS);
   const back = decodeMeta(bytes, id, KEYS) as DirObject;
   t.deepEqual(back, obj);
-  t.is(Object.getPrototypeOf(back.entries[1]!.xattrs), Object.prototype);
-  t.deepEqual(Object.keys(back.entries[1]!.xattrs!).sort(), ['__proto__', 'user.empty']);
+  t.deepEqual(back.entries[1]!.xattrs!.map((x) => x.name.toString('hex')), ['5f5f70726f746f5f5f', '752eff']);
   // Big integers are msgpack int64 (0xd3), never float64 (0xcb), so any reader gets exact values.
   const plain = packPlain(metaToWire(obj));
   t.true(Buffer.from(plain).includes(Buffer.from('d30000010000000000', 'hex')), 'size 2^40 as int64');
   t.false(Buffer.from(plain).includes(0xcb));
 });
 
-test('decoded bytes are plain Uint8Arrays that own their memory', (t) => {
-  const obj = dir(file('a', { xattrs: { 'user.a': new Uint8Array([5]) } }));
+test('decoded keys are plain Uint8Arrays that own their memory; names and values are Buffers', (t) => {
+  const obj = dir(file('a', { xattrs: [{ name: b('user.a'), value: Buffer.from([5]) }] }));
   const { id, bytes } = encodeMeta(obj, KEYS);
   const back = decodeMeta(bytes, id, KEYS) as DirObject;
   const key = back.entries[0]!.blocks![0]!.key;
   t.is(key.constructor, Uint8Array);
   t.is(key.byteLength, key.buffer.byteLength);
-  t.is(back.entries[0]!.xattrs!['user.a']!.constructor, Uint8Array);
+  t.true(Buffer.isBuffer(back.entries[0]!.name));
+  t.true(Buffer.isBuffer(back.entries[0]!.xattrs![0]!.value));
+});
+
+test('names, targets, xattr names and sources that are not UTF-8 come back byte for byte', (t) => {
+  const latin1 = Buffer.from([0x63, 0x61, 0x66, 0xe9]); // "café" in Latin-1
+  const obj = dir(
+    file(Buffer.from([0x61, 0xfe])),
+    file(Buffer.from([0x61, 0xff]), { xattrs: [{ name: Buffer.from([0x75, 0x73, 0x65, 0x72, 0x2e, 0x80]), value: latin1 }] }),
+    { name: latin1, type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtimeNs: 0n, size: 2, target: Buffer.from([0xc3, 0x28]) },
+  );
+  const { id, bytes } = encodeMeta(obj, KEYS);
+  t.deepEqual(decodeMeta(bytes, id, KEYS), obj);
+  const snap: MetaObject = { kind: 'snapshot', v: META_VERSION, createdMs: 1, source: [latin1], hostname: 'h', blockSize: 65536, root: file(latin1), files: 1, dirs: 0, logicalBytes: 3 };
+  const enc = encodeMeta(snap, KEYS);
+  t.deepEqual(decodeMeta(enc.bytes, enc.id, KEYS), snap);
+});
+
+test('version 1 objects (names UTF-8, target and source str, xattrs a map) still decode, to bytes', (t) => {
+  const m = metaToWire(dir(file('a')));
+  m.v = 1;
+  const e = (m.entries as Record<string, unknown>[])[0]!;
+  e.xattrs = new Map([['user.é', new Uint8Array([7])]]);
+  const link = { ...metaToWire(dir({ name: b('l'), type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtimeNs: 0n, size: 3, target: b('a/b') })) };
+  link.v = 1;
+  ((link.entries as Record<string, unknown>[])[0]!).target = 'a/b';
+  const f1 = forge(m);
+  const back = decodeMeta(f1.bytes, f1.id, KEYS) as DirObject;
+  t.is(back.v, 1);
+  t.deepEqual(back.entries[0]!.xattrs, [{ name: b('user.é'), value: Buffer.from([7]) }]);
+  const f2 = forge(link);
+  t.deepEqual((decodeMeta(f2.bytes, f2.id, KEYS) as DirObject).entries[0]!.target, b('a/b'));
+  // A version 1 name had to be UTF-8; version 2 lifts that.
+  (m.entries as Record<string, unknown>[])[0]!.name = new Uint8Array([0xff]);
+  const f3 = forge(m);
+  t.true(isFragfsError(t.throws(() => decodeMeta(f3.bytes, f3.id, KEYS)), 'CORRUPT'));
+  m.v = 2;
+  delete (m.entries as Record<string, unknown>[])[0]!.xattrs;
+  const f4 = forge(m);
+  t.deepEqual((decodeMeta(f4.bytes, f4.id, KEYS) as DirObject).entries[0]!.name, Buffer.from([0xff]));
 });
 
 test('compression is used when it saves space, and only then', (t) => {
   const big = dir(...Array.from({ length: 50 }, (_, i) => file(`file-${String(i).padStart(3, '0')}.txt`)));
   t.is(unpackSolmet(encodeMeta(big, KEYS).bytes).compression, META_COMPRESSION_ZSTD);
   // A small ref around a random id has nothing for zstd to find.
-  const random: MetaObject = { kind: 'ref', v: 1, snapshot: randomBytes(32).toString('hex'), createdMs: 1, logicalBytes: 2 };
+  const random: MetaObject = { kind: 'ref', v: META_VERSION, snapshot: randomBytes(32).toString('hex'), createdMs: 1, logicalBytes: 2 };
   const frame = unpackSolmet(encodeMeta(random, KEYS).bytes);
   t.is(frame.compression, META_COMPRESSION_NONE);
   t.is(frame.encryption, META_ENCRYPTION_AES256GCM_SIV);
@@ -137,17 +178,17 @@ test('no file name, symlink target, xattr or host name is visible in the fragmen
   const xattrValue = 'xattr-secret-value-1234';
   const snapshot: MetaObject = {
     kind: 'snapshot',
-    v: 1,
+    v: META_VERSION,
     createdMs: 1,
-    source: ['/srv/secret-source-folder'],
+    source: [b('/srv/secret-source-folder')],
     hostname: 'secret-hostname-42',
     blockSize: 65536,
-    root: file(secretName, { xattrs: { 'user.comment': new TextEncoder().encode(xattrValue) } }),
+    root: file(secretName, { xattrs: [{ name: b('user.comment'), value: b(xattrValue) }] }),
     files: 1,
     dirs: 0,
     logicalBytes: 3,
   };
-  const d = dir({ name: 'link', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtimeNs: 0n, size: target.length, target }, file(secretName));
+  const d = dir({ name: b('link'), type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtimeNs: 0n, size: target.length, target: b(target) }, file(secretName));
   for (const obj of [snapshot, d]) {
     const bytes = Buffer.from(encodeMeta(obj, KEYS).bytes);
     for (const needle of [secretName, 'quarterly', target, 'secret', xattrValue, 'hostname', 'entries', 'FragComp']) {
@@ -157,7 +198,7 @@ test('no file name, symlink target, xattr or host name is visible in the fragmen
 });
 
 test('any single bit flip is CORRUPT naming the fragment, even when the id is recomputed', (t) => {
-  const obj = dir(file('a'), { name: 'd', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: 5n, size: 0, dir: id64(0xdd) });
+  const obj = dir(file('a'), { name: b('d'), type: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: 5n, size: 0, dir: id64(0xdd) });
   for (const compressible of [false, true]) {
     const o = compressible ? dir(...Array.from({ length: 20 }, (_, i) => file(`f${String(i).padStart(2, '0')}`))) : obj;
     const { id, bytes } = encodeMeta(o, KEYS);
@@ -213,11 +254,12 @@ const BAD_OBJECTS: [string, () => MetaObject][] = [
   ['empty name', () => dir(file(''))],
   ['name with NUL', () => dir(file('a\0b'))],
   ['name of 256 bytes', () => dir(file('x'.repeat(256)))],
-  ['name with a lone surrogate (write side)', () => dir(file('a\uD800'))],
   ['file with blocks and pages', () => dir(file('a', { pages: [id64(1)] }))],
   ['file without content', () => dir(file('a', { blocks: undefined }))],
-  ['dir without dir id', () => dir({ name: 'd', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, size: 0 })],
-  ['symlink without target', () => dir({ name: 's', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtimeNs: 0n, size: 0 })],
+  ['dir without dir id', () => dir({ name: b('d'), type: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, size: 0 })],
+  ['symlink without target', () => dir({ name: b('s'), type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtimeNs: 0n, size: 0 })],
+  ['symlink target with NUL', () => dir({ name: b('s'), type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtimeNs: 0n, size: 3, target: Buffer.from([0x61, 0, 0x62]) })],
+  ['unsorted xattrs', () => dir(file('a', { xattrs: [{ name: b('user.b'), value: Buffer.alloc(1) }, { name: b('user.a'), value: Buffer.alloc(1) }] }))],
   ['fifo with blocks', () => dir(file('p', { type: 'fifo' }))],
   ['unknown type', () => dir(file('a', { type: 'door' as never }))],
   ['mode with type bits', () => dir(file('a', { mode: 0o100644 }))],
@@ -233,13 +275,13 @@ const BAD_OBJECTS: [string, () => MetaObject][] = [
   ['short extent key', () => dir(file('a', { blocks: [{ offset: 0, plainSize: 1, id: id64(1), key: new Uint8Array(31) }] }))],
   ['uppercase extent id (write side)', () => dir(file('a', { blocks: [{ offset: 0, plainSize: 1, id: 'AB'.repeat(32), key: new Uint8Array(32) }] }))],
   ['empty pages', () => dir(file('a', { blocks: undefined, pages: [] }))],
-  ['xattr value over 64 KiB', () => dir(file('a', { xattrs: { 'user.big': new Uint8Array(65537) } }))],
+  ['xattr value over 64 KiB', () => dir(file('a', { xattrs: [{ name: b('user.big'), value: Buffer.alloc(65537) }] }))],
   ['link 0', () => dir(file('a', { link: 0 }))],
   ['version 0', () => ({ ...dir(), v: 0 })],
-  ['version 2', () => ({ ...dir(), v: 2 })],
-  ['unknown kind', () => ({ kind: 'inode', v: 1 }) as never],
-  ['ref with a bad snapshot id', () => ({ kind: 'ref', v: 1, snapshot: 'abc', createdMs: 0, logicalBytes: 0 })],
-  ['snapshot root named ".."', () => ({ kind: 'snapshot', v: 1, createdMs: 0, source: [], hostname: 'h', blockSize: 65536, root: file('..'), files: 0, dirs: 0, logicalBytes: 0 })],
+  ['version 3', () => ({ ...dir(), v: 3 })],
+  ['unknown kind', () => ({ kind: 'inode', v: META_VERSION }) as never],
+  ['ref with a bad snapshot id', () => ({ kind: 'ref', v: META_VERSION, snapshot: 'abc', createdMs: 0, logicalBytes: 0 })],
+  ['snapshot root named ".."', () => ({ kind: 'snapshot', v: META_VERSION, createdMs: 0, source: [], hostname: 'h', blockSize: 65536, root: file('..'), files: 0, dirs: 0, logicalBytes: 0 })],
 ];
 
 for (const [what, make] of BAD_OBJECTS) {
@@ -259,7 +301,7 @@ for (const [what, make] of BAD_OBJECTS) {
     }
     const { id, bytes } = forge(wire);
     const e = t.throws(() => decodeMeta(bytes, id, KEYS));
-    if (what === 'version 2') {
+    if (what === 'version 3') {
       t.true(isFragfsError(e, 'BAD_STORE'), String(e));
       t.regex(e!.message, /newer fragfs/);
     } else {
@@ -273,7 +315,7 @@ test('read side: wire-type violations are CORRUPT', (t) => {
   type W = Record<string, unknown>;
   const variants: [string, (m: W, e: W) => void][] = [
     ['name as str', (_m, e) => (e.name = 'a')],
-    ['name not UTF-8', (_m, e) => (e.name = new Uint8Array([0xff]))],
+    ['target as str', (_m, e) => ((e.type = 'symlink'), delete e.blocks, (e.target = 'a'))],
     ['id as hex string', (_m, e) => ((e.blocks as unknown[][])[0]![2] = id64(1))],
     ['extent of 3', (_m, e) => (e.blocks as unknown[][])[0]!.pop()],
     ['extent as a map', (_m, e) => ((e.blocks as unknown[])[0] = { offset: 0, plainSize: 3 })],
@@ -287,8 +329,9 @@ test('read side: wire-type violations are CORRUPT', (t) => {
     ['size beyond 2^53', (_m, e) => (e.size = 2n ** 60n)],
     ['mtime as float', (_m, e) => (e.mtimeNs = 1.5)],
     ['mtime as nil', (_m, e) => (e.mtimeNs = null)],
-    ['xattrs as array', (_m, e) => (e.xattrs = [['user.a', new Uint8Array(1)]])],
-    ['xattr value as str', (_m, e) => (e.xattrs = new Map([['user.a', 'text']]))],
+    ['xattrs as a map', (_m, e) => (e.xattrs = new Map([['user.a', new Uint8Array(1)]]))],
+    ['xattr name as str', (_m, e) => (e.xattrs = [['user.a', new Uint8Array(1)]])],
+    ['xattr pair of 3', (_m, e) => (e.xattrs = [[new Uint8Array([0x61]), new Uint8Array(1), 1]])],
     ['dir id of 31 bytes', (_m, e) => ((e.type = 'dir'), delete e.blocks, (e.dir = new Uint8Array(31)))],
   ];
   for (const [what, mutate] of variants) {
@@ -330,11 +373,11 @@ test('read side: unknown keys are ignored, other integer encodings accepted, map
 });
 
 test('objects describing data carry the seed 003 data type keys; refs do not', (t) => {
-  for (const obj of [dir(), { kind: 'manifest', v: 1, blocks: [] } as MetaObject]) {
+  for (const obj of [dir(), { kind: 'manifest', v: META_VERSION, blocks: [] } as MetaObject]) {
     const m = metaToWire(obj);
     t.is(m['FragComp::DataEncryptionType'], 1);
     t.is(m['FragComp::DataCompressionType'], 1);
     t.deepEqual(Object.keys(m).slice(0, 4), ['kind', 'v', 'FragComp::DataEncryptionType', 'FragComp::DataCompressionType']);
   }
-  t.false('FragComp::DataEncryptionType' in metaToWire({ kind: 'ref', v: 1, snapshot: id64(1), createdMs: 0, logicalBytes: 0 }));
+  t.false('FragComp::DataEncryptionType' in metaToWire({ kind: 'ref', v: META_VERSION, snapshot: id64(1), createdMs: 0, logicalBytes: 0 }));
 });

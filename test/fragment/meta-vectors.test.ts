@@ -1,13 +1,14 @@
-// Golden vectors: the exact bytes of metadata fragments (fixtures/vectors/solmet/meta-*.json). A
-// failure here means the on-disk format changed: bump META_VERSION, update docs/FORMAT.md, and
-// regenerate with dist/test/fragment/write-solmet-vectors.js only if that change is deliberate.
+// Golden vectors: the exact bytes of metadata fragments (fixtures/vectors/solmet/meta-*.json, the
+// version fragfs writes). A failure here means the on-disk format changed: bump META_VERSION, update
+// docs/FORMAT.md, and regenerate with dist/test/fragment/write-solmet-vectors.js only if that change
+// is deliberate. fixtures/vectors/solmet/v1/ holds version 1 fragments, which must still decode.
 
 import test from 'ava';
 import { readdirSync, readFileSync } from 'node:fs';
 import { decodeMeta, encodeMeta, type MetaKeys } from '../../src/fragment/meta-codec.js';
 import { metaToWire } from '../../src/fragment/meta-schema.js';
 import { packPlain, unpackSolmet } from '../../src/fragment/solmet.js';
-import { metaFromVector, type MetaVector } from './vector-json.js';
+import { metaFromVector, toVectorJson, type MetaVector } from './vector-json.js';
 
 const dir = new URL('../../../fixtures/vectors/solmet/', import.meta.url);
 const files = readdirSync(dir).filter((f) => f.startsWith('meta-') && f.endsWith('.json'));
@@ -31,6 +32,35 @@ for (const f of files) {
   });
 
   test(`${f}: the stored frame decodes to the object`, (t) => {
-    t.deepEqual(decodeMeta(new Uint8Array(Buffer.from(v.frame, 'hex')), v.id, keys), metaFromVector(v));
+    t.deepEqual(toVectorJson(decodeMeta(new Uint8Array(Buffer.from(v.frame, 'hex')), v.id, keys)), toVectorJson(metaFromVector(v)));
+  });
+}
+
+/** A version 1 object as fragfs reads it today: every name, target, xattr name and source as bytes. */
+function fromV1(o: unknown): unknown {
+  const bytes = (s: unknown) => ({ $bytes: Buffer.from(String(s), 'utf8').toString('hex') });
+  const entry = (e: Record<string, unknown>): Record<string, unknown> => {
+    const out: Record<string, unknown> = { ...e, name: bytes(e.name) };
+    if (e.target !== undefined) out.target = bytes(e.target);
+    if (e.xattrs !== undefined) {
+      const names = Object.keys(e.xattrs as object).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      out.xattrs = names.map((n) => ({ name: bytes(n), value: (e.xattrs as Record<string, unknown>)[n] }));
+    }
+    return out;
+  };
+  const obj = o as Record<string, unknown>;
+  if (obj.kind === 'dir') return { ...obj, entries: (obj.entries as Record<string, unknown>[]).map(entry) };
+  if (obj.kind === 'snapshot') return { ...obj, source: (obj.source as string[]).map(bytes), root: entry(obj.root as Record<string, unknown>) };
+  return obj;
+}
+
+const v1dir = new URL('v1/', dir);
+for (const f of readdirSync(v1dir).filter((x) => x.startsWith('meta-') && x.endsWith('.json'))) {
+  const v = JSON.parse(readFileSync(new URL(f, v1dir), 'utf8')) as MetaVector;
+  const keys: MetaKeys = { metaKey: Buffer.from(v.metaKey, 'hex'), metaNonceKey: Buffer.from(v.metaNonceKey, 'hex') };
+  test(`v1/${f}: a version 1 frame still decodes, names as their UTF-8 bytes`, (t) => {
+    const got = decodeMeta(new Uint8Array(Buffer.from(v.frame, 'hex')), v.id, keys);
+    t.is(got.v, 1);
+    t.deepEqual(toVectorJson(got), fromV1(v.object));
   });
 }

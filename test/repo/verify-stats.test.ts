@@ -59,7 +59,7 @@ async function ids(repo: Repo, ns: Namespace): Promise<string[]> {
 
 async function extentsAt(repo: Repo, key: string, path: string[]): Promise<Extent[]> {
   const { snapshot } = await loadSnapshot(repo, key);
-  return readExtents(repo, await resolveEntry(repo, snapshot.root, path), `/${path.join('/')}`);
+  return readExtents(repo, await resolveEntry(repo, snapshot.root, path.map((p) => Buffer.from(p))), `/${path.join('/')}`);
 }
 
 async function flipByte(path: string, at: number): Promise<void> {
@@ -146,7 +146,7 @@ test('verify: a missing data fragment is reported with every file that needs it'
 test('verify: a corrupt dir fragment is reported with its folder; the rest is still checked', async (t) => {
   const { repo } = await baseCopy(t);
   const { snapshot } = await loadSnapshot(repo, baseKey);
-  const docs = await resolveEntry(repo, snapshot.root, ['docs']);
+  const docs = await resolveEntry(repo, snapshot.root, [Buffer.from('docs')]);
   const dirId = docs.dir!;
   await flipByte((repo.store as DirStore).fragmentPath(repo.metaNs, dirId), 40);
   const r = await verifyStore(repo, 'base');
@@ -197,7 +197,7 @@ test('verify: unreferenced fragments are checked against their id and counted, o
   await repo.putMeta({
     kind: 'dir',
     v: META_VERSION,
-    entries: [{ name: 'orphan', type: 'file', mode: 0o644, uid: 0, gid: 0, mtimeNs: 0n, size: 0, blocks: [] }],
+    entries: [{ name: Buffer.from('orphan'), type: 'file', mode: 0o644, uid: 0, gid: 0, mtimeNs: 0n, size: 0, blocks: [] }],
   });
   const bogus = 'ab'.repeat(32);
   await repo.store.put(repo.dataNs, bogus, randomBytes(200));
