@@ -45,7 +45,7 @@ export function registerSnapshot(program: Command): void {
         try {
           const repo = await openRepoForCli(storePath, opts);
           try {
-            const vfs = await LiveVfs.open({ repo, statePath: liveDir(storePath, space), source: storePath });
+            const vfs = await LiveVfs.open({ repo, statePath: liveDir(storePath, space), source: Buffer.from(storePath) });
             try {
               key = await vfs.snapshot(opts.name);
             } finally {

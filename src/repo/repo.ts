@@ -4,7 +4,7 @@
 
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { blake3, toHex } from '../codec/blake3.js';
+import { blake3, blake3DeriveKey, toHex } from '../codec/blake3.js';
 import { DEFAULT_BLOCK_SIZE, checkBlockSize } from '../codec/block-size.js';
 import { CodecPool } from '../codec/codec-pool.js';
 import { FragfsError, fromFsError, isFragfsError } from '../errors.js';
@@ -235,6 +235,15 @@ export class Repo {
    * A meta key from what a user typed: 64 hex digits, a unique prefix of at least 8 hex digits of a
    * listed snapshot, or a snapshot name (the latest one of that name).
    */
+  /**
+   * A 32-byte key for `context` derived from the space's master key (BLAKE3 derive_key): for what
+   * fragfs keeps beside the store under the same passphrase (the live state). `context` MUST be a
+   * fixed string of the caller's, never reused for another purpose.
+   */
+  deriveKey(context: string): Uint8Array {
+    return blake3DeriveKey(context, this.keys.masterKey);
+  }
+
   async resolveSnapshot(keyOrName: string): Promise<string> {
     const text = keyOrName.trim();
     if (text.length === 0) throw new FragfsError('BAD_KEY', 'an empty meta key');

@@ -1,31 +1,33 @@
-// Namespace operations on the live state: path lookup and the create/remove/rename/link changes
-// to directory entries, with POSIX errors, nlink and parent times. Every function here runs inside
-// one LMDB write transaction (the caller's), so each operation is atomic.
+// Namespace operations on the live state, addressed as the kernel addresses them (a parent inode
+// and a name's bytes): lookup and the create/remove/rename/link changes to directory entries, with
+// POSIX errors, nlink and parent times. Every function here runs inside one LMDB write transaction
+// (the caller's), so each operation is atomic. Messages name inodes, never names: they may reach a
+// log, and a log must not hold a name (docs/DESIGN.md, "Secrets").
 
 import { FragfsError } from '../errors.js';
+import { NAME_MAX_BYTES } from '../fragment/names.js';
 import { ROOT_INO, S_IFDIR, S_IFMT, isDir, type InodeRecord } from './inode.js';
 import type { LiveState } from './live-state.js';
 import { type Accessor, checkAccess, checkDirChange, checkSticky, MAY_EXEC, MAY_WRITE } from './permissions.js';
-import type { Caller } from './vfs-api.js';
+import { RENAME_EXCHANGE, RENAME_NOREPLACE, type Caller } from './vfs-api.js';
 
-export const NAME_MAX_BYTES = 255;
+export { NAME_MAX_BYTES };
 
-export function splitPath(path: string): string[] {
-  if (typeof path !== 'string' || !path.startsWith('/')) {
-    throw new FragfsError('INVALID', `not an absolute path inside the mount: ${String(path)}`);
-  }
-  return path.split('/').filter((c) => c.length > 0);
+/** How messages name an inode (and, with a name, an entry of it). */
+export function where(ino: number, name?: Uint8Array): string {
+  return name === undefined ? `inode ${ino}` : `an entry of inode ${ino}`;
 }
 
-export function nameBytes(name: string, path: string): Buffer {
-  const b = Buffer.from(name, 'utf8');
-  if (b.length > NAME_MAX_BYTES) {
-    throw new FragfsError('NAME_TOO_LONG', `${path}: a name is longer than ${NAME_MAX_BYTES} bytes`, { path });
+/** A name as the kernel sends it: NAME_TOO_LONG past 255 bytes, INVALID for '', '.', '..', '/' or NUL. */
+export function checkName(name: Buffer, parent: number): Buffer {
+  if (!Buffer.isBuffer(name)) throw new FragfsError('INVALID', `${where(parent)}: a name must be bytes`);
+  if (name.length > NAME_MAX_BYTES) {
+    throw new FragfsError('NAME_TOO_LONG', `${where(parent)}: a name is longer than ${NAME_MAX_BYTES} bytes`);
   }
-  if (name === '.' || name === '..' || name.includes('\0')) {
-    throw new FragfsError('INVALID', `${path}: not a valid name`, { path });
+  if (name.length === 0 || name.includes(0x2f) || name.includes(0) || (name[0] === 0x2e && (name.length === 1 || (name.length === 2 && name[1] === 0x2e)))) {
+    throw new FragfsError('INVALID', `${where(parent)}: not a valid name`);
   }
-  return b;
+  return name;
 }
 
 export interface Found {
@@ -33,34 +35,37 @@ export interface Found {
   rec: InodeRecord;
 }
 
+/** The inode `ino` (a copy of its record); NOT_FOUND when it is gone. */
+export function getNode(state: LiveState, ino: number): Found {
+  const rec = state.getInode(ino);
+  if (!rec) throw new FragfsError('NOT_FOUND', `${where(ino)}: no such file or directory`);
+  return { ino, rec };
+}
+
+/** A directory inode (its record read, not copied); NOT_DIR when it is something else. */
+function dirNode(state: LiveState, ino: number): Readonly<InodeRecord> {
+  const rec = state.peekInode(ino);
+  if (!rec) throw new FragfsError('NOT_FOUND', `${where(ino)}: no such directory`);
+  if (!isDir(rec)) throw new FragfsError('NOT_DIR', `${where(ino)}: not a directory`);
+  return rec;
+}
+
 /**
- * The inode at `path`; NOT_FOUND / NOT_DIR as the kernel would report them. With `who`, every
- * directory passed through must grant it search (x), else EACCES (the vfs checks permissions).
+ * The inode named `name` in directory `parent`. With `who`, the directory must grant it search (x),
+ * else EACCES: the kernel resolves a path one lookup per component, so this is the path walk's check.
  */
-export function lookupPath(state: LiveState, path: string, who?: Accessor): Found {
-  const parts = splitPath(path);
-  let ino = ROOT_INO;
-  // The directories passed through are only read: no copy of their records (peekInode).
-  let rec: Readonly<InodeRecord> | undefined = state.peekInode(ino);
-  if (!rec) throw new FragfsError('IO', 'the live state has no root inode');
-  for (const part of parts) {
-    if (!isDir(rec)) throw new FragfsError('NOT_DIR', `${path}: ${ERR('NOT_DIR')}`, { path });
-    if (who) checkAccess(rec, who, MAY_EXEC, path);
-    const child = state.lookup(ino, nameBytes(part, path));
-    if (child === undefined) throw new FragfsError('NOT_FOUND', `${path}: no such file or directory`, { path });
-    const childRec = state.peekInode(child);
-    if (!childRec) throw new FragfsError('IO', `${path}: dangling directory entry to inode ${child}`, { path });
-    ino = child;
-    rec = childRec;
-  }
-  return { ino, rec: state.getInode(ino)! };
+export function lookupChild(state: LiveState, parent: number, name: Buffer, who?: Accessor): Found {
+  const dirRec = dirNode(state, parent);
+  checkName(name, parent);
+  if (who) checkAccess(dirRec, who, MAY_EXEC, where(parent));
+  const e = state.lookup(parent, name);
+  if (e === undefined) throw new FragfsError('NOT_FOUND', `${where(parent, name)}: no such file or directory`);
+  const rec = state.getInode(e.ino);
+  if (!rec) throw new FragfsError('IO', `${where(parent)}: an entry points at inode ${e.ino}, which does not exist`);
+  return { ino: e.ino, rec };
 }
 
-function ERR(code: 'NOT_DIR'): string {
-  return code === 'NOT_DIR' ? 'a path component is not a directory' : '';
-}
-
-export interface ParentRef {
+interface ParentRef {
   parent: number;
   parentRec: InodeRecord;
   name: Buffer;
@@ -68,21 +73,18 @@ export interface ParentRef {
   existing?: Found;
 }
 
-/** The directory that holds the last component of `path` (which must not be the root). */
-export function lookupParent(state: LiveState, path: string, who?: Accessor): ParentRef {
-  const parts = splitPath(path);
-  if (parts.length === 0) throw new FragfsError('BUSY', `the root of the mount cannot be changed that way`, { path });
-  const last = parts[parts.length - 1]!;
-  const name = nameBytes(last, path);
-  const dirPath = '/' + parts.slice(0, -1).join('/');
-  const { ino: parent, rec: parentRec } = lookupPath(state, dirPath, who);
-  if (!isDir(parentRec)) throw new FragfsError('NOT_DIR', `${path}: a path component is not a directory`, { path });
-  if (who) checkAccess(parentRec, who, MAY_EXEC, path);
-  const child = state.lookup(parent, name);
+/** Directory `parent` (searchable by `who`) and what `name` holds in it now. */
+function parentRef(state: LiveState, parent: number, name: Buffer, who?: Accessor): ParentRef {
+  checkName(name, parent);
+  const parentRec = state.getInode(parent);
+  if (!parentRec) throw new FragfsError('NOT_FOUND', `${where(parent)}: no such directory`);
+  if (!isDir(parentRec)) throw new FragfsError('NOT_DIR', `${where(parent)}: not a directory`);
+  if (who) checkAccess(parentRec, who, MAY_EXEC, where(parent));
   const out: ParentRef = { parent, parentRec, name };
-  if (child !== undefined) {
-    const rec = state.getInode(child);
-    if (rec) out.existing = { ino: child, rec };
+  const e = state.lookup(parent, name);
+  if (e !== undefined) {
+    const rec = state.getInode(e.ino);
+    if (rec) out.existing = { ino: e.ino, rec };
   }
   return out;
 }
@@ -94,40 +96,43 @@ function touchDir(state: LiveState, ino: number, rec: InodeRecord, now: number):
   state.dirChanged(ino);
 }
 
-/** Creates a new inode named `path`; EXISTS when the name is taken. */
+/** Creates a new inode named `name` in `parent`; EXISTS when the name is taken. */
 export function createNode(
   state: LiveState,
-  path: string,
+  parent: number,
+  name: Buffer,
   mode: number,
   caller: Caller,
-  extra: { target?: string; rdev?: number } = {},
+  extra: { target?: Buffer; rdev?: number } = {},
   who?: Accessor,
-): number {
-  const p = lookupParent(state, path, who);
-  if (p.existing) throw new FragfsError('EXISTS', `${path}: already exists`, { path });
-  if (who) checkDirChange(p.parentRec, who, path);
+): Found {
+  const p = parentRef(state, parent, name, who);
+  if (p.existing) throw new FragfsError('EXISTS', `${where(parent, name)}: already exists`);
+  if (who) checkDirChange(p.parentRec, who, where(parent));
   const now = Date.now();
   const ino = state.allocIno();
   const dir = (mode & S_IFMT) === S_IFDIR;
+  // setgid directories hand their group to new entries, and their setgid bit to new directories.
+  const inheritGid = (p.parentRec.mode & 0o2000) !== 0;
   const rec: InodeRecord = {
-    mode,
+    mode: dir && inheritGid ? mode | 0o2000 : mode,
     uid: caller.uid,
-    gid: caller.gid,
-    size: extra.target !== undefined ? Buffer.byteLength(extra.target) : 0,
+    gid: inheritGid ? p.parentRec.gid : caller.gid,
+    size: extra.target !== undefined ? extra.target.length : 0,
     atimeMs: now,
     mtimeMs: now,
     ctimeMs: now,
     nlink: dir ? 2 : 1,
     alloc: 0,
-    parents: [p.parent],
+    parents: [parent],
   };
-  if (extra.target !== undefined) rec.target = extra.target;
+  if (extra.target !== undefined) rec.target = Buffer.from(extra.target);
   if (extra.rdev) rec.rdev = extra.rdev;
   state.putInode(ino, rec);
-  state.putEntry(p.parent, p.name, ino);
+  state.putEntry(parent, name, ino, mode);
   if (dir) p.parentRec.nlink++;
-  touchDir(state, p.parent, p.parentRec, now);
-  return ino;
+  touchDir(state, parent, p.parentRec, now);
+  return { ino, rec };
 }
 
 function removeOne<T>(list: T[], v: T): void {
@@ -136,8 +141,8 @@ function removeOne<T>(list: T[], v: T): void {
 }
 
 /**
- * Drops one name of an inode. Returns the inode when it has no name left and is a file (the caller
- * frees it now or, while it is open, on release). Directories are freed here.
+ * Drops one name of an inode. Returns the inode when it has no name left and is not a directory (the
+ * caller frees it now or, while it is open, on release). Directories are freed here.
  */
 function dropName(state: LiveState, parent: number, parentRec: InodeRecord, name: Buffer, target: Found, now: number): number | undefined {
   state.removeEntry(parent, name);
@@ -157,96 +162,139 @@ function dropName(state: LiveState, parent: number, parentRec: InodeRecord, name
 }
 
 /** unlink(2) or rmdir(2). Returns an inode left without names (see dropName). */
-export function removeNode(state: LiveState, path: string, dir: boolean, who?: Accessor): number | undefined {
-  const p = lookupParent(state, path, who);
+export function removeNode(state: LiveState, parent: number, name: Buffer, dir: boolean, who?: Accessor): number | undefined {
+  const p = parentRef(state, parent, name, who);
   const t = p.existing;
-  if (!t) throw new FragfsError('NOT_FOUND', `${path}: no such file or directory`, { path });
+  if (!t) throw new FragfsError('NOT_FOUND', `${where(parent, name)}: no such file or directory`);
   if (who) {
-    checkDirChange(p.parentRec, who, path);
-    checkSticky(p.parentRec, t.rec, who, path);
+    checkDirChange(p.parentRec, who, where(parent));
+    checkSticky(p.parentRec, t.rec, who, where(t.ino));
   }
   if (dir) {
-    if (!isDir(t.rec)) throw new FragfsError('NOT_DIR', `${path}: not a directory`, { path });
-    if (!state.dirIsEmpty(t.ino)) throw new FragfsError('NOT_EMPTY', `${path}: directory not empty`, { path });
+    if (!isDir(t.rec)) throw new FragfsError('NOT_DIR', `${where(t.ino)}: not a directory`);
+    if (!state.dirIsEmpty(t.ino)) throw new FragfsError('NOT_EMPTY', `${where(t.ino)}: directory not empty`);
   } else if (isDir(t.rec)) {
-    throw new FragfsError('IS_DIR', `${path}: is a directory`, { path });
+    throw new FragfsError('IS_DIR', `${where(t.ino)}: is a directory`);
   }
   const now = Date.now();
-  const freed = dropName(state, p.parent, p.parentRec, p.name, t, now);
-  touchDir(state, p.parent, p.parentRec, now);
+  const freed = dropName(state, parent, p.parentRec, name, t, now);
+  touchDir(state, parent, p.parentRec, now);
   return freed;
 }
 
-/** rename(2). Returns an inode the rename left without names (a replaced file). */
-export function renameNode(state: LiveState, from: string, to: string, who?: Accessor): number | undefined {
-  const src = lookupParent(state, from, who);
-  if (!src.existing) throw new FragfsError('NOT_FOUND', `${from}: no such file or directory`, { path: from });
-  const dst = lookupParent(state, to, who);
+/** True when directory `dir` is `ancestor` or lies below it. */
+function isWithin(state: LiveState, dir: number, ancestor: number): boolean {
+  for (let d: number | undefined = dir, guard = 0; d !== undefined && guard < 1_000_000; guard++) {
+    if (d === ancestor) return true;
+    if (d === ROOT_INO) return false;
+    d = state.peekInode(d)?.parents[0];
+  }
+  return false;
+}
+
+/**
+ * rename(2) and renameat2(2) (RENAME_NOREPLACE, RENAME_EXCHANGE). Returns an inode the rename left
+ * without names (a replaced file).
+ */
+export function renameNode(
+  state: LiveState,
+  parent: number,
+  name: Buffer,
+  newParent: number,
+  newName: Buffer,
+  flags: number,
+  who?: Accessor,
+): number | undefined {
+  if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) || (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE)) {
+    throw new FragfsError('INVALID', `${where(parent)}: rename flags ${flags} are not supported`);
+  }
+  const src = parentRef(state, parent, name, who);
+  if (!src.existing) throw new FragfsError('NOT_FOUND', `${where(parent, name)}: no such file or directory`);
+  const sameParent = parent === newParent;
+  const dst = sameParent ? { ...parentRef(state, newParent, newName, who), parentRec: src.parentRec } : parentRef(state, newParent, newName, who);
   const moving = src.existing;
   const movingDir = isDir(moving.rec);
+  if (flags & RENAME_NOREPLACE && dst.existing) throw new FragfsError('EXISTS', `${where(newParent, newName)}: already exists`);
+  if (flags & RENAME_EXCHANGE && !dst.existing) throw new FragfsError('NOT_FOUND', `${where(newParent, newName)}: no such file or directory`);
   if (who) {
-    checkDirChange(src.parentRec, who, from);
-    checkSticky(src.parentRec, moving.rec, who, from);
-    checkDirChange(dst.parentRec, who, to);
-    if (dst.existing) checkSticky(dst.parentRec, dst.existing.rec, who, to);
+    checkDirChange(src.parentRec, who, where(parent));
+    checkSticky(src.parentRec, moving.rec, who, where(moving.ino));
+    checkDirChange(dst.parentRec, who, where(newParent));
+    if (dst.existing) checkSticky(dst.parentRec, dst.existing.rec, who, where(dst.existing.ino));
     // A directory moving to another parent rewrites its '..' entry.
-    if (movingDir && src.parent !== dst.parent) checkAccess(moving.rec, who, MAY_WRITE, from);
-  }
-  if (dst.existing && dst.existing.ino === moving.ino) return undefined; // same file: nothing to do
-  if (movingDir) {
-    // The target's directory must not be the moved dir or below it.
-    for (let d: number | undefined = dst.parent; d !== undefined; d = state.getInode(d)?.parents[0]) {
-      if (d === moving.ino) {
-        throw new FragfsError('INVALID', `${to}: cannot move a directory into itself`, { path: to });
-      }
-      if (d === ROOT_INO) break;
+    if (movingDir && !sameParent) checkAccess(moving.rec, who, MAY_WRITE, where(moving.ino));
+    if (flags & RENAME_EXCHANGE && dst.existing && isDir(dst.existing.rec) && !sameParent) {
+      checkAccess(dst.existing.rec, who, MAY_WRITE, where(dst.existing.ino));
     }
   }
+  if (dst.existing && dst.existing.ino === moving.ino) return undefined; // two names of one inode: nothing to do
+  // A directory must not move into itself or below itself (either way, for an exchange).
+  if (movingDir && isWithin(state, newParent, moving.ino)) throw new FragfsError('INVALID', `${where(moving.ino)}: cannot move a directory into itself`);
+  if (flags & RENAME_EXCHANGE && dst.existing && isDir(dst.existing.rec) && isWithin(state, parent, dst.existing.ino)) {
+    throw new FragfsError('INVALID', `${where(dst.existing.ino)}: cannot move a directory into itself`);
+  }
   const now = Date.now();
-  // Parent records are re-read as needed: src and dst parent may be one inode.
-  const sameParent = src.parent === dst.parent;
-  const dstParentRec = sameParent ? src.parentRec : dst.parentRec;
+  if (flags & RENAME_EXCHANGE) {
+    const other = dst.existing!;
+    state.putEntry(parent, name, other.ino, other.rec.mode);
+    state.putEntry(newParent, newName, moving.ino, moving.rec.mode);
+    repoint(state, moving, parent, newParent, now);
+    repoint(state, other, newParent, parent, now);
+    if (!sameParent) {
+      const movedDirs = (isDir(moving.rec) ? 1 : 0) - (isDir(other.rec) ? 1 : 0);
+      src.parentRec.nlink -= movedDirs;
+      dst.parentRec.nlink += movedDirs;
+    }
+    touchDir(state, parent, src.parentRec, now);
+    if (!sameParent) touchDir(state, newParent, dst.parentRec, now);
+    return undefined;
+  }
   let freed: number | undefined;
   if (dst.existing) {
     const t = dst.existing;
-    if (movingDir && !isDir(t.rec)) throw new FragfsError('NOT_DIR', `${to}: not a directory`, { path: to });
-    if (!movingDir && isDir(t.rec)) throw new FragfsError('IS_DIR', `${to}: is a directory`, { path: to });
-    if (isDir(t.rec) && !state.dirIsEmpty(t.ino)) throw new FragfsError('NOT_EMPTY', `${to}: directory not empty`, { path: to });
-    freed = dropName(state, dst.parent, dstParentRec, dst.name, t, now);
+    if (movingDir && !isDir(t.rec)) throw new FragfsError('NOT_DIR', `${where(t.ino)}: not a directory`);
+    if (!movingDir && isDir(t.rec)) throw new FragfsError('IS_DIR', `${where(t.ino)}: is a directory`);
+    if (isDir(t.rec) && !state.dirIsEmpty(t.ino)) throw new FragfsError('NOT_EMPTY', `${where(t.ino)}: directory not empty`);
+    freed = dropName(state, newParent, dst.parentRec, newName, t, now);
   }
-  state.removeEntry(src.parent, src.name);
-  state.putEntry(dst.parent, dst.name, moving.ino);
-  // The moved inode may be a parent record itself only if it were a dir holding itself: excluded above.
-  const rec = moving.rec;
-  const i = rec.parents.indexOf(src.parent);
-  if (i >= 0) rec.parents[i] = dst.parent;
-  rec.ctimeMs = now;
-  state.putInode(moving.ino, rec);
+  state.removeEntry(parent, name);
+  state.putEntry(newParent, newName, moving.ino, moving.rec.mode);
+  repoint(state, moving, parent, newParent, now);
   if (movingDir && !sameParent) {
     src.parentRec.nlink--;
-    dstParentRec.nlink++;
+    dst.parentRec.nlink++;
   }
-  state.inodeChanged(moving.ino, rec);
-  touchDir(state, src.parent, src.parentRec, now);
-  if (!sameParent) touchDir(state, dst.parent, dstParentRec, now);
+  touchDir(state, parent, src.parentRec, now);
+  if (!sameParent) touchDir(state, newParent, dst.parentRec, now);
   return freed;
 }
 
+/** One name of `node` moved from directory `from` to `to`: its parents list and ctime follow. */
+function repoint(state: LiveState, node: Found, from: number, to: number, now: number): void {
+  const rec = node.rec;
+  // Caches of both parent chains go: the entry is no longer where they say.
+  state.inodeChanged(node.ino, rec);
+  const i = rec.parents.indexOf(from);
+  if (i >= 0) rec.parents[i] = to;
+  rec.ctimeMs = now;
+  state.putInode(node.ino, rec);
+  state.inodeChanged(node.ino, rec);
+}
+
 /** link(2): a new name for an existing non-directory inode. */
-export function linkNode(state: LiveState, existing: string, path: string, who?: Accessor): void {
-  const src = lookupPath(state, existing, who);
-  if (isDir(src.rec)) throw new FragfsError('NOT_PERMITTED', `${existing}: hard links to directories are not allowed`, { path: existing });
-  const p = lookupParent(state, path, who);
-  if (p.existing) throw new FragfsError('EXISTS', `${path}: already exists`, { path });
-  if (who) checkDirChange(p.parentRec, who, path);
+export function linkNode(state: LiveState, ino: number, newParent: number, newName: Buffer, who?: Accessor): Found {
+  const src = getNode(state, ino);
+  if (isDir(src.rec)) throw new FragfsError('NOT_PERMITTED', `${where(ino)}: hard links to directories are not allowed`);
+  const p = parentRef(state, newParent, newName, who);
+  if (p.existing) throw new FragfsError('EXISTS', `${where(newParent, newName)}: already exists`);
+  if (who) checkDirChange(p.parentRec, who, where(newParent));
   const now = Date.now();
-  state.putEntry(p.parent, p.name, src.ino);
+  state.putEntry(newParent, newName, ino, src.rec.mode);
   src.rec.nlink++;
-  src.rec.parents.push(p.parent);
+  src.rec.parents.push(newParent);
   src.rec.ctimeMs = now;
-  state.putInode(src.ino, src.rec);
-  state.inodeChanged(src.ino, src.rec);
-  // The parent record may be the one lookupPath returned for `existing` if it is the same dir: re-read.
-  const parentRec = p.parent === src.ino ? src.rec : (state.getInode(p.parent) ?? p.parentRec);
-  touchDir(state, p.parent, parentRec, now);
+  state.putInode(ino, src.rec);
+  state.inodeChanged(ino, src.rec);
+  touchDir(state, newParent, p.parentRec, now);
+  return src;
 }

@@ -12,7 +12,7 @@ export const S_IFDIR = 0o040000;
 export const S_IFCHR = 0o020000;
 export const S_IFIFO = 0o010000;
 
-export const ROOT_INO = 1;
+export { ROOT_INO } from './vfs-api.js';
 
 /**
  * One inode. `mode` carries the type bits. Times are milliseconds since the epoch (fractions keep
@@ -33,8 +33,11 @@ export interface InodeRecord {
   /** Plaintext bytes held in extents (for `blocks` in stat). */
   alloc: number;
   parents: number[];
-  target?: string;
+  /** Symlink target, bytes. */
+  target?: Buffer;
   rdev?: number;
+  /** How many extended attributes the inode has (a snapshot reads them only when there are some). */
+  xattrs?: number;
 }
 
 export function isDir(rec: InodeRecord): boolean {

@@ -1,128 +1,134 @@
-// The live mount state in LMDB: inodes, directory entries, block extents, xattrs, counters, orphans
-// and the snapshot caches (per-dir meta ids, per-file manifests). Every method here is synchronous
-// and meant to run inside `txn` (writes) or against a read transaction `rtx` (snapshots).
+// The live mount state in LMDB, encrypted at rest (live-crypto.ts, docs/FORMAT.md section 4):
+// inodes, directory entries, block extents, xattrs, counters, orphans and the snapshot caches
+// (per-dir meta ids, per-file manifests). Every method here is synchronous and meant to run inside
+// `txn` (writes) or against a read transaction `rtx` (snapshots). Decoded inodes and directory
+// entries are cached in memory (bounded), so a request rarely decrypts anything.
 
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { open as openFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
-import type { BlockRef, Entry } from '../fragment/tree-format.js';
-import { ROOT_INO, S_IFDIR, isDir, type InodeRecord } from './inode.js';
+import { FragfsError } from '../errors.js';
+import type { BlockRef } from '../fragment/tree-format.js';
+import { ROOT_INO, S_IFDIR, S_IFMT, isDir, type InodeRecord } from './inode.js';
+import { INDEX_BYTES, Kind, LiveCrypto, prefixEnd, type LiveKeys } from './live-crypto.js';
+import {
+  decodeDirCache,
+  decodeDirent,
+  decodeExtent,
+  decodeInode,
+  decodeNumber,
+  decodePages,
+  decodeXattr,
+  encodeDirCache,
+  encodeDirent,
+  encodeExtent,
+  encodeInode,
+  encodeNumber,
+  encodePages,
+  encodeXattr,
+  type DirCacheValue,
+} from './live-records.js';
 
-/** Cached result of serializing one directory (valid while no change below it). */
-export interface DirCacheValue {
-  id: string;
-  files: number;
-  dirs: number;
-  bytes: number;
+export type { DirCacheValue } from './live-records.js';
+
+/** What the snapshot cache keeps of a large file: its manifest pages. */
+export interface FileContentCache {
+  pages: string[];
 }
 
-export type FileContentCache = Pick<Entry, 'blocks' | 'pages'>;
-
-const KEY_INO_BYTES = 6;
+/** Version of the live state's layout (the `format` database); a reader refuses another. */
+export const LIVE_FORMAT = 2;
+const FORMAT_KEY = 'format';
+/** A sealed constant: opening it proves the keys are this state's (another space's state fails here). */
+const CHECK_TEXT = Buffer.from('fragfs live state');
 
 /** The most of the environment's file `warm` reads (a bigger state is warmed in its first part). */
 export const WARM_MAX_BYTES = 512 * 1024 * 1024;
 const WARM_CHUNK_BYTES = 1024 * 1024;
-/** Decoded inode records kept in memory (~200 bytes each). */
-const INODE_CACHE_ENTRIES = 100_000;
-/** Directory entries kept in memory (~100 bytes each). */
-const ENTRY_CACHE_ENTRIES = 100_000;
+/** Decoded inode records kept in memory (~250 bytes each). */
+const INODE_CACHE_ENTRIES = 50_000;
+/** Directory entries kept in memory (~150 bytes each). */
+const ENTRY_CACHE_ENTRIES = 50_000;
+const NEXT_INO = 1;
 
 /** entryCache key: the parent's number and the name's exact bytes (latin1 maps bytes 1:1). */
-function entryKey(parent: number, name: Buffer): string {
-  return `${parent}/${name.toString('latin1')}`;
+function entryKey(parent: number, name: Uint8Array): string {
+  return `${parent}/${Buffer.from(name.buffer, name.byteOffset, name.byteLength).toString('latin1')}`;
 }
 
 function copyRecord(rec: InodeRecord): InodeRecord {
   return { ...rec, parents: rec.parents.slice() };
 }
 
-function inoPrefix(ino: number, extra = 0): Buffer {
-  const b = Buffer.allocUnsafe(KEY_INO_BYTES + extra);
-  b.writeUIntBE(ino, 0, KEY_INO_BYTES);
-  return b;
-}
-
-function nameKey(ino: number, name: Buffer): Buffer {
-  const b = inoPrefix(ino, name.length);
-  name.copy(b, KEY_INO_BYTES);
-  return b;
-}
-
-function blockKey(ino: number, blockNo: number): Buffer {
-  const b = inoPrefix(ino, KEY_INO_BYTES);
-  b.writeUIntBE(blockNo, KEY_INO_BYTES, KEY_INO_BYTES);
-  return b;
-}
-
-/** Extent value: id (32) + key (32) + plainSize (4, BE). */
-function encodeRef(ref: BlockRef): Buffer {
-  const b = Buffer.allocUnsafe(68);
-  b.write(ref.id, 0, 32, 'hex');
-  Buffer.from(ref.key.buffer, ref.key.byteOffset, ref.key.byteLength).copy(b, 32);
-  b.writeUInt32BE(ref.plainSize, 64);
-  return b;
-}
-
-function decodeRef(b: Uint8Array): BlockRef {
-  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-  return { id: buf.toString('hex', 0, 32), key: new Uint8Array(buf.subarray(32, 64)), plainSize: buf.readUInt32BE(64) };
-}
-
 export interface StateOptions {
+  /** The folder of the LMDB environment. */
   path: string;
   readOnly: boolean;
   owner: { uid: number; gid: number };
+  keys: LiveKeys;
+}
+
+/** A directory entry as the state keeps it. */
+export interface StateEntry {
+  name: Buffer;
+  ino: number;
+  /** The child's type bits (S_IFMT part of its mode). */
+  typeBits: number;
 }
 
 export class LiveState {
   private readonly root: RootDatabase;
-  private readonly inodes: Database<InodeRecord, number>;
-  private readonly dirents: Database<number, Buffer>;
-  private readonly extents: Database<Buffer, Buffer>;
-  private readonly xattrs: Database<Buffer, Buffer>;
-  private readonly counters: Database<number, string>;
-  private readonly orphans: Database<boolean, number>;
-  private readonly dirCache: Database<DirCacheValue, number>;
-  private readonly contentCache: Database<FileContentCache, number>;
+  private readonly records: Database<Buffer, Buffer>;
+  private readonly crypto: LiveCrypto;
   /** While a snapshot runs: every dir and file invalidated meanwhile (its caches must not be written back). */
   touched: Set<number> | null = null;
   /**
-   * Decoded inode records by ino, as last written or read outside a read transaction. Every FUSE
-   * request resolves a path inode by inode (a getattr of a/b/c decodes four records): decoding
-   * msgpack each time was the largest cost of a stat. Callers get copies, so mutating a record
-   * without putInode changes nothing; a transaction that throws drops the whole cache, because its
-   * putInode calls never happened.
+   * Decoded inode records by ino, as last written or read outside a read transaction. Callers get
+   * copies, so mutating a record without putInode changes nothing; a transaction that throws drops
+   * the whole cache, because its putInode calls never happened.
    */
   private readonly inodeCache = new Map<number, InodeRecord>();
-  /**
-   * Directory entries seen lately, (parent, name bytes) -> child, kept in step by putEntry and
-   * removeEntry: every path-based request walks its path from the root, one entry per component,
-   * and a deep tree made that walk a fifth of the JS thread's time in `tar x`.
-   */
-  private readonly entryCache = new Map<string, number>();
+  /** Directory entries seen lately, (parent, name bytes) -> child, kept in step by putEntry and removeEntry. */
+  private readonly entryCache = new Map<string, StateEntry>();
   /** A read-only state may be read while a read-write mount in another process changes it: no cache. */
-  private readonly cacheInodes: boolean;
+  private readonly cacheRecords: boolean;
   private readonly path: string;
   private closing = false;
 
   constructor(o: StateOptions) {
-    this.cacheInodes = !o.readOnly;
+    this.cacheRecords = !o.readOnly;
     this.path = o.path;
-    if (!o.readOnly) mkdirSync(o.path, { recursive: true });
+    this.crypto = new LiveCrypto(o.keys);
+    if (!o.readOnly) {
+      mkdirSync(o.path, { recursive: true, mode: 0o700 });
+      chmodSync(o.path, 0o700);
+    }
     // noSync: a commit is a write into the OS page cache, which survives kill -9 of the process; only
     // `sync()` (fsync, flushAll) pays for an fdatasync. Power loss can lose commits since the last sync.
-    this.root = open({ path: o.path, noSync: true, readOnly: o.readOnly, maxDbs: 16, mapSize: 1 << 30 });
-    this.inodes = this.root.openDB({ name: 'inodes' });
-    this.dirents = this.root.openDB({ name: 'dirents', keyEncoding: 'binary' });
-    this.extents = this.root.openDB({ name: 'extents', keyEncoding: 'binary', encoding: 'binary' });
-    this.xattrs = this.root.openDB({ name: 'xattrs', keyEncoding: 'binary', encoding: 'binary' });
-    this.counters = this.root.openDB({ name: 'counters' });
-    this.orphans = this.root.openDB({ name: 'orphans' });
-    this.dirCache = this.root.openDB({ name: 'dir-cache' });
-    this.contentCache = this.root.openDB({ name: 'content-cache' });
-    if (!o.readOnly && this.inodes.get(ROOT_INO) === undefined) {
+    try {
+      this.root = open({ path: o.path, noSync: true, readOnly: o.readOnly, maxDbs: 4, mapSize: 1 << 30 });
+    } catch (e) {
+      throw stateError(e, o.path);
+    }
+    if (!o.readOnly) for (const f of ['data.mdb', 'lock.mdb']) tighten(join(o.path, f));
+    const format = this.root.openDB<number, string>({ name: 'format' });
+    this.records = this.root.openDB({ name: 'records', keyEncoding: 'binary', encoding: 'binary' });
+    const version = format.get(FORMAT_KEY);
+    if (version === undefined) {
+      if (o.readOnly) throw new FragfsError('NOT_FOUND', `no live state at ${o.path}`);
+      this.txn(() => {
+        format.putSync(FORMAT_KEY, LIVE_FORMAT);
+        this.putSealed(this.crypto.index(Kind.CHECK, 0), CHECK_TEXT);
+      });
+    } else if (version !== LIVE_FORMAT) {
+      throw new FragfsError('BAD_STORE', `the live state at ${o.path} has layout ${version}; this fragfs reads ${LIVE_FORMAT}`);
+    }
+    const check = this.getSealed(this.crypto.index(Kind.CHECK, 0));
+    if (check === undefined || !check.equals(CHECK_TEXT)) {
+      throw new FragfsError('BAD_STORE', `the live state at ${o.path} does not belong to this store space`);
+    }
+    if (!o.readOnly && this.getInode(ROOT_INO) === undefined) {
       const now = Date.now();
       this.txn(() => {
         this.putInode(ROOT_INO, {
@@ -137,9 +143,35 @@ export class LiveState {
           alloc: 0,
           parents: [],
         });
-        this.counters.putSync('nextIno', ROOT_INO + 1);
+        this.putCounter(NEXT_INO, ROOT_INO + 1);
       });
     }
+  }
+
+  // --- sealed records
+
+  private getSealed(key: Buffer, rtx?: Transaction): Buffer | undefined {
+    const v = rtx ? this.records.get(key, { transaction: rtx }) : this.records.get(key);
+    return v === undefined ? undefined : this.crypto.open(key, v);
+  }
+
+  private putSealed(key: Buffer, plain: Buffer): void {
+    this.records.putSync(key, this.crypto.seal(key, plain));
+  }
+
+  /** Every member of a group (kind, id), opened. */
+  private *group(kind: Kind, id: number, rtx?: Transaction): Iterable<{ key: Buffer; plain: Buffer }> {
+    const start = this.crypto.index(kind, id);
+    const range = this.records.getRange({ start, end: prefixEnd(start), ...(rtx ? { transaction: rtx } : {}) });
+    for (const { key, value } of range) {
+      const k = Buffer.from(key);
+      yield { key: k, plain: this.crypto.open(k, value) };
+    }
+  }
+
+  private groupKeys(kind: Kind, id: number): Buffer[] {
+    const start = this.crypto.index(kind, id);
+    return [...this.records.getKeys({ start, end: prefixEnd(start) })].map((k) => Buffer.from(k));
   }
 
   /** One atomic write transaction. */
@@ -150,7 +182,8 @@ export class LiveState {
       // The transaction's writes were rolled back; the caches may hold some of them.
       this.inodeCache.clear();
       this.entryCache.clear();
-      throw e;
+      if (e instanceof FragfsError) throw e;
+      throw stateError(e, this.path);
     }
   }
 
@@ -162,17 +195,14 @@ export class LiveState {
   sync(): Promise<void> {
     return new Promise((resolve, reject) => {
       // `sync` (mdb_env_sync, forced) is in lmdb-js but missing from its typings.
-      (this.root as unknown as { sync(cb: (err: unknown) => void): void }).sync((err) => (err ? reject(err) : resolve()));
+      (this.root as unknown as { sync(cb: (err: unknown) => void): void }).sync((err) => (err ? reject(stateError(err, this.path)) : resolve()));
     });
   }
 
   /**
-   * Reads the environment's file once, front to back, on libuv's thread pool. LMDB reads through
-   * mmap: after a reboot or a dropped page cache every page a lookup touches is a page fault served
-   * on the JS thread that answers every FUSE request, one random disk read at a time. One sequential
-   * read puts the pages in the page cache first (a cold `find -ls` over 24,000 files: 3-10 % faster;
-   * most of its time is FUSE round trips). Bounded by `maxBytes`; stops when the state closes; errors
-   * are ignored (it only saves time).
+   * Reads the environment's file once, front to back, on libuv's thread pool, so a first walk of the
+   * tree finds LMDB's pages in the page cache instead of faulting them in one by one on the JS
+   * thread. Bounded by `maxBytes`; stops when the state closes; errors are ignored (it only saves time).
    */
   async warm(maxBytes = WARM_MAX_BYTES): Promise<number> {
     let read = 0;
@@ -198,187 +228,221 @@ export class LiveState {
     await this.root.close();
   }
 
+  // --- counters
+
+  private getCounter(id: number): number | undefined {
+    const v = this.getSealed(this.crypto.index(Kind.COUNTER, id));
+    return v === undefined ? undefined : decodeNumber(v);
+  }
+
+  private putCounter(id: number, n: number): void {
+    this.putSealed(this.crypto.index(Kind.COUNTER, id), encodeNumber(n));
+  }
+
+  /** The number the next allocIno hands out (never below what was handed out before). */
+  setNextIno(next: number): void {
+    this.putCounter(NEXT_INO, Math.max(next, this.getCounter(NEXT_INO) ?? ROOT_INO + 1));
+  }
+
+  allocIno(): number {
+    const ino = this.getCounter(NEXT_INO) ?? ROOT_INO + 1;
+    this.putCounter(NEXT_INO, ino + 1);
+    return ino;
+  }
+
   // --- inodes
 
   getInode(ino: number, rtx?: Transaction): InodeRecord | undefined {
-    if (rtx) return this.inodes.get(ino, { transaction: rtx });
-    let rec = this.inodeCache.get(ino);
-    if (rec === undefined) {
-      rec = this.inodes.get(ino);
-      if (rec === undefined) return undefined;
-      this.remember(ino, rec);
+    if (rtx) {
+      const v = this.getSealed(this.crypto.index(Kind.INODE, ino), rtx);
+      return v === undefined ? undefined : decodeInode(v);
     }
-    return copyRecord(rec);
+    const rec = this.peekInode(ino);
+    return rec === undefined ? undefined : copyRecord(rec);
   }
 
   /**
-   * The record itself, not a copy: for reading on the way through (a path walk), never to change.
-   * The next write of this inode replaces it.
+   * The record itself, not a copy: for reading on the way through, never to change. The next write
+   * of this inode replaces it.
    */
   peekInode(ino: number): Readonly<InodeRecord> | undefined {
     const hit = this.inodeCache.get(ino);
     if (hit !== undefined) return hit;
-    const rec = this.inodes.get(ino);
-    if (rec !== undefined) this.remember(ino, rec);
+    const v = this.getSealed(this.crypto.index(Kind.INODE, ino));
+    if (v === undefined) return undefined;
+    const rec = decodeInode(v);
+    this.remember(ino, rec);
     return rec;
   }
 
   putInode(ino: number, rec: InodeRecord): void {
-    this.inodes.putSync(ino, rec);
+    this.putSealed(this.crypto.index(Kind.INODE, ino), encodeInode(rec));
     this.remember(ino, copyRecord(rec));
   }
 
   private remember(ino: number, rec: InodeRecord): void {
-    if (!this.cacheInodes) return;
+    if (!this.cacheRecords) return;
     // Bounded: a tree of millions of files must not grow the mount's memory without limit.
     if (this.inodeCache.size >= INODE_CACHE_ENTRIES && !this.inodeCache.has(ino)) this.inodeCache.clear();
     this.inodeCache.set(ino, rec);
   }
 
+  /** Removes an inode and everything it owns (extents, xattrs, caches, orphan mark). */
   deleteInode(ino: number): void {
     this.inodeCache.delete(ino);
-    this.inodes.removeSync(ino);
-    for (const key of this.extents.getKeys({ start: inoPrefix(ino), end: inoPrefix(ino + 1) })) this.extents.removeSync(key);
-    for (const key of this.xattrs.getKeys({ start: inoPrefix(ino), end: inoPrefix(ino + 1) })) this.xattrs.removeSync(key);
-    this.contentCache.removeSync(ino);
-    this.dirCache.removeSync(ino);
-    this.orphans.removeSync(ino);
-  }
-
-  allocIno(): number {
-    const ino = this.counters.get('nextIno') ?? ROOT_INO + 1;
-    this.counters.putSync('nextIno', ino + 1);
-    return ino;
-  }
-
-  inodeCount(): number {
-    return this.inodes.getCount();
+    this.records.removeSync(this.crypto.index(Kind.INODE, ino));
+    for (const k of this.groupKeys(Kind.EXTENTS, ino)) this.records.removeSync(k);
+    for (const k of this.groupKeys(Kind.XATTRS, ino)) this.records.removeSync(k);
+    this.records.removeSync(this.crypto.index(Kind.CONTENT_CACHE, ino));
+    this.records.removeSync(this.crypto.index(Kind.DIR_CACHE, ino));
+    this.records.removeSync(orphanKey(this.crypto, ino));
   }
 
   // --- directory entries
 
-  lookup(parent: number, name: Buffer, rtx?: Transaction): number | undefined {
-    if (rtx) return this.dirents.get(nameKey(parent, name), { transaction: rtx });
+  lookup(parent: number, name: Uint8Array, rtx?: Transaction): StateEntry | undefined {
+    if (rtx) return this.readEntry(parent, name, rtx);
     const k = entryKey(parent, name);
     const hit = this.entryCache.get(k);
     if (hit !== undefined) return hit;
-    const child = this.dirents.get(nameKey(parent, name));
-    if (child !== undefined) this.rememberEntry(k, child);
-    return child;
+    const e = this.readEntry(parent, name);
+    if (e !== undefined) this.rememberEntry(k, e);
+    return e;
   }
 
-  putEntry(parent: number, name: Buffer, child: number): void {
-    this.dirents.putSync(nameKey(parent, name), child);
-    this.rememberEntry(entryKey(parent, name), child);
+  private readEntry(parent: number, name: Uint8Array, rtx?: Transaction): StateEntry | undefined {
+    const v = this.getSealed(this.crypto.named(Kind.DIRENTS, parent, name), rtx);
+    if (v === undefined) return undefined;
+    const e = decodeDirent(v);
+    // A tag collision (2^-128) would show up here as another name: treat as absent.
+    return e.name.equals(name) ? { name: e.name, ino: e.ino, typeBits: e.typeBits } : undefined;
   }
 
-  removeEntry(parent: number, name: Buffer): void {
-    this.dirents.removeSync(nameKey(parent, name));
+  putEntry(parent: number, name: Uint8Array, child: number, typeBits: number): void {
+    const bits = typeBits & S_IFMT;
+    this.putSealed(this.crypto.named(Kind.DIRENTS, parent, name), encodeDirent(child, bits, name));
+    this.rememberEntry(entryKey(parent, name), { name: Buffer.from(name), ino: child, typeBits: bits });
+  }
+
+  removeEntry(parent: number, name: Uint8Array): void {
+    this.records.removeSync(this.crypto.named(Kind.DIRENTS, parent, name));
     this.entryCache.delete(entryKey(parent, name));
   }
 
-  private rememberEntry(k: string, child: number): void {
-    if (!this.cacheInodes) return;
+  private rememberEntry(k: string, e: StateEntry): void {
+    if (!this.cacheRecords) return;
     if (this.entryCache.size >= ENTRY_CACHE_ENTRIES && !this.entryCache.has(k)) this.entryCache.clear();
-    this.entryCache.set(k, child);
+    this.entryCache.set(k, e);
   }
 
-  *listDir(parent: number, rtx?: Transaction): Iterable<{ name: Buffer; ino: number }> {
-    const range = this.dirents.getRange({
-      start: inoPrefix(parent),
-      end: inoPrefix(parent + 1),
-      ...(rtx ? { transaction: rtx } : {}),
-    });
-    for (const { key, value } of range) yield { name: Buffer.from(key.subarray(KEY_INO_BYTES)), ino: value };
+  /** The entries of `parent`, in the state's order (stable while the directory does not change). */
+  *listDir(parent: number, rtx?: Transaction): Iterable<StateEntry> {
+    for (const { plain } of this.group(Kind.DIRENTS, parent, rtx)) {
+      const e = decodeDirent(plain);
+      yield { name: e.name, ino: e.ino, typeBits: e.typeBits };
+    }
   }
 
-  /** Up to `limit` entries of `parent` after `name`, in readdir (key) order. */
-  entriesAfter(parent: number, name: Buffer, limit: number): { name: Buffer; ino: number }[] {
-    const out: { name: Buffer; ino: number }[] = [];
-    const first = nameKey(parent, name);
-    for (const { key, value } of this.dirents.getRange({ start: first, end: inoPrefix(parent + 1), limit: limit + 1 })) {
+  /** Up to `limit` entries of `parent` after `name`, in listDir order. */
+  entriesAfter(parent: number, name: Uint8Array, limit: number): StateEntry[] {
+    const out: StateEntry[] = [];
+    const first = this.crypto.named(Kind.DIRENTS, parent, name);
+    const end = prefixEnd(first.subarray(0, INDEX_BYTES));
+    for (const { key, value } of this.records.getRange({ start: first, end, limit: limit + 1 })) {
       if (out.length === 0 && Buffer.compare(key, first) === 0) continue;
       if (out.length >= limit) break;
-      out.push({ name: Buffer.from(key.subarray(KEY_INO_BYTES)), ino: value });
+      const e = decodeDirent(this.crypto.open(Buffer.from(key), value));
+      out.push({ name: e.name, ino: e.ino, typeBits: e.typeBits });
     }
     return out;
   }
 
   dirIsEmpty(parent: number): boolean {
-    for (const _ of this.dirents.getKeys({ start: inoPrefix(parent), end: inoPrefix(parent + 1), limit: 1 })) return false;
+    const start = this.crypto.index(Kind.DIRENTS, parent);
+    for (const _ of this.records.getKeys({ start, end: prefixEnd(start), limit: 1 })) return false;
     return true;
   }
 
   // --- extents (block grid: blockNo * blockSize is the offset)
 
   getExtent(ino: number, blockNo: number): BlockRef | undefined {
-    const v = this.extents.get(blockKey(ino, blockNo));
-    return v === undefined ? undefined : decodeRef(v);
+    const v = this.getSealed(this.crypto.numbered(Kind.EXTENTS, ino, Kind.EXTENT, blockNo));
+    return v === undefined ? undefined : decodeExtent(v).ref;
   }
 
   putExtent(ino: number, blockNo: number, ref: BlockRef): void {
-    this.extents.putSync(blockKey(ino, blockNo), encodeRef(ref));
+    this.putSealed(this.crypto.numbered(Kind.EXTENTS, ino, Kind.EXTENT, blockNo), encodeExtent(blockNo, ref));
   }
 
   removeExtent(ino: number, blockNo: number): void {
-    this.extents.removeSync(blockKey(ino, blockNo));
+    this.records.removeSync(this.crypto.numbered(Kind.EXTENTS, ino, Kind.EXTENT, blockNo));
   }
 
-  /** Extents with blockNo >= fromBlock, in order. */
-  *extentsFrom(ino: number, fromBlock: number, rtx?: Transaction): Iterable<{ blockNo: number; ref: BlockRef }> {
-    const range = this.extents.getRange({
-      start: blockKey(ino, fromBlock),
-      end: inoPrefix(ino + 1),
-      ...(rtx ? { transaction: rtx } : {}),
-    });
-    for (const { key, value } of range) yield { blockNo: key.readUIntBE(KEY_INO_BYTES, KEY_INO_BYTES), ref: decodeRef(value) };
+  /** Extents with blockNo >= fromBlock, in block order. */
+  extentsFrom(ino: number, fromBlock: number, rtx?: Transaction): { blockNo: number; ref: BlockRef }[] {
+    const out: { blockNo: number; ref: BlockRef }[] = [];
+    for (const { plain } of this.group(Kind.EXTENTS, ino, rtx)) {
+      const x = decodeExtent(plain);
+      if (x.blockNo >= fromBlock) out.push(x);
+    }
+    return out.sort((a, b) => a.blockNo - b.blockNo);
   }
 
   // --- xattrs
 
-  getXattr(ino: number, name: Buffer): Buffer | undefined {
-    return this.xattrs.get(nameKey(ino, name));
+  getXattr(ino: number, name: Uint8Array): Buffer | undefined {
+    const v = this.getSealed(this.crypto.named(Kind.XATTRS, ino, name));
+    if (v === undefined) return undefined;
+    const x = decodeXattr(v);
+    return x.name.equals(name) ? x.value : undefined;
   }
 
-  putXattr(ino: number, name: Buffer, value: Buffer): void {
-    this.xattrs.putSync(nameKey(ino, name), value);
+  putXattr(ino: number, name: Uint8Array, value: Uint8Array): void {
+    this.putSealed(this.crypto.named(Kind.XATTRS, ino, name), encodeXattr(name, value));
   }
 
-  removeXattr(ino: number, name: Buffer): void {
-    this.xattrs.removeSync(nameKey(ino, name));
+  removeXattr(ino: number, name: Uint8Array): void {
+    this.records.removeSync(this.crypto.named(Kind.XATTRS, ino, name));
   }
 
-  *listXattrs(ino: number, rtx?: Transaction): Iterable<{ name: Buffer; value: Buffer }> {
-    const range = this.xattrs.getRange({ start: inoPrefix(ino), end: inoPrefix(ino + 1), ...(rtx ? { transaction: rtx } : {}) });
-    for (const { key, value } of range) yield { name: Buffer.from(key.subarray(KEY_INO_BYTES)), value: Buffer.from(value) };
+  /** Every xattr of `ino`, sorted by name bytes. */
+  listXattrs(ino: number, rtx?: Transaction): { name: Buffer; value: Buffer }[] {
+    const out = [...this.group(Kind.XATTRS, ino, rtx)].map(({ plain }) => decodeXattr(plain));
+    return out.sort((a, b) => Buffer.compare(a.name, b.name));
   }
 
   // --- orphans: unlinked inodes still open; freed on release or at the next open of the state
 
   addOrphan(ino: number): void {
-    this.orphans.putSync(ino, true);
+    this.putSealed(orphanKey(this.crypto, ino), encodeNumber(ino));
   }
 
   listOrphans(): number[] {
-    return [...this.orphans.getKeys()];
+    return [...this.group(Kind.ORPHAN, 0)].map(({ plain }) => decodeNumber(plain));
   }
 
   // --- snapshot caches
 
   getDirCache(ino: number, rtx?: Transaction): DirCacheValue | undefined {
-    return rtx ? this.dirCache.get(ino, { transaction: rtx }) : this.dirCache.get(ino);
+    const v = this.getSealed(this.crypto.index(Kind.DIR_CACHE, ino), rtx);
+    return v === undefined ? undefined : decodeDirCache(v);
   }
 
   putDirCache(ino: number, v: DirCacheValue): void {
-    this.dirCache.putSync(ino, v);
+    this.putSealed(this.crypto.index(Kind.DIR_CACHE, ino), encodeDirCache(v));
+  }
+
+  private hasDirCache(ino: number): boolean {
+    return this.records.doesExist(this.crypto.index(Kind.DIR_CACHE, ino));
   }
 
   getContentCache(ino: number, rtx?: Transaction): FileContentCache | undefined {
-    return rtx ? this.contentCache.get(ino, { transaction: rtx }) : this.contentCache.get(ino);
+    const v = this.getSealed(this.crypto.index(Kind.CONTENT_CACHE, ino), rtx);
+    return v === undefined ? undefined : { pages: decodePages(v) };
   }
 
   putContentCache(ino: number, v: FileContentCache): void {
-    this.contentCache.putSync(ino, v);
+    this.putSealed(this.crypto.index(Kind.CONTENT_CACHE, ino), encodePages(v.pages));
   }
 
   /**
@@ -390,28 +454,53 @@ export class LiveState {
     let d: number | undefined = dir;
     for (let guard = 0; d !== undefined && guard < 1_000_000; guard++) {
       if (this.touched) this.touched.add(d);
-      else if (this.dirCache.get(d) === undefined) return;
-      this.dirCache.removeSync(d);
-      d = this.getInode(d)?.parents[0];
+      else if (!this.hasDirCache(d)) return;
+      this.records.removeSync(this.crypto.index(Kind.DIR_CACHE, d));
+      d = this.peekInode(d)?.parents[0];
     }
   }
 
   /** Inode `ino`'s attributes changed: every directory holding a name of it changes. */
-  inodeChanged(ino: number, rec?: InodeRecord): void {
-    const r = rec ?? this.getInode(ino);
+  inodeChanged(ino: number, rec?: Readonly<InodeRecord>): void {
+    const r = rec ?? this.peekInode(ino);
     if (!r) return;
     for (const p of new Set(r.parents)) this.dirChanged(p);
   }
 
   /** A file's extents changed: its cached manifest is stale too. */
-  contentChanged(ino: number, rec?: InodeRecord): void {
+  contentChanged(ino: number, rec?: Readonly<InodeRecord>): void {
     if (this.touched) this.touched.add(ino);
-    this.contentCache.removeSync(ino);
+    this.records.removeSync(this.crypto.index(Kind.CONTENT_CACHE, ino));
     this.inodeChanged(ino, rec);
   }
 
   isDirIno(ino: number): boolean {
-    const r = this.getInode(ino);
+    const r = this.peekInode(ino);
     return r !== undefined && isDir(r);
   }
+}
+
+/** Orphans form one group (id 0), so the next open lists them without scanning the state. */
+function orphanKey(crypto: LiveCrypto, ino: number): Buffer {
+  return crypto.numbered(Kind.ORPHAN, 0, Kind.ORPHAN, ino);
+}
+
+/** Files of the environment are the mounting user's alone (LMDB creates them 0644). */
+function tighten(file: string): void {
+  try {
+    chmodSync(file, 0o600);
+  } catch {
+    // not there yet (read-only) or not ours: the folder's 0700 still keeps others out
+  }
+}
+
+/** An LMDB failure as a FragfsError: a full disk is NO_SPACE (ENOSPC), anything else IO naming the state. */
+export function stateError(e: unknown, path: string): FragfsError {
+  if (e instanceof FragfsError) return e;
+  const msg = e instanceof Error ? e.message : String(e);
+  const code = (e as { code?: unknown })?.code;
+  if (code === 'ENOSPC' || /MDB_MAP_FULL|No space left|ENOSPC|28\b/.test(msg)) {
+    return new FragfsError('NO_SPACE', `the disk holding the live state is full (${path})`, { cause: e });
+  }
+  return new FragfsError('IO', `the live state at ${path} could not be read or written: ${msg}`, { cause: e });
 }

@@ -1,14 +1,19 @@
-// The read-write filesystem behind `fragfs mount`: POSIX operations by path over the live state
-// (LMDB) and the repo, with per-file write buffers, a shared block cache and incremental snapshots.
+// The read-write filesystem behind `fragfs mount`: POSIX operations by inode and name bytes over the
+// encrypted live state (LMDB) and the repo, with per-file write buffers, a shared block cache and
+// incremental snapshots that hold every file as it was after its last close.
 
+import { existsSync } from 'node:fs';
 import { statfs as fsStatfs } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { FragfsError } from '../errors.js';
 import type { Repo } from '../repo/repo.js';
 import { writeSnapshot } from '../repo/tree-writer.js';
 import { BlockCache, DEFAULT_CACHE_BYTES } from './block-cache.js';
-import { createNode, linkNode, lookupParent, lookupPath, nameBytes, removeNode, renameNode, type Found } from './dir-ops.js';
-import { S_IFDIR, S_IFMT, S_IFREG, S_IFLNK, isDir, isReg, isSymlink, toAttr } from './inode.js';
+import { checkName, createNode, getNode, linkNode, lookupChild, removeNode, renameNode, where, type Found } from './dir-ops.js';
+import { S_IFDIR, S_IFMT, S_IFREG, S_IFLNK, isDir, isReg, isSymlink, toAttr, type InodeRecord } from './inode.js';
+import { liveKeysOf } from './live-keys.js';
+import { migrateLiveState, OLD_STATE_FILE } from './live-migrate.js';
 import { LiveState } from './live-state.js';
 import { OpenFile, type FileContext } from './open-file.js';
 import { DEFAULT_READ_AHEAD_BYTES, newReadAheadState, type ReadAheadState } from './prefetch.js';
@@ -25,22 +30,31 @@ import {
   permits,
   xattrMask,
 } from './permissions.js';
-import type { Attr, AttrChanges, Caller, DirEntry, StatFs, Vfs } from './vfs-api.js';
+import {
+  FALLOC_FL_KEEP_SIZE,
+  FALLOC_FL_PUNCH_HOLE,
+  type Attr,
+  type AttrChanges,
+  type Caller,
+  type DirEntry,
+  type StatFs,
+  type Vfs,
+} from './vfs-api.js';
 import { DEFAULT_WRITE_BUFFER_BYTES, WriteBuffer } from './write-buffer.js';
 
 export interface LiveVfsOptions {
   repo: Repo;
-  /** Folder of the live state's LMDB environment (STORE/live/<space>/). */
+  /** Folder of the live state (STORE/live/<space>/): the LMDB environment is its `state` folder. */
   statePath: string;
   readOnly?: boolean;
-  /** Bytes of decrypted blocks kept in memory (default 256 MiB). */
+  /** Bytes of decrypted blocks kept in memory (default DEFAULT_CACHE_BYTES). */
   cacheBytes?: number;
-  /** Bytes of dirty block images buffered before the oldest are stored (default 64 MiB). */
+  /** Bytes of dirty block images buffered before the oldest are stored (default DEFAULT_WRITE_BUFFER_BYTES). */
   writeBufferBytes?: number;
   /** Owner of the root dir of a fresh state (default: this process). */
   owner?: { uid: number; gid: number };
-  /** What snapshots record as their source (e.g. the mount point). */
-  source?: string;
+  /** What snapshots record as their source (e.g. the mount point), as bytes. */
+  source?: Buffer;
   /** Bytes read ahead of a sequential reader (default 8 MiB). */
   readAheadBytes?: number;
   /**
@@ -60,12 +74,21 @@ const O_APPEND = 0o2000;
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
 const NO_ID = 0xffffffff;
+const XATTR_NAME_MAX = 255;
+const XATTR_SIZE_MAX = 65536;
+/** Largest file size: blocks are numbered in 48 bits and sizes must stay exact doubles. */
+const MAX_FILE_BYTES = Number.MAX_SAFE_INTEGER;
 
 interface Handle {
   ino: number;
   flags: number;
   file?: OpenFile;
   ra: ReadAheadState;
+}
+
+/** The live state's LMDB environment inside the live folder. */
+export function stateDirOf(statePath: string): string {
+  return join(statePath, 'state');
 }
 
 export class LiveVfs implements Vfs {
@@ -78,10 +101,18 @@ export class LiveVfs implements Vfs {
   private readonly freeFhs: number[] = [];
   private nextFh = 0;
   private readonly files = new Map<number, OpenFile>();
-  private readonly source: string;
+  private readonly source: Buffer;
   private closed = false;
   private snapshotting: Promise<unknown> = Promise.resolve();
   private readonly siblings = new SiblingStream();
+  /**
+   * While a snapshot takes its instant (docs/DESIGN.md, "Snapshots"): data changes wait here, so the
+   * instant sees every write acknowledged before it, stored and committed.
+   */
+  private gate: Promise<void> | null = null;
+  /** Data changes in progress (writes, truncates, fallocate) and who waits for them to end. */
+  private active = 0;
+  private idle: (() => void)[] = [];
 
   private constructor(
     private readonly repo: Repo,
@@ -101,7 +132,7 @@ export class LiveVfs implements Vfs {
       blockSize: repo.blockSize,
       readAheadBytes: o.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES,
     };
-    this.source = o.source ?? statePath;
+    this.source = o.source ?? Buffer.from(statePath);
   }
 
   static async open(o: LiveVfsOptions): Promise<LiveVfs> {
@@ -113,11 +144,21 @@ export class LiveVfs implements Vfs {
       if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) throw new FragfsError('INVALID', `${k} must be a whole number of bytes`);
     }
     const owner = o.owner ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+    const readOnly = o.readOnly === true || o.repo.readOnly;
+    const keys = liveKeysOf(o.repo);
+    const dir = stateDirOf(o.statePath);
+    if (existsSync(join(o.statePath, OLD_STATE_FILE))) {
+      if (readOnly) {
+        throw new FragfsError('BAD_STORE', `the live state at ${o.statePath} is of an older fragfs: mount it read-write once to convert it`);
+      }
+      await migrateLiveState(o.statePath, dir, keys, owner);
+    }
     let state: LiveState;
     try {
-      state = new LiveState({ path: o.statePath, readOnly: o.readOnly === true, owner });
+      state = new LiveState({ path: dir, readOnly, owner, keys });
     } catch (e) {
-      throw new FragfsError('IO', `cannot open the live state at ${o.statePath}: ${(e as Error).message}`, { path: o.statePath, cause: e });
+      if (e instanceof FragfsError) throw e;
+      throw new FragfsError('IO', `cannot open the live state at ${dir}: ${(e as Error).message}`, { path: dir, cause: e });
     }
     const vfs = new LiveVfs(o.repo, state, o.statePath, o);
     if (!vfs.readOnly) vfs.freeOrphans();
@@ -140,19 +181,19 @@ export class LiveVfs implements Vfs {
 
   // --- helpers
 
-  private writable(path: string): void {
-    if (this.readOnly) throw new FragfsError('READ_ONLY', `${path}: the mount is read-only`, { path });
+  private writable(ino: number): void {
+    if (this.readOnly) throw new FragfsError('READ_ONLY', `${where(ino)}: the mount is read-only`);
     if (this.closed) throw new FragfsError('IO', 'the filesystem is closed');
   }
 
-  private handle(fh: number, path: string): Handle {
+  private handle(fh: number, ino: number): Handle {
     const h = this.handles.get(fh);
-    if (!h) throw new FragfsError('BAD_FD', `${path}: file handle ${fh} is not open`, { path });
+    if (!h) throw new FragfsError('BAD_FD', `${where(ino)}: file handle ${fh} is not open`);
     return h;
   }
 
-  private fileOf(h: Handle, path: string): OpenFile {
-    if (!h.file) throw new FragfsError('IS_DIR', `${path}: is a directory`, { path });
+  private fileOf(h: Handle): OpenFile {
+    if (!h.file) throw new FragfsError(isDirMode(this.state.peekInode(h.ino)?.mode) ? 'IS_DIR' : 'BAD_FD', `${where(h.ino)}: not a regular file`);
     return h.file;
   }
 
@@ -161,13 +202,12 @@ export class LiveVfs implements Vfs {
     return toAttr(f.ino, file ? file.overlay(f.rec) : f.rec);
   }
 
-  private acquireFile(f: Found, path: string): OpenFile {
+  private acquireFile(f: Found): OpenFile {
     let file = this.files.get(f.ino);
     if (!file) {
-      file = new OpenFile(this.ctx, f.ino, f.rec, path);
+      file = new OpenFile(this.ctx, f.ino, f.rec, where(f.ino));
       this.files.set(f.ino, file);
     }
-    file.path = path;
     file.handles++;
     return file;
   }
@@ -203,64 +243,81 @@ export class LiveVfs implements Vfs {
     if (f) f.setTimes(mtimeMs ?? f.mtimeMs, ctimeMs);
   }
 
+  /** The inode an operation addresses: the handle's when given (it may have no name left), else `ino`. */
+  private node(ino: number, fh?: number): Found {
+    return getNode(this.state, fh === undefined ? ino : this.handle(fh, ino).ino);
+  }
+
+  /**
+   * Runs a change of file data (write, truncate, fallocate) outside a snapshot's instant: it waits
+   * while a snapshot takes its instant, and the snapshot waits for those already running.
+   */
+  private async changing<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.gate) await this.gate;
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      if (--this.active === 0) for (const f of this.idle.splice(0)) f();
+    }
+  }
+
   // --- attributes and lookups
 
-  async getattr(path: string): Promise<Attr> {
-    return this.attrOf(lookupPath(this.state, path, this.who));
+  async lookup(parent: number, name: Buffer): Promise<Attr> {
+    const f = lookupChild(this.state, parent, name, this.who);
+    this.noteName(f.ino, name);
+    return this.attrOf(f);
   }
 
-  async fgetattr(path: string, fh: number): Promise<Attr> {
-    const h = this.handle(fh, path);
-    const rec = this.state.getInode(h.ino);
-    if (!rec) throw new FragfsError('NOT_FOUND', `${path}: no such file`, { path });
-    return this.attrOf({ ino: h.ino, rec });
+  forget(_ino: number): void {
+    // Inode numbers are the live state's own and never reused: nothing is kept per kernel reference.
   }
 
-  /** The directory at `path`, which the caller may list (readdir's checks). */
-  private listable(path: string): Found {
-    const f = lookupPath(this.state, path, this.who);
-    if (!isDir(f.rec)) throw new FragfsError('NOT_DIR', `${path}: not a directory`, { path });
-    if (this.who) checkAccess(f.rec, this.who, MAY_READ, path);
-    return f;
+  async getattr(ino: number, fh?: number): Promise<Attr> {
+    return this.attrOf(this.node(ino, fh));
   }
 
-  async readdir(path: string): Promise<string[]> {
-    const names: string[] = [];
-    for (const { name } of this.state.listDir(this.listable(path).ino)) names.push(name.toString('utf8'));
-    return names;
-  }
-
-  async readdirEntries(path: string): Promise<DirEntry[]> {
+  async readdir(ino: number, plus: boolean): Promise<DirEntry[]> {
+    const f = this.node(ino);
+    if (!isDir(f.rec)) throw new FragfsError('NOT_DIR', `${where(ino)}: not a directory`);
+    if (this.who) checkAccess(f.rec, this.who, MAY_READ, where(ino));
     const out: DirEntry[] = [];
-    for (const { name, ino } of this.state.listDir(this.listable(path).ino)) {
-      // Only the type bits are read: no copy of each record.
-      out.push({ name: name.toString('utf8'), ino, mode: (this.state.peekInode(ino)?.mode ?? 0) & S_IFMT });
+    for (const e of this.state.listDir(ino)) {
+      const d: DirEntry = { name: e.name, ino: e.ino, mode: e.typeBits };
+      if (plus) {
+        const rec = this.state.peekInode(e.ino);
+        if (!rec) continue;
+        const file = this.files.get(e.ino);
+        d.attr = toAttr(e.ino, file ? file.overlay(rec as InodeRecord) : rec);
+        this.noteName(e.ino, e.name);
+      }
+      out.push(d);
     }
     return out;
   }
 
-  async access(path: string, mode: number): Promise<void> {
-    const f = lookupPath(this.state, path, this.who);
+  async access(ino: number, mode: number): Promise<void> {
+    const f = this.node(ino);
     // access(2)'s R_OK/W_OK/X_OK are the MAY_* bits.
-    if (this.who && (mode & 7) !== 0) checkAccess(f.rec, this.who, mode & 7, path);
+    if (this.who && (mode & 7) !== 0) checkAccess(f.rec, this.who, mode & 7, where(ino));
   }
 
-  async statfs(_path: string): Promise<StatFs> {
+  async statfs(): Promise<StatFs> {
     let st: { bsize: number; blocks: number; bfree: number; bavail: number };
     try {
       st = await fsStatfs(this.repo.storePath || this.statePath);
     } catch {
       st = { bsize: 4096, blocks: 0, bfree: 0, bavail: 0 };
     }
-    const used = this.state.inodeCount();
-    const free = Math.max(0, 2 ** 32 - used);
+    const free = 2 ** 32;
     return {
       bsize: this.ctx.blockSize,
       frsize: st.bsize,
       blocks: st.blocks,
       bfree: st.bfree,
       bavail: st.bavail,
-      files: used + free,
+      files: free,
       ffree: free,
       favail: free,
       namemax: 255,
@@ -269,58 +326,67 @@ export class LiveVfs implements Vfs {
 
   // --- creating and removing names
 
-  async mkdir(path: string, mode: number, caller: Caller): Promise<void> {
-    this.writable(path);
-    this.state.txn(() => createNode(this.state, path, S_IFDIR | (mode & 0o7777), caller, {}, this.who));
+  async mkdir(parent: number, name: Buffer, mode: number, caller: Caller): Promise<Attr> {
+    this.writable(parent);
+    return toAttrOf(this.state.txn(() => createNode(this.state, parent, name, S_IFDIR | (mode & 0o7777), caller, {}, this.who)));
   }
 
-  async rmdir(path: string): Promise<void> {
-    this.writable(path);
-    this.state.txn(() => removeNode(this.state, path, true, this.who));
+  async rmdir(parent: number, name: Buffer): Promise<void> {
+    this.writable(parent);
+    this.state.txn(() => removeNode(this.state, parent, name, true, this.who));
   }
 
-  async mknod(path: string, mode: number, rdev: number, caller: Caller): Promise<void> {
-    this.writable(path);
+  async mknod(parent: number, name: Buffer, mode: number, rdev: number, caller: Caller): Promise<Attr> {
+    this.writable(parent);
     const fmt = mode & S_IFMT || S_IFREG;
-    if (fmt === S_IFDIR || fmt === S_IFLNK) throw new FragfsError('INVALID', `${path}: mknod cannot make that type`, { path });
-    this.state.txn(() => createNode(this.state, path, fmt | (mode & 0o7777), caller, { rdev }, this.who));
+    if (fmt === S_IFDIR || fmt === S_IFLNK) throw new FragfsError('INVALID', `${where(parent)}: mknod cannot make that type`);
+    return toAttrOf(this.state.txn(() => createNode(this.state, parent, name, fmt | (mode & 0o7777), caller, { rdev }, this.who)));
   }
 
-  async create(path: string, mode: number, flags: number, caller: Caller): Promise<number> {
-    this.writable(path);
+  async create(parent: number, name: Buffer, mode: number, flags: number, caller: Caller): Promise<{ attr: Attr; fh: number }> {
+    this.writable(parent);
+    checkName(name, parent);
     const made = this.state.txn(() => {
-      const p = lookupParent(this.state, path, this.who);
-      if (p.existing) {
-        if (flags & O_EXCL) throw new FragfsError('EXISTS', `${path}: already exists`, { path });
-        return false;
+      let existing: Found | undefined;
+      try {
+        existing = lookupChild(this.state, parent, name, this.who);
+      } catch (e) {
+        if (!(e instanceof FragfsError && e.code === 'NOT_FOUND')) throw e;
       }
-      createNode(this.state, path, S_IFREG | (mode & 0o7777), caller, {}, this.who);
-      return true;
+      if (existing) {
+        if (flags & O_EXCL) throw new FragfsError('EXISTS', `${where(parent, name)}: already exists`);
+        return { found: existing, created: false };
+      }
+      return { found: createNode(this.state, parent, name, S_IFREG | (mode & 0o7777), caller, {}, this.who), created: true };
     });
-    if (!made) return this.open(path, flags);
-    const f = lookupPath(this.state, path);
-    return this.newHandle({ ino: f.ino, flags, file: this.acquireFile(f, path), ra: newReadAheadState() });
+    if (!made.created) {
+      const fh = await this.open(made.found.ino, flags);
+      return { attr: await this.getattr(made.found.ino, fh), fh };
+    }
+    const file = this.acquireFile(made.found);
+    const fh = this.newHandle({ ino: made.found.ino, flags, file, ra: newReadAheadState() });
+    return { attr: this.attrOf(made.found), fh };
   }
 
-  async open(path: string, flags: number): Promise<number> {
-    const f = lookupPath(this.state, path, this.who);
+  async open(ino: number, flags: number): Promise<number> {
+    const f = this.node(ino);
     const acc = flags & O_ACCMODE;
     const writing = acc === O_WRONLY || acc === O_RDWR || (flags & O_TRUNC) !== 0;
-    if (writing) this.writable(path);
-    if (this.who) checkAccess(f.rec, this.who, openMask(flags), path);
+    if (writing) this.writable(ino);
+    if (this.who) checkAccess(f.rec, this.who, openMask(flags), where(ino));
     if (isDir(f.rec)) {
-      if (acc !== 0) throw new FragfsError('IS_DIR', `${path}: is a directory`, { path });
-      return this.newHandle({ ino: f.ino, flags, ra: newReadAheadState() });
+      if (acc !== 0) throw new FragfsError('IS_DIR', `${where(ino)}: is a directory`);
+      return this.newHandle({ ino, flags, ra: newReadAheadState() });
     }
-    if (!isReg(f.rec)) return this.newHandle({ ino: f.ino, flags, ra: newReadAheadState() });
-    const file = this.acquireFile(f, path);
-    const fh = this.newHandle({ ino: f.ino, flags, file, ra: newReadAheadState() });
-    if (!writing) this.loadAhead(path, f.ino);
+    if (!isReg(f.rec)) return this.newHandle({ ino, flags, ra: newReadAheadState() });
+    const file = this.acquireFile(f);
+    const fh = this.newHandle({ ino, flags, file, ra: newReadAheadState() });
+    if (!writing) this.loadAhead(f);
     if (flags & O_TRUNC && file.size > 0) {
       try {
-        await file.truncate(0);
+        await this.changing(() => file.truncate(0));
       } catch (e) {
-        await this.release(path, fh);
+        await this.release(ino, fh);
         throw e;
       }
     }
@@ -332,74 +398,59 @@ export class LiveVfs implements Vfs {
    * those of the next small files (sibling-prefetch.ts). Committed extents only; a dirty block is
    * read from its buffer anyway.
    */
-  private loadAhead(path: string, ino: number): void {
-    const cut = path.lastIndexOf('/');
-    const dirPath = cut <= 0 ? '/' : path.slice(0, cut);
-    let dir: Found;
-    try {
-      dir = lookupPath(this.state, dirPath);
-    } catch {
-      return;
-    }
-    if (!this.siblings.opened(dir.ino)) return;
+  private loadAhead(f: Found): void {
+    const dir = f.rec.parents[0];
+    if (dir === undefined || !this.siblings.opened(dir)) return;
     const { state, cache, blockSize } = this.ctx;
-    const own = state.getExtent(ino, 0);
-    if (own) cache.prefetch(own, path);
-    const prefix = dirPath === '/' ? '/' : `${dirPath}/`;
-    for (const s of state.entriesAfter(dir.ino, nameBytes(path.slice(cut + 1), path), SIBLING_FILES)) {
-      const rec = state.getInode(s.ino);
-      if (!rec || !isReg(rec) || rec.size === 0 || rec.size > blockSize) continue;
+    const own = state.getExtent(f.ino, 0);
+    if (own) cache.prefetch(own, where(f.ino));
+    // The name this file has in `dir`: found by scanning would cost a listing; the entry cache knows
+    // it when the kernel just looked it up, which is how a walker reaches a file.
+    const name = this.lastNames.get(f.ino);
+    if (name === undefined) return;
+    for (const s of state.entriesAfter(dir, name, SIBLING_FILES)) {
+      if ((s.typeBits & S_IFMT) !== S_IFREG) continue;
+      const rec = state.peekInode(s.ino);
+      if (!rec || rec.size === 0 || rec.size > blockSize) continue;
       const ext = state.getExtent(s.ino, 0);
-      if (ext) cache.prefetch(ext, prefix + s.name.toString());
+      if (ext) cache.prefetch(ext, where(s.ino));
     }
   }
 
-  async read(path: string, fh: number, buf: Buffer, length: number, position: number): Promise<number> {
-    const h = this.handle(fh, path);
-    checkRange(path, length, position, buf);
-    return this.fileOf(h, path).read(buf, length, position, h.ra);
+  /** The name each recently looked-up inode was reached by (bounded; for read-ahead across files only). */
+  private readonly lastNames = new Map<number, Buffer>();
+
+  private noteName(ino: number, name: Buffer): void {
+    if (this.lastNames.size >= 4096) this.lastNames.delete(this.lastNames.keys().next().value as number);
+    this.lastNames.set(ino, name);
   }
 
-  async write(path: string, fh: number, buf: Buffer, length: number, position: number): Promise<number> {
-    this.writable(path);
-    const h = this.handle(fh, path);
-    checkRange(path, length, position, buf);
-    if ((h.flags & O_ACCMODE) === 0) throw new FragfsError('BAD_FD', `${path}: not open for writing`, { path });
+  async read(ino: number, fh: number, buf: Buffer, length: number, position: number): Promise<number> {
+    const h = this.handle(fh, ino);
+    checkRange(ino, length, position, buf);
+    return this.fileOf(h).read(buf, length, position, h.ra);
+  }
+
+  async write(ino: number, fh: number, data: Buffer, length: number, position: number): Promise<number> {
+    this.writable(ino);
+    const h = this.handle(fh, ino);
+    checkRange(ino, length, position, data);
+    if ((h.flags & O_ACCMODE) === 0) throw new FragfsError('BAD_FD', `${where(ino)}: not open for writing`);
     if (length === 0) return 0;
-    return this.fileOf(h, path).write(buf, length, position, (h.flags & O_APPEND) !== 0);
+    const file = this.fileOf(h);
+    if (position + length > MAX_FILE_BYTES) throw new FragfsError('FILE_TOO_BIG', `${where(ino)}: a file cannot grow past ${MAX_FILE_BYTES} bytes`);
+    return this.changing(() => file.write(data, length, position, (h.flags & O_APPEND) !== 0));
   }
 
-  async truncate(path: string, size: number): Promise<void> {
-    this.writable(path);
-    checkSize(path, size);
-    const f = lookupPath(this.state, path, this.who);
-    if (isDir(f.rec)) throw new FragfsError('IS_DIR', `${path}: is a directory`, { path });
-    if (this.who) checkAccess(f.rec, this.who, MAY_WRITE, path);
-    if (!isReg(f.rec)) throw new FragfsError('INVALID', `${path}: not a regular file`, { path });
-    const file = this.acquireFile(f, path);
-    try {
-      await file.truncate(size);
-    } finally {
-      await this.releaseFile(file);
-    }
-  }
-
-  async ftruncate(path: string, fh: number, size: number): Promise<void> {
-    this.writable(path);
-    checkSize(path, size);
-    await this.fileOf(this.handle(fh, path), path).truncate(size);
-  }
-
-  async flush(path: string, fh: number): Promise<void> {
+  async flush(ino: number, fh: number): Promise<void> {
     // close(2) waits for FLUSH but not for RELEASE, so the file's last partial block is stored in
-    // release: a program writing many small files is not held up by each store write, and the
-    // stores of consecutive files overlap (one commit for many). The data stays readable from the
-    // open file's buffer meanwhile; fsync still waits for it to be durable.
-    this.handle(fh, path);
+    // release: a program writing many small files is not held up by each store write. The data stays
+    // readable from the open file's buffer meanwhile, and a snapshot stores it (close means saved).
+    this.handle(fh, ino);
   }
 
-  async fsync(path: string, fh: number, _dataOnly: boolean): Promise<void> {
-    const h = this.handle(fh, path);
+  async fsync(ino: number, fh: number, _dataOnly: boolean): Promise<void> {
+    const h = this.handle(fh, ino);
     if (this.readOnly) return;
     if (h.file) await h.file.flush();
     // Order: fragments durable, then the state that names them.
@@ -407,8 +458,8 @@ export class LiveVfs implements Vfs {
     await this.state.sync();
   }
 
-  async release(path: string, fh: number): Promise<void> {
-    const h = this.handle(fh, path);
+  async release(ino: number, fh: number): Promise<void> {
+    const h = this.handle(fh, ino);
     this.handles.delete(fh);
     this.freeFhs.push(fh);
     if (!h.file) return;
@@ -419,66 +470,83 @@ export class LiveVfs implements Vfs {
     }
   }
 
-  async unlink(path: string): Promise<void> {
-    this.writable(path);
-    this.state.txn(() => this.freeOrOrphan(removeNode(this.state, path, false, this.who)));
+  async fallocate(ino: number, fh: number, mode: number, offset: number, length: number): Promise<void> {
+    this.writable(ino);
+    const h = this.handle(fh, ino);
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length <= 0) {
+      throw new FragfsError('INVALID', `${where(ino)}: bad fallocate range`);
+    }
+    if (offset + length > MAX_FILE_BYTES) throw new FragfsError('FILE_TOO_BIG', `${where(ino)}: a file cannot grow past ${MAX_FILE_BYTES} bytes`);
+    if ((h.flags & O_ACCMODE) === 0) throw new FragfsError('BAD_FD', `${where(ino)}: not open for writing`);
+    const file = this.fileOf(h);
+    if (mode === 0) {
+      // Nothing to reserve in a content-addressed store: the size grows, the new part reads as zeros.
+      if (offset + length > file.size) await this.changing(() => file.truncate(offset + length));
+      return;
+    }
+    if (mode === FALLOC_FL_KEEP_SIZE) return;
+    if (mode === (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)) {
+      await this.changing(() => file.punchHole(offset, length));
+      return;
+    }
+    throw new FragfsError('NOT_SUPPORTED', `${where(ino)}: fallocate mode ${mode} is not supported`);
   }
 
-  async rename(from: string, to: string): Promise<void> {
-    this.writable(from);
-    this.state.txn(() => this.freeOrOrphan(renameNode(this.state, from, to, this.who)));
-    for (const h of this.handles.values()) if (h.file && h.file.path === from) h.file.path = to;
+  async unlink(parent: number, name: Buffer): Promise<void> {
+    this.writable(parent);
+    this.state.txn(() => this.freeOrOrphan(removeNode(this.state, parent, name, false, this.who)));
   }
 
-  async symlink(target: string, path: string, caller: Caller): Promise<void> {
-    this.writable(path);
-    if (typeof target !== 'string' || target.length === 0) throw new FragfsError('NOT_FOUND', `${path}: empty symlink target`, { path });
-    this.state.txn(() => createNode(this.state, path, S_IFLNK | 0o777, caller, { target }, this.who));
+  async rename(parent: number, name: Buffer, newParent: number, newName: Buffer, flags: number): Promise<void> {
+    this.writable(parent);
+    this.state.txn(() => this.freeOrOrphan(renameNode(this.state, parent, name, newParent, newName, flags, this.who)));
   }
 
-  async readlink(path: string): Promise<string> {
-    const f = lookupPath(this.state, path, this.who);
-    if (!isSymlink(f.rec) || f.rec.target === undefined) throw new FragfsError('INVALID', `${path}: not a symbolic link`, { path });
+  async symlink(parent: number, name: Buffer, target: Buffer, caller: Caller): Promise<Attr> {
+    this.writable(parent);
+    if (!Buffer.isBuffer(target) || target.length === 0) throw new FragfsError('NOT_FOUND', `${where(parent)}: empty symlink target`);
+    if (target.length > 4095 || target.includes(0)) throw new FragfsError('NAME_TOO_LONG', `${where(parent)}: symlink target too long`);
+    return toAttrOf(this.state.txn(() => createNode(this.state, parent, name, S_IFLNK | 0o777, caller, { target }, this.who)));
+  }
+
+  async readlink(ino: number): Promise<Buffer> {
+    const f = this.node(ino);
+    if (!isSymlink(f.rec) || f.rec.target === undefined) throw new FragfsError('INVALID', `${where(ino)}: not a symbolic link`);
     return f.rec.target;
   }
 
-  async link(existing: string, path: string): Promise<void> {
-    this.writable(path);
-    this.state.txn(() => linkNode(this.state, existing, path, this.who));
+  async link(ino: number, newParent: number, newName: Buffer): Promise<Attr> {
+    this.writable(newParent);
+    return this.attrOf(this.state.txn(() => linkNode(this.state, ino, newParent, newName, this.who)));
   }
 
   // --- attributes
 
   /**
-   * Mode, owner and times of one inode (by path, or by open handle) in one transaction, each with the
+   * Mode, owner and times of one inode (or an open handle's) in one transaction, each with the
    * kernel's permission rule; returns the attributes after the change.
    */
-  private changeAttrs(path: string, fh: number | undefined, c: Omit<AttrChanges, 'size'>): Attr {
-    this.writable(path);
+  private changeAttrs(ino: number, fh: number | undefined, c: Omit<AttrChanges, 'size'>): Attr {
+    this.writable(ino);
     for (const t of [c.atimeMs, c.mtimeMs]) {
-      if (t !== undefined && !Number.isFinite(t)) throw new FragfsError('INVALID', `${path}: bad time`, { path });
+      if (t !== undefined && !Number.isFinite(t)) throw new FragfsError('INVALID', `${where(ino)}: bad time`);
     }
     const given = (id: number | undefined) => (id !== undefined && id >= 0 && id !== NO_ID ? id : undefined);
     const uid = given(c.uid);
     const gid = given(c.gid);
-    const byHandle = fh === undefined ? undefined : this.handle(fh, path).ino;
+    const target = fh === undefined ? ino : this.handle(fh, ino).ino;
     return this.state.txn(() => {
-      let f: Found;
-      if (byHandle === undefined) f = lookupPath(this.state, path, this.who);
-      else {
-        const rec = this.state.getInode(byHandle);
-        if (!rec) throw new FragfsError('NOT_FOUND', `${path}: no such file`, { path });
-        f = { ino: byHandle, rec };
-      }
+      const f = getNode(this.state, target);
       const rec = f.rec;
       const who = this.who;
+      const label = where(target);
       if (who) {
-        if (c.mode !== undefined) checkOwner(rec, who, path);
-        if (uid !== undefined || gid !== undefined) checkChown(rec, who, uid, gid, path);
+        if (c.mode !== undefined) checkOwner(rec, who, label);
+        if (uid !== undefined || gid !== undefined) checkChown(rec, who, uid, gid, label);
         // The owner sets any times; others with write permission only "now" (which the kernel does
         // not tell apart from given times here, so write permission is accepted for both).
         if ((c.atimeMs !== undefined || c.mtimeMs !== undefined) && rec.uid !== who.uid && !permits(rec, who, MAY_WRITE)) {
-          checkOwner(rec, who, path);
+          checkOwner(rec, who, label);
         }
       }
       // A time not given keeps its value, which for an open file may be ahead of the record.
@@ -487,6 +555,10 @@ export class LiveVfs implements Vfs {
       if (c.mode !== undefined) rec.mode = (rec.mode & S_IFMT) | (c.mode & 0o7777);
       if (uid !== undefined) rec.uid = uid;
       if (gid !== undefined) rec.gid = gid;
+      // chown by someone other than root clears setuid and setgid, as the kernel does for files.
+      if ((uid !== undefined || gid !== undefined) && c.mode === undefined && !isDir(rec) && (!who || who.uid !== 0)) {
+        rec.mode &= ~0o6000;
+      }
       const timed = c.atimeMs !== undefined || c.mtimeMs !== undefined;
       if (timed) {
         rec.atimeMs = c.atimeMs ?? current!.atimeMs;
@@ -500,79 +572,94 @@ export class LiveVfs implements Vfs {
     });
   }
 
-  async chmod(path: string, mode: number): Promise<void> {
-    this.changeAttrs(path, undefined, { mode });
-  }
-
-  async chown(path: string, uid: number, gid: number): Promise<void> {
-    this.changeAttrs(path, undefined, { uid, gid });
-  }
-
-  async utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
-    this.changeAttrs(path, undefined, { atimeMs, mtimeMs });
-  }
-
-  async setattr(path: string, fh: number | undefined, c: AttrChanges): Promise<Attr> {
+  async setattr(ino: number, fh: number | undefined, c: AttrChanges): Promise<Attr> {
     const { size, ...rest } = c;
     const owner = rest.mode !== undefined || rest.uid !== undefined || rest.gid !== undefined;
     const times = rest.atimeMs !== undefined || rest.mtimeMs !== undefined;
     if (size === undefined) {
-      if (owner || times) return this.changeAttrs(path, fh, rest);
-    } else {
-      if (owner) this.changeAttrs(path, fh, { mode: rest.mode, uid: rest.uid, gid: rest.gid });
-      await (fh === undefined ? this.truncate(path, size) : this.ftruncate(path, fh, size));
-      if (times) return this.changeAttrs(path, fh, { atimeMs: rest.atimeMs, mtimeMs: rest.mtimeMs });
+      if (owner || times) return this.changeAttrs(ino, fh, rest);
+      return this.getattr(ino, fh);
     }
-    return fh === undefined ? this.getattr(path) : this.fgetattr(path, fh);
+    if (owner) this.changeAttrs(ino, fh, { mode: rest.mode, uid: rest.uid, gid: rest.gid });
+    await this.truncate(ino, fh, size);
+    if (times) return this.changeAttrs(ino, fh, { atimeMs: rest.atimeMs, mtimeMs: rest.mtimeMs });
+    return this.getattr(ino, fh);
+  }
+
+  private async truncate(ino: number, fh: number | undefined, size: number): Promise<void> {
+    this.writable(ino);
+    if (!Number.isSafeInteger(size) || size < 0) throw new FragfsError('INVALID', `${where(ino)}: bad size ${size}`);
+    if (size > MAX_FILE_BYTES) throw new FragfsError('FILE_TOO_BIG', `${where(ino)}: a file cannot grow past ${MAX_FILE_BYTES} bytes`);
+    if (fh !== undefined) {
+      const h = this.handle(fh, ino);
+      await this.changing(() => this.fileOf(h).truncate(size));
+      return;
+    }
+    const f = this.node(ino);
+    if (isDir(f.rec)) throw new FragfsError('IS_DIR', `${where(ino)}: is a directory`);
+    if (this.who) checkAccess(f.rec, this.who, MAY_WRITE, where(ino));
+    if (!isReg(f.rec)) throw new FragfsError('INVALID', `${where(ino)}: not a regular file`);
+    const file = this.acquireFile(f);
+    try {
+      await this.changing(() => file.truncate(size));
+    } finally {
+      await this.releaseFile(file);
+    }
   }
 
   // --- extended attributes
 
-  async setxattr(path: string, name: string, value: Buffer, flags: number): Promise<void> {
-    this.writable(path);
-    const key = xattrName(name, path);
+  async setxattr(ino: number, name: Buffer, value: Buffer, flags: number): Promise<void> {
+    this.writable(ino);
+    checkXattrName(name, ino);
+    if (value.length > XATTR_SIZE_MAX) throw new FragfsError('RANGE', `${where(ino)}: attribute value too large`);
     this.state.txn(() => {
-      const f = this.xattrTarget(path, name, true);
-      const had = this.state.getXattr(f.ino, key) !== undefined;
-      if (flags & XATTR_CREATE && had) throw new FragfsError('EXISTS', `${path}: attribute ${name} exists`, { path });
-      if (flags & XATTR_REPLACE && !had) throw new FragfsError('NO_ATTR', `${path}: no attribute ${name}`, { path });
-      this.state.putXattr(f.ino, key, Buffer.from(value));
+      const f = this.xattrTarget(ino, name, true);
+      const had = this.state.getXattr(f.ino, name) !== undefined;
+      if (flags & XATTR_CREATE && had) throw new FragfsError('EXISTS', `${where(ino)}: the attribute exists`);
+      if (flags & XATTR_REPLACE && !had) throw new FragfsError('NO_ATTR', `${where(ino)}: no such attribute`);
+      this.state.putXattr(f.ino, name, value);
+      if (!had) f.rec.xattrs = (f.rec.xattrs ?? 0) + 1;
       this.touchCtime(f);
     });
   }
 
-  async getxattr(path: string, name: string): Promise<Buffer> {
-    const f = this.xattrTarget(path, name, false);
-    const v = this.state.getXattr(f.ino, xattrName(name, path));
-    if (v === undefined) throw new FragfsError('NO_ATTR', `${path}: no attribute ${name}`, { path });
-    return Buffer.from(v);
+  async getxattr(ino: number, name: Buffer): Promise<Buffer> {
+    checkXattrName(name, ino);
+    const f = this.xattrTarget(ino, name, false);
+    const v = f.rec.xattrs ? this.state.getXattr(f.ino, name) : undefined;
+    if (v === undefined) throw new FragfsError('NO_ATTR', `${where(ino)}: no such attribute`);
+    return v;
   }
 
-  async listxattr(path: string): Promise<string[]> {
-    const f = lookupPath(this.state, path, this.who);
-    return [...this.state.listXattrs(f.ino)].map((x) => x.name.toString('utf8'));
+  async listxattr(ino: number): Promise<Buffer[]> {
+    const f = this.node(ino);
+    if (!f.rec.xattrs) return [];
+    return this.state.listXattrs(f.ino).map((x) => x.name);
   }
 
-  async removexattr(path: string, name: string): Promise<void> {
-    this.writable(path);
-    const key = xattrName(name, path);
+  async removexattr(ino: number, name: Buffer): Promise<void> {
+    this.writable(ino);
+    checkXattrName(name, ino);
     this.state.txn(() => {
-      const f = this.xattrTarget(path, name, true);
-      if (this.state.getXattr(f.ino, key) === undefined) throw new FragfsError('NO_ATTR', `${path}: no attribute ${name}`, { path });
-      this.state.removeXattr(f.ino, key);
+      const f = this.xattrTarget(ino, name, true);
+      if (this.state.getXattr(f.ino, name) === undefined) throw new FragfsError('NO_ATTR', `${where(ino)}: no such attribute`);
+      this.state.removeXattr(f.ino, name);
+      f.rec.xattrs = Math.max(0, (f.rec.xattrs ?? 1) - 1);
       this.touchCtime(f);
     });
   }
 
   /** The inode whose xattr `name` is read or changed, after xattr_permission()'s checks. */
-  private xattrTarget(path: string, name: string, writing: boolean): Found {
-    const f = lookupPath(this.state, path, this.who);
+  private xattrTarget(ino: number, name: Buffer, writing: boolean): Found {
+    const f = this.node(ino);
     if (this.who) {
-      if (name.startsWith('trusted.') && this.who.uid !== 0) {
-        throw new FragfsError('NOT_PERMITTED', `${path}: trusted.* attributes are for root`, { path });
+      const text = name.toString('latin1');
+      if (text.startsWith('trusted.') && this.who.uid !== 0) {
+        throw new FragfsError('NOT_PERMITTED', `${where(ino)}: trusted.* attributes are for root`);
       }
-      const mask = xattrMask(name, writing);
-      if (mask !== 0) checkAccess(f.rec, this.who, mask, path);
+      const mask = xattrMask(text, writing);
+      if (mask !== 0) checkAccess(f.rec, this.who, mask, where(ino));
     }
     return f;
   }
@@ -597,18 +684,37 @@ export class LiveVfs implements Vfs {
     if (name !== undefined && (typeof name !== 'string' || name.length === 0)) {
       throw new FragfsError('INVALID', 'a snapshot name must be a non-empty string');
     }
-    this.writable('/');
+    this.writable(1);
     // One snapshot at a time: the invalidation record (`touched`) is per run.
     const run = this.snapshotting.then(() => this.snapshotOnce(name));
     this.snapshotting = run.catch(() => undefined);
     return run;
   }
 
-  private async snapshotOnce(name: string | undefined): Promise<string> {
+  /**
+   * The snapshot's instant: with data changes held at the gate and those already running finished,
+   * every open file's buffered data is stored and committed, and the read transaction opened right
+   * then sees every write acknowledged before it (docs/DESIGN.md, "Snapshots": close means saved).
+   * Most buffered data is stored before the gate closes, so writers wait only for what came since.
+   */
+  private async takeInstant(): Promise<ReturnType<LiveState['readTxn']>> {
     await Promise.all([...this.files.values()].map((f) => f.flush()));
+    let open!: () => void;
+    this.gate = new Promise<void>((resolve) => (open = resolve));
+    try {
+      if (this.active > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+      await Promise.all([...this.files.values()].map((f) => f.flush()));
+      return this.state.readTxn();
+    } finally {
+      this.gate = null;
+      open();
+    }
+  }
+
+  private async snapshotOnce(name: string | undefined): Promise<string> {
     const touched = new Set<number>();
+    const rtx = await this.takeInstant();
     this.state.touched = touched;
-    const rtx = this.state.readTxn();
     let result;
     try {
       result = await new SnapshotWriter(this.state, this.repo, rtx).run();
@@ -619,10 +725,10 @@ export class LiveVfs implements Vfs {
     // Cache what nothing changed while we wrote it (the invalidation walk recorded every dir it passed).
     this.state.txn(() => {
       for (const [ino, v] of result.newDirs) {
-        if (!touched.has(ino) && this.state.getInode(ino)) this.state.putDirCache(ino, v);
+        if (!touched.has(ino) && this.state.peekInode(ino)) this.state.putDirCache(ino, v);
       }
       for (const [ino, c] of result.newContent) {
-        if (!touched.has(ino) && this.state.getInode(ino)) this.state.putContentCache(ino, c);
+        if (!touched.has(ino) && this.state.peekInode(ino)) this.state.putContentCache(ino, c);
       }
     });
     const key = await writeSnapshot(this.repo, result.root, {
@@ -651,20 +757,22 @@ export class LiveVfs implements Vfs {
   }
 }
 
-function checkRange(path: string, length: number, position: number, buf: Buffer): void {
+function toAttrOf(f: Found): Attr {
+  return toAttr(f.ino, f.rec);
+}
+
+function isDirMode(mode: number | undefined): boolean {
+  return mode !== undefined && (mode & S_IFMT) === S_IFDIR;
+}
+
+function checkRange(ino: number, length: number, position: number, buf: Buffer): void {
   if (!Number.isSafeInteger(length) || length < 0 || length > buf.length || !Number.isSafeInteger(position) || position < 0) {
-    throw new FragfsError('INVALID', `${path}: bad length or position`, { path });
+    throw new FragfsError('INVALID', `${where(ino)}: bad length or position`);
   }
 }
 
-function checkSize(path: string, size: number): void {
-  if (!Number.isSafeInteger(size) || size < 0) throw new FragfsError('INVALID', `${path}: bad size ${size}`, { path });
+function checkXattrName(name: Buffer, ino: number): void {
+  if (!Buffer.isBuffer(name) || name.length === 0) throw new FragfsError('INVALID', `${where(ino)}: empty attribute name`);
+  if (name.length > XATTR_NAME_MAX) throw new FragfsError('RANGE', `${where(ino)}: attribute name too long`);
+  if (name.includes(0)) throw new FragfsError('INVALID', `${where(ino)}: bad attribute name`);
 }
-
-function xattrName(name: string, path: string): Buffer {
-  const b = Buffer.from(String(name), 'utf8');
-  if (b.length === 0) throw new FragfsError('INVALID', `${path}: empty attribute name`, { path });
-  if (b.length > 255) throw new FragfsError('RANGE', `${path}: attribute name too long`, { path });
-  return b;
-}
-

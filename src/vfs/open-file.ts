@@ -65,8 +65,8 @@ export class OpenFile {
     private readonly ctx: FileContext,
     readonly ino: number,
     rec: InodeRecord,
-    /** A current name of the file, for error messages. */
-    public path: string,
+    /** How messages name the file (`inode N`: messages may reach logs, which hold no names). */
+    readonly label: string,
   ) {
     this.bs = ctx.blockSize;
     this.size = rec.size;
@@ -92,7 +92,11 @@ export class OpenFile {
   // --- write path
 
   write(src: Buffer, length: number, position: number, append: boolean): Promise<number> {
-    return this.locked(async () => {
+    return this.locked(() => this.writeUnlocked(src, length, position, append));
+  }
+
+  private async writeUnlocked(src: Buffer, length: number, position: number, append: boolean): Promise<number> {
+    {
       await this.ctx.wb.waitRoom();
       const pos = append ? this.size : position;
       let done = 0;
@@ -127,6 +131,55 @@ export class OpenFile {
       this.attrsDirty = true;
       this.ctx.wb.evictIfOver();
       return length;
+    }
+  }
+
+  /**
+   * fallocate(PUNCH_HOLE | KEEP_SIZE): bytes [offset, offset + length) read as zeros afterwards and
+   * whole blocks inside the range are no longer stored. The size does not change.
+   */
+  punchHole(offset: number, length: number): Promise<void> {
+    return this.locked(async () => {
+      const end = Math.min(offset + length, this.size);
+      if (end <= offset) return;
+      const firstWhole = Math.ceil(offset / this.bs);
+      const endWhole = Math.floor(end / this.bs);
+      // Partial blocks at either edge are zeroed through the write path (a patch over the stored block).
+      const zeroSpan = async (from: number, to: number) => {
+        if (to > from) await this.writeUnlocked(Buffer.alloc(to - from), to - from, from, false);
+      };
+      if (firstWhole > endWhole) {
+        await zeroSpan(offset, end);
+        return;
+      }
+      await zeroSpan(offset, firstWhole * this.bs);
+      await zeroSpan(endWhole * this.bs, end);
+      if (endWhole > firstWhole) {
+        for (const [blockNo, d] of [...this.dirty]) {
+          if (blockNo >= firstWhole && blockNo < endWhole) {
+            this.dirty.delete(blockNo);
+            this.ctx.wb.remove(d);
+          }
+        }
+        await this.drain();
+        const { state } = this.ctx;
+        const now = Date.now();
+        state.txn(() => {
+          const rec = state.getInode(this.ino);
+          if (!rec) return;
+          for (const { blockNo, ref } of state.extentsFrom(this.ino, firstWhole)) {
+            if (blockNo >= endWhole) break;
+            state.removeExtent(this.ino, blockNo);
+            rec.alloc -= ref.plainSize;
+          }
+          rec.mtimeMs = now;
+          rec.ctimeMs = now;
+          state.putInode(this.ino, rec);
+          state.contentChanged(this.ino, rec);
+        });
+        this.mtimeMs = now;
+        this.ctimeMs = now;
+      }
     });
   }
 
@@ -170,7 +223,7 @@ export class OpenFile {
   private async assemble(d: DirtyBlock): Promise<void> {
     const p = d.patch;
     if (!p) return;
-    const base = await this.ctx.cache.get(p.base, this.path);
+    const base = await this.ctx.cache.get(p.base, this.label);
     // Assembled by another caller, or handed to the store, while the block was read.
     if (d.patch !== p || this.dirty.get(d.blockNo) !== d) return;
     d.data = layOver(p, base, d.len, capacityFor(d.len, this.bs));
@@ -220,7 +273,7 @@ export class OpenFile {
     const p = this.ctx.wb
       .runStore(async () => {
         // A patch reads its block here, inside the store slot: eviction stays bounded like any store.
-        const data = image ?? layOver(patch!, await this.ctx.cache.get(patch!.base, this.path), plainSize, plainSize);
+        const data = image ?? layOver(patch!, await this.ctx.cache.get(patch!.base, this.label), plainSize, plainSize);
         // writeBlock may hand `data` to a worker thread: the cache gets its own copy.
         if (keep) kept = Uint8Array.prototype.slice.call(data);
         return this.ctx.repo.writeBlock(data);
@@ -271,7 +324,7 @@ export class OpenFile {
     const e = this.error;
     this.error = undefined;
     if (e instanceof FragfsError) throw e;
-    throw new FragfsError('IO', `storing data of ${this.path} failed: ${String(e)}`, { path: this.path, cause: e });
+    throw new FragfsError('IO', `storing data of ${this.label} failed: ${String(e)}`, { path: this.label, cause: e });
   }
 
   /** Stores every dirty block, waits for them, commits size and times. */
@@ -337,7 +390,7 @@ export class OpenFile {
           // the size, so growing the file later (even after a crash) shows zeros there.
           const ext = state.getExtent(this.ino, c);
           if (ext && ext.plainSize > cut) {
-            const plain = await cache.get(ext, this.path);
+            const plain = await cache.get(ext, this.label);
             cutRef = { blockNo: c, ref: await repo.writeBlock(new Uint8Array(plain.subarray(0, cut))) };
           }
         }
@@ -398,7 +451,7 @@ export class OpenFile {
         const ext = this.ctx.state.getExtent(this.ino, blockNo);
         if (!ext) dst.fill(0, done, done + n);
         else {
-          const plain = await this.ctx.cache.get(ext, this.path);
+          const plain = await this.ctx.cache.get(ext, this.label);
           copyOrZero(plain, plain.byteLength, inOff, n, dst, done);
         }
       }
@@ -414,7 +467,7 @@ export class OpenFile {
     for (let b = Math.floor(r.from / this.bs); b <= last; b++) {
       if (this.dirty.has(b) || this.inflight.has(b)) continue;
       const ext = this.ctx.state.getExtent(this.ino, b);
-      if (ext) this.ctx.cache.prefetch(ext, this.path);
+      if (ext) this.ctx.cache.prefetch(ext, this.label);
     }
   }
 

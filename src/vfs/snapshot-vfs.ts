@@ -1,19 +1,22 @@
-// A read-only filesystem view of one snapshot (a meta key): resolves paths by walking directory
-// fragments (decoded dirs cached), reads files through the shared block cache and read-ahead, and
-// fails every mutation with READ_ONLY.
+// A read-only filesystem view of one snapshot (a meta key). Inode numbers are computed from where an
+// entry lies (the directory it is in and its index there), so the view keeps no table that grows with
+// the entries the kernel has seen: only one small record per directory reached, and a bounded cache
+// of decoded directories. Files are read through the shared block cache and read-ahead; every
+// mutation fails with READ_ONLY.
 
 import { statfs as fsStatfs } from 'node:fs/promises';
 import { FragfsError } from '../errors.js';
+import { compareNames, NAME_MAX_BYTES } from '../fragment/names.js';
 import type { DirObject, Entry, Extent, SnapshotObject } from '../fragment/tree-format.js';
 import type { Repo } from '../repo/repo.js';
 import { readExtents } from '../repo/tree-writer.js';
 import { BlockCache, DEFAULT_CACHE_BYTES } from './block-cache.js';
-import { NAME_MAX_BYTES, nameBytes, splitPath } from './dir-ops.js';
+import { checkName, where } from './dir-ops.js';
 import { readExtentFile } from './extent-reader.js';
 import { S_IFDIR, fmtOfEntryType, nsToMs } from './inode.js';
 import { DEFAULT_READ_AHEAD_BYTES, newReadAheadState, type ReadAheadState } from './prefetch.js';
 import { SIBLING_FILES, SiblingStream } from './sibling-prefetch.js';
-import type { Attr, AttrChanges, Caller, DirEntry, StatFs, Vfs } from './vfs-api.js';
+import { ROOT_INO, type Attr, type AttrChanges, type Caller, type DirEntry, type StatFs, type Vfs } from './vfs-api.js';
 
 export interface SnapshotVfsOptions {
   repo: Repo;
@@ -25,29 +28,39 @@ export interface SnapshotVfsOptions {
 
 interface DirView {
   obj: DirObject;
-  byName: Map<string, Entry>;
-  /** Index of each name in obj.entries (readdir order). */
-  pos: Map<string, number>;
   subdirs: number;
 }
 
 interface SnapHandle {
+  ino: number;
   entry: Entry;
-  path: string;
   extents?: Extent[];
   ra: ReadAheadState;
 }
 
-const DIR_CACHE_MAX = 4096;
+/** Entries per directory an inode number can address (2^24); a bigger directory is refused. */
+const SLOT_ENTRIES = 2 ** 24;
+/** Numbers below this are not computed ones (0 is none, 1 the root). */
+const FIRST_INO = 2;
+/** Decoded directories kept (each up to a few MiB for very large directories). */
+const DIR_CACHE_MAX = 1024;
 const HEX64 = /^[0-9a-f]{64}$/;
 
 export class SnapshotVfs implements Vfs {
   readonly readOnly = true;
   readonly checksPermissions = false;
   private readonly cache: BlockCache;
+  /** Decoded directories by meta id, least recently used first. */
   private readonly dirs = new Map<string, DirView>();
-  private readonly inos = new Map<string, number>();
-  private nextIno = 2;
+  /**
+   * One slot per directory inode reached: its meta id. A directory's children are numbered in its
+   * slot, so two equal directories (the same meta id) in two places still give their entries
+   * different inode numbers, as the kernel needs (a directory has one parent).
+   */
+  private readonly slotIds: string[] = [];
+  private readonly slotOfDir = new Map<number, number>();
+  /** Hard-link groups: the inode number of the first name seen, for every name of the group. */
+  private readonly linkInos = new Map<number, number>();
   private readonly handles = new Map<number, SnapHandle>();
   private readonly freeFhs: number[] = [];
   private nextFh = 0;
@@ -72,68 +85,74 @@ export class SnapshotVfs implements Vfs {
     return new SnapshotVfs(o.repo, o.key, snap, o);
   }
 
-  // --- tree walking
+  // --- the tree
 
-  private async dirView(id: string, where: string): Promise<DirView> {
+  private async dirView(id: string, ino: number): Promise<DirView> {
     const hit = this.dirs.get(id);
     if (hit) {
       this.dirs.delete(id);
       this.dirs.set(id, hit);
       return hit;
     }
-    const obj = await this.repo.getMeta(id, 'dir', where);
-    const byName = new Map<string, Entry>();
-    const pos = new Map<string, number>();
-    let subdirs = 0;
-    obj.entries.forEach((e, i) => {
-      byName.set(e.name, e);
-      pos.set(e.name, i);
-      if (e.type === 'dir') subdirs++;
-    });
-    const v: DirView = { obj, byName, pos, subdirs };
+    const obj = await this.repo.getMeta(id, 'dir', where(ino));
+    if (obj.entries.length >= SLOT_ENTRIES) {
+      throw new FragfsError('CORRUPT', `directory fragment ${id} holds ${obj.entries.length} entries, more than a mount can number`, { fragmentId: id });
+    }
+    const v: DirView = { obj, subdirs: obj.entries.filter((e) => e.type === 'dir').length };
     this.dirs.set(id, v);
     if (this.dirs.size > DIR_CACHE_MAX) this.dirs.delete(this.dirs.keys().next().value as string);
     return v;
   }
 
-  private async resolve(path: string): Promise<Entry> {
-    const parts = splitPath(path);
-    let e = this.snap.root;
-    let walked = '';
-    for (const part of parts) {
-      nameBytes(part, path);
-      if (e.type !== 'dir' || e.dir === undefined) {
-        throw new FragfsError('NOT_DIR', `${path}: a path component is not a directory`, { path });
-      }
-      const view = await this.dirView(e.dir, walked || '/');
-      const next = view.byName.get(part);
-      if (!next) throw new FragfsError('NOT_FOUND', `${path}: no such file or directory`, { path });
-      e = next;
-      walked += '/' + part;
+  /** The slot of directory inode `ino` whose entry is `e` (assigned on first use). */
+  private slotOf(ino: number, e: Entry): number {
+    let slot = this.slotOfDir.get(ino);
+    if (slot === undefined) {
+      if (e.type !== 'dir' || e.dir === undefined) throw new FragfsError('NOT_DIR', `${where(ino)}: not a directory`);
+      slot = this.slotIds.length;
+      this.slotIds.push(e.dir);
+      this.slotOfDir.set(ino, slot);
     }
+    return slot;
+  }
+
+  private inoAt(slot: number, index: number, e: Entry): number {
+    const computed = FIRST_INO + slot * SLOT_ENTRIES + index;
+    if (e.link === undefined || e.type === 'dir') return computed;
+    const first = this.linkInos.get(e.link);
+    if (first !== undefined) return first;
+    this.linkInos.set(e.link, computed);
+    return computed;
+  }
+
+  /** The entry inode `ino` names. */
+  private async entryOf(ino: number): Promise<Entry> {
+    if (ino === ROOT_INO) return this.snap.root;
+    const n = ino - FIRST_INO;
+    const slot = Math.floor(n / SLOT_ENTRIES);
+    const id = Number.isSafeInteger(n) && n >= 0 ? this.slotIds[slot] : undefined;
+    if (id === undefined) throw new FragfsError('NOT_FOUND', `${where(ino)}: no such inode in this snapshot`);
+    const e = (await this.dirView(id, ino)).obj.entries[n % SLOT_ENTRIES];
+    if (!e) throw new FragfsError('NOT_FOUND', `${where(ino)}: no such inode in this snapshot`);
     return e;
   }
 
-  private inoOf(path: string, e: Entry): number {
-    if (path === '/' || path === '') return 1;
-    const k = e.link !== undefined ? `link:${e.link}` : `path:${path}`;
-    let ino = this.inos.get(k);
-    if (ino === undefined) {
-      ino = this.nextIno++;
-      this.inos.set(k, ino);
-    }
-    return ino;
+  private async childrenOf(ino: number): Promise<{ slot: number; view: DirView }> {
+    const e = await this.entryOf(ino);
+    if (e.type !== 'dir' || e.dir === undefined) throw new FragfsError('NOT_DIR', `${where(ino)}: not a directory`);
+    const slot = this.slotOf(ino, e);
+    return { slot, view: await this.dirView(this.slotIds[slot]!, ino) };
   }
 
-  private async attr(path: string, e: Entry): Promise<Attr> {
+  private async attr(ino: number, e: Entry): Promise<Attr> {
     const ms = nsToMs(e.mtimeNs);
     let nlink = 1;
-    if (e.type === 'dir' && e.dir !== undefined) nlink = 2 + (await this.dirView(e.dir, path)).subdirs;
+    if (e.type === 'dir' && e.dir !== undefined) nlink = 2 + (await this.dirView(e.dir, ino)).subdirs;
     let allocated = e.size;
     if (e.blocks) allocated = e.blocks.reduce((s, b) => s + b.plainSize, 0);
     const mode = (e.type === 'dir' ? S_IFDIR : fmtOfEntryType(e.type)) | (e.mode & 0o7777);
     return {
-      ino: this.inoOf(path, e),
+      ino,
       mode,
       nlink,
       uid: e.uid,
@@ -147,50 +166,65 @@ export class SnapshotVfs implements Vfs {
     };
   }
 
-  private ro(path: string): never {
-    throw new FragfsError('READ_ONLY', `${path}: a snapshot is read-only`, { path });
+  private ro(ino: number): never {
+    throw new FragfsError('READ_ONLY', `${where(ino)}: a snapshot is read-only`);
   }
 
-  private handle(fh: number, path: string): SnapHandle {
+  private handle(fh: number, ino: number): SnapHandle {
     const h = this.handles.get(fh);
-    if (!h) throw new FragfsError('BAD_FD', `${path}: file handle ${fh} is not open`, { path });
+    if (!h) throw new FragfsError('BAD_FD', `${where(ino)}: file handle ${fh} is not open`);
     return h;
   }
 
   // --- reads
 
-  async getattr(path: string): Promise<Attr> {
-    return this.attr(path, await this.resolve(path));
+  async lookup(parent: number, name: Buffer): Promise<Attr> {
+    checkName(name, parent);
+    const { slot, view } = await this.childrenOf(parent);
+    const entries = view.obj.entries;
+    // Entries are sorted by name bytes (FORMAT.md): binary search.
+    let lo = 0;
+    let hi = entries.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const c = compareNames(entries[mid]!.name, name);
+      if (c === 0) return this.attr(this.inoAt(slot, mid, entries[mid]!), entries[mid]!);
+      if (c < 0) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    throw new FragfsError('NOT_FOUND', `${where(parent, name)}: no such file or directory`);
   }
 
-  async fgetattr(path: string, fh: number): Promise<Attr> {
-    const h = this.handle(fh, path);
-    return this.attr(h.path, h.entry);
+  forget(_ino: number): void {
+    // Inode numbers are computed from where the entry lies: nothing is kept per kernel reference.
   }
 
-  async readdir(path: string): Promise<string[]> {
-    const e = await this.resolve(path);
-    if (e.type !== 'dir' || e.dir === undefined) throw new FragfsError('NOT_DIR', `${path}: not a directory`, { path });
-    return (await this.dirView(e.dir, path)).obj.entries.map((x) => x.name);
+  async getattr(ino: number, fh?: number): Promise<Attr> {
+    if (fh !== undefined) {
+      const h = this.handle(fh, ino);
+      return this.attr(h.ino, h.entry);
+    }
+    return this.attr(ino, await this.entryOf(ino));
   }
 
-  async readdirEntries(path: string): Promise<DirEntry[]> {
-    const e = await this.resolve(path);
-    if (e.type !== 'dir' || e.dir === undefined) throw new FragfsError('NOT_DIR', `${path}: not a directory`, { path });
-    const prefix = path === '/' ? '/' : `${path}/`;
-    return (await this.dirView(e.dir, path)).obj.entries.map((x) => ({
-      name: x.name,
-      ino: this.inoOf(prefix + x.name, x),
-      mode: x.type === 'dir' ? S_IFDIR : fmtOfEntryType(x.type),
-    }));
+  async readdir(ino: number, plus: boolean): Promise<DirEntry[]> {
+    const { slot, view } = await this.childrenOf(ino);
+    const out: DirEntry[] = [];
+    for (const [i, x] of view.obj.entries.entries()) {
+      const childIno = this.inoAt(slot, i, x);
+      const d: DirEntry = { name: x.name, ino: childIno, mode: x.type === 'dir' ? S_IFDIR : fmtOfEntryType(x.type) };
+      if (plus) d.attr = await this.attr(childIno, x);
+      out.push(d);
+    }
+    return out;
   }
 
-  async access(path: string, mode: number): Promise<void> {
-    await this.resolve(path);
-    if (mode & 2) this.ro(path);
+  async access(ino: number, mode: number): Promise<void> {
+    await this.entryOf(ino);
+    if (mode & 2) this.ro(ino);
   }
 
-  async statfs(_path: string): Promise<StatFs> {
+  async statfs(): Promise<StatFs> {
     let st = { bsize: 4096, blocks: 0, bfree: 0, bavail: 0 };
     if (this.repo.storePath) {
       try {
@@ -203,103 +237,101 @@ export class SnapshotVfs implements Vfs {
     return { bsize: this.repo.blockSize, frsize: st.bsize, blocks: st.blocks, bfree: 0, bavail: 0, files, ffree: 0, favail: 0, namemax: NAME_MAX_BYTES };
   }
 
-  async open(path: string, flags: number): Promise<number> {
-    if ((flags & 3) !== 0 || flags & 0o1000) this.ro(path);
-    const entry = await this.resolve(path);
+  async open(ino: number, flags: number): Promise<number> {
+    if ((flags & 3) !== 0 || flags & 0o1000) this.ro(ino);
+    const entry = await this.entryOf(ino);
     const fh = this.freeFhs.pop() ?? this.nextFh++;
-    this.handles.set(fh, { entry, path, ra: newReadAheadState() });
-    if (entry.type === 'file') await this.loadAhead(path, entry);
+    this.handles.set(fh, { ino, entry, ra: newReadAheadState() });
+    if (entry.type === 'file') await this.loadAhead(ino, entry);
     return fh;
+  }
+
+  async create(parent: number, _name: Buffer, _mode: number, _flags: number, _caller: Caller): Promise<{ attr: Attr; fh: number }> {
+    this.ro(parent);
   }
 
   /**
    * A file opened right after another of the same folder: load its first block and those of the
-   * next small files (sibling-prefetch.ts). The parent's listing is already cached by `resolve`.
+   * next small files (sibling-prefetch.ts). Its folder is the slot its number was computed in.
    */
-  private async loadAhead(path: string, entry: Entry): Promise<void> {
-    const cut = path.lastIndexOf('/');
-    const dirPath = cut <= 0 ? '/' : path.slice(0, cut);
-    const dir = await this.resolve(dirPath);
-    if (dir.dir === undefined || !this.siblings.opened(dir.dir)) return;
+  private async loadAhead(ino: number, entry: Entry): Promise<void> {
+    if (ino === ROOT_INO) return;
+    const n = ino - FIRST_INO;
+    const slot = Math.floor(n / SLOT_ENTRIES);
+    const id = this.slotIds[slot];
+    if (id === undefined || !this.siblings.opened(slot)) return;
     const first = (e: Entry) => (e.blocks?.[0]?.offset === 0 ? e.blocks[0] : undefined);
     const own = first(entry);
-    if (own) this.cache.prefetch(own, path);
-    const view = await this.dirView(dir.dir, dirPath);
-    const at = view.pos.get(path.slice(cut + 1));
-    if (at === undefined) return;
-    const prefix = dirPath === '/' ? '/' : `${dirPath}/`;
+    if (own) this.cache.prefetch(own, where(ino));
+    const view = await this.dirView(id, ino);
+    const at = n % SLOT_ENTRIES;
     for (const e of view.obj.entries.slice(at + 1, at + 1 + SIBLING_FILES)) {
       if (e.type !== 'file' || e.size === 0 || e.size > this.repo.blockSize) continue;
       const b = first(e);
-      if (b) this.cache.prefetch(b, prefix + e.name);
+      if (b) this.cache.prefetch(b, where(ino));
     }
   }
 
-  async read(path: string, fh: number, buf: Buffer, length: number, position: number): Promise<number> {
-    const h = this.handle(fh, path);
-    if (h.entry.type === 'dir') throw new FragfsError('IS_DIR', `${path}: is a directory`, { path });
+  async read(ino: number, fh: number, buf: Buffer, length: number, position: number): Promise<number> {
+    const h = this.handle(fh, ino);
+    if (h.entry.type === 'dir') throw new FragfsError('IS_DIR', `${where(ino)}: is a directory`);
     if (!Number.isSafeInteger(length) || length < 0 || length > buf.length || !Number.isSafeInteger(position) || position < 0) {
-      throw new FragfsError('INVALID', `${path}: bad length or position`, { path });
+      throw new FragfsError('INVALID', `${where(ino)}: bad length or position`);
     }
-    h.extents ??= await readExtents(this.repo, h.entry, h.path);
-    const f = { extents: h.extents, size: h.entry.size, path: h.path };
+    h.extents ??= await readExtents(this.repo, h.entry, where(ino));
+    const f = { extents: h.extents, size: h.entry.size, path: where(ino) };
     return readExtentFile(this.cache, f, buf, length, position, h.ra, this.repo.blockSize, this.readAheadBytes);
   }
 
-  async readlink(path: string): Promise<string> {
-    const e = await this.resolve(path);
-    if (e.type !== 'symlink' || e.target === undefined) throw new FragfsError('INVALID', `${path}: not a symbolic link`, { path });
+  async readlink(ino: number): Promise<Buffer> {
+    const e = await this.entryOf(ino);
+    if (e.type !== 'symlink' || e.target === undefined) throw new FragfsError('INVALID', `${where(ino)}: not a symbolic link`);
     return e.target;
   }
 
-  async getxattr(path: string, name: string): Promise<Buffer> {
-    const e = await this.resolve(path);
-    const v = e.xattrs?.[name];
-    if (v === undefined) throw new FragfsError('NO_ATTR', `${path}: no attribute ${name}`, { path });
-    return Buffer.from(v);
+  async getxattr(ino: number, name: Buffer): Promise<Buffer> {
+    const e = await this.entryOf(ino);
+    const x = e.xattrs?.find((a) => a.name.equals(name));
+    if (x === undefined) throw new FragfsError('NO_ATTR', `${where(ino)}: no such attribute`);
+    return x.value;
   }
 
-  async listxattr(path: string): Promise<string[]> {
-    const e = await this.resolve(path);
-    return Object.keys(e.xattrs ?? {});
+  async listxattr(ino: number): Promise<Buffer[]> {
+    const e = await this.entryOf(ino);
+    return (e.xattrs ?? []).map((x) => x.name);
   }
 
-  async flush(path: string, fh: number): Promise<void> {
-    this.handle(fh, path);
+  async flush(ino: number, fh: number): Promise<void> {
+    this.handle(fh, ino);
   }
 
-  async fsync(path: string, fh: number, _dataOnly: boolean): Promise<void> {
-    this.handle(fh, path);
+  async fsync(ino: number, fh: number, _dataOnly: boolean): Promise<void> {
+    this.handle(fh, ino);
   }
 
-  async release(path: string, fh: number): Promise<void> {
-    this.handle(fh, path);
+  async release(ino: number, fh: number): Promise<void> {
+    this.handle(fh, ino);
     this.handles.delete(fh);
     this.freeFhs.push(fh);
   }
 
   // --- mutations: all READ_ONLY
 
-  async mkdir(path: string, _mode: number, _caller: Caller): Promise<void> { this.ro(path); }
-  async rmdir(path: string): Promise<void> { this.ro(path); }
-  async mknod(path: string, _mode: number, _rdev: number, _caller: Caller): Promise<void> { this.ro(path); }
-  async create(path: string, _mode: number, _flags: number, _caller: Caller): Promise<number> { this.ro(path); }
-  async write(path: string, _fh: number, _buf: Buffer, _length: number, _position: number): Promise<number> { this.ro(path); }
-  async truncate(path: string, _size: number): Promise<void> { this.ro(path); }
-  async ftruncate(path: string, _fh: number, _size: number): Promise<void> { this.ro(path); }
-  async unlink(path: string): Promise<void> { this.ro(path); }
-  async rename(from: string, _to: string): Promise<void> { this.ro(from); }
-  async symlink(_target: string, path: string, _caller: Caller): Promise<void> { this.ro(path); }
-  async link(_existing: string, path: string): Promise<void> { this.ro(path); }
-  async chmod(path: string, _mode: number): Promise<void> { this.ro(path); }
-  async chown(path: string, _uid: number, _gid: number): Promise<void> { this.ro(path); }
-  async utimens(path: string, _atimeMs: number, _mtimeMs: number): Promise<void> { this.ro(path); }
-  async setattr(path: string, fh: number | undefined, c: AttrChanges): Promise<Attr> {
-    if (Object.values(c).some((v) => v !== undefined)) this.ro(path);
-    return fh === undefined ? this.getattr(path) : this.fgetattr(path, fh);
+  async mkdir(parent: number, _name: Buffer, _mode: number, _caller: Caller): Promise<Attr> { this.ro(parent); }
+  async rmdir(parent: number, _name: Buffer): Promise<void> { this.ro(parent); }
+  async mknod(parent: number, _name: Buffer, _mode: number, _rdev: number, _caller: Caller): Promise<Attr> { this.ro(parent); }
+  async write(ino: number, _fh: number, _buf: Buffer, _length: number, _position: number): Promise<number> { this.ro(ino); }
+  async fallocate(ino: number, _fh: number, _mode: number, _offset: number, _length: number): Promise<void> { this.ro(ino); }
+  async unlink(parent: number, _name: Buffer): Promise<void> { this.ro(parent); }
+  async rename(parent: number, _name: Buffer, _newParent: number, _newName: Buffer, _flags: number): Promise<void> { this.ro(parent); }
+  async symlink(parent: number, _name: Buffer, _target: Buffer, _caller: Caller): Promise<Attr> { this.ro(parent); }
+  async link(ino: number, _newParent: number, _newName: Buffer): Promise<Attr> { this.ro(ino); }
+  async setattr(ino: number, fh: number | undefined, c: AttrChanges): Promise<Attr> {
+    if (Object.values(c).some((v) => v !== undefined)) this.ro(ino);
+    return this.getattr(ino, fh);
   }
-  async setxattr(path: string, _name: string, _value: Buffer, _flags: number): Promise<void> { this.ro(path); }
-  async removexattr(path: string, _name: string): Promise<void> { this.ro(path); }
+  async setxattr(ino: number, _name: Buffer, _value: Buffer, _flags: number): Promise<void> { this.ro(ino); }
+  async removexattr(ino: number, _name: Buffer): Promise<void> { this.ro(ino); }
 
   async flushAll(): Promise<void> {}
 

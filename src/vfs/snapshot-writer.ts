@@ -3,6 +3,7 @@
 // so the work grows with what changed since the last snapshot, not with the tree.
 
 import type { Transaction } from 'lmdb';
+import { FragfsError } from '../errors.js';
 import type { Entry, Extent } from '../fragment/tree-format.js';
 import type { Repo } from '../repo/repo.js';
 import { fileContent, writeDir } from '../repo/tree-writer.js';
@@ -32,9 +33,9 @@ export class SnapshotWriter {
 
   async run(): Promise<TreeResult> {
     const rec = this.state.getInode(ROOT_INO, this.rtx);
-    if (!rec) throw new Error('live state without a root inode');
+    if (!rec) throw new FragfsError('IO', 'the live state has no root inode');
     const d = await this.dirValue(ROOT_INO);
-    const root = this.baseEntry('', ROOT_INO, rec);
+    const root = this.baseEntry(Buffer.alloc(0), ROOT_INO, rec);
     root.dir = d.id;
     return { root, files: d.files, dirs: d.dirs, logicalBytes: d.bytes, newDirs: this.newDirs, newContent: this.newContent };
   }
@@ -49,7 +50,7 @@ export class SnapshotWriter {
     for (const { name, ino: child } of [...this.state.listDir(ino, this.rtx)]) {
       const rec = this.state.getInode(child, this.rtx);
       if (!rec) continue;
-      const e = this.baseEntry(name.toString('utf8'), child, rec);
+      const e = this.baseEntry(name, child, rec);
       if (isDir(rec)) {
         const sub = await this.dirValue(child);
         e.dir = sub.id;
@@ -69,7 +70,7 @@ export class SnapshotWriter {
     return v;
   }
 
-  private baseEntry(name: string, ino: number, rec: InodeRecord): Entry {
+  private baseEntry(name: Buffer, ino: number, rec: InodeRecord): Entry {
     const e: Entry = {
       name,
       type: entryTypeOf(rec.mode),
@@ -82,16 +83,14 @@ export class SnapshotWriter {
     if (rec.target !== undefined) e.target = rec.target;
     if (rec.rdev) e.rdev = rec.rdev;
     if (!isDir(rec) && rec.nlink > 1) e.link = ino;
-    let xattrs: Record<string, Uint8Array> | undefined;
-    for (const { name: xn, value } of this.state.listXattrs(ino, this.rtx)) {
-      xattrs ??= {};
-      xattrs[xn.toString('utf8')] = new Uint8Array(value);
+    if (rec.xattrs) {
+      const xattrs = this.state.listXattrs(ino, this.rtx);
+      if (xattrs.length > 0) e.xattrs = xattrs;
     }
-    if (xattrs) e.xattrs = xattrs;
     return e;
   }
 
-  private async content(ino: number, rec: InodeRecord): Promise<FileContentCache> {
+  private async content(ino: number, rec: InodeRecord): Promise<Pick<Entry, 'blocks' | 'pages'>> {
     const cached = this.state.getContentCache(ino, this.rtx);
     if (cached) return cached;
     const blockSize = this.repo.blockSize;
@@ -99,13 +98,15 @@ export class SnapshotWriter {
     for (const { blockNo, ref } of this.state.extentsFrom(ino, 0, this.rtx)) {
       const offset = blockNo * blockSize;
       if (offset >= rec.size) break;
-      // Bytes of a block past the file's size are not part of the file.
-      const plainSize = Math.min(ref.plainSize, rec.size - offset);
-      if (plainSize !== ref.plainSize) continue; // cannot happen: truncate re-stores the cut block
-      extents.push({ offset, id: ref.id, key: ref.key, plainSize });
+      // Write ordering invariant 3 (docs/DESIGN.md): no committed extent reaches past the size. A
+      // snapshot that dropped or cut such a block would hold a file nobody wrote: fail loudly instead.
+      if (offset + ref.plainSize > rec.size) {
+        throw new FragfsError('IO', `inode ${ino}: the live state has a block past the end of the file (a bug); snapshot refused`);
+      }
+      extents.push({ offset, id: ref.id, key: ref.key, plainSize: ref.plainSize });
     }
     const c = await fileContent(this.repo, extents);
-    if (c.pages) this.newContent.set(ino, c);
+    if (c.pages) this.newContent.set(ino, { pages: c.pages });
     return c;
   }
 }

@@ -1,6 +1,8 @@
 // The contract between the FUSE adapter (src/fuse) and the in-process filesystem (src/vfs): POSIX
-// operations by path, failures as FragfsError whose code maps to the errno a program expects.
-// The adapter only translates; everything a test can check without a kernel lives behind this.
+// operations addressed by inode number and name bytes, as the kernel sends them (JuiceFS's VFS and
+// go-fuse's node API work the same way), failures as FragfsError whose code maps to the errno a
+// program expects. The adapter only translates; everything a test can check without a kernel lives
+// behind this interface.
 
 /** What `stat` shows. `mode` includes the file type bits (S_IFREG, S_IFDIR, S_IFLNK, ...). */
 export interface Attr {
@@ -20,9 +22,11 @@ export interface Attr {
 
 /** One directory entry as readdir(3) shows it: `mode` carries only the type bits (d_type). */
 export interface DirEntry {
-  name: string;
+  name: Buffer;
   ino: number;
   mode: number;
+  /** With `readdir(..., plus = true)`: the entry's attributes, as lookup would answer them. */
+  attr?: Attr;
 }
 
 /** What one setattr changes; an absent field stays as it is. Times in ms since the epoch. */
@@ -47,75 +51,98 @@ export interface StatFs {
   namemax: number;
 }
 
-/** Caller identity for operations that create inodes or check permissions. */
+/** Caller identity for operations that create inodes. */
 export interface Caller {
   uid: number;
   gid: number;
 }
 
+/** rename(2) flags (renameat2): fail if the target exists; swap the two names. */
+export const RENAME_NOREPLACE = 1;
+export const RENAME_EXCHANGE = 2;
+/** fallocate(2) modes fragfs supports. */
+export const FALLOC_FL_KEEP_SIZE = 1;
+export const FALLOC_FL_PUNCH_HOLE = 2;
+
+/** The root directory's inode number, on every Vfs and in the kernel. */
+export const ROOT_INO = 1;
+
 /**
  * Contract:
- * - Paths are absolute inside the mount ('/' is the root), already split by the kernel; names are at
- *   most 255 bytes (longer MUST fail with NAME_TOO_LONG).
+ * - Inodes are numbers the Vfs hands out (lookup, create, mkdir, mknod, symlink, link, readdir);
+ *   ROOT_INO is the root. A number MUST keep naming the same inode for as long as the mount lives
+ *   (the kernel caches them): the live tree never reuses one, a snapshot computes it from where the
+ *   entry lies. An inode that is gone (unlinked and closed) answers NOT_FOUND (ENOENT).
+ * - Names are one path component as bytes, exactly as the kernel sent them: any bytes but '/' and
+ *   NUL, 1..255 of them (longer MUST fail with NAME_TOO_LONG), not '.' or '..'.
  * - Every failure MUST be a FragfsError; its code gives the errno (src/errors.ts). Anything else is a bug.
  * - A read-only vfs (snapshot mounts, --read-only) MUST fail every mutation with READ_ONLY (EROFS).
- * - `fsync`/`fdatasync` MUST NOT resolve before the file's data and metadata are durable in the store
- *   and the live state; `release` MUST have stored the file's buffered data. `flush` (every close)
- *   MAY leave it buffered: the kernel does not wait for release, so stores of many small files overlap.
- *   Buffered data MUST be visible to every handle of the file until it is stored.
+ * - `fsync` MUST NOT resolve before the file's data and metadata are durable in the store and the
+ *   live state; `release` MUST have stored the file's buffered data. `flush` (every close) MAY leave
+ *   it buffered: the kernel does not wait for release. Buffered data MUST be visible to every handle
+ *   of the file until it is stored.
  * - No byte of a block that failed its checks is ever returned by `read`: it fails with CORRUPT (EIO).
- * - File handles are small non-negative integers, unique among open handles.
+ * - File handles are small non-negative integers, unique among open handles. An operation given a
+ *   handle works on the handle's inode even when that inode has no name left (fstat, fchmod, fsync
+ *   after unlink or after another file was renamed over it).
+ * - `forget(ino)` says the kernel holds no reference to `ino` any more; a Vfs MAY drop what it keeps
+ *   for it. It MUST NOT fail.
  */
 export interface Vfs {
   readonly readOnly: boolean;
   /**
    * True when the vfs checks POSIX permissions itself (EACCES/EPERM), so the kernel need not
-   * (fragfs then mounts without default_permissions, which saves a getattr per directory of every
-   * path the kernel resolves). False: the mount MUST use the kernel's default_permissions.
+   * (fragfs then mounts without default_permissions). False: the mount MUST use the kernel's
+   * default_permissions.
    */
   readonly checksPermissions: boolean;
 
-  getattr(path: string): Promise<Attr>;
-  fgetattr(path: string, fh: number): Promise<Attr>;
-  readdir(path: string): Promise<string[]>;
-  /** readdir with each entry's inode number and type (what getattr of the entry would say), '.' and '..' excluded. */
-  readdirEntries(path: string): Promise<DirEntry[]>;
-  access(path: string, mode: number): Promise<void>;
-  statfs(path: string): Promise<StatFs>;
-
-  mkdir(path: string, mode: number, caller: Caller): Promise<void>;
-  rmdir(path: string): Promise<void>;
-  mknod(path: string, mode: number, rdev: number, caller: Caller): Promise<void>;
-  create(path: string, mode: number, flags: number, caller: Caller): Promise<number>;
-  open(path: string, flags: number): Promise<number>;
-  read(path: string, fh: number, buf: Buffer, length: number, position: number): Promise<number>;
-  write(path: string, fh: number, buf: Buffer, length: number, position: number): Promise<number>;
-  truncate(path: string, size: number): Promise<void>;
-  ftruncate(path: string, fh: number, size: number): Promise<void>;
-  flush(path: string, fh: number): Promise<void>;
-  fsync(path: string, fh: number, dataOnly: boolean): Promise<void>;
-  release(path: string, fh: number): Promise<void>;
-
-  unlink(path: string): Promise<void>;
-  /** rename(2) semantics: replaces an existing target (empty dir over empty dir, file over file). */
-  rename(from: string, to: string): Promise<void>;
-  symlink(target: string, path: string, caller: Caller): Promise<void>;
-  readlink(path: string): Promise<string>;
-  link(existing: string, path: string): Promise<void>;
-  chmod(path: string, mode: number): Promise<void>;
-  chown(path: string, uid: number, gid: number): Promise<void>;
-  utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void>;
+  lookup(parent: number, name: Buffer): Promise<Attr>;
+  forget(ino: number): void;
+  /** With `fh`, the inode is the open handle's (it may have no name left). */
+  getattr(ino: number, fh?: number): Promise<Attr>;
   /**
    * chmod, chown, truncate and utimens as one request (what a FUSE setattr carries), applied in that
-   * order with their permission checks, answered with the attributes after all of them. With `fh`
-   * the inode is the open handle's (it may have no name left). No change: just the attributes.
+   * order with their permission checks, answered with the attributes after all of them. No change:
+   * just the attributes.
    */
-  setattr(path: string, fh: number | undefined, changes: AttrChanges): Promise<Attr>;
+  setattr(ino: number, fh: number | undefined, changes: AttrChanges): Promise<Attr>;
+  readlink(ino: number): Promise<Buffer>;
+  access(ino: number, mask: number): Promise<void>;
+  statfs(): Promise<StatFs>;
 
-  setxattr(path: string, name: string, value: Buffer, flags: number): Promise<void>;
-  getxattr(path: string, name: string): Promise<Buffer>;
-  listxattr(path: string): Promise<string[]>;
-  removexattr(path: string, name: string): Promise<void>;
+  mkdir(parent: number, name: Buffer, mode: number, caller: Caller): Promise<Attr>;
+  mknod(parent: number, name: Buffer, mode: number, rdev: number, caller: Caller): Promise<Attr>;
+  symlink(parent: number, name: Buffer, target: Buffer, caller: Caller): Promise<Attr>;
+  /** A new name for inode `ino` (not a directory). */
+  link(ino: number, newParent: number, newName: Buffer): Promise<Attr>;
+  unlink(parent: number, name: Buffer): Promise<void>;
+  rmdir(parent: number, name: Buffer): Promise<void>;
+  /** rename(2)/renameat2(2): replaces an existing target unless RENAME_NOREPLACE; RENAME_EXCHANGE swaps. */
+  rename(parent: number, name: Buffer, newParent: number, newName: Buffer, flags: number): Promise<void>;
+
+  /** Opens a file or directory for I/O; resolves to a handle. */
+  open(ino: number, flags: number): Promise<number>;
+  /** Creates and opens a regular file; EXISTS with O_EXCL when the name is taken (else opens it). */
+  create(parent: number, name: Buffer, mode: number, flags: number, caller: Caller): Promise<{ attr: Attr; fh: number }>;
+  read(ino: number, fh: number, buf: Buffer, length: number, position: number): Promise<number>;
+  write(ino: number, fh: number, data: Buffer, length: number, position: number): Promise<number>;
+  flush(ino: number, fh: number): Promise<void>;
+  fsync(ino: number, fh: number, dataOnly: boolean): Promise<void>;
+  release(ino: number, fh: number): Promise<void>;
+  /** fallocate(2): mode 0 (extend), FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE | KEEP_SIZE; others NOT_SUPPORTED. */
+  fallocate(ino: number, fh: number, mode: number, offset: number, length: number): Promise<void>;
+
+  /**
+   * The entries of directory `ino` (without '.' and '..'), in a stable order. With `plus`, each
+   * carries its attributes, and each returned entry then counts as a lookup for forget().
+   */
+  readdir(ino: number, plus: boolean): Promise<DirEntry[]>;
+
+  setxattr(ino: number, name: Buffer, value: Buffer, flags: number): Promise<void>;
+  getxattr(ino: number, name: Buffer): Promise<Buffer>;
+  listxattr(ino: number): Promise<Buffer[]>;
+  removexattr(ino: number, name: Buffer): Promise<void>;
 
   /** Stores every buffered block and commits the live state (what `umount` and signals call). */
   flushAll(): Promise<void>;

@@ -3,10 +3,11 @@
 
 import { Repo } from '../../src/repo/repo.js';
 import { LiveVfs } from '../../src/vfs/live-vfs.js';
+import { PathVfs } from './path-vfs.js';
 
 const [storePath, statePath, passphrase] = process.argv.slice(2) as [string, string, string];
 const repo = await Repo.open({ storePath, passphrase });
-const vfs = await LiveVfs.open({ repo, statePath, owner: { uid: 1000, gid: 1000 } });
+const vfs = new PathVfs(await LiveVfs.open({ repo, statePath, owner: { uid: 1000, gid: 1000 } }));
 const me = { uid: 1000, gid: 1000 };
 await vfs.mkdir('/dir', 0o755, me);
 const synced = Buffer.alloc(300_000);

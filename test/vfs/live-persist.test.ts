@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { Repo } from '../../src/repo/repo.js';
 import { LiveVfs } from '../../src/vfs/live-vfs.js';
+import { PathVfs } from './path-vfs.js';
 import { ME, O_RDWR, fixture, pseudoRandom, readFile, walk, writeFile } from './vfs-helpers.js';
 
 test('reopen of the state after close shows the same tree', async (t) => {
@@ -51,7 +52,7 @@ test('kill -9 after fsync: fsynced data and committed metadata survive', async (
     child.kill('SIGKILL');
     await new Promise((r) => child.on('exit', r));
     fx.repo = await Repo.open({ storePath, passphrase: 'vfs test' });
-    const v = await LiveVfs.open({ repo: fx.repo, statePath: fx.statePath });
+    const v = new PathVfs(await LiveVfs.open({ repo: fx.repo, statePath: fx.statePath }));
     fx.vfs = v;
     const want = Buffer.alloc(300_000);
     for (let i = 0; i < want.length; i++) want[i] = (i * 31 + 7) & 0xff;

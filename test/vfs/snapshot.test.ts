@@ -6,6 +6,7 @@ import test from 'ava';
 import { isFragfsError } from '../../src/errors.js';
 import type { Entry } from '../../src/fragment/tree-format.js';
 import { SnapshotVfs } from '../../src/vfs/snapshot-vfs.js';
+import { PathVfs } from './path-vfs.js';
 import { ME, O_WRONLY, fixture, pseudoRandom, readFile, walk, writeFile } from './vfs-helpers.js';
 
 const BS = 64 * 1024;
@@ -34,7 +35,7 @@ test('snapshot equals the tree (walked with SnapshotVfs), including paged manife
     await writeFile(v, '/empty', Buffer.alloc(0));
     const key = await v.snapshot('first');
     t.regex(key, /^[0-9a-f]{64}$/);
-    const s = await SnapshotVfs.open({ repo: fx.repo, key });
+    const s = new PathVfs(await SnapshotVfs.open({ repo: fx.repo, key }));
     t.deepEqual(await walk(s), await walk(v));
     t.is(await s.snapshot(), key);
     t.is((await s.getattr('/hard')).ino, (await s.getattr('/docs/a.txt')).ino);
@@ -42,9 +43,9 @@ test('snapshot equals the tree (walked with SnapshotVfs), including paged manife
     t.is(snap.files, 5);
     t.is(snap.dirs, 2);
     const rootDir = await fx.repo.getMeta(snap.root.dir!, 'dir');
-    const hard = rootDir.entries.find((e: Entry) => e.name === 'hard')!;
-    const docs = await fx.repo.getMeta(rootDir.entries.find((e: Entry) => e.name === 'docs')!.dir!, 'dir');
-    const a = docs.entries.find((e: Entry) => e.name === 'a.txt')!;
+    const hard = rootDir.entries.find((e: Entry) => e.name.equals(Buffer.from('hard')))!;
+    const docs = await fx.repo.getMeta(rootDir.entries.find((e: Entry) => e.name.equals(Buffer.from('docs')))!.dir!, 'dir');
+    const a = docs.entries.find((e: Entry) => e.name.equals(Buffer.from('a.txt')))!;
     t.truthy(hard.link);
     t.is(hard.link, a.link);
     t.is(await fx.repo.resolveSnapshot('first'), key);
@@ -76,15 +77,15 @@ test('second snapshot after one change writes only the changed path and the snap
     const s2 = await fx.repo.getMeta(k2, 'snapshot');
     const r1 = await fx.repo.getMeta(s1.root.dir!, 'dir');
     const r2 = await fx.repo.getMeta(s2.root.dir!, 'dir');
-    const xId = (r: { entries: Entry[] }) => r.entries.find((e) => e.name === 'x')!.dir;
+    const xId = (r: { entries: Entry[] }) => r.entries.find((e) => e.name.equals(Buffer.from('x')))!.dir;
     t.is(xId(r2), xId(r1));
     t.not(s2.root.dir, s1.root.dir);
     // nothing changed: the same root dir again
     const k3 = await v.snapshot();
     t.is((await fx.repo.getMeta(k3, 'snapshot')).root.dir, s2.root.dir);
-    const s = await SnapshotVfs.open({ repo: fx.repo, key: k2 });
+    const s = new PathVfs(await SnapshotVfs.open({ repo: fx.repo, key: k2 }));
     t.is((await readFile(s, '/a/b/c/f3')).toString(), 'changed');
-    const old = await SnapshotVfs.open({ repo: fx.repo, key: k1 });
+    const old = new PathVfs(await SnapshotVfs.open({ repo: fx.repo, key: k1 }));
     t.is((await readFile(old, '/a/b/c/f3')).toString(), 'c3');
   } finally {
     await fx.done();
@@ -106,7 +107,7 @@ test('snapshot caches stay right across rename, unlink, hard links and reopen', 
     await v.write('/q/f2', fh, Buffer.from('TWO'), 3, 0);
     await v.release('/q/f2', fh);
     let k = await v.snapshot();
-    let s = await SnapshotVfs.open({ repo: fx.repo, key: k });
+    let s = new PathVfs(await SnapshotVfs.open({ repo: fx.repo, key: k }));
     t.is((await readFile(s, '/p/sub/f')).toString(), 'TWO');
     t.deepEqual(await walk(s), await walk(v));
     await v.rename('/p/sub', '/q/sub');
@@ -115,7 +116,7 @@ test('snapshot caches stay right across rename, unlink, hard links and reopen', 
     v = await fx.reopen();
     await writeFile(v, '/q/sub/new', Buffer.from('n'));
     k = await v.snapshot();
-    s = await SnapshotVfs.open({ repo: fx.repo, key: k });
+    s = new PathVfs(await SnapshotVfs.open({ repo: fx.repo, key: k }));
     t.deepEqual(await walk(s), await walk(v));
   } finally {
     await fx.done();
@@ -142,7 +143,7 @@ test('a snapshot taken while another handle writes is consistent (whole blocks, 
     await writer;
     await v.release('/stream', fh);
     for (const key of keys) {
-      const s = await SnapshotVfs.open({ repo: fx.repo, key });
+      const s = new PathVfs(await SnapshotVfs.open({ repo: fx.repo, key }));
       const data = await readFile(s, '/stream');
       t.is(data.length % BS, 0);
       for (let b = 0; b < data.length / BS; b++) {
@@ -159,7 +160,7 @@ test('SnapshotVfs: mutations fail EROFS, missing paths ENOENT, bad key BAD_KEY',
   try {
     await writeFile(fx.vfs, '/f', Buffer.from('x'));
     const key = await fx.vfs.snapshot();
-    const s = await SnapshotVfs.open({ repo: fx.repo, key });
+    const s = new PathVfs(await SnapshotVfs.open({ repo: fx.repo, key }));
     t.true(s.readOnly);
     for (const p of [
       s.mkdir('/d', 0o755, ME),

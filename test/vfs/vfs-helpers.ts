@@ -1,12 +1,15 @@
 // Shared set-up for the vfs tests: a repo (memory or a real LMDB store in a temp dir), a live vfs
-// on a temp state folder, and small read/write helpers by path.
+// on a temp state folder (driven by path through PathVfs, as the kernel drives it by lookups), and
+// small read/write helpers by path.
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Repo } from '../../src/repo/repo.js';
 import { LiveVfs, type LiveVfsOptions } from '../../src/vfs/live-vfs.js';
-import type { Vfs } from '../../src/vfs/vfs-api.js';
+import { PathVfs } from './path-vfs.js';
+
+export { PathVfs };
 
 export const ME = { uid: 1000, gid: 1000 };
 export const O_RDONLY = 0;
@@ -19,9 +22,12 @@ export const O_EXCL = 0o200;
 export interface Fixture {
   dir: string;
   repo: Repo;
-  vfs: LiveVfs;
+  /** The live vfs, addressed by path. */
+  vfs: PathVfs;
+  /** The same vfs itself (inodes and name bytes). */
+  readonly live: LiveVfs;
   statePath: string;
-  reopen(o?: Partial<LiveVfsOptions>): Promise<LiveVfs>;
+  reopen(o?: Partial<LiveVfsOptions>): Promise<PathVfs>;
   done(): Promise<void>;
 }
 
@@ -39,9 +45,12 @@ export async function fixture(
     dir,
     repo,
     statePath,
-    vfs: await LiveVfs.open({ repo, statePath, owner: ME, ...o.vfs }),
+    vfs: new PathVfs(await LiveVfs.open({ repo, statePath, owner: ME, ...o.vfs })),
+    get live() {
+      return fx.vfs.inner as LiveVfs;
+    },
     async reopen(extra = {}) {
-      fx.vfs = await LiveVfs.open({ repo: fx.repo, statePath, owner: ME, ...o.vfs, ...extra });
+      fx.vfs = new PathVfs(await LiveVfs.open({ repo: fx.repo, statePath, owner: ME, ...o.vfs, ...extra }));
       return fx.vfs;
     },
     async done() {
@@ -53,13 +62,13 @@ export async function fixture(
   return fx;
 }
 
-export async function writeFile(vfs: Vfs, path: string, data: Buffer, mode = 0o644): Promise<void> {
+export async function writeFile(vfs: PathVfs, path: string, data: Buffer, mode = 0o644): Promise<void> {
   const fh = await vfs.create(path, mode, O_WRONLY | O_TRUNC, ME);
   if (data.length > 0) await vfs.write(path, fh, data, data.length, 0);
   await vfs.release(path, fh);
 }
 
-export async function readFile(vfs: Vfs, path: string): Promise<Buffer> {
+export async function readFile(vfs: PathVfs, path: string): Promise<Buffer> {
   const { size } = await vfs.getattr(path);
   const fh = await vfs.open(path, O_RDONLY);
   try {
@@ -91,7 +100,7 @@ export function pseudoRandom(n: number, seed: number): Buffer {
 }
 
 /** Every path below `dir` (depth first) with what it holds, for comparing two trees. */
-export async function walk(vfs: Vfs, dir = '/'): Promise<Map<string, string>> {
+export async function walk(vfs: PathVfs, dir = '/'): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   const names = (await vfs.readdir(dir)).sort();
   for (const name of names) {
