@@ -79,6 +79,8 @@ function parentRef(state: LiveState, parent: number, name: Buffer, who?: Accesso
   const parentRec = state.getInode(parent);
   if (!parentRec) throw new FragfsError('NOT_FOUND', `${where(parent)}: no such directory`);
   if (!isDir(parentRec)) throw new FragfsError('NOT_DIR', `${where(parent)}: not a directory`);
+  // A removed directory still open somewhere takes no new entries (POSIX: ENOENT).
+  if (parentRec.nlink === 0) throw new FragfsError('NOT_FOUND', `${where(parent)}: the directory was removed`);
   if (who) checkAccess(parentRec, who, MAY_EXEC, where(parent));
   const out: ParentRef = { parent, parentRec, name };
   const e = state.lookup(parent, name);
@@ -141,16 +143,18 @@ function removeOne<T>(list: T[], v: T): void {
 }
 
 /**
- * Drops one name of an inode. Returns the inode when it has no name left and is not a directory (the
- * caller frees it now or, while it is open, on release). Directories are freed here.
+ * Drops one name of an inode. Returns the inode when it has no name left (the caller frees it now or,
+ * while it is open, on its last release: an open file or folder keeps answering fstat and fchmod).
  */
 function dropName(state: LiveState, parent: number, parentRec: InodeRecord, name: Buffer, target: Found, now: number): number | undefined {
   state.removeEntry(parent, name);
   const { ino, rec } = target;
   if (isDir(rec)) {
     parentRec.nlink--;
-    state.deleteInode(ino);
-    return undefined;
+    rec.nlink = 0;
+    rec.ctimeMs = now;
+    state.putInode(ino, rec);
+    return ino;
   }
   rec.nlink--;
   removeOne(rec.parents, parent);

@@ -23,7 +23,7 @@ interface OldInode extends Omit<InodeRecord, 'target'> {
 }
 
 export async function migrateLiveState(liveDir: string, newDir: string, keys: LiveKeys, owner: { uid: number; gid: number }): Promise<void> {
-  const tmpDir = `${newDir}.converting`;
+  const tmpDir = `${newDir}-converting`; // no dot: lmdb-js takes a path with an extension for a file
   await rm(tmpDir, { recursive: true, force: true });
   const old = open({ path: liveDir, readOnly: true, maxDbs: 16 });
   let state: LiveState | undefined;

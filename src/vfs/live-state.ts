@@ -187,7 +187,13 @@ export class LiveState {
     }
   }
 
+  /**
+   * A read transaction that sees every commit so far. lmdb-js shares one read transaction and renews
+   * it lazily (after a commit, in a microtask): without the reset, a snapshot taken right after a
+   * commit could read the state from before it.
+   */
   readTxn(): Transaction {
+    (this.root as unknown as { resetReadTxn(): void }).resetReadTxn();
     return this.root.useReadTransaction();
   }
 

@@ -101,6 +101,8 @@ export class LiveVfs implements Vfs {
   private readonly freeFhs: number[] = [];
   private nextFh = 0;
   private readonly files = new Map<number, OpenFile>();
+  /** Handles open on each directory (a removed directory lives on until its last one closes). */
+  private readonly openDirs = new Map<number, number>();
   private readonly source: Buffer;
   private closed = false;
   private snapshotting: Promise<unknown> = Promise.resolve();
@@ -224,6 +226,19 @@ export class LiveVfs implements Vfs {
     }
   }
 
+  /** Drops a directory handle; the last one frees a directory that was removed meanwhile. */
+  private releaseDir(ino: number): void {
+    const n = this.openDirs.get(ino);
+    if (n === undefined) return;
+    if (n > 1) {
+      this.openDirs.set(ino, n - 1);
+      return;
+    }
+    this.openDirs.delete(ino);
+    const rec = this.state.peekInode(ino);
+    if (rec && rec.nlink === 0 && isDir(rec) && !this.readOnly) this.state.txn(() => this.state.deleteInode(ino));
+  }
+
   private newHandle(h: Handle): number {
     const fh = this.freeFhs.pop() ?? this.nextFh++;
     this.handles.set(fh, h);
@@ -233,7 +248,7 @@ export class LiveVfs implements Vfs {
   /** A file left without names: freed now unless open (then on its last release). Inside a txn. */
   private freeOrOrphan(ino: number | undefined): void {
     if (ino === undefined) return;
-    if (this.files.has(ino)) this.state.addOrphan(ino);
+    if (this.files.has(ino) || this.openDirs.has(ino)) this.state.addOrphan(ino);
     else this.state.deleteInode(ino);
   }
 
@@ -333,7 +348,7 @@ export class LiveVfs implements Vfs {
 
   async rmdir(parent: number, name: Buffer): Promise<void> {
     this.writable(parent);
-    this.state.txn(() => removeNode(this.state, parent, name, true, this.who));
+    this.state.txn(() => this.freeOrOrphan(removeNode(this.state, parent, name, true, this.who)));
   }
 
   async mknod(parent: number, name: Buffer, mode: number, rdev: number, caller: Caller): Promise<Attr> {
@@ -376,6 +391,7 @@ export class LiveVfs implements Vfs {
     if (this.who) checkAccess(f.rec, this.who, openMask(flags), where(ino));
     if (isDir(f.rec)) {
       if (acc !== 0) throw new FragfsError('IS_DIR', `${where(ino)}: is a directory`);
+      this.openDirs.set(ino, (this.openDirs.get(ino) ?? 0) + 1);
       return this.newHandle({ ino, flags, ra: newReadAheadState() });
     }
     if (!isReg(f.rec)) return this.newHandle({ ino, flags, ra: newReadAheadState() });
@@ -462,7 +478,10 @@ export class LiveVfs implements Vfs {
     const h = this.handle(fh, ino);
     this.handles.delete(fh);
     this.freeFhs.push(fh);
-    if (!h.file) return;
+    if (!h.file) {
+      this.releaseDir(h.ino);
+      return;
+    }
     try {
       if (!this.readOnly) await h.file.flush();
     } finally {

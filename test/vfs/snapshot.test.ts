@@ -185,3 +185,46 @@ test('SnapshotVfs: mutations fail EROFS, missing paths ENOENT, bad key BAD_KEY',
     await fx.done();
   }
 });
+
+test('close means saved: a writer that writes, closes and renames over a file never leaves it empty or torn in a snapshot', async (t) => {
+  const fx = await fixture();
+  try {
+    const live = fx.live;
+    const v = fx.vfs;
+    await writeFile(v, '/saved', Buffer.from('version 0 '.repeat(1000)));
+    let stop = false;
+    let version = 0;
+    // As the kernel does it: close(2) returns before RELEASE is handled, and the rename follows at once.
+    const writer = (async () => {
+      while (!stop) {
+        version++;
+        const body = Buffer.from(`version ${version} `.repeat(1000));
+        const { parent, name } = await v.parent('/tmp-saved');
+        const { attr, fh } = await live.create(parent, name, 0o644, O_WRONLY, ME);
+        await live.write(attr.ino, fh, body, body.length, 0);
+        const released = live.release(attr.ino, fh);
+        await v.rename('/tmp-saved', '/saved');
+        await released;
+        // Requests come from the kernel as events: let the loop turn (a memory store never would).
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    const keys: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      keys.push(await live.snapshot());
+      await new Promise((r) => setImmediate(r));
+    }
+    stop = true;
+    await writer;
+    t.true(version > 10, `the writer ran (${version} versions)`);
+    for (const key of keys) {
+      const s = new PathVfs(await SnapshotVfs.open({ repo: fx.repo, key }));
+      const data = (await readFile(s, '/saved')).toString();
+      const m = /^version (\d+) /.exec(data);
+      t.truthy(m, `snapshot ${key.slice(0, 8)} holds ${data.length} bytes`);
+      t.is(data, `version ${m![1]} `.repeat(1000), 'one whole version');
+    }
+  } finally {
+    await fx.done();
+  }
+});
