@@ -1254,7 +1254,25 @@ static bool parse_options(napi_env env, napi_value v, mount_opts_t *o) {
   return true;
 }
 
-/* Runs fusermount (its path, or searched on PATH) with `args`; its stderr goes to errfd (-1: inherited). */
+/* The first executable `name` on PATH (execvp's default when unset); false when none. */
+static bool find_on_path(const char *name, char *out, size_t size) {
+  const char *path = getenv("PATH");
+  if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
+  for (const char *p = path; *p;) {
+    const char *end = strchr(p, ':');
+    size_t len = end ? (size_t) (end - p) : strlen(p);
+    if (len > 0 && (size_t) snprintf(out, size, "%.*s/%s", (int) len, p, name) < size && access(out, X_OK) == 0)
+      return true;
+    p += len + (end ? 1 : 0);
+  }
+  return false;
+}
+
+/*
+ * Runs fusermount (options.fusermount, else fusermount3 (fuse 3), else fusermount (fuse 2), both speak
+ * the same protocol) with `args`; its stderr goes to errfd (-1: inherited). PATH is searched here, not
+ * by posix_spawnp, which gives up with EACCES on the first unreadable PATH entry.
+ */
 static int spawn_fusermount(const mount_opts_t *o, char *const args[], int commfd, int errfd, pid_t *pid) {
   posix_spawn_file_actions_t fa;
   int rc = posix_spawn_file_actions_init(&fa);
@@ -1276,21 +1294,14 @@ static int spawn_fusermount(const mount_opts_t *o, char *const args[], int commf
       envp[k++] = commenv;
     }
     envp[k] = NULL;
-    char *argv[16];
+    char prog[PATH_MAX], *argv[16];
     int a = 0;
-    argv[a++] = (char *) (o->fusermount[0] ? o->fusermount : "fusermount3");
+    if (o->fusermount[0]) snprintf(prog, sizeof prog, "%s", o->fusermount);
+    else if (!find_on_path("fusermount3", prog, sizeof prog) && !find_on_path("fusermount", prog, sizeof prog)) rc = ENOENT;
+    argv[a++] = prog;
     for (int i = 0; args[i] && a < 15; i++) argv[a++] = args[i];
     argv[a] = NULL;
-    if (o->fusermount[0]) {
-      rc = posix_spawn(pid, o->fusermount, &fa, NULL, argv, envp);
-    } else {
-      /* fuse 3 installs fusermount3, fuse 2 fusermount; both speak the same protocol. */
-      rc = posix_spawnp(pid, "fusermount3", &fa, NULL, argv, envp);
-      if (rc == ENOENT) {
-        argv[0] = "fusermount";
-        rc = posix_spawnp(pid, "fusermount", &fa, NULL, argv, envp);
-      }
-    }
+    if (!rc) rc = posix_spawn(pid, prog, &fa, NULL, argv, envp);
   }
   free(envp);
   posix_spawn_file_actions_destroy(&fa);
@@ -1386,8 +1397,10 @@ static int mount_fusermount(napi_env env, const mount_opts_t *o, const char *mp)
   if (rc) {
     close(sv[0]);
     close(ep[0]);
-    throw_error(env, NULL, "fragfs-fuse: cannot run %s: %s (install fuse3 or fuse, or mount as root)",
-                o->fusermount[0] ? o->fusermount : "fusermount3 or fusermount", strerror(rc));
+    if (rc == ENOENT && !o->fusermount[0])
+      throw_error(env, NULL, "fragfs-fuse: no fusermount3 or fusermount on PATH: install fuse3 (or fuse), or mount as root");
+    else
+      throw_error(env, NULL, "fragfs-fuse: cannot run %s: %s", o->fusermount[0] ? o->fusermount : "fusermount", strerror(rc));
     return -1;
   }
   /* One byte and the fd as SCM_RIGHTS; EOF when fusermount failed (it said why on stderr). */
