@@ -14,6 +14,7 @@
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -867,21 +868,20 @@ static void dispatch_one(state_t *st, rec_t *r) {
  * are sent), the JS thread waits up to this long for the next request before it returns to libuv and
  * sleeps. A serial workload (tar, cp, find, one dd) sends its next request a few tens of microseconds
  * after our answer; sleeping in epoll in between costs a wake-up of the JS thread per request, which
- * on a VM is an inter-processor interrupt and a VM exit. Measured on a 2-core VM, untar of 10,000
- * files: 890 files/s without, 1,550-1,720 with 50 us, 1,700-1,740 with 100 or 200 us; 20 us is too
- * short to matter. The wait is bounded per batch, so an idle mount does not spin.
+ * on a VM is an inter-processor interrupt and a VM exit. Measured with the libfuse addon on a 2-core
+ * VM, untar of 10,000 files: 890 files/s without, 1,550-1,720 with 50 us, 1,700-1,740 with 100 or
+ * 200 us; 20 us is too short to matter. The wait is bounded per batch, so an idle mount does not spin.
+ *
+ * Here the wait yields the CPU (sched_yield) instead of spinning on it: the reader thread, woken by
+ * the next request, is often queued on the CPU the JS thread holds, and a busy spin kept it there until
+ * the wait ran out. Measured with this addon and test/fuse/kernel-toy-fs.ts on a 2-core VM: a GETATTR
+ * round trip takes 13 us without the wait, 75 us with a busy 100 us wait, 8.8 us with a yielding one;
+ * untar of 10,000 files: 1,050-1,800 files/s with the busy wait, medians of 4,500 without and 5,750
+ * with the yielding one (12 runs each, 1,800-8,000 spread).
  * FRAGFS_FUSE_SPIN_US overrides it (0: never wait).
  */
 #define SPIN_JS_US_DEFAULT 100
 static long spin_js_ns = -1;
-
-#if defined(__x86_64__) || defined(__i386__)
-#define CPU_PAUSE() __builtin_ia32_pause()
-#elif defined(__aarch64__)
-#define CPU_PAUSE() __asm__ __volatile__("yield")
-#else
-#define CPU_PAUSE() do {} while (0)
-#endif
 
 static long now_ns(void) {
   struct timespec ts;
@@ -918,7 +918,7 @@ static void on_async(uv_async_t *handle) {
     NAPI_UNCAUGHT(napi_close_handle_scope(env, scope));
     if (spin_js_ns <= 0 || st->released) break;
     long until = now_ns() + spin_js_ns;
-    while (!__atomic_load_n(&st->head, __ATOMIC_ACQUIRE) && now_ns() < until) CPU_PAUSE();
+    while (!__atomic_load_n(&st->head, __ATOMIC_ACQUIRE) && now_ns() < until) sched_yield();
     r = take_all(st);
   }
 }
