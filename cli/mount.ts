@@ -12,8 +12,8 @@ import type { Server } from 'node:net';
 import type { Command } from 'commander';
 import { FragfsError } from '../src/errors.js';
 import { startControlServer } from '../src/fuse/control.js';
-import { fuseApiInUse, mountVfs, type MountHandle } from '../src/fuse/mount.js';
-import { fusermountUnmount, PATCHED_BINDING } from '../src/fuse/fuse-native.js';
+import { fusermountUnmount } from '../src/fuse/fusermount.js';
+import { mountVfs, type MountHandle } from '../src/fuse/mount.js';
 import {
   ensureRuntimeDir,
   logPathFor,
@@ -37,7 +37,6 @@ interface MountCliOptions extends StoreOptions {
   cacheSize?: string;
   allowOther?: boolean;
   background?: boolean;
-  debugFuse?: boolean;
   opStats?: boolean;
 }
 
@@ -77,7 +76,6 @@ export function registerMount(program: Command): void {
       .option('--cache-size <size>', 'memory for decrypted blocks, e.g. 256M, 1G')
       .option('--allow-other', 'let other users use the mount (root, or user_allow_other in /etc/fuse.conf)')
       .option('--background', 'return once the mount is ready; the mount process keeps running detached')
-      .option('--debug-fuse', "print libfuse's request trace on stderr")
       .option('--op-stats', 'at unmount, print how many requests of each kind the kernel sent and their mean latency'),
   ).action(
     action(async (store: string, mountpoint: string, opts: MountCliOptions) => {
@@ -269,7 +267,7 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
         // Without allow_other the kernel lets only this user in: the vfs checks that user's
         // permissions itself (faster than the kernel's default_permissions, see DESIGN.md).
         ...(opts.allowOther === true ? {} : { permissionsFor: processAccessor() }),
-        source: mp,
+        source: Buffer.from(mp),
         ...(cacheBytes === undefined ? {} : { cacheBytes }),
       });
       // A walk of the tree right after mounting (find, du, ls -R, rsync) finds the state's pages
@@ -277,12 +275,8 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
       void live.warm();
       vfs = live;
     }
-    if (fuseApiInUse() === 'highlevel' && !PATCHED_BINDING) {
-      log('fragfs: warning: the patched FUSE addon is not built (node dist/src/fuse/build-native.js); file times set by tar, cp -a and rsync are not kept');
-    }
     handle = await mountVfs(vfs, mp, {
       allowOther: opts.allowOther === true,
-      debug: opts.debugFuse === true,
       opStats: opts.opStats === true,
       fsname: `fragfs:${storePath}`,
       log,

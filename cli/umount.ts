@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { FragfsError } from '../src/errors.js';
 import { controlRequest } from '../src/fuse/control.js';
-import { fusermountUnmount } from '../src/fuse/fuse-native.js';
+import { fusermountUnmount } from '../src/fuse/fusermount.js';
 import { findMount } from '../src/fuse/mount.js';
 import { pidAlive, recordForMountpoint, removeRecords } from '../src/fuse/mount-registry.js';
 import { action } from './common.js';

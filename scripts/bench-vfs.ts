@@ -29,43 +29,47 @@ const statePath = join(dir, 'live');
 let vfs = await LiveVfs.open({ repo, statePath, owner: me });
 const line = (what: string, value: string) => console.log(`${what.padEnd(52)} ${value}`);
 
+const b = (name: string) => Buffer.from(name);
+const ROOT = 1;
+
 try {
   // --- sequential write
   const total = mib * 1024 * 1024;
   const pool = randomBytes(Math.min(total, 256 * 1024 * 1024) + CHUNK);
   let t0 = performance.now();
-  const fh = await vfs.create('/big', 0o644, 1, me);
+  const big = await vfs.create(ROOT, b('big'), 0o644, 1, me);
   for (let off = 0; off < total; off += CHUNK) {
     // A sliding window over the random pool: every block is distinct (no dedup), no RNG in the loop.
     const start = (off / CHUNK) * 4099 % (pool.length - CHUNK);
-    await vfs.write('/big', fh, pool.subarray(start, start + CHUNK), CHUNK, off);
+    await vfs.write(big.attr.ino, big.fh, pool.subarray(start, start + CHUNK), CHUNK, off);
   }
-  await vfs.release('/big', fh);
+  await vfs.release(big.attr.ino, big.fh);
   let s = (performance.now() - t0) / 1000;
-  line(`sequential write ${mib} MiB, 128 KiB writes (${backend})`, `${(total / 1e6 / s).toFixed(0)} MB/s`);
+  line(`sequential write ${mib} MiB, ${CHUNK / 1024} KiB writes (${backend})`, `${(total / 1e6 / s).toFixed(0)} MB/s`);
 
   // --- cold sequential read (fresh vfs: empty block cache)
   await vfs.close();
   vfs = await LiveVfs.open({ repo, statePath, owner: me });
   t0 = performance.now();
-  const rh = await vfs.open('/big', 0);
+  const bigIno = (await vfs.lookup(ROOT, b('big'))).ino;
+  const rh = await vfs.open(bigIno, 0);
   const buf = Buffer.alloc(CHUNK);
-  for (let off = 0; off < total; off += CHUNK) await vfs.read('/big', rh, buf, CHUNK, off);
-  await vfs.release('/big', rh);
+  for (let off = 0; off < total; off += CHUNK) await vfs.read(bigIno, rh, buf, CHUNK, off);
+  await vfs.release(bigIno, rh);
   s = (performance.now() - t0) / 1000;
-  line(`cold sequential read ${mib} MiB, 128 KiB reads`, `${(total / 1e6 / s).toFixed(0)} MB/s`);
+  line(`cold sequential read ${mib} MiB, ${CHUNK / 1024} KiB reads`, `${(total / 1e6 / s).toFixed(0)} MB/s`);
 
   // --- small files: create + write + release + utimens
   const small = randomBytes(2000);
   t0 = performance.now();
+  let dirIno = ROOT;
   for (let i = 0; i < smallFiles; i++) {
-    if (i % 100 === 0) await vfs.mkdir(`/d${i / 100}`, 0o755, me);
-    const p = `/d${Math.floor(i / 100)}/f${i}`;
-    const h = await vfs.create(p, 0o644, 1, me);
+    if (i % 100 === 0) dirIno = (await vfs.mkdir(ROOT, b(`d${i / 100}`), 0o755, me)).ino;
+    const { attr, fh } = await vfs.create(dirIno, b(`f${i}`), 0o644, 1, me);
     small.writeUInt32LE(i, 0);
-    await vfs.write(p, h, small, 500 + (i % 1500), 0);
-    await vfs.release(p, h);
-    await vfs.utimens(p, 1_700_000_000_000, 1_700_000_000_000);
+    await vfs.write(attr.ino, fh, small, 500 + (i % 1500), 0);
+    await vfs.release(attr.ino, fh);
+    await vfs.setattr(attr.ino, undefined, { atimeMs: 1_700_000_000_000, mtimeMs: 1_700_000_000_000 });
   }
   s = (performance.now() - t0) / 1000;
   line(`${smallFiles} small files (create+write+release+utimens)`, `${(smallFiles / s).toFixed(0)} files/s`);
@@ -74,9 +78,11 @@ try {
   t0 = performance.now();
   await vfs.snapshot();
   line(`first snapshot of ${smallFiles} files + big file`, `${((performance.now() - t0) / 1000).toFixed(3)} s`);
-  const h = await vfs.open('/d42/f4242', 1);
-  await vfs.write('/d42/f4242', h, Buffer.from('changed'), 7, 0);
-  await vfs.release('/d42/f4242', h);
+  const d42 = (await vfs.lookup(ROOT, b('d42'))).ino;
+  const f = (await vfs.lookup(d42, b('f4242'))).ino;
+  const h = await vfs.open(f, 1);
+  await vfs.write(f, h, Buffer.from('changed'), 7, 0);
+  await vfs.release(f, h);
   t0 = performance.now();
   await vfs.snapshot();
   line('snapshot after changing one file', `${((performance.now() - t0) / 1000).toFixed(3)} s`);

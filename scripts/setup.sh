@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Installs everything fragfs needs on a fresh Debian machine: libfuse 2 and fusermount (fuse-native's
-# prebuilt binding links libfuse 2), the tools the real-mount tests drive (sqlite3, rsync, git, attr,
-# fio, xz), the npm dependencies and the build. Safe to run again: it skips what is already there.
+# Installs everything fragfs needs on a fresh Debian machine: fusermount (mounts by users other than
+# root, and unmounting), a C compiler and Linux's headers for fragfs's FUSE addon, the tools the
+# real-mount tests drive (sqlite3, rsync, git, attr, fio, xz, python3), the npm dependencies and the
+# build. Safe to run again: it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(fuse libfuse2 sqlite3 rsync git attr fio xz-utils)
+APT_PACKAGES=(fuse gcc libc6-dev linux-libc-dev sqlite3 rsync git attr fio xz-utils python3)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -30,11 +31,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 echo "setup: building" >&2
 npm run --silent build
-# fuse-native 2.2.6 drops mtime in utimens and hides create flags and caller ids: fragfs builds a
-# patched copy of its addon from the source in node_modules (src/fuse/build-native.ts).
-echo "setup: building the patched fuse-native addon" >&2
-node dist/src/fuse/build-native.js >/dev/null
-# fragfs's own binding of libfuse's low-level API (src/fuse/native/fragfs-fuse.c), which mounts use
-# when it is built (docs/DESIGN.md, "The low-level FUSE addon").
-echo "setup: building the fragfs-fuse addon" >&2
-node dist/src/fuse/build-lowlevel.js >/dev/null
+# fragfs's FUSE addon speaks the kernel's protocol on /dev/fuse (src/fuse/native/fuse-kernel.c); a
+# mount builds it too when it is missing (docs/DESIGN.md, "The FUSE addon").
+echo "setup: building the fuse-kernel addon" >&2
+node dist/src/fuse/build-kernel.js >/dev/null

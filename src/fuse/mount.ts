@@ -1,27 +1,30 @@
 // Mounting a Vfs on a folder and taking it down again: clears a stale mount left by a killed process,
-// mounts with fragfs's tuning, and unmounts only after every buffered byte is stored (BUSY when a
-// program still uses the mount, unless the caller asks for a lazy detach on shutdown).
+// mounts through fragfs's FUSE addon with fragfs's tuning, and unmounts only after every buffered byte
+// is stored (BUSY when a program still uses the mount, unless the caller asks for a lazy detach on
+// shutdown).
 
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { FragfsError } from '../errors.js';
-import type { Caller, Vfs } from '../vfs/vfs-api.js';
-import { createKernelOps, PREFERRED_IO_BYTES } from './fuse-adapter.js';
-import { LowLevelAdapter } from './lowlevel-adapter.js';
-import { loadLowLevelBinding, lowLevelBindingBuilt } from './lowlevel-binding.js';
-import { fusermountUnmount, type FusermountError, type FuseTuning, lowLevelOptionString, TunedFuse } from './fuse-native.js';
-import { withOpStats } from './op-stats.js';
+import type { Vfs } from '../vfs/vfs-api.js';
+import { fusermountUnmount, type FusermountError } from './fusermount.js';
+import { KernelAdapter, PREFERRED_IO_BYTES } from './kernel-adapter.js';
+import { ensureKernelBinding, type KernelMountOptions } from './kernel-binding.js';
+
+/** The largest FUSE request (READ and WRITE): one 1 MiB block, what the kernel's max_pages allows. */
+export const MAX_REQUEST_BYTES = PREFERRED_IO_BYTES;
 
 export interface MountOptions {
   allowOther?: boolean;
-  /** libfuse's request trace on stderr. */
-  debug?: boolean;
+  /**
+   * The kernel's write-back cache (writes gather in the page cache and reach fragfs as large requests;
+   * close and fsync push them first). Default on for read-write mounts; FRAGFS_WRITEBACK=0 turns it off.
+   */
+  writebackCache?: boolean;
   /** Count each FUSE op and its latency; the table goes to `log` at unmount. */
   opStats?: boolean;
   /** Source column of /proc/mounts (commas and spaces are replaced). */
   fsname?: string;
-  /** Owner of new inodes when the kernel does not say who the caller is. */
-  defaultCaller?: Caller;
   log?: (line: string) => void;
 }
 
@@ -90,29 +93,6 @@ export async function raiseReadAhead(mountpoint: string, kib: number, log: (line
   }
 }
 
-export function tuningFor(vfs: Vfs, o: MountOptions): FuseTuning {
-  // A read-only tree changes under nobody: the kernel may cache pages and attributes for long.
-  // Read-write: libfuse 2's path-based nodes give each name of a hard link its own kernel inode, so a
-  // cached attribute of one name would miss a change made through another (nlink after ln, chmod):
-  // attributes are not cached; entries and pages (auto_cache checks mtime and size on open) are.
-  const frozen = vfs.readOnly;
-  return {
-    maxWrite: PREFERRED_IO_BYTES,
-    maxRead: PREFERRED_IO_BYTES,
-    attrTimeoutS: frozen ? 60 : 0,
-    entryTimeoutS: frozen ? 60 : 1,
-    negativeTimeoutS: frozen ? 60 : 0,
-    kernelCache: frozen,
-    // With default_permissions and no attribute cache the kernel asks for the attributes of every
-    // directory on a path before each operation (3-4 getattrs per file in `tar x`); a vfs that
-    // checks permissions itself spares those round trips.
-    defaultPermissions: !vfs.checksPermissions,
-    allowOther: o.allowOther ?? false,
-    debug: o.debug ?? false,
-    fsname: o.fsname ?? 'fragfs',
-  };
-}
-
 /**
  * Checks the mount point, clears a dead fragfs/FUSE mount left there (ENOTCONN), refuses a live one.
  * Resolves to the absolute path.
@@ -152,36 +132,20 @@ export async function prepareMountpoint(mountpoint: string, log: (line: string) 
   return mp;
 }
 
-/** A mounted kernel connection, whichever binding serves it. */
-interface Connection {
-  /** Frees the binding's thread and handles once the kernel side is gone (idempotent). */
-  release(): void;
-  /** Resolves when the binding saw the kernel side go (undefined: the binding cannot tell). */
-  readonly gone?: Promise<void>;
-  report?(): string;
-}
-
-/**
- * Which FUSE binding serves the mount: fragfs's low-level addon (inode-based, asynchronous replies,
- * attribute caching) when it is built, else fuse-native's high-level one. FRAGFS_FUSE_API=highlevel
- * picks the latter anyway (a fallback, and the A/B of the bench figures).
- */
-export function fuseApiInUse(): 'lowlevel' | 'highlevel' {
-  return process.env['FRAGFS_FUSE_API'] !== 'highlevel' && lowLevelBindingBuilt() ? 'lowlevel' : 'highlevel';
-}
-
-function mountLowLevel(vfs: Vfs, mp: string, o: MountOptions, caller: Caller, log: (line: string) => void): Connection {
-  const binding = loadLowLevelBinding();
-  const t = tuningFor(vfs, o);
-  const adapter = new LowLevelAdapter(vfs, binding, {
+export async function mountVfs(vfs: Vfs, mountpoint: string, o: MountOptions = {}): Promise<MountHandle> {
+  const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const mp = await prepareMountpoint(mountpoint, log);
+  const binding = await ensureKernelBinding();
+  const frozen = vfs.readOnly;
+  const adapter = new KernelAdapter(vfs, binding, {
     // Both kinds of fragfs mount see every change through this kernel (a snapshot never changes; a
     // read-write mount is its store's only writer), so what the kernel caches stays true. A read-write
     // mount keeps the 1 s go-fuse and JuiceFS use, a snapshot a minute.
-    entryTimeoutS: vfs.readOnly ? 60 : 1,
-    attrTimeoutS: vfs.readOnly ? 60 : 1,
-    negativeTimeoutS: vfs.readOnly ? 60 : 1,
+    entryTimeoutS: frozen ? 60 : 1,
+    attrTimeoutS: frozen ? 60 : 1,
+    negativeTimeoutS: frozen ? 60 : 1,
     keepCache: true,
-    defaultCaller: caller,
+    cacheDirs: frozen,
     log,
     opStats: o.opStats === true,
   });
@@ -189,9 +153,9 @@ function mountLowLevel(vfs: Vfs, mp: string, o: MountOptions, caller: Caller, lo
   const gone = new Promise<void>((r) => (resolveGone = r));
   let handle: object;
   try {
-    handle = binding.mount(mp, lowLevelOptionString(t), adapter.dispatch);
+    handle = binding.mount(mp, kernelMountOptions(vfs, o), adapter.dispatch);
   } catch (e) {
-    throw new FragfsError('IO', `cannot mount at ${mp}: ${(e as Error).message} (is /dev/fuse there and fusermount installed?)`, { path: mp, cause: e });
+    throw new FragfsError('IO', `cannot mount at ${mp}: ${(e as Error).message}`, { path: mp, cause: e });
   }
   let released = false;
   const release = () => {
@@ -203,34 +167,6 @@ function mountLowLevel(vfs: Vfs, mp: string, o: MountOptions, caller: Caller, lo
     resolveGone();
     release();
   };
-  return { release, gone, report: () => adapter.opStatsReport() };
-}
-
-async function mountHighLevel(vfs: Vfs, mp: string, o: MountOptions, caller: Caller, log: (line: string) => void): Promise<Connection> {
-  const kernelOps = createKernelOps(vfs, { defaultCaller: caller, log });
-  const stats = o.opStats ? withOpStats(kernelOps) : undefined;
-  const fuse = new TunedFuse(mp, stats?.ops ?? kernelOps, tuningFor(vfs, o));
-  await new Promise<void>((resolveMounted, reject) => {
-    fuse.mount((err) => {
-      if (!err) return resolveMounted();
-      const hint = err.message === 'fuse failed' ? ' (is /dev/fuse there and fusermount installed?)' : '';
-      reject(new FragfsError('IO', `cannot mount at ${mp}: ${err.message}${hint}`, { path: mp, cause: err }));
-    });
-  });
-  return { release: () => fuse.releaseNative(), ...(stats ? { report: () => stats.report() } : {}) };
-}
-
-export async function mountVfs(vfs: Vfs, mountpoint: string, o: MountOptions = {}): Promise<MountHandle> {
-  const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const mp = await prepareMountpoint(mountpoint, log);
-  const caller = o.defaultCaller ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
-  const conn = fuseApiInUse() === 'lowlevel' ? mountLowLevel(vfs, mp, o, caller, log) : await mountHighLevel(vfs, mp, o, caller, log);
-  if (conn.gone) {
-    // The kernel holds every request until the INIT exchange is done, so this stat (answered by
-    // this process, asynchronously) returns once the mount is usable and INIT has set the mount's
-    // read-ahead, which raiseReadAhead then overrides.
-    await stat(mp).catch(() => undefined);
-  }
 
   await raiseReadAhead(mp, READ_AHEAD_KIB, log);
 
@@ -259,15 +195,29 @@ export async function mountVfs(vfs: Vfs, mountpoint: string, o: MountOptions = {
         }
       }
       unmounted = true;
-      // The low-level binding's thread ends once the kernel lets go, and only then may it be released
-      // (that joins the thread). After a lazy detach of a busy mount that is when the last file closes.
-      if (conn.gone) {
-        const ended = await Promise.race([conn.gone.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref())]);
-        if (ended) conn.release();
-      } else {
-        conn.release();
-      }
-      if (o.opStats && conn.report) log(conn.report());
+      // The addon's reader ends once the kernel lets go (EXIT); after a lazy detach of a busy mount that
+      // is when the last file closes. Released either way, so the process can end.
+      await Promise.race([gone, new Promise<void>((r) => setTimeout(r, 5000).unref())]);
+      release();
+      if (o.opStats) log(adapter.opStatsReport());
     },
+  };
+}
+
+/** What the addon is asked for at mount time (kernel-binding.ts KernelMountOptions). */
+export function kernelMountOptions(vfs: Vfs, o: MountOptions): KernelMountOptions {
+  return {
+    fsname: o.fsname ?? 'fragfs',
+    subtype: 'fragfs',
+    readOnly: vfs.readOnly,
+    // A vfs that checks permissions itself spares the kernel's per-request checks; with allow_other
+    // many users come in and the kernel checks each (docs/DESIGN.md, "Permissions: who checks").
+    defaultPermissions: !vfs.checksPermissions,
+    allowOther: o.allowOther ?? false,
+    maxWriteBytes: MAX_REQUEST_BYTES,
+    maxReadBytes: MAX_REQUEST_BYTES,
+    maxReadaheadBytes: READ_AHEAD_KIB * 1024,
+    readdirplus: true,
+    writebackCache: !vfs.readOnly && (o.writebackCache ?? process.env['FRAGFS_WRITEBACK'] !== '0'),
   };
 }

@@ -15,10 +15,6 @@ const here = dirname(fileURLToPath(import.meta.url));
 /** The built CLI; FRAGFS_TEST_CLI may point at another entry (e.g. while a command is not wired in yet). */
 export const CLI = process.env['FRAGFS_TEST_CLI'] ?? join(here, '..', '..', 'cli', 'main.js');
 export const PASSPHRASE = 'mount test passphrase';
-const BUILD_NATIVE = join(here, '..', '..', 'src', 'fuse', 'build-native.js');
-const PATCHED_ADDON = join(here, '..', '..', 'native', 'fuse-native', 'build', 'Release', 'fuse.node');
-const BUILD_LOWLEVEL = join(here, '..', '..', 'src', 'fuse', 'build-lowlevel.js');
-const LOWLEVEL_ADDON = join(here, '..', '..', 'native', 'fragfs-fuse', 'fragfs_fuse.node');
 
 /** What helpers need from a test (or from a shared before hook, via sharedCtx). */
 export interface Ctx {
@@ -64,16 +60,10 @@ export function hasTool(name: string): boolean {
   return (process.env['PATH'] ?? '/usr/bin:/bin').split(':').some((d) => existsSync(join(d, name)));
 }
 
-/** Both FUSE addons (setup.sh builds them): build them once if this checkout has not. */
+/** The FUSE addon (setup.sh builds it, a mount would too): built once here if this checkout has not. */
 export async function ensurePatchedAddon(): Promise<void> {
-  for (const [file, script, what] of [
-    [PATCHED_ADDON, BUILD_NATIVE, 'the patched fuse-native addon'],
-    [LOWLEVEL_ADDON, BUILD_LOWLEVEL, 'the fragfs-fuse addon'],
-  ] as const) {
-    if (existsSync(file)) continue;
-    const r = await run(process.execPath, [script]);
-    if (r.code !== 0) throw new Error(`building ${what} failed:\n${r.stderr}`);
-  }
+  const { ensureKernelBinding } = await import('../../src/fuse/kernel-binding.js');
+  await ensureKernelBinding();
 }
 
 export function run(cmd: string, args: string[], o: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<ShResult> {

@@ -1,0 +1,451 @@
+// Translates the kernel's FUSE requests (as the fuse-kernel addon dispatches them) into Vfs calls and
+// their results into replies. Both sides speak inode numbers and name bytes, so each request is one
+// call: no path is rebuilt and nothing is kept per inode. It holds no filesystem logic: a FragfsError
+// becomes its errno, anything else is a bug, logged once (without names: logs hold none) and answered
+// EIO. Directory listings are the one state it keeps, per open directory, so that READDIR offsets
+// stay stable while the directory changes.
+
+import { constants as osConstants } from 'node:os';
+import { FragfsError } from '../errors.js';
+import type { Attr, AttrChanges, Caller, DirEntry, Vfs } from '../vfs/vfs-api.js';
+import { Attr as A, Op, OpenReply, SetattrValid as V, Statfs as S, type KernelReplies } from './kernel-binding.js';
+
+const { EIO, ENOSYS, EOPNOTSUPP, ENODATA, ERANGE } = osConstants.errno;
+const S_IFDIR = 0o040000;
+const O_DIRECT = 0o40000;
+const O_DIRECTORY = 0o200000;
+/** st_blksize: the preferred I/O size cp, dd and stdio use; one FUSE request at most. */
+export const PREFERRED_IO_BYTES = 1024 * 1024;
+
+/**
+ * xattrs fragfs refuses (EOPNOTSUPP on set, ENODATA on get), as a filesystem without the feature does.
+ * POSIX ACLs: fragfs does not map them onto the mode, so storing them would let `cp -a` believe an
+ * ACL set the permissions and skip its chmod; tools fall back to chmod. security.capability: FUSE
+ * mounts are nosuid, so capabilities never apply (the addon answers it without JS).
+ */
+export const UNSUPPORTED_XATTRS: ReadonlySet<string> = new Set(['system.posix_acl_access', 'system.posix_acl_default', 'security.capability']);
+
+export interface KernelAdapterOptions {
+  /** Seconds the kernel may trust a name -> inode answer, an inode's attributes, a "no such name". */
+  entryTimeoutS: number;
+  attrTimeoutS: number;
+  negativeTimeoutS: number;
+  /**
+   * Keep a file's page cache across opens. Safe whenever the kernel sees every change, which holds for
+   * both kinds of fragfs mount: a snapshot never changes, and a read-write mount is the store's only writer.
+   */
+  keepCache: boolean;
+  /** Let the kernel cache directory listings across opens (snapshot mounts: nothing changes). */
+  cacheDirs: boolean;
+  /** Where internal errors are logged (stderr by default). */
+  log?: (line: string) => void;
+  /** Count requests per op with their answer latency (reported by `opStatsReport`). */
+  opStats?: boolean;
+}
+
+/** A directory open for listing: taken at offset 0, served by index (offsets are index + 1). */
+interface DirListing {
+  ino: number;
+  entries: DirEntry[] | undefined;
+  plus: boolean;
+}
+
+interface Counter {
+  count: number;
+  errors: number;
+  inFlight: number;
+  maxInFlight: number;
+  totalNs: bigint;
+  maxNs: bigint;
+}
+
+const OP_NAMES: Record<number, string> = Object.fromEntries(Object.entries(Op).map(([k, v]) => [v, k.toLowerCase()]));
+const DOT = Buffer.from('.');
+const DOTDOT = Buffer.from('..');
+
+export class KernelAdapter {
+  private readonly dirs = new Map<number, DirListing>();
+  private readonly attrOut = new Float64Array(A.LENGTH);
+  private readonly statfsOut = new Float64Array(S.LENGTH);
+  private readonly readBuffers: Buffer[] = [];
+  private readonly loggedBugs = new Set<string>();
+  private readonly log: (line: string) => void;
+  private readonly counters = new Map<string, Counter>();
+  private readonly started = process.hrtime.bigint();
+  /** Called once when the kernel side of the mount is gone. */
+  onExit: () => void = () => undefined;
+
+  constructor(
+    private readonly vfs: Vfs,
+    private readonly out: KernelReplies,
+    private readonly o: KernelAdapterOptions,
+  ) {
+    this.log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  }
+
+  /** The addon's dispatch callback: one call per kernel request, in arrival order. */
+  readonly dispatch = (op: number, unique: number, nodeid: number, uid: number, gid: number, _pid: number, a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown, g?: unknown, h?: unknown): void => {
+    switch (op) {
+      case Op.EXIT:
+        this.onExit();
+        return;
+      case Op.FORGET:
+        this.vfs.forget(nodeid);
+        return;
+      case Op.INTERRUPT:
+        // Every request here finishes on its own soon; answering it normally is allowed.
+        return;
+    }
+    const name = OP_NAMES[op] ?? `op${op}`;
+    const c0 = this.o.opStats ? this.begin(name) : undefined;
+    let p: Promise<void>;
+    try {
+      p = this.handle(op, unique, nodeid, { uid, gid }, a, b, c, d, e, f, g, h);
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.then(
+      () => c0 && this.end(c0, false),
+      (err: unknown) => {
+        if (c0) this.end(c0, true);
+        this.out.replyErr(unique, this.errnoOf(err, name, nodeid));
+      },
+    );
+  };
+
+  // --- op statistics (`fragfs mount --op-stats`)
+
+  private begin(name: string): { c: Counter; t0: bigint } {
+    let c = this.counters.get(name);
+    if (!c) this.counters.set(name, (c = { count: 0, errors: 0, inFlight: 0, maxInFlight: 0, totalNs: 0n, maxNs: 0n }));
+    c.inFlight++;
+    if (c.inFlight > c.maxInFlight) c.maxInFlight = c.inFlight;
+    return { c, t0: process.hrtime.bigint() };
+  }
+
+  private end(s: { c: Counter; t0: bigint }, failed: boolean): void {
+    const ns = process.hrtime.bigint() - s.t0;
+    s.c.inFlight--;
+    s.c.count++;
+    if (failed) s.c.errors++;
+    s.c.totalNs += ns;
+    if (ns > s.c.maxNs) s.c.maxNs = ns;
+  }
+
+  /** One line per op kind seen, busiest first. */
+  opStatsReport(): string {
+    const wallS = Number(process.hrtime.bigint() - this.started) / 1e9;
+    const lines = [`fragfs: FUSE requests over ${wallS.toFixed(1)} s (count, errors, mean and max µs until the answer, most in flight)`];
+    for (const [name, c] of [...this.counters].sort((x, y) => y[1].count - x[1].count)) {
+      const meanUs = c.count ? Number(c.totalNs / BigInt(c.count)) / 1000 : 0;
+      lines.push(
+        `  ${name.padEnd(12)} ${String(c.count).padStart(9)} ${String(c.errors).padStart(8)} ${meanUs.toFixed(1).padStart(9)} ${(Number(c.maxNs) / 1000).toFixed(0).padStart(9)} ${String(c.maxInFlight).padStart(6)}`,
+      );
+    }
+    return lines.join('\n');
+  }
+
+  /** errno of a failure. A bug is logged once by its stack frames, never its message (it may hold a name). */
+  private errnoOf(e: unknown, op: string, ino: number): number {
+    if (e instanceof FragfsError) return e.errno;
+    const err = e instanceof Error ? e : new Error(String(e));
+    const frames = (err.stack ?? '').split('\n').filter((l) => l.startsWith('    at ')).slice(0, 8).join('\n');
+    const detail = process.env['FRAGFS_DEBUG'] ? `${err.message}\n` : '';
+    const key = `${op}:${frames}`;
+    if (!this.loggedBugs.has(key) && this.loggedBugs.size < 1000) {
+      this.loggedBugs.add(key);
+      this.log(`fragfs: internal error in ${op} on inode ${ino} (a bug, answered EIO): ${err.name}\n${detail}${frames}`);
+    }
+    return EIO;
+  }
+
+  // --- replies
+
+  private fill(a: Attr, o: Float64Array = this.attrOut, at = 0): Float64Array {
+    o[at + A.INO] = a.ino;
+    o[at + A.MODE] = a.mode;
+    o[at + A.NLINK] = a.nlink;
+    o[at + A.UID] = a.uid;
+    o[at + A.GID] = a.gid;
+    o[at + A.RDEV] = a.rdev;
+    o[at + A.SIZE] = a.size;
+    o[at + A.BLOCKS] = a.blocks;
+    o[at + A.ATIME_MS] = a.atimeMs;
+    o[at + A.MTIME_MS] = a.mtimeMs;
+    o[at + A.CTIME_MS] = a.ctimeMs;
+    o[at + A.BLKSIZE] = PREFERRED_IO_BYTES;
+    return o;
+  }
+
+  private entry(unique: number, a: Attr): void {
+    this.out.replyEntry(unique, this.fill(a), this.o.entryTimeoutS, this.o.attrTimeoutS);
+  }
+
+  private openFlags(flags: number): number {
+    if (flags & O_DIRECT) return OpenReply.DIRECT_IO;
+    return this.o.keepCache ? OpenReply.KEEP_CACHE : 0;
+  }
+
+  private takeReadBuffer(size: number): Buffer {
+    if (size === PREFERRED_IO_BYTES) return this.readBuffers.pop() ?? Buffer.allocUnsafeSlow(size);
+    return Buffer.allocUnsafe(size);
+  }
+
+  private giveReadBuffer(buf: Buffer): void {
+    // The addon copies a reply before replyBuf returns, so the buffer is free again.
+    if (buf.length === PREFERRED_IO_BYTES && this.readBuffers.length < 16) this.readBuffers.push(buf);
+  }
+
+  /** getxattr/listxattr: size 0 asks for the length; a too-small buffer is ERANGE (getxattr(2)). */
+  private sized(unique: number, value: Buffer, size: number): void {
+    if (size === 0) this.out.replyXattrSize(unique, value.length);
+    else if (value.length > size) this.out.replyErr(unique, ERANGE);
+    else this.out.replyBuf(unique, value, value.length);
+  }
+
+  // --- requests
+
+  private async handle(op: number, unique: number, ino: number, caller: Caller, a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown, g?: unknown, h?: unknown): Promise<void> {
+    const vfs = this.vfs;
+    const out = this.out;
+    switch (op) {
+      case Op.LOOKUP: {
+        let attr: Attr;
+        try {
+          attr = await vfs.lookup(ino, a as Buffer);
+        } catch (err) {
+          if (err instanceof FragfsError && err.code === 'NOT_FOUND' && this.o.negativeTimeoutS > 0) {
+            // ino 0: "no such name", and the kernel may remember that for negativeTimeoutS.
+            this.attrOut.fill(0);
+            out.replyEntry(unique, this.attrOut, this.o.negativeTimeoutS, 0);
+            return;
+          }
+          throw err;
+        }
+        this.entry(unique, attr);
+        return;
+      }
+      case Op.GETATTR: {
+        const fh = a as number;
+        out.replyAttr(unique, this.fill(await vfs.getattr(ino, fh >= 0 ? fh : undefined)), this.o.attrTimeoutS);
+        return;
+      }
+      case Op.SETATTR:
+        out.replyAttr(unique, this.fill(await vfs.setattr(ino, fhOf(a as number, b as number), changesOf(a as number, c, d, e, f, g, h))), this.o.attrTimeoutS);
+        return;
+      case Op.READLINK: {
+        const target = await vfs.readlink(ino);
+        out.replyBuf(unique, target, target.length);
+        return;
+      }
+      case Op.SYMLINK:
+        this.entry(unique, await vfs.symlink(ino, a as Buffer, b as Buffer, caller));
+        return;
+      case Op.MKNOD:
+        this.entry(unique, await vfs.mknod(ino, a as Buffer, b as number, c as number, caller));
+        return;
+      case Op.MKDIR:
+        this.entry(unique, await vfs.mkdir(ino, a as Buffer, b as number, caller));
+        return;
+      case Op.UNLINK:
+        await vfs.unlink(ino, a as Buffer);
+        out.replyErr(unique, 0);
+        return;
+      case Op.RMDIR:
+        await vfs.rmdir(ino, a as Buffer);
+        out.replyErr(unique, 0);
+        return;
+      case Op.RENAME:
+      case Op.RENAME2:
+        await vfs.rename(ino, a as Buffer, b as number, c as Buffer, (d as number) ?? 0);
+        out.replyErr(unique, 0);
+        return;
+      case Op.LINK:
+        this.entry(unique, await vfs.link(a as number, ino, b as Buffer));
+        return;
+      case Op.OPEN: {
+        const flags = a as number;
+        out.replyOpen(unique, await vfs.open(ino, flags), this.openFlags(flags));
+        return;
+      }
+      case Op.READ: {
+        const size = c as number;
+        const buf = this.takeReadBuffer(size);
+        try {
+          const n = await vfs.read(ino, a as number, buf, size, b as number);
+          out.replyBuf(unique, buf, n);
+        } finally {
+          this.giveReadBuffer(buf);
+        }
+        return;
+      }
+      case Op.WRITE: {
+        const data = c as Buffer;
+        out.replyWrite(unique, await vfs.write(ino, a as number, data, data.length, b as number));
+        return;
+      }
+      case Op.STATFS: {
+        const s = await vfs.statfs();
+        const o = this.statfsOut;
+        o[S.BSIZE] = s.bsize;
+        o[S.FRSIZE] = s.frsize;
+        o[S.BLOCKS] = s.blocks;
+        o[S.BFREE] = s.bfree;
+        o[S.BAVAIL] = s.bavail;
+        o[S.FILES] = s.files;
+        o[S.FFREE] = s.ffree;
+        o[S.NAMEMAX] = s.namemax;
+        out.replyStatfs(unique, o);
+        return;
+      }
+      case Op.RELEASE:
+        await vfs.release(ino, a as number);
+        out.replyErr(unique, 0);
+        return;
+      case Op.FSYNC:
+        await vfs.fsync(ino, a as number, b === 1);
+        out.replyErr(unique, 0);
+        return;
+      case Op.SETXATTR: {
+        const name = a as Buffer;
+        if (UNSUPPORTED_XATTRS.has(name.toString('latin1'))) {
+          out.replyErr(unique, EOPNOTSUPP);
+          return;
+        }
+        await vfs.setxattr(ino, name, b as Buffer, c as number);
+        out.replyErr(unique, 0);
+        return;
+      }
+      case Op.GETXATTR: {
+        const name = a as Buffer;
+        if (UNSUPPORTED_XATTRS.has(name.toString('latin1'))) {
+          out.replyErr(unique, ENODATA);
+          return;
+        }
+        this.sized(unique, await vfs.getxattr(ino, name), b as number);
+        return;
+      }
+      case Op.LISTXATTR: {
+        const names = await vfs.listxattr(ino);
+        this.sized(unique, Buffer.concat(names.flatMap((n) => [n, Buffer.alloc(1)])), a as number);
+        return;
+      }
+      case Op.REMOVEXATTR:
+        await vfs.removexattr(ino, a as Buffer);
+        out.replyErr(unique, 0);
+        return;
+      case Op.FLUSH:
+        // The Vfs stores a file's last block at RELEASE (vfs-api.ts), so the kernel need not ask:
+        // ENOSYS makes it stop sending FLUSH for this mount, and close(2) needs no round trip.
+        await vfs.flush(ino, a as number);
+        out.replyErr(unique, ENOSYS);
+        return;
+      case Op.OPENDIR: {
+        const fh = await vfs.open(ino, O_DIRECTORY);
+        this.dirs.set(fh, { ino, entries: undefined, plus: false });
+        out.replyOpen(unique, fh, this.o.cacheDirs ? OpenReply.CACHE_DIR | OpenReply.KEEP_CACHE : 0);
+        return;
+      }
+      case Op.READDIR:
+      case Op.READDIRPLUS:
+        await this.readdir(unique, ino, a as number, b as number, c as number, op === Op.READDIRPLUS);
+        return;
+      case Op.RELEASEDIR: {
+        const fh = a as number;
+        this.dirs.delete(fh);
+        await vfs.release(ino, fh);
+        out.replyErr(unique, 0);
+        return;
+      }
+      case Op.FSYNCDIR:
+        // The Vfs has no per-directory sync: making every directory change durable is flushAll.
+        if (!vfs.readOnly) await vfs.flushAll();
+        out.replyErr(unique, 0);
+        return;
+      case Op.ACCESS:
+        await vfs.access(ino, a as number);
+        out.replyErr(unique, 0);
+        return;
+      case Op.CREATE: {
+        const flags = c as number;
+        const { attr, fh } = await vfs.create(ino, a as Buffer, b as number, flags, caller);
+        out.replyCreate(unique, this.fill(attr), this.o.entryTimeoutS, this.o.attrTimeoutS, fh, this.openFlags(flags));
+        return;
+      }
+      case Op.FALLOCATE:
+        await vfs.fallocate(ino, a as number, d as number, b as number, c as number);
+        out.replyErr(unique, 0);
+        return;
+      default:
+        throw new FragfsError('NOT_SUPPORTED', `FUSE request ${op} is not implemented`);
+    }
+  }
+
+  /** READDIR and READDIRPLUS: the listing is taken at offset 0 (again on rewinddir) and served by index. */
+  private async readdir(unique: number, ino: number, fh: number, offset: number, size: number, plus: boolean): Promise<void> {
+    let d = this.dirs.get(fh);
+    if (!d) {
+      // A directory opened before this adapter, or without OPENDIR: list it for this request.
+      d = { ino, entries: undefined, plus };
+    }
+    if (offset === 0 || d.entries === undefined || d.plus !== plus) {
+      d.entries = await this.vfs.readdir(ino, plus);
+      d.plus = plus;
+      if (this.dirs.has(fh)) this.dirs.set(fh, d);
+    }
+    // Offsets: 1 is after '.', 2 after '..', 2 + k + 1 after entries[k].
+    const entries = d.entries;
+    const from = Math.max(0, offset);
+    const names: Buffer[] = [];
+    const inos: number[] = [];
+    const modes: number[] = [];
+    const offsets: number[] = [];
+    const self = plus ? await this.vfs.getattr(ino) : undefined;
+    const want = Math.min(entries.length + 2 - from, Math.ceil(size / 32) + 1);
+    for (let k = from; k < from + want; k++) {
+      if (k === 0 || k === 1) {
+        names.push(k === 0 ? DOT : DOTDOT);
+        inos.push(ino);
+        modes.push(S_IFDIR);
+      } else {
+        const x = entries[k - 2]!;
+        names.push(x.name);
+        inos.push(x.ino);
+        modes.push(x.mode);
+      }
+      offsets.push(k + 1);
+    }
+    if (!plus) {
+      this.out.replyDir(unique, size, names, inos, modes, offsets);
+      return;
+    }
+    const attrs = new Float64Array(names.length * A.LENGTH);
+    for (let i = 0; i < names.length; i++) {
+      const k = from + i;
+      const at = i * A.LENGTH;
+      if (k < 2) this.fill(self!, attrs, at);
+      else this.fill(entries[k - 2]!.attr!, attrs, at);
+    }
+    const sent = this.out.replyDirPlus(unique, size, names, attrs, offsets, this.o.entryTimeoutS, this.o.attrTimeoutS);
+    // Entries listed but not sent are not referenced by the kernel: the Vfs may forget them.
+    for (let i = sent; i < names.length; i++) if (from + i >= 2) this.vfs.forget(inos[i]!);
+  }
+}
+
+/** The handle a SETATTR came through (ftruncate, fchmod), or undefined. */
+function fhOf(valid: number, fh: number): number | undefined {
+  return valid & V.FH && fh >= 0 ? fh : undefined;
+}
+
+/** What a SETATTR changes, from its valid bits. */
+function changesOf(valid: number, mode: unknown, uid: unknown, gid: unknown, size: unknown, atimeMs: unknown, mtimeMs: unknown): AttrChanges {
+  const now = Date.now();
+  const c: AttrChanges = {};
+  if (valid & V.MODE) c.mode = mode as number;
+  if (valid & V.UID) c.uid = uid as number;
+  if (valid & V.GID) c.gid = gid as number;
+  if (valid & V.SIZE) c.size = size as number;
+  if (valid & V.ATIME) c.atimeMs = valid & V.ATIME_NOW ? now : (atimeMs as number);
+  if (valid & V.MTIME) c.mtimeMs = valid & V.MTIME_NOW ? now : (mtimeMs as number);
+  return c;
+}
