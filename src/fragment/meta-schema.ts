@@ -133,6 +133,9 @@ export function checkEntry(fail: Fail, e: Entry, isRoot = false, version = META_
     }
   }
   if (e.link !== undefined && (!isUint(e.link, UINT32_MAX) || e.link < 1)) fail(`${where()} link is not 1..2^32-1`);
+  if (e.nlink !== undefined && (e.link === undefined || !isUint(e.nlink, UINT32_MAX) || e.nlink < 2)) {
+    fail(`${where()} nlink is not 2..2^32-1 on a hard-linked entry`);
+  }
   if (version === 1) {
     // Version 1 kept names, targets and xattr names as text: only UTF-8 fits in it.
     const texts = [e.name, ...(e.target ? [e.target] : []), ...(e.xattrs ?? []).map((x) => x.name)];
@@ -263,6 +266,7 @@ function entryToWire(e: Entry, version: number): WireMap {
     m.xattrs = version === 1 ? new Map(e.xattrs.map((x) => [text(x.name), bin(x.value)])) : e.xattrs.map((x) => [bin(x.name), bin(x.value)]);
   }
   if (e.link !== undefined) m.link = e.link;
+  if (e.nlink !== undefined) m.nlink = e.nlink;
   if (e.blocks !== undefined) m.blocks = e.blocks.map(extentToWire);
   if (e.pages !== undefined) m.pages = e.pages.map(idBytes);
   if (e.dir !== undefined) m.dir = idBytes(e.dir);
@@ -427,6 +431,7 @@ function entryFromWire(fail: Fail, v: unknown, version: number): Entry {
   if (m.has('rdev')) e.rdev = asInt(fail, `${what} rdev`, m.get('rdev'));
   if (m.has('xattrs')) e.xattrs = xattrsFromWire(fail, what, m.get('xattrs'), version);
   if (m.has('link')) e.link = asInt(fail, `${what} link`, m.get('link'));
+  if (m.has('nlink')) e.nlink = asInt(fail, `${what} nlink`, m.get('nlink'));
   if (m.has('blocks')) {
     e.blocks = asArray(fail, `${what} blocks`, m.get('blocks')).map((x, i) => extentFromWire(fail, `${what} blocks[${i}]`, x));
   }

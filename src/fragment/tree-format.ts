@@ -70,6 +70,11 @@ export interface Entry {
    * the same content fields, so any of them can be read alone.
    */
   link?: number;
+  /**
+   * How many names the hard-link group has in this tree (>= 2, only with `link`): what stat's st_nlink
+   * shows in a snapshot mount, so tools that find hard links by nlink (tar, rsync -H) see them.
+   */
+  nlink?: number;
   /** Inline manifest for files with at most MANIFEST_INLINE_MAX extents. */
   blocks?: Extent[];
   /** Manifest pages (meta fragment ids, in order) for larger files. */

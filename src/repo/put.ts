@@ -215,9 +215,9 @@ class TreePutter {
   /**
    * Inodes (dev:ino) that appear under more than one name in this put: only they form hard-link
    * groups. A file whose other names lie outside the tree is stored as a plain file, as tar and
-   * rsync -H do.
+   * rsync -H do. The value is how many names the inode has inside the tree.
    */
-  private readonly linked = new Set<string>();
+  private readonly linked = new Map<string, number>();
   private nextLink = 1;
   private readonly zero: Buffer;
 
@@ -240,7 +240,7 @@ class TreePutter {
       if (n.type === 'file') {
         const id = `${n.st.dev}:${n.st.ino}`;
         if (n.st.nlink > 1n && seen.has(id)) {
-          this.linked.add(id);
+          this.linked.set(id, (this.linked.get(id) ?? 1) + 1);
           return;
         }
         seen.add(id);
@@ -302,6 +302,7 @@ class TreePutter {
             this.logicalBytes += e.size;
           }
           e.link = group.link;
+          e.nlink = this.linked.get(id)!;
           Object.assign(e, await group.content);
         } else {
           const same = this.unchanged(n, prev);

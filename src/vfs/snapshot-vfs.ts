@@ -146,7 +146,7 @@ export class SnapshotVfs implements Vfs {
 
   private async attr(ino: number, e: Entry): Promise<Attr> {
     const ms = nsToMs(e.mtimeNs);
-    let nlink = 1;
+    let nlink = e.nlink ?? 1;
     if (e.type === 'dir' && e.dir !== undefined) nlink = 2 + (await this.dirView(e.dir, ino)).subdirs;
     let allocated = e.size;
     if (e.blocks) allocated = e.blocks.reduce((s, b) => s + b.plainSize, 0);

@@ -82,7 +82,10 @@ export class SnapshotWriter {
     };
     if (rec.target !== undefined) e.target = rec.target;
     if (rec.rdev) e.rdev = rec.rdev;
-    if (!isDir(rec) && rec.nlink > 1) e.link = ino;
+    if (!isDir(rec) && rec.nlink > 1) {
+      e.link = ino;
+      e.nlink = rec.nlink;
+    }
     if (rec.xattrs) {
       const xattrs = this.state.listXattrs(ino, this.rtx);
       if (xattrs.length > 0) e.xattrs = xattrs;

@@ -87,7 +87,10 @@ export const entry = (name: fc.Arbitrary<Buffer> = entryName): fc.Arbitrary<Entr
       if (r.type === 'symlink') e.target = r.target;
       if ((r.type === 'chardev' || r.type === 'blockdev') && r.rdev !== undefined) e.rdev = r.rdev;
       if (r.xattrs !== undefined) e.xattrs = r.xattrs;
-      if (r.link !== undefined) e.link = r.link;
+      if (r.link !== undefined) {
+        e.link = r.link;
+        if (r.type === 'file') e.nlink = 2 + (r.link % 3);
+      }
       if (r.type === 'file') {
         if (r.usePages) e.pages = r.pages;
         else e.blocks = r.blocks;

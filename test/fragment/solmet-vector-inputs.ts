@@ -21,6 +21,7 @@ const fileEntry: Entry = {
   size: 1048586,
   xattrs: [{ name: b('user.mime_type'), value: b('text/plain') }],
   link: 1,
+  nlink: 2,
   blocks: [
     { offset: 0, plainSize: 1048576, id: id(0xa1), key: seq(0x10) },
     { offset: 1048576, plainSize: 10, id: id(0xa2), key: seq(0x30) },
