@@ -5,6 +5,14 @@ import { FragfsError, isFragfsError } from '../errors.js';
 import type { Entry, SnapshotObject } from '../fragment/tree-format.js';
 import type { Repo } from './repo.js';
 
+/**
+ * The display path of entry `name` inside the folder at display path `parent` ('/' is the top).
+ * Every tree path fragfs prints or puts in an error is built here.
+ */
+export function childPath(parent: string, name: string): string {
+  return parent.endsWith('/') ? `${parent}${name}` : `${parent}/${name}`;
+}
+
 /** Splits `KEY/some/path` (what `ls` and `cat` take) into the key part and the path inside the tree. */
 export function splitKeyPath(spec: string): { key: string; path: string[] } {
   const slash = spec.indexOf('/');
@@ -36,14 +44,13 @@ export async function readDirEntries(repo: Repo, entry: Entry, where: string): P
 /** Follows `path` (components) from the root entry; symlinks inside the tree are not followed. */
 export async function resolveEntry(repo: Repo, root: Entry, path: string[]): Promise<Entry> {
   let cur = root;
-  const walked: string[] = [];
+  let where = '/';
   for (const name of path) {
-    const where = `/${walked.join('/')}`;
     if (name === '..') throw new FragfsError('INVALID', `'..' is not allowed in a tree path`);
     const entries = await readDirEntries(repo, cur, where);
     const next = entries.find((e) => e.name === name);
-    walked.push(name);
-    if (!next) throw new FragfsError('NOT_FOUND', `no such file or folder in the snapshot: /${walked.join('/')}`);
+    where = childPath(where, name);
+    if (!next) throw new FragfsError('NOT_FOUND', `no such file or folder in the snapshot: ${where}`);
     cur = next;
   }
   return cur;
@@ -73,7 +80,7 @@ export async function walkTree(repo: Repo, root: Entry, visitor: WalkVisitor, se
       visitor.error(err, path, e.dir);
       return;
     }
-    for (const c of entries) await visit(c, path === '/' ? `/${c.name}` : `${path}/${c.name}`);
+    for (const c of entries) await visit(c, childPath(path, c.name));
   };
   await visit(root, '/');
 }

@@ -89,7 +89,12 @@ export const entry = (name: fc.Arbitrary<string> = entryName): fc.Arbitrary<Entr
       if (r.link !== undefined) e.link = r.link;
       if (r.type === 'file') {
         if (r.usePages) e.pages = r.pages;
-        else e.blocks = r.blocks;
+        else {
+          e.blocks = r.blocks;
+          // Inline extents lie within the file's size (FORMAT.md 2.3.7).
+          const last = r.blocks[r.blocks.length - 1];
+          if (last !== undefined) e.size = Math.max(e.size, last.offset + last.plainSize);
+        }
       }
       if (r.type === 'dir') e.dir = r.dir;
       return e;
