@@ -114,6 +114,7 @@ const FS_ERRNO_TO_CODE: Record<string, ErrorCode> = {
   EBUSY: 'BUSY',
   EMFILE: 'IO',
   ENFILE: 'IO',
+  EFBIG: 'FILE_TOO_BIG',
 };
 
 /**
