@@ -2,6 +2,7 @@
 
 import type { Command } from 'commander';
 import { FragfsError } from '../src/errors.js';
+import { TreeBudget } from '../src/repo/tree-limits.js';
 import { loadSnapshot, resolveEntry, showTreePath, splitKeyPath } from '../src/repo/tree-reader.js';
 import { argBytes } from './argv-bytes.js';
 import { readExtents } from '../src/repo/tree-writer.js';
@@ -18,10 +19,12 @@ export function registerCat(program: Command): void {
     action(async (store: string, keySpec: string, opts: StoreOptions) => {
       const { key, path } = splitKeyPath(argBytes(keySpec));
       await withRepo(store, { ...opts, readOnly: true }, async (repo) => {
-        const { snapshot } = await loadSnapshot(repo, key);
+        const { key: metaKey, snapshot } = await loadSnapshot(repo, key);
         const entry = await resolveEntry(repo, snapshot.root, path);
         const where = showTreePath(path);
         if (entry.type !== 'file') throw new FragfsError(entry.type === 'dir' ? 'IS_DIR' : 'INVALID', `${where} is a ${entry.type}, not a file`);
+        // One file is a walk too: its size within what the snapshot declares before a byte goes out.
+        new TreeBudget(snapshot, metaKey).count(entry, where, true);
         const extents = await readExtents(repo, entry, where);
         // Prefetch a few blocks ahead so decoding overlaps writing to the pipe.
         const ahead = 4;

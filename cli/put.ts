@@ -1,6 +1,8 @@
-// `fragfs put STORE PATH...`: stores files and trees without a mount; the meta key is the last line.
+// `fragfs put STORE PATH...`: stores files and trees without a mount; the meta key is the last line,
+// also when files changed or vanished while they were read (then with warnings and exit INCOMPLETE).
 
 import type { Command } from 'commander';
+import { FragfsError } from '../src/errors.js';
 import { putPaths } from '../src/repo/put.js';
 import { argBytes } from './argv-bytes.js';
 import { action, addStoreOptions, bytesProgress, printJson, withRepo, type StoreOptions } from './common.js';
@@ -17,7 +19,9 @@ export function registerPut(program: Command): void {
   addStoreOptions(
     program
       .command('put')
-      .description('store files and folders; prints the meta key of what was stored as the last line')
+      .description(
+        'store files and folders; prints the meta key of what was stored as the last line (exit 11 when files changed, vanished or could not be read while they were stored: each is named)',
+      )
       .argument('<store>', 'the store folder')
       .argument('<paths...>', 'files or folders to store (several become one folder)')
       .option('--name <name>', 'name the snapshot, for `snapshots`, `get NAME` and `mount --snapshot NAME`')
@@ -45,8 +49,18 @@ export function registerPut(program: Command): void {
           progress.stop();
         }
         const seconds = (Date.now() - started) / 1000;
+        // After the progress bar, so the lines stay whole on a terminal.
+        for (const w of result.warnings) process.stderr.write(`fragfs: warning: ${w}\n`);
+        const incomplete = (): void => {
+          if (result.warnings.length === 0) return;
+          throw new FragfsError(
+            'INCOMPLETE',
+            `put completed with ${result.warnings.length} warning${result.warnings.length === 1 ? '' : 's'}: snapshot ${result.key.slice(0, 12)} holds the files named above as they were read, or leaves them out`,
+          );
+        };
         if (opts.json) {
           printJson({ ...result, seconds });
+          incomplete();
           return;
         }
         process.stderr.write(
@@ -55,7 +69,9 @@ export function registerPut(program: Command): void {
         if (result.parent !== undefined) {
           process.stderr.write(`${result.unchangedFiles} files unchanged since snapshot ${result.parent.slice(0, 12)} (not read)\n`);
         }
+        if (result.rereadFiles > 0) process.stderr.write(`${result.rereadFiles} files changed while they were read and were read again\n`);
         process.stdout.write(`${result.key}\n`);
+        incomplete();
       });
     }),
   );

@@ -36,13 +36,13 @@ export function registerVerify(program: Command): void {
           process.stdout.write(`${p.problem} ${p.kind} fragment ${p.fragmentId}: ${p.message.replace(`fragment ${p.fragmentId}: `, '')}${users}\n`);
         }
         process.stdout.write(
-          `checked ${report.snapshots} snapshots, ${report.metaChecked} metadata and ${report.dataChecked} data fragments` +
+          `checked ${report.snapshots} snapshots (the totals of ${report.treesChecked} trees), ${report.metaChecked} metadata and ${report.dataChecked} data fragments` +
             `${report.unreferencedChecked ? `, ${report.unreferencedChecked} unreferenced` : ''}: ` +
             `${report.problems.length === 0 ? 'no problems' : `${report.problems.length} problems`}\n`,
         );
       }
       if (report.problems.length > 0) {
-        throw new FragfsError('CORRUPT', `${report.problems.length} corrupt or missing fragments (listed above)`);
+        throw new FragfsError('CORRUPT', `${report.problems.length} problems: corrupt or missing fragments, or trees that do not hold what their snapshots declare (listed above)`);
       }
     }),
   );

@@ -36,6 +36,7 @@ export const ERROR_CODES = {
   CROSS_DEVICE: ['EXDEV', 10, 'a link across devices'],
   NOT_PERMITTED: ['EPERM', 10, 'the operation is not permitted'],
   RANGE: ['ERANGE', 10, 'a buffer is too small for the value'],
+  INCOMPLETE: ['EIO', 11, 'completed with warnings: some files changed, vanished or could not be read while they were stored'],
   INTERRUPTED: ['EINTR', 130, 'interrupted by a signal'],
 } as const satisfies Record<string, readonly [string, number, string]>;
 
@@ -113,6 +114,7 @@ const FS_ERRNO_TO_CODE: Record<string, ErrorCode> = {
   EBUSY: 'BUSY',
   EMFILE: 'IO',
   ENFILE: 'IO',
+  EFBIG: 'FILE_TOO_BIG',
 };
 
 /**

@@ -71,8 +71,11 @@ function checkString(fail: Fail, what: string, s: unknown, nonEmpty = false): st
   return s;
 }
 
-/** Extents: each well formed, sorted by offset, not overlapping. Messages are built only on failure. */
-export function checkExtents(fail: Fail, what: () => string, blocks: unknown): void {
+/**
+ * Extents: each well formed, sorted by offset, not overlapping, and (given the file's `size`) within
+ * it. Messages are built only on failure.
+ */
+export function checkExtents(fail: Fail, what: () => string, blocks: unknown, size?: number): void {
   if (!Array.isArray(blocks)) fail(`${what()} is not an array of extents`);
   let end = 0;
   const list = blocks as unknown[];
@@ -89,6 +92,7 @@ export function checkExtents(fail: Fail, what: () => string, blocks: unknown): v
     if (offset! < end) fail(`${what()}[${i}] at offset ${offset} overlaps or precedes the extent before it (ends at ${end})`);
     end = offset! + plainSize!;
     if (!Number.isSafeInteger(end)) fail(`${what()}[${i}] ends beyond the largest file size`);
+    if (size !== undefined && end > size) fail(`${what()}[${i}] ends at ${end}, past the file's size ${size}`);
   }
 }
 
@@ -154,7 +158,7 @@ export function checkEntry(fail: Fail, e: Entry, isRoot = false, version = META_
   } else if (hasBlocks || hasPages || hasDir) {
     fail(`${where()} is a ${e.type} with content fields`);
   }
-  if (hasBlocks) checkExtents(fail, () => `${where()} blocks`, e.blocks);
+  if (hasBlocks) checkExtents(fail, () => `${where()} blocks`, e.blocks, e.size);
   if (hasPages) {
     if (!Array.isArray(e.pages) || e.pages.length === 0) fail(`${where()} pages is not a non-empty array`);
     for (const p of e.pages!) if (typeof p !== 'string' || !HEX_ID.test(p)) fail(`${where()} has a page id that is not 64 hex digits`);

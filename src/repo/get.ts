@@ -1,8 +1,11 @@
 // `get`: writes a frozen tree back to local disk, byte for byte: contents (holes stay sparse),
 // types, modes, owners (when run as root), mtimes, symlinks and hard links. Blocks are fetched and
-// verified on every core in a bounded pipeline; nothing from a failed block reaches the disk.
+// verified on every core in a bounded pipeline; nothing from a failed block reaches the disk. The
+// tree is input: every entry counts against the snapshot's declared totals before it is created, a
+// file's size is checked against the destination before the file exists, and the names of one
+// hard-link group must agree on their content.
 
-import { chmod, chown, lchown, link, lutimes, mkdir, open, readdir, stat, symlink, utimes } from 'node:fs/promises';
+import { chmod, chown, lchown, link, lutimes, mkdir, open, readdir, stat, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { FragfsError, fromFsError } from '../errors.js';
@@ -10,7 +13,9 @@ import { joinName, showName } from '../fragment/names.js';
 import type { Entry } from '../fragment/tree-format.js';
 import type { Repo } from './repo.js';
 import { Semaphore, settleAll } from './semaphore.js';
-import { loadSnapshot, readDirEntries, resolveEntry } from './tree-reader.js';
+import { FileSizeProbe } from './size-probe.js';
+import { TreeBudget, contentSignature } from './tree-limits.js';
+import { childPath, loadSnapshot, readDirEntries, resolveEntry, showTreePath } from './tree-reader.js';
 import { readExtents } from './tree-writer.js';
 
 export interface GetOptions {
@@ -37,8 +42,14 @@ export async function getTree(repo: Repo, keyOrName: string, dest: string | Buff
   const root = o.path && o.path.length > 0 ? await resolveEntry(repo, snapshot.root, o.path) : snapshot.root;
   await checkDestination(target, root.type === 'dir');
   o.onTotal?.(snapshot.logicalBytes);
-  const r = new TreeGetter(repo, o);
-  await r.restore(root, target, '/', true);
+  const top = o.path && o.path.length > 0 ? showTreePath(o.path) : '/';
+  const sizes = new FileSizeProbe(root.type === 'dir' ? target : target.subarray(0, Math.max(1, target.lastIndexOf(0x2f))));
+  const r = new TreeGetter(repo, o, new TreeBudget(snapshot, key), sizes, key);
+  try {
+    await r.restore(root, target, top, true, key);
+  } finally {
+    await sizes.close();
+  }
   return { key, files: r.files, dirs: r.dirs, symlinks: r.symlinks, plainBytes: r.plainBytes, skipped: r.skipped };
 }
 
@@ -73,14 +84,20 @@ class TreeGetter {
   skipped: string[] = [];
   private readonly blocks = new Semaphore(availableParallelism() * 2 + 2);
   private readonly openFiles = new Semaphore(16);
-  private readonly links = new Map<number, Promise<Buffer>>();
+  /** Hard-link groups: where the first name was restored, and what every name must share with it. */
+  private readonly links = new Map<number, { path: Promise<Buffer>; treePath: string; signature: string }>();
 
   constructor(
     private readonly repo: Repo,
     private readonly o: GetOptions,
+    private readonly budget: TreeBudget,
+    private readonly sizes: FileSizeProbe,
+    private readonly snapshotKey: string,
   ) {}
 
-  async restore(e: Entry, path: Buffer, treePath: string, isTop: boolean): Promise<void> {
+  /** `inDir`: the meta id of the dir fragment that holds `e` (the snapshot's key for the top). */
+  async restore(e: Entry, path: Buffer, treePath: string, isTop: boolean, inDir: string): Promise<void> {
+    this.budget.count(e, treePath, isTop);
     switch (e.type) {
       case 'dir': {
         try {
@@ -89,7 +106,9 @@ class TreeGetter {
           if (!(isTop && (err as NodeJS.ErrnoException).code === 'EEXIST')) throw fromFsError(err, 'cannot create folder', showName(path));
         }
         const children = await readDirEntries(this.repo, e, treePath);
-        await settleAll(children.map((c) => this.restore(c, joinName(path, c.name), joinTree(treePath, showName(c.name)), false)));
+        await settleAll(children.map((c) => this.restore(c, joinName(path, c.name), childPath(treePath, c.name), false, e.dir!)));
+        // The size probe may live in the top folder: gone before its times are set.
+        if (isTop) await this.sizes.close();
         // Mode and times last: a read-only folder must still receive its children, and creating them
         // changes the folder's mtime.
         await this.owner(path, e, false);
@@ -102,7 +121,14 @@ class TreeGetter {
         if (e.link !== undefined) {
           const first = this.links.get(e.link);
           if (first) {
-            const firstPath = await first;
+            if (contentSignature(e) !== first.signature) {
+              throw new FragfsError(
+                'CORRUPT',
+                `metadata fragment ${inDir} is corrupt: ${treePath} is in hard-link group ${e.link} with ${first.treePath} but differs from it in size or content`,
+                { fragmentId: inDir, path: treePath },
+              );
+            }
+            const firstPath = await first.path;
             try {
               await link(firstPath, path);
             } catch (err) {
@@ -111,7 +137,7 @@ class TreeGetter {
             return;
           }
           const done = this.file(e, path, treePath).then(() => path);
-          this.links.set(e.link, done);
+          this.links.set(e.link, { path: done, treePath, signature: contentSignature(e) });
           await done;
           return;
         }
@@ -136,16 +162,28 @@ class TreeGetter {
 
   private async file(e: Entry, path: Buffer, treePath: string): Promise<void> {
     const extents = await readExtents(this.repo, e, treePath);
+    if (!(await this.sizes.holds(e.size))) throw this.tooBig(e, path, treePath);
     await this.openFiles.run(async () => {
-      let fh;
+      let fh: FileHandle;
       try {
         fh = await open(path, 'wx', 0o600);
       } catch (err) {
         throw fromFsError(err, 'cannot create file', showName(path));
       }
+      let refused = false;
       try {
         // Size first: holes between extents stay sparse, and a short last block leaves no gap.
-        if (e.size > 0) await fh.truncate(e.size);
+        if (e.size > 0) {
+          try {
+            await fh.truncate(e.size);
+          } catch (err) {
+            const errno = (err as NodeJS.ErrnoException).code;
+            if (errno !== 'EFBIG' && errno !== 'EINVAL') throw err;
+            // Below the probe's notice (a `ulimit -f`, a small file system): the same refusal.
+            refused = true;
+            throw this.tooBig(e, path, treePath);
+          }
+        }
         await settleAll(
           extents.map((x) =>
             this.blocks.run(async () => {
@@ -160,12 +198,21 @@ class TreeGetter {
         throw fromFsError(err, 'cannot write', showName(path));
       } finally {
         await fh.close();
+        if (refused) await unlink(path).catch(() => undefined);
       }
     });
     await this.owner(path, e, false);
     await this.attempt(path, () => chmod(path, e.mode));
     await this.attempt(path, () => utimes(path, atime(e), mtime(e)));
     this.files++;
+  }
+
+  private tooBig(e: Entry, path: Buffer, treePath: string): FragfsError {
+    return new FragfsError(
+      'FILE_TOO_BIG',
+      `${treePath} in snapshot ${this.snapshotKey.slice(0, 12)} is ${e.size} bytes, more than the file system at ${showName(path)} holds (EFBIG)`,
+      { path: treePath },
+    );
   }
 
   /** Owners only come back when we may set them (root), as tar and rsync do. */
@@ -181,10 +228,6 @@ class TreeGetter {
       throw fromFsError(err, 'cannot set attributes of', showName(path));
     }
   }
-}
-
-function joinTree(parent: string, name: string): string {
-  return parent.endsWith('/') ? `${parent}${name}` : `${parent}/${name}`;
 }
 
 /**

@@ -2,10 +2,12 @@
 // encoded on every core and stored in a bounded pipeline; all-zero blocks become holes; hard links
 // keep their identity; a directory's fragment is written only after everything under it. A file
 // whose size and mtime match the same path in a parent snapshot takes that snapshot's content
-// without being read (rsync's quick check; restic's parent snapshot).
+// without being read (rsync's quick check; restic's parent snapshot). A file is stored as one read
+// saw it: one that changed meanwhile is read again, and one that keeps changing, vanishes or cannot
+// be read is stored as read or left out with a warning (restic's "incomplete snapshot").
 
-import type { BigIntStats } from 'node:fs';
-import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { constants as fsConstants, type BigIntStats } from 'node:fs';
+import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
 import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { FragfsError, fromFsError } from '../errors.js';
@@ -28,6 +30,11 @@ export interface PutOptions {
    * Default: the latest snapshot of the same source paths from this host. `false`: read every file.
    */
   parent?: string | false;
+  /**
+   * Called with each warning as it happens: a file that changed on every read, vanished or could
+   * not be read. The put goes on; the warnings are also in PutResult.warnings.
+   */
+  onWarning?: (message: string) => void;
 }
 
 export interface PutResult {
@@ -40,6 +47,13 @@ export interface PutResult {
   parent?: string;
   /** Files taken from the parent without reading them. */
   unchangedFiles: number;
+  /** Files read more than once because they changed while they were read. */
+  rereadFiles: number;
+  /**
+   * Files stored as an unsteady read found them, or left out. Empty when the snapshot holds every
+   * file as one steady read saw it; otherwise the CLI exits with INCOMPLETE.
+   */
+  warnings: string[];
 }
 
 interface Parent {
@@ -54,6 +68,21 @@ interface Parent {
  */
 const RACY_MS = 2000;
 
+/** Reads of a file that keeps changing before it is stored as the last read found it. */
+export const MAX_READ_ATTEMPTS = 3;
+
+/**
+ * Source files open without following a symlink swapped in after the scan, and without blocking on
+ * a FIFO swapped in (fstat then shows it is no longer a regular file).
+ */
+const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
+
+/**
+ * Errors of one source file that leave it out with a warning: it vanished, was replaced, or cannot
+ * be read. Anything else (the store is full, no file descriptors left) stops the put.
+ */
+const SKIPPED_ERRNOS: ReadonlySet<string> = new Set(['ENOENT', 'ENOTDIR', 'EACCES', 'EPERM', 'EIO', 'ELOOP', 'ENXIO', 'ENODEV', 'ESTALE', 'EISDIR']);
+
 interface ScanNode {
   /** The local path, bytes: names on disk need not be UTF-8. */
   path: Buffer;
@@ -61,6 +90,49 @@ interface ScanNode {
   st: BigIntStats;
   type: EntryType;
   children?: ScanNode[];
+  /** A path the user named: it cannot be left out, so its failures are errors, not warnings. */
+  isRoot?: boolean;
+}
+
+/** One read of an open file, from the first byte to EOF or the size fstat gave when it began. */
+interface FileRead {
+  extents: Extent[];
+  /** Bytes actually read: the size the entry gets. */
+  size: number;
+  /** fstat when the read began: the entry's mode, owner and mtime, consistent with its bytes. */
+  st: BigIntStats;
+  /** Nothing moved: no early EOF, and size, mtime and ctime the same after the read as before. */
+  steady: boolean;
+}
+
+/** A file as stored: its content fields, the size read and the fstat its read began from. */
+interface StoredFile {
+  content: Pick<Entry, 'blocks' | 'pages'>;
+  size: number;
+  st: BigIntStats;
+}
+
+/** A source file left out of the snapshot; its warning was already given. */
+const SKIPPED = Symbol('skipped');
+
+/** A failure of the source file itself (not of the store), with the errno that says which. */
+class SourceError extends Error {
+  constructor(
+    readonly errno: string,
+    override readonly cause: unknown,
+  ) {
+    super(errno);
+  }
+}
+
+async function source<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const errno = (e as NodeJS.ErrnoException | undefined)?.code;
+    if (typeof errno === 'string' && SKIPPED_ERRNOS.has(errno)) throw new SourceError(errno, e);
+    throw e;
+  }
 }
 
 /** A name's key in maps: latin1 maps every byte to one code unit, so distinct bytes stay distinct. */
@@ -74,7 +146,7 @@ export async function putPaths(repo: Repo, paths: (string | Buffer)[], o: PutOpt
   if (paths.length === 0) throw new FragfsError('USAGE', 'put needs at least one path');
   const source = paths.map(absolutePath);
   const roots: ScanNode[] = [];
-  for (const p of source) roots.push(await scan(p, rootName(p)));
+  for (const p of source) roots.push({ ...(await scan(p, rootName(p))), isRoot: true });
   const names = new Set<string>();
   for (const r of roots) {
     if (names.has(nameKey(r.name))) throw new FragfsError('USAGE', `two paths named ${showName(r.name)}: put them from their parent folder`);
@@ -82,13 +154,15 @@ export async function putPaths(repo: Repo, paths: (string | Buffer)[], o: PutOpt
   }
   const parent = o.parent === false ? undefined : await findParent(repo, source, o.parent);
   const writer = new TreePutter(repo, o, parent === undefined ? 0n : BigInt(Math.max(0, parent.createdMs - RACY_MS)) * 1_000_000n);
-  o.onTotal?.(writer.survey(roots));
+  // The survey also finds the hard links: it runs whether or not anyone wants the total.
+  const total = writer.survey(roots);
+  o.onTotal?.(total);
   let root: Entry;
   if (roots.length === 1) {
-    root = await writer.entry(roots[0]!, parent?.root);
+    root = await writer.rootEntry(roots[0]!, parent?.root);
   } else {
     const previous = parent?.root.type === 'dir' ? await writer.listing(parent.root, '/') : new Map<string, Entry>();
-    const entries = await Promise.all(roots.map((r) => writer.entry(r, previous.get(nameKey(r.name)))));
+    const entries = await Promise.all(roots.map((r) => writer.rootEntry(r, previous.get(nameKey(r.name)))));
     const nowNs = BigInt(Date.now()) * 1_000_000n;
     root = {
       name: Buffer.from('root'),
@@ -117,6 +191,8 @@ export async function putPaths(repo: Repo, paths: (string | Buffer)[], o: PutOpt
     logicalBytes: writer.logicalBytes,
     ...(parent ? { parent: parent.key } : {}),
     unchangedFiles: writer.unchangedFiles,
+    rereadFiles: writer.rereadFiles,
+    warnings: writer.warnings,
   };
 }
 
@@ -208,10 +284,12 @@ class TreePutter {
   symlinks = 0;
   logicalBytes = 0;
   unchangedFiles = 0;
+  rereadFiles = 0;
+  readonly warnings: string[] = [];
   private readonly blocks: Semaphore;
   // Many small files in flight so their stores' fsyncs overlap; memory is bounded by `blocks`.
   private readonly openFiles = new Semaphore(64);
-  private readonly links = new Map<string, { link: number; content: Promise<Pick<Entry, 'blocks' | 'pages'>> }>();
+  private readonly links = new Map<string, { link: number; stored: Promise<StoredFile | typeof SKIPPED>; counted: boolean }>();
   /**
    * Inodes (dev:ino) that appear under more than one name in this put: only they form hard-link
    * groups. A file whose other names lie outside the tree is stored as a plain file, as tar and
@@ -271,7 +349,15 @@ class TreePutter {
     return content;
   }
 
-  async entry(n: ScanNode, prev?: Entry): Promise<Entry> {
+  /** A path the user named: never left out (its failures throw). */
+  async rootEntry(n: ScanNode, prev?: Entry): Promise<Entry> {
+    const e = await this.entry(n, prev);
+    if (e === undefined) throw new Error(`put: root ${showName(n.path)} was left out`);
+    return e;
+  }
+
+  /** The entry of `n`, or undefined when it was left out with a warning. */
+  async entry(n: ScanNode, prev?: Entry): Promise<Entry | undefined> {
     const st = n.st;
     const e: Entry = {
       name: n.name,
@@ -286,32 +372,42 @@ class TreePutter {
       case 'dir': {
         const previous = prev?.type === 'dir' ? await this.listing(prev, showName(n.path)) : new Map<string, Entry>();
         const children = await Promise.all(n.children!.map((c) => this.entry(c, previous.get(nameKey(c.name)))));
-        e.dir = await writeDir(this.repo, children);
+        e.dir = await writeDir(
+          this.repo,
+          children.filter((c): c is Entry => c !== undefined),
+        );
         this.dirs++;
         break;
       }
       case 'file': {
-        e.size = Number(st.size);
         const id = `${st.dev}:${st.ino}`;
         if (st.nlink > 1n && this.linked.has(id)) {
           let group = this.links.get(id);
           if (!group) {
-            group = { link: this.nextLink++, content: this.fileBlocks(n) };
+            group = { link: this.nextLink++, stored: this.fileBlocks(n), counted: false };
             this.links.set(id, group);
+          }
+          const stored = await group.stored;
+          if (stored === SKIPPED) return undefined;
+          if (!group.counted) {
+            group.counted = true;
             this.files++;
-            this.logicalBytes += e.size;
+            this.logicalBytes += stored.size;
           }
           e.link = group.link;
           e.nlink = this.linked.get(id)!;
-          Object.assign(e, await group.content);
+          asStored(e, stored);
         } else {
           const same = this.unchanged(n, prev);
           if (same) {
+            e.size = Number(st.size);
             Object.assign(e, same);
             this.unchangedFiles++;
             this.o.onBytes?.(e.size);
           } else {
-            Object.assign(e, await this.fileBlocks(n));
+            const stored = await this.fileBlocks(n);
+            if (stored === SKIPPED) return undefined;
+            asStored(e, stored);
           }
           this.files++;
           this.logicalBytes += e.size;
@@ -320,9 +416,9 @@ class TreePutter {
       }
       case 'symlink': {
         try {
-          e.target = await readlink(n.path, { encoding: 'buffer' });
+          e.target = await source(() => readlink(n.path, { encoding: 'buffer' }));
         } catch (err) {
-          throw fromFsError(err, 'cannot read link', showName(n.path));
+          return this.skip(n, err, 'cannot read link');
         }
         e.size = e.target.length;
         this.symlinks++;
@@ -334,48 +430,116 @@ class TreePutter {
     return e;
   }
 
-  /** Reads a file block by block; each block is encoded and stored while the next is read. */
-  private async fileBlocks(n: ScanNode): Promise<Pick<Entry, 'blocks' | 'pages'>> {
+  private warn(message: string): void {
+    this.warnings.push(message);
+    this.o.onWarning?.(message);
+  }
+
+  /**
+   * A source file that failed: left out with a warning when it vanished, was replaced or cannot be
+   * read, unless the user named it (then the put fails: there is no snapshot without it).
+   */
+  private skip(n: ScanNode, err: unknown, what: string): undefined {
+    if (!(err instanceof SourceError)) throw err;
+    if (n.isRoot) {
+      if (err.errno === 'ENOENT') throw new FragfsError('NOT_FOUND', `no such file or folder: ${showName(n.path)}`, { path: showName(n.path) });
+      throw fromFsError(err.cause, what, showName(n.path));
+    }
+    const why =
+      err.errno === 'ENOENT'
+        ? 'vanished before it was read'
+        : err.errno === 'ELOOP'
+          ? 'was replaced by a symlink'
+          : `could not be read (${err.errno}: ${(err.cause as Error).message})`;
+    this.warn(`${showName(n.path)} ${why}; left out of the snapshot`);
+    return undefined;
+  }
+
+  /**
+   * Reads a file until one read holds still (at most MAX_READ_ATTEMPTS), then stores that read's
+   * content; a file that never holds still is stored as its last read found it, with a warning.
+   */
+  private async fileBlocks(n: ScanNode): Promise<StoredFile | typeof SKIPPED> {
     return this.openFiles.run(async () => {
-      let fh;
+      let fh: FileHandle;
       try {
-        fh = await open(n.path, 'r');
+        fh = await source(() => open(n.path, READ_FLAGS));
       } catch (e) {
-        throw fromFsError(e, 'cannot read', showName(n.path));
+        return this.skip(n, e, 'cannot read') ?? SKIPPED;
       }
-      const pending: Promise<Extent | undefined>[] = [];
-      let failure: unknown;
       try {
-        const size = Number(n.st.size);
-        const bs = this.repo.blockSize;
-        for (let offset = 0; offset < size; offset += bs) {
-          await this.blocks.acquire();
-          const want = Math.min(bs, size - offset);
-          let buf: Buffer;
-          let got: number;
-          try {
-            buf = Buffer.allocUnsafeSlow(want);
-            got = await readFully(fh, buf, offset, n.path);
-            if (got < want) buf = buf.subarray(0, got);
-          } catch (e) {
-            this.blocks.release();
-            throw e;
-          }
-          // storeBlock may hand buf's memory to a worker: decide from `got`, not from buf.
-          const stored = this.storeBlock(buf, offset);
-          // Stop reading at the first failure; the rejection itself surfaces from Promise.all below.
-          stored.catch((e: unknown) => (failure ??= e));
-          pending.push(stored);
-          if (failure !== undefined) break;
-          if (got < want) break; // the file shrank while we read it
+        let read: FileRead | undefined;
+        for (let attempt = 1; attempt <= MAX_READ_ATTEMPTS; attempt++) {
+          if (attempt === 2) this.rereadFiles++;
+          read = await this.readOnce(fh, n);
+          if (read === undefined) return SKIPPED;
+          if (read.steady) break;
         }
-        const extents = (await Promise.all(pending)).filter((x): x is Extent => x !== undefined);
-        return await fileContent(this.repo, extents);
+        if (!read!.steady) {
+          this.warn(`${showName(n.path)} changed while it was read (${MAX_READ_ATTEMPTS} times); stored as the last read found it (${read!.size} bytes)`);
+        }
+        return { content: await fileContent(this.repo, read!.extents), size: read!.size, st: read!.st };
+      } catch (e) {
+        return this.skip(n, e, 'cannot read') ?? SKIPPED;
       } finally {
-        await Promise.allSettled(pending);
         await fh.close();
       }
     });
+  }
+
+  /**
+   * One read of an open file, block by block, each block encoded and stored while the next is read.
+   * The size comes from fstat when the read begins (the scan's lstat may be stale); a second fstat
+   * after the last byte tells whether the file held still (restic's check: size, mtime, ctime).
+   * Undefined when the file is no longer a regular file (left out with a warning).
+   */
+  private async readOnce(fh: FileHandle, n: ScanNode): Promise<FileRead | undefined> {
+    const st = await source(() => fh.stat({ bigint: true }));
+    if (!st.isFile()) {
+      if (n.isRoot) throw new FragfsError('INVALID', `${showName(n.path)} is no longer a regular file`, { path: showName(n.path) });
+      this.warn(`${showName(n.path)} is no longer a regular file; left out of the snapshot`);
+      return undefined;
+    }
+    const pending: Promise<Extent | undefined>[] = [];
+    let failure: unknown;
+    let size = 0;
+    let early = false;
+    let after: BigIntStats;
+    try {
+      const expected = Number(st.size);
+      const bs = this.repo.blockSize;
+      for (let offset = 0; offset < expected; offset += bs) {
+        await this.blocks.acquire();
+        const want = Math.min(bs, expected - offset);
+        let buf: Buffer;
+        let got: number;
+        try {
+          buf = Buffer.allocUnsafeSlow(want);
+          got = await readFully(fh, buf, offset);
+          if (got < want) buf = buf.subarray(0, got);
+        } catch (e) {
+          this.blocks.release();
+          throw e;
+        }
+        size += got;
+        // storeBlock may hand buf's memory to a worker: decide from `got`, not from buf.
+        const stored = this.storeBlock(buf, offset);
+        // Stop reading at the first failure; the rejection itself surfaces from Promise.all below.
+        stored.catch((e: unknown) => (failure ??= e));
+        pending.push(stored);
+        if (failure !== undefined) break;
+        if (got < want) {
+          early = true; // EOF before the size fstat gave: the file shrank while we read it
+          break;
+        }
+      }
+      after = await source(() => fh.stat({ bigint: true }));
+      const extents = (await Promise.all(pending)).filter((x): x is Extent => x !== undefined);
+      const steady = !early && after.size === st.size && after.mtimeNs === st.mtimeNs && after.ctimeNs === st.ctimeNs;
+      return { extents, size, st, steady };
+    } finally {
+      await Promise.allSettled(pending);
+    }
   }
 
   private async storeBlock(buf: Buffer, offset: number): Promise<Extent | undefined> {
@@ -394,18 +558,24 @@ class TreePutter {
   }
 }
 
-async function readFully(fh: import('node:fs/promises').FileHandle, buf: Buffer, position: number, path: Buffer): Promise<number> {
+/** Fills `buf` from `position` up to EOF; the count read. */
+async function readFully(fh: FileHandle, buf: Buffer, position: number): Promise<number> {
   let got = 0;
   while (got < buf.length) {
-    let n: number;
-    try {
-      ({ bytesRead: n } = await fh.read(buf, got, buf.length - got, position + got));
-    } catch (e) {
-      throw fromFsError(e, 'cannot read', showName(path));
-    }
-    if (n === 0) break;
-    got += n;
+    const { bytesRead } = await source(() => fh.read(buf, got, buf.length - got, position + got));
+    if (bytesRead === 0) break;
+    got += bytesRead;
   }
   return got;
+}
+
+/** The content, size and inode fields of a file entry from the read that was stored. */
+function asStored(e: Entry, stored: StoredFile): void {
+  Object.assign(e, stored.content);
+  e.size = stored.size;
+  e.mode = Number(stored.st.mode & 0o7777n);
+  e.uid = Number(stored.st.uid);
+  e.gid = Number(stored.st.gid);
+  e.mtimeNs = stored.st.mtimeNs;
 }
 

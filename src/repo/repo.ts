@@ -186,6 +186,7 @@ export class Repo {
     if (obj.kind !== kind) {
       throw new FragfsError('CORRUPT', `fragment ${id}${where ? ` of ${where}` : ''} is a ${obj.kind}, expected a ${kind}`, {
         fragmentId: id,
+        ...(where === undefined ? {} : { path: where }),
       });
     }
     return obj as MetaOf<K>;

@@ -30,6 +30,15 @@ export function showTreePath(path: readonly Uint8Array[]): string {
   return `/${path.map((p) => showName(p)).join('/')}`;
 }
 
+/**
+ * The display path of entry `name` inside the folder at display path `parent` ('/' is the top), the
+ * name shown as `ls -b` shows it. Every tree path fragfs prints or puts in an error is built here.
+ */
+export function childPath(parent: string, name: Uint8Array): string {
+  const shown = showName(name);
+  return parent.endsWith('/') ? `${parent}${shown}` : `${parent}/${shown}`;
+}
+
 /** The snapshot object a user's key or name names, with clear errors for bad or unknown keys. */
 export async function loadSnapshot(repo: Repo, keyOrName: string): Promise<{ key: string; snapshot: SnapshotObject }> {
   const key = await repo.resolveSnapshot(keyOrName);
@@ -91,7 +100,7 @@ export async function walkTree(repo: Repo, root: Entry, visitor: WalkVisitor, se
       visitor.error(err, path, e.dir);
       return;
     }
-    for (const c of entries) await visit(c, path === '/' ? `/${showName(c.name)}` : `${path}/${showName(c.name)}`);
+    for (const c of entries) await visit(c, childPath(path, c.name));
   };
   await visit(root, '/');
 }

@@ -4,6 +4,7 @@
 
 import { hostname } from 'node:os';
 import { FragfsError } from '../errors.js';
+import { checkExtents } from '../fragment/meta-schema.js';
 import {
   MANIFEST_INLINE_MAX,
   MANIFEST_PAGE_MAX,
@@ -26,14 +27,46 @@ export async function fileContent(repo: Repo, extents: Extent[]): Promise<Pick<E
   return { pages };
 }
 
-/** All extents of a file entry, in file order. */
+/**
+ * All extents of a file entry, in file order, checked as a whole: sorted, not overlapping and within
+ * the entry's size (FORMAT.md 2.3.7), across manifest pages too (each page alone passed the schema).
+ * get, cat, verify and snapshot mounts all read files through here, so they agree on every file or
+ * all refuse it: CORRUPT naming the manifest page (or, for inline extents, the file) and `where`.
+ */
 export async function readExtents(repo: Repo, entry: Entry, where?: string): Promise<Extent[]> {
-  if (entry.blocks) return entry.blocks;
+  const at = where === undefined ? '' : ` (in ${where})`;
+  if (entry.blocks) {
+    checkExtents(
+      (why) => {
+        throw new FragfsError('CORRUPT', `file ${where ?? entry.name} is corrupt: ${why}`, where === undefined ? {} : { path: where });
+      },
+      () => 'blocks',
+      entry.blocks,
+      entry.size,
+    );
+    return entry.blocks;
+  }
   if (!entry.pages) return [];
   const out: Extent[] = [];
+  let end = 0;
   for (const id of entry.pages) {
     const page = await repo.getMeta(id, 'manifest', where);
-    for (const e of page.blocks) out.push(e);
+    for (const x of page.blocks) {
+      const bad =
+        x.offset < end
+          ? `its extent at offset ${x.offset} overlaps or precedes the one before it (ends at ${end})`
+          : x.offset + x.plainSize > entry.size
+            ? `its extent at offset ${x.offset} ends at ${x.offset + x.plainSize}, past the file's size ${entry.size}`
+            : undefined;
+      if (bad !== undefined) {
+        throw new FragfsError('CORRUPT', `manifest page ${id} is corrupt: ${bad}${at}`, {
+          fragmentId: id,
+          ...(where === undefined ? {} : { path: where }),
+        });
+      }
+      end = x.offset + x.plainSize;
+      out.push(x);
+    }
   }
   return out;
 }

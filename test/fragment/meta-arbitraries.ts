@@ -93,7 +93,12 @@ export const entry = (name: fc.Arbitrary<Buffer> = entryName): fc.Arbitrary<Entr
       }
       if (r.type === 'file') {
         if (r.usePages) e.pages = r.pages;
-        else e.blocks = r.blocks;
+        else {
+          e.blocks = r.blocks;
+          // Inline extents lie within the file's size (FORMAT.md 2.3.7).
+          const last = r.blocks[r.blocks.length - 1];
+          if (last !== undefined) e.size = Math.max(e.size, last.offset + last.plainSize);
+        }
       }
       if (r.type === 'dir') e.dir = r.dir;
       return e;

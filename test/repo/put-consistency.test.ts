@@ -1,0 +1,165 @@
+// put reads each file once, consistently: a file that changes while it is read (size, mtime or ctime
+// moved, or EOF came early) is read again; one that keeps changing is stored as its last read went,
+// never padded with zeros, with a warning; a file that vanishes is left out with a warning. The
+// changes here are made from put's own progress callbacks, so each race is hit every time.
+
+import test, { type ExecutionContext } from 'ava';
+import { randomBytes } from 'node:crypto';
+import { rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { link, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isFragfsError } from '../../src/errors.js';
+import { getTree } from '../../src/repo/get.js';
+import { putPaths } from '../../src/repo/put.js';
+import { Repo } from '../../src/repo/repo.js';
+import { verifyStore } from '../../src/repo/verify.js';
+import { TEST_PASSPHRASE } from '../helpers/cli.js';
+import { TEST_KDF_COST, tempDir } from '../helpers/stores.js';
+
+const BS = 65536;
+
+async function setup(t: ExecutionContext): Promise<{ repo: Repo; dir: string }> {
+  const work = await tempDir('fragfs-put-consistency-');
+  t.teardown(work.remove);
+  const repo = await Repo.init({
+    storePath: join(work.path, 'store'),
+    backend: 'dir',
+    passphrase: TEST_PASSPHRASE,
+    kdfCost: TEST_KDF_COST,
+    blockSize: BS,
+    threads: 2,
+  });
+  t.teardown(() => repo.close());
+  return { repo, dir: work.path };
+}
+
+/** `bytes` bytes, all equal to `fill` (never 0): a version of a file the test can recognise. */
+function version(fill: number, bytes: number): Buffer {
+  return Buffer.alloc(bytes, fill);
+}
+
+async function restored(t: ExecutionContext, repo: Repo, key: string, dir: string): Promise<string> {
+  const dest = join(dir, `restore-${Math.random().toString(36).slice(2)}`);
+  await getTree(repo, key, dest);
+  const report = await verifyStore(repo, key);
+  t.deepEqual(report.problems, [], 'the snapshot is consistent with what it declares');
+  return dest;
+}
+
+test('a file cut short after the scan is stored at its new size, not padded with zeros', async (t) => {
+  const { repo, dir } = await setup(t);
+  const tree = join(dir, 'tree');
+  await mkdir(tree);
+  const file = join(tree, 'big.bin');
+  await writeFile(file, randomBytes(6 * 1024 * 1024));
+  const fresh = randomBytes(1024 * 1024);
+  const r = await putPaths(repo, [tree], {
+    // After the scan measured 6 MiB, before any byte is read.
+    onTotal: () => writeFileSync(file, fresh),
+  });
+  t.deepEqual(r.warnings, []);
+  t.is(r.logicalBytes, fresh.length);
+  const dest = await restored(t, repo, r.key, dir);
+  const back = await readFile(join(dest, 'big.bin'));
+  t.is(back.length, fresh.length);
+  t.true(back.equals(fresh));
+});
+
+for (const [what, after] of [
+  ['shrinks', 1024 * 1024 + 17],
+  ['grows', 7 * 1024 * 1024 + 5],
+] as const) {
+  test(`a file that ${what} while it is read is read again and stored as one version`, async (t) => {
+    const { repo, dir } = await setup(t);
+    const tree = join(dir, 'tree');
+    await mkdir(tree);
+    const file = join(tree, 'moving.bin');
+    await writeFile(file, version(1, 4 * 1024 * 1024));
+    let changes = 0;
+    const r = await putPaths(repo, [tree], {
+      // The first block stored: the reader is a few blocks into 64, so the change lands mid-read.
+      onBytes: () => {
+        if (changes++ === 0) writeFileSync(file, version(2, after));
+      },
+    });
+    t.deepEqual(r.warnings, []);
+    t.is(r.rereadFiles, 1);
+    const back = await readFile(join(await restored(t, repo, r.key, dir), 'moving.bin'));
+    t.true(back.equals(version(2, after)), `restored ${back.length} bytes, first ${back[0]}, last ${back[back.length - 1]}`);
+  });
+}
+
+test('a file that keeps changing is stored as its last read, with a warning; never with zeros for missing bytes', async (t) => {
+  const { repo, dir } = await setup(t);
+  const tree = join(dir, 'tree');
+  await mkdir(tree);
+  const file = join(tree, 'restless.bin');
+  await writeFile(join(tree, 'calm.txt'), 'calm\n');
+  const sizes = [4 * 1024 * 1024, 3 * 1024 * 1024 + 9];
+  await writeFile(file, version(1, sizes[0]!));
+  let n = 0;
+  const warned: string[] = [];
+  const r = await putPaths(repo, [tree], {
+    // Every tenth block stored, the file becomes another version (truncate, then rewrite from 0:
+    // a reader may see it short, but never a hole).
+    onBytes: () => {
+      if (++n % 10 === 0) writeFileSync(file, version(2 + ((n / 10) % 200), sizes[(n / 10) % 2]!));
+    },
+    onWarning: (w) => warned.push(w),
+  });
+  t.is(r.warnings.length, 1, JSON.stringify(r.warnings));
+  t.regex(r.warnings[0]!, /restless\.bin/);
+  t.regex(r.warnings[0]!, /changed while it was read/);
+  t.deepEqual(warned, r.warnings);
+  t.is(r.rereadFiles, 1);
+  const dest = await restored(t, repo, r.key, dir);
+  const back = await readFile(join(dest, 'restless.bin'));
+  t.true(back.length <= Math.max(...sizes));
+  t.is(back.indexOf(0), -1, 'no zero byte: nothing stands in for bytes that were not read');
+  t.is(await readFile(join(dest, 'calm.txt'), 'utf8'), 'calm\n');
+});
+
+test('a file that vanishes before it is read is left out with a warning; the rest is stored', async (t) => {
+  const { repo, dir } = await setup(t);
+  const tree = join(dir, 'tree');
+  await mkdir(join(tree, 'sub'), { recursive: true });
+  await writeFile(join(tree, 'sub', 'gone.txt'), 'gone\n');
+  await writeFile(join(tree, 'sub', 'kept.txt'), 'kept\n');
+  const r = await putPaths(repo, [tree], { onTotal: () => rmSync(join(tree, 'sub', 'gone.txt')) });
+  t.is(r.warnings.length, 1, JSON.stringify(r.warnings));
+  t.regex(r.warnings[0]!, /sub\/gone\.txt.*(vanished|no longer)/);
+  t.is(r.files, 1);
+  const dest = await restored(t, repo, r.key, dir);
+  t.deepEqual(await readdir(join(dest, 'sub')), ['kept.txt']);
+});
+
+test('a root path that vanishes after the scan is an error, not a warning', async (t) => {
+  const { repo, dir } = await setup(t);
+  const file = join(dir, 'alone.txt');
+  await writeFile(file, 'alone\n');
+  const err = await t.throwsAsync(putPaths(repo, [file], { onTotal: () => rmSync(file) }));
+  t.true(isFragfsError(err, 'NOT_FOUND'), String(err));
+  t.regex(err!.message, /alone\.txt/);
+});
+
+test('a hard-linked file read again keeps one content and one size for all its names', async (t) => {
+  const { repo, dir } = await setup(t);
+  const tree = join(dir, 'tree');
+  await mkdir(tree);
+  const file = join(tree, 'a.bin');
+  await writeFile(file, version(3, 2 * 1024 * 1024));
+  await link(file, join(tree, 'b.bin'));
+  let changes = 0;
+  const r = await putPaths(repo, [tree], {
+    onBytes: () => {
+      if (changes++ === 0) truncateSync(file, 100 * 1024 + 3);
+    },
+  });
+  t.deepEqual(r.warnings, []);
+  const dest = await restored(t, repo, r.key, dir);
+  const a = await stat(join(dest, 'a.bin'));
+  const b = await stat(join(dest, 'b.bin'));
+  t.is(a.ino, b.ino);
+  t.is(a.size, 100 * 1024 + 3);
+  t.true((await readFile(join(dest, 'a.bin'))).equals(version(3, 100 * 1024 + 3)));
+});
