@@ -106,11 +106,12 @@ test('renames racing opens, stats and truncates in one batch: no spurious ENOENT
           }
           // One batch: every request is sent before any is answered.
           const pending: { op: (typeof ops)[number]; reply: Promise<Reply> }[] = [];
-          for (const op of ops) {
+          for (const [k, op] of ops.entries()) {
             let reply: Promise<Reply>;
             if (op.kind === 'rename') {
-              // Names f0..f5 live in d(i % 3): most renames name an existing entry, some do not.
-              reply = send(Op.RENAME, dirs[op.dir]!, b(`f${op.from}`), dirs[op.toDir]!, b(`g${op.to}`), 0);
+              // Names f0..f5 live in d(i % 3): most renames name an existing entry, some do not. Each
+              // target name is new, so no rename replaces (and frees) a file the model still counts.
+              reply = send(Op.RENAME, dirs[op.dir]!, b(`f${op.from}`), dirs[op.toDir]!, b(`g${op.to}-${k}`), 0);
             } else if (op.kind === 'getattr') {
               reply = send(Op.GETATTR, files[op.file]!, -1);
             } else if (op.kind === 'open') {
