@@ -404,6 +404,12 @@ withFuse('a killed server leaves a dead mount (ENOTCONN) that fusermount -u -z c
   t.false(await isMounted(mp));
 });
 
+withFuse('programs this process starts do not inherit /dev/fuse', async (t) => {
+  await mountToy(t);
+  const fds = await ok(t, 'sh', ['-c', 'ls -l /proc/$$/fd']);
+  t.notRegex(fds, /fuse/);
+});
+
 withFuse('process.exit() while mounted: the process ends, the mount is left dead (ENOTCONN) for fusermount -u -z', async (t) => {
   const mp = await mkdtemp(join(tmpdir(), 'fragfs-kc-'));
   const toy = await spawnToy(t, mp, [], ['--exit-after-ms=100']);
