@@ -20,10 +20,11 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const DEFAULT_KERNEL_BINDING_FILE = resolve(here, '../../native/fragfs-fuse/fuse_kernel.node');
 
 /**
- * Where the C source may be, first found wins: next to the compiled JS (dist/src/fuse/native/), in the
- * repo's src (dist/src/fuse -> src/fuse/native/), and dist/native-src/, where packaging may copy it.
+ * Where the C source may be, first found wins: next to the compiled JS (dist/src/fuse/ or its native/),
+ * in the repo's src (dist/src/fuse -> src/fuse/native/), and dist/native-src/, where packaging may copy it.
  */
 export const KERNEL_C_SOURCE_CANDIDATES: readonly string[] = [
+  resolve(here, 'fuse-kernel.c'),
   resolve(here, 'native/fuse-kernel.c'),
   resolve(here, '../../../src/fuse/native/fuse-kernel.c'),
   resolve(here, '../../native-src/fuse-kernel.c'),

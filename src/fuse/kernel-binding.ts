@@ -227,6 +227,8 @@ export interface KernelInfo {
  *   mode | INTERRUPT interruptedUnique | EXIT.
  *
  * mode (CREATE, MKDIR, MKNOD) has the caller's umask applied already; umask is given for information.
+ * OPEN's and CREATE's flags are open(2)'s; OPEN with O_TRUNC (ATOMIC_O_TRUNC is always asked for)
+ * means the fs truncates the file itself: no SETATTR follows.
  * READDIR*'s offset is 0 or a cookie JS gave in `offsets`. INTERRUPT: the request `interruptedUnique`
  * (still awaiting its reply) was interrupted by a signal; JS MAY answer it early with EINTR, or answer
  * it normally; either way exactly once. EXIT: the kernel side is gone (fusermount -u, umount, an

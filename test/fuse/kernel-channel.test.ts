@@ -58,7 +58,7 @@ async function ok(t: ExecutionContext, cmd: string, args: string[], timeoutMs?: 
 
 const py = (t: ExecutionContext, script: string, ...args: string[]) => ok(t, 'python3', ['-c', script, ...args]);
 
-const delay = (ms: number) => new Promise<void>((done) => setTimeout(done, ms).unref());
+const delay = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
 
 async function isMounted(mp: string): Promise<boolean> {
   return (await readFile('/proc/self/mounts', 'utf8')).split('\n').some((l) => l.split(' ')[1] === mp);
@@ -84,10 +84,19 @@ async function mountToy(t: ExecutionContext, toy: ToyOptions = {}, options: Kern
     await rmdir(mp);
     throw e;
   }
+  const released = () => {
+    try {
+      binding.info(fs.handle!);
+      return false;
+    } catch {
+      return true;
+    }
+  };
   t.teardown(async () => {
+    const wasReleased = released(); // by the test itself: no EXIT will come
     await cleanup(mp);
-    const exited = await Promise.race([fs.exited.then(() => true), delay(5000).then(() => false)]);
-    if (!exited && fs.handle) binding.release(fs.handle);
+    const exited = wasReleased || (await Promise.race([fs.exited.then(() => true), delay(5000).then(() => false)]));
+    if (!exited) binding.release(fs.handle!);
     if (fs.replyErrors.length > 0) throw new Error(`replies of the toy fs threw: ${fs.replyErrors.map(String).join('; ')}`);
   });
   return { binding, fs, mp, handle: fs.handle! };
@@ -98,8 +107,9 @@ async function spawnToy(
   t: ExecutionContext,
   mp: string,
   prefix: string[] = [],
+  flags: string[] = [],
 ): Promise<{ child: ChildProcess; out: () => string; err: () => string; exit: Promise<number | null> }> {
-  const argv = [...prefix, process.execPath, TOY_PROGRAM, mp];
+  const argv = [...prefix, process.execPath, TOY_PROGRAM, mp, ...flags];
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -392,6 +402,92 @@ withFuse('a killed server leaves a dead mount (ENOTCONN) that fusermount -u -z c
   t.regex(r.stderr, /Transport endpoint is not connected/);
   await ok(t, 'fusermount', ['-u', '-z', mp], 10_000);
   t.false(await isMounted(mp));
+});
+
+withFuse('programs this process starts do not inherit /dev/fuse', async (t) => {
+  await mountToy(t);
+  const fds = await ok(t, 'sh', ['-c', 'ls -l /proc/$$/fd']);
+  t.notRegex(fds, /fuse/);
+});
+
+withFuse('process.exit() while mounted: the process ends, the mount is left dead (ENOTCONN) for fusermount -u -z', async (t) => {
+  const mp = await mkdtemp(join(tmpdir(), 'fragfs-kc-'));
+  const toy = await spawnToy(t, mp, [], ['--exit-after-ms=100']);
+  t.is(await within(toy.exit, 5000), 0);
+  const r = await run('stat', [mp], 10_000);
+  t.regex(r.stderr, /Transport endpoint is not connected/);
+  await ok(t, 'fusermount', ['-u', '-z', mp], 10_000);
+  t.false(await isMounted(mp));
+});
+
+withFuse('release() on a live mount: a request JS holds may still be answered, then /dev/fuse closes', async (t) => {
+  let held = 0;
+  let target = -1;
+  const { fs, mp, binding, handle } = await mountToy(t, {
+    attrTimeoutS: 0,
+    hook: (op, unique, nodeid) => {
+      if (op === Op.GETATTR && nodeid === target && held === 0) {
+        held = unique;
+        return true;
+      }
+      return false;
+    },
+  });
+  target = fs.addFile(1, Buffer.from('h'), Buffer.from('12345678'));
+  const statting = run('stat', ['-c', '%s', `${mp}/h`], 20_000);
+  while (held === 0) await delay(10);
+  binding.release(handle);
+  t.throws(() => binding.info(handle), { message: /released/ });
+  binding.replyAttr(held, Float64Array.from(fs.nodes.get(target)!.attr), 0);
+  const r = await statting;
+  t.is(r.stdout.trim(), '8', 'the held request was answered after release()');
+  t.throws(() => binding.replyAttr(held, Float64Array.from(fs.nodes.get(target)!.attr), 0), { message: /not awaiting a reply/ });
+  // Its last request answered, the session closed /dev/fuse: the mount is dead until unmounted.
+  const after = await run('stat', [mp], 10_000);
+  t.regex(after.stderr, /Transport endpoint is not connected|Software caused connection abort/);
+});
+
+withFuse('many requests at once: 200 LOOKUPs held, then answered in a shuffled order', async (t) => {
+  const held: Array<{ unique: number; name: string }> = [];
+  let holding = true;
+  const { fs, mp, binding, handle } = await mountToy(t, {
+    hook: (op, unique, nodeid, args) => {
+      if (op !== Op.LOOKUP || nodeid !== 1 || !holding) return false;
+      held.push({ unique, name: (args[0] as Buffer).toString('latin1') });
+      return true;
+    },
+  });
+  const N = 200;
+  for (let i = 0; i < N; i++) fs.addFile(1, Buffer.from(`m${i}`), Buffer.alloc(i));
+  const statting = py(
+    t,
+    `
+import os, sys, threading, json
+sizes = {}
+def one(i):
+    sizes[i] = os.stat(os.path.join(sys.argv[1], f'm{i}')).st_size
+threads = [threading.Thread(target=one, args=(i,)) for i in range(${N})]
+for th in threads: th.start()
+for th in threads: th.join()
+print(json.dumps([sizes[i] for i in range(${N})]))
+`,
+    mp,
+  );
+  const started = Date.now();
+  while (held.length < N && Date.now() - started < 20_000) await delay(20);
+  t.is(held.length, N, 'every LOOKUP reached JS while the others waited');
+  t.is(binding.info(handle).outstanding, N);
+  holding = false;
+  const order = held.map((h, i) => ({ h, k: (i * 7919) % N })).sort((a, b) => a.k - b.k);
+  for (const { h } of order) {
+    const ino = fs.nodes.get(1)!.children!.get(h.name)!;
+    const node = fs.nodes.get(ino)!;
+    node.lookups++;
+    binding.replyEntry(h.unique, Float64Array.from(node.attr), 1, 1);
+  }
+  t.deepEqual(JSON.parse(await statting), Array.from({ length: N }, (_v, i) => i));
+  t.is(binding.info(handle).outstanding, 0);
+  for (const h of held) t.throws(() => binding.replyErr(h.unique, E.EIO), { message: /not awaiting/ });
 });
 
 withFuse('notifications: invalidating an entry and an inode resolve with the kernel\'s errno', async (t) => {

@@ -3,8 +3,10 @@
 // NUL survives), and a "null" mode whose files discard what is written and read back zeros.
 //
 // As a program: node dist/test/fuse/kernel-toy-fs.js MOUNTPOINT [--null] [--writeback] [--readdirplus]
-//   [--max-write=BYTES]   prints "ready <info as JSON>" once mounted and "exit" when the kernel side is
-//   gone (fusermount -u), then releases the session and ends by itself.
+//   [--max-write=BYTES] [--stats] [--exit-after-ms=MS]   prints "ready <info as JSON>" once mounted
+//   and "exit" when the kernel side is gone (fusermount -u), then releases the session and ends by
+//   itself; --stats first prints how many READ and WRITE requests of each size it got;
+//   --exit-after-ms calls process.exit(0) that long after mounting, still mounted.
 
 import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -455,7 +457,7 @@ export class ToyFs {
 /** The program: mounts a toy fs and serves it until the kernel side goes away. */
 async function main(argv: string[]): Promise<void> {
   const mountpoint = argv.find((a) => !a.startsWith('--'));
-  if (!mountpoint) throw new Error('usage: kernel-toy-fs MOUNTPOINT [--null] [--writeback] [--readdirplus] [--max-write=BYTES]');
+  if (!mountpoint) throw new Error('usage: kernel-toy-fs MOUNTPOINT [--null] [--writeback] [--readdirplus] [--max-write=BYTES] [--stats] [--exit-after-ms=MS]');
   const flag = (name: string) => argv.includes(`--${name}`);
   const value = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
   const binding = await ensureKernelBinding();
@@ -467,7 +469,17 @@ async function main(argv: string[]): Promise<void> {
     ...(maxWrite ? { maxWriteBytes: Number(maxWrite) } : {}),
   });
   process.stdout.write(`ready ${JSON.stringify(binding.info(handle))}\n`);
+  const exitAfter = value('exit-after-ms');
+  if (exitAfter) setTimeout(() => process.exit(0), Number(exitAfter));
   await fs.exited;
+  if (flag('stats')) {
+    const histogram = (sizes: number[]) => {
+      const h: Record<string, number> = {};
+      for (const n of sizes) h[`${n / 1024}K`] = (h[`${n / 1024}K`] ?? 0) + 1;
+      return h;
+    };
+    process.stdout.write(`stats ${JSON.stringify({ writes: histogram(fs.writeSizes), reads: histogram(fs.readSizes) })}\n`);
+  }
   process.stdout.write('exit\n');
 }
 

@@ -882,6 +882,8 @@ static void dispatch_one(state_t *st, rec_t *r) {
  */
 #define SPIN_JS_US_DEFAULT 100
 static long spin_js_ns = -1;
+/* The longest one wake-up keeps the JS thread before it returns to libuv. */
+#define MAX_ASYNC_NS 2000000L
 
 static long now_ns(void) {
   struct timespec ts;
@@ -898,6 +900,7 @@ static void on_async(uv_async_t *handle) {
     const char *e = getenv("FRAGFS_FUSE_SPIN_US");
     spin_js_ns = (e && *e ? atol(e) : SPIN_JS_US_DEFAULT) * 1000L;
   }
+  long started = now_ns();
   rec_t *r = take_all(st);
   while (r) {
     napi_handle_scope scope;
@@ -919,6 +922,14 @@ static void on_async(uv_async_t *handle) {
     if (spin_js_ns <= 0 || st->released) break;
     long until = now_ns() + spin_js_ns;
     while (!__atomic_load_n(&st->head, __ATOMIC_ACQUIRE) && now_ns() < until) sched_yield();
+    /*
+     * A busy mount keeps this loop fed; past a bound, the rest of Node (timers, I/O completions a
+     * reply may wait for) gets its turn, and the queue is taken up again on the next loop iteration.
+     */
+    if (now_ns() - started > MAX_ASYNC_NS) {
+      if (__atomic_load_n(&st->head, __ATOMIC_ACQUIRE)) uv_async_send(&st->async);
+      break;
+    }
     r = take_all(st);
   }
 }
@@ -1275,8 +1286,21 @@ static bool find_on_path(const char *name, char *out, size_t size) {
  */
 static int spawn_fusermount(const mount_opts_t *o, char *const args[], int commfd, int errfd, pid_t *pid) {
   posix_spawn_file_actions_t fa;
+  posix_spawnattr_t sa;
+  sigset_t none, dfl;
   int rc = posix_spawn_file_actions_init(&fa);
   if (rc) return rc;
+  /* Node ignores SIGPIPE, and ignored signals survive exec: fusermount gets defaults and no mask. */
+  sigemptyset(&none);
+  sigemptyset(&dfl);
+  sigaddset(&dfl, SIGPIPE);
+  if ((rc = posix_spawnattr_init(&sa))) {
+    posix_spawn_file_actions_destroy(&fa);
+    return rc;
+  }
+  posix_spawnattr_setsigmask(&sa, &none);
+  posix_spawnattr_setsigdefault(&sa, &dfl);
+  posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   /* dup2 onto itself clears close-on-exec in the child only (POSIX; glibc >= 2.29, musl). */
   if (commfd >= 0) rc = posix_spawn_file_actions_adddup2(&fa, commfd, commfd);
   if (!rc && errfd >= 0) rc = posix_spawn_file_actions_adddup2(&fa, errfd, 2);
@@ -1301,9 +1325,10 @@ static int spawn_fusermount(const mount_opts_t *o, char *const args[], int commf
     argv[a++] = prog;
     for (int i = 0; args[i] && a < 15; i++) argv[a++] = args[i];
     argv[a] = NULL;
-    if (!rc) rc = posix_spawn(pid, prog, &fa, NULL, argv, envp);
+    if (!rc) rc = posix_spawn(pid, prog, &fa, &sa, argv, envp);
   }
   free(envp);
+  posix_spawnattr_destroy(&sa);
   posix_spawn_file_actions_destroy(&fa);
   return rc;
 }
