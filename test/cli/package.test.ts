@@ -1,0 +1,64 @@
+// The package as a user gets it: `npm pack` holds the compiled code and the addon's C source, and no
+// binary compiled here, no tests and no fixtures; installed with `npm i -g` into a fresh prefix, its
+// `fragfs` builds the FUSE addon at the first mount and mounts (real mount, as root in CI).
+
+import test from 'ava';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fuseAvailable, run } from '../mount/helpers.js';
+
+const REPO = process.cwd();
+
+test('npm pack ships code and the addon source only; an npm i -g of it mounts, building the addon on first use', async (t) => {
+  const work = await mkdtemp(join(tmpdir(), 'fragfs-package-'));
+  t.teardown(async () => {
+    await run('fusermount', ['-uz', join(work, 'mnt')]);
+    await rm(work, { recursive: true, force: true });
+  });
+  const packed = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: REPO, timeoutMs: 120_000 });
+  t.is(packed.code, 0, packed.stderr);
+  const info = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
+  const files = info[0]!.files.map((f) => f.path);
+  t.true(files.includes('dist/cli/main.js'));
+  t.true(files.includes('src/fuse/native/fuse-kernel.c'), 'the addon is built where it is installed, from its source');
+  t.deepEqual(files.filter((f) => f.endsWith('.node')), [], 'no binary compiled on this machine');
+  t.deepEqual(files.filter((f) => /(^|\/)(test|fixtures|scripts|\.ci)\//.test(f)), [], 'no tests, fixtures or scripts');
+  t.true(files.length < 150, `${files.length} files`);
+
+  const prefix = join(work, 'prefix');
+  const home = join(work, 'home');
+  await mkdir(home);
+  // Offline first: the dependencies are in npm's cache since setup ran `npm ci`.
+  const installed = await run(
+    'npm',
+    ['install', '--global', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', join(work, info[0]!.filename)],
+    { cwd: work, timeoutMs: 300_000 },
+  );
+  t.is(installed.code, 0, installed.stderr);
+  const fragfs = join(prefix, 'bin', 'fragfs');
+  t.true(existsSync(fragfs));
+  const pkgDir = join(prefix, 'lib', 'node_modules', 'fragfs');
+  t.false(existsSync(join(pkgDir, 'dist', 'native')), 'nothing built at install');
+
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, XDG_CACHE_HOME: join(home, '.cache'), FRAGFS_PASSPHRASE: 'package test', FRAGFS_RUNTIME_DIR: join(work, 'run') };
+  delete env['FRAGFS_KERNEL_BINDING'];
+  const cli = (args: string[]) => run(fragfs, args, { cwd: work, env, timeoutMs: 300_000 });
+  t.is((await cli(['--help'])).code, 0);
+  const init = await cli(['init', join(work, 'vault')]);
+  t.is(init.code, 0, init.stderr);
+  if (!fuseAvailable()) {
+    t.log('no /dev/fuse or fusermount here: the mount of the installed package is not tried');
+    return;
+  }
+  await mkdir(join(work, 'mnt'));
+  const mounted = await cli(['mount', join(work, 'vault'), join(work, 'mnt'), '--background']);
+  t.is(mounted.code, 0, mounted.stderr);
+  await writeFile(join(work, 'mnt', 'hello'), 'from the installed package\n');
+  t.deepEqual(await readdir(join(work, 'mnt')), ['hello']);
+  const umount = await cli(['umount', join(work, 'mnt')]);
+  t.is(umount.code, 0, umount.stderr);
+  const built = existsSync(join(pkgDir, 'dist', 'native', 'fragfs-fuse', 'fuse_kernel.node')) || existsSync(join(home, '.cache', 'fragfs'));
+  t.true(built, 'the first mount built the addon');
+});
