@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isFragfsError } from '../../src/errors.js';
 import { convergenceIdOf } from '../../src/repo/keys.js';
+import { Repo } from '../../src/repo/repo.js';
 import {
   STORE_CONFIG_FILE,
   createSpaceConfig,
@@ -16,7 +17,7 @@ import {
   type StoreConfig,
 } from '../../src/repo/store-config.js';
 
-const KDF_COST = 4; // N = 16: keeps the suite fast; users always get the default
+const KDF_COST = 10; // N = 1024, the lowest fragfs accepts: keeps the suite fast; users always get the default
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 const dirs: string[] = [];
@@ -39,7 +40,7 @@ async function newStore(passphrase = 'pw one'): Promise<{ storePath: string; cfg
 
 test('a created space unlocks with its passphrase to the same keys', async (t) => {
   const { space, keys } = await createSpaceConfig({ passphrase: 'hunter2', blockSize: 65536, kdfCost: KDF_COST });
-  t.like(space, { blockSize: 65536, kdf: { name: 'scrypt', N: 16, r: 8, p: 1 } });
+  t.like(space, { blockSize: 65536, kdf: { name: 'scrypt', N: 1024, r: 8, p: 1 } });
   t.is(space.convergenceId, convergenceIdOf(keys.convergenceSecret));
   t.regex(space.storeId, /^[0-9a-f]{32}$/);
   t.true(Math.abs(space.createdMs - Date.now()) < 60_000);
@@ -158,5 +159,29 @@ test('garbage, damaged or newer configs are BAD_STORE', async (t) => {
     const e = await t.throwsAsync(readStoreConfig(storePath));
     t.true(isFragfsError(e, 'BAD_STORE'), `${what}: ${String(e)}`);
     t.regex(e!.message, message, what);
+  }
+});
+
+test('KDF parameters fragfs would never write are BAD_STORE naming the field, before any scrypt runs', async (t) => {
+  const { storePath, cfg } = await newStore('pw');
+  const file = join(storePath, STORE_CONFIG_FILE);
+  const space = cfg.spaces.default!;
+  // 2^24 is a 16 GiB scrypt, 2^22 a 4 GiB one: a planted config must not make fragfs try either.
+  const cases: [Partial<typeof space.kdf>, RegExp][] = [
+    [{ N: 2 ** 24 }, /space default: kdf\.N 16777216 is not a power of two from 2\^10 to 2\^20/],
+    [{ N: 2 ** 22 }, /kdf\.N 4194304/],
+    [{ N: 2 ** 4 }, /kdf\.N 16 /],
+    [{ r: 32 }, /kdf\.r 32 is not 8/],
+    [{ p: 16 }, /kdf\.p 16 is not 1/],
+    [{ salt: 'ab'.repeat(8) }, /kdf\.salt/],
+  ];
+  for (const [change, message] of cases) {
+    await writeFile(file, JSON.stringify({ ...cfg, spaces: { default: { ...space, kdf: { ...space.kdf, ...change } } } }));
+    for (const open of [() => readStoreConfig(storePath), () => Repo.open({ storePath, passphrase: 'pw', threads: 1 })]) {
+      // BAD_STORE comes from reading the config, which Repo.open does before it derives any key.
+      const e = await t.throwsAsync(open());
+      t.true(isFragfsError(e, 'BAD_STORE'), `${JSON.stringify(change)}: ${String(e)}`);
+      t.regex(e!.message, message);
+    }
   }
 });
