@@ -12,6 +12,7 @@ import { FragfsError, fromFsError } from '../errors.js';
 import { type Entry, type EntryType, type Extent } from '../fragment/tree-format.js';
 import type { Repo } from './repo.js';
 import { Semaphore } from './semaphore.js';
+import { checkSnapshotName } from './snapshot-name.js';
 import { loadSnapshot, readDirEntries } from './tree-reader.js';
 import { compareNames, fileContent, writeDir, writeSnapshot } from './tree-writer.js';
 
@@ -64,6 +65,7 @@ interface ScanNode {
 /** Puts one or more paths; one path becomes the root itself, several become a folder holding them. */
 export async function putPaths(repo: Repo, paths: string[], o: PutOptions = {}): Promise<PutResult> {
   if (paths.length === 0) throw new FragfsError('USAGE', 'put needs at least one path');
+  if (o.name !== undefined) checkSnapshotName(o.name);
   const roots: ScanNode[] = [];
   for (const p of paths) roots.push(await scan(resolve(p), rootName(p)));
   const names = new Set<string>();

@@ -13,6 +13,7 @@ import type { BlockRef, MetaObject, RefObject } from '../fragment/tree-format.js
 import { openBackend } from '../store/open-backend.js';
 import { isValidSpaceName, type BackendName, type Namespace, type Store } from '../store/store.js';
 import { convergenceIdOf, newSpaceKeys, type SpaceKeys } from './keys.js';
+import { checkSnapshotName } from './snapshot-name.js';
 import { createSpaceConfig, readStoreConfig, unlockSpace, writeStoreConfig, type StoreConfig } from './store-config.js';
 
 export const DEFAULT_SPACE = 'default';
@@ -41,6 +42,9 @@ export interface OpenRepoOptions {
 type MetaOf<K extends MetaObject['kind']> = Extract<MetaObject, { kind: K }>;
 
 const HEX64 = /^[0-9a-f]{64}$/;
+const KEY_PREFIX_RE = /^[0-9a-f]{8,63}$/;
+/** How a snapshot may be named on the command line, for every error that rejects what was typed. */
+const KEY_FORMS = 'a snapshot is given by its meta key as 64 hex digits, a unique prefix of 8 or more, or its name';
 
 export class Repo {
   readonly dataNs: Namespace;
@@ -193,6 +197,8 @@ export class Repo {
 
   async putRef(ref: RefObject): Promise<void> {
     this.writable();
+    // Callers check the name before they store anything; this keeps a bad one out of the refs anyway.
+    if (ref.name !== undefined) checkSnapshotName(ref.name, 'the name');
     const { bytes } = encodeMeta(ref, this.keys);
     await this.storePut(this.refNs, ref.snapshot, bytes);
   }
@@ -233,11 +239,13 @@ export class Repo {
 
   /**
    * A meta key from what a user typed: 64 hex digits, a unique prefix of at least 8 hex digits of a
-   * listed snapshot, or a snapshot name (the latest one of that name).
+   * listed snapshot, or a snapshot name (the newest snapshot of that name). Text that is both a name
+   * and a key prefix, or a prefix of several keys, is BAD_KEY naming the candidates: neither ever
+   * silently shadows the other.
    */
   async resolveSnapshot(keyOrName: string): Promise<string> {
     const text = keyOrName.trim();
-    if (text.length === 0) throw new FragfsError('BAD_KEY', 'an empty meta key');
+    if (text.length === 0) throw new FragfsError('BAD_KEY', `an empty meta key (${KEY_FORMS})`);
     const lower = text.toLowerCase();
     if (HEX64.test(lower)) {
       if (!(await this.store.has(this.metaNs, lower))) {
@@ -247,17 +255,30 @@ export class Repo {
     }
     const refs = await this.listRefs();
     const named = refs.filter((r) => r.name === text);
+    const prefixed = KEY_PREFIX_RE.test(lower) ? refs.filter((r) => r.snapshot.startsWith(lower)) : [];
+    if (named.length > 0 && prefixed.length > 0) {
+      const byName = named[named.length - 1]!.snapshot;
+      const byKey = prefixed.find((r) => r.snapshot !== byName)?.snapshot ?? prefixed[0]!.snapshot;
+      throw new FragfsError(
+        'BAD_KEY',
+        `${JSON.stringify(text)} is both the name of snapshot ${byName} and a prefix of meta key ${byKey}; give the full meta key`,
+      );
+    }
+    // Several snapshots may share a name (a name is a label, not an id): the newest one wins.
     if (named.length > 0) return named[named.length - 1]!.snapshot;
-    if (/^[0-9a-f]{8,63}$/.test(lower)) {
-      const hits = refs.filter((r) => r.snapshot.startsWith(lower));
-      if (hits.length === 1) return hits[0]!.snapshot;
-      if (hits.length > 1) throw new FragfsError('BAD_KEY', `meta key prefix ${lower} is ambiguous (${hits.length} snapshots)`);
-      throw new FragfsError('NOT_FOUND', `no snapshot whose meta key starts with ${lower}`);
+    if (prefixed.length === 1) return prefixed[0]!.snapshot;
+    if (prefixed.length > 1) {
+      const shown = prefixed.slice(0, 3).map((r) => r.snapshot);
+      throw new FragfsError(
+        'BAD_KEY',
+        `meta key prefix ${lower} is ambiguous: ${shown.join(', ')}${prefixed.length > shown.length ? ` and ${prefixed.length - shown.length} more` : ''}; give more digits`,
+      );
     }
-    if (/^[0-9a-fA-F]+$/.test(text)) {
-      throw new FragfsError('BAD_KEY', `not a meta key: ${text} (a meta key is 64 hex digits)`);
+    if (KEY_PREFIX_RE.test(lower)) {
+      throw new FragfsError('NOT_FOUND', `no snapshot whose meta key starts with ${lower} (${KEY_FORMS})`);
     }
-    throw new FragfsError('NOT_FOUND', `no snapshot named ${JSON.stringify(text)} and it is not a meta key (64 hex digits)`);
+    if (/^[0-9a-f]+$/.test(lower)) throw new FragfsError('BAD_KEY', `not a meta key: ${text} (${KEY_FORMS})`);
+    throw new FragfsError('NOT_FOUND', `no snapshot named ${JSON.stringify(text)} (${KEY_FORMS})`);
   }
 
   async sync(): Promise<void> {
