@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { controlRequest } from '../src/fuse/control.js';
 import { recordForStore } from '../src/fuse/mount-registry.js';
-import { DEFAULT_SPACE } from '../src/repo/repo.js';
+import { DEFAULT_SPACE, Repo } from '../src/repo/repo.js';
 import { checkSnapshotName } from '../src/repo/snapshot-name.js';
 import { liveDir, StoreLock } from '../src/repo/store-lock.js';
 import { LiveVfs } from '../src/vfs/live-vfs.js';
@@ -31,6 +31,8 @@ export function registerSnapshot(program: Command): void {
       if (opts.name !== undefined) checkSnapshotName(opts.name);
       const storePath = resolve(store);
       const space = opts.space ?? DEFAULT_SPACE;
+      // Before the lock, which would make STORE/live/ in a folder that holds no store.
+      await Repo.checkExists(storePath, space);
       const startMs = Date.now();
       let key: string | undefined;
       let via = 'mount';

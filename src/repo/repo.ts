@@ -66,12 +66,14 @@ export class Repo {
     this.refNs = { space, kind: 'ref' };
   }
 
-  /** Creates a store (or adds a space to an existing one) and opens it. */
-  static async init(o: InitRepoOptions): Promise<Repo> {
+  /**
+   * Why `init` would refuse this target, thrown before any passphrase is asked for: a store that
+   * already has the space (STORE_EXISTS), another backend (USAGE), a path that is neither absent,
+   * an empty folder, nor a store (EXISTS). Returns the existing config, if any.
+   */
+  static async checkInitTarget(o: { storePath: string; space?: string; backend: BackendName }): Promise<StoreConfig | undefined> {
     const storePath = resolve(o.storePath);
     const space = checkSpace(o.space ?? DEFAULT_SPACE);
-    const blockSize = o.blockSize ?? DEFAULT_BLOCK_SIZE;
-    checkBlockSize(blockSize);
     let config: StoreConfig | undefined;
     try {
       config = await readStoreConfig(storePath);
@@ -86,8 +88,34 @@ export class Repo {
         throw new FragfsError('USAGE', `the store at ${storePath} uses the ${config.backend} backend, not ${o.backend}`);
       }
     } else {
-      await ensureEmptyFolder(storePath);
+      await checkEmptyOrAbsent(storePath);
     }
+    return config;
+  }
+
+  /**
+   * The config of the store at `storePath`, checked to have `space`: NO_STORE otherwise. Commands
+   * call it before they ask for a passphrase, so a mistyped path costs no prompt and no KDF.
+   */
+  static async checkExists(storePath: string, space: string = DEFAULT_SPACE): Promise<StoreConfig> {
+    const path = resolve(storePath);
+    checkSpace(space);
+    const config = await readStoreConfig(path);
+    if (!config.spaces[space]) {
+      const known = Object.keys(config.spaces).join(', ') || 'none';
+      throw new FragfsError('NO_STORE', `the store at ${path} has no space ${space} (spaces: ${known})`, { path });
+    }
+    return config;
+  }
+
+  /** Creates a store (or adds a space to an existing one) and opens it. */
+  static async init(o: InitRepoOptions): Promise<Repo> {
+    const storePath = resolve(o.storePath);
+    const space = checkSpace(o.space ?? DEFAULT_SPACE);
+    const blockSize = o.blockSize ?? DEFAULT_BLOCK_SIZE;
+    checkBlockSize(blockSize);
+    const config = await Repo.checkInitTarget({ storePath, space, backend: o.backend });
+    if (!config) await createFolder(storePath);
     let convergenceSecret: Uint8Array | undefined;
     if (o.shareConvergenceWith) {
       const other = await Repo.open({ ...o.shareConvergenceWith, readOnly: true, threads: 1 });
@@ -110,12 +138,8 @@ export class Repo {
   static async open(o: OpenRepoOptions): Promise<Repo> {
     const storePath = resolve(o.storePath);
     const space = checkSpace(o.space ?? DEFAULT_SPACE);
-    const config = await readStoreConfig(storePath);
-    const spaceConfig = config.spaces[space];
-    if (!spaceConfig) {
-      const known = Object.keys(config.spaces).join(', ') || 'none';
-      throw new FragfsError('NO_STORE', `the store at ${storePath} has no space ${space} (spaces: ${known})`, { path: storePath });
-    }
+    const config = await Repo.checkExists(storePath, space);
+    const spaceConfig = config.spaces[space]!;
     const keys = await unlockSpace(spaceConfig, o.passphrase, { storePath, space });
     const store = await openBackend(config.backend, storePath, { readOnly: o.readOnly ?? false });
     return new Repo(storePath, space, spaceConfig.blockSize, store, o.readOnly ?? false, keys, newPool(keys, o.threads));
@@ -327,7 +351,8 @@ function withWhere(e: unknown, where?: string): unknown {
   return wrapped;
 }
 
-async function ensureEmptyFolder(path: string): Promise<void> {
+/** A store may be made only where nothing is, or in an empty folder. */
+async function checkEmptyOrAbsent(path: string): Promise<void> {
   try {
     const st = await stat(path);
     if (!st.isDirectory()) throw new FragfsError('EXISTS', `${path} exists and is not a folder`, { path });
@@ -337,10 +362,13 @@ async function ensureEmptyFolder(path: string): Promise<void> {
     }
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(e, 'checking', path);
-    try {
-      await mkdir(path, { recursive: true });
-    } catch (e2) {
-      throw fromFsError(e2, 'creating the store folder', path);
-    }
+  }
+}
+
+async function createFolder(path: string): Promise<void> {
+  try {
+    await mkdir(path, { recursive: true });
+  } catch (e) {
+    throw fromFsError(e, 'creating the store folder', path);
   }
 }
