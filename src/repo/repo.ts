@@ -2,8 +2,8 @@
 // metadata codec and a backend, and is the only way the layers above read or write fragments, so
 // every read is verified and every error names the fragment and the file it belongs to.
 
-import { mkdir, readdir, stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { chmod, readdir, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { blake3, toHex } from '../codec/blake3.js';
 import { DEFAULT_BLOCK_SIZE, checkBlockSize } from '../codec/block-size.js';
 import { CodecPool } from '../codec/codec-pool.js';
@@ -11,6 +11,7 @@ import { FragfsError, fromFsError, isFragfsError } from '../errors.js';
 import { decodeMeta, encodeMeta } from '../fragment/meta-codec.js';
 import type { BlockRef, MetaObject, RefObject } from '../fragment/tree-format.js';
 import { openBackend } from '../store/open-backend.js';
+import { PRIVATE_DIR_MODE, mkdirPrivate, tightenStoreIfLoose } from '../store/private-modes.js';
 import { isValidSpaceName, type BackendName, type Namespace, type Store } from '../store/store.js';
 import { convergenceIdOf, newSpaceKeys, type SpaceKeys } from './keys.js';
 import { checkSnapshotName } from './snapshot-name.js';
@@ -108,20 +109,24 @@ export class Repo {
     return config;
   }
 
-  /** Creates a store (or adds a space to an existing one) and opens it. */
+  /**
+   * Creates a store (or adds a space to an existing one) and opens it. On failure (a full disk
+   * included) the path is left as it was: a folder this call made is removed, an empty folder it was
+   * given is emptied again, and an existing store keeps its old fragfs.json.
+   */
   static async init(o: InitRepoOptions): Promise<Repo> {
     const storePath = resolve(o.storePath);
     const space = checkSpace(o.space ?? DEFAULT_SPACE);
     const blockSize = o.blockSize ?? DEFAULT_BLOCK_SIZE;
     checkBlockSize(blockSize);
     const config = await Repo.checkInitTarget({ storePath, space, backend: o.backend });
-    if (!config) await createFolder(storePath);
     let convergenceSecret: Uint8Array | undefined;
     if (o.shareConvergenceWith) {
       const other = await Repo.open({ ...o.shareConvergenceWith, readOnly: true, threads: 1 });
       convergenceSecret = other.keys.convergenceSecret;
       await other.close();
     }
+    // The slow KDF first: nothing is written until the space's keys exist.
     const created = await createSpaceConfig({
       passphrase: o.passphrase,
       blockSize,
@@ -130,8 +135,18 @@ export class Repo {
     });
     const next: StoreConfig = config ?? { fragfs: 1, backend: o.backend, spaces: {} };
     next.spaces[space] = created.space;
-    const store = await openBackend(o.backend, storePath);
-    await writeStoreConfig(storePath, next);
+    const undo = config ? undefined : await InitUndo.prepare(storePath);
+    let store: Store | undefined;
+    try {
+      if (undo) await undo.createFolder();
+      store = await openBackend(o.backend, storePath);
+      await writeStoreConfig(storePath, next);
+      if (undo) await tightenStoreIfLoose(storePath);
+    } catch (e) {
+      await store?.close().catch(() => undefined);
+      await undo?.run();
+      throw e;
+    }
     return new Repo(storePath, space, blockSize, store, false, created.keys, newPool(created.keys, o.threads));
   }
 
@@ -141,6 +156,9 @@ export class Repo {
     const config = await Repo.checkExists(storePath, space);
     const spaceConfig = config.spaces[space]!;
     const keys = await unlockSpace(spaceConfig, o.passphrase, { storePath, space });
+    // A store written by an older fragfs, or copied without its modes, becomes private the first
+    // time it is opened to be written. Read-only opens change nothing.
+    if (!o.readOnly) await tightenStoreIfLoose(storePath);
     const store = await openBackend(config.backend, storePath, { readOnly: o.readOnly ?? false });
     return new Repo(storePath, space, spaceConfig.blockSize, store, o.readOnly ?? false, keys, newPool(keys, o.threads));
   }
@@ -365,10 +383,42 @@ async function checkEmptyOrAbsent(path: string): Promise<void> {
   }
 }
 
-async function createFolder(path: string): Promise<void> {
-  try {
-    await mkdir(path, { recursive: true });
-  } catch (e) {
-    throw fromFsError(e, 'creating the store folder', path);
+/** What `init` needs to put a path back as it found it: absent, or an empty folder with its mode. */
+class InitUndo {
+  private firstCreated: string | undefined;
+
+  private constructor(
+    private readonly path: string,
+    /** Mode of the empty folder that was there, or undefined when nothing was. */
+    private readonly existingMode: number | undefined,
+  ) {}
+
+  static async prepare(path: string): Promise<InitUndo> {
+    try {
+      return new InitUndo(path, (await stat(path)).mode & 0o7777);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(e, 'checking', path);
+      return new InitUndo(path, undefined);
+    }
+  }
+
+  async createFolder(): Promise<void> {
+    try {
+      this.firstCreated = await mkdirPrivate(this.path);
+      if (this.existingMode !== undefined) await chmod(this.path, PRIVATE_DIR_MODE);
+    } catch (e) {
+      throw fromFsError(e, 'creating the store folder', this.path);
+    }
+  }
+
+  /** Best effort: the error that made init fail is the one to report. */
+  async run(): Promise<void> {
+    if (this.existingMode === undefined) {
+      await rm(this.firstCreated ?? this.path, { recursive: true, force: true }).catch(() => undefined);
+      return;
+    }
+    const names = await readdir(this.path).catch(() => [] as string[]);
+    for (const name of names) await rm(join(this.path, name), { recursive: true, force: true }).catch(() => undefined);
+    await chmod(this.path, this.existingMode).catch(() => undefined);
   }
 }

@@ -2,7 +2,7 @@
 // 0700, on every backend, set explicitly where they are created (never left to the umask), and
 // tightened in an existing store whose files are looser.
 
-import { chmod, lstat, mkdir, opendir } from 'node:fs/promises';
+import { chmod, lstat, mkdir, opendir, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fromFsError } from '../errors.js';
 
@@ -82,4 +82,34 @@ export async function tightenTree(root: string): Promise<number> {
   };
   await walk(root);
   return changed;
+}
+
+/**
+ * Tightens a whole store when its top looks loose: the folder itself, what it holds (fragfs.json,
+ * the LMDB files, space folders, live/) and one level below those (objects, meta, refs, tmp, live
+ * spaces). A store written by an older fragfs or copied without its modes is loose there; a store
+ * fragfs keeps is not, and then this costs a few lstat calls, not a walk of every fragment.
+ * Returns how many modes it changed.
+ */
+export async function tightenStoreIfLoose(root: string): Promise<number> {
+  const looseAt = async (path: string, depth: number): Promise<boolean> => {
+    let st;
+    try {
+      st = await lstat(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw fromFsError(e, 'cannot read the mode of', path);
+    }
+    if ((st.isFile() || st.isDirectory()) && isLoose(st.mode, st.isDirectory())) return true;
+    if (!st.isDirectory() || depth === 0) return false;
+    let names: string[];
+    try {
+      names = await readdir(path);
+    } catch (e) {
+      throw fromFsError(e, 'cannot list', path);
+    }
+    for (const name of names) if (await looseAt(join(path, name), depth - 1)) return true;
+    return false;
+  };
+  return (await looseAt(root, 2)) ? tightenTree(root) : 0;
 }
