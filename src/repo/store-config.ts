@@ -2,10 +2,11 @@
 // sealed keys. Reading checks everything (a damaged or newer config is BAD_STORE, never a crash);
 // writing is atomic (temp file, fsync, rename, fsync of the folder).
 
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { FragfsError, fromFsError } from '../errors.js';
+import { PRIVATE_FILE_MODE, mkdirPrivate } from '../store/private-modes.js';
 import { BACKEND_NAMES, isValidSpaceName, type BackendName } from '../store/store.js';
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, checkBlockSize } from '../codec/block-size.js';
 import { derivePassphraseKey, kdfParamsProblem, newKdfParams, passphraseBytes, type KdfParams } from './passphrase-kdf.js';
@@ -142,8 +143,8 @@ export async function writeStoreConfig(storePath: string, cfg: StoreConfig): Pro
   const file = storeConfigPath(storePath);
   const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
-    await mkdir(storePath, { recursive: true });
-    const fh = await open(tmp, 'wx', 0o600);
+    await mkdirPrivate(storePath);
+    const fh = await open(tmp, 'wx', PRIVATE_FILE_MODE);
     try {
       await fh.writeFile(`${JSON.stringify(cfg, null, 2)}\n`, 'utf8');
       await fh.sync();
