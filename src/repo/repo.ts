@@ -15,7 +15,18 @@ import { PRIVATE_DIR_MODE, mkdirPrivate, tightenStoreIfLoose } from '../store/pr
 import { isValidSpaceName, type BackendName, type Namespace, type Store } from '../store/store.js';
 import { convergenceIdOf, newSpaceKeys, type SpaceKeys } from './keys.js';
 import { checkSnapshotName } from './snapshot-name.js';
-import { createSpaceConfig, readStoreConfig, unlockSpace, writeStoreConfig, type StoreConfig } from './store-config.js';
+import {
+  STORE_FORMAT_VERSION,
+  createSpaceConfig,
+  readStoreConfig,
+  unlockSpace,
+  upgradeSpaceConfig,
+  withMac,
+  writeStoreConfig,
+  type SpaceConfig,
+  type StoreConfig,
+  type StoreGlobals,
+} from './store-config.js';
 
 export const DEFAULT_SPACE = 'default';
 
@@ -130,10 +141,14 @@ export class Repo {
     const created = await createSpaceConfig({
       passphrase: o.passphrase,
       blockSize,
+      backend: o.backend,
+      space,
       ...(o.kdfCost === undefined ? {} : { kdfCost: o.kdfCost }),
       ...(convergenceSecret ? { convergenceSecret } : {}),
     });
-    const next: StoreConfig = config ?? { fragfs: 1, backend: o.backend, spaces: {} };
+    // The new space is authenticated (layout 2); spaces already there keep their own layout.
+    const next: StoreConfig = config ?? { fragfs: STORE_FORMAT_VERSION, backend: o.backend, spaces: {} };
+    next.fragfs = Math.max(next.fragfs, STORE_FORMAT_VERSION);
     next.spaces[space] = created.space;
     const undo = config ? undefined : await InitUndo.prepare(storePath);
     let store: Store | undefined;
@@ -155,10 +170,15 @@ export class Repo {
     const space = checkSpace(o.space ?? DEFAULT_SPACE);
     const config = await Repo.checkExists(storePath, space);
     const spaceConfig = config.spaces[space]!;
-    const keys = await unlockSpace(spaceConfig, o.passphrase, { storePath, space });
-    // A store written by an older fragfs, or copied without its modes, becomes private the first
-    // time it is opened to be written. Read-only opens change nothing.
-    if (!o.readOnly) await tightenStoreIfLoose(storePath);
+    const unlocked = await unlockSpace(config, space, o.passphrase, storePath);
+    const keys = unlocked.keys;
+    if (!o.readOnly) {
+      // A store written by an older fragfs, or copied without its modes, becomes private the first
+      // time it is opened to be written, and its space authenticated (fragfs.json layout 2).
+      // Read-only opens change nothing.
+      await tightenStoreIfLoose(storePath);
+      if (!unlocked.authenticated) await upgradeSpaceConfig(storePath, space, unlocked, spaceConfig);
+    }
     const store = await openBackend(config.backend, storePath, { readOnly: o.readOnly ?? false });
     return new Repo(storePath, space, spaceConfig.blockSize, store, o.readOnly ?? false, keys, newPool(keys, o.threads));
   }
@@ -170,6 +190,17 @@ export class Repo {
     const keys = newSpaceKeys();
     const store = await openBackend('memory', '');
     return new Repo('', DEFAULT_SPACE, blockSize, store, false, keys, newPool(keys, o.threads));
+  }
+
+  /**
+   * This space's entry of fragfs.json as another store with globals `g` must hold it (`sync`): an
+   * authenticated entry gets tags for that store's backend and version, which only the master key
+   * can make; a layout 1 entry is copied as it is.
+   */
+  async spaceConfigForStore(g: StoreGlobals): Promise<SpaceConfig> {
+    const entry = (await readStoreConfig(this.storePath)).spaces[this.space];
+    if (entry === undefined) throw new FragfsError('NO_STORE', `the store at ${this.storePath} has no space ${this.space}`);
+    return entry.mac === undefined ? entry : withMac(entry, this.space, this.keys.masterKey, g);
   }
 
   /** Identifies the convergence domain without revealing the secret (same value = stores dedup together). */
