@@ -90,7 +90,7 @@ export class LmdbStore implements Store {
     }
     const created = await prepareLmdbFiles(paths, { readOnly });
     // LMDB writes its first two pages when it opens a new file: their room is reserved first.
-    if (created) await new LmdbSpaceReserve(path).reserve(0, `cannot create ${path}`);
+    if (created) await new LmdbSpaceReserve(path).reserveFirstPages(`cannot create ${path}`);
     let env: RootDatabase;
     try {
       env = open({
