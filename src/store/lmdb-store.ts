@@ -12,10 +12,10 @@
 // overlap, every commit waits for its own fsync and a mount storing many small files runs at the
 // disk's fsync rate (measured: ~285 files/s against thousands).
 //
-// Full disk: LMDB must not meet one (see lmdb-files.ts: it dies of SIGBUS on a sparse lock file,
-// reports a short write as EIO, and lmdb-js then hangs in `flushed` and `close`). Both files are
-// made by fragfs before lmdb-js opens them, and every write reserves its blocks first, so a full
-// disk is NO_SPACE before anything is queued. A commit that fails anyway is followed by an empty
+// Full disk: LMDB must not meet one (it dies of SIGBUS on a sparse lock file, lmdb-files.ts; it
+// reports a short write as EIO, and lmdb-js then hangs in `flushed` and `close`, lmdb-errors.ts).
+// Both files are made by fragfs before lmdb-js opens them, and every write reserves its blocks
+// first (lmdb-space-reserve.ts), so a full disk is NO_SPACE before anything is queued. A commit that fails anyway is followed by an empty
 // transaction before the next sync or close: lmdb-js's flush promise of the failed commit never
 // settles, and only a later commit replaces it.
 
@@ -25,15 +25,9 @@ import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { FragfsError } from '../errors.js';
 import { readOnlyError } from './atomic-file.js';
-import {
-  LMDB_PERMISSIONS_MODE,
-  LmdbSpaceReserve,
-  guardLmdbCommitRejections,
-  lmdbError,
-  lmdbFilePaths,
-  lmdbWriteError,
-  prepareLmdbFiles,
-} from './lmdb-files.js';
+import { guardLmdbCommitRejections, lmdbError, lmdbWriteError } from './lmdb-errors.js';
+import { LMDB_PERMISSIONS_MODE, lmdbFilePaths, prepareLmdbFiles } from './lmdb-files.js';
+import { LmdbSpaceReserve } from './lmdb-space-reserve.js';
 import { mkdirPrivate } from './private-modes.js';
 import { checkId, checkNamespace, missingFragment, type Namespace, type Store } from './store.js';
 
