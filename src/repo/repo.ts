@@ -445,7 +445,8 @@ class InitUndo {
   /** Best effort: the error that made init fail is the one to report. */
   async run(): Promise<void> {
     if (this.existingMode === undefined) {
-      await rm(this.firstCreated ?? this.path, { recursive: true, force: true }).catch(() => undefined);
+      // Only what this init made: a folder someone else made meanwhile is not ours to remove.
+      if (this.firstCreated !== undefined) await rm(this.firstCreated, { recursive: true, force: true }).catch(() => undefined);
       return;
     }
     const names = await readdir(this.path).catch(() => [] as string[]);
