@@ -78,6 +78,8 @@ async function promptHidden(question: string): Promise<string> {
 }
 
 export async function openRepoForCli(storePath: string, opts: StoreOptions & { readOnly?: boolean }): Promise<Repo> {
+  // A path without a store (or without that space) is said before a passphrase is asked for.
+  await Repo.checkExists(storePath, opts.space ?? DEFAULT_SPACE);
   const passphrase = await readPassphrase(opts);
   return Repo.open({
     storePath,

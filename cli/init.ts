@@ -2,6 +2,7 @@
 
 import type { Command } from 'commander';
 import { FragfsError } from '../src/errors.js';
+import { checkBlockSize } from '../src/codec/block-size.js';
 import { Repo } from '../src/repo/repo.js';
 import { BACKEND_NAMES, type BackendName } from '../src/store/store.js';
 import { action, addStoreOptions, formatBytes, parseByteSize, printJson, readPassphrase, type StoreOptions } from './common.js';
@@ -34,6 +35,9 @@ export function registerInit(program: Command): void {
         throw new FragfsError('USAGE', `unknown backend ${JSON.stringify(opts.backend)}: use lmdb, dir or split`);
       }
       const blockSize = opts.blockSize === undefined ? undefined : parseByteSize(opts.blockSize, '--block-size');
+      if (blockSize !== undefined) checkBlockSize(blockSize);
+      // A store already there, or a folder that is not empty, is said before the passphrase is asked twice.
+      await Repo.checkInitTarget({ storePath: store, backend: opts.backend as BackendName, ...(opts.space === undefined ? {} : { space: opts.space }) });
       const passphrase = await readPassphrase(opts, { confirm: true });
       const share = opts.shareConvergenceWith
         ? {

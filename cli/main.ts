@@ -43,6 +43,10 @@ export function buildProgram(): Command {
 }
 
 async function main(): Promise<void> {
+  // A second line of defence: every store file is created 0600 and every folder 0700 explicitly,
+  // and a file a library creates on its own (an LMDB environment, a socket) gets no more than that
+  // either. `get` sets the modes a snapshot recorded explicitly, so restored trees are unaffected.
+  process.umask(0o077);
   const program = buildProgram();
   try {
     await program.parseAsync(process.argv);

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { FragfsError } from '../src/errors.js';
 import { putPaths } from '../src/repo/put.js';
 import { argBytes } from './argv-bytes.js';
+import { checkSnapshotName } from '../src/repo/snapshot-name.js';
 import { action, addStoreOptions, bytesProgress, printJson, withRepo, type StoreOptions } from './common.js';
 
 interface PutCliOptions extends StoreOptions {
@@ -34,6 +35,8 @@ export function registerPut(program: Command): void {
       .option('--json', 'print a JSON summary (the key is its "key" field)'),
   ).action(
     action(async (store: string, paths: string[], opts: PutCliOptions) => {
+      // Before the passphrase and the KDF: a name that would be refused costs the user nothing.
+      if (opts.name !== undefined) checkSnapshotName(opts.name);
       await withRepo(store, opts, async (repo) => {
         const progress = bytesProgress('put', opts.progress !== false && process.stderr.isTTY === true);
         const started = Date.now();

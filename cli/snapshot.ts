@@ -4,10 +4,10 @@
 
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { FragfsError } from '../src/errors.js';
 import { controlRequest } from '../src/fuse/control.js';
 import { recordForStore } from '../src/fuse/mount-registry.js';
-import { DEFAULT_SPACE } from '../src/repo/repo.js';
+import { DEFAULT_SPACE, Repo } from '../src/repo/repo.js';
+import { checkSnapshotName } from '../src/repo/snapshot-name.js';
 import { liveDir, StoreLock } from '../src/repo/store-lock.js';
 import { LiveVfs } from '../src/vfs/live-vfs.js';
 import { action, addStoreOptions, openRepoForCli, printJson, type StoreOptions } from './common.js';
@@ -27,9 +27,12 @@ export function registerSnapshot(program: Command): void {
       .option('--json', 'print {key, name, via, seconds} as JSON'),
   ).action(
     action(async (store: string, opts: SnapshotOptions) => {
-      if (opts.name !== undefined && opts.name.trim().length === 0) throw new FragfsError('USAGE', '--name must not be empty');
+      // Before anything is written, and before asking a mount process to write it.
+      if (opts.name !== undefined) checkSnapshotName(opts.name);
       const storePath = resolve(store);
       const space = opts.space ?? DEFAULT_SPACE;
+      // Before the lock, which would make STORE/live/ in a folder that holds no store.
+      await Repo.checkExists(storePath, space);
       const startMs = Date.now();
       let key: string | undefined;
       let via = 'mount';

@@ -31,6 +31,11 @@ export const CONVERGENCE_ID_CONTEXT = 'fragfs 2026-11 convergence id v1';
 
 /** Associated data of sealed keys: binds each sealed blob to its purpose so two cannot be swapped. */
 export const MASTER_KEY_AAD = 'fragfs master key v1';
+/**
+ * The master key of an authenticated space (fragfs.json layout 2) is sealed with this one instead:
+ * the layout is bound into the seal, so a v2 entry rewritten as v1 (its MAC stripped) does not open.
+ */
+export const MASTER_KEY_AAD_V2 = 'fragfs master key v2';
 export const CONVERGENCE_SECRET_AAD = 'fragfs convergence secret v1';
 
 export const SEAL_ALG = 'aes-256-gcm';

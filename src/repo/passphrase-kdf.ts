@@ -21,10 +21,19 @@ export interface KdfParams {
  * development machine; node's native scrypt would take 0.8 s).
  */
 export const DEFAULT_KDF_COST = 17;
-/** Bounds a config may carry (anything else is a damaged config); tests may go as low as 2^1. */
-export const MIN_KDF_COST = 1;
-export const MAX_KDF_COST = 22;
+/**
+ * What a config may carry is what fragfs could have written: r = 8, p = 1 and N = 2^cost with cost
+ * DEFAULT_KDF_COST or a lower one that only code chooses (tests use 10). Anything else is a damaged
+ * or planted config: an N of 2^24 alone asks for a 16 GiB scrypt, so the bounds are checked before
+ * any scrypt runs. The upper bound leaves room for a default raised on faster machines (2^20: 1 GiB).
+ */
+export const MIN_KDF_COST = 10;
+export const MAX_KDF_COST = 20;
+export const KDF_R = 8;
+export const KDF_P = 1;
 export const KDF_SALT_BYTES = 16;
+export const MIN_KDF_SALT_BYTES = 16;
+export const MAX_KDF_SALT_BYTES = 64;
 export const KDF_KEY_BYTES = 32;
 
 /**
@@ -35,22 +44,23 @@ export function newKdfParams(cost: number = DEFAULT_KDF_COST): KdfParams {
   if (!Number.isInteger(cost) || cost < MIN_KDF_COST || cost > MAX_KDF_COST) {
     throw new FragfsError('INVALID', `KDF cost must be a whole number from ${MIN_KDF_COST} to ${MAX_KDF_COST}, got ${String(cost)}`);
   }
-  return { name: 'scrypt', N: 2 ** cost, r: 8, p: 1, salt: randomBytes(KDF_SALT_BYTES).toString('hex') };
+  return { name: 'scrypt', N: 2 ** cost, r: KDF_R, p: KDF_P, salt: randomBytes(KDF_SALT_BYTES).toString('hex') };
 }
 
-/** Why `k` is not usable KDF parameters, or undefined. */
+/** Why `k` is not KDF parameters fragfs could have written, naming the field (`kdf.N`, ...), or undefined. */
 export function kdfParamsProblem(k: unknown): string | undefined {
   const p = k as Partial<KdfParams> | null;
-  if (typeof p !== 'object' || p === null) return 'kdf is not an object';
-  if (p.name !== 'scrypt') return `unknown kdf ${JSON.stringify(p.name)}`;
-  const okInt = (n: unknown, lo: number, hi: number): boolean => Number.isInteger(n) && (n as number) >= lo && (n as number) <= hi;
-  if (!okInt(p.N, 2 ** MIN_KDF_COST, 2 ** MAX_KDF_COST) || ((p.N as number) & ((p.N as number) - 1)) !== 0) {
-    return `kdf N must be a power of two from 2^${MIN_KDF_COST} to 2^${MAX_KDF_COST}`;
+  if (typeof p !== 'object' || p === null || Array.isArray(p)) return 'kdf is not an object';
+  if (p.name !== 'scrypt') return `kdf.name ${JSON.stringify(p.name)} is not "scrypt"`;
+  const n = p.N as number;
+  if (!Number.isSafeInteger(n) || n < 2 ** MIN_KDF_COST || n > 2 ** MAX_KDF_COST || (n & (n - 1)) !== 0) {
+    return `kdf.N ${JSON.stringify(p.N)} is not a power of two from 2^${MIN_KDF_COST} to 2^${MAX_KDF_COST}`;
   }
-  if (!okInt(p.r, 1, 32)) return 'kdf r must be 1..32';
-  if (!okInt(p.p, 1, 16)) return 'kdf p must be 1..16';
-  if (typeof p.salt !== 'string' || !/^[0-9a-f]{32,128}$/.test(p.salt) || p.salt.length % 2 !== 0) {
-    return 'kdf salt must be 16..64 bytes of lowercase hex';
+  if (p.r !== KDF_R) return `kdf.r ${JSON.stringify(p.r)} is not ${KDF_R}`;
+  if (p.p !== KDF_P) return `kdf.p ${JSON.stringify(p.p)} is not ${KDF_P}`;
+  const saltRe = new RegExp(`^(?:[0-9a-f]{2}){${MIN_KDF_SALT_BYTES},${MAX_KDF_SALT_BYTES}}$`);
+  if (typeof p.salt !== 'string' || !saltRe.test(p.salt)) {
+    return `kdf.salt is not ${MIN_KDF_SALT_BYTES}..${MAX_KDF_SALT_BYTES} bytes of lowercase hex`;
   }
   return undefined;
 }

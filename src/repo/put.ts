@@ -15,6 +15,7 @@ import { compareNames, joinName, showName } from '../fragment/names.js';
 import { type Entry, type EntryType, type Extent } from '../fragment/tree-format.js';
 import type { Repo } from './repo.js';
 import { Semaphore } from './semaphore.js';
+import { checkSnapshotName } from './snapshot-name.js';
 import { loadSnapshot, readDirEntries } from './tree-reader.js';
 import { fileContent, writeDir, writeSnapshot } from './tree-writer.js';
 
@@ -144,6 +145,7 @@ const nameKey = (name: Uint8Array): string => Buffer.from(name.buffer, name.byte
  */
 export async function putPaths(repo: Repo, paths: (string | Buffer)[], o: PutOptions = {}): Promise<PutResult> {
   if (paths.length === 0) throw new FragfsError('USAGE', 'put needs at least one path');
+  if (o.name !== undefined) checkSnapshotName(o.name);
   const source = paths.map(absolutePath);
   const roots: ScanNode[] = [];
   for (const p of source) roots.push({ ...(await scan(p, rootName(p))), isRoot: true });

@@ -2,8 +2,8 @@
 // metadata codec and a backend, and is the only way the layers above read or write fragments, so
 // every read is verified and every error names the fragment and the file it belongs to.
 
-import { mkdir, readdir, stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { chmod, readdir, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { blake3, blake3DeriveKey, toHex } from '../codec/blake3.js';
 import { DEFAULT_BLOCK_SIZE, checkBlockSize } from '../codec/block-size.js';
 import { CodecPool } from '../codec/codec-pool.js';
@@ -11,9 +11,22 @@ import { FragfsError, fromFsError, isFragfsError } from '../errors.js';
 import { decodeMeta, encodeMeta } from '../fragment/meta-codec.js';
 import type { BlockRef, MetaObject, RefObject } from '../fragment/tree-format.js';
 import { openBackend } from '../store/open-backend.js';
+import { PRIVATE_DIR_MODE, mkdirPrivate, tightenStoreIfLoose } from '../store/private-modes.js';
 import { isValidSpaceName, type BackendName, type Namespace, type Store } from '../store/store.js';
 import { convergenceIdOf, newSpaceKeys, type SpaceKeys } from './keys.js';
-import { createSpaceConfig, readStoreConfig, unlockSpace, writeStoreConfig, type StoreConfig } from './store-config.js';
+import { checkSnapshotName } from './snapshot-name.js';
+import {
+  STORE_FORMAT_VERSION,
+  createSpaceConfig,
+  readStoreConfig,
+  unlockSpace,
+  upgradeSpaceConfig,
+  withMac,
+  writeStoreConfig,
+  type SpaceConfig,
+  type StoreConfig,
+  type StoreGlobals,
+} from './store-config.js';
 
 export const DEFAULT_SPACE = 'default';
 
@@ -41,6 +54,9 @@ export interface OpenRepoOptions {
 type MetaOf<K extends MetaObject['kind']> = Extract<MetaObject, { kind: K }>;
 
 const HEX64 = /^[0-9a-f]{64}$/;
+const KEY_PREFIX_RE = /^[0-9a-f]{8,63}$/;
+/** How a snapshot may be named on the command line, for every error that rejects what was typed. */
+const KEY_FORMS = 'a snapshot is given by its meta key as 64 hex digits, a unique prefix of 8 or more, or its name';
 
 export class Repo {
   readonly dataNs: Namespace;
@@ -62,12 +78,14 @@ export class Repo {
     this.refNs = { space, kind: 'ref' };
   }
 
-  /** Creates a store (or adds a space to an existing one) and opens it. */
-  static async init(o: InitRepoOptions): Promise<Repo> {
+  /**
+   * Why `init` would refuse this target, thrown before any passphrase is asked for: a store that
+   * already has the space (STORE_EXISTS), another backend (USAGE), a path that is neither absent,
+   * an empty folder, nor a store (EXISTS). Returns the existing config, if any.
+   */
+  static async checkInitTarget(o: { storePath: string; space?: string; backend: BackendName }): Promise<StoreConfig | undefined> {
     const storePath = resolve(o.storePath);
     const space = checkSpace(o.space ?? DEFAULT_SPACE);
-    const blockSize = o.blockSize ?? DEFAULT_BLOCK_SIZE;
-    checkBlockSize(blockSize);
     let config: StoreConfig | undefined;
     try {
       config = await readStoreConfig(storePath);
@@ -82,37 +100,85 @@ export class Repo {
         throw new FragfsError('USAGE', `the store at ${storePath} uses the ${config.backend} backend, not ${o.backend}`);
       }
     } else {
-      await ensureEmptyFolder(storePath);
+      await checkEmptyOrAbsent(storePath);
     }
+    return config;
+  }
+
+  /**
+   * The config of the store at `storePath`, checked to have `space`: NO_STORE otherwise. Commands
+   * call it before they ask for a passphrase, so a mistyped path costs no prompt and no KDF.
+   */
+  static async checkExists(storePath: string, space: string = DEFAULT_SPACE): Promise<StoreConfig> {
+    const path = resolve(storePath);
+    checkSpace(space);
+    const config = await readStoreConfig(path);
+    if (!config.spaces[space]) {
+      const known = Object.keys(config.spaces).join(', ') || 'none';
+      throw new FragfsError('NO_STORE', `the store at ${path} has no space ${space} (spaces: ${known})`, { path });
+    }
+    return config;
+  }
+
+  /**
+   * Creates a store (or adds a space to an existing one) and opens it. On failure (a full disk
+   * included) the path is left as it was: a folder this call made is removed, an empty folder it was
+   * given is emptied again, and an existing store keeps its old fragfs.json.
+   */
+  static async init(o: InitRepoOptions): Promise<Repo> {
+    const storePath = resolve(o.storePath);
+    const space = checkSpace(o.space ?? DEFAULT_SPACE);
+    const blockSize = o.blockSize ?? DEFAULT_BLOCK_SIZE;
+    checkBlockSize(blockSize);
+    const config = await Repo.checkInitTarget({ storePath, space, backend: o.backend });
     let convergenceSecret: Uint8Array | undefined;
     if (o.shareConvergenceWith) {
       const other = await Repo.open({ ...o.shareConvergenceWith, readOnly: true, threads: 1 });
       convergenceSecret = other.keys.convergenceSecret;
       await other.close();
     }
+    // The slow KDF first: nothing is written until the space's keys exist.
     const created = await createSpaceConfig({
       passphrase: o.passphrase,
       blockSize,
+      backend: o.backend,
+      space,
       ...(o.kdfCost === undefined ? {} : { kdfCost: o.kdfCost }),
       ...(convergenceSecret ? { convergenceSecret } : {}),
     });
-    const next: StoreConfig = config ?? { fragfs: 1, backend: o.backend, spaces: {} };
+    // The new space is authenticated (layout 2); spaces already there keep their own layout.
+    const next: StoreConfig = config ?? { fragfs: STORE_FORMAT_VERSION, backend: o.backend, spaces: {} };
+    next.fragfs = Math.max(next.fragfs, STORE_FORMAT_VERSION);
     next.spaces[space] = created.space;
-    const store = await openBackend(o.backend, storePath);
-    await writeStoreConfig(storePath, next);
+    const undo = config ? undefined : await InitUndo.prepare(storePath);
+    let store: Store | undefined;
+    try {
+      if (undo) await undo.createFolder();
+      store = await openBackend(o.backend, storePath);
+      await writeStoreConfig(storePath, next);
+      if (undo) await tightenStoreIfLoose(storePath);
+    } catch (e) {
+      await store?.close().catch(() => undefined);
+      await undo?.run();
+      throw e;
+    }
     return new Repo(storePath, space, blockSize, store, false, created.keys, newPool(created.keys, o.threads));
   }
 
   static async open(o: OpenRepoOptions): Promise<Repo> {
     const storePath = resolve(o.storePath);
     const space = checkSpace(o.space ?? DEFAULT_SPACE);
-    const config = await readStoreConfig(storePath);
-    const spaceConfig = config.spaces[space];
-    if (!spaceConfig) {
-      const known = Object.keys(config.spaces).join(', ') || 'none';
-      throw new FragfsError('NO_STORE', `the store at ${storePath} has no space ${space} (spaces: ${known})`, { path: storePath });
+    const config = await Repo.checkExists(storePath, space);
+    const spaceConfig = config.spaces[space]!;
+    const unlocked = await unlockSpace(config, space, o.passphrase, storePath);
+    const keys = unlocked.keys;
+    if (!o.readOnly) {
+      // A store written by an older fragfs, or copied without its modes, becomes private the first
+      // time it is opened to be written, and its space authenticated (fragfs.json layout 2).
+      // Read-only opens change nothing.
+      await tightenStoreIfLoose(storePath);
+      if (!unlocked.authenticated) await upgradeSpaceConfig(storePath, space, unlocked, spaceConfig);
     }
-    const keys = await unlockSpace(spaceConfig, o.passphrase, { storePath, space });
     const store = await openBackend(config.backend, storePath, { readOnly: o.readOnly ?? false });
     return new Repo(storePath, space, spaceConfig.blockSize, store, o.readOnly ?? false, keys, newPool(keys, o.threads));
   }
@@ -124,6 +190,17 @@ export class Repo {
     const keys = newSpaceKeys();
     const store = await openBackend('memory', '');
     return new Repo('', DEFAULT_SPACE, blockSize, store, false, keys, newPool(keys, o.threads));
+  }
+
+  /**
+   * This space's entry of fragfs.json as another store with globals `g` must hold it (`sync`): an
+   * authenticated entry gets tags for that store's backend and version, which only the master key
+   * can make; a layout 1 entry is copied as it is.
+   */
+  async spaceConfigForStore(g: StoreGlobals): Promise<SpaceConfig> {
+    const entry = (await readStoreConfig(this.storePath)).spaces[this.space];
+    if (entry === undefined) throw new FragfsError('NO_STORE', `the store at ${this.storePath} has no space ${this.space}`);
+    return entry.mac === undefined ? entry : withMac(entry, this.space, this.keys.masterKey, g);
   }
 
   /** Identifies the convergence domain without revealing the secret (same value = stores dedup together). */
@@ -194,6 +271,8 @@ export class Repo {
 
   async putRef(ref: RefObject): Promise<void> {
     this.writable();
+    // Callers check the name before they store anything; this keeps a bad one out of the refs anyway.
+    if (ref.name !== undefined) checkSnapshotName(ref.name, 'the name');
     const { bytes } = encodeMeta(ref, this.keys);
     await this.storePut(this.refNs, ref.snapshot, bytes);
   }
@@ -234,7 +313,9 @@ export class Repo {
 
   /**
    * A meta key from what a user typed: 64 hex digits, a unique prefix of at least 8 hex digits of a
-   * listed snapshot, or a snapshot name (the latest one of that name).
+   * listed snapshot, or a snapshot name (the newest snapshot of that name). Text that is both a name
+   * and a key prefix, or a prefix of several keys, is BAD_KEY naming the candidates: neither ever
+   * silently shadows the other.
    */
   /**
    * A 32-byte key for `context` derived from the space's master key (BLAKE3 derive_key): for what
@@ -247,7 +328,7 @@ export class Repo {
 
   async resolveSnapshot(keyOrName: string): Promise<string> {
     const text = keyOrName.trim();
-    if (text.length === 0) throw new FragfsError('BAD_KEY', 'an empty meta key');
+    if (text.length === 0) throw new FragfsError('BAD_KEY', `an empty meta key (${KEY_FORMS})`);
     const lower = text.toLowerCase();
     if (HEX64.test(lower)) {
       if (!(await this.store.has(this.metaNs, lower))) {
@@ -257,17 +338,30 @@ export class Repo {
     }
     const refs = await this.listRefs();
     const named = refs.filter((r) => r.name === text);
+    const prefixed = KEY_PREFIX_RE.test(lower) ? refs.filter((r) => r.snapshot.startsWith(lower)) : [];
+    if (named.length > 0 && prefixed.length > 0) {
+      const byName = named[named.length - 1]!.snapshot;
+      const byKey = prefixed.find((r) => r.snapshot !== byName)?.snapshot ?? prefixed[0]!.snapshot;
+      throw new FragfsError(
+        'BAD_KEY',
+        `${JSON.stringify(text)} is both the name of snapshot ${byName} and a prefix of meta key ${byKey}; give the full meta key`,
+      );
+    }
+    // Several snapshots may share a name (a name is a label, not an id): the newest one wins.
     if (named.length > 0) return named[named.length - 1]!.snapshot;
-    if (/^[0-9a-f]{8,63}$/.test(lower)) {
-      const hits = refs.filter((r) => r.snapshot.startsWith(lower));
-      if (hits.length === 1) return hits[0]!.snapshot;
-      if (hits.length > 1) throw new FragfsError('BAD_KEY', `meta key prefix ${lower} is ambiguous (${hits.length} snapshots)`);
-      throw new FragfsError('NOT_FOUND', `no snapshot whose meta key starts with ${lower}`);
+    if (prefixed.length === 1) return prefixed[0]!.snapshot;
+    if (prefixed.length > 1) {
+      const shown = prefixed.slice(0, 3).map((r) => r.snapshot);
+      throw new FragfsError(
+        'BAD_KEY',
+        `meta key prefix ${lower} is ambiguous: ${shown.join(', ')}${prefixed.length > shown.length ? ` and ${prefixed.length - shown.length} more` : ''}; give more digits`,
+      );
     }
-    if (/^[0-9a-fA-F]+$/.test(text)) {
-      throw new FragfsError('BAD_KEY', `not a meta key: ${text} (a meta key is 64 hex digits)`);
+    if (KEY_PREFIX_RE.test(lower)) {
+      throw new FragfsError('NOT_FOUND', `no snapshot whose meta key starts with ${lower} (${KEY_FORMS})`);
     }
-    throw new FragfsError('NOT_FOUND', `no snapshot named ${JSON.stringify(text)} and it is not a meta key (64 hex digits)`);
+    if (/^[0-9a-f]+$/.test(lower)) throw new FragfsError('BAD_KEY', `not a meta key: ${text} (${KEY_FORMS})`);
+    throw new FragfsError('NOT_FOUND', `no snapshot named ${JSON.stringify(text)} (${KEY_FORMS})`);
   }
 
   async sync(): Promise<void> {
@@ -316,7 +410,8 @@ function withWhere(e: unknown, where?: string): unknown {
   return wrapped;
 }
 
-async function ensureEmptyFolder(path: string): Promise<void> {
+/** A store may be made only where nothing is, or in an empty folder. */
+async function checkEmptyOrAbsent(path: string): Promise<void> {
   try {
     const st = await stat(path);
     if (!st.isDirectory()) throw new FragfsError('EXISTS', `${path} exists and is not a folder`, { path });
@@ -326,10 +421,46 @@ async function ensureEmptyFolder(path: string): Promise<void> {
     }
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(e, 'checking', path);
+  }
+}
+
+/** What `init` needs to put a path back as it found it: absent, or an empty folder with its mode. */
+class InitUndo {
+  private firstCreated: string | undefined;
+
+  private constructor(
+    private readonly path: string,
+    /** Mode of the empty folder that was there, or undefined when nothing was. */
+    private readonly existingMode: number | undefined,
+  ) {}
+
+  static async prepare(path: string): Promise<InitUndo> {
     try {
-      await mkdir(path, { recursive: true });
-    } catch (e2) {
-      throw fromFsError(e2, 'creating the store folder', path);
+      return new InitUndo(path, (await stat(path)).mode & 0o7777);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(e, 'checking', path);
+      return new InitUndo(path, undefined);
     }
+  }
+
+  async createFolder(): Promise<void> {
+    try {
+      this.firstCreated = await mkdirPrivate(this.path);
+      if (this.existingMode !== undefined) await chmod(this.path, PRIVATE_DIR_MODE);
+    } catch (e) {
+      throw fromFsError(e, 'creating the store folder', this.path);
+    }
+  }
+
+  /** Best effort: the error that made init fail is the one to report. */
+  async run(): Promise<void> {
+    if (this.existingMode === undefined) {
+      // Only what this init made: a folder someone else made meanwhile is not ours to remove.
+      if (this.firstCreated !== undefined) await rm(this.firstCreated, { recursive: true, force: true }).catch(() => undefined);
+      return;
+    }
+    const names = await readdir(this.path).catch(() => [] as string[]);
+    for (const name of names) await rm(join(this.path, name), { recursive: true, force: true }).catch(() => undefined);
+    await chmod(this.path, this.existingMode).catch(() => undefined);
   }
 }

@@ -1,17 +1,22 @@
-// STORE/fragfs.json: the store's format version, backend and, per space, the KDF parameters and the
-// sealed keys. Reading checks everything (a damaged or newer config is BAD_STORE, never a crash);
-// writing is atomic (temp file, fsync, rename, fsync of the folder).
+// STORE/fragfs.json: the store's format version, backend and, per space, the KDF parameters, the
+// sealed keys and (layout 2) the tags that authenticate the entry. Reading checks everything (a
+// damaged or newer config is BAD_STORE, never a crash); unlocking a space checks its tags (a field
+// changed outside fragfs is BAD_STORE naming it); writing is atomic (temp file, fsync, rename, fsync
+// of the folder).
 
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { FragfsError, fromFsError } from '../errors.js';
+import { PRIVATE_FILE_MODE, mkdirPrivate } from '../store/private-modes.js';
 import { BACKEND_NAMES, isValidSpaceName, type BackendName } from '../store/store.js';
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, checkBlockSize } from '../codec/block-size.js';
 import { derivePassphraseKey, kdfParamsProblem, newKdfParams, passphraseBytes, type KdfParams } from './passphrase-kdf.js';
+import { changedField, computeConfigMac, type AuthenticatedValues, type ConfigMac } from './config-mac.js';
 import {
   CONVERGENCE_SECRET_AAD,
   MASTER_KEY_AAD,
+  MASTER_KEY_AAD_V2,
   convergenceIdOf,
   convergenceWrapKey,
   deriveSpaceKeys,
@@ -24,8 +29,14 @@ import {
 } from './keys.js';
 
 export const STORE_CONFIG_FILE = 'fragfs.json';
-/** Version of fragfs.json and of the store layout it describes; readers MUST reject a higher one. */
-export const STORE_FORMAT_VERSION = 1;
+/**
+ * Version of fragfs.json and of the store layout it describes; readers MUST reject a higher one.
+ * 1: spaces unauthenticated. 2: a space may carry `mac` (its master key then sealed with
+ * MASTER_KEY_AAD_V2); fragfs writes only such spaces, and turns a 1 into a 2 when it writes one.
+ */
+export const STORE_FORMAT_VERSION = 2;
+/** The lowest version this fragfs reads. */
+export const OLDEST_STORE_FORMAT_VERSION = 1;
 
 /** One space's entry in fragfs.json (all binary values lowercase hex). */
 export interface SpaceConfig {
@@ -43,6 +54,11 @@ export interface SpaceConfig {
   storeId: string;
   /** convergenceIdOf(convergence secret): equal in two spaces = they dedup with each other. */
   convergenceId: string;
+  /**
+   * Layout 2: a tag per field (config-mac.ts), the store's `fragfs` and `backend` included. Present
+   * exactly when `masterKey` is sealed with MASTER_KEY_AAD_V2. Absent in a space from layout 1.
+   */
+  mac?: ConfigMac;
 }
 
 export interface StoreConfig {
@@ -74,6 +90,13 @@ export function spaceConfigProblem(s: unknown): string | undefined {
   if (typeof c.convergenceId !== 'string' || !/^[0-9a-f]{64}$/.test(c.convergenceId)) {
     return 'convergenceId is not 32 bytes of hex';
   }
+  if (c.mac !== undefined) {
+    if (typeof c.mac !== 'object' || c.mac === null || Array.isArray(c.mac)) return 'mac is not an object';
+    for (const [field, tag] of Object.entries(c.mac)) {
+      // Which tags must be there, and what they say, is for unlockSpace: only the master key can tell.
+      if (typeof tag !== 'string' || !/^[0-9a-f]{32}$/.test(tag)) return `mac.${field} is not 16 bytes of hex`;
+    }
+  }
   return undefined;
 }
 
@@ -81,7 +104,9 @@ export function spaceConfigProblem(s: unknown): string | undefined {
 export function storeConfigProblem(value: unknown): string | undefined {
   const c = value as Partial<StoreConfig> | null;
   if (typeof c !== 'object' || c === null || Array.isArray(c)) return 'not a JSON object';
-  if (!Number.isInteger(c.fragfs) || (c.fragfs as number) < 1) return '"fragfs" (format version) is missing or not a number';
+  if (!Number.isInteger(c.fragfs) || (c.fragfs as number) < OLDEST_STORE_FORMAT_VERSION) {
+    return '"fragfs" (format version) is missing or not a number';
+  }
   if (typeof c.backend !== 'string' || !BACKEND_NAMES.includes(c.backend as BackendName)) {
     return `unknown backend ${JSON.stringify(c.backend)}`;
   }
@@ -142,8 +167,8 @@ export async function writeStoreConfig(storePath: string, cfg: StoreConfig): Pro
   const file = storeConfigPath(storePath);
   const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
-    await mkdir(storePath, { recursive: true });
-    const fh = await open(tmp, 'wx', 0o600);
+    await mkdirPrivate(storePath);
+    const fh = await open(tmp, 'wx', PRIVATE_FILE_MODE);
     try {
       await fh.writeFile(`${JSON.stringify(cfg, null, 2)}\n`, 'utf8');
       await fh.sync();
@@ -166,65 +191,164 @@ export async function writeStoreConfig(storePath: string, cfg: StoreConfig): Pro
 export interface CreateSpaceOptions {
   passphrase: string;
   blockSize: number;
-  /** log2 of scrypt's N; only code sets it (tests use ~10), users get DEFAULT_KDF_COST. */
+  /** The store the space goes into: its tags cover the store's backend and layout version... */
+  backend: BackendName;
+  /** ...and the space's name. */
+  space: string;
+  /** log2 of scrypt's N; only code sets it (tests use 10), users get DEFAULT_KDF_COST. */
   kdfCost?: number;
   /** Another space's convergence secret, to dedup with it; a fresh random one otherwise. */
   convergenceSecret?: Uint8Array;
 }
 
-/** A new space: fresh keys sealed under `passphrase`. The caller adds it to the config and writes it. */
+/**
+ * A new space, authenticated (layout 2): fresh keys sealed under `passphrase`. The caller adds it
+ * to a config of version STORE_FORMAT_VERSION and `o.backend`, and writes it.
+ */
 export async function createSpaceConfig(o: CreateSpaceOptions): Promise<{ space: SpaceConfig; keys: SpaceKeys }> {
   passphraseBytes(o.passphrase); // INVALID on an empty passphrase, before the slow KDF
   checkBlockSize(o.blockSize);
   const keys = newSpaceKeys(o.convergenceSecret);
   const kdf = newKdfParams(o.kdfCost);
   const kek = await derivePassphraseKey(o.passphrase, kdf);
-  const space: SpaceConfig = {
+  const entry: SpaceConfig = {
     createdMs: Date.now(),
     blockSize: o.blockSize,
     kdf,
-    masterKey: sealKey(kek, keys.masterKey, MASTER_KEY_AAD),
+    masterKey: sealKey(kek, keys.masterKey, MASTER_KEY_AAD_V2),
     convergenceSecret: sealKey(convergenceWrapKey(keys.masterKey), keys.convergenceSecret, CONVERGENCE_SECRET_AAD),
     storeId: randomBytes(16).toString('hex'),
     convergenceId: convergenceIdOf(keys.convergenceSecret),
   };
-  return { space, keys };
+  return { space: withMac(entry, o.space, keys.masterKey, { fragfs: STORE_FORMAT_VERSION, backend: o.backend }), keys };
+}
+
+/** The store-wide fields a space's tags cover. */
+export interface StoreGlobals {
+  fragfs: number;
+  backend: BackendName;
+}
+
+function authenticatedValues(entry: SpaceConfig, g: StoreGlobals): AuthenticatedValues {
+  return {
+    fragfs: g.fragfs,
+    backend: g.backend,
+    createdMs: entry.createdMs,
+    blockSize: entry.blockSize,
+    kdf: entry.kdf,
+    masterKey: entry.masterKey,
+    convergenceSecret: entry.convergenceSecret,
+    storeId: entry.storeId,
+    convergenceId: entry.convergenceId,
+  };
+}
+
+/** `entry` with fresh tags for space `space` of a store with globals `g`. Its master key MUST be sealed with MASTER_KEY_AAD_V2. */
+export function withMac(entry: SpaceConfig, space: string, masterKey: Uint8Array, g: StoreGlobals): SpaceConfig {
+  const { mac: _old, ...rest } = entry;
+  return { ...rest, mac: computeConfigMac(masterKey, space, authenticatedValues(rest, g)) };
+}
+
+/** An unlocked space: its keys, and what re-sealing its master key needs. */
+export interface UnlockedSpace {
+  keys: SpaceKeys;
+  /** The passphrase key (scrypt output) that seals the master key. */
+  kek: Uint8Array;
+  /** Whether the entry is authenticated (layout 2); a layout 1 entry is upgraded by `authenticateSpace`. */
+  authenticated: boolean;
+}
+
+function changedOutside(where: { storePath: string; space: string }, field: string): FragfsError {
+  return new FragfsError(
+    'BAD_STORE',
+    `fragfs.json was changed outside fragfs (field ${field}, space ${where.space}) in the store at ${where.storePath}`,
+    { path: where.storePath },
+  );
 }
 
 /**
- * The keys of a space. BAD_PASSPHRASE when `passphrase` does not open the master key; BAD_STORE when
- * the config is damaged (including a convergence secret that does not match its id).
+ * The keys of space `space` of `cfg`. BAD_PASSPHRASE when `passphrase` does not open the master key;
+ * after it did, BAD_STORE "fragfs.json was changed outside fragfs (field ...)" when a tag does not
+ * match (or the entry was turned from layout 2 into layout 1), and BAD_STORE when the config is
+ * damaged (including a convergence secret that does not match its id).
  */
 export async function unlockSpace(
-  cfg: SpaceConfig,
+  cfg: StoreConfig,
+  space: string,
   passphrase: string,
-  where: { storePath: string; space: string },
-): Promise<SpaceKeys> {
-  const problem = spaceConfigProblem(cfg);
+  storePath: string,
+): Promise<UnlockedSpace> {
+  const where = { storePath, space };
+  const entry = cfg.spaces[space];
+  if (entry === undefined) {
+    const known = Object.keys(cfg.spaces).join(', ') || 'none';
+    throw new FragfsError('NO_STORE', `the store at ${storePath} has no space ${space} (spaces: ${known})`, { path: storePath });
+  }
+  const problem = spaceConfigProblem(entry);
   if (problem !== undefined) {
-    throw new FragfsError('BAD_STORE', `the configuration of space ${where.space} in ${where.storePath} is damaged: ${problem}`, {
-      path: where.storePath,
+    throw new FragfsError('BAD_STORE', `the configuration of space ${space} in ${storePath} is damaged: ${problem}`, {
+      path: storePath,
     });
   }
   if (typeof passphrase !== 'string' || passphrase.length === 0) {
-    throw new FragfsError('BAD_PASSPHRASE', `an empty passphrase does not open the store at ${where.storePath} (space ${where.space})`, {
-      path: where.storePath,
+    throw new FragfsError('BAD_PASSPHRASE', `an empty passphrase does not open the store at ${storePath} (space ${space})`, {
+      path: storePath,
     });
   }
-  const kek = await derivePassphraseKey(passphrase, cfg.kdf);
-  const masterKey = unsealKey(kek, cfg.masterKey, MASTER_KEY_AAD);
+  const kek = await derivePassphraseKey(passphrase, entry.kdf);
+  const authenticated = entry.mac !== undefined;
+  const masterKey = unsealKey(kek, entry.masterKey, authenticated ? MASTER_KEY_AAD_V2 : MASTER_KEY_AAD);
   if (masterKey === undefined) {
-    throw new FragfsError('BAD_PASSPHRASE', `wrong passphrase for the store at ${where.storePath} (space ${where.space})`, {
-      path: where.storePath,
+    // The other layout's seal opening means the passphrase was right and the entry was relabelled.
+    if (unsealKey(kek, entry.masterKey, authenticated ? MASTER_KEY_AAD : MASTER_KEY_AAD_V2) !== undefined) {
+      throw changedOutside(where, authenticated ? 'mac' : 'mac (removed)');
+    }
+    throw new FragfsError('BAD_PASSPHRASE', `wrong passphrase for the store at ${storePath} (space ${space})`, {
+      path: storePath,
     });
   }
-  const convergenceSecret = unsealKey(convergenceWrapKey(masterKey), cfg.convergenceSecret, CONVERGENCE_SECRET_AAD);
-  if (convergenceSecret === undefined || convergenceIdOf(convergenceSecret) !== cfg.convergenceId) {
+  if (authenticated) {
+    const changed = changedField(masterKey, space, authenticatedValues(entry, cfg), entry.mac!);
+    if (changed !== undefined) throw changedOutside(where, changed);
+  }
+  const convergenceSecret = unsealKey(convergenceWrapKey(masterKey), entry.convergenceSecret, CONVERGENCE_SECRET_AAD);
+  if (convergenceSecret === undefined || convergenceIdOf(convergenceSecret) !== entry.convergenceId) {
     throw new FragfsError(
       'BAD_STORE',
-      `the convergence secret of space ${where.space} in ${where.storePath} is damaged (the passphrase was right)`,
-      { path: where.storePath },
+      `the convergence secret of space ${space} in ${storePath} is damaged (the passphrase was right)`,
+      { path: storePath },
     );
   }
-  return deriveSpaceKeys(masterKey, convergenceSecret);
+  return { keys: deriveSpaceKeys(masterKey, convergenceSecret), kek, authenticated };
+}
+
+/**
+ * The layout 2 form of an unlocked layout 1 entry: its master key sealed again with
+ * MASTER_KEY_AAD_V2 (a fresh nonce) and tags for a store of version STORE_FORMAT_VERSION.
+ */
+export function authenticateSpace(entry: SpaceConfig, space: string, unlocked: UnlockedSpace, backend: BackendName): SpaceConfig {
+  const resealed: SpaceConfig = { ...entry, masterKey: sealKey(unlocked.kek, unlocked.keys.masterKey, MASTER_KEY_AAD_V2) };
+  return withMac(resealed, space, unlocked.keys.masterKey, { fragfs: STORE_FORMAT_VERSION, backend });
+}
+
+/**
+ * Rewrites the layout 1 entry of `space` as layout 2 (authenticateSpace), atomically, and the
+ * store's version as 2; other spaces are left as they are. Reads the config again first and does
+ * nothing when the entry is no longer the one that was unlocked (another process changed it).
+ * Returns whether it wrote. A disk that is full or read-only leaves the entry as it was: it is
+ * upgraded by a later read-write open, and it opens as layout 1 meanwhile.
+ */
+export async function upgradeSpaceConfig(storePath: string, space: string, unlocked: UnlockedSpace, unlockedEntry: SpaceConfig): Promise<boolean> {
+  const cfg = await readStoreConfig(storePath);
+  const entry = cfg.spaces[space];
+  if (entry === undefined || entry.mac !== undefined || entry.masterKey.sealed !== unlockedEntry.masterKey.sealed) return false;
+  cfg.spaces[space] = authenticateSpace(entry, space, unlocked, cfg.backend);
+  cfg.fragfs = Math.max(cfg.fragfs, STORE_FORMAT_VERSION);
+  try {
+    await writeStoreConfig(storePath, cfg);
+  } catch (e) {
+    if (e instanceof FragfsError && (e.code === 'NO_SPACE' || e.code === 'READ_ONLY' || e.code === 'PERMISSION')) return false;
+    throw e;
+  }
+  return true;
 }

@@ -5,10 +5,11 @@
 
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { link, open, readFile, rename, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { FragfsError, fromFsError } from '../errors.js';
+import { PRIVATE_FILE_MODE, mkdirPrivate, tightenPath } from '../store/private-modes.js';
 
 export interface LockOwner {
   pid: number;
@@ -38,24 +39,78 @@ function readBootId(): string {
   }
 }
 
-function procStartOf(pid: number): string | undefined {
+/** What /proc/<pid>/stat tells about a process: its state letter, kernel flags and start time. */
+export interface ProcStat {
+  /** Field 3: R, S, D, T, t, Z (zombie), X (dead), ... */
+  state: string;
+  /** Field 9: the kernel's PF_* flags. */
+  flags: number;
+  /** Field 22: start time in clock ticks since boot. */
+  start: string;
+}
+
+/** PF_EXITING: the process is tearing itself down (after kill -9, a large address space takes a while). */
+const PF_EXITING = 0x4;
+/** Bit of SIGKILL (9) in the hex masks of /proc/<pid>/status. */
+const SIGKILL_BIT = 1n << 8n;
+
+export function parseProcStat(text: string): ProcStat | undefined {
+  // Field 2 (comm) may hold spaces and parentheses: count fields after the last ')'.
+  const close = text.lastIndexOf(')');
+  if (close < 0) return undefined;
+  const rest = text.slice(close + 2).split(' ');
+  const [state, flags, start] = [rest[0], rest[6], rest[19]];
+  if (state === undefined || flags === undefined || start === undefined) return undefined;
+  return { state, flags: Number(flags), start };
+}
+
+function procStatOf(pid: number): ProcStat | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 2 (comm) may hold spaces and parentheses: count fields after the last ')'.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return rest[19]; // field 22 overall
+    return parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return undefined;
   }
 }
 
-/** 'alive', 'dead', or 'unknown' (another host: nothing here can tell). */
-export function ownerState(owner: LockOwner): 'alive' | 'dead' | 'unknown' {
+function procStartOf(pid: number): string | undefined {
+  return procStatOf(pid)?.start;
+}
+
+/** Whether a SIGKILL waits to be delivered to `pid` (it is as good as gone, but not yet exiting). */
+function sigkillPending(pid: number): boolean {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    for (const field of ['SigPnd', 'ShdPnd']) {
+      const m = new RegExp(`^${field}:\\s*([0-9a-f]+)$`, 'm').exec(status);
+      if (m && (BigInt(`0x${m[1]}`) & SIGKILL_BIT) !== 0n) return true;
+    }
+  } catch {
+    // Gone meanwhile: the caller reads /proc again.
+  }
+  return false;
+}
+
+/**
+ * How a holder's process stands, from its /proc/<pid>/stat (and status): `dead` when it is gone, a
+ * zombie (Z: exited, not yet reaped by its parent) or X; `exiting` when it was killed or is tearing
+ * down; else `alive`.
+ */
+export function processState(stat: ProcStat, killPending = false): 'alive' | 'exiting' | 'dead' {
+  if (stat.state === 'Z' || stat.state === 'X' || stat.state === 'x') return 'dead';
+  if ((stat.flags & PF_EXITING) !== 0 || killPending) return 'exiting';
+  return 'alive';
+}
+
+/**
+ * 'alive', 'exiting' (killed or tearing down: gone within moments), 'dead', or 'unknown' (another
+ * host: nothing here can tell).
+ */
+export function ownerState(owner: LockOwner): 'alive' | 'exiting' | 'dead' | 'unknown' {
   if (owner.host !== hostname()) return 'unknown';
   const boot = readBootId();
   if (boot && owner.bootId && boot !== owner.bootId) return 'dead';
-  const start = procStartOf(owner.pid);
-  if (start === undefined) {
+  const stat = procStatOf(owner.pid);
+  if (stat === undefined) {
     try {
       process.kill(owner.pid, 0);
       return 'alive'; // exists but /proc unreadable: assume it is the owner
@@ -63,7 +118,22 @@ export function ownerState(owner: LockOwner): 'alive' | 'dead' | 'unknown' {
       return (e as NodeJS.ErrnoException).code === 'EPERM' ? 'alive' : 'dead';
     }
   }
-  return owner.procStart && start !== owner.procStart ? 'dead' : 'alive';
+  if (owner.procStart && stat.start !== owner.procStart) return 'dead';
+  return processState(stat, stat.state === 'Z' ? false : sigkillPending(owner.pid));
+}
+
+/** How long a holder that is exiting gets to be gone before the lock is refused: a kill -9'd mount of a large tree unmaps its LMDB files first. */
+export const EXITING_HOLDER_WAIT_MS = 5000;
+const EXITING_POLL_MS = 50;
+
+/** The holder's state, waiting up to `waitMs` while it is exiting. */
+async function settledOwnerState(owner: LockOwner, waitMs: number): Promise<ReturnType<typeof ownerState>> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const state = ownerState(owner);
+    if (state !== 'exiting' || Date.now() >= deadline) return state;
+    await new Promise((r) => setTimeout(r, EXITING_POLL_MS));
+  }
 }
 
 function describe(owner: LockOwner): string {
@@ -93,19 +163,26 @@ export class StoreLock {
   ) {}
 
   /**
-   * Takes the lock of `space` in the store, or fails with LOCKED naming the live holder.
-   * `warn` gets one line when a dead holder's lock is recovered.
+   * Takes the lock of `space` in the store, or fails with LOCKED naming the live holder. A holder
+   * that is a zombie (killed, not yet reaped by its parent) is dead; one that is exiting is waited
+   * for up to a few seconds. `warn` gets one line when a dead holder's lock is recovered.
    */
   static async acquire(o: {
     storePath: string;
     space: string;
     purpose: string;
     warn?: (line: string) => void;
+    /** How long to wait for a holder that is exiting (default EXITING_HOLDER_WAIT_MS). */
+    exitingWaitMs?: number;
   }): Promise<StoreLock> {
     const warn = o.warn ?? ((line: string) => process.stderr.write(`${line}\n`));
     const dir = liveDir(o.storePath, o.space);
     try {
-      await mkdir(dir, { recursive: true });
+      // STORE/live/ and STORE/live/<space>/ hold the live tree: the owner's only, also in a store
+      // an older fragfs made with looser modes.
+      await mkdirPrivate(dir);
+      await tightenPath(join(o.storePath, 'live'));
+      await tightenPath(dir);
     } catch (e) {
       throw fromFsError(e, 'creating the live state folder', dir);
     }
@@ -123,7 +200,7 @@ export class StoreLock {
       // O_EXCL but the lock never exists half-written.
       const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
       try {
-        const fh = await open(tmp, 'wx', 0o644);
+        const fh = await open(tmp, 'wx', PRIVATE_FILE_MODE);
         try {
           await fh.writeFile(`${JSON.stringify(owner)}\n`);
           await fh.sync();
@@ -143,8 +220,8 @@ export class StoreLock {
       }
       const holder = await readOwner(path);
       if (holder === undefined) continue; // released meanwhile
-      const state = ownerState(holder);
-      if (state === 'alive') {
+      const state = await settledOwnerState(holder, o.exitingWaitMs ?? EXITING_HOLDER_WAIT_MS);
+      if (state === 'alive' || state === 'exiting') {
         throw new FragfsError(
           'LOCKED',
           `the store space ${o.space} at ${o.storePath} is in use read-write by ${describe(holder)}`,

@@ -10,7 +10,7 @@ import { openBackend } from '../store/open-backend.js';
 import type { BackendName, Namespace, Store } from '../store/store.js';
 import type { Repo } from './repo.js';
 import { Semaphore, settleAll } from './semaphore.js';
-import { readStoreConfig, writeStoreConfig, type StoreConfig } from './store-config.js';
+import { STORE_FORMAT_VERSION, readStoreConfig, writeStoreConfig, type StoreConfig } from './store-config.js';
 import { loadSnapshot, walkTree } from './tree-reader.js';
 import { readExtents } from './tree-writer.js';
 
@@ -31,7 +31,7 @@ export interface SyncResult {
 /** Makes DST hold SRC's space (same keys), creating the store if needed; returns DST's backend. */
 async function prepareDest(src: Repo, destPath: string, backend: BackendName | undefined): Promise<Store> {
   const srcConfig = await readStoreConfig(src.storePath);
-  const space = srcConfig.spaces[src.space]!;
+  const srcSpace = srcConfig.spaces[src.space]!;
   let dest: StoreConfig | undefined;
   try {
     dest = await readStoreConfig(destPath);
@@ -40,7 +40,7 @@ async function prepareDest(src: Repo, destPath: string, backend: BackendName | u
   }
   if (dest) {
     const existing = dest.spaces[src.space];
-    if (existing && existing.storeId !== space.storeId) {
+    if (existing && existing.storeId !== srcSpace.storeId) {
       throw new FragfsError(
         'STORE_EXISTS',
         `${destPath} already has a space ${src.space} with other keys; sync into a new folder or another --space`,
@@ -50,11 +50,14 @@ async function prepareDest(src: Repo, destPath: string, backend: BackendName | u
       throw new FragfsError('USAGE', `${destPath} uses the ${dest.backend} backend, not ${backend}`);
     }
     if (!existing) {
-      dest.spaces[src.space] = space;
+      // An authenticated space's tags cover the store's backend and version: made anew for DST.
+      if (srcSpace.mac !== undefined) dest.fragfs = Math.max(dest.fragfs, STORE_FORMAT_VERSION);
+      dest.spaces[src.space] = await src.spaceConfigForStore({ fragfs: dest.fragfs, backend: dest.backend });
       await writeStoreConfig(destPath, dest);
     }
   } else {
-    dest = { fragfs: srcConfig.fragfs, backend: backend ?? srcConfig.backend, spaces: { [src.space]: space } };
+    const globals = { fragfs: STORE_FORMAT_VERSION, backend: backend ?? srcConfig.backend };
+    dest = { ...globals, spaces: { [src.space]: await src.spaceConfigForStore(globals) } };
     await writeStoreConfig(destPath, dest);
   }
   return openBackend(dest.backend, destPath);

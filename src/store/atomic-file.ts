@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { FragfsError, fromFsError } from '../errors.js';
+import { PRIVATE_FILE_MODE } from './private-modes.js';
 
 /** Temp files are named `<pid>-<seq>-<random>.tmp`; the pid lets a later process tell live from stray. */
 const TEMP_RE = /^(\d+)-\d+-[0-9a-f]{8}\.tmp$/;
@@ -28,15 +29,16 @@ export function isTempName(name: string): boolean {
 }
 
 /**
- * Writes `bytes` to a fresh temp file in `tempDir`, fdatasyncs it and renames it to `finalPath`
- * (replacing any file there). On failure the temp file is removed and a FragfsError is thrown.
+ * Writes `bytes` to a fresh temp file in `tempDir` (mode 0600), fdatasyncs it and renames it to
+ * `finalPath` (replacing any file there). On failure, a full disk included, the temp file is removed
+ * and a FragfsError is thrown (NO_SPACE naming `finalPath` for ENOSPC): no partial file is left.
  * `tempDir` and `dirname(finalPath)` MUST exist and be on one file system.
  */
 export async function writeFileAtomic(tempDir: string, finalPath: string, bytes: Uint8Array): Promise<void> {
   const tempPath = join(tempDir, tempName());
   let renamed = false;
   try {
-    const fh = await open(tempPath, 'wx', 0o644);
+    const fh = await open(tempPath, 'wx', PRIVATE_FILE_MODE);
     try {
       let written = 0;
       while (written < bytes.length) {

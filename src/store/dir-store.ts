@@ -14,10 +14,11 @@
 // Crash leftovers: at most a temp file in STORE/<space>/tmp/, which is never listed; opening the
 // store read-write removes temp files older than the opening process whose writer is gone.
 
-import { mkdir, open, readFile, readdir, stat, unlink } from 'node:fs/promises';
+import { open, readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FragfsError, fromFsError } from '../errors.js';
 import { DirSyncer, readOnlyError, removeStrayTempFiles, writeFileAtomic } from './atomic-file.js';
+import { mkdirPrivate } from './private-modes.js';
 import {
   checkId,
   checkNamespace,
@@ -44,8 +45,9 @@ export interface FileTreeOpenOptions {
 }
 
 /**
- * Checks that `root` exists (read-only) or creates it (read-write), and removes stray temp files
- * in every space folder when opened read-write.
+ * Checks that `root` exists (read-only) or creates it 0700 (read-write), and removes stray temp files
+ * in every space folder when opened read-write. Every folder this backend makes is 0700 and every
+ * file 0600 (src/store/private-modes.ts).
  */
 export async function prepareFileTreeRoot(root: string, readOnly: boolean): Promise<void> {
   if (readOnly) {
@@ -59,7 +61,7 @@ export async function prepareFileTreeRoot(root: string, readOnly: boolean): Prom
     return;
   }
   try {
-    await mkdir(root, { recursive: true });
+    await mkdirPrivate(root);
     for (const name of await readdir(root)) {
       if (isValidSpaceName(name)) await removeStrayTempFiles(join(root, name, TEMP_DIR));
     }
@@ -116,7 +118,7 @@ export class DirStore implements Store {
   private async ensureDir(dir: string): Promise<void> {
     if (this.knownDirs.has(dir)) return;
     try {
-      const first = await mkdir(dir, { recursive: true });
+      const first = await mkdirPrivate(dir);
       if (first !== undefined) {
         // Every level from `first` down was created: its entry lives in its parent.
         let d = dir;

@@ -11,13 +11,25 @@
 // waits for that flush (`env.flushed`), which is the Store contract's durability point. Without the
 // overlap, every commit waits for its own fsync and a mount storing many small files runs at the
 // disk's fsync rate (measured: ~285 files/s against thousands).
+//
+// Full disk: LMDB must not meet one (it dies of SIGBUS on a sparse lock file, lmdb-files.ts; it
+// reports a short write as EIO, and lmdb-js then hangs in `flushed` and `close`, lmdb-errors.ts).
+// Both files are made by fragfs before lmdb-js opens them, and every write reserves its blocks
+// first (lmdb-space-reserve.ts), so a full disk is NO_SPACE before anything is queued. A commit that fails anyway is followed by an empty
+// transaction before the next sync or close: lmdb-js's flush promise of the failed commit never
+// settles, and only a later commit replaces it.
 
-import { open, type Database, type RootDatabase } from 'lmdb';
-import { FragfsError } from '../errors.js';
-import { checkId, checkNamespace, missingFragment, type Namespace, type Store } from './store.js';
-import { readOnlyError } from './atomic-file.js';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { FragfsError } from '../errors.js';
+import { readOnlyError } from './atomic-file.js';
+import { guardLmdbCommitRejections, lmdbError, lmdbWriteError } from './lmdb-errors.js';
+import { LMDB_PERMISSIONS_MODE, lmdbFilePaths, prepareLmdbFiles } from './lmdb-files.js';
+import { LmdbSpaceReserve } from './lmdb-space-reserve.js';
+import { mkdirPrivate } from './private-modes.js';
+import { checkId, checkNamespace, missingFragment, type Namespace, type Store } from './store.js';
 
 export const LMDB_FILE = 'fragments.lmdb';
 /** Three databases per space; LMDB scans its db table linearly, so this is bounded, not unlimited. */
@@ -25,38 +37,34 @@ export const LMDB_MAX_DBS = 3 * 1024;
 
 type FragmentDb = Database<Buffer, Buffer>;
 
-/** lmdb-js throws plain Errors; turn them into FragfsErrors (disk full, I/O) keeping the cause. */
-function lmdbError(e: unknown, what: string, path: string): FragfsError {
-  if (e instanceof FragfsError) return e;
-  const msg = e instanceof Error ? e.message : String(e);
-  const errno = (e as NodeJS.ErrnoException | undefined)?.code;
-  if (errno === 'ENOSPC' || /ENOSPC|No space left|MDB_MAP_FULL/.test(msg)) {
-    return new FragfsError('NO_SPACE', `${what} ${path}: the disk is full (${msg})`, { path, cause: e });
-  }
-  if (/MDB_DBS_FULL/.test(msg)) {
-    return new FragfsError('NOT_SUPPORTED', `${what} ${path}: too many spaces in one LMDB store (${msg})`, {
-      path,
-      cause: e,
-    });
-  }
-  if (errno === 'EACCES' || errno === 'EPERM' || /Permission denied/.test(msg)) {
-    return new FragfsError('PERMISSION', `${what} ${path}: permission denied (${msg})`, { path, cause: e });
-  }
-  return new FragfsError('IO', `${what} ${path}: ${msg}`, { path, cause: e });
-}
-
 export interface LmdbOpenOptions {
   readOnly?: boolean;
+}
+
+/** A promise that settles on the next failed commit, and the function that settles it. */
+interface FailureSignal {
+  promise: Promise<'failed'>;
+  fire: () => void;
+}
+
+function failureSignal(): FailureSignal {
+  let fire!: () => void;
+  const promise = new Promise<'failed'>((resolve) => (fire = () => resolve('failed')));
+  return { promise, fire };
 }
 
 export class LmdbStore implements Store {
   readonly backend = 'lmdb' as const;
   private readonly dbs = new Map<string, FragmentDb>();
+  /** A commit failed and none succeeded since: lmdb-js's `flushed` would wait forever. */
+  private commitFailed = false;
+  private failure = failureSignal();
 
   private constructor(
     private readonly env: RootDatabase,
     readonly path: string,
     readonly readOnly: boolean,
+    private readonly reserve: LmdbSpaceReserve | undefined,
   ) {}
 
   /** Opens (read-write: creates) STORE/fragments.lmdb in the folder `root`. */
@@ -66,8 +74,20 @@ export class LmdbStore implements Store {
     if (readOnly && !existsSync(path)) {
       throw new FragfsError('NO_STORE', `no LMDB fragment database at ${path}`, { path });
     }
+    const paths = lmdbFilePaths(path, true);
+    if (!readOnly) {
+      try {
+        await mkdirPrivate(root);
+      } catch (e) {
+        throw lmdbError(e, 'cannot create the store folder for', path);
+      }
+    }
+    const created = await prepareLmdbFiles(paths, { readOnly });
+    // LMDB writes its first two pages when it opens a new file: their room is reserved first.
+    if (created) await new LmdbSpaceReserve(path).reserveFirstPages(`cannot create ${path}`);
+    let env: RootDatabase;
     try {
-      const env = open({
+      env = open({
         path,
         noSubdir: true,
         maxDbs: LMDB_MAX_DBS,
@@ -78,11 +98,19 @@ export class LmdbStore implements Store {
         encoding: 'binary',
         keyEncoding: 'binary',
         overlappingSync: true,
-      });
-      return new LmdbStore(env, path, readOnly);
+        // Files lmdb-js would create itself are private too (fragfs made both already).
+        permissionsMode: LMDB_PERMISSIONS_MODE,
+      } as Parameters<typeof open>[0]);
     } catch (e) {
       throw lmdbError(e, 'cannot open', path);
     }
+    let pageSize = 4096;
+    try {
+      pageSize = (env.getStats() as { pageSize?: number }).pageSize ?? pageSize;
+    } catch {
+      // The default page size is a fine estimate.
+    }
+    return new LmdbStore(env, path, readOnly, readOnly ? undefined : new LmdbSpaceReserve(path, pageSize));
   }
 
   /** The named database of a namespace, opened once; `undefined` when it does not exist and `create` is false. */
@@ -109,23 +137,55 @@ export class LmdbStore implements Store {
     return Buffer.from(id, 'hex');
   }
 
+  /** After a write: a failed commit arms the recovery transaction and wakes a sync waiting for the flush. */
+  private settled(e?: unknown): void {
+    if (e === undefined) {
+      this.commitFailed = false;
+      return;
+    }
+    if ((e as { commitError?: unknown } | null)?.commitError !== undefined) {
+      guardLmdbCommitRejections();
+      this.commitFailed = true;
+      const { fire } = this.failure;
+      this.failure = failureSignal();
+      fire();
+    }
+  }
+
+  /**
+   * Puts `bytes` under `id`. A full disk is NO_SPACE naming the fragment, raised before lmdb-js is
+   * handed the write (or, when another writer took the space meanwhile, by the failed commit); either
+   * way nothing of the fragment is visible under its id.
+   */
   async put(ns: Namespace, id: string, bytes: Uint8Array): Promise<void> {
     checkNamespace(ns);
     checkId(id);
     if (this.readOnly) throw readOnlyError('put');
-    const db = this.db(ns, true)!;
     const key = LmdbStore.key(id);
+    let db = this.db(ns, false);
     try {
       // Content addressing: a committed id already holds these bytes, so a dedup hit costs one
       // lookup instead of a 1 MiB write.
-      if (db.doesExist(key)) return;
+      if (db?.doesExist(key)) return;
+    } catch (e) {
+      throw lmdbError(e, 'cannot read', this.path);
+    }
+    const verb = `cannot put fragment ${id} (${ns.kind}) into`;
+    const need = await this.reserve!.reserve(bytes.length, `${verb} ${this.path}`);
+    try {
+      // Creating a namespace's database is a write too: it comes after the reservation.
+      db ??= this.db(ns, true)!;
       // lmdb-js reads the value at commit time, in its write thread, and this promise resolves after
       // that commit: the Store contract keeps `bytes` unchanged until then, so no copy is needed.
       // (A copy per fragment cost about a fifth of a mount's sequential write throughput, most of it
       // in garbage collection of the copies.)
       await db.put(key, Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      this.settled();
     } catch (e) {
-      throw lmdbError(e, 'cannot put fragment into', this.path);
+      this.settled(e);
+      throw await lmdbWriteError(e, verb, this.path);
+    } finally {
+      this.reserve!.release(need);
     }
   }
 
@@ -174,10 +234,17 @@ export class LmdbStore implements Store {
     if (this.readOnly) throw readOnlyError('delete');
     const db = this.db(ns, false);
     if (!db) return;
+    const verb = `cannot delete fragment ${id} (${ns.kind}) from`;
+    // Copy-on-write: even a delete writes new tree pages.
+    const need = await this.reserve!.reserve(0, `${verb} ${this.path}`);
     try {
       await db.remove(LmdbStore.key(id));
+      this.settled();
     } catch (e) {
-      throw lmdbError(e, 'cannot delete fragment from', this.path);
+      this.settled(e);
+      throw await lmdbWriteError(e, verb, this.path);
+    } finally {
+      this.reserve!.release(need);
     }
   }
 
@@ -198,18 +265,42 @@ export class LmdbStore implements Store {
     })();
   }
 
+  /**
+   * Resolves when the last commit is on disk. After a failed commit lmdb-js's `flushed` never
+   * settles, so an empty transaction comes first (its flush covers every earlier commit); a commit
+   * failing while this waits is noticed the same way.
+   */
+  private async flushed(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.commitFailed) {
+        try {
+          await this.env.remove(randomBytes(32));
+          this.settled();
+        } catch (e) {
+          this.settled(e);
+          const mapped = await lmdbWriteError(e, 'cannot sync', this.path);
+          if (attempt >= 2) throw mapped;
+          continue;
+        }
+      }
+      const outcome = await Promise.race([Promise.resolve(this.env.flushed).then(() => 'ok' as const), this.failure.promise]);
+      if (outcome === 'ok') return;
+      if (attempt >= 2) throw new FragfsError('IO', `cannot sync ${this.path}: its writes keep failing`, { path: this.path });
+    }
+  }
+
   async sync(): Promise<void> {
     if (this.readOnly) return;
     // Resolves when the last commit, and so every put that resolved before this call, is on disk.
-    await this.env.flushed;
+    await this.flushed();
   }
 
   async close(): Promise<void> {
     try {
-      if (!this.readOnly) await this.env.flushed;
+      if (!this.readOnly) await this.flushed();
       await this.env.close();
     } catch (e) {
-      throw lmdbError(e, 'cannot close', this.path);
+      throw await lmdbWriteError(e, 'cannot close', this.path);
     }
   }
 }

@@ -50,6 +50,13 @@ export const BACKEND_NAMES: readonly BackendName[] = ['memory', 'lmdb', 'dir', '
  *   ids put or deleted during a listing MAY or MAY NOT appear.
  * - Namespaces MUST be independent: the same id in two namespaces are two fragments.
  * - After `close`, a reopen of the same location MUST see every fragment whose put resolved.
+ * - A put that fails MUST leave nothing under its id: no fragment and no part of one (a leftover a
+ *   backend keeps out of sight, such as a temp file, MAY remain until the next read-write open).
+ * - A full disk (ENOSPC, EDQUOT, or what a backend can tell is one) MUST reject with
+ *   FragfsError('NO_SPACE') naming the fragment or file being written, never with IO, a raw error
+ *   or a signal; the store MUST stay usable afterwards: reads go on, `sync` and `close` complete, and
+ *   a put succeeds again once space is freed. A backend SHOULD find a full disk before it starts a
+ *   write it cannot finish. Opening read-only MUST work on a disk that is 100 % full.
  */
 export interface Store {
   readonly backend: BackendName;

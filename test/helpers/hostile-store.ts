@@ -57,7 +57,7 @@ function dir(name: string, id: string): Entry {
 /** The metadata keys of the store's default space, as anyone with the passphrase has them. */
 export async function metaKeysOf(storePath: string): Promise<MetaKeys> {
   const config = await readStoreConfig(storePath);
-  return unlockSpace(config.spaces[DEFAULT_SPACE]!, TEST_PASSPHRASE, { storePath, space: DEFAULT_SPACE });
+  return (await unlockSpace(config, DEFAULT_SPACE, TEST_PASSPHRASE, storePath)).keys;
 }
 
 /** Stores `obj` as a meta fragment under the right key, without the write-side schema check. */

@@ -80,12 +80,12 @@ test('scrypt matches the vector, and sealing matches the vector', async (t) => {
 });
 
 test('the passphrase is NFC-normalized: composed and decomposed accents give one key', async (t) => {
-  const kdf = newKdfParams(4);
+  const kdf = newKdfParams(10);
   const a = await derivePassphraseKey('caf\u00e9', kdf);
   const b = await derivePassphraseKey('cafe\u0301', kdf);
   t.is(hex(a), hex(b));
   t.not(hex(a), hex(await derivePassphraseKey('cafe', kdf)));
-  t.not(hex(a), hex(await derivePassphraseKey('caf\u00e9', newKdfParams(4))), 'another salt, another key');
+  t.not(hex(a), hex(await derivePassphraseKey('caf\u00e9', newKdfParams(10))), 'another salt, another key');
 });
 
 test('KDF parameters: defaults and bounds', (t) => {
@@ -101,6 +101,31 @@ test('KDF parameters: defaults and bounds', (t) => {
   t.truthy(kdfParamsProblem({ ...d, r: 0 }));
   t.true(isFragfsError(t.throws(() => newKdfParams(0)), 'INVALID'));
   t.true(isFragfsError(t.throws(() => newKdfParams(30)), 'INVALID'));
+});
+
+test('KDF parameters are accepted only as fragfs writes them: N = 2^10..2^20, r = 8, p = 1, salt 16..64 bytes', (t) => {
+  const d = newKdfParams(10);
+  for (const cost of [10, 17, 20]) t.is(kdfParamsProblem({ ...d, N: 2 ** cost }), undefined, `2^${cost}`);
+  t.is(kdfParamsProblem({ ...d, salt: 'ab'.repeat(64) }), undefined);
+  const refused: [Record<string, unknown>, RegExp][] = [
+    [{ N: 2 ** 9 }, /^kdf\.N /],
+    [{ N: 2 ** 21 }, /^kdf\.N /],
+    [{ N: 2 ** 22 }, /^kdf\.N /],
+    [{ N: 2 ** 24 }, /^kdf\.N /],
+    [{ N: 2 ** 10 + 1 }, /^kdf\.N /],
+    [{ N: '1024' }, /^kdf\.N /],
+    [{ r: 16 }, /^kdf\.r /],
+    [{ r: 1 }, /^kdf\.r /],
+    [{ p: 2 }, /^kdf\.p /],
+    [{ p: 16 }, /^kdf\.p /],
+    [{ salt: 'ab'.repeat(15) }, /^kdf\.salt /],
+    [{ salt: 'ab'.repeat(65) }, /^kdf\.salt /],
+    [{ salt: 'AB'.repeat(16) }, /^kdf\.salt /],
+    [{ salt: 'abc'.repeat(11) }, /^kdf\.salt /],
+  ];
+  for (const [change, field] of refused) t.regex(kdfParamsProblem({ ...d, ...change }) ?? '', field, JSON.stringify(change));
+  t.true(isFragfsError(t.throws(() => newKdfParams(9)), 'INVALID'));
+  t.true(isFragfsError(t.throws(() => newKdfParams(21)), 'INVALID'));
 });
 
 test('sealed keys open only with the right wrapping key and purpose, and detect damage', (t) => {

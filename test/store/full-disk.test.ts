@@ -1,0 +1,97 @@
+// A full disk under every backend (a real tmpfs filled with a ballast file): ENOSPC is NO_SPACE
+// naming the fragment, a failed put leaves nothing under its id, a full store still opens
+// read-only and reads, and once space is freed puts go on. For lmdb also: creating a store on a
+// full disk is NO_SPACE (it was SIGBUS), and a commit that fails inside LMDB anyway neither hangs
+// sync or close nor leaves a rejection that ends the process.
+
+import test from 'ava';
+import { randomBytes } from 'node:crypto';
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { isFragfsError } from '../../src/errors.js';
+import { openBackend } from '../../src/store/open-backend.js';
+import type { BackendName, Store } from '../../src/store/store.js';
+import { fillDisk, mountTmpfs } from '../helpers/tmpfs.js';
+import { collect, ns, randomId } from './conformance.js';
+
+const BACKENDS: BackendName[] = ['lmdb', 'dir', 'split'];
+const MIB = 1024 * 1024;
+
+for (const backend of BACKENDS) {
+  test(`${backend}: a put on a full disk is NO_SPACE naming the fragment, leaves nothing, and works once space is freed`, async (t) => {
+    const disk = await mountTmpfs(t);
+    if (!disk) return t.pass();
+    const root = join(disk, 'store');
+    let store: Store | undefined = await openBackend(backend, root);
+    t.teardown(() => store?.close().catch(() => undefined));
+    const kept = randomId();
+    const keptBytes = randomBytes(MIB);
+    await store.put(ns('data'), kept, keptBytes);
+    await store.sync();
+    const ballast = await fillDisk(disk, 256 * 1024);
+
+    // The lmdb backend keeps some room it reserved ahead: write until the disk says no.
+    const stored = [kept];
+    let id = '';
+    let e: unknown;
+    for (let i = 0; i < 40 && e === undefined; i++) {
+      id = randomId();
+      e = await store.put(ns('data'), id, randomBytes(MIB)).then(() => undefined, (err: unknown) => err);
+      if (e === undefined) stored.push(id);
+    }
+    t.true(isFragfsError(e, 'NO_SPACE'), String(e));
+    const message = (e as Error).message;
+    t.true(message.includes('disk is full'), message);
+    t.true(message.includes(backend === 'lmdb' ? id : id.slice(2)), `names the fragment: ${message}`);
+    t.false(await store.has(ns('data'), id), 'no fragment under the id');
+    t.deepEqual((await collect(store.list(ns('data')))).sort(), stored.sort());
+    if (backend !== 'lmdb') t.deepEqual(await readdir(join(root, 'main', 'tmp')), [], 'no temp file left');
+    await store.sync();
+    await store.close();
+
+    // 100 % full: a read-only open still reads everything.
+    await fillDisk(disk, 0, 'ballast-2');
+    store = await openBackend(backend, root, { readOnly: true });
+    t.true(Buffer.from(await store.get(ns('data'), kept)).equals(keptBytes));
+    await store.close();
+
+    await rm(ballast);
+    await rm(join(disk, 'ballast-2'));
+    store = await openBackend(backend, root);
+    const again = randomBytes(2 * MIB);
+    await store.put(ns('data'), id, again);
+    await store.close();
+    store = await openBackend(backend, root, { readOnly: true });
+    t.true(Buffer.from(await store.get(ns('data'), id)).equals(again));
+    t.deepEqual((await collect(store.list(ns('data')))).sort(), [...stored, id].sort());
+  });
+}
+
+test('lmdb: creating a store on a full disk is NO_SPACE, not a SIGBUS', async (t) => {
+  const disk = await mountTmpfs(t);
+  if (!disk) return t.pass();
+  await fillDisk(disk);
+  // In a child: before the fix this died of SIGBUS writing the lock file through its memory map.
+  const script = `
+    import { openBackend } from ${JSON.stringify(new URL('../../src/store/open-backend.js', import.meta.url).href)};
+    try { await openBackend('lmdb', ${JSON.stringify(join(disk, 'store'))}); console.log('opened'); }
+    catch (e) { console.log(e.code + ': ' + e.message); }`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  t.is(r.signal, null, `killed by ${r.signal}: ${r.stderr}`);
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /^NO_SPACE: cannot create the LMDB lock file .*: the disk is full/);
+});
+
+test('lmdb: a commit that fails inside LMDB is NO_SPACE, and sync, close and a later put still work', async (t) => {
+  const disk = await mountTmpfs(t);
+  if (!disk) return t.pass();
+  const child = fileURLToPath(new URL('./lmdb-commit-failure.js', import.meta.url));
+  const r = spawnSync(process.execPath, [child, disk], { encoding: 'utf8', timeout: 120_000 });
+  t.is(r.status, 0, `signal ${r.signal}, stderr: ${r.stderr}`);
+  const report = JSON.parse(r.stdout.trim().split('\n').pop()!) as { failures: string[]; present: boolean[] };
+  t.is(report.failures.length, 1, 'the disk filled up');
+  t.regex(report.failures[0]!, /^NO_SPACE: cannot put fragment [0-9a-f]{64} \(data\) into .*: the disk is full/);
+  t.deepEqual(report.present, [true, true]);
+});
