@@ -9,6 +9,8 @@ import { open as openFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
 import { FragfsError } from '../errors.js';
+import { LMDB_PERMISSIONS_MODE } from '../store/lmdb-files.js';
+import { lmdbError } from '../store/lmdb-errors.js';
 import type { BlockRef } from '../fragment/tree-format.js';
 import { ROOT_INO, S_IFDIR, S_IFMT, isDir, type InodeRecord } from './inode.js';
 import { INDEX_BYTES, Kind, LiveCrypto, prefixEnd, type LiveKeys } from './live-crypto.js';
@@ -107,7 +109,8 @@ export class LiveState {
     // noSync: a commit is a write into the OS page cache, which survives kill -9 of the process; only
     // `sync()` (fsync, flushAll) pays for an fdatasync. Power loss can lose commits since the last sync.
     try {
-      this.root = open({ path: o.path, noSync: true, readOnly: o.readOnly, maxDbs: 4, mapSize: 1 << 30 });
+      // Files lmdb-js would create itself are private (LiveVfs.open made both already).
+      this.root = open({ path: o.path, noSync: true, readOnly: o.readOnly, maxDbs: 4, mapSize: 1 << 30, permissionsMode: LMDB_PERMISSIONS_MODE } as Parameters<typeof open>[0]);
     } catch (e) {
       throw stateError(e, o.path);
     }
@@ -500,13 +503,10 @@ function tighten(file: string): void {
   }
 }
 
-/** An LMDB failure as a FragfsError: a full disk is NO_SPACE (ENOSPC), anything else IO naming the state. */
+/**
+ * An LMDB failure as a FragfsError: a full disk is NO_SPACE (ENOSPC to the program that asked, never
+ * EIO), anything else IO naming the state (src/store/lmdb-errors.ts knows how LMDB reports a full disk).
+ */
 export function stateError(e: unknown, path: string): FragfsError {
-  if (e instanceof FragfsError) return e;
-  const msg = e instanceof Error ? e.message : String(e);
-  const code = (e as { code?: unknown })?.code;
-  if (code === 'ENOSPC' || /MDB_MAP_FULL|No space left|ENOSPC|28\b/.test(msg)) {
-    return new FragfsError('NO_SPACE', `the disk holding the live state is full (${path})`, { cause: e });
-  }
-  return new FragfsError('IO', `the live state at ${path} could not be read or written: ${msg}`, { cause: e });
+  return lmdbError(e, 'cannot change the live state at', path);
 }

@@ -3,12 +3,14 @@
 // incremental snapshots that hold every file as it was after its last close.
 
 import { existsSync } from 'node:fs';
-import { statfs as fsStatfs } from 'node:fs/promises';
+import { chmod, mkdir, statfs as fsStatfs } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { FragfsError } from '../errors.js';
 import type { Repo } from '../repo/repo.js';
 import { writeSnapshot } from '../repo/tree-writer.js';
+import { lmdbFilePaths, prepareLmdbFiles } from '../store/lmdb-files.js';
+import { LmdbSpaceReserve } from '../store/lmdb-space-reserve.js';
 import { BlockCache, DEFAULT_CACHE_BYTES } from './block-cache.js';
 import { checkName, createNode, getNode, linkNode, lookupChild, removeNode, renameNode, where, type Found } from './dir-ops.js';
 import { S_IFDIR, S_IFMT, S_IFREG, S_IFLNK, isDir, isReg, isSymlink, toAttr, type InodeRecord } from './inode.js';
@@ -78,6 +80,8 @@ const XATTR_NAME_MAX = 255;
 const XATTR_SIZE_MAX = 65536;
 /** Largest file size: blocks are numbered in 48 bits and sizes must stay exact doubles. */
 const MAX_FILE_BYTES = Number.MAX_SAFE_INTEGER;
+/** What one metadata change may write into the live state's file (its records and tree pages). */
+const CHANGE_BYTES = 4096;
 
 interface Handle {
   ino: number;
@@ -115,6 +119,8 @@ export class LiveVfs implements Vfs {
   /** Data changes in progress (writes, truncates, fallocate) and who waits for them to end. */
   private active = 0;
   private idle: (() => void)[] = [];
+  /** Disk blocks reserved ahead in the live state's file, so LMDB never meets a full disk. */
+  private readonly room: LmdbSpaceReserve;
 
   private constructor(
     private readonly repo: Repo,
@@ -135,6 +141,7 @@ export class LiveVfs implements Vfs {
       readAheadBytes: o.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES,
     };
     this.source = o.source ?? Buffer.from(statePath);
+    this.room = new LmdbSpaceReserve(lmdbFilePaths(stateDirOf(statePath), false).data);
   }
 
   static async open(o: LiveVfsOptions): Promise<LiveVfs> {
@@ -155,6 +162,13 @@ export class LiveVfs implements Vfs {
       }
       await migrateLiveState(o.statePath, dir, keys, owner);
     }
+    if (!readOnly) {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await chmod(dir, 0o700);
+    }
+    // LMDB would make its lock file sparse and write it through a memory map: on a full disk that is
+    // SIGBUS. The files are made here, with real blocks, 0600 (src/store/lmdb-files.ts).
+    if (!readOnly || existsSync(dir)) await prepareLmdbFiles(lmdbFilePaths(dir, false), { readOnly });
     let state: LiveState;
     try {
       state = new LiveState({ path: dir, readOnly, owner, keys });
@@ -264,6 +278,19 @@ export class LiveVfs implements Vfs {
   }
 
   /**
+   * Runs one metadata change with room for it in the live state's file: NO_SPACE (ENOSPC to the
+   * program) when the disk is full, before LMDB is handed anything. Reads need no room and go on.
+   */
+  private async withRoom<T>(fn: () => T): Promise<T> {
+    const need = await this.room.reserve(CHANGE_BYTES, 'cannot change the live state');
+    try {
+      return fn();
+    } finally {
+      this.room.release(need);
+    }
+  }
+
+  /**
    * Runs a change of file data (write, truncate, fallocate) outside a snapshot's instant: it waits
    * while a snapshot takes its instant, and the snapshot waits for those already running.
    */
@@ -343,25 +370,25 @@ export class LiveVfs implements Vfs {
 
   async mkdir(parent: number, name: Buffer, mode: number, caller: Caller): Promise<Attr> {
     this.writable(parent);
-    return toAttrOf(this.state.txn(() => createNode(this.state, parent, name, S_IFDIR | (mode & 0o7777), caller, {}, this.who)));
+    return toAttrOf(await this.withRoom(() => this.state.txn(() => createNode(this.state, parent, name, S_IFDIR | (mode & 0o7777), caller, {}, this.who))));
   }
 
   async rmdir(parent: number, name: Buffer): Promise<void> {
     this.writable(parent);
-    this.state.txn(() => this.freeOrOrphan(removeNode(this.state, parent, name, true, this.who)));
+    await this.withRoom(() => this.state.txn(() => this.freeOrOrphan(removeNode(this.state, parent, name, true, this.who))));
   }
 
   async mknod(parent: number, name: Buffer, mode: number, rdev: number, caller: Caller): Promise<Attr> {
     this.writable(parent);
     const fmt = mode & S_IFMT || S_IFREG;
     if (fmt === S_IFDIR || fmt === S_IFLNK) throw new FragfsError('INVALID', `${where(parent)}: mknod cannot make that type`);
-    return toAttrOf(this.state.txn(() => createNode(this.state, parent, name, fmt | (mode & 0o7777), caller, { rdev }, this.who)));
+    return toAttrOf(await this.withRoom(() => this.state.txn(() => createNode(this.state, parent, name, fmt | (mode & 0o7777), caller, { rdev }, this.who))));
   }
 
   async create(parent: number, name: Buffer, mode: number, flags: number, caller: Caller): Promise<{ attr: Attr; fh: number }> {
     this.writable(parent);
     checkName(name, parent);
-    const made = this.state.txn(() => {
+    const made = await this.withRoom(() => this.state.txn(() => {
       let existing: Found | undefined;
       try {
         existing = lookupChild(this.state, parent, name, this.who);
@@ -373,7 +400,7 @@ export class LiveVfs implements Vfs {
         return { found: existing, created: false };
       }
       return { found: createNode(this.state, parent, name, S_IFREG | (mode & 0o7777), caller, {}, this.who), created: true };
-    });
+    }));
     if (!made.created) {
       const fh = await this.open(made.found.ino, flags);
       return { attr: await this.getattr(made.found.ino, fh), fh };
@@ -513,19 +540,19 @@ export class LiveVfs implements Vfs {
 
   async unlink(parent: number, name: Buffer): Promise<void> {
     this.writable(parent);
-    this.state.txn(() => this.freeOrOrphan(removeNode(this.state, parent, name, false, this.who)));
+    await this.withRoom(() => this.state.txn(() => this.freeOrOrphan(removeNode(this.state, parent, name, false, this.who))));
   }
 
   async rename(parent: number, name: Buffer, newParent: number, newName: Buffer, flags: number): Promise<void> {
     this.writable(parent);
-    this.state.txn(() => this.freeOrOrphan(renameNode(this.state, parent, name, newParent, newName, flags, this.who)));
+    await this.withRoom(() => this.state.txn(() => this.freeOrOrphan(renameNode(this.state, parent, name, newParent, newName, flags, this.who))));
   }
 
   async symlink(parent: number, name: Buffer, target: Buffer, caller: Caller): Promise<Attr> {
     this.writable(parent);
     if (!Buffer.isBuffer(target) || target.length === 0) throw new FragfsError('NOT_FOUND', `${where(parent)}: empty symlink target`);
     if (target.length > 4095 || target.includes(0)) throw new FragfsError('NAME_TOO_LONG', `${where(parent)}: symlink target too long`);
-    return toAttrOf(this.state.txn(() => createNode(this.state, parent, name, S_IFLNK | 0o777, caller, { target }, this.who)));
+    return toAttrOf(await this.withRoom(() => this.state.txn(() => createNode(this.state, parent, name, S_IFLNK | 0o777, caller, { target }, this.who))));
   }
 
   async readlink(ino: number): Promise<Buffer> {
@@ -536,7 +563,7 @@ export class LiveVfs implements Vfs {
 
   async link(ino: number, newParent: number, newName: Buffer): Promise<Attr> {
     this.writable(newParent);
-    return this.attrOf(this.state.txn(() => linkNode(this.state, ino, newParent, newName, this.who)));
+    return this.attrOf(await this.withRoom(() => this.state.txn(() => linkNode(this.state, ino, newParent, newName, this.who))));
   }
 
   // --- attributes
@@ -596,12 +623,12 @@ export class LiveVfs implements Vfs {
     const owner = rest.mode !== undefined || rest.uid !== undefined || rest.gid !== undefined;
     const times = rest.atimeMs !== undefined || rest.mtimeMs !== undefined;
     if (size === undefined) {
-      if (owner || times) return this.changeAttrs(ino, fh, rest);
+      if (owner || times) return this.withRoom(() => this.changeAttrs(ino, fh, rest));
       return this.getattr(ino, fh);
     }
-    if (owner) this.changeAttrs(ino, fh, { mode: rest.mode, uid: rest.uid, gid: rest.gid });
+    if (owner) await this.withRoom(() => this.changeAttrs(ino, fh, { mode: rest.mode, uid: rest.uid, gid: rest.gid }));
     await this.truncate(ino, fh, size);
-    if (times) return this.changeAttrs(ino, fh, { atimeMs: rest.atimeMs, mtimeMs: rest.mtimeMs });
+    if (times) return this.withRoom(() => this.changeAttrs(ino, fh, { atimeMs: rest.atimeMs, mtimeMs: rest.mtimeMs }));
     return this.getattr(ino, fh);
   }
 
@@ -632,7 +659,7 @@ export class LiveVfs implements Vfs {
     this.writable(ino);
     checkXattrName(name, ino);
     if (value.length > XATTR_SIZE_MAX) throw new FragfsError('RANGE', `${where(ino)}: attribute value too large`);
-    this.state.txn(() => {
+    await this.withRoom(() => this.state.txn(() => {
       const f = this.xattrTarget(ino, name, true);
       const had = this.state.getXattr(f.ino, name) !== undefined;
       if (flags & XATTR_CREATE && had) throw new FragfsError('EXISTS', `${where(ino)}: the attribute exists`);
@@ -640,7 +667,7 @@ export class LiveVfs implements Vfs {
       this.state.putXattr(f.ino, name, value);
       if (!had) f.rec.xattrs = (f.rec.xattrs ?? 0) + 1;
       this.touchCtime(f);
-    });
+    }));
   }
 
   async getxattr(ino: number, name: Buffer): Promise<Buffer> {
@@ -660,13 +687,13 @@ export class LiveVfs implements Vfs {
   async removexattr(ino: number, name: Buffer): Promise<void> {
     this.writable(ino);
     checkXattrName(name, ino);
-    this.state.txn(() => {
+    await this.withRoom(() => this.state.txn(() => {
       const f = this.xattrTarget(ino, name, true);
       if (this.state.getXattr(f.ino, name) === undefined) throw new FragfsError('NO_ATTR', `${where(ino)}: no such attribute`);
       this.state.removeXattr(f.ino, name);
       f.rec.xattrs = Math.max(0, (f.rec.xattrs ?? 1) - 1);
       this.touchCtime(f);
-    });
+    }));
   }
 
   /** The inode whose xattr `name` is read or changed, after xattr_permission()'s checks. */
