@@ -213,7 +213,8 @@ export interface KernelInfo {
  * replyCreate gave, or -1 when the kernel sent none. Times are ms since the epoch. Names, symlink
  * targets, xattr names and values are Buffers holding the bytes exactly as the kernel sent them (no
  * NUL, no decoding: two names differing in one byte are two names). WRITE's data is a Buffer JS owns
- * and MAY keep (a large one is the very memory the kernel wrote it into). Arguments after pid:
+ * and MAY keep (one of at least half of maxWriteBytes is the very memory the kernel wrote it into, any
+ * other a copy of its own size). Arguments after pid:
  *
  *   LOOKUP name | FORGET nlookup | GETATTR fh | SETATTR valid fh mode uid gid size atimeMs mtimeMs
  *   (valid: SetattrValid bits; fields whose bit is clear are meaningless) | READLINK | SYMLINK name

@@ -79,11 +79,13 @@ static const char *op_name(uint32_t op) {
 #define TWO53 9007199254740992.0
 
 /*
- * Writes at least this big are handed to JS in the very buffer the kernel copied them into (the reader
- * takes a fresh one): a 1 MiB write is not copied again. Smaller ones are copied into a buffer of their
- * own size, so JS keeping a 4 KiB write does not pin a whole read buffer.
+ * A write that fills at least half the read buffer (and 64 KiB) is handed to JS in the very buffer the
+ * kernel copied it into (the reader takes a fresh one): a 1 MiB write is not copied again. Smaller ones
+ * are copied into a buffer of their own size: JS may keep write data for a while (fragfs buffers it
+ * until a block is full), and a 64 KiB write must not pin a 1 MiB buffer.
  */
 #define ZERO_COPY_MIN (64 * 1024)
+static bool zero_copy(size_t size, size_t bufsize) { return size >= ZERO_COPY_MIN && size * 2 >= bufsize; }
 
 /* ---- state ---------------------------------------------------------------------------------- */
 
@@ -606,7 +608,7 @@ static rec_t *parse_request(state_t *st, size_t n) {
   case FUSE_WRITE: {
     IN(struct fuse_write_in, w);
     if (left < w->size) goto bad;
-    char *fresh = w->size >= ZERO_COPY_MIN ? malloc(st->bufsize) : NULL;
+    char *fresh = zero_copy(w->size, st->bufsize) ? malloc(st->bufsize) : NULL;
     if (!(r = rec_new(REC_REQ, op, h, fresh ? 0 : w->size))) {
       free(fresh);
       err = ENOMEM;
