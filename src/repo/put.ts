@@ -73,6 +73,14 @@ const RACY_MS = 2000;
 export const MAX_READ_ATTEMPTS = 3;
 
 /**
+ * File times come from the kernel's coarse clock, which lags the real one by up to a tick (4 ms at
+ * HZ=250, 10 ms at HZ=100): a write during a read may leave mtime and ctime as they were when the read
+ * began. A read of a file changed less than this before the read began therefore proves nothing; it
+ * is read again once the clock has moved past (git's "racy clean" rule, per read).
+ */
+const RACY_TICK_NS = 20_000_000n;
+
+/**
  * Source files open without following a symlink swapped in after the scan, and without blocking on
  * a FIFO swapped in (fstat then shows it is no longer a regular file).
  */
@@ -502,6 +510,7 @@ class TreePutter {
       this.warn(`${showName(n.path)} is no longer a regular file; left out of the snapshot`);
       return undefined;
     }
+    const startedNs = BigInt(Date.now()) * 1_000_000n;
     const pending: Promise<Extent | undefined>[] = [];
     let failure: unknown;
     let size = 0;
@@ -537,7 +546,10 @@ class TreePutter {
       }
       after = await source(() => fh.stat({ bigint: true }));
       const extents = (await Promise.all(pending)).filter((x): x is Extent => x !== undefined);
-      const steady = !early && after.size === st.size && after.mtimeNs === st.mtimeNs && after.ctimeNs === st.ctimeNs;
+      const changedNs = after.mtimeNs > after.ctimeNs ? after.mtimeNs : after.ctimeNs;
+      const racy = changedNs > startedNs - RACY_TICK_NS;
+      const steady = !early && !racy && after.size === st.size && after.mtimeNs === st.mtimeNs && after.ctimeNs === st.ctimeNs;
+      if (racy) await new Promise((r) => setTimeout(r, Number(RACY_TICK_NS / 1_000_000n)));
       return { extents, size, st, steady };
     } finally {
       await Promise.allSettled(pending);

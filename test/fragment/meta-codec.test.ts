@@ -291,14 +291,13 @@ for (const [what, make] of BAD_OBJECTS) {
   });
   // These cannot be told apart on the wire (UTF-8 and hex conversion, any integer form is read).
   if (what.endsWith('(write side)')) continue;
+  let wire: unknown;
+  try {
+    wire = metaToWire(make());
+  } catch {
+    continue; // not representable on the wire: only the write side can meet it
+  }
   test(`read side rejects a forged bad object as CORRUPT naming it: ${what}`, (t) => {
-    let wire: unknown;
-    try {
-      wire = metaToWire(make());
-    } catch {
-      t.pass('not representable on the wire');
-      return;
-    }
     const { id, bytes } = forge(wire);
     const e = t.throws(() => decodeMeta(bytes, id, KEYS));
     if (what === 'version 3') {

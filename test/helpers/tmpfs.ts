@@ -7,18 +7,16 @@ import { mkdtemp, open, rm, rmdir, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** Mounts a tmpfs of `sizeMiB` on a new folder and returns it, or undefined (logged) when this cannot run here. */
-export async function mountTmpfs(t: ExecutionContext, sizeMiB = 24): Promise<string | undefined> {
-  if (process.platform !== 'linux' || process.getuid?.() !== 0) {
-    t.log('skipped: mounting a tmpfs needs root on Linux');
-    return undefined;
-  }
+/**
+ * Mounts a tmpfs of `sizeMiB` on a new folder and returns it. Register the test with
+ * `testIf(canMountTmpfs, ...)` (capabilities.ts): here a failure to mount fails the test.
+ */
+export async function mountTmpfs(t: ExecutionContext, sizeMiB = 24): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'fragfs-tmpfs-'));
   const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMiB}m,mode=0755`, 'tmpfs', dir], { encoding: 'utf8' });
   if (r.status !== 0) {
     await rmdir(dir).catch(() => undefined);
-    t.log(`skipped: cannot mount a tmpfs: ${r.stderr.trim()}`);
-    return undefined;
+    throw new Error(`cannot mount a tmpfs: ${r.stderr.trim()}`);
   }
   t.teardown(async () => {
     let u = spawnSync('umount', [dir], { encoding: 'utf8' });

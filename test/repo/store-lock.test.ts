@@ -78,7 +78,6 @@ test('a live holder: LOCKED naming its pid, at once', async (t) => {
 });
 
 test('a holder killed with SIGKILL and not yet reaped (a zombie) is dead: the lock is taken with one warning', async (t) => {
-  if (process.platform !== 'linux') return t.pass('needs /proc');
   const work = await tempDir('fragfs-lock-');
   t.teardown(work.remove);
   const pid = await startHolder(t, work.path, { unreaped: true });
