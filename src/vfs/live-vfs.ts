@@ -82,6 +82,8 @@ const XATTR_SIZE_MAX = 65536;
 const MAX_FILE_BYTES = Number.MAX_SAFE_INTEGER;
 /** What one metadata change may write into the live state's file (its records and tree pages). */
 const CHANGE_BYTES = 4096;
+/** Free space after which writes are taken again once the disk was found full. */
+const ROOM_AGAIN_BYTES = 64 * 1024 * 1024;
 
 interface Handle {
   ino: number;
@@ -121,6 +123,9 @@ export class LiveVfs implements Vfs {
   private idle: (() => void)[] = [];
   /** Disk blocks reserved ahead in the live state's file, so LMDB never meets a full disk. */
   private readonly room: LmdbSpaceReserve;
+  /** When a store of data last failed for want of space (0: it has not); writes then fail fast. */
+  private fullSinceMs = 0;
+  private fullCheckedMs = 0;
 
   private constructor(
     private readonly repo: Repo,
@@ -139,6 +144,9 @@ export class LiveVfs implements Vfs {
       wb: new WriteBuffer(o.writeBufferBytes ?? DEFAULT_WRITE_BUFFER_BYTES, threads * 2 + 2, threads * 4 + 8),
       blockSize: repo.blockSize,
       readAheadBytes: o.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES,
+      onStoreError: (e) => {
+        if (e instanceof FragfsError && e.code === 'NO_SPACE') this.fullSinceMs = Date.now();
+      },
     };
     this.source = o.source ?? Buffer.from(statePath);
     this.room = new LmdbSpaceReserve(lmdbFilePaths(stateDirOf(statePath), false).data);
@@ -288,6 +296,28 @@ export class LiveVfs implements Vfs {
     } finally {
       this.room.release(need);
     }
+  }
+
+  /**
+   * ENOSPC for a write while the store's disk is full: once a block could not be stored, writes fail
+   * at once (as a file system's own allocation does) instead of buffering data that cannot be kept,
+   * until a look at the disk (at most one a second) finds room again.
+   */
+  private async checkRoomForData(ino: number): Promise<void> {
+    if (this.fullSinceMs === 0) return;
+    const now = Date.now();
+    if (now - this.fullCheckedMs < 1000) throw new FragfsError('NO_SPACE', `${where(ino)}: the disk holding the store is full`);
+    this.fullCheckedMs = now;
+    try {
+      const st = await fsStatfs(this.repo.storePath || this.statePath);
+      if (st.bavail * st.bsize >= ROOM_AGAIN_BYTES) {
+        this.fullSinceMs = 0;
+        return;
+      }
+    } catch {
+      // cannot tell: keep refusing until a later look
+    }
+    throw new FragfsError('NO_SPACE', `${where(ino)}: the disk holding the store is full`);
   }
 
   /**
@@ -482,6 +512,7 @@ export class LiveVfs implements Vfs {
     if (length === 0) return 0;
     const file = this.fileOf(h);
     if (position + length > MAX_FILE_BYTES) throw new FragfsError('FILE_TOO_BIG', `${where(ino)}: a file cannot grow past ${MAX_FILE_BYTES} bytes`);
+    await this.checkRoomForData(ino);
     return this.changing(() => file.write(data, length, position, (h.flags & O_APPEND) !== 0));
   }
 

@@ -20,6 +20,8 @@ export interface FileContext {
   wb: WriteBuffer;
   blockSize: number;
   readAheadBytes: number;
+  /** Told of every failed store of a block (the vfs notices a full disk this way). */
+  onStoreError?: (e: unknown) => void;
 }
 
 const MIN_CAPACITY = 4096;
@@ -284,6 +286,7 @@ export class OpenFile {
       })
       .catch((e: unknown) => {
         this.error ??= e;
+        this.ctx.onStoreError?.(e);
       })
       .finally(() => {
         if (this.inflight.get(blockNo) === p) this.inflight.delete(blockNo);
