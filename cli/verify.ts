@@ -2,7 +2,9 @@
 
 import type { Command } from 'commander';
 import { FragfsError } from '../src/errors.js';
+import { liveDir } from '../src/repo/store-lock.js';
 import { verifyStore } from '../src/repo/verify.js';
+import { liveBlocks } from '../src/vfs/live-verify.js';
 import { action, addStoreOptions, bytesProgress, printJson, withRepo, type StoreOptions } from './common.js';
 
 interface VerifyCliOptions extends StoreOptions {
@@ -16,27 +18,39 @@ export function registerVerify(program: Command): void {
       .command('verify')
       .description('read back and check every fragment of one snapshot, or of the whole store; exit 6 if any is bad')
       .argument('<store>', 'the store folder')
-      .argument('[key]', 'meta key or snapshot name (default: every snapshot, and every other fragment)')
+      .argument('[key]', 'meta key or snapshot name (default: every snapshot, the live tree of the mount, and every other fragment)')
       .option('--no-progress', 'no progress bar, even on a terminal')
       .option('--json', 'print the report as JSON'),
   ).action(
     action(async (store: string, key: string | undefined, opts: VerifyCliOptions) => {
+      let liveFiles: number | undefined;
       const report = await withRepo(store, { ...opts, readOnly: true }, async (repo) => {
+        // The whole store includes the live tree a read-write mount keeps between snapshots.
+        const live = key === undefined ? await liveBlocks(repo, liveDir(repo.storePath, repo.space)) : undefined;
+        liveFiles = live?.files;
         const progress = bytesProgress('verify', opts.progress !== false && process.stderr.isTTY === true);
         try {
-          return await verifyStore(repo, key, { onTotal: (n) => progress.setTotal(n), onBytes: (n) => progress.increment(n) });
+          const r = await verifyStore(repo, key, {
+            onTotal: (n) => progress.setTotal(n),
+            onBytes: (n) => progress.increment(n),
+            ...(live ? { extraBlocks: live.blocks } : {}),
+          });
+          for (const p of live?.problems ?? []) {
+            r.problems.push({ fragmentId: p.fragmentId ?? '-', kind: 'live', problem: 'corrupt', message: p.message, usedBy: [] });
+          }
+          return r;
         } finally {
           progress.stop();
         }
       });
-      if (opts.json) printJson(report);
+      if (opts.json) printJson({ ...report, ...(liveFiles === undefined ? {} : { liveFiles }) });
       else {
         for (const p of report.problems) {
           const users = p.usedBy.length > 0 ? ` — needed by ${p.usedBy.join(', ')}` : '';
           process.stdout.write(`${p.problem} ${p.kind} fragment ${p.fragmentId}: ${p.message.replace(`fragment ${p.fragmentId}: `, '')}${users}\n`);
         }
         process.stdout.write(
-          `checked ${report.snapshots} snapshots (the totals of ${report.treesChecked} trees), ${report.metaChecked} metadata and ${report.dataChecked} data fragments` +
+          `checked ${report.snapshots} snapshots (the totals of ${report.treesChecked} trees)${liveFiles === undefined ? '' : `, the live tree (${liveFiles} files)`}, ${report.metaChecked} metadata and ${report.dataChecked} data fragments` +
             `${report.unreferencedChecked ? `, ${report.unreferencedChecked} unreferenced` : ''}: ` +
             `${report.problems.length === 0 ? 'no problems' : `${report.problems.length} problems`}\n`,
         );

@@ -17,7 +17,7 @@ import { readExtents } from './tree-writer.js';
 
 export interface VerifyProblem {
   fragmentId: string;
-  kind: 'data' | 'meta' | 'ref';
+  kind: 'data' | 'meta' | 'ref' | 'live';
   problem: 'corrupt' | 'missing';
   message: string;
   /** Files or folders (`<key prefix>:/path`) that need the fragment; capped at a few. */
@@ -41,6 +41,11 @@ export interface VerifyReport {
 export interface VerifyOptions {
   onTotal?: (plainBytes: number) => void;
   onBytes?: (plainBytes: number) => void;
+  /**
+   * Blocks named outside any snapshot (the live tree of a mount), each with who needs it: checked as
+   * fully as a snapshot's, and not counted as unreferenced.
+   */
+  extraBlocks?: Iterable<{ ref: BlockRef; usedBy: string }>;
 }
 
 const MAX_USERS = 5;
@@ -177,6 +182,11 @@ export async function verifyStore(repo: Repo, keyOrName: string | undefined, o: 
     }
   }
 
+  for (const x of o.extraBlocks ?? []) {
+    let b = blocks.get(x.ref.id);
+    if (!b) blocks.set(x.ref.id, (b = { ref: x.ref, usedBy: [] }));
+    if (b.usedBy.length < MAX_USERS) b.usedBy.push(x.usedBy);
+  }
   let total = 0;
   for (const b of blocks.values()) total += b.ref.plainSize;
   o.onTotal?.(total);
