@@ -82,6 +82,19 @@ export class LmdbSpaceReserve {
   }
 
   /**
+   * Room for one write when it is already reserved (the amount to `release`), without waiting; else
+   * undefined, and the caller awaits `reserve`. Most writes take this path.
+   */
+  tryReserve(valueBytes: number): number | undefined {
+    const need = this.needOf(valueBytes);
+    if (this.bound + need + MARGIN_PAGES * this.pageSize > this.reservedEnd) return undefined;
+    this.inFlight += need;
+    this.bound += need;
+    if (this.reservedEnd - this.bound < this.lowWater) this.extendInBackground();
+    return need;
+  }
+
+  /**
    * Reserves room for one write; NO_SPACE "<what>: the disk is full" when the disk cannot hold it.
    * Returns the amount to `release`.
    */

@@ -53,6 +53,7 @@ const INODE_CACHE_ENTRIES = 50_000;
 /** Directory entries kept in memory (~150 bytes each). */
 const ENTRY_CACHE_ENTRIES = 50_000;
 const NEXT_INO = 1;
+const INO_RANGE = 1024;
 
 /** entryCache key: the parent's number and the name's exact bytes (latin1 maps bytes 1:1). */
 function entryKey(parent: number, name: Uint8Array): string {
@@ -97,6 +98,9 @@ export class LiveState {
   private readonly cacheRecords: boolean;
   private readonly path: string;
   private closing = false;
+  /** The inode range taken from the counter (allocIno); the counter already holds its end. */
+  private nextIno: number | undefined;
+  private inoRangeEnd = 0;
 
   constructor(o: StateOptions) {
     this.cacheRecords = !o.readOnly;
@@ -182,9 +186,11 @@ export class LiveState {
     try {
       return this.root.transactionSync(fn);
     } catch (e) {
-      // The transaction's writes were rolled back; the caches may hold some of them.
+      // The transaction's writes were rolled back; the caches may hold some of them, and an inode
+      // range it took from the counter was not taken after all.
       this.inodeCache.clear();
       this.entryCache.clear();
+      this.nextIno = undefined;
       if (e instanceof FragfsError) throw e;
       throw stateError(e, this.path);
     }
@@ -251,12 +257,22 @@ export class LiveState {
   /** The number the next allocIno hands out (never below what was handed out before). */
   setNextIno(next: number): void {
     this.putCounter(NEXT_INO, Math.max(next, this.getCounter(NEXT_INO) ?? ROOT_INO + 1));
+    this.nextIno = undefined;
   }
 
+  /**
+   * A new inode number, never handed out before. Numbers are taken from the counter in ranges of
+   * INO_RANGE (one counter write per range, not per create); a crash skips the rest of a range,
+   * which costs nothing but numbers.
+   */
   allocIno(): number {
-    const ino = this.getCounter(NEXT_INO) ?? ROOT_INO + 1;
-    this.putCounter(NEXT_INO, ino + 1);
-    return ino;
+    if (this.nextIno === undefined || this.nextIno >= this.inoRangeEnd) {
+      const start = this.getCounter(NEXT_INO) ?? ROOT_INO + 1;
+      this.putCounter(NEXT_INO, start + INO_RANGE);
+      this.nextIno = start;
+      this.inoRangeEnd = start + INO_RANGE;
+    }
+    return this.nextIno++;
   }
 
   // --- inodes

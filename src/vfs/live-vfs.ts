@@ -280,6 +280,15 @@ export class LiveVfs implements Vfs {
     if (f) f.setTimes(mtimeMs ?? f.mtimeMs, ctimeMs);
   }
 
+  /**
+   * What permission checks see of an inode: for an open file, its pending mode and owner laid over
+   * the record (a copy: never to be committed, its size may cover blocks not stored yet).
+   */
+  private view(f: Found): Readonly<InodeRecord> {
+    const open = this.files.get(f.ino);
+    return open ? open.overlay(f.rec) : f.rec;
+  }
+
   /** The inode an operation addresses: the handle's when given (it may have no name left), else `ino`. */
   private node(ino: number, fh?: number): Found {
     return getNode(this.state, fh === undefined ? ino : this.handle(fh, ino).ino);
@@ -290,7 +299,7 @@ export class LiveVfs implements Vfs {
    * program) when the disk is full, before LMDB is handed anything. Reads need no room and go on.
    */
   private async withRoom<T>(fn: () => T): Promise<T> {
-    const need = await this.room.reserve(CHANGE_BYTES, 'cannot change the live state');
+    const need = this.room.tryReserve(CHANGE_BYTES) ?? (await this.room.reserve(CHANGE_BYTES, 'cannot change the live state'));
     try {
       return fn();
     } finally {
@@ -372,7 +381,7 @@ export class LiveVfs implements Vfs {
   async access(ino: number, mode: number): Promise<void> {
     const f = this.node(ino);
     // access(2)'s R_OK/W_OK/X_OK are the MAY_* bits.
-    if (this.who && (mode & 7) !== 0) checkAccess(f.rec, this.who, mode & 7, where(ino));
+    if (this.who && (mode & 7) !== 0) checkAccess(this.view(f), this.who, mode & 7, where(ino));
   }
 
   async statfs(): Promise<StatFs> {
@@ -445,7 +454,7 @@ export class LiveVfs implements Vfs {
     const acc = flags & O_ACCMODE;
     const writing = acc === O_WRONLY || acc === O_RDWR || (flags & O_TRUNC) !== 0;
     if (writing) this.writable(ino);
-    if (this.who) checkAccess(f.rec, this.who, openMask(flags), where(ino));
+    if (this.who) checkAccess(this.view(f), this.who, openMask(flags), where(ino));
     if (isDir(f.rec)) {
       if (acc !== 0) throw new FragfsError('IS_DIR', `${where(ino)}: is a directory`);
       this.openDirs.set(ino, (this.openDirs.get(ino) ?? 0) + 1);
@@ -612,9 +621,10 @@ export class LiveVfs implements Vfs {
     const uid = given(c.uid);
     const gid = given(c.gid);
     const target = fh === undefined ? ino : this.handle(fh, ino).ino;
-    return this.state.txn(() => {
-      const f = getNode(this.state, target);
-      const rec = f.rec;
+    const change = (f: Found): InodeRecord => {
+      // The record as it stands, an open file's pending changes laid over it.
+      const open = this.files.get(f.ino);
+      const rec = open ? open.overlay(f.rec) : f.rec;
       const who = this.who;
       const label = where(target);
       if (who) {
@@ -626,9 +636,6 @@ export class LiveVfs implements Vfs {
           checkOwner(rec, who, label);
         }
       }
-      // A time not given keeps its value, which for an open file may be ahead of the record.
-      const current = c.atimeMs === undefined || c.mtimeMs === undefined ? this.attrOf(f) : undefined;
-      const now = Date.now();
       if (c.mode !== undefined) rec.mode = (rec.mode & S_IFMT) | (c.mode & 0o7777);
       if (uid !== undefined) rec.uid = uid;
       if (gid !== undefined) rec.gid = gid;
@@ -636,16 +643,24 @@ export class LiveVfs implements Vfs {
       if ((uid !== undefined || gid !== undefined) && c.mode === undefined && !isDir(rec) && (!who || who.uid !== 0)) {
         rec.mode &= ~0o6000;
       }
-      const timed = c.atimeMs !== undefined || c.mtimeMs !== undefined;
-      if (timed) {
-        rec.atimeMs = c.atimeMs ?? current!.atimeMs;
-        rec.mtimeMs = c.mtimeMs ?? current!.mtimeMs;
-      }
-      rec.ctimeMs = now;
+      if (c.atimeMs !== undefined) rec.atimeMs = c.atimeMs;
+      if (c.mtimeMs !== undefined) rec.mtimeMs = c.mtimeMs;
+      rec.ctimeMs = Date.now();
+      return rec;
+    };
+    const openFile = this.files.get(target);
+    if (openFile) {
+      // An open file keeps the change and commits it with its size and times (OpenFile.setAttrs).
+      const f = getNode(this.state, target);
+      openFile.setAttrs(change(f));
+      return this.attrOf(f);
+    }
+    return this.state.txn(() => {
+      const f = getNode(this.state, target);
+      const rec = change(f);
       this.state.putInode(f.ino, rec);
       this.state.inodeChanged(f.ino, rec);
-      this.syncOpenTimes(f.ino, timed ? rec.mtimeMs : undefined, rec.ctimeMs);
-      return this.attrOf(f);
+      return toAttr(f.ino, rec);
     });
   }
 
@@ -654,7 +669,7 @@ export class LiveVfs implements Vfs {
     const owner = rest.mode !== undefined || rest.uid !== undefined || rest.gid !== undefined;
     const times = rest.atimeMs !== undefined || rest.mtimeMs !== undefined;
     if (size === undefined) {
-      if (owner || times) return this.withRoom(() => this.changeAttrs(ino, fh, rest));
+      if (owner || times) return this.files.has(fh === undefined ? ino : this.handle(fh, ino).ino) ? this.changeAttrs(ino, fh, rest) : this.withRoom(() => this.changeAttrs(ino, fh, rest));
       return this.getattr(ino, fh);
     }
     if (owner) await this.withRoom(() => this.changeAttrs(ino, fh, { mode: rest.mode, uid: rest.uid, gid: rest.gid }));
@@ -674,7 +689,7 @@ export class LiveVfs implements Vfs {
     }
     const f = this.node(ino);
     if (isDir(f.rec)) throw new FragfsError('IS_DIR', `${where(ino)}: is a directory`);
-    if (this.who) checkAccess(f.rec, this.who, MAY_WRITE, where(ino));
+    if (this.who) checkAccess(this.view(f), this.who, MAY_WRITE, where(ino));
     if (!isReg(f.rec)) throw new FragfsError('INVALID', `${where(ino)}: not a regular file`);
     const file = this.acquireFile(f);
     try {
@@ -736,7 +751,7 @@ export class LiveVfs implements Vfs {
         throw new FragfsError('NOT_PERMITTED', `${where(ino)}: trusted.* attributes are for root`);
       }
       const mask = xattrMask(text, writing);
-      if (mask !== 0) checkAccess(f.rec, this.who, mask, where(ino));
+      if (mask !== 0) checkAccess(this.view(f), this.who, mask, where(ino));
     }
     return f;
   }
