@@ -25,6 +25,8 @@ export interface FileContext {
 }
 
 const MIN_CAPACITY = 4096;
+/** Extents an open file remembers (about 150 bytes each): 16 GiB of a file in 1 MiB blocks. */
+const EXTENT_CACHE_ENTRIES = 16_384;
 const EMPTY = Buffer.alloc(0);
 
 /**
@@ -67,6 +69,13 @@ export class OpenFile {
   private error: unknown;
   private chain: Promise<unknown> = Promise.resolve();
   private readonly bs: number;
+  /**
+   * Committed extents by block number as this file last read or wrote them (null: a hole). Every read
+   * of a block otherwise costs a lookup and an open of a sealed record, more than the copy out of the
+   * block cache (random 4 KiB reads: 20 of their 95 µs). Kept in step by every commit of this file;
+   * only this file's OpenFile changes its extents while it is open.
+   */
+  private readonly extents = new Map<number, BlockRef | null>();
 
   constructor(
     private readonly ctx: FileContext,
@@ -128,6 +137,16 @@ export class OpenFile {
     rec.atimeMs = this.atimeMs;
     rec.mtimeMs = this.mtimeMs;
     rec.ctimeMs = this.ctimeMs;
+  }
+
+  /** The committed extent of block `blockNo`, remembered (bounded) for the next read of it. */
+  private extentOf(blockNo: number): BlockRef | undefined {
+    const hit = this.extents.get(blockNo);
+    if (hit !== undefined) return hit ?? undefined;
+    const ext = this.ctx.state.getExtent(this.ino, blockNo);
+    if (this.extents.size >= EXTENT_CACHE_ENTRIES) this.extents.clear();
+    this.extents.set(blockNo, ext ?? null);
+    return ext;
   }
 
   /** Runs `fn` after every earlier locked operation of this file (writes, truncates, flushes). */
@@ -225,6 +244,7 @@ export class OpenFile {
           state.putInode(this.ino, rec);
           state.contentChanged(this.ino, rec);
         });
+        this.extents.clear();
         this.mtimeMs = now;
         this.ctimeMs = now;
       }
@@ -290,7 +310,7 @@ export class OpenFile {
       await flying;
       return;
     }
-    const ext = this.ctx.state.getExtent(this.ino, blockNo);
+    const ext = this.extentOf(blockNo);
     let d: DirtyBlock;
     if (ext !== undefined && ext.plainSize > 0 && !(inOff === 0 && n >= ext.plainSize)) {
       // A patch: no fragment read on the request path, and a small write into a big block counts
@@ -349,7 +369,7 @@ export class OpenFile {
     state.txn(() => {
       const rec = state.getInode(this.ino);
       if (!rec) return;
-      const old = state.getExtent(this.ino, blockNo);
+      const old = this.extentOf(blockNo);
       state.putExtent(this.ino, blockNo, ref);
       rec.alloc += ref.plainSize - (old?.plainSize ?? 0);
       const end = Math.min(this.size, blockNo * this.bs + ref.plainSize);
@@ -361,6 +381,8 @@ export class OpenFile {
       // saves flush a second transaction per small file.
       if (this.dirty.size === 0 && this.inflight.size <= 1 && rec.size === this.size) this.attrsDirty = false;
     });
+    // After the commit: a transaction that failed changed nothing.
+    this.extents.set(blockNo, ref);
   }
 
   private async drain(): Promise<void> {
@@ -462,6 +484,7 @@ export class OpenFile {
         state.putInode(this.ino, rec);
         state.contentChanged(this.ino, rec);
       });
+      this.extents.clear();
       this.size = newSize;
       this.mtimeMs = now;
       this.ctimeMs = now;
@@ -495,7 +518,7 @@ export class OpenFile {
           await flying;
           continue;
         }
-        const ext = this.ctx.state.getExtent(this.ino, blockNo);
+        const ext = this.extentOf(blockNo);
         if (!ext) dst.fill(0, done, done + n);
         else {
           const plain = await this.ctx.cache.get(ext, this.label);
@@ -513,7 +536,7 @@ export class OpenFile {
     const last = Math.floor((r.to - 1) / this.bs);
     for (let b = Math.floor(r.from / this.bs); b <= last; b++) {
       if (this.dirty.has(b) || this.inflight.has(b)) continue;
-      const ext = this.ctx.state.getExtent(this.ino, b);
+      const ext = this.extentOf(b);
       if (ext) this.ctx.cache.prefetch(ext, this.label);
     }
   }
