@@ -28,6 +28,7 @@ import { liveDir, StoreLock } from '../src/repo/store-lock.js';
 import { processAccessor } from '../src/vfs/permissions.js';
 import { LiveVfs } from '../src/vfs/live-vfs.js';
 import { SnapshotVfs } from '../src/vfs/snapshot-vfs.js';
+import { DEFAULT_WRITE_BUFFER_BYTES } from '../src/vfs/write-buffer.js';
 import type { Vfs } from '../src/vfs/vfs-api.js';
 import { action, addStoreOptions, parseByteSize, readPassphrase, reportAndExit, type StoreOptions } from './common.js';
 
@@ -73,7 +74,7 @@ export function registerMount(program: Command): void {
       .argument('<mountpoint>', 'an empty folder to mount on')
       .option('--read-only', 'mount the live tree read-only (EROFS on every change)')
       .option('--snapshot <key>', 'mount this snapshot (meta key or name), always read-only')
-      .option('--cache-size <size>', 'memory for decrypted blocks, e.g. 256M, 1G')
+      .option('--cache-size <size>', 'memory for decrypted blocks (default 32M; the write buffer gets a quarter, at least 16M), e.g. 256M, 1G')
       .option('--allow-other', 'let other users use the mount (root, or user_allow_other in /etc/fuse.conf)')
       .option('--background', 'return once the mount is ready; the mount process keeps running detached')
       .option('--op-stats', 'at unmount, print how many requests of each kind the kernel sent and their mean latency'),
@@ -268,7 +269,8 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
         // permissions itself (faster than the kernel's default_permissions, see DESIGN.md).
         ...(opts.allowOther === true ? {} : { permissionsFor: processAccessor() }),
         source: Buffer.from(mp),
-        ...(cacheBytes === undefined ? {} : { cacheBytes }),
+        // --cache-size is the memory a user grants: the write buffer grows with it (a quarter).
+        ...(cacheBytes === undefined ? {} : { cacheBytes, writeBufferBytes: Math.max(DEFAULT_WRITE_BUFFER_BYTES, Math.floor(cacheBytes / 4)) }),
       });
       // A walk of the tree right after mounting (find, du, ls -R, rsync) finds the state's pages
       // in the page cache: see LiveState.warm. It runs beside the mount, not before it.

@@ -6,6 +6,7 @@ import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { workerData } from 'node:worker_threads';
 import { FragfsError } from '../errors.js';
 import { decodeBlock, encodeBlock, owned, type EncodedBlock } from './block-codec.js';
+import { letGo } from './gc-pacer.js';
 
 /** What CodecPool passes at start: the space's convergence secret (32 bytes). */
 export interface CodecWorkerData {
@@ -63,6 +64,8 @@ export function encode(task: EncodeTask): unknown {
     return failure(e);
   }
   const stored = owned(enc.stored);
+  // The plaintext that came in and the cipher's output copied into `stored` are garbage now.
+  letGo(task.plain.byteLength + stored.byteLength);
   return moving({ ...enc, stored }, [stored.buffer as ArrayBuffer]);
 }
 
@@ -74,5 +77,7 @@ export function decode(task: DecodeTask): unknown {
   } catch (e) {
     return failure(e);
   }
+  // The stored bytes that came in and the decipher's output are garbage now.
+  letGo(task.stored.byteLength + plain.byteLength);
   return move(plain);
 }

@@ -367,6 +367,11 @@ export interface KernelBinding extends KernelReplies {
   notifyInvalInode(handle: KernelHandle, ino: number, offset: number, length: number): Promise<number>;
   /** Forgets the cached entry `name` in directory `parent` (a Buffer, 1..1024 bytes). Resolves as notifyInvalInode. */
   notifyInvalEntry(handle: KernelHandle, parent: number, name: Uint8Array): Promise<number>;
+  /**
+   * Hands the free pages of every malloc arena back to the system (glibc malloc_trim(0)); true when
+   * some memory was released. Takes no lock of the session's and MAY be called at any time.
+   */
+  trimMemory(): boolean;
 }
 
 let loaded: KernelBinding | undefined;

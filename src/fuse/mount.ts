@@ -69,6 +69,8 @@ export async function findMount(mountpoint: string): Promise<MountEntry | undefi
  * interleaved with `scripts/bench-mount.ts`). 4 MiB was slower again.
  */
 export const READ_AHEAD_KIB = 1024;
+/** How often a mount hands freed malloc pages back to the system. */
+const TRIM_EVERY_MS = 1000;
 
 /**
  * Sets the mount's backing-device read-ahead (/sys/class/bdi/MAJOR:MINOR/read_ahead_kb). Only root
@@ -164,9 +166,15 @@ export async function mountVfs(vfs: Vfs, mountpoint: string, o: MountOptions = {
     binding.release(handle);
   };
   adapter.onExit = () => {
+    clearInterval(trimmer);
     resolveGone();
     release();
   };
+  // Blocks of 1 MiB are made on one thread and freed on another (FUSE reader, codec workers, JS),
+  // which leaves glibc's arenas holding freed pages in their middles; handing those back once a
+  // second kept a mount under random writes about 30-50 MiB smaller (RssAnon), at no measured cost.
+  const trimmer = setInterval(() => binding.trimMemory(), TRIM_EVERY_MS);
+  trimmer.unref();
 
   await raiseReadAhead(mp, READ_AHEAD_KIB, log);
 
@@ -198,6 +206,7 @@ export async function mountVfs(vfs: Vfs, mountpoint: string, o: MountOptions = {
       // The addon's reader ends once the kernel lets go (EXIT); after a lazy detach of a busy mount that
       // is when the last file closes. Released either way, so the process can end.
       await Promise.race([gone, new Promise<void>((r) => setTimeout(r, 5000).unref())]);
+      clearInterval(trimmer);
       release();
       if (o.opStats) log(adapter.opStatsReport());
     },

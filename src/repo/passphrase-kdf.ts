@@ -1,8 +1,7 @@
 // Passphrase -> key-encryption key: scrypt (RFC 7914) with parameters stored in the space's config,
 // so a store written with one cost opens with that cost forever.
 
-import { scryptAsync } from '@noble/hashes/scrypt.js';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, scrypt } from 'node:crypto';
 import { FragfsError } from '../errors.js';
 
 /** The KDF record of a space in fragfs.json. */
@@ -17,8 +16,8 @@ export interface KdfParams {
 }
 
 /**
- * Default cost exponent: N = 2^17, r = 8, p = 1 (128 MiB, about 1.3 s with @noble/hashes on the
- * development machine; node's native scrypt would take 0.8 s).
+ * Default cost exponent: N = 2^17, r = 8, p = 1 (128 MiB, about 0.8 s with node's scrypt on the
+ * development machine).
  */
 export const DEFAULT_KDF_COST = 17;
 /**
@@ -77,11 +76,11 @@ export function passphraseBytes(passphrase: string): Uint8Array {
 export async function derivePassphraseKey(passphrase: string, params: KdfParams): Promise<Uint8Array> {
   const problem = kdfParamsProblem(params);
   if (problem !== undefined) throw new FragfsError('INVALID', problem);
-  return scryptAsync(passphraseBytes(passphrase), Buffer.from(params.salt, 'hex'), {
-    N: params.N,
-    r: params.r,
-    p: params.p,
-    dkLen: KDF_KEY_BYTES,
-    maxmem: 128 * params.N * params.r + 128 * params.r * params.p + 4096,
+  // node's scrypt (OpenSSL) runs on the libuv pool and frees its 128 MiB work area when done; a
+  // scrypt in JS leaves that area to the garbage collector, and a mount kept it for its whole life.
+  const salt = Buffer.from(params.salt, 'hex');
+  const opts = { N: params.N, r: params.r, p: params.p, maxmem: 128 * params.N * params.r + 128 * params.r * params.p + 4096 };
+  return new Promise((resolve, reject) => {
+    scrypt(passphraseBytes(passphrase), salt, KDF_KEY_BYTES, opts, (err, key) => (err ? reject(err) : resolve(new Uint8Array(key))));
   });
 }

@@ -5,7 +5,7 @@ import { LRUCache } from 'lru-cache';
 import type { BlockRef } from '../fragment/tree-format.js';
 import type { Repo } from '../repo/repo.js';
 
-export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_CACHE_BYTES = 32 * 1024 * 1024;
 
 export class BlockCache {
   private readonly lru: LRUCache<string, Uint8Array>;

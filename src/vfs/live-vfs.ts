@@ -141,7 +141,7 @@ export class LiveVfs implements Vfs {
       state,
       repo,
       cache: new BlockCache(repo, o.cacheBytes ?? DEFAULT_CACHE_BYTES),
-      wb: new WriteBuffer(o.writeBufferBytes ?? DEFAULT_WRITE_BUFFER_BYTES, threads * 2 + 2, threads * 4 + 8),
+      wb: new WriteBuffer(o.writeBufferBytes ?? DEFAULT_WRITE_BUFFER_BYTES, threads * 2 + 2, threads * 2 + 4),
       blockSize: repo.blockSize,
       readAheadBytes: o.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES,
       onStoreError: (e) => {

@@ -3,7 +3,7 @@
 
 import type { BlockRef } from '../fragment/tree-format.js';
 
-export const DEFAULT_WRITE_BUFFER_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_WRITE_BUFFER_BYTES = 16 * 1024 * 1024;
 
 /** Bytes written into a block, in write order (a later span wins where two overlap). */
 export interface PatchSpan {

@@ -32,6 +32,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <malloc.h>
 #include <linux/fuse.h>
 #include <node_api.h>
 #include <uv.h>
@@ -2143,6 +2144,14 @@ static napi_value js_notify_inval_entry(napi_env env, napi_callback_info info) {
   return queue_note(env, st, FUSE_NOTIFY_INVAL_ENTRY, &out, sizeof out, name, len);
 }
 
+/* trimMemory(): hands free malloc pages of every arena back to the system (malloc_trim(0)). */
+static napi_value js_trim_memory(napi_env env, napi_callback_info info) {
+  (void) info;
+  napi_value out;
+  NAPI(napi_get_boolean(env, malloc_trim(0) != 0, &out));
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
 #define FN(name, fn) { name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL }
@@ -2152,6 +2161,7 @@ NAPI_MODULE_INIT() {
     FN("replyWrite", js_reply_write), FN("replyStatfs", js_reply_statfs), FN("replyXattrSize", js_reply_xattr_size),
     FN("replyDir", js_reply_dir), FN("replyDirPlus", js_reply_dir_plus),
     FN("notifyInvalInode", js_notify_inval_inode), FN("notifyInvalEntry", js_notify_inval_entry),
+    FN("trimMemory", js_trim_memory),
 #undef FN
   };
   NAPI(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
