@@ -59,6 +59,13 @@ interface Counter {
   maxNs: bigint;
 }
 
+const O_ACCMODE = 3;
+const O_TRUNC = 0o1000;
+/** Reads smaller than this (random reads; the kernel's read-ahead asks for more) fill the page cache with their whole block. */
+const FILL_BELOW = 128 * 1024;
+/** Page-cache fills queued at once (each holds a copy of its block until the kernel takes it). */
+const MAX_FILLS = 8;
+
 const OP_NAMES: Record<number, string> = Object.fromEntries(Object.entries(Op).map(([k, v]) => [v, k.toLowerCase()]));
 const DOT = Buffer.from('.');
 const DOTDOT = Buffer.from('..');
@@ -74,6 +81,20 @@ export class KernelAdapter {
   private readonly started = process.hrtime.bigint();
   /** Called once when the kernel side of the mount is gone. */
   onExit: () => void = () => undefined;
+  /**
+   * Copies bytes into the kernel's page cache of an inode (the addon's notifyStore), set once the
+   * mount is up; resolves with the kernel's errno. See `fillAround` for when it is safe.
+   */
+  fillPages: ((ino: number, offset: number, data: Uint8Array) => Promise<number>) | undefined;
+  /** Per inode: handles open with write access or O_TRUNC, and size changes under way. */
+  private readonly changers = new Map<number, number>();
+  /** Handles counted in `changers`: fh -> ino. */
+  private readonly writeFhs = new Map<number, number>();
+  /** CREATE requests under way (each may truncate an inode not known until it answers). */
+  private creating = 0;
+  /** Page-cache fills the kernel has not taken yet, per inode. */
+  private readonly fills = new Map<number, Set<Promise<unknown>>>();
+  private fillsQueued = 0;
 
   constructor(
     private readonly vfs: Vfs,
@@ -159,6 +180,58 @@ export class KernelAdapter {
     return EIO;
   }
 
+  // --- page-cache fills
+  //
+  // The kernel's page cache holds 4 KiB pages and fragfs decodes 1 MiB blocks: a random 4 KiB read
+  // costs a whole block, and the next read of that block asks again. After a small read, the block's
+  // other pages are handed to the kernel too (FUSE_NOTIFY_STORE), so later reads of them never leave
+  // the kernel and the block cache need not hold the file.
+  //
+  // The kernel copies a fill over its pages whatever they hold and grows its file size to the fill's
+  // end, so a fill MUST NOT carry bytes older than the kernel's: it is made only while no handle of
+  // the inode may write (write access or O_TRUNC) and no size change is under way, from the block as
+  // committed now (Vfs.cleanBlockAt: nothing of it buffered or in flight), clipped to the file's
+  // size. Whatever may change the bytes first waits until the inode's queued fills have reached the
+  // kernel: OPEN for writing, SETATTR of the size, and CREATE (which waits for every inode's). With
+  // the writeback cache the kernel writes dirty pages back at close, before RELEASE, so an inode with
+  // no writing handle has no dirty page.
+
+  private changing(ino: number): void {
+    this.changers.set(ino, (this.changers.get(ino) ?? 0) + 1);
+  }
+
+  private changed(ino: number): void {
+    const n = (this.changers.get(ino) ?? 1) - 1;
+    if (n > 0) this.changers.set(ino, n);
+    else this.changers.delete(ino);
+  }
+
+  /** Resolves once every fill queued for `ino` (undefined: for any inode) has reached the kernel. */
+  private async fillsLanded(ino?: number): Promise<void> {
+    const sets = ino === undefined ? [...this.fills.values()] : [this.fills.get(ino) ?? new Set()];
+    const ps = sets.flatMap((x) => [...x]);
+    if (ps.length > 0) await Promise.all(ps);
+  }
+
+  /** After a small read of [position, position + n): hands the rest of its block to the kernel. */
+  private fillAround(ino: number, fh: number, position: number, size: number, n: number): void {
+    const fill = this.fillPages;
+    if (!fill || size >= FILL_BELOW || n === 0 || this.creating > 0 || this.changers.has(ino) || this.fillsQueued >= MAX_FILLS) return;
+    const b = this.vfs.cleanBlockAt?.(ino, fh, position);
+    if (!b || (b.offset >= position && b.offset + b.data.byteLength <= position + n)) return;
+    let set = this.fills.get(ino);
+    if (!set) this.fills.set(ino, (set = new Set()));
+    this.fillsQueued++;
+    const p: Promise<unknown> = fill(ino, b.offset, b.data)
+      .catch(() => undefined)
+      .finally(() => {
+        this.fillsQueued--;
+        set.delete(p);
+        if (set.size === 0 && this.fills.get(ino) === set) this.fills.delete(ino);
+      });
+    set.add(p);
+  }
+
   // --- replies
 
   private fill(a: Attr, o: Float64Array = this.attrOut, at = 0): Float64Array {
@@ -230,9 +303,20 @@ export class KernelAdapter {
         out.replyAttr(unique, this.fill(await vfs.getattr(ino, fh >= 0 ? fh : undefined)), this.o.attrTimeoutS);
         return;
       }
-      case Op.SETATTR:
-        out.replyAttr(unique, this.fill(await vfs.setattr(ino, fhOf(a as number, b as number), changesOf(a as number, c, d, e, f, g, h))), this.o.attrTimeoutS);
+      case Op.SETATTR: {
+        const valid = a as number;
+        const sizing = (valid & V.SIZE) !== 0;
+        if (sizing) {
+          this.changing(ino);
+          await this.fillsLanded(ino);
+        }
+        try {
+          out.replyAttr(unique, this.fill(await vfs.setattr(ino, fhOf(valid, b as number), changesOf(valid, c, d, e, f, g, h))), this.o.attrTimeoutS);
+        } finally {
+          if (sizing) this.changed(ino);
+        }
         return;
+      }
       case Op.READLINK: {
         const target = await vfs.readlink(ino);
         out.replyBuf(unique, target, target.length);
@@ -265,7 +349,21 @@ export class KernelAdapter {
         return;
       case Op.OPEN: {
         const flags = a as number;
-        out.replyOpen(unique, await vfs.open(ino, flags), this.openFlags(flags));
+        if ((flags & O_ACCMODE) === 0 && (flags & O_TRUNC) === 0) {
+          out.replyOpen(unique, await vfs.open(ino, flags), this.openFlags(flags));
+          return;
+        }
+        this.changing(ino);
+        let fh: number;
+        try {
+          await this.fillsLanded(ino);
+          fh = await vfs.open(ino, flags);
+        } catch (err) {
+          this.changed(ino);
+          throw err;
+        }
+        this.writeFhs.set(fh, ino);
+        out.replyOpen(unique, fh, this.openFlags(flags));
         return;
       }
       case Op.READ: {
@@ -274,6 +372,7 @@ export class KernelAdapter {
         try {
           const n = await vfs.read(ino, a as number, buf, size, b as number);
           out.replyBuf(unique, buf, n);
+          this.fillAround(ino, a as number, b as number, size, n);
         } finally {
           this.giveReadBuffer(buf);
         }
@@ -298,10 +397,20 @@ export class KernelAdapter {
         out.replyStatfs(unique, o);
         return;
       }
-      case Op.RELEASE:
-        await vfs.release(ino, a as number);
+      case Op.RELEASE: {
+        const fh = a as number;
+        // Taken now: the Vfs may give the number to another open before release() returns.
+        const wino = this.writeFhs.get(fh);
+        this.writeFhs.delete(fh);
+        try {
+          await vfs.release(ino, fh);
+        } finally {
+          // Counted down once the file's buffered bytes are committed: until then a fill could be older.
+          if (wino !== undefined) this.changed(wino);
+        }
         out.replyErr(unique, 0);
         return;
+      }
       case Op.FSYNC:
         await vfs.fsync(ino, a as number, b === 1);
         out.replyErr(unique, 0);
@@ -368,7 +477,19 @@ export class KernelAdapter {
         return;
       case Op.CREATE: {
         const flags = c as number;
-        const { attr, fh } = await vfs.create(ino, a as Buffer, b as number, flags, caller);
+        this.creating++;
+        let made: { attr: Attr; fh: number };
+        try {
+          await this.fillsLanded();
+          made = await vfs.create(ino, a as Buffer, b as number, flags, caller);
+          if ((flags & O_ACCMODE) !== 0 || (flags & O_TRUNC) !== 0) {
+            this.changing(made.attr.ino);
+            this.writeFhs.set(made.fh, made.attr.ino);
+          }
+        } finally {
+          this.creating--;
+        }
+        const { attr, fh } = made;
         out.replyCreate(unique, this.fill(attr), this.o.entryTimeoutS, this.o.attrTimeoutS, fh, this.openFlags(flags));
         return;
       }

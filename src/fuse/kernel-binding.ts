@@ -368,6 +368,13 @@ export interface KernelBinding extends KernelReplies {
   /** Forgets the cached entry `name` in directory `parent` (a Buffer, 1..1024 bytes). Resolves as notifyInvalInode. */
   notifyInvalEntry(handle: KernelHandle, parent: number, name: Uint8Array): Promise<number>;
   /**
+   * Copies `data` (1 byte to 4 MiB) into the kernel's page cache of inode `ino` at `offset`
+   * (FUSE_NOTIFY_STORE); the bytes are copied before it returns. The kernel overwrites whatever its
+   * pages hold and grows its file size to offset + length: the caller MUST know no newer bytes can be
+   * there. Resolves as notifyInvalInode (ENOENT: the kernel holds no such inode).
+   */
+  notifyStore(handle: KernelHandle, ino: number, offset: number, data: Uint8Array): Promise<number>;
+  /**
    * Hands the free pages of every malloc arena back to the system (glibc malloc_trim(0)); true when
    * some memory was released. Takes no lock of the session's and MAY be called at any time.
    */

@@ -159,6 +159,7 @@ export async function mountVfs(vfs: Vfs, mountpoint: string, o: MountOptions = {
   } catch (e) {
     throw new FragfsError('IO', `cannot mount at ${mp}: ${(e as Error).message}`, { path: mp, cause: e });
   }
+  adapter.fillPages = (ino, offset, data) => binding.notifyStore(handle, ino, offset, data);
   let released = false;
   const release = () => {
     if (released) return;

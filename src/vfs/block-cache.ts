@@ -29,6 +29,11 @@ export class BlockCache {
     return this.load(ref, where);
   }
 
+  /** The plaintext of `ref` when it is cached, without loading it or making it more recent. */
+  peek(ref: BlockRef): Uint8Array | undefined {
+    return this.lru.peek(ref.id);
+  }
+
   /** Starts loading `ref` unless cached or loading; errors surface on the `get` that needs it. */
   prefetch(ref: BlockRef, where: string): void {
     if (this.lru.has(ref.id) || this.loading.has(ref.id)) return;

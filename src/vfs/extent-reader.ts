@@ -81,3 +81,13 @@ export async function readExtentFile(
   }
   return total;
 }
+
+/** The cached plaintext of the extent holding `position`, clipped to the file's size (Vfs.cleanBlockAt). */
+export function cachedExtentAt(cache: BlockCache, f: ExtentFile, position: number): { offset: number; data: Uint8Array } | undefined {
+  const i = findExtent(f.extents, position);
+  const ext = i >= 0 ? f.extents[i] : undefined;
+  if (!ext || position >= ext.offset + ext.plainSize) return undefined;
+  const plain = cache.peek(ext);
+  const len = Math.min(plain?.byteLength ?? 0, f.size - ext.offset);
+  return plain && len > 0 ? { offset: ext.offset, data: plain.subarray(0, len) } : undefined;
+}

@@ -513,6 +513,11 @@ export class LiveVfs implements Vfs {
     return this.fileOf(h).read(buf, length, position, h.ra);
   }
 
+  cleanBlockAt(ino: number, fh: number, position: number): { offset: number; data: Uint8Array } | undefined {
+    const h = this.handles.get(fh);
+    return h?.ino === ino && h.file ? h.file.cleanBlockAt(position) : undefined;
+  }
+
   async write(ino: number, fh: number, data: Buffer, length: number, position: number): Promise<number> {
     this.writable(ino);
     const h = this.handle(fh, ino);

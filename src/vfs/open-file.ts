@@ -530,6 +530,17 @@ export class OpenFile {
     return total;
   }
 
+  /** The committed block around `position` when cached and nothing of it is buffered or in flight (Vfs.cleanBlockAt). */
+  cleanBlockAt(position: number): { offset: number; data: Uint8Array } | undefined {
+    const blockNo = Math.floor(position / this.bs);
+    if (position >= this.size || this.dirty.has(blockNo) || this.inflight.has(blockNo)) return undefined;
+    const ext = this.extentOf(blockNo);
+    const plain = ext && this.ctx.cache.peek(ext);
+    const offset = blockNo * this.bs;
+    const len = Math.min(plain?.byteLength ?? 0, this.size - offset);
+    return plain && len > 0 ? { offset, data: plain.subarray(0, len) } : undefined;
+  }
+
   private prefetch(ra: ReadAheadState, position: number, n: number): void {
     const r = readAhead(ra, position, n, this.size, this.bs, this.ctx.readAheadBytes);
     if (!r) return;

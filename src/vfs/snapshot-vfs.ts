@@ -12,7 +12,7 @@ import type { Repo } from '../repo/repo.js';
 import { readExtents } from '../repo/tree-writer.js';
 import { BlockCache, DEFAULT_CACHE_BYTES } from './block-cache.js';
 import { checkName, where } from './dir-ops.js';
-import { readExtentFile } from './extent-reader.js';
+import { cachedExtentAt, readExtentFile } from './extent-reader.js';
 import { S_IFDIR, fmtOfEntryType, nsToMs } from './inode.js';
 import { DEFAULT_READ_AHEAD_BYTES, newReadAheadState, type ReadAheadState } from './prefetch.js';
 import { SIBLING_FILES, SiblingStream } from './sibling-prefetch.js';
@@ -281,6 +281,12 @@ export class SnapshotVfs implements Vfs {
     h.extents ??= await readExtents(this.repo, h.entry, where(ino));
     const f = { extents: h.extents, size: h.entry.size, path: where(ino) };
     return readExtentFile(this.cache, f, buf, length, position, h.ra, this.repo.blockSize, this.readAheadBytes);
+  }
+
+  cleanBlockAt(ino: number, fh: number, position: number): { offset: number; data: Uint8Array } | undefined {
+    const h = this.handles.get(fh);
+    if (!h || h.ino !== ino || !h.extents) return undefined;
+    return cachedExtentAt(this.cache, { extents: h.extents, size: h.entry.size, path: '' }, position);
   }
 
   async readlink(ino: number): Promise<Buffer> {

@@ -126,6 +126,14 @@ export interface Vfs {
   /** Creates and opens a regular file; EXISTS with O_EXCL when the name is taken (else opens it). */
   create(parent: number, name: Buffer, mode: number, flags: number, caller: Caller): Promise<{ attr: Attr; fh: number }>;
   read(ino: number, fh: number, buf: Buffer, length: number, position: number): Promise<number>;
+  /**
+   * The whole stored block of open file `ino` around `position`, when its plaintext is in memory and
+   * no byte of it is buffered or being stored: exactly what reads of that range answer now. Clipped
+   * to the file's size; `offset` is where `data` starts in the file. MAY answer undefined whenever it
+   * cannot say without I/O. Callers use it to fill the kernel's page cache past what a small read
+   * asked for (kernel-adapter.ts).
+   */
+  cleanBlockAt?(ino: number, fh: number, position: number): { offset: number; data: Uint8Array } | undefined;
   write(ino: number, fh: number, data: Buffer, length: number, position: number): Promise<number>;
   flush(ino: number, fh: number): Promise<void>;
   fsync(ino: number, fh: number, dataOnly: boolean): Promise<void>;

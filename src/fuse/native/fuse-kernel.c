@@ -2070,9 +2070,9 @@ static bool start_notifier(napi_env env, state_t *st) {
 
 /* Queues a built message (header filled here) and returns the promise of its errno. */
 static napi_value queue_note(napi_env env, state_t *st, int code, const void *body, size_t blen, const char *name,
-                             size_t nlen) {
+                             size_t nlen, bool nul) {
   napi_value promise;
-  size_t len = sizeof(struct fuse_out_header) + blen + (name ? nlen + 1 : 0);
+  size_t len = sizeof(struct fuse_out_header) + blen + (name ? nlen + (nul ? 1 : 0) : 0);
   note_t *n = malloc(sizeof *n + len);
   rec_t *r = n ? rec_new(REC_NOTE, 0, NULL, 0) : NULL;
   if (!r) {
@@ -2095,7 +2095,7 @@ static napi_value queue_note(napi_env env, state_t *st, int code, const void *bo
   memcpy(n->msg + sizeof oh, body, blen);
   if (name) {
     memcpy(n->msg + sizeof oh + blen, name, nlen);
-    n->msg[sizeof oh + blen + nlen] = 0;
+    if (nul) n->msg[sizeof oh + blen + nlen] = 0;
   }
   n->len = len;
   n->next = NULL;
@@ -2124,7 +2124,7 @@ static napi_value js_notify_inval_inode(napi_env env, napi_callback_info info) {
       !get_int(env, argv[3], "length", -TWO53, TWO53, &len)) return NULL;
   if (!st) return resolved(env, ENOTCONN);
   struct fuse_notify_inval_inode_out out = { (uint64_t) ino, (int64_t) off, (int64_t) len };
-  return queue_note(env, st, FUSE_NOTIFY_INVAL_INODE, &out, sizeof out, NULL, 0);
+  return queue_note(env, st, FUSE_NOTIFY_INVAL_INODE, &out, sizeof out, NULL, 0, false);
 }
 
 static napi_value js_notify_inval_entry(napi_env env, napi_callback_info info) {
@@ -2141,7 +2141,33 @@ static napi_value js_notify_inval_entry(napi_env env, napi_callback_info info) {
   if (!get_int(env, argv[1], "parent", 1, TWO53, &parent) || !get_name(env, argv[2], "name", &name, &len)) return NULL;
   if (!st) return resolved(env, ENOTCONN);
   struct fuse_notify_inval_entry_out out = { (uint64_t) parent, (uint32_t) len, 0 };
-  return queue_note(env, st, FUSE_NOTIFY_INVAL_ENTRY, &out, sizeof out, name, len);
+  return queue_note(env, st, FUSE_NOTIFY_INVAL_ENTRY, &out, sizeof out, name, len, true);
+}
+
+/*
+ * notifyStore(handle, ino, offset, data): copies data into the kernel's page cache of inode ino at
+ * offset (FUSE_NOTIFY_STORE). The kernel overwrites the pages whatever they hold and grows its idea of
+ * the file's size to offset + length: the caller MUST know no newer bytes can be there (see
+ * kernel-adapter.ts). The bytes are copied here, so the Buffer may be reused at once.
+ */
+#define NOTIFY_STORE_MAX (4 << 20)
+static napi_value js_notify_store(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4] = { NULL };
+  double ino, off;
+  const char *data;
+  size_t len;
+  bool released;
+  NAPI(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 4) return throw_type(env, "notifyStore(handle, ino, offset, data) takes 4 arguments");
+  state_t *st = get_handle(env, argv[0], "notifyStore", &released);
+  if (!st && !released) return NULL;
+  if (!get_int(env, argv[1], "ino", 1, TWO53, &ino) || !get_int(env, argv[2], "offset", 0, TWO53, &off) ||
+      !get_bytes(env, argv[3], "data", &data, &len)) return NULL;
+  if (len == 0 || len > NOTIFY_STORE_MAX) return throw_type(env, "data must be 1..%d bytes", NOTIFY_STORE_MAX);
+  if (!st) return resolved(env, ENOTCONN);
+  struct fuse_notify_store_out out = { (uint64_t) ino, (uint64_t) off, (uint32_t) len, 0 };
+  return queue_note(env, st, FUSE_NOTIFY_STORE, &out, sizeof out, data, len, false);
 }
 
 /* trimMemory(): hands free malloc pages of every arena back to the system (malloc_trim(0)). */
@@ -2161,7 +2187,7 @@ NAPI_MODULE_INIT() {
     FN("replyWrite", js_reply_write), FN("replyStatfs", js_reply_statfs), FN("replyXattrSize", js_reply_xattr_size),
     FN("replyDir", js_reply_dir), FN("replyDirPlus", js_reply_dir_plus),
     FN("notifyInvalInode", js_notify_inval_inode), FN("notifyInvalEntry", js_notify_inval_entry),
-    FN("trimMemory", js_trim_memory),
+    FN("notifyStore", js_notify_store), FN("trimMemory", js_trim_memory),
 #undef FN
   };
   NAPI(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
