@@ -87,7 +87,10 @@ export class CodecPool {
     const workerData: CodecWorkerData = { convergenceSecret: this.secret };
     this.pool = new Piscina({
       filename: WORKER_URL,
-      minThreads: threads,
+      // Threads start with the first task, not with the pool: a command that ends before needing one
+      // (ls, snapshots, a small put) would otherwise end the process while they load their modules,
+      // which Node 20 can abort on ("IsGraphAsync must be used on an instantiated module").
+      minThreads: 0,
       maxThreads: threads,
       // Keep threads warm between bursts of writes; piscina unrefs idle threads, so this never
       // holds the process open (a CLI that forgets close() still exits).
