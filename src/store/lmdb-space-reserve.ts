@@ -5,6 +5,7 @@
 // disk then fails the reservation: NO_SPACE, before anything is queued.
 
 import { execFile } from 'node:child_process';
+import { statSync, truncateSync } from 'node:fs';
 import { stat, statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { FragfsError, fromFsError } from '../errors.js';
@@ -236,5 +237,21 @@ export class LmdbSpaceReserve {
     return new FragfsError('NO_SPACE', `cannot write to ${this.dataPath}: the disk is full (ENOSPC: ${bytes} bytes more needed)`, {
       path: this.dataPath,
     });
+  }
+
+  /**
+   * Gives back the blocks reserved past the end of the data file (a file truncated to its own size
+   * keeps its bytes and drops blocks allocated past its end): a store is not left holding its slack,
+   * up to 256 MiB, after the process ends. MUST be called inside a write transaction of the
+   * environment: LMDB's write lock keeps every other process from growing the file meanwhile.
+   */
+  giveBack(): void {
+    if (this.fallocate !== 'yes') return;
+    try {
+      truncateSync(this.dataPath, statSync(this.dataPath).size);
+      this.reservedEnd = 0;
+    } catch {
+      // Only slack is lost: the next process reserves again.
+    }
   }
 }

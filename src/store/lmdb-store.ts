@@ -298,6 +298,8 @@ export class LmdbStore implements Store {
   async close(): Promise<void> {
     try {
       if (!this.readOnly) await this.flushed();
+      const reserve = this.reserve;
+      if (reserve) this.env.transactionSync(() => reserve.giveBack());
       await this.env.close();
     } catch (e) {
       throw await lmdbWriteError(e, 'cannot close', this.path);

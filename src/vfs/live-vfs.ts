@@ -849,6 +849,13 @@ export class LiveVfs implements Vfs {
       err = e;
     }
     this.closed = true;
+    if (!this.readOnly) {
+      try {
+        this.state.txn(() => this.room.giveBack());
+      } catch {
+        // Only slack stays allocated; closing goes on.
+      }
+    }
     await this.state.close();
     if (err) throw err;
   }

@@ -4,7 +4,7 @@
 
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmdirSync } from 'node:fs';
+import { mkdtempSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -47,6 +47,17 @@ export const tempRefusesHugeFiles: boolean = (() => {
   const file = join(dir, 'sparse');
   try {
     return spawnSync('truncate', ['-s', String(2 ** 50), file]).status !== 0;
+  } finally {
+    spawnSync('rm', ['-rf', dir]);
+  }
+})();
+
+/** The temp folder's file system allocates blocks past a file's end (fallocate --keep-size): what the LMDB room reservation uses. */
+export const tempFallocatesPastEnd: boolean = (() => {
+  const dir = mkdtempSync(join(tmpdir(), 'fragfs-probe-'));
+  try {
+    writeFileSync(join(dir, 'f'), '');
+    return spawnSync('fallocate', ['--keep-size', '--length', '65536', join(dir, 'f')]).status === 0;
   } finally {
     spawnSync('rm', ['-rf', dir]);
   }

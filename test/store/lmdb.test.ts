@@ -11,6 +11,7 @@ import { FragfsError } from '../../src/errors.js';
 import { backendExists, openBackend } from '../../src/store/open-backend.js';
 import { collect, ns, randomId, runConformance } from './conformance.js';
 import { runCrashTest } from './crash-check.js';
+import { tempFallocatesPastEnd, testIf } from '../helpers/capabilities.js';
 
 async function tempStore(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'fragfs-lmdb-'));
@@ -100,6 +101,28 @@ test('lmdb: many spaces in one store', async (t) => {
       t.is(Buffer.from(await store.get(ns('ref', `space-${i}`), id)).toString(), String(i));
     }
     await store.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+testIf(tempFallocatesPastEnd, 'the temp folder cannot allocate past a file\'s end (fallocate --keep-size)')('lmdb: the room reserved ahead of writes is given back at close (the store takes what its file holds)', async (t) => {
+  const dir = await tempStore();
+  try {
+    const store = await openBackend('lmdb', dir);
+    for (let i = 0; i < 40; i++) await store.put(ns('data', 'alpha'), randomId(), randomBytes(256 * 1024));
+    const file = join(dir, 'fragments.lmdb');
+    const during = await stat(file);
+    await store.close();
+    const after = await stat(file);
+    t.log(`allocated while open ${(during.blocks * 512) >> 20} MiB, after close ${(after.blocks * 512) >> 20} MiB, file ${after.size >> 20} MiB`);
+    t.true(during.blocks * 512 > during.size + (1 << 20), 'room was reserved past the end of the file while open');
+    t.true(after.blocks * 512 <= after.size + (1 << 20), `${after.blocks * 512} bytes allocated for a ${after.size}-byte file`);
+    t.is(after.size, during.size, 'the file keeps its size');
+    // And every value is still there.
+    const again = await openBackend('lmdb', dir);
+    t.is((await collect(again.list(ns('data', 'alpha')))).length, 40);
+    await again.close();
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
