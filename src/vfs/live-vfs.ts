@@ -484,13 +484,23 @@ export class LiveVfs implements Vfs {
     const dir = f.rec.parents[0];
     if (dir === undefined || !this.siblings.opened(dir)) return;
     const { state, cache, blockSize } = this.ctx;
-    const own = state.getExtent(f.ino, 0);
-    if (own) cache.prefetch(own, where(f.ino));
     // The name this file has in `dir`: found by scanning would cost a listing; the entry cache knows
     // it when the kernel just looked it up, which is how a walker reaches a file.
     const name = this.lastNames.get(f.ino);
+    // Siblings already loaded ahead, in listing order: each costs the decryption of its entry, inode
+    // and extent, so a walk reads each entry once instead of SIBLING_FILES times.
+    const ahead = this.ahead?.dir === dir ? this.ahead : undefined;
+    const at = ahead && name ? ahead.names.findIndex((n) => n.equals(name)) : -1;
+    if (!ahead || at < 0) {
+      const own = state.getExtent(f.ino, 0);
+      if (own) cache.prefetch(own, where(f.ino));
+    }
     if (name === undefined) return;
-    for (const s of state.entriesAfter(dir, name, SIBLING_FILES)) {
+    const names = at >= 0 ? ahead!.names.slice(at + 1) : [];
+    this.ahead = { dir, names };
+    if (names.length >= SIBLING_FILES / 2) return;
+    for (const s of state.entriesAfter(dir, names.at(-1) ?? name, SIBLING_FILES)) {
+      names.push(s.name);
       if ((s.typeBits & S_IFMT) !== S_IFREG) continue;
       const rec = state.peekInode(s.ino);
       if (!rec || rec.size === 0 || rec.size > blockSize) continue;
@@ -498,6 +508,9 @@ export class LiveVfs implements Vfs {
       if (ext) cache.prefetch(ext, where(s.ino));
     }
   }
+
+  /** The siblings whose first block the last walk of a folder loaded ahead (loadAhead). */
+  private ahead: { dir: number; names: Buffer[] } | undefined;
 
   /** The name each recently looked-up inode was reached by (bounded; for read-ahead across files only). */
   private readonly lastNames = new Map<number, Buffer>();
