@@ -299,7 +299,11 @@ export class LmdbStore implements Store {
     try {
       if (!this.readOnly) await this.flushed();
       const reserve = this.reserve;
-      if (reserve) this.env.transactionSync(() => reserve.giveBack());
+      try {
+        if (reserve) this.env.transactionSync(() => reserve.giveBack());
+      } catch {
+        // Only the slack stays allocated (a failed commit is reported by the writes it failed).
+      }
       await this.env.close();
     } catch (e) {
       throw await lmdbWriteError(e, 'cannot close', this.path);

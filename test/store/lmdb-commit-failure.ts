@@ -19,7 +19,7 @@ const MIB = 1024 * 1024;
 const store = await LmdbStore.open(root);
 const kept = id();
 await store.put(ns, kept, randomBytes(MIB));
-Reflect.set(store, 'reserve', { reserve: async () => 0, release: () => undefined });
+Reflect.set(store, 'reserve', { reserve: async () => 0, release: () => undefined, giveBack: () => undefined });
 const ballast = await fillDisk(disk, 512 * 1024);
 const failures: string[] = [];
 for (let i = 0; i < 6 && failures.length === 0; i++) {
