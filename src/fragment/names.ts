@@ -27,11 +27,6 @@ export function compareNames(a: Uint8Array, b: Uint8Array): number {
   return Buffer.compare(a, b);
 }
 
-/** The bytes of a name given as text (UTF-8), e.g. from a test or a config. */
-export function nameOf(text: string): Buffer {
-  return Buffer.from(text, 'utf8');
-}
-
 /** The name's text when it is valid UTF-8, else undefined. */
 export function utf8Text(name: Uint8Array): string | undefined {
   try {

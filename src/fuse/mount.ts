@@ -173,7 +173,8 @@ export async function mountVfs(vfs: Vfs, mountpoint: string, o: MountOptions = {
   };
   // Blocks of 1 MiB are made on one thread and freed on another (FUSE reader, codec workers, JS),
   // which leaves glibc's arenas holding freed pages in their middles; handing those back once a
-  // second kept a mount under random writes about 30-50 MiB smaller (RssAnon), at no measured cost.
+  // second lowered a mount's peak RssAnon under 4 KiB random writes from 295-306 to 273-289 MiB,
+  // and over untar from 196-221 to 168-177 MiB, with no change in their speed beyond the noise.
   const trimmer = setInterval(() => binding.trimMemory(), TRIM_EVERY_MS);
   trimmer.unref();
 

@@ -2,6 +2,7 @@
 // 0700, on every backend, set explicitly where they are created (never left to the umask), and
 // tightened in an existing store whose files are looser.
 
+import type { Stats } from 'node:fs';
 import { chmod, lstat, mkdir, opendir, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fromFsError } from '../errors.js';
@@ -32,18 +33,23 @@ export function isLoose(mode: number, isDir: boolean): boolean {
   return (mode & 0o7777) !== (isDir ? PRIVATE_DIR_MODE : PRIVATE_FILE_MODE);
 }
 
+/** lstat of `path`, or undefined when nothing is there. */
+async function lstatIfThere(path: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw fromFsError(e, 'cannot read the mode of', path);
+  }
+}
+
 /**
  * chmods `path` to the private mode of its kind when it differs; returns whether it did. Symbolic
  * links and missing paths are left alone.
  */
 export async function tightenPath(path: string): Promise<boolean> {
-  let st;
-  try {
-    st = await lstat(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw fromFsError(e, 'cannot read the mode of', path);
-  }
+  const st = await lstatIfThere(path);
+  if (!st) return false;
   if (!st.isDirectory() && !st.isFile() && !st.isSocket()) return false;
   if (!isLoose(st.mode, st.isDirectory())) return false;
   try {
@@ -93,13 +99,8 @@ export async function tightenTree(root: string): Promise<number> {
  */
 export async function tightenStoreIfLoose(root: string): Promise<number> {
   const looseAt = async (path: string, depth: number): Promise<boolean> => {
-    let st;
-    try {
-      st = await lstat(path);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw fromFsError(e, 'cannot read the mode of', path);
-    }
+    const st = await lstatIfThere(path);
+    if (!st) return false;
     if ((st.isFile() || st.isDirectory()) && isLoose(st.mode, st.isDirectory())) return true;
     if (!st.isDirectory() || depth === 0) return false;
     let names: string[];

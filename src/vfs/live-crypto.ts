@@ -45,7 +45,6 @@ export const INDEX_BYTES = 16;
 export const GROUP_KEY_BYTES = 32;
 /** The synthetic IV, which is also the authentication tag. */
 const TAG_BYTES = 16;
-export const SEAL_OVERHEAD_BYTES = TAG_BYTES;
 const MAX_ID = 2 ** 48 - 1;
 /** Index keys remembered (about 100 bytes each): a request computes the same few again and again. */
 const INDEX_CACHE_ENTRIES = 100_000;
