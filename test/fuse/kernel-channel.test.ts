@@ -380,7 +380,7 @@ withFuse('unmounted from outside: EXIT reaches dispatch, release() returns at on
   const toy = await spawnToy(t, mp);
   t.true(await isMounted(mp));
   await ok(t, 'fusermount', ['-u', mp]);
-  const code = await within(toy.exit, 5000);
+  const code = await within(toy.exit, 20_000);
   t.is(code, 0, `the child ended by itself (stderr: ${toy.err().trim()})`);
   t.regex(toy.out(), /\nexit\n$/);
   t.false(await isMounted(mp));
@@ -388,7 +388,7 @@ withFuse('unmounted from outside: EXIT reaches dispatch, release() returns at on
   // In this process too: EXIT, then release() returns promptly.
   const { fs, mp: mp2, binding, handle } = await mountToy(t);
   await ok(t, 'fusermount', ['-u', mp2]);
-  t.not(await within(fs.exited, 5000), 'timeout');
+  t.not(await within(fs.exited, 20_000), 'timeout');
   t.throws(() => binding.info(handle), { message: /released/ });
   t.notThrows(() => binding.release(handle), 'release is idempotent');
   t.is(await binding.notifyInvalInode(handle, 1, 0, 0), E.ENOTCONN);
@@ -398,7 +398,7 @@ withFuse('a killed server leaves a dead mount (ENOTCONN) that fusermount -u -z c
   const mp = await mkdtemp(join(tmpdir(), 'fragfs-kc-'));
   const toy = await spawnToy(t, mp);
   toy.child.kill('SIGKILL');
-  t.not(await within(toy.exit, 5000), 'timeout');
+  t.not(await within(toy.exit, 20_000), 'timeout');
   const r = await run('stat', [mp], 10_000);
   t.not(r.code, 0);
   t.regex(r.stderr, /Transport endpoint is not connected/);
@@ -415,7 +415,7 @@ withFuse('programs this process starts do not inherit /dev/fuse', async (t) => {
 withFuse('process.exit() while mounted: the process ends, the mount is left dead (ENOTCONN) for fusermount -u -z', async (t) => {
   const mp = await mkdtemp(join(tmpdir(), 'fragfs-kc-'));
   const toy = await spawnToy(t, mp, [], ['--exit-after-ms=100']);
-  t.is(await within(toy.exit, 5000), 0);
+  t.is(await within(toy.exit, 20_000), 0);
   const r = await run('stat', [mp], 10_000);
   t.regex(r.stderr, /Transport endpoint is not connected/);
   await ok(t, 'fusermount', ['-u', '-z', mp], 10_000);
@@ -546,7 +546,7 @@ if (nobodyBlocker) console.log(`kernel-channel: the mount by nobody is skipped: 
   const out = await ok(t, asNobody[0]!, [...asNobody.slice(1), 'sh', '-c', `echo hi > ${mp}/f && cat ${mp}/f && stat -c %U ${mp}/f`]);
   t.is(out, 'hi\nnobody\n');
   await ok(t, 'fusermount', ['-u', mp]);
-  t.is(await within(toy.exit, 5000), 0);
+  t.is(await within(toy.exit, 20_000), 0);
 });
 
 (haveFuse ? test.serial : test.skip)('timing: 10,000 GETATTRs through the toy fs', async (t) => {

@@ -178,7 +178,8 @@ maybe('umount of a busy mount fails BUSY and keeps it; SIGTERM flushes, unmounts
   t.teardown(() => {
     busy.kill('SIGKILL');
   });
-  await new Promise((r) => setTimeout(r, 200));
+  // 'spawn' comes once bash runs, so its working folder (the mount) is already held.
+  await new Promise((r) => busy.once('spawn', r));
   const u = await m.umount();
   t.is(u.code, 9, u.stderr);
   t.regex(u.stderr, /mount point busy: .*mnt \(close files and leave the folder first\)/);

@@ -60,6 +60,16 @@ test('opening the files of one folder in turn loads the next small files ahead (
     // A fresh cache: nothing of the files is loaded yet.
     const live = await fx.reopen();
     const snap = new PathVfs(await SnapshotVfs.open({ repo: fx.repo, key }));
+    // Loads from the store in flight: once they resolved, removing fragments cannot touch what was
+    // loaded ahead (a fixed wait here was too short on a busy machine).
+    const store = fx.repo.store;
+    const realGet = store.get.bind(store);
+    const loads = new Set<Promise<unknown>>();
+    store.get = (ns, id) => {
+      const p = realGet(ns, id);
+      loads.add(p);
+      return p;
+    };
     // A walker opens files in readdir order: the first two, and the last one is then loaded ahead.
     const order = new Map<PathVfs, string[]>();
     for (const v of [live, snap]) {
@@ -68,7 +78,9 @@ test('opening the files of one folder in turn loads the next small files ahead (
       for (const n of listed.slice(0, 2)) await v.release(`/dir/${n}`, await v.open(`/dir/${n}`, O_RDONLY));
       t.is((await v.getattr(`/dir/${listed[3]!}`)).size, 3000);
     }
-    await new Promise((r) => setTimeout(r, 300));
+    await Promise.allSettled(loads);
+    store.get = realGet;
+    await new Promise((r) => setImmediate(r));
     // With the fragments gone from the store, only a block loaded ahead can still be read.
     const ids: string[] = [];
     for await (const id of fx.repo.store.list(fx.repo.dataNs)) ids.push(id);
