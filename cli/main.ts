@@ -5,6 +5,7 @@ import './env.js';
 import { Command } from 'commander';
 import { registerCat } from './cat.js';
 import { reportAndExit } from './common.js';
+import { registerForget } from './forget.js';
 import { registerGet } from './get.js';
 import { registerInit } from './init.js';
 import { registerLs } from './ls.js';
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
     registerUmount,
     registerSnapshot,
     registerSnapshots,
+    registerForget,
     registerSync,
     registerStats,
     registerVerify,
