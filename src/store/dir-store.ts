@@ -13,8 +13,13 @@
 //
 // Crash leftovers: at most a temp file in STORE/<space>/tmp/, which is never listed; opening the
 // store read-write removes temp files older than the opening process whose writer is gone.
+//
+// Trash (Store contract): STORE/<space>/trash/objects|meta|refs/<fan>/<rest>, the same tree one
+// level down, made on demand by the first trash. trash and untrash are one rename(2) each between
+// the two trees (one file system: atomic, and nothing written but directory entries), so a crash
+// leaves the file in one place or the other, whole. Their directory fsyncs go into sync() as a put's.
 
-import { open, readFile, readdir, stat, unlink } from 'node:fs/promises';
+import { open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FragfsError, fromFsError } from '../errors.js';
 import { DirSyncer, readOnlyError, removeStrayTempFiles, writeFileAtomic } from './atomic-file.js';
@@ -32,11 +37,13 @@ import {
 /** Folder name of each kind under STORE/<space>/. */
 export const KIND_DIRS: Readonly<Record<FragmentKind, string>> = { data: 'objects', meta: 'meta', ref: 'refs' };
 export const TEMP_DIR = 'tmp';
+/** Folder under STORE/<space>/ holding the trash, with the kind folders of the store's own tree. */
+export const TRASH_DIR = 'trash';
 
 const FAN_RE = /^[0-9a-f]{2}$/;
 const REST_RE = /^[0-9a-f]{62}$/;
 
-function isEnoent(e: unknown): boolean {
+export function isEnoent(e: unknown): boolean {
   return (e as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
 }
 
@@ -93,17 +100,23 @@ export class DirStore implements Store {
     return '';
   }
 
-  protected kindDir(ns: Namespace): string {
-    return join(this.root, ns.space, KIND_DIRS[ns.kind]);
+  /** The kind's folder, in place or in the trash. */
+  protected kindDir(ns: Namespace, trash = false): string {
+    return trash ? join(this.root, ns.space, TRASH_DIR, KIND_DIRS[ns.kind]) : join(this.root, ns.space, KIND_DIRS[ns.kind]);
   }
 
-  protected fanDir(ns: Namespace, id: string): string {
-    return join(this.kindDir(ns), id.slice(0, 2));
+  protected fanDir(ns: Namespace, id: string, trash = false): string {
+    return join(this.kindDir(ns, trash), id.slice(0, 2));
   }
 
   /** Path of the file for `id` in `ns` with a suffix (none for a dir fragment). */
   protected pathOf(ns: Namespace, id: string, suffix = this.suffix(ns.kind)): string {
     return join(this.fanDir(ns, id), id.slice(2) + suffix);
+  }
+
+  /** Path of the trash file for `id` in `ns`, named as in place. */
+  protected trashPathOf(ns: Namespace, id: string, suffix = this.suffix(ns.kind)): string {
+    return join(this.fanDir(ns, id, true), id.slice(2) + suffix);
   }
 
   /** The on-disk path of a whole fragment (for tests and tools; split data has two files). */
@@ -115,7 +128,7 @@ export class DirStore implements Store {
 
   // ---- file primitives ----------------------------------------------------------------------
 
-  private async ensureDir(dir: string): Promise<void> {
+  protected async ensureDir(dir: string): Promise<void> {
     if (this.knownDirs.has(dir)) return;
     try {
       const first = await mkdirPrivate(dir);
@@ -192,6 +205,33 @@ export class DirStore implements Store {
     return (await this.sizeOrUndefined(path)) !== undefined;
   }
 
+  /** Forgets that folders exist (one was removed behind the store): the next ensureDir makes them again. */
+  protected forgetDirs(...dirs: string[]): void {
+    for (const d of dirs) this.knownDirs.delete(d);
+  }
+
+  /**
+   * Renames `from` (in folder `fromDir`) to `to` (in folder `toDir`, made on demand), replacing a
+   * file there. False, with nothing changed, when `from` is absent.
+   */
+  protected async moveFile(fromDir: string, from: string, toDir: string, to: string): Promise<boolean> {
+    await this.ensureDir(toDir);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await rename(from, to);
+        this.syncer.touched(fromDir);
+        this.syncer.touched(toDir);
+        return true;
+      } catch (e) {
+        if (!isEnoent(e)) throw fromFsError(e, 'cannot move fragment file', from);
+        if (attempt > 0 || !(await this.exists(from))) return false;
+        // The target folder was removed behind the store (we remembered it): make it again, once.
+        this.forgetDirs(toDir);
+        await this.ensureDir(toDir);
+      }
+    }
+  }
+
   protected async unlinkIfPresent(dir: string, path: string): Promise<void> {
     try {
       await unlink(path);
@@ -206,8 +246,8 @@ export class DirStore implements Store {
    * Yields the id of every file named `<62 hex><suffix>` in the kind's fan-out tree, one fan-out
    * folder in memory at a time.
    */
-  protected async *walk(ns: Namespace, suffix: string): AsyncGenerator<string> {
-    const base = this.kindDir(ns);
+  protected async *walk(ns: Namespace, suffix: string, trash = false): AsyncGenerator<string> {
+    const base = this.kindDir(ns, trash);
     let fans: string[];
     try {
       fans = (await readdir(base)).filter((n) => FAN_RE.test(n)).sort();
@@ -278,6 +318,40 @@ export class DirStore implements Store {
   list(ns: Namespace): AsyncIterable<string> {
     checkNamespace(ns);
     return this.walk(ns, this.suffix(ns.kind));
+  }
+
+  async trash(ns: Namespace, id: string): Promise<void> {
+    checkNamespace(ns);
+    checkId(id);
+    this.checkWritable('trash');
+    const path = this.pathOf(ns, id);
+    // Looked at first so that a trash of an absent id makes no trash folder.
+    if (!(await this.exists(path))) return;
+    await this.moveFile(this.fanDir(ns, id), path, this.fanDir(ns, id, true), this.trashPathOf(ns, id));
+  }
+
+  async untrash(ns: Namespace, id: string): Promise<void> {
+    checkNamespace(ns);
+    checkId(id);
+    this.checkWritable('untrash');
+    const trashDir = this.fanDir(ns, id, true);
+    const trashPath = this.trashPathOf(ns, id);
+    if (!(await this.exists(trashPath))) return;
+    // Over a copy put meanwhile too (the same bytes): a rename, never an unlink, so that it cannot
+    // take away the copy a trash in another process has just moved there.
+    await this.moveFile(trashDir, trashPath, this.fanDir(ns, id), this.pathOf(ns, id));
+  }
+
+  async purge(ns: Namespace, id: string): Promise<void> {
+    checkNamespace(ns);
+    checkId(id);
+    this.checkWritable('purge');
+    await this.unlinkIfPresent(this.fanDir(ns, id, true), this.trashPathOf(ns, id));
+  }
+
+  listTrash(ns: Namespace): AsyncIterable<string> {
+    checkNamespace(ns);
+    return this.walk(ns, this.suffix(ns.kind), true);
   }
 
   async sync(): Promise<void> {

@@ -1,7 +1,9 @@
 // The `lmdb` backend: every fragment of every space in one LMDB environment, STORE/fragments.lmdb
 // (a single data file, LMDB's MDB_NOSUBDIR form, plus its lock file STORE/fragments.lmdb-lock),
 // with three named databases per space, `<space>:data`, `<space>:meta`, `<space>:ref`, keyed by the
-// 32 raw bytes of the id, values the fragment bytes unchanged.
+// 32 raw bytes of the id, values the fragment bytes unchanged. The trash of each namespace is one
+// more database beside it, `<space>:<kind>:trash`, keyed and valued alike, created by the first trash:
+// a move between the two is one write transaction, so a crash leaves the fragment in one of them.
 //
 // Durability: lmdb-js batches the async puts of one event turn (and those queued while a commit
 // runs) into one write transaction, which is what makes 1 MiB puts fast. With overlappingSync (on
@@ -32,8 +34,11 @@ import { mkdirPrivate } from './private-modes.js';
 import { checkId, checkNamespace, missingFragment, type Namespace, type Store } from './store.js';
 
 export const LMDB_FILE = 'fragments.lmdb';
-/** Three databases per space; LMDB scans its db table linearly, so this is bounded, not unlimited. */
-export const LMDB_MAX_DBS = 3 * 1024;
+/**
+ * Three databases per space and a trash beside each, for 1024 spaces; LMDB scans its db table
+ * linearly, so this is bounded, not unlimited.
+ */
+export const LMDB_MAX_DBS = 6 * 1024;
 
 type FragmentDb = Database<Buffer, Buffer>;
 
@@ -113,9 +118,12 @@ export class LmdbStore implements Store {
     return new LmdbStore(env, path, readOnly, readOnly ? undefined : new LmdbSpaceReserve(path, pageSize));
   }
 
-  /** The named database of a namespace, opened once; `undefined` when it does not exist and `create` is false. */
-  private db(ns: Namespace, create: boolean): FragmentDb | undefined {
-    const name = `${ns.space}:${ns.kind}`;
+  /**
+   * The named database of a namespace (or of its trash), opened once; `undefined` when it does not
+   * exist and `create` is false.
+   */
+  private db(ns: Namespace, create: boolean, trash = false): FragmentDb | undefined {
+    const name = trash ? `${ns.space}:${ns.kind}:trash` : `${ns.space}:${ns.kind}`;
     let db = this.dbs.get(name);
     if (db) return db;
     try {
@@ -250,7 +258,85 @@ export class LmdbStore implements Store {
 
   list(ns: Namespace): AsyncIterable<string> {
     checkNamespace(ns);
-    const db = this.db(ns, false);
+    return this.keysOf(this.db(ns, false));
+  }
+
+  /**
+   * Moves the fragment between a namespace's database and its trash in one write transaction: a
+   * crash leaves it whole in one of the two. LMDB writes the value to new pages (copy-on-write), so
+   * the room is reserved first as for a put, and a full disk is NO_SPACE with nothing moved.
+   */
+  private async move(ns: Namespace, id: string, toTrash: boolean): Promise<void> {
+    checkNamespace(ns);
+    checkId(id);
+    const what = toTrash ? 'trash' : 'untrash';
+    if (this.readOnly) throw readOnlyError(what);
+    const key = LmdbStore.key(id);
+    const from = this.db(ns, false, !toTrash);
+    let size: number | undefined;
+    let copy = true;
+    try {
+      size = from?.getBinaryFast(key)?.length;
+      // Untrash of an id put again meanwhile only drops the trash copy: nothing is written but a delete.
+      if (!toTrash && this.db(ns, false)?.doesExist(key)) copy = false;
+    } catch (e) {
+      throw lmdbError(e, 'cannot read', this.path);
+    }
+    if (from === undefined || size === undefined) return;
+    const verb = `cannot ${what} fragment ${id} (${ns.kind}) in`;
+    const need = await this.reserve!.reserve(copy ? size : 0, `${verb} ${this.path}`);
+    try {
+      const to = this.db(ns, true, toTrash)!;
+      await this.env.transaction(() => {
+        // Looked at again inside the transaction: another writer may have moved or put it meanwhile.
+        const v = from.getBinary(key);
+        if (v === undefined) return;
+        if (toTrash || !to.doesExist(key)) to.putSync(key, v);
+        from.removeSync(key);
+      });
+      this.settled();
+    } catch (e) {
+      this.settled(e);
+      throw await lmdbWriteError(e, verb, this.path);
+    } finally {
+      this.reserve!.release(need);
+    }
+  }
+
+  async trash(ns: Namespace, id: string): Promise<void> {
+    await this.move(ns, id, true);
+  }
+
+  async untrash(ns: Namespace, id: string): Promise<void> {
+    await this.move(ns, id, false);
+  }
+
+  async purge(ns: Namespace, id: string): Promise<void> {
+    checkNamespace(ns);
+    checkId(id);
+    if (this.readOnly) throw readOnlyError('purge');
+    const db = this.db(ns, false, true);
+    if (!db) return;
+    const verb = `cannot purge fragment ${id} (${ns.kind}) from`;
+    const need = await this.reserve!.reserve(0, `${verb} ${this.path}`);
+    try {
+      await db.remove(LmdbStore.key(id));
+      this.settled();
+    } catch (e) {
+      this.settled(e);
+      throw await lmdbWriteError(e, verb, this.path);
+    } finally {
+      this.reserve!.release(need);
+    }
+  }
+
+  listTrash(ns: Namespace): AsyncIterable<string> {
+    checkNamespace(ns);
+    return this.keysOf(this.db(ns, false, true));
+  }
+
+  /** The ids in `db` (none when it does not exist), as `list` yields them. */
+  private keysOf(db: FragmentDb | undefined): AsyncIterable<string> {
     const path = this.path;
     return (async function* () {
       if (!db) return;

@@ -4,9 +4,10 @@
 import { FragfsError } from '../errors.js';
 import { checkId, checkNamespace, missingFragment, type Namespace, type Store } from './store.js';
 
-/** The "location" of memory stores: fragments by `space:kind`, then by id. */
+/** The "location" of memory stores: fragments by `space:kind`, then by id; the trash likewise. */
 export class MemoryVolume {
   readonly maps = new Map<string, Map<string, Uint8Array>>();
+  readonly trash = new Map<string, Map<string, Uint8Array>>();
 }
 
 export class MemoryStore implements Store {
@@ -18,21 +19,29 @@ export class MemoryStore implements Store {
     private readonly readOnly = false,
   ) {}
 
-  private map(ns: Namespace, create: boolean): Map<string, Uint8Array> | undefined {
+  private map(ns: Namespace, create: boolean, maps = this.volume.maps): Map<string, Uint8Array> | undefined {
     if (this.closed) throw new FragfsError('INVALID', 'the memory store is closed');
     const key = `${ns.space}:${ns.kind}`;
-    let m = this.volume.maps.get(key);
+    let m = maps.get(key);
     if (!m && create) {
       m = new Map();
-      this.volume.maps.set(key, m);
+      maps.set(key, m);
     }
     return m;
+  }
+
+  private trashMap(ns: Namespace, create: boolean): Map<string, Uint8Array> | undefined {
+    return this.map(ns, create, this.volume.trash);
+  }
+
+  private checkWritable(what: string): void {
+    if (this.readOnly) throw new FragfsError('READ_ONLY', `cannot ${what}: the store is open read-only`);
   }
 
   async put(ns: Namespace, id: string, bytes: Uint8Array): Promise<void> {
     checkNamespace(ns);
     checkId(id);
-    if (this.readOnly) throw new FragfsError('READ_ONLY', 'cannot put: the store is open read-only');
+    this.checkWritable('put');
     const m = this.map(ns, true)!;
     // A private copy: the caller may reuse its buffer; content addressing lets us skip a present id.
     if (!m.has(id)) m.set(id, new Uint8Array(bytes));
@@ -61,7 +70,7 @@ export class MemoryStore implements Store {
   async delete(ns: Namespace, id: string): Promise<void> {
     checkNamespace(ns);
     checkId(id);
-    if (this.readOnly) throw new FragfsError('READ_ONLY', 'cannot delete: the store is open read-only');
+    this.checkWritable('delete');
     this.map(ns, false)?.delete(id);
   }
 
@@ -71,6 +80,46 @@ export class MemoryStore implements Store {
     if (!m) return;
     // A snapshot of the keys: the contract only promises ids present when the listing started.
     for (const id of [...m.keys()]) yield id;
+  }
+
+  // The moves below are synchronous between their checks and the Map updates: atomic in one process.
+
+  async trash(ns: Namespace, id: string): Promise<void> {
+    checkNamespace(ns);
+    checkId(id);
+    this.checkWritable('trash');
+    const m = this.map(ns, false);
+    const v = m?.get(id);
+    if (v === undefined) return;
+    this.trashMap(ns, true)!.set(id, v);
+    m!.delete(id);
+  }
+
+  async untrash(ns: Namespace, id: string): Promise<void> {
+    checkNamespace(ns);
+    checkId(id);
+    this.checkWritable('untrash');
+    const t = this.trashMap(ns, false);
+    const v = t?.get(id);
+    if (v === undefined) return;
+    const m = this.map(ns, true)!;
+    // Put again meanwhile: same id, same bytes, the copy in place stays.
+    if (!m.has(id)) m.set(id, v);
+    t!.delete(id);
+  }
+
+  async purge(ns: Namespace, id: string): Promise<void> {
+    checkNamespace(ns);
+    checkId(id);
+    this.checkWritable('purge');
+    this.trashMap(ns, false)?.delete(id);
+  }
+
+  async *listTrash(ns: Namespace): AsyncIterable<string> {
+    checkNamespace(ns);
+    const t = this.trashMap(ns, false);
+    if (!t) return;
+    for (const id of [...t.keys()]) yield id;
   }
 
   async sync(): Promise<void> {}

@@ -11,7 +11,7 @@ import { SplitStore } from './split-store.js';
 import { BACKEND_NAMES, isValidSpaceName, type BackendName, type Store } from './store.js';
 
 export interface OpenBackendOptions {
-  /** put/delete reject READ_ONLY; nothing is created; a missing location rejects NO_STORE. */
+  /** put, delete and the trash moves reject READ_ONLY; nothing is created; a missing location rejects NO_STORE. */
   readOnly?: boolean;
 }
 

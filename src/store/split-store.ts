@@ -12,13 +12,48 @@
 // sync() exactly as in the dir backend (see dir-store.ts).
 //
 // meta fragments are stored whole as meta/<fan>/<rest>.meta.msgpack, refs whole as refs/<fan>/<rest>.
+//
+// Trash: the dir backend's trash tree, STORE/<space>/trash/. meta and refs are single files and move
+// with one rename, as in dir. A data fragment moves by its header alone: trash renames H to TH
+// (trash/objects/<fan>/<rest>.meta.msgpack) and untrash renames it back; its payload P stays where
+// it is, out of sight as every payload without header is. So each move is one rename, atomic
+// against a crash and against every other process, and no pair is ever half moved. A payload is
+// claimed by H or by TH, and is removed only when neither exists:
+//
+//   delete: unlink H (the commit), then P unless claimed (a trash copy keeps it).
+//   purge:  rename TH to the purge mark trash/objects/<fan>/<rest>.purge (the commit: an untrash
+//           finds nothing from here on), then P unless claimed, then the mark. A crash leaves the
+//           mark; the next read-write open, or the next trash, untrash or purge of the id, finishes
+//           the purge.
+//   put of an id in the trash: writes P and H in place as usual (the trash header claims the new P).
+//   untrash of an id put again: renames TH over H (the same bytes), never unlinks it, so that it
+//           cannot take away a header a trash in another process has just moved there.
+//
+// P is removed by renaming it to a temp name first, looking again, and putting it back when a header
+// claims it by then, so it never destroys a payload a put or an untrash in another process needs;
+// a put whose P went meanwhile (P gone once its H is written) writes P again before it resolves.
+// Until it has, a reader in another process may find H without P: get and size look again for a
+// moment (about a third of a second) before they call that CORRUPT.
+// Within a process, put, delete and the moves of one data fragment also run one at a time
+// (key-lock.ts), which keeps even the moment between those steps out of sight.
 
+import { link, readdir, rename, unlink } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Packr, Unpackr } from 'msgpackr';
-import { FragfsError } from '../errors.js';
-import { DirStore, prepareFileTreeRoot, type FileTreeOpenOptions } from './dir-store.js';
-import { checkId, checkNamespace, missingFragment, type FragmentKind, type Namespace } from './store.js';
+import { FragfsError, fromFsError } from '../errors.js';
+import { tempName } from './atomic-file.js';
+import { DirStore, TEMP_DIR, isEnoent, prepareFileTreeRoot, type FileTreeOpenOptions } from './dir-store.js';
+import { withKeyLock } from './key-lock.js';
+import { checkId, checkNamespace, isValidSpaceName, missingFragment, type FragmentKind, type Namespace } from './store.js';
 
 export const HEADER_SUFFIX = '.meta.msgpack';
+/** Waits (ms) before a header found without its payload is looked at again; then it is CORRUPT. */
+const PAYLOAD_RETRY_MS = [1, 4, 16, 64, 256];
+/** Suffix of the mark of a purge under way, in the trash beside where the trash header was. */
+export const PURGE_SUFFIX = '.purge';
+const REST_RE = /^[0-9a-f]{62}$/;
+const FAN_RE = /^[0-9a-f]{2}$/;
 const ENC_KEY = 'FragComp::DataEncryptionType';
 const COMP_KEY = 'FragComp::DataCompressionType';
 
@@ -92,10 +127,14 @@ export function parseSplitHeader(frame: Uint8Array, id: string): SplitHeader {
 
 export class SplitStore extends DirStore {
   override readonly backend = 'split' as const;
+  /** Key prefix of this store's fragments in key-lock.ts (one store, one prefix, in any handle). */
+  private readonly lockPrefix = resolve(this.root);
 
   static override async open(root: string, o: FileTreeOpenOptions = {}): Promise<SplitStore> {
     await prepareFileTreeRoot(root, o.readOnly ?? false);
-    return new SplitStore(root, o.readOnly ?? false);
+    const store = new SplitStore(root, o.readOnly ?? false);
+    if (!store.readOnly) await store.settleTrash();
+    return store;
   }
 
   /** data: the header is the listed/committed file; meta: stored whole with the same suffix. */
@@ -116,11 +155,16 @@ export class SplitStore extends DirStore {
     checkId(id);
     this.checkWritable('put');
     const { header, payload } = splitFragment(Buffer.from(bytes));
-    const headerPath = this.pathOf(ns, id);
-    if (await this.exists(headerPath)) return;
-    const dir = this.fanDir(ns, id);
-    await this.writeAtomic(ns, dir, this.pathOf(ns, id, ''), payload);
-    await this.writeAtomic(ns, dir, headerPath, header);
+    await this.serialized(ns, id, async () => {
+      const headerPath = this.pathOf(ns, id);
+      if (await this.exists(headerPath)) return;
+      const dir = this.fanDir(ns, id);
+      const payloadPath = this.pathOf(ns, id, '');
+      await this.writeAtomic(ns, dir, payloadPath, payload);
+      await this.writeAtomic(ns, dir, headerPath, header);
+      // A purge or delete of this id in another process can take the payload just written (header comment).
+      if (!(await this.exists(payloadPath))) await this.writeAtomic(ns, dir, payloadPath, payload);
+    });
   }
 
   private async readHeader(ns: Namespace, id: string): Promise<SplitHeader | undefined> {
@@ -138,27 +182,45 @@ export class SplitStore extends DirStore {
     if (ns?.kind !== 'data') return super.get(ns, id);
     checkNamespace(ns);
     checkId(id);
-    const header = await this.readHeader(ns, id);
-    if (header === undefined) throw missingFragment(ns, id);
-    // Read the payload straight into place after the 5 header bytes: no second 1 MiB copy.
-    const s = await this.readOrUndefined(this.pathOf(ns, id, ''), header.raw ? 0 : 5);
-    if (s === undefined) throw this.payloadMissing(id);
-    if (!header.raw) {
-      s[0] = header.status;
-      s.writeUInt32BE(header.crc32, 1);
+    for (let attempt = 0; ; attempt++) {
+      const header = await this.readHeader(ns, id);
+      if (header === undefined) throw missingFragment(ns, id);
+      // Read the payload straight into place after the 5 header bytes: no second 1 MiB copy.
+      const s = await this.readOrUndefined(this.pathOf(ns, id, ''), header.raw ? 0 : 5);
+      if (s !== undefined) {
+        if (!header.raw) {
+          s[0] = header.status;
+          s.writeUInt32BE(header.crc32, 1);
+        }
+        return s;
+      }
+      await this.payloadGone(id, attempt);
     }
-    return s;
   }
 
   override async size(ns: Namespace, id: string): Promise<number | undefined> {
     if (ns?.kind !== 'data') return super.size(ns, id);
     checkNamespace(ns);
     checkId(id);
-    const header = await this.readHeader(ns, id);
-    if (header === undefined) return undefined;
-    const payloadSize = await this.sizeOrUndefined(this.pathOf(ns, id, ''));
-    if (payloadSize === undefined) throw this.payloadMissing(id);
-    return header.raw ? payloadSize : 5 + payloadSize;
+    for (let attempt = 0; ; attempt++) {
+      const header = await this.readHeader(ns, id);
+      if (header === undefined) return undefined;
+      const payloadSize = await this.sizeOrUndefined(this.pathOf(ns, id, ''));
+      if (payloadSize !== undefined) return header.raw ? payloadSize : 5 + payloadSize;
+      await this.payloadGone(id, attempt);
+    }
+  }
+
+  /**
+   * A payload missing after its header was read: waits a moment before the caller looks again
+   * (header first: gone too when the fragment was deleted or purged meanwhile), and after the last
+   * wait throws CORRUPT. A put beside a purge of its id in another process can leave its header
+   * without payload for as long as it takes the put to write the payload again (header comment).
+   */
+  private async payloadGone(id: string, attempt: number): Promise<void> {
+    const wait = PAYLOAD_RETRY_MS[attempt];
+    if (wait === undefined) throw this.payloadMissing(id);
+    await sleep(wait);
   }
 
   override async delete(ns: Namespace, id: string): Promise<void> {
@@ -166,8 +228,155 @@ export class SplitStore extends DirStore {
     checkNamespace(ns);
     checkId(id);
     this.checkWritable('delete');
-    const dir = this.fanDir(ns, id);
-    await this.unlinkIfPresent(dir, this.pathOf(ns, id));
-    await this.unlinkIfPresent(dir, this.pathOf(ns, id, ''));
+    await this.serialized(ns, id, async () => {
+      await this.unlinkIfPresent(this.fanDir(ns, id), this.pathOf(ns, id));
+      // A trash copy of the id keeps the payload (delete does not touch the trash).
+      await this.dropUnclaimedPayload(ns, id);
+    });
+  }
+
+  // ---- trash of data fragments (header comment) -------------------------------------------------
+
+  /** Runs `fn` after every other put, delete or move of the same data fragment in this process. */
+  private serialized<T>(ns: Namespace, id: string, fn: () => Promise<T>): Promise<T> {
+    return withKeyLock(`${this.lockPrefix}\0${ns.space}\0${id}`, fn);
+  }
+
+  /** The files of a data fragment: in place, its trash header, and the mark of a purge under way. */
+  private filesOf(ns: Namespace, id: string) {
+    return {
+      dir: this.fanDir(ns, id),
+      h: this.pathOf(ns, id),
+      p: this.pathOf(ns, id, ''),
+      trashDir: this.fanDir(ns, id, true),
+      th: this.trashPathOf(ns, id),
+      purging: this.trashPathOf(ns, id, PURGE_SUFFIX),
+      tmpDir: join(this.root, ns.space, TEMP_DIR),
+    };
+  }
+
+  /**
+   * Unlinks the payload P of a data fragment that neither a header in place nor one in the trash
+   * claims. P is renamed to a temp name first, so that whatever is at P is taken whole (a put's or
+   * an untrash's landing meanwhile too), then looked at again: unlinked when still unclaimed, else
+   * put back (unless a newer P is there). A put that lost its P this way writes it again.
+   */
+  private async dropUnclaimedPayload(ns: Namespace, id: string): Promise<void> {
+    const f = this.filesOf(ns, id);
+    const claimed = async () => (await this.exists(f.h)) || (await this.exists(f.th));
+    if (await claimed()) return;
+    const grab = join(f.tmpDir, tempName());
+    try {
+      await rename(f.p, grab);
+    } catch (e) {
+      if (isEnoent(e)) return;
+      throw fromFsError(e, 'cannot delete fragment file', f.p);
+    }
+    this.syncer.touched(f.dir);
+    try {
+      if (!(await claimed())) return;
+      try {
+        await link(grab, f.p);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+    } catch (e) {
+      throw fromFsError(e, 'cannot delete fragment file', f.p);
+    } finally {
+      await unlink(grab).catch(() => undefined);
+    }
+  }
+
+  /** Finishes a purge of the id that a crash interrupted (its mark exists): payload, then mark. */
+  private async settle(ns: Namespace, id: string): Promise<void> {
+    const f = this.filesOf(ns, id);
+    if (!(await this.exists(f.purging))) return;
+    await this.dropUnclaimedPayload(ns, id);
+    await this.unlinkIfPresent(f.trashDir, f.purging);
+  }
+
+  /**
+   * Finishes every purge a crash interrupted, in every space (a read-write open runs it). Safe
+   * beside other processes using the store: a purge mark is never taken back, and the payload is
+   * dropped only while no header claims it.
+   */
+  async settleTrash(): Promise<void> {
+    this.checkWritable('settle the trash');
+    let spaces: string[];
+    try {
+      spaces = (await readdir(this.root)).filter(isValidSpaceName);
+    } catch (e) {
+      throw fromFsError(e, 'cannot list store folder', this.root);
+    }
+    for (const space of spaces) {
+      const ns: Namespace = { space, kind: 'data' };
+      const base = this.kindDir(ns, true);
+      let fans: string[];
+      try {
+        fans = (await readdir(base)).filter((n) => FAN_RE.test(n));
+      } catch (e) {
+        if (isEnoent(e)) continue;
+        throw fromFsError(e, 'cannot list store folder', base);
+      }
+      for (const fan of fans) {
+        let names: string[];
+        try {
+          names = await readdir(join(base, fan));
+        } catch (e) {
+          if (isEnoent(e)) continue;
+          throw fromFsError(e, 'cannot list store folder', join(base, fan));
+        }
+        for (const name of names) {
+          const rest = name.slice(0, -PURGE_SUFFIX.length);
+          if (!name.endsWith(PURGE_SUFFIX) || !REST_RE.test(rest)) continue;
+          const id = fan + rest;
+          await this.serialized(ns, id, () => this.settle(ns, id));
+        }
+      }
+    }
+  }
+
+  override async trash(ns: Namespace, id: string): Promise<void> {
+    if (ns?.kind !== 'data') return super.trash(ns, id);
+    checkNamespace(ns);
+    checkId(id);
+    this.checkWritable('trash');
+    await this.serialized(ns, id, async () => {
+      await this.settle(ns, id);
+      const f = this.filesOf(ns, id);
+      // Looked at first so that a trash of an absent id makes no trash folder.
+      if (!(await this.exists(f.h))) return;
+      await this.moveFile(f.dir, f.h, f.trashDir, f.th);
+    });
+  }
+
+  override async untrash(ns: Namespace, id: string): Promise<void> {
+    if (ns?.kind !== 'data') return super.untrash(ns, id);
+    checkNamespace(ns);
+    checkId(id);
+    this.checkWritable('untrash');
+    await this.serialized(ns, id, async () => {
+      await this.settle(ns, id);
+      const f = this.filesOf(ns, id);
+      if (!(await this.exists(f.th))) return;
+      // Over an H put meanwhile too (the same bytes): a rename, never an unlink, so that it cannot
+      // take away the header a trash in another process has just moved.
+      await this.moveFile(f.trashDir, f.th, f.dir, f.h);
+    });
+  }
+
+  override async purge(ns: Namespace, id: string): Promise<void> {
+    if (ns?.kind !== 'data') return super.purge(ns, id);
+    checkNamespace(ns);
+    checkId(id);
+    this.checkWritable('purge');
+    await this.serialized(ns, id, async () => {
+      await this.settle(ns, id);
+      const f = this.filesOf(ns, id);
+      if (!(await this.exists(f.th))) return;
+      // The commit: the trash header becomes the purge mark (an untrash finds nothing from here on).
+      if (!(await this.moveFile(f.trashDir, f.th, f.trashDir, f.purging))) return;
+      await this.settle(ns, id);
+    });
   }
 }

@@ -57,6 +57,32 @@ export const BACKEND_NAMES: readonly BackendName[] = ['memory', 'lmdb', 'dir', '
  *   or a signal; the store MUST stay usable afterwards: reads go on, `sync` and `close` complete, and
  *   a put succeeds again once space is freed. A backend SHOULD find a full disk before it starts a
  *   write it cannot finish. Opening read-only MUST work on a disk that is 100 % full.
+ *
+ * The trash, for garbage collection: gc deletes in two steps so that a writer running beside it
+ * never loses a fragment. It moves each condemned fragment into its namespace's trash, re-checks
+ * which fragments writers pinned meanwhile, moves those back, and purges the rest.
+ * - Every namespace has its own trash, as independent as the namespaces are. `get`, `has`, `size`
+ *   and `list` MUST NOT see trashed fragments; `listTrash` yields them under the rules of `list`.
+ * - `trash` MUST move the fragment atomically: afterwards, after a failure, and after a crash of the
+ *   process (kill -9) at any point, it is either still in place or whole in the trash, never lost,
+ *   never a prefix. A concurrent reader sees it either present and whole or MISSING_FRAGMENT.
+ *   Trash of an id that is not present MUST succeed and change nothing; an id already in the trash
+ *   is replaced by the one in place.
+ * - `untrash` MUST move it back, atomically in the same sense. When the id is present in place
+ *   already (a writer put it again meanwhile), one copy stays in place and the trash copy is gone.
+ *   Untrash of an id not in the trash MUST succeed and change nothing.
+ * - `purge` MUST delete the trash copy for good; purge of an id not in the trash MUST succeed.
+ * - `put` of an id that is only in the trash writes it in place as usual and MUST leave the trash
+ *   copy alone; `delete` MUST NOT touch the trash.
+ * - Concurrent calls for one id, in one process or in several, MUST each take effect atomically, in
+ *   some order: writers put and untrash what they pinned while a gc trashes and purges beside them.
+ * - A move becomes durable against power loss as a put or delete does (by the next `sync()`).
+ * - A read-only store MUST reject trash, untrash and purge with FragfsError('READ_ONLY').
+ * - A move SHOULD NOT need free space (a rename, a move inside one transaction); a backend that
+ *   needs some MUST reject a full disk with NO_SPACE and leave the fragment where it was.
+ * - Leftovers of a move or purge that a crash interrupted MUST stay out of sight (neither listed
+ *   nor seen in place) and MUST be completed or rolled back by the next read-write open and by the
+ *   next trash, untrash or purge of that id.
  */
 export interface Store {
   readonly backend: BackendName;
@@ -67,6 +93,14 @@ export interface Store {
   size(ns: Namespace, id: string): Promise<number | undefined>;
   delete(ns: Namespace, id: string): Promise<void>;
   list(ns: Namespace): AsyncIterable<string>;
+  /** Moves the fragment out of sight into the namespace's trash (a no-op when absent). */
+  trash(ns: Namespace, id: string): Promise<void>;
+  /** Moves a trashed fragment back in place (drops the trash copy when the id is in place again). */
+  untrash(ns: Namespace, id: string): Promise<void>;
+  /** Deletes the trash copy of the id for good (idempotent). */
+  purge(ns: Namespace, id: string): Promise<void>;
+  /** The ids in the namespace's trash, under the rules of `list`. */
+  listTrash(ns: Namespace): AsyncIterable<string>;
   /** Makes every put that has resolved so far durable against power loss. */
   sync(): Promise<void>;
   close(): Promise<void>;

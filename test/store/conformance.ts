@@ -11,6 +11,8 @@ import { FRAGMENT_KINDS, type FragmentKind, type Namespace, type Store } from '.
 /** One fresh, empty store location. `open` may be called again after the store it returned was closed. */
 export interface StoreLocation {
   open(): Promise<Store>;
+  /** Opens the location read-only (after a read-write store on it wrote something and closed). */
+  openReadOnly(): Promise<Store>;
   /** Removes everything the location holds (the test has closed its stores). */
   remove(): Promise<void>;
 }
@@ -138,6 +140,9 @@ export function runConformance(test: TestFn, name: string, factory: StoreFactory
         ['has', () => store.has(n, id)],
         ['size', () => store.size(n, id)],
         ['delete', () => store.delete(n, id)],
+        ['trash', () => store.trash(n, id)],
+        ['untrash', () => store.untrash(n, id)],
+        ['purge', () => store.purge(n, id)],
       ];
       for (const id of badIds) {
         for (const [what, call] of calls(ns('data'), id as string)) {
@@ -152,9 +157,14 @@ export function runConformance(test: TestFn, name: string, factory: StoreFactory
         }
         const e = await t.throwsAsync(async () => collect(store.list(n as Namespace)));
         t.true(isCode('INVALID')(e), `list(${JSON.stringify(n)}): ${String(e)}`);
+        const e2 = await t.throwsAsync(async () => collect(store.listTrash(n as Namespace)));
+        t.true(isCode('INVALID')(e2), `listTrash(${JSON.stringify(n)}): ${String(e2)}`);
       }
-      // Nothing was stored by the rejected puts.
-      for (const kind of FRAGMENT_KINDS) t.deepEqual(await collect(store.list(ns(kind))), []);
+      // Nothing was stored by the rejected puts, nor moved by the rejected trash calls.
+      for (const kind of FRAGMENT_KINDS) {
+        t.deepEqual(await collect(store.list(ns(kind))), []);
+        t.deepEqual(await collect(store.listTrash(ns(kind))), []);
+      }
     });
   });
 
@@ -316,6 +326,326 @@ export function runConformance(test: TestFn, name: string, factory: StoreFactory
     });
   });
 
+  // ---- the trash ------------------------------------------------------------------------------
+
+  /** Bytes of each shape a backend may store differently: empty, raw, encoded-block shaped, 1 MiB. */
+  const trashSamples = (): Buffer[] => {
+    const block = randomBytes(70 * KIB);
+    block[0] = 0xc0;
+    const big = randomBytes(MIB);
+    big[0] = 0x40;
+    return [Buffer.alloc(0), Buffer.from([0x01, 2, 3]), block, big];
+  };
+
+  test(t_('trash hides a fragment from get, has, size and list; listTrash shows it; untrash restores its bytes'), async (t) => {
+    await withStore(factory, async (store) => {
+      for (const kind of FRAGMENT_KINDS) {
+        const keep = randomId();
+        await store.put(ns(kind), keep, Buffer.from('stays'));
+        for (const bytes of trashSamples()) {
+          const id = randomId();
+          await store.put(ns(kind), id, bytes);
+          await store.trash(ns(kind), id);
+          const e = await t.throwsAsync(store.get(ns(kind), id));
+          t.true(isCode('MISSING_FRAGMENT', id)(e), `${kind} ${bytes.length}: ${String(e)}`);
+          t.false(await store.has(ns(kind), id));
+          t.is(await store.size(ns(kind), id), undefined);
+          t.deepEqual(await collect(store.list(ns(kind))), [keep]);
+          t.deepEqual(await collect(store.listTrash(ns(kind))), [id]);
+
+          await store.untrash(ns(kind), id);
+          t.true(Buffer.from(await store.get(ns(kind), id)).equals(bytes), `${kind} ${bytes.length} bytes back`);
+          t.is(await store.size(ns(kind), id), bytes.length);
+          t.deepEqual((await collect(store.list(ns(kind)))).sort(), [keep, id].sort());
+          t.deepEqual(await collect(store.listTrash(ns(kind))), []);
+          await store.delete(ns(kind), id);
+        }
+        t.true(Buffer.from(await store.get(ns(kind), keep)).equals(Buffer.from('stays')));
+      }
+    });
+  });
+
+  test(t_('put of a trashed id writes it in place and leaves the trash copy; untrash then keeps one copy'), async (t) => {
+    await withStore(factory, async (store) => {
+      for (const kind of FRAGMENT_KINDS) {
+        for (const bytes of trashSamples()) {
+          const id = randomId();
+          await store.put(ns(kind), id, bytes);
+          await store.trash(ns(kind), id);
+          await store.put(ns(kind), id, bytes);
+          t.true(Buffer.from(await store.get(ns(kind), id)).equals(bytes));
+          t.deepEqual(await collect(store.list(ns(kind))), [id]);
+          t.deepEqual(await collect(store.listTrash(ns(kind))), [id], 'the trash copy stays');
+          // delete does not touch the trash either.
+          await store.delete(ns(kind), id);
+          t.deepEqual(await collect(store.listTrash(ns(kind))), [id]);
+          await store.put(ns(kind), id, bytes);
+
+          await store.untrash(ns(kind), id);
+          t.true(Buffer.from(await store.get(ns(kind), id)).equals(bytes), `${kind} ${bytes.length}`);
+          t.is(await store.size(ns(kind), id), bytes.length);
+          t.deepEqual(await collect(store.list(ns(kind))), [id], 'one copy in place');
+          t.deepEqual(await collect(store.listTrash(ns(kind))), [], 'the trash copy was dropped');
+          // A second trash while a trash copy exists replaces it; the fragment comes back whole.
+          await store.trash(ns(kind), id);
+          await store.put(ns(kind), id, bytes);
+          await store.trash(ns(kind), id);
+          t.deepEqual(await collect(store.list(ns(kind))), []);
+          t.deepEqual(await collect(store.listTrash(ns(kind))), [id]);
+          await store.untrash(ns(kind), id);
+          t.true(Buffer.from(await store.get(ns(kind), id)).equals(bytes));
+          t.deepEqual(await collect(store.listTrash(ns(kind))), []);
+          await store.delete(ns(kind), id);
+        }
+      }
+    });
+  });
+
+  test(t_('purge deletes the trash copy for good and is idempotent'), async (t) => {
+    await withStore(factory, async (store) => {
+      for (const kind of FRAGMENT_KINDS) {
+        for (const bytes of trashSamples()) {
+          const id = randomId();
+          await store.put(ns(kind), id, bytes);
+          await store.trash(ns(kind), id);
+          await store.purge(ns(kind), id);
+          t.deepEqual(await collect(store.listTrash(ns(kind))), []);
+          t.false(await store.has(ns(kind), id));
+          await store.untrash(ns(kind), id);
+          t.false(await store.has(ns(kind), id), 'nothing to move back');
+          t.true(isCode('MISSING_FRAGMENT', id)(await t.throwsAsync(store.get(ns(kind), id))));
+          await t.notThrowsAsync(store.purge(ns(kind), id));
+          // A fragment in place is not purged with its trash copy.
+          await store.put(ns(kind), id, bytes);
+          await store.trash(ns(kind), id);
+          await store.put(ns(kind), id, bytes);
+          await store.purge(ns(kind), id);
+          t.true(Buffer.from(await store.get(ns(kind), id)).equals(bytes));
+          t.deepEqual(await collect(store.listTrash(ns(kind))), []);
+          await store.delete(ns(kind), id);
+        }
+      }
+    });
+  });
+
+  test(t_('trash, untrash and purge of absent ids succeed and change nothing'), async (t) => {
+    await withStore(factory, async (store) => {
+      for (const kind of FRAGMENT_KINDS) {
+        const present = randomId();
+        await store.put(ns(kind), present, Buffer.from('present'));
+        for (const n of [ns(kind), ns(kind, 'never-written')]) {
+          const id = randomId();
+          await t.notThrowsAsync(store.trash(n, id));
+          await t.notThrowsAsync(store.untrash(n, id));
+          await t.notThrowsAsync(store.purge(n, id));
+          t.false(await store.has(n, id));
+          t.deepEqual(await collect(store.listTrash(n)), []);
+        }
+        // untrash and purge of an id in place but not in the trash leave it in place.
+        await store.untrash(ns(kind), present);
+        await store.purge(ns(kind), present);
+        t.is(Buffer.from(await store.get(ns(kind), present)).toString(), 'present');
+        t.deepEqual(await collect(store.list(ns(kind))), [present]);
+        t.deepEqual(await collect(store.listTrash(ns(kind))), []);
+      }
+    });
+  });
+
+  test(t_('the trash of each space and kind is its own'), async (t) => {
+    await withStore(factory, async (store) => {
+      const id = randomId();
+      const bytesOf = (what: string) => {
+        const b = Buffer.concat([Buffer.from([0x80, 1, 2, 3, 4]), Buffer.from(what)]);
+        return b;
+      };
+      const spots: Namespace[] = [ns('data', 'alpha'), ns('meta', 'alpha'), ns('ref', 'alpha'), ns('data', 'beta')];
+      for (const n of spots) await store.put(n, id, bytesOf(`${n.space}/${n.kind}`));
+      await store.trash(ns('data', 'alpha'), id);
+      t.deepEqual(await collect(store.listTrash(ns('data', 'alpha'))), [id]);
+      for (const n of spots.slice(1)) {
+        t.true(Buffer.from(await store.get(n, id)).equals(bytesOf(`${n.space}/${n.kind}`)), `${n.space}/${n.kind} in place`);
+        t.deepEqual(await collect(store.listTrash(n)), [], `${n.space}/${n.kind} trash empty`);
+      }
+      // Moves in the other namespaces do not reach the trashed copy.
+      await store.untrash(ns('data', 'beta'), id);
+      await store.purge(ns('data', 'beta'), id);
+      await store.purge(ns('meta', 'alpha'), id);
+      await store.trash(ns('meta', 'alpha'), id);
+      await store.trash(ns('data', 'beta'), id);
+      await store.purge(ns('data', 'beta'), id);
+      t.deepEqual(await collect(store.listTrash(ns('data', 'alpha'))), [id]);
+      t.deepEqual(await collect(store.listTrash(ns('meta', 'alpha'))), [id]);
+      t.deepEqual(await collect(store.listTrash(ns('data', 'beta'))), []);
+      t.false(await store.has(ns('data', 'beta'), id));
+      t.true(await store.has(ns('ref', 'alpha'), id));
+      await store.untrash(ns('data', 'alpha'), id);
+      await store.untrash(ns('meta', 'alpha'), id);
+      t.true(Buffer.from(await store.get(ns('data', 'alpha'), id)).equals(bytesOf('alpha/data')));
+      t.true(Buffer.from(await store.get(ns('meta', 'alpha'), id)).equals(bytesOf('alpha/meta')));
+    });
+  });
+
+  test(t_('the trash survives close and reopen; read-only opens list it and reject trash, untrash and purge'), async (t) => {
+    await withStore(factory, async (first, loc) => {
+      const ids: Record<FragmentKind, string> = { data: randomId(), meta: randomId(), ref: randomId() };
+      const samples = trashSamples();
+      for (const kind of FRAGMENT_KINDS) {
+        await first.put(ns(kind), ids[kind], samples[3]!);
+        await first.trash(ns(kind), ids[kind]);
+      }
+      const placed = randomId();
+      await first.put(ns('data'), placed, samples[2]!);
+      await first.close();
+
+      const ro = await loc.openReadOnly();
+      try {
+        for (const kind of FRAGMENT_KINDS) {
+          t.deepEqual(await collect(ro.listTrash(ns(kind))), [ids[kind]]);
+          t.false(await ro.has(ns(kind), ids[kind]));
+        }
+        const calls: Array<[string, () => Promise<void>]> = [
+          ['trash', () => ro.trash(ns('data'), placed)],
+          ['untrash', () => ro.untrash(ns('data'), ids.data)],
+          ['purge', () => ro.purge(ns('data'), ids.data)],
+          ['trash of an absent id', () => ro.trash(ns('meta'), randomId())],
+        ];
+        for (const [what, call] of calls) {
+          const e = await t.throwsAsync(call());
+          t.true(isCode('READ_ONLY')(e), `${what}: ${String(e)}`);
+        }
+        t.true(await ro.has(ns('data'), placed));
+        t.deepEqual(await collect(ro.listTrash(ns('data'))), [ids.data]);
+      } finally {
+        await ro.close();
+      }
+
+      const again = await loc.open();
+      try {
+        for (const kind of FRAGMENT_KINDS) {
+          await again.untrash(ns(kind), ids[kind]);
+          t.true(Buffer.from(await again.get(ns(kind), ids[kind])).equals(samples[3]!), `${kind} back after reopen`);
+          t.deepEqual(await collect(again.listTrash(ns(kind))), []);
+        }
+      } finally {
+        await again.close();
+      }
+    });
+  });
+
+  test(t_('concurrent puts, trashes and untrashes of one id never lose it'), async (t) => {
+    await withStore(factory, async (store) => {
+      for (const kind of FRAGMENT_KINDS) {
+        for (let round = 0; round < 5; round++) {
+          const id = randomId();
+          const bytes = randomBytes(1000 + round * 50 * KIB);
+          bytes[0] = 0xc0;
+          await store.put(ns(kind), id, bytes);
+          const jobs: Promise<void>[] = [];
+          const ops = [() => store.trash(ns(kind), id), () => store.untrash(ns(kind), id), () => store.put(ns(kind), id, bytes)];
+          for (let i = 0; i < 12; i++) jobs.push(ops[(i + round) % 3]!());
+          await Promise.all(jobs);
+          const inPlace = await store.has(ns(kind), id);
+          const inTrash = (await collect(store.listTrash(ns(kind)))).includes(id);
+          t.true(inPlace || inTrash, `${kind} round ${round}: somewhere`);
+          if (inPlace) t.true(Buffer.from(await store.get(ns(kind), id)).equals(bytes));
+          await store.untrash(ns(kind), id);
+          t.true(Buffer.from(await store.get(ns(kind), id)).equals(bytes), `${kind} round ${round}: whole`);
+          t.deepEqual(await collect(store.listTrash(ns(kind))), []);
+        }
+      }
+    });
+  });
+
+  test(t_('property: any sequence of puts, deletes, trashes, untrashes and purges matches a model'), async (t) => {
+    await withStore(factory, async (store, loc) => {
+      const pool = Array.from({ length: 5 }, randomId);
+      const op = fc.record({
+        op: fc.constantFrom('put' as const, 'delete' as const, 'trash' as const, 'untrash' as const, 'purge' as const),
+        kind: fc.constantFrom(...FRAGMENT_KINDS),
+        idx: fc.nat({ max: pool.length - 1 }),
+      });
+      const contents = fc.array(
+        fc.uint8Array({ maxLength: 40 }).map((b) => {
+          // Half of them shaped like encoded blocks (split stores those as two files).
+          if (b.length >= 5 && b[1]! % 2 === 0) b[0] = b[0]! & 0xc0;
+          return b;
+        }),
+        { minLength: pool.length * 3, maxLength: pool.length * 3 },
+      );
+      let run = 0;
+      const models: Array<[string, TrashModel]> = [];
+      await fc.assert(
+        fc.asyncProperty(contents, fc.array(op, { maxLength: 30 }), async (bytesOf, ops) => {
+          const space = `t${run++}`;
+          const model: TrashModel = { place: new Map(), trash: new Map() };
+          for (const o of ops) {
+            const id = pool[o.idx]!;
+            const key = `${o.kind}/${id}`;
+            const n = ns(o.kind, space);
+            switch (o.op) {
+              case 'put': {
+                const bytes = bytesOf[FRAGMENT_KINDS.indexOf(o.kind) * pool.length + o.idx]!;
+                await store.put(n, id, bytes);
+                if (!model.place.has(key)) model.place.set(key, bytes);
+                break;
+              }
+              case 'delete':
+                await store.delete(n, id);
+                model.place.delete(key);
+                break;
+              case 'trash': {
+                await store.trash(n, id);
+                const v = model.place.get(key);
+                if (v !== undefined) {
+                  model.trash.set(key, v);
+                  model.place.delete(key);
+                }
+                break;
+              }
+              case 'untrash': {
+                await store.untrash(n, id);
+                const v = model.trash.get(key);
+                if (v !== undefined) {
+                  if (!model.place.has(key)) model.place.set(key, v);
+                  model.trash.delete(key);
+                }
+                break;
+              }
+              case 'purge':
+                await store.purge(n, id);
+                model.trash.delete(key);
+                break;
+            }
+          }
+          await checkModel(store, space, pool, model.place);
+          await checkTrash(store, space, pool, model.trash);
+          models.push([space, model]);
+        }),
+        { numRuns: 40 },
+      );
+      t.is(models.length, 40);
+      // The state of every run survives a reopen, and every trash copy holds its bytes.
+      await store.close();
+      const again = await loc.open();
+      try {
+        for (const [space, model] of models) {
+          await checkModel(again, space, pool, model.place);
+          await checkTrash(again, space, pool, model.trash);
+          for (const key of model.trash.keys()) {
+            const [kind, id] = key.split('/') as [FragmentKind, string];
+            await again.untrash(ns(kind, space), id);
+            if (!model.place.has(key)) model.place.set(key, model.trash.get(key)!);
+          }
+          model.trash.clear();
+          await checkModel(again, space, pool, model.place);
+          await checkTrash(again, space, pool, model.trash);
+        }
+      } finally {
+        await again.close();
+      }
+    });
+  });
+
   test(t_('property: any sequence of puts and deletes matches a Map model'), async (t) => {
     await withStore(factory, async (store, loc) => {
       const pool = Array.from({ length: 6 }, randomId);
@@ -387,6 +717,22 @@ async function checkModel(
         if (!Buffer.from(got).equals(want)) throw new Error(`bytes of ${space}/${kind}/${id} differ`);
         if ((await store.size(ns(kind, space), id)) !== want.length) throw new Error(`size of ${space}/${kind}/${id}`);
       }
+    }
+  }
+}
+
+/** What the trash property test expects: fragments in place and in the trash, by `${kind}/${id}`. */
+interface TrashModel {
+  place: Map<string, Uint8Array>;
+  trash: Map<string, Uint8Array>;
+}
+
+async function checkTrash(store: Store, space: string, pool: string[], trash: Map<string, Uint8Array>): Promise<void> {
+  for (const kind of FRAGMENT_KINDS) {
+    const listed = (await collect(store.listTrash(ns(kind, space)))).sort();
+    const expected = pool.filter((id) => trash.has(`${kind}/${id}`)).sort();
+    if (JSON.stringify(listed) !== JSON.stringify(expected)) {
+      throw new Error(`listTrash ${space}/${kind}: ${listed.join(',')} != ${expected.join(',')}`);
     }
   }
 }

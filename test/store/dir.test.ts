@@ -1,5 +1,5 @@
-// The dir backend: the conformance suite on real files, the exact on-disk layout, temp-file
-// handling, read-only opens and kill -9 safety.
+// The dir backend: the conformance suite on real files, the exact on-disk layout (the trash's too),
+// temp-file handling, read-only opens, kill -9 safety and the trash beside other processes.
 
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
@@ -11,6 +11,8 @@ import { DirStore } from '../../src/store/dir-store.js';
 import { backendExists, openBackend } from '../../src/store/open-backend.js';
 import { collect, ns, randomId, runConformance } from './conformance.js';
 import { runCrashTest } from './crash-check.js';
+import { runTrashRaceTest } from './trash-race-check.js';
+import { runTrashCrashTest } from './crash-trash-check.js';
 
 async function tempStore(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'fragfs-dir-'));
@@ -20,11 +22,14 @@ runConformance(test, 'dir', async () => {
   const dir = await tempStore();
   return {
     open: () => openBackend('dir', dir),
+    openReadOnly: () => openBackend('dir', dir, { readOnly: true }),
     remove: () => rm(dir, { recursive: true, force: true }),
   };
 });
 
 runCrashTest(test, 'dir');
+runTrashRaceTest(test, 'dir');
+runTrashCrashTest(test, 'dir');
 
 const ID = '5f4fff' + 'ab'.repeat(29);
 
@@ -139,6 +144,41 @@ test('dir: a fan-out folder removed behind the store is recreated on the next pu
     t.true(Buffer.from(await store.get(ns('data'), b)).equals(bytes));
     t.is((await stat(join(dir, 'main', 'objects', '77', b.slice(2)))).size, 1000);
     await store.sync();
+    await store.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('dir: the trash is STORE/<space>/trash/objects|meta|refs/<2 hex>/<62 hex>, made private on the first trash', async (t) => {
+  const dir = await tempStore();
+  try {
+    const store = await openBackend('dir', dir);
+    const rest = ID.slice(2);
+    await store.trash(ns('data'), ID);
+    await store.untrash(ns('data'), ID);
+    await store.purge(ns('data'), ID);
+    await t.throwsAsync(stat(join(dir, 'main', 'trash')), undefined, 'no trash folder before the first trash');
+    await store.put(ns('data'), ID, Buffer.from('the data'));
+    await store.put(ns('ref'), ID, Buffer.from('the ref'));
+    await store.trash(ns('data'), ID);
+    await store.trash(ns('ref'), ID);
+    t.deepEqual(await readdir(join(dir, 'main', 'objects', '5f')), []);
+    t.is((await readFile(join(dir, 'main', 'trash', 'objects', '5f', rest))).toString(), 'the data');
+    t.is((await readFile(join(dir, 'main', 'trash', 'refs', '5f', rest))).toString(), 'the ref');
+    for (const d of ['trash', 'trash/objects', 'trash/objects/5f', 'trash/refs', 'trash/refs/5f']) {
+      t.is((await stat(join(dir, 'main', d))).mode & 0o777, 0o700, d);
+    }
+    t.is((await stat(join(dir, 'main', 'trash', 'objects', '5f', rest))).mode & 0o777, 0o600);
+    // A trash folder removed behind the store is made again by the next trash.
+    await store.purge(ns('data'), ID);
+    await rm(join(dir, 'main', 'trash'), { recursive: true });
+    await store.put(ns('data'), ID, Buffer.from('again'));
+    await store.trash(ns('data'), ID);
+    t.deepEqual(await collect(store.listTrash(ns('data'))), [ID]);
+    await store.untrash(ns('data'), ID);
+    t.is((await readFile(join(dir, 'main', 'objects', '5f', rest))).toString(), 'again');
+    t.deepEqual(await readdir(join(dir, 'main', 'trash', 'objects', '5f')), []);
     await store.close();
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -2,7 +2,8 @@
 // naming the fragment, a failed put leaves nothing under its id, a full store still opens
 // read-only and reads, and once space is freed puts go on. For lmdb also: creating a store on a
 // full disk is NO_SPACE (it was SIGBUS), and a commit that fails inside LMDB anyway neither hangs
-// sync or close nor leaves a rejection that ends the process.
+// sync or close nor leaves a rejection that ends the process. Moves into and out of the trash on a
+// full disk either work (the file backends rename) or are NO_SPACE leaving the fragment where it was.
 
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
@@ -95,3 +96,57 @@ tmpfsTest('lmdb: a commit that fails inside LMDB is NO_SPACE, and sync, close an
   t.regex(report.failures[0]!, /^NO_SPACE: cannot put fragment [0-9a-f]{64} \(data\) into .*: the disk is full/);
   t.deepEqual(report.present, [true, true]);
 });
+
+for (const backend of BACKENDS) {
+  tmpfsTest(`${backend}: trash and untrash on a full disk move the fragment or are NO_SPACE leaving it where it was`, async (t) => {
+    const disk = await mountTmpfs(t);
+    const root = join(disk, 'store');
+    const store = await openBackend(backend, root);
+    t.teardown(() => store.close().catch(() => undefined));
+    const fragments = new Map<string, Buffer>();
+    for (let i = 0; i < 6; i++) {
+      const bytes = randomBytes(256 * 1024);
+      bytes[0] = 0xc0;
+      const id = randomId();
+      await store.put(ns('data'), id, bytes);
+      fragments.set(id, bytes);
+    }
+    const ids = [...fragments.keys()];
+    // One trash before the disk is full: the file backends' trash folder exists then.
+    await store.trash(ns('data'), ids[0]!);
+    await store.sync();
+    const ballast = await fillDisk(disk);
+
+    const outcome = async (what: string, move: () => Promise<void>): Promise<'moved' | 'full'> => {
+      const e = await move().then(() => undefined, (err: unknown) => err);
+      if (e === undefined) return 'moved';
+      t.true(isFragfsError(e, 'NO_SPACE'), `${what}: ${String(e)}`);
+      return 'full';
+    };
+    const whole = async (id: string, where: 'place' | 'trash'): Promise<void> => {
+      if (where === 'place') {
+        t.true(Buffer.from(await store.get(ns('data'), id)).equals(fragments.get(id)!), `${id} whole in place`);
+      } else {
+        t.false(await store.has(ns('data'), id));
+        t.true((await collect(store.listTrash(ns('data')))).includes(id), `${id} in the trash`);
+      }
+    };
+    const moved: string[] = [];
+    for (const id of ids.slice(1)) {
+      const r = await outcome(`trash ${id}`, () => store.trash(ns('data'), id));
+      await whole(id, r === 'moved' ? 'trash' : 'place');
+      if (r === 'moved') moved.push(id);
+    }
+    if (backend !== 'lmdb') t.is(moved.length, ids.length - 1, 'a rename needs no room');
+    const r = await outcome('untrash', () => store.untrash(ns('data'), ids[0]!));
+    await whole(ids[0]!, r === 'moved' ? 'place' : 'trash');
+    if (backend !== 'lmdb') t.is(r, 'moved');
+    await t.notThrowsAsync(store.sync());
+
+    // Once space is freed every move works, and every fragment is whole.
+    await rm(ballast);
+    for (const id of ids) await store.untrash(ns('data'), id);
+    for (const id of ids) await whole(id, 'place');
+    t.deepEqual(await collect(store.listTrash(ns('data'))), []);
+  });
+}

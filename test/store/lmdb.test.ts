@@ -1,5 +1,5 @@
-// The lmdb backend: the conformance suite on real LMDB files, its on-disk layout, read-only opens
-// and kill -9 safety.
+// The lmdb backend: the conformance suite on real LMDB files, its on-disk layout (the trash's
+// too), read-only opens, kill -9 safety and the trash beside other processes.
 
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
@@ -11,6 +11,7 @@ import { FragfsError } from '../../src/errors.js';
 import { backendExists, openBackend } from '../../src/store/open-backend.js';
 import { collect, ns, randomId, runConformance } from './conformance.js';
 import { runCrashTest } from './crash-check.js';
+import { runTrashRaceTest } from './trash-race-check.js';
 import { tempFallocatesPastEnd, testIf } from '../helpers/capabilities.js';
 
 async function tempStore(): Promise<string> {
@@ -21,11 +22,13 @@ runConformance(test, 'lmdb', async () => {
   const dir = await tempStore();
   return {
     open: () => openBackend('lmdb', dir),
+    openReadOnly: () => openBackend('lmdb', dir, { readOnly: true }),
     remove: () => rm(dir, { recursive: true, force: true }),
   };
 });
 
 runCrashTest(test, 'lmdb');
+runTrashRaceTest(test, 'lmdb');
 
 test('lmdb: one file STORE/fragments.lmdb with databases <space>:<kind> keyed by the raw 32-byte id', async (t) => {
   const dir = await tempStore();
@@ -123,6 +126,33 @@ testIf(tempFallocatesPastEnd, 'the temp folder cannot allocate past a file\'s en
     const again = await openBackend('lmdb', dir);
     t.is((await collect(again.list(ns('data', 'alpha')))).length, 40);
     await again.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('lmdb: the trash of a namespace is the database <space>:<kind>:trash, made by the first trash', async (t) => {
+  const dir = await tempStore();
+  try {
+    const store = await openBackend('lmdb', dir);
+    const id = randomId();
+    const bytes = randomBytes(5000);
+    await store.put(ns('data', 'alpha'), id, bytes);
+    await store.trash(ns('meta', 'alpha'), id);
+    await store.trash(ns('data', 'alpha'), id);
+    await store.close();
+
+    const env = open({ path: join(dir, 'fragments.lmdb'), noSubdir: true, maxDbs: 16, readOnly: true });
+    try {
+      t.deepEqual([...env.getKeys()].map(String).sort(), ['alpha:data', 'alpha:data:trash']);
+      const trash = env.openDB('alpha:data:trash', { encoding: 'binary', keyEncoding: 'binary', create: false } as never);
+      t.deepEqual(([...trash.getKeys()] as Buffer[]).map((k) => k.toString('hex')), [id]);
+      t.true((trash.getBinary(Buffer.from(id, 'hex')) as Buffer).equals(bytes));
+      const place = env.openDB('alpha:data', { encoding: 'binary', keyEncoding: 'binary', create: false } as never);
+      t.deepEqual([...place.getKeys()], []);
+    } finally {
+      await env.close();
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -11,7 +11,11 @@ runConformance(test, 'memory', async () => {
   const volume = new MemoryVolume();
   return {
     open: async () => new MemoryStore(volume),
-    remove: async () => volume.maps.clear(),
+    openReadOnly: async () => new MemoryStore(volume, true),
+    remove: async () => {
+      volume.maps.clear();
+      volume.trash.clear();
+    },
   };
 });
 

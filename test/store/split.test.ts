@@ -1,9 +1,11 @@
 // The split backend: the conformance suite on real files, the exact two-file layout of data
-// fragments with their SOLMET header bytes, the header as commit marker, and kill -9 safety.
+// fragments with their SOLMET header bytes, the header as commit marker, the trash (moves of the
+// header alone, payloads kept while a header claims them, interrupted purges), kill -9 safety and
+// the trash beside other processes.
 
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm, unlink, writeFile, mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { unpack } from 'msgpackr';
@@ -12,6 +14,8 @@ import { openBackend } from '../../src/store/open-backend.js';
 import type { SplitStore } from '../../src/store/split-store.js';
 import { collect, ns, randomId, runConformance } from './conformance.js';
 import { runCrashTest } from './crash-check.js';
+import { runTrashRaceTest } from './trash-race-check.js';
+import { runTrashCrashTest } from './crash-trash-check.js';
 
 async function tempStore(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'fragfs-split-'));
@@ -21,11 +25,14 @@ runConformance(test, 'split', async () => {
   const dir = await tempStore();
   return {
     open: () => openBackend('split', dir),
+    openReadOnly: () => openBackend('split', dir, { readOnly: true }),
     remove: () => rm(dir, { recursive: true, force: true }),
   };
 });
 
 runCrashTest(test, 'split');
+runTrashRaceTest(test, 'split');
+runTrashCrashTest(test, 'split');
 
 const ID = '5f4fff' + 'cd'.repeat(29);
 const REST = ID.slice(2);
@@ -181,5 +188,156 @@ test('split: delete removes header and payload; a header without payload or a ba
       const e = await t.throwsAsync(store.get(ns('data'), ID));
       t.true(e instanceof FragfsError && e.code === 'CORRUPT' && e.fragmentId === ID, String(e));
     }
+  });
+});
+
+// ---- the trash ----------------------------------------------------------------------------------
+
+const FAN = (dir: string) => join(dir, 'main', 'objects', '5f');
+const TRASH_FAN = (dir: string) => join(dir, 'main', 'trash', 'objects', '5f');
+const block = () => Buffer.concat([Buffer.from([0xc0, 1, 2, 3, 4]), randomBytes(5000)]);
+
+test('split: trash moves a data fragment\'s header to STORE/<space>/trash/objects, its payload stays out of sight', async (t) => {
+  await withSplit(async (store, dir) => {
+    const s = block();
+    await store.trash(ns('data'), ID);
+    await store.untrash(ns('data'), ID);
+    await store.purge(ns('data'), ID);
+    await t.throwsAsync(stat(join(dir, 'main', 'trash')), undefined, 'no-ops make no trash folder');
+    await t.throwsAsync(stat(join(dir, 'main', 'objects')), undefined, 'nor any other');
+    await store.put(ns('data'), ID, s);
+    await store.put(ns('meta'), ID, Buffer.from('meta'));
+    await store.put(ns('ref'), ID, Buffer.from('ref'));
+    for (const kind of ['data', 'meta', 'ref'] as const) await store.trash(ns(kind), ID);
+    t.deepEqual(await readdir(FAN(dir)), [REST], 'the payload stays, without its header');
+    t.deepEqual(await readdir(TRASH_FAN(dir)), [`${REST}.meta.msgpack`]);
+    t.deepEqual(await readdir(join(dir, 'main', 'trash', 'meta', '5f')), [`${REST}.meta.msgpack`]);
+    t.deepEqual(await readdir(join(dir, 'main', 'trash', 'refs', '5f')), [REST]);
+    for (const d of ['trash', 'trash/objects', 'trash/objects/5f', 'trash/meta/5f', 'trash/refs/5f']) {
+      t.is((await stat(join(dir, 'main', d))).mode & 0o777, 0o700, d);
+    }
+    t.is((await stat(join(TRASH_FAN(dir), `${REST}.meta.msgpack`))).mode & 0o777, 0o600);
+    for (const kind of ['data', 'meta', 'ref'] as const) await store.untrash(ns(kind), ID);
+    t.deepEqual((await readdir(FAN(dir))).sort(), [REST, `${REST}.meta.msgpack`]);
+    t.deepEqual(await readdir(TRASH_FAN(dir)), []);
+    t.true(Buffer.from(await store.get(ns('data'), ID)).equals(s));
+    // purge removes the header, then the payload no header claims.
+    await store.trash(ns('data'), ID);
+    await store.purge(ns('data'), ID);
+    t.deepEqual(await readdir(FAN(dir)), []);
+    t.deepEqual(await readdir(TRASH_FAN(dir)), []);
+    t.deepEqual(await readdir(join(dir, 'main', 'tmp')), []);
+  });
+});
+
+test('split: a payload claimed by a trash header outlives a delete in place; one claimed by a header in place outlives a purge', async (t) => {
+  await withSplit(async (store, dir) => {
+    const s = block();
+    await store.put(ns('data'), ID, s);
+    await store.trash(ns('data'), ID);
+    await store.put(ns('data'), ID, s);
+    await store.delete(ns('data'), ID);
+    t.deepEqual(await readdir(FAN(dir)), [REST], 'the trash copy keeps its payload');
+    await store.untrash(ns('data'), ID);
+    t.true(Buffer.from(await store.get(ns('data'), ID)).equals(s));
+
+    await store.trash(ns('data'), ID);
+    await store.put(ns('data'), ID, s);
+    await store.purge(ns('data'), ID);
+    t.true(Buffer.from(await store.get(ns('data'), ID)).equals(s), 'the copy in place keeps its payload');
+    t.deepEqual(await readdir(TRASH_FAN(dir)), []);
+    await store.delete(ns('data'), ID);
+    t.deepEqual(await readdir(FAN(dir)), []);
+  });
+});
+
+/** A trashed data fragment whose purge was killed after its commit: the header is the purge mark. */
+async function purgeInterrupted(store: SplitStore, dir: string): Promise<Buffer> {
+  const s = block();
+  await store.put(ns('data'), ID, s);
+  await store.trash(ns('data'), ID);
+  await rename(join(TRASH_FAN(dir), `${REST}.meta.msgpack`), join(TRASH_FAN(dir), `${REST}.purge`));
+  return s;
+}
+
+test('split: a purge killed after its commit is finished by the next open, trash, untrash or purge of the id', async (t) => {
+  await withSplit(async (store, dir) => {
+    for (const then of ['open', 'trash', 'untrash', 'purge'] as const) {
+      await purgeInterrupted(store, dir);
+      t.false(await store.has(ns('data'), ID));
+      t.deepEqual(await collect(store.listTrash(ns('data'))), [], `${then}: purged as far as anyone sees`);
+      if (then === 'open') {
+        const ro = await openBackend('split', dir, { readOnly: true });
+        await ro.close();
+        t.deepEqual(await readdir(TRASH_FAN(dir)), [`${REST}.purge`], 'a read-only open changes nothing');
+        const rw = await openBackend('split', dir);
+        await rw.close();
+      } else {
+        await store[then](ns('data'), ID);
+      }
+      t.deepEqual(await readdir(TRASH_FAN(dir)), [], `${then}: the mark is gone`);
+      t.deepEqual(await readdir(FAN(dir)), [], `${then}: the payload is gone`);
+    }
+    // Put again before the purge was finished: the payload is the new copy's, and stays.
+    const s = await purgeInterrupted(store, dir);
+    await store.put(ns('data'), ID, s);
+    await store.settleTrash();
+    t.deepEqual(await readdir(TRASH_FAN(dir)), []);
+    t.true(Buffer.from(await store.get(ns('data'), ID)).equals(s));
+  });
+});
+
+test('split: a reader that finds the payload gone after the header answers MISSING_FRAGMENT when the header went too', async (t) => {
+  await withSplit(async (store, dir) => {
+    const s = block();
+    await store.put(ns('data'), ID, s);
+    // get and size read the header, then the payload: here a delete runs between the two.
+    const payload = join(FAN(dir), REST);
+    const original = Reflect.get(store, 'readOrUndefined') as (path: string, reserve?: number) => Promise<Buffer | undefined>;
+    const originalSize = Reflect.get(store, 'sizeOrUndefined') as (path: string) => Promise<number | undefined>;
+    let armed = true;
+    const between = async (path: string) => {
+      if (path !== payload || !armed) return;
+      armed = false;
+      await store.delete(ns('data'), ID);
+    };
+    Reflect.set(store, 'readOrUndefined', async (path: string, reserve?: number) => {
+      await between(path);
+      return original.call(store, path, reserve);
+    });
+    Reflect.set(store, 'sizeOrUndefined', async (path: string) => {
+      await between(path);
+      return originalSize.call(store, path);
+    });
+    const e = await t.throwsAsync(store.get(ns('data'), ID));
+    t.true(e instanceof FragfsError && e.code === 'MISSING_FRAGMENT' && e.fragmentId === ID, String(e));
+    await store.put(ns('data'), ID, s);
+    armed = true;
+    t.is(await store.size(ns('data'), ID), undefined);
+    Reflect.deleteProperty(store, 'readOrUndefined');
+    Reflect.deleteProperty(store, 'sizeOrUndefined');
+    // A trash between the two leaves the payload: the reader gets the whole fragment.
+    await store.put(ns('data'), ID, s);
+    const g = store.get(ns('data'), ID);
+    await store.trash(ns('data'), ID);
+    const got = await g.catch((err: unknown) => err);
+    t.true(got instanceof Uint8Array ? Buffer.from(got).equals(s) : got instanceof FragfsError && got.code === 'MISSING_FRAGMENT', String(got));
+  });
+});
+
+test('split: a put whose payload is taken right after its header (a purge elsewhere) writes it again', async (t) => {
+  await withSplit(async (store, dir) => {
+    const s = block();
+    const payload = join(FAN(dir), REST);
+    const original = Reflect.get(store, 'writeAtomic') as (...a: unknown[]) => Promise<void>;
+    let taken = 0;
+    Reflect.set(store, 'writeAtomic', async (...a: unknown[]) => {
+      await original.apply(store, a);
+      if (a[2] === `${payload}.meta.msgpack` && taken++ === 0) await unlink(payload);
+    });
+    await store.put(ns('data'), ID, s);
+    Reflect.deleteProperty(store, 'writeAtomic');
+    t.is(taken, 1);
+    t.true(Buffer.from(await store.get(ns('data'), ID)).equals(s));
   });
 });
