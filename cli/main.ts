@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { registerCat } from './cat.js';
 import { reportAndExit } from './common.js';
 import { registerForget } from './forget.js';
+import { registerGc } from './gc.js';
 import { registerGet } from './get.js';
 import { registerInit } from './init.js';
 import { registerLs } from './ls.js';
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
     registerSync,
     registerStats,
     registerVerify,
+    registerGc,
   ]) {
     register(program);
   }

@@ -13,6 +13,7 @@ import type { BlockRef, MetaObject, RefObject } from '../fragment/tree-format.js
 import { openBackend } from '../store/open-backend.js';
 import { PRIVATE_DIR_MODE, mkdirPrivate, tightenStoreIfLoose } from '../store/private-modes.js';
 import { isValidSpaceName, type BackendName, type Namespace, type Store } from '../store/store.js';
+import { GcGuard } from '../gc/gc-guard.js';
 import { convergenceIdOf, newSpaceKeys, type SpaceKeys } from './keys.js';
 import { checkSnapshotName } from './snapshot-name.js';
 import {
@@ -63,6 +64,9 @@ export class Repo {
   readonly metaNs: Namespace;
   readonly refNs: Namespace;
   private closed = false;
+  private guard: Promise<GcGuard> | undefined;
+  /** What this opening is for, as a gc reports a writer it waits for. */
+  purpose = 'write';
 
   private constructor(
     readonly storePath: string,
@@ -243,8 +247,29 @@ export class Repo {
   async putMeta(obj: MetaObject): Promise<string> {
     this.writable();
     const { id, bytes } = encodeMeta(obj, this.keys);
+    // The pin (if gc condemned it) comes before the look: see src/gc/gc-guard.ts.
+    await (await this.writerGuard())?.hold('meta', id);
     if (!(await this.store.has(this.metaNs, id))) await this.storePut(this.metaNs, id, bytes);
     return id;
+  }
+
+  /**
+   * This opening's lease with a concurrent gc (src/gc/gc-guard.ts), started at the first write;
+   * undefined on the memory backend (no store folder). A caller that names fragments it did not
+   * write (a snapshot reusing what the live state caches) holds them through it first.
+   */
+  writerGuard(): Promise<GcGuard | undefined> {
+    this.writable();
+    if (this.storePath === '') return Promise.resolve(undefined);
+    if (this.guard === undefined) {
+      const starting = GcGuard.start({ storePath: this.storePath, space: this.space, store: this.store, purpose: this.purpose });
+      this.guard = starting;
+      // A lease that could not be written (a full disk) is tried again by the next write.
+      starting.catch(() => {
+        if (this.guard === starting) this.guard = undefined;
+      });
+    }
+    return this.guard;
   }
 
   async getMeta<K extends MetaObject['kind']>(id: string, kind: K, where?: string): Promise<MetaOf<K>> {
@@ -375,11 +400,16 @@ export class Repo {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Every write has ended: the lease goes (until then a gc waits for what they wrote to be named).
+    const guard = this.guard;
+    this.guard = undefined;
+    await (await guard?.catch(() => undefined))?.close();
     await this.pool.close();
     await this.store.close();
   }
 
   private async storePut(ns: Namespace, id: string, bytes: Uint8Array): Promise<void> {
+    if (ns.kind !== 'ref') await (await this.writerGuard())?.hold(ns.kind, id);
     try {
       await this.store.put(ns, id, bytes);
     } catch (e) {

@@ -23,6 +23,18 @@ export interface LockOwner {
   purpose: string;
 }
 
+/** This process, as a lock or lease names its holder. */
+export function currentOwner(purpose: string): LockOwner {
+  return {
+    pid: process.pid,
+    host: hostname(),
+    bootId: readBootId(),
+    procStart: procStartOf(process.pid) ?? '',
+    startedMs: Date.now(),
+    purpose,
+  };
+}
+
 export function liveDir(storePath: string, space: string): string {
   return join(storePath, 'live', space);
 }
@@ -174,28 +186,19 @@ export class StoreLock {
     warn?: (line: string) => void;
     /** How long to wait for a holder that is exiting (default EXITING_HOLDER_WAIT_MS). */
     exitingWaitMs?: number;
+    /**
+     * Another lock file of the same kind (gc takes STORE/gc/<space>/lock, whose folder the caller
+     * made), and what its holder is doing, for the LOCKED message. Default: the live state's lock.
+     */
+    other?: { path: string; busy: string };
   }): Promise<StoreLock> {
     const warn = o.warn ?? ((line: string) => process.stderr.write(`${line}\n`));
-    const dir = liveDir(o.storePath, o.space);
-    try {
-      // STORE/live/ and STORE/live/<space>/ hold the live tree: the owner's only, also in a store
-      // an older fragfs made with looser modes.
-      await mkdirPrivate(dir);
-      await tightenPath(join(o.storePath, 'live'));
-      await tightenPath(dir);
-    } catch (e) {
-      throw fromFsError(e, 'creating the live state folder', dir);
-    }
-    const path = lockPath(o.storePath, o.space);
-    const owner: LockOwner = {
-      pid: process.pid,
-      host: hostname(),
-      bootId: readBootId(),
-      procStart: procStartOf(process.pid) ?? '',
-      startedMs: Date.now(),
-      purpose: o.purpose,
-    };
+    const path = o.other?.path ?? lockPath(o.storePath, o.space);
+    const busy = o.other?.busy ?? 'in use read-write';
+    if (!o.other) await StoreLock.makeLiveDir(o.storePath, o.space);
+    const owner = currentOwner(o.purpose);
     for (let attempt = 0; attempt < 5; attempt++) {
+
       // Write the content to a private file, then link it into place: link fails with EEXIST like
       // O_EXCL but the lock never exists half-written.
       const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
@@ -224,7 +227,7 @@ export class StoreLock {
       if (state === 'alive' || state === 'exiting') {
         throw new FragfsError(
           'LOCKED',
-          `the store space ${o.space} at ${o.storePath} is in use read-write by ${describe(holder)}`,
+          `the store space ${o.space} at ${o.storePath} is ${busy} by ${describe(holder)}`,
           { path },
         );
       }
@@ -255,6 +258,19 @@ export class StoreLock {
       }
     }
     throw new FragfsError('LOCKED', `could not take the lock ${path} (it keeps changing hands)`, { path });
+  }
+
+  private static async makeLiveDir(storePath: string, space: string): Promise<void> {
+    const dir = liveDir(storePath, space);
+    try {
+      // STORE/live/ and STORE/live/<space>/ hold the live tree: the owner's only, also in a store
+      // an older fragfs made with looser modes.
+      await mkdirPrivate(dir);
+      await tightenPath(join(storePath, 'live'));
+      await tightenPath(dir);
+    } catch (e) {
+      throw fromFsError(e, 'creating the live state folder', dir);
+    }
   }
 
   /** Removes the lock if it is still ours. Safe to call twice. */

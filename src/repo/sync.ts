@@ -6,6 +6,7 @@
 import { resolve } from 'node:path';
 import { blake3, toHex } from '../codec/blake3.js';
 import { FragfsError, isFragfsError } from '../errors.js';
+import { GcGuard } from '../gc/gc-guard.js';
 import { openBackend } from '../store/open-backend.js';
 import type { BackendName, Namespace, Store } from '../store/store.js';
 import type { Repo } from './repo.js';
@@ -67,12 +68,21 @@ export async function syncStore(src: Repo, destPath: string, keyOrName: string |
   const dest = resolve(destPath);
   if (dest === src.storePath) throw new FragfsError('USAGE', 'source and destination are the same store');
   const out = await prepareDest(src, dest, o.backend);
+  // A gc of DST running beside this copy must not delete what it is about to name (gc-guard.ts).
+  let guard: GcGuard;
+  try {
+    guard = await GcGuard.start({ storePath: dest, space: src.space, store: out, purpose: 'sync' });
+  } catch (e) {
+    await out.close();
+    throw e;
+  }
   const result: SyncResult = { dest, snapshots: 0, copiedFragments: 0, copiedBytes: 0, presentFragments: 0 };
   const limit = new Semaphore(16);
   const tasks: Promise<void>[] = [];
   const copy = (ns: Namespace, id: string): void => {
     tasks.push(
       limit.run(async () => {
+        if (ns.kind !== 'ref') await guard.hold(ns.kind, id);
         if (await out.has(ns, id)) {
           result.presentFragments++;
           o.onFragment?.(0, false);
@@ -130,6 +140,7 @@ export async function syncStore(src: Repo, destPath: string, keyOrName: string |
     await out.sync();
   } finally {
     await Promise.allSettled(tasks);
+    await guard.close();
     await out.close();
   }
   return result;

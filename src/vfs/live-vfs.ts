@@ -185,7 +185,24 @@ export class LiveVfs implements Vfs {
       throw new FragfsError('IO', `cannot open the live state at ${dir}: ${(e as Error).message}`, { path: dir, cause: e });
     }
     const vfs = new LiveVfs(o.repo, state, o.statePath, o);
-    if (!vfs.readOnly) vfs.freeOrphans();
+    if (!vfs.readOnly) {
+      // Each block store and each snapshot is an operation of the gc lease, not the whole mount. On
+      // a full disk the lease waits for the first write, whose opening then holds sweeps back
+      // until the mount ends (safe, only slower to free).
+      try {
+        const guard = await o.repo.writerGuard();
+        if (guard) {
+          vfs.ctx.guard = guard;
+          guard.releaseBase();
+        }
+      } catch (e) {
+        if (!(e instanceof FragfsError && e.code === 'NO_SPACE')) {
+          await state.close();
+          throw e;
+        }
+      }
+      vfs.freeOrphans();
+    }
     return vfs;
   }
 
@@ -822,6 +839,16 @@ export class LiveVfs implements Vfs {
   }
 
   private async snapshotOnce(name: string | undefined): Promise<string> {
+    const guard = this.ctx.guard;
+    const op = guard?.begin();
+    try {
+      return await this.snapshotInGuard(name);
+    } finally {
+      if (op !== undefined) guard!.end(op);
+    }
+  }
+
+  private async snapshotInGuard(name: string | undefined): Promise<string> {
     const touched = new Set<number>();
     const rtx = await this.takeInstant();
     this.state.touched = touched;

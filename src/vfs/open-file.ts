@@ -4,6 +4,7 @@
 
 import { FragfsError } from '../errors.js';
 import type { BlockRef } from '../fragment/tree-format.js';
+import type { GcGuard } from '../gc/gc-guard.js';
 import type { Repo } from '../repo/repo.js';
 import type { BlockCache } from './block-cache.js';
 import { copyOrZero } from './extent-reader.js';
@@ -22,6 +23,8 @@ export interface FileContext {
   readAheadBytes: number;
   /** Told of every failed store of a block (the vfs notices a full disk this way). */
   onStoreError?: (e: unknown) => void;
+  /** The store's gc lease: each block store, from write to committed extent, is one operation of it. */
+  guard?: GcGuard;
 }
 
 const MIN_CAPACITY = 4096;
@@ -338,6 +341,8 @@ export class OpenFile {
     const patch = d.patch;
     const image = patch ? undefined : d.data.byteLength === plainSize ? d.data : d.data.subarray(0, plainSize);
     let kept: Uint8Array | undefined;
+    const guard = this.ctx.guard;
+    const op = guard?.begin();
     const p = this.ctx.wb
       .runStore(async () => {
         // A patch reads its block here, inside the store slot: eviction stays bounded like any store.
@@ -355,6 +360,7 @@ export class OpenFile {
         this.ctx.onStoreError?.(e);
       })
       .finally(() => {
+        if (op !== undefined) guard!.end(op);
         if (this.inflight.get(blockNo) === p) this.inflight.delete(blockNo);
       });
     this.inflight.set(blockNo, p);

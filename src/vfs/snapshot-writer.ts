@@ -40,9 +40,20 @@ export class SnapshotWriter {
     return { root, files: d.files, dirs: d.dirs, logicalBytes: d.bytes, newDirs: this.newDirs, newContent: this.newContent };
   }
 
+  /**
+   * A fragment this snapshot names without writing it (the live state's own): held with a gc
+   * running beside it first, which brings it back if that gc had condemned it (src/gc/gc-guard.ts).
+   */
+  private async hold(kind: 'data' | 'meta', id: string): Promise<void> {
+    await (await this.repo.writerGuard())?.hold(kind, id, true);
+  }
+
   private async dirValue(ino: number): Promise<DirCacheValue> {
     const cached = this.state.getDirCache(ino, this.rtx);
-    if (cached) return cached;
+    if (cached) {
+      await this.hold('meta', cached.id);
+      return cached;
+    }
     const entries: Entry[] = [];
     let files = 0;
     let dirs = 0;
@@ -95,7 +106,10 @@ export class SnapshotWriter {
 
   private async content(ino: number, rec: InodeRecord): Promise<Pick<Entry, 'blocks' | 'pages'>> {
     const cached = this.state.getContentCache(ino, this.rtx);
-    if (cached) return cached;
+    if (cached) {
+      for (const id of cached.pages) await this.hold('meta', id);
+      return cached;
+    }
     const blockSize = this.repo.blockSize;
     const extents: Extent[] = [];
     for (const { blockNo, ref } of this.state.extentsFrom(ino, 0, this.rtx)) {
@@ -106,6 +120,7 @@ export class SnapshotWriter {
       if (offset + ref.plainSize > rec.size) {
         throw new FragfsError('IO', `inode ${ino}: the live state has a block past the end of the file (a bug); snapshot refused`);
       }
+      await this.hold('data', ref.id);
       extents.push({ offset, id: ref.id, key: ref.key, plainSize: ref.plainSize });
     }
     const c = await fileContent(this.repo, extents);

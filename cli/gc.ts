@@ -1,0 +1,56 @@
+// `fragfs gc STORE [--dry-run]`: deletes the fragments no snapshot and no live file needs, beside
+// whatever else runs on the store (docs/DESIGN.md, "Garbage collection").
+
+import type { Command } from 'commander';
+import { checkWaitMs, DEFAULT_WAIT_MS, runGc, type GcReport } from '../src/gc/gc.js';
+import { action, addStoreOptions, formatBytes, printJson, withRepo, type StoreOptions } from './common.js';
+
+interface GcCliOptions extends StoreOptions {
+  dryRun?: boolean;
+  json?: boolean;
+  wait?: string;
+  verbose?: boolean;
+}
+
+export function registerGc(program: Command): void {
+  addStoreOptions(
+    program
+      .command('gc')
+      .description('delete the fragments no snapshot and no live file needs (safe while a mount, put or sync runs)')
+      .argument('<store>', 'the store folder')
+      .option('--dry-run', 'only count what would be freed')
+      .option('--wait <seconds>', `how long to wait for running writers to see what gc condemns (default ${DEFAULT_WAIT_MS / 1000})`)
+      .option('--json', 'print the report as JSON')
+      .option('-v, --verbose', 'print each step'),
+  ).action(
+    action(async (store: string, opts: GcCliOptions) => {
+      const waitMs = checkWaitMs(opts.wait === undefined ? DEFAULT_WAIT_MS : Number(opts.wait) * 1000);
+      const report = await withRepo(store, { ...opts, readOnly: opts.dryRun === true }, (repo) =>
+        runGc(repo, {
+          dryRun: opts.dryRun === true,
+          waitMs,
+          ...(opts.verbose ? { log: (l: string) => process.stderr.write(`fragfs: ${l}\n`) } : {}),
+        }),
+      );
+      if (opts.json) {
+        printJson(report);
+        return;
+      }
+      process.stdout.write(summary(report));
+    }),
+  );
+}
+
+function summary(r: GcReport): string {
+  const secs = (r.ms / 1000).toFixed(2);
+  const head = `${r.fragments} fragments (${formatBytes(r.storedBytes)}); ${r.snapshots} snapshots and ${r.liveFiles} live files need ${r.fragments - r.unreferenced}\n`;
+  if (r.dryRun) {
+    return `${head}would free ${r.unreferenced} fragments, ${formatBytes(r.unreferencedBytes)} (${r.unreferencedBytes} bytes), in ${secs} s (dry run: nothing deleted)\n`;
+  }
+  let out = `${head}freed ${r.freed} fragments, ${formatBytes(r.freedBytes)} (${r.freedBytes} bytes), in ${secs} s\n`;
+  if (r.kept > 0) out += `kept ${r.kept} condemned fragments a writer started using meanwhile\n`;
+  if (r.waitingFor.length > 0) {
+    out += `deleted nothing condemned: ${r.waitingFor.length} writer(s) still running from before: ${r.waitingFor.join('; ')}; run gc again once they end\n`;
+  }
+  return out;
+}

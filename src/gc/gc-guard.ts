@@ -1,0 +1,193 @@
+// The writer's side of garbage collection (docs/DESIGN.md, "Garbage collection"): every read-write
+// opening of a store space holds a lease in STORE/gc/<space>/leases, follows the gc mark, and pins
+// each condemned fragment it is about to use, so that a gc running beside it never deletes a
+// fragment it has named or is about to name.
+//
+// The rules this class keeps (gc.ts relies on them):
+// 1. hold() is awaited before a writer checks for, writes or names a fragment; for a fragment the
+//    current mark condemns, it records a durable pin first.
+// 2. The lease advertises mark k (knownMark) only once every operation begun before the writer
+//    learned of k has ended with what it wrote named by a root (the live state or a ref). So when
+//    every lease shows k, whatever a writer took before knowing k is reachable, and whatever it took
+//    after is pinned.
+
+import { stat } from 'node:fs/promises';
+import { FragfsError } from '../errors.js';
+import { currentOwner } from '../repo/store-lock.js';
+import type { FragmentKind, Namespace, Store } from '../store/store.js';
+import { appendPins, gcDir, makeGcDirs, newLeaseId, readMark, readPins, removeLease, writeLease, type Lease, type Mark } from './gc-files.js';
+
+/** How often a writer looks for a new mark; gc waits for leases at about this pace. */
+export const MARK_POLL_MS = 1000;
+
+export class GcGuard {
+  private readonly lease: Lease;
+  /** The mark being followed (pins are recorded under its number); undefined before any, or once swept. */
+  private condemned: Set<string> | undefined;
+  private following = 0;
+  /** Operations in flight: token -> the mark count at its start. */
+  private readonly ops = new Map<number, number>();
+  private nextToken = 1;
+  /** How many marks were learned (a token begun before a learning blocks advertising it). */
+  private learned = 0;
+  private pending: { mark: number; learned: number } | undefined;
+  private readonly base: number;
+  private timer: NodeJS.Timeout | undefined;
+  private polling: Promise<void> | undefined;
+  private lastStamp = '';
+  private ended = false;
+  private leaseWrites: Promise<void> = Promise.resolve();
+  /** The first failure to record a pin or the lease: every later hold() rethrows it. */
+  private failure: unknown;
+
+  private constructor(
+    private readonly storePath: string,
+    private readonly space: string,
+    private readonly store: Store,
+    purpose: string,
+  ) {
+    this.lease = { ...currentOwner(purpose), id: newLeaseId(), knownMark: 0 };
+    // The opening itself is one operation: a writer that never says otherwise (put, sync, a
+    // snapshot without a mount) holds back sweeps until it closes.
+    this.base = this.begin();
+  }
+
+  static async start(o: { storePath: string; space: string; store: Store; purpose: string }): Promise<GcGuard> {
+    const g = new GcGuard(o.storePath, o.space, o.store, o.purpose);
+    await makeGcDirs(o.storePath, o.space);
+    await writeLease(o.storePath, o.space, g.lease);
+    await g.poll();
+    g.timer = setInterval(() => {
+      void g.poll();
+    }, MARK_POLL_MS);
+    g.timer.unref();
+    return g;
+  }
+
+  /** The opening stops counting as an operation in flight: the caller brackets its own with begin/end. */
+  releaseBase(): void {
+    this.end(this.base);
+  }
+
+  /** An operation that will take or write fragments and then name them by a root begins. */
+  begin(): number {
+    const t = this.nextToken++;
+    this.ops.set(t, this.learned);
+    return t;
+  }
+
+  /** ... and ends: what it took is named by a root now (or was dropped). */
+  end(token: number): void {
+    if (!this.ops.delete(token)) return;
+    this.advertise();
+  }
+
+  /**
+   * Awaited before a fragment is checked for, written or named. For a fragment the followed mark
+   * condemns, records a durable pin. With `exists`, the caller names the fragment without writing
+   * it: it is also brought back from the gc trash and must then be present (else MISSING_FRAGMENT).
+   */
+  async hold(kind: FragmentKind, id: string, exists = false): Promise<void> {
+    if (this.failure !== undefined) throw this.failure;
+    const c = this.condemned;
+    if (c === undefined || !c.has(`${kind}:${id}`)) return;
+    const mark = this.following;
+    try {
+      await appendPins(this.storePath, this.space, this.lease.id, mark, [`${kind}:${id}`]);
+    } catch (e) {
+      this.failure ??= e;
+      throw e;
+    }
+    if (exists) {
+      const ns: Namespace = { space: this.space, kind };
+      await this.store.untrash(ns, id);
+      if (!(await this.store.has(ns, id))) {
+        throw new FragfsError('MISSING_FRAGMENT', `fragment ${id} (${kind}) was collected by a gc running at the same time; try again`, { fragmentId: id });
+      }
+    }
+  }
+
+  /** Stops following marks and removes the lease. Idempotent. */
+  async close(): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.polling?.catch(() => undefined);
+    await this.leaseWrites;
+    await removeLease(this.storePath, this.space, this.lease.id);
+  }
+
+  /** Reads the mark now instead of at the next tick (gc reads leases; tests use it to order steps). */
+  refresh(): Promise<void> {
+    return this.poll();
+  }
+
+  private poll(): Promise<void> {
+    if (this.ended) return Promise.resolve();
+    this.polling ??= this.pollOnce()
+      .catch((e: unknown) => {
+        this.failure ??= e;
+      })
+      .finally(() => {
+        this.polling = undefined;
+      });
+    return this.polling;
+  }
+
+  private async pollOnce(): Promise<void> {
+    // Cheap: a gc writes the mark to a new file and renames it into place, so its inode changes.
+    const st = await stat(`${gcDir(this.storePath, this.space)}/mark`).catch(() => undefined);
+    const stamp = st ? `${st.ino}:${st.size}:${st.mtimeMs}` : '';
+    if (stamp === this.lastStamp) return;
+    let m: Mark | undefined;
+    try {
+      m = await readMark(this.storePath, this.space);
+    } catch (e) {
+      // A damaged mark: no gc sweeps past it (gc refuses it until it is deleted, then numbers the
+      // next mark above every lease's), so nothing is condemned that this writer could use.
+      if (e instanceof FragfsError && e.code === 'CORRUPT') {
+        this.lastStamp = stamp;
+        return;
+      }
+      throw e;
+    }
+    this.lastStamp = stamp;
+    if (m === undefined) return;
+    this.learn(m);
+    // Fragments this process pinned while a gc that then stopped had them in the trash.
+    if (!m.swept) await this.restorePinned(m.mark);
+    this.advertise();
+  }
+
+  private learn(m: Mark): void {
+    if (m.mark === this.following && !m.swept) return;
+    this.following = m.mark;
+    this.condemned = m.swept ? undefined : new Set([...m.data.map((id) => `data:${id}`), ...m.meta.map((id) => `meta:${id}`)]);
+    this.learned++;
+    this.pending = { mark: m.mark, learned: this.learned };
+  }
+
+  private async restorePinned(mark: number): Promise<void> {
+    const pins = await readPins(this.storePath, this.space, mark);
+    for (const p of pins) {
+      const [kind, id] = p.split(':') as [FragmentKind, string];
+      await this.store.untrash({ space: this.space, kind }, id);
+    }
+  }
+
+  /** Advertises the pending mark once no operation begun before it was learned is in flight. */
+  private advertise(): void {
+    const p = this.pending;
+    if (!p || this.ended) return;
+    for (const learnedAtStart of this.ops.values()) if (learnedAtStart < p.learned) return;
+    this.pending = undefined;
+    this.lease.knownMark = p.mark;
+    const copy = { ...this.lease };
+    // One write at a time, in order: the file never goes back to an older mark.
+    this.leaseWrites = this.leaseWrites
+      .then(() => (this.ended ? undefined : writeLease(this.storePath, this.space, copy)))
+      .catch((e: unknown) => {
+        this.failure ??= e;
+      });
+  }
+}

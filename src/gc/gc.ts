@@ -1,0 +1,240 @@
+// `fragfs gc`: deletes the fragments of a store space that no root needs, safely beside running
+// writers (a read-write mount, put, sync, snapshot). The protocol is in docs/DESIGN.md, "Garbage
+// collection"; in short: mark (condemn what no root reaches), wait until every writer's lease shows
+// the mark, look again (roots and pins), move what is still condemned to the trash, look at the
+// pins once more and restore what a writer pinned meanwhile, purge the rest.
+
+import { FragfsError } from '../errors.js';
+import type { Repo } from '../repo/repo.js';
+import { StoreLock, liveDir, ownerState } from '../repo/store-lock.js';
+import type { FragmentKind, Namespace } from '../store/store.js';
+import { gcLockPath, makeGcDirs, readLeases, readMark, readPins, removeLease, removeOldPins, writeMark, type Lease, type Mark } from './gc-files.js';
+import { MARK_POLL_MS } from './gc-guard.js';
+import { reachable, type Reachable } from './reachable.js';
+
+export interface GcOptions {
+  dryRun?: boolean;
+  /** How long to wait for running writers to see the mark (default DEFAULT_WAIT_MS). */
+  waitMs?: number;
+  /** One line per step, for a progress log. */
+  log?: (line: string) => void;
+  /** Called once the mark is written, before the sweep waits for leases (tests race writers here). */
+  afterMark?: (mark: Mark) => Promise<void>;
+}
+
+export const DEFAULT_WAIT_MS = 60_000;
+/** Fragments moved to the trash before the pins are read again: bounds what a crash leaves there. */
+const TRASH_BATCH = 256;
+
+export interface GcReport {
+  dryRun: boolean;
+  snapshots: number;
+  liveFiles: number;
+  /** Fragments in the space when gc listed them, and their stored bytes. */
+  fragments: number;
+  storedBytes: number;
+  /** Fragments no root reaches (and their bytes): what this run frees, or would free. */
+  unreferenced: number;
+  unreferencedBytes: number;
+  /** Fragments and bytes deleted by this run. */
+  freed: number;
+  freedBytes: number;
+  /** Condemned fragments a writer started using during the run: kept. */
+  kept: number;
+  /** Writers that had not seen the mark when the wait ended: the condemned fragments wait for the next gc. */
+  waitingFor: string[];
+  ms: number;
+}
+
+interface Listed {
+  ids: Map<string, number>;
+  bytes: number;
+}
+
+export async function runGc(repo: Repo, o: GcOptions = {}): Promise<GcReport> {
+  const started = Date.now();
+  const log = o.log ?? (() => undefined);
+  const report: GcReport = {
+    dryRun: o.dryRun === true,
+    snapshots: 0,
+    liveFiles: 0,
+    fragments: 0,
+    storedBytes: 0,
+    unreferenced: 0,
+    unreferencedBytes: 0,
+    freed: 0,
+    freedBytes: 0,
+    kept: 0,
+    waitingFor: [],
+    ms: 0,
+  };
+  const live = liveDir(repo.storePath, repo.space);
+  if (o.dryRun) {
+    const { listed, reach } = await look(repo, live, log);
+    fill(report, listed, reach);
+    report.ms = Date.now() - started;
+    return report;
+  }
+  await makeGcDirs(repo.storePath, repo.space);
+  const lock = await StoreLock.acquire({
+    storePath: repo.storePath,
+    space: repo.space,
+    purpose: 'gc',
+    other: { path: gcLockPath(repo.storePath, repo.space), busy: 'being garbage-collected' },
+  });
+  try {
+    const prev = await readMark(repo.storePath, repo.space);
+    // A mark an earlier gc could not sweep (writers still on it, or the gc was stopped) goes first.
+    if (prev && !prev.swept) {
+      log(`gc: finishing mark ${prev.mark} of an earlier run`);
+      const done = await sweep(repo, prev, live, o, report, log);
+      if (!done) {
+        report.ms = Date.now() - started;
+        return report;
+      }
+    }
+    const { listed, reach } = await look(repo, live, log);
+    fill(report, listed, reach);
+    // Above every lease's too: a mark deleted by hand must not leave writers that look past the new one.
+    const seen = Math.max(prev?.mark ?? 0, ...(await readLeases(repo.storePath, repo.space)).map((l) => l.knownMark || 0));
+    const m: Mark = {
+      mark: seen + 1,
+      createdMs: Date.now(),
+      swept: false,
+      data: [...listed.data.ids.keys()].filter((id) => !reach.data.has(id)),
+      meta: [...listed.meta.ids.keys()].filter((id) => !reach.meta.has(id)),
+    };
+    if (m.data.length + m.meta.length > 0) {
+      await writeMark(repo.storePath, repo.space, m);
+      await removeOldPins(repo.storePath, repo.space, m.mark);
+      log(`gc: mark ${m.mark}: ${m.data.length + m.meta.length} fragments no snapshot or live file needs`);
+      await o.afterMark?.(m);
+      await sweep(repo, m, live, o, report, log);
+    }
+  } finally {
+    await lock.release();
+  }
+  report.ms = Date.now() - started;
+  return report;
+}
+
+async function look(repo: Repo, live: string, log: (l: string) => void): Promise<{ listed: { data: Listed; meta: Listed }; reach: Reachable }> {
+  // Listed before the roots are read: a fragment written after the listing is not condemned, and
+  // one named by a root written after it is found by the second look (sweep) anyway.
+  const data = await list(repo, repo.dataNs);
+  const meta = await list(repo, repo.metaNs);
+  log(`gc: ${data.ids.size} data and ${meta.ids.size} metadata fragments`);
+  const reach = await reachable(repo, live);
+  log(`gc: ${reach.snapshots} snapshots and ${reach.liveFiles} live files name ${reach.data.size} data and ${reach.meta.size} metadata fragments`);
+  return { listed: { data, meta }, reach };
+}
+
+function fill(report: GcReport, listed: { data: Listed; meta: Listed }, reach: Reachable): void {
+  report.snapshots = reach.snapshots;
+  report.liveFiles = reach.liveFiles;
+  report.fragments = listed.data.ids.size + listed.meta.ids.size;
+  report.storedBytes = listed.data.bytes + listed.meta.bytes;
+  for (const [kind, l] of [
+    ['data', listed.data],
+    ['meta', listed.meta],
+  ] as const) {
+    for (const [id, size] of l.ids) {
+      if (reach[kind].has(id)) continue;
+      report.unreferenced++;
+      report.unreferencedBytes += size;
+    }
+  }
+}
+
+async function list(repo: Repo, ns: Namespace): Promise<Listed> {
+  const out: Listed = { ids: new Map(), bytes: 0 };
+  for await (const id of repo.store.list(ns)) {
+    const size = (await repo.store.size(ns, id)) ?? 0;
+    out.ids.set(id, size);
+    out.bytes += size;
+  }
+  return out;
+}
+
+/**
+ * Sweeps mark `m`: false when running writers had not all seen it within the wait (nothing is
+ * deleted then; the next gc tries again).
+ */
+async function sweep(repo: Repo, m: Mark, live: string, o: GcOptions, report: GcReport, log: (l: string) => void): Promise<boolean> {
+  const waiting = await waitForLeases(repo, m.mark, o.waitMs ?? DEFAULT_WAIT_MS);
+  if (waiting.length > 0) {
+    report.waitingFor = waiting.map((l) => `${l.purpose} (pid ${l.pid} on ${l.host}, since ${new Date(l.startedMs).toISOString()})`);
+    log(`gc: ${waiting.length} writer(s) have not seen mark ${m.mark} yet; nothing deleted`);
+    return false;
+  }
+  // Every writer now pins what it takes from the condemned, and what it took before is named by a
+  // root: look at the roots again.
+  const reach = await reachable(repo, live);
+  const pins = await readPins(repo.storePath, repo.space, m.mark);
+  const condemned = new Set<string>([...m.data.map((id) => `data:${id}`), ...m.meta.map((id) => `meta:${id}`)]);
+  // What an interrupted sweep of this mark left in the trash.
+  for (const kind of ['data', 'meta'] as const) {
+    const ns: Namespace = { space: repo.space, kind };
+    for await (const id of repo.store.listTrash(ns)) condemned.add(`${kind}:${id}`);
+  }
+  const doomed: [FragmentKind, string][] = [];
+  for (const key of condemned) {
+    const [kind, id] = key.split(':') as ['data' | 'meta', string];
+    if (reach[kind].has(id) || pins.has(key)) {
+      // Named again, or pinned: if an interrupted sweep had moved it, it comes back.
+      await repo.store.untrash({ space: repo.space, kind }, id);
+      report.kept++;
+      continue;
+    }
+    doomed.push([kind, id]);
+  }
+  for (let i = 0; i < doomed.length; i += TRASH_BATCH) {
+    const batch = doomed.slice(i, i + TRASH_BATCH);
+    const sizes = new Map<string, number>();
+    for (const [kind, id] of batch) {
+      const ns: Namespace = { space: repo.space, kind };
+      sizes.set(`${kind}:${id}`, (await repo.store.size(ns, id)) ?? 0);
+      await repo.store.trash(ns, id);
+    }
+    // A writer may have pinned one of them after the pins were read: it comes back.
+    const again = await readPins(repo.storePath, repo.space, m.mark);
+    for (const [kind, id] of batch) {
+      const ns: Namespace = { space: repo.space, kind };
+      if (again.has(`${kind}:${id}`)) {
+        await repo.store.untrash(ns, id);
+        report.kept++;
+      } else {
+        await repo.store.purge(ns, id);
+        report.freed++;
+        report.freedBytes += sizes.get(`${kind}:${id}`) ?? 0;
+      }
+    }
+  }
+  await repo.sync();
+  await writeMark(repo.storePath, repo.space, { ...m, swept: true });
+  log(`gc: mark ${m.mark} swept: ${report.freed} fragments freed, ${report.kept} kept`);
+  return true;
+}
+
+/** Waits until every running writer's lease shows `mark`; returns those that still do not. Dead writers' leases go. */
+async function waitForLeases(repo: Repo, mark: number, waitMs: number): Promise<Lease[]> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const behind: Lease[] = [];
+    for (const l of await readLeases(repo.storePath, repo.space)) {
+      if (l.knownMark >= mark) continue;
+      if (l.pid === 0 || ownerState(l) === 'dead') {
+        await removeLease(repo.storePath, repo.space, l.id);
+        continue;
+      }
+      behind.push(l);
+    }
+    if (behind.length === 0 || Date.now() >= deadline) return behind;
+    await new Promise((r) => setTimeout(r, Math.min(MARK_POLL_MS / 4, Math.max(10, deadline - Date.now()))));
+  }
+}
+
+export function checkWaitMs(ms: number): number {
+  if (!Number.isFinite(ms) || ms < 0 || ms > 7 * 24 * 3600_000) throw new FragfsError('USAGE', `--wait must be a number of seconds from 0 to 604800`);
+  return ms;
+}

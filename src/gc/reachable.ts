@@ -1,0 +1,119 @@
+// What a store space still needs: every fragment named, directly or through other fragments, by a
+// root: a snapshot (through its ref; a damaged ref still names its snapshot by its id), or the live
+// tree a read-write mount keeps (file extents, files open but unlinked, and the meta ids the live
+// state caches for the next snapshot). gc deletes only what this does not reach, so anything it
+// cannot read is an error, never a gap.
+
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { FragfsError } from '../errors.js';
+import type { Entry } from '../fragment/tree-format.js';
+import type { Repo } from '../repo/repo.js';
+import { loadSnapshot, readDirEntries } from '../repo/tree-reader.js';
+import { ROOT_INO, S_IFDIR, S_IFMT, S_IFREG } from '../vfs/inode.js';
+import { liveKeysOf } from '../vfs/live-keys.js';
+import { LiveState } from '../vfs/live-state.js';
+import { stateDirOf } from '../vfs/live-vfs.js';
+
+export interface Reachable {
+  data: Set<string>;
+  meta: Set<string>;
+  snapshots: number;
+  liveFiles: number;
+}
+
+/** Every fragment the space's roots reach. Fails (naming the fragment) when any of them cannot be read. */
+export async function reachable(repo: Repo, liveStatePath: string | undefined): Promise<Reachable> {
+  const out: Reachable = { data: new Set(), meta: new Set(), snapshots: 0, liveFiles: 0 };
+  const keys = new Set<string>();
+  const refs = await repo.listRefs({ onError: (_e, id) => keys.add(id) });
+  for (const r of refs) keys.add(r.snapshot);
+  for (const key of keys) {
+    let root: Entry;
+    try {
+      root = (await loadSnapshot(repo, key)).snapshot.root;
+    } catch (e) {
+      throw unreadable(e, key, `snapshot ${key.slice(0, 12)}`);
+    }
+    out.meta.add(key);
+    out.snapshots++;
+    await walkEntry(repo, out, root, `${key.slice(0, 12)}:/`);
+  }
+  if (liveStatePath !== undefined) await walkLive(repo, out, liveStatePath);
+  return out;
+}
+
+async function walkEntry(repo: Repo, out: Reachable, e: Entry, path: string): Promise<void> {
+  if (e.type === 'file') {
+    for (const b of e.blocks ?? []) out.data.add(b.id);
+    await addPages(repo, out, e.pages ?? [], path);
+    return;
+  }
+  if (e.type !== 'dir' || e.dir === undefined || out.meta.has(e.dir)) return;
+  // Marked before its children: a cycle (a hash collision away) cannot walk forever.
+  out.meta.add(e.dir);
+  let entries: Entry[];
+  try {
+    entries = await readDirEntries(repo, e, path);
+  } catch (err) {
+    throw unreadable(err, e.dir, path);
+  }
+  for (const c of entries) await walkEntry(repo, out, c, `${path.endsWith('/') ? path : `${path}/`}${c.name.toString('latin1')}`);
+}
+
+async function addPages(repo: Repo, out: Reachable, pages: readonly string[], path: string): Promise<void> {
+  for (const id of pages) {
+    if (out.meta.has(id)) continue;
+    out.meta.add(id);
+    try {
+      for (const b of (await repo.getMeta(id, 'manifest', path)).blocks) out.data.add(b.id);
+    } catch (err) {
+      throw unreadable(err, id, path);
+    }
+  }
+}
+
+/** The live tree, read through one read transaction of its state (a mount may be writing beside it). */
+async function walkLive(repo: Repo, out: Reachable, liveStatePath: string): Promise<void> {
+  const dir = stateDirOf(liveStatePath);
+  if (!existsSync(join(dir, 'data.mdb'))) return;
+  const state = new LiveState({ path: dir, readOnly: true, owner: { uid: 0, gid: 0 }, keys: liveKeysOf(repo) });
+  const rtx = state.readTxn();
+  try {
+    const cachedDirs: string[] = [];
+    const cachedPages: string[] = [];
+    const file = (ino: number): void => {
+      out.liveFiles++;
+      for (const { ref } of state.extentsFrom(ino, 0, rtx)) out.data.add(ref.id);
+      const c = state.getContentCache(ino, rtx);
+      if (c) cachedPages.push(...c.pages);
+    };
+    const walk = (ino: number): void => {
+      const d = state.getDirCache(ino, rtx);
+      if (d) cachedDirs.push(d.id);
+      for (const e of [...state.listDir(ino, rtx)]) {
+        const type = e.typeBits & S_IFMT;
+        if (type === S_IFDIR) walk(e.ino);
+        else if (type === S_IFREG) file(e.ino);
+      }
+    };
+    walk(ROOT_INO);
+    // Open files whose last name is gone still read their blocks.
+    for (const ino of state.listOrphans()) file(ino);
+    // The next snapshot reuses these as they are: everything below them is needed too.
+    for (const id of cachedDirs) await walkEntry(repo, out, { type: 'dir', dir: id, name: Buffer.alloc(0) } as Entry, 'live:/');
+    await addPages(repo, out, cachedPages, 'live:/');
+  } catch (e) {
+    throw e instanceof FragfsError ? e : new FragfsError('IO', `reading the live state at ${dir}: ${(e as Error).message}`);
+  } finally {
+    rtx.done();
+    await state.close();
+  }
+}
+
+function unreadable(e: unknown, id: string, where: string): FragfsError {
+  const why = e instanceof Error ? e.message : String(e);
+  return new FragfsError('CORRUPT', `gc cannot tell what fragment ${id} (at ${where}) refers to, so it deletes nothing: ${why}; run fragfs verify`, {
+    fragmentId: id,
+  });
+}
