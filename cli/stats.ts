@@ -26,13 +26,24 @@ export function registerStats(program: Command): void {
           ['unique plaintext', `${formatBytes(s.uniquePlainBytes)} (${s.uniquePlainBytes})`],
           ['stored data', `${formatBytes(s.dataStoredBytes)} in ${s.dataFragments} fragments`],
           ['stored metadata', `${formatBytes(s.metaStoredBytes)} in ${s.metaFragments} fragments, ${s.refs} refs`],
-          ['dedup ratio', `${s.dedupRatio.toFixed(2)}x`],
-          ['compression ratio', `${s.compressionRatio.toFixed(2)}x`],
-          ['overall', `${s.overallRatio.toFixed(2)}x`],
+          [
+            'reclaimable',
+            s.reclaimableBytes === null
+              ? 'unknown (some metadata cannot be read: run fragfs verify)'
+              : `${formatBytes(s.reclaimableBytes)} in ${s.reclaimableFragments} fragments no snapshot or live file needs (fragfs gc frees them)`,
+          ],
+          ['dedup ratio', times(s.dedupRatio)],
+          ['compression ratio', times(s.compressionRatio)],
+          ['overall', times(s.overallRatio)],
         ];
         const w = Math.max(...rows.map((r) => r[0].length));
         for (const [k, v] of rows) process.stdout.write(`${k.padEnd(w)}  ${v}\n`);
       });
     }),
   );
+}
+
+/** A ratio as "1.85x"; "-" when there is nothing to compare (no snapshot data yet). */
+function times(r: number | null): string {
+  return r === null ? '-' : `${r.toFixed(2)}x`;
 }

@@ -51,8 +51,8 @@ export function registerVerify(program: Command): void {
         }
         process.stdout.write(
           `checked ${report.snapshots} snapshots (the totals of ${report.treesChecked} trees)${liveFiles === undefined ? '' : `, the live tree (${liveFiles} files)`}, ${report.metaChecked} metadata and ${report.dataChecked} data fragments` +
-            `${report.unreferencedChecked ? `, ${report.unreferencedChecked} unreferenced` : ''}: ` +
-            `${report.problems.length === 0 ? 'no problems' : `${report.problems.length} problems`}\n`,
+            `: ${report.problems.length === 0 ? 'no problems' : `${report.problems.length} problems`}` +
+            `${report.unreferencedChecked ? `; ${report.unreferencedChecked} more fragments no snapshot or live file needs are intact and reclaimable (fragfs gc frees them)` : ''}\n`,
         );
       }
       if (report.problems.length > 0) {

@@ -1,7 +1,10 @@
 // `stats`: what a store holds and what it saves: logical bytes across snapshots, unique plaintext,
-// stored bytes, dedup and compression ratios, fragment counts.
+// stored bytes, dedup and compression ratios, fragment counts, and what gc would free.
 
+import { FragfsError } from '../errors.js';
+import { reachable } from '../gc/reachable.js';
 import type { Repo } from './repo.js';
+import { liveDir } from './store-lock.js';
 import { loadSnapshot, walkTree } from './tree-reader.js';
 import { readExtents } from './tree-writer.js';
 
@@ -16,12 +19,18 @@ export interface StoreStats {
   metaFragments: number;
   metaStoredBytes: number;
   refs: number;
-  /** logicalBytes / uniquePlainBytes (1 = nothing shared). */
-  dedupRatio: number;
-  /** uniquePlainBytes / dataStoredBytes (> 1 = compression saved space). */
-  compressionRatio: number;
-  /** logicalBytes / (dataStoredBytes + metaStoredBytes). */
-  overallRatio: number;
+  /**
+   * Fragments (data and metadata) that no snapshot and no live file needs, and their stored bytes:
+   * what `fragfs gc` would free. Null when the store could not be walked to the end (run verify).
+   */
+  reclaimableFragments: number | null;
+  reclaimableBytes: number | null;
+  /** logicalBytes / uniquePlainBytes (1 = nothing shared); null without snapshot data. */
+  dedupRatio: number | null;
+  /** uniquePlainBytes / the stored bytes of those blocks (> 1 = compression saved space); null without snapshot data. */
+  compressionRatio: number | null;
+  /** logicalBytes / (what the snapshots' fragments take: stored bytes less what is reclaimable); null without snapshot data. */
+  overallRatio: number | null;
 }
 
 export async function storeStats(repo: Repo): Promise<StoreStats> {
@@ -30,13 +39,18 @@ export async function storeStats(repo: Repo): Promise<StoreStats> {
   let metaFragments = 0;
   let metaStoredBytes = 0;
   let refs = 0;
+  const sizes = { data: new Map<string, number>(), meta: new Map<string, number>() };
   for await (const id of repo.store.list(repo.dataNs)) {
     dataFragments++;
-    dataStoredBytes += (await repo.store.size(repo.dataNs, id)) ?? 0;
+    const n = (await repo.store.size(repo.dataNs, id)) ?? 0;
+    sizes.data.set(id, n);
+    dataStoredBytes += n;
   }
   for await (const id of repo.store.list(repo.metaNs)) {
     metaFragments++;
-    metaStoredBytes += (await repo.store.size(repo.metaNs, id)) ?? 0;
+    const n = (await repo.store.size(repo.metaNs, id)) ?? 0;
+    sizes.meta.set(id, n);
+    metaStoredBytes += n;
   }
   for await (const _ of repo.store.list(repo.refNs)) refs++;
 
@@ -65,8 +79,30 @@ export async function storeStats(repo: Repo): Promise<StoreStats> {
     );
   }
   let uniquePlainBytes = 0;
-  for (const n of blockSizes.values()) uniquePlainBytes += n;
-  const ratio = (a: number, b: number) => (b > 0 ? a / b : 1);
+  let blocksStoredBytes = 0;
+  for (const [id, n] of blockSizes) {
+    uniquePlainBytes += n;
+    blocksStoredBytes += sizes.data.get(id) ?? 0;
+  }
+  let reclaimableFragments: number | null = 0;
+  let reclaimableBytes: number | null = 0;
+  try {
+    const reach = await reachable(repo, repo.storePath === '' ? undefined : liveDir(repo.storePath, repo.space));
+    for (const kind of ['data', 'meta'] as const) {
+      for (const [id, n] of sizes[kind]) {
+        if (reach[kind].has(id)) continue;
+        reclaimableFragments++;
+        reclaimableBytes += n;
+      }
+    }
+  } catch (e) {
+    if (!(e instanceof FragfsError)) throw e;
+    reclaimableFragments = null;
+    reclaimableBytes = null;
+  }
+  // No snapshot data, no ratio: 0 bytes saved nothing and lost nothing.
+  const ratio = (a: number, b: number) => (a > 0 && b > 0 ? a / b : null);
+  const needed = dataStoredBytes + metaStoredBytes - (reclaimableBytes ?? 0);
   return {
     snapshots: snapshots.length,
     logicalBytes,
@@ -76,8 +112,10 @@ export async function storeStats(repo: Repo): Promise<StoreStats> {
     metaFragments,
     metaStoredBytes,
     refs,
+    reclaimableFragments,
+    reclaimableBytes,
     dedupRatio: ratio(logicalBytes, uniquePlainBytes),
-    compressionRatio: ratio(uniquePlainBytes, dataStoredBytes),
-    overallRatio: ratio(logicalBytes, dataStoredBytes + metaStoredBytes),
+    compressionRatio: ratio(uniquePlainBytes, blocksStoredBytes),
+    overallRatio: ratio(logicalBytes, needed),
   };
 }
