@@ -43,7 +43,7 @@ export function registerGc(program: Command): void {
 
 function summary(r: GcReport): string {
   const secs = (r.ms / 1000).toFixed(2);
-  const head = `${r.fragments} fragments (${formatBytes(r.storedBytes)}); ${r.snapshots} snapshots and ${r.liveFiles} live files need ${r.fragments - r.unreferenced}\n`;
+  const head = `${r.fragments} fragments; ${r.snapshots} snapshots and ${r.liveFiles} live files need ${r.fragments - r.unreferenced}\n`;
   if (r.dryRun) {
     return `${head}would free ${r.unreferenced} fragments, ${formatBytes(r.unreferencedBytes)} (${r.unreferencedBytes} bytes), in ${secs} s (dry run: nothing deleted)\n`;
   }

@@ -5,6 +5,7 @@
 // store running (and writing), and the bytes each tool freed.
 //
 //   node dist/scripts/bench-gc.js [--files 22000] [--rounds 20] [--change 0.2] [--backend dir] [--json] [--keep]
+//     [--stop-before-gc]   (with --keep: leaves the store forgotten and ready, to profile gc by hand)
 //
 // The dir backend is the default here because its folder shrinks as gc frees (du shows it, as it
 // does for restic); an lmdb store keeps freed pages for reuse, so there only the freed fragment
@@ -121,6 +122,10 @@ async function main(): Promise<void> {
     out['forgetSeconds'] = forget.seconds;
     const beside = join(work, 'store-beside');
     await run(['cp', '-a', store, beside]);
+    if (process.argv.includes('--stop-before-gc')) {
+      process.stderr.write(`store ready for gc at ${store} (a copy at ${beside})\n`);
+      return;
+    }
     const before = await duBytes(store);
     const dry = await run(['node', CLI, 'gc', store, '--dry-run', '--json']);
     const alone = await run(['node', CLI, 'gc', store, '--json']);

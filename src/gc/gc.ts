@@ -6,6 +6,7 @@
 
 import { FragfsError } from '../errors.js';
 import type { Repo } from '../repo/repo.js';
+import { Semaphore, settleAll } from '../repo/semaphore.js';
 import { StoreLock, liveDir, ownerState } from '../repo/store-lock.js';
 import type { FragmentKind, Namespace } from '../store/store.js';
 import { gcLockPath, makeGcDirs, readLeases, readMark, readPins, removeLease, removeOldPins, writeMark, type Lease, type Mark } from './gc-files.js';
@@ -30,9 +31,8 @@ export interface GcReport {
   dryRun: boolean;
   snapshots: number;
   liveFiles: number;
-  /** Fragments in the space when gc listed them, and their stored bytes. */
+  /** Fragments in the space when gc listed them. */
   fragments: number;
-  storedBytes: number;
   /** Fragments no root reaches (and their bytes): what this run frees, or would free. */
   unreferenced: number;
   unreferencedBytes: number;
@@ -46,10 +46,6 @@ export interface GcReport {
   ms: number;
 }
 
-interface Listed {
-  ids: Map<string, number>;
-  bytes: number;
-}
 
 export async function runGc(repo: Repo, o: GcOptions = {}): Promise<GcReport> {
   const started = Date.now();
@@ -59,7 +55,6 @@ export async function runGc(repo: Repo, o: GcOptions = {}): Promise<GcReport> {
     snapshots: 0,
     liveFiles: 0,
     fragments: 0,
-    storedBytes: 0,
     unreferenced: 0,
     unreferencedBytes: 0,
     freed: 0,
@@ -70,8 +65,7 @@ export async function runGc(repo: Repo, o: GcOptions = {}): Promise<GcReport> {
   };
   const live = liveDir(repo.storePath, repo.space);
   if (o.dryRun) {
-    const { listed, reach } = await look(repo, live, log);
-    fill(report, listed, reach);
+    fill(report, await look(repo, live, log));
     report.ms = Date.now() - started;
     return report;
   }
@@ -93,23 +87,24 @@ export async function runGc(repo: Repo, o: GcOptions = {}): Promise<GcReport> {
         return report;
       }
     }
-    const { listed, reach } = await look(repo, live, log);
-    fill(report, listed, reach);
+    const l = await look(repo, live, log);
+    fill(report, l);
+    const { listed, reach } = l;
     // Above every lease's too: a mark deleted by hand must not leave writers that look past the new one.
     const seen = Math.max(prev?.mark ?? 0, ...(await readLeases(repo.storePath, repo.space)).map((l) => l.knownMark || 0));
     const m: Mark = {
       mark: seen + 1,
       createdMs: Date.now(),
       swept: false,
-      data: [...listed.data.ids.keys()].filter((id) => !reach.data.has(id)),
-      meta: [...listed.meta.ids.keys()].filter((id) => !reach.meta.has(id)),
+      data: [...listed.data].filter((id) => !reach.data.has(id)),
+      meta: [...listed.meta].filter((id) => !reach.meta.has(id)),
     };
     if (m.data.length + m.meta.length > 0) {
       await writeMark(repo.storePath, repo.space, m);
       await removeOldPins(repo.storePath, repo.space, m.mark);
       log(`gc: mark ${m.mark}: ${m.data.length + m.meta.length} fragments no snapshot or live file needs`);
       await o.afterMark?.(m);
-      await sweep(repo, m, live, o, report, log);
+      await sweep(repo, m, live, o, report, log, l.sizes);
     }
   } finally {
     await lock.release();
@@ -118,49 +113,72 @@ export async function runGc(repo: Repo, o: GcOptions = {}): Promise<GcReport> {
   return report;
 }
 
-async function look(repo: Repo, live: string, log: (l: string) => void): Promise<{ listed: { data: Listed; meta: Listed }; reach: Reachable }> {
+interface Look {
+  listed: { data: Set<string>; meta: Set<string> };
+  reach: Reachable;
+  /** "kind:id" -> stored bytes, for every fragment listed and not reached. */
+  sizes: Map<string, number>;
+}
+
+async function look(repo: Repo, live: string, log: (l: string) => void): Promise<Look> {
   // Listed before the roots are read: a fragment written after the listing is not condemned, and
   // one named by a root written after it is found by the second look (sweep) anyway.
   const data = await list(repo, repo.dataNs);
   const meta = await list(repo, repo.metaNs);
-  log(`gc: ${data.ids.size} data and ${meta.ids.size} metadata fragments`);
+  log(`gc: ${data.size} data and ${meta.size} metadata fragments`);
   const reach = await reachable(repo, live);
   log(`gc: ${reach.snapshots} snapshots and ${reach.liveFiles} live files name ${reach.data.size} data and ${reach.meta.size} metadata fragments`);
-  return { listed: { data, meta }, reach };
+  const listed = { data, meta };
+  return { listed, reach, sizes: await unreachedSizes(repo, listed, reach) };
 }
 
-function fill(report: GcReport, listed: { data: Listed; meta: Listed }, reach: Reachable): void {
-  report.snapshots = reach.snapshots;
-  report.liveFiles = reach.liveFiles;
-  report.fragments = listed.data.ids.size + listed.meta.ids.size;
-  report.storedBytes = listed.data.bytes + listed.meta.bytes;
-  for (const [kind, l] of [
-    ['data', listed.data],
-    ['meta', listed.meta],
-  ] as const) {
-    for (const [id, size] of l.ids) {
-      if (reach[kind].has(id)) continue;
-      report.unreferenced++;
-      report.unreferencedBytes += size;
-    }
-  }
+function fill(report: GcReport, l: Look): void {
+  report.snapshots = l.reach.snapshots;
+  report.liveFiles = l.reach.liveFiles;
+  report.fragments = l.listed.data.size + l.listed.meta.size;
+  report.unreferenced = l.sizes.size;
+  for (const n of l.sizes.values()) report.unreferencedBytes += n;
 }
 
-async function list(repo: Repo, ns: Namespace): Promise<Listed> {
-  const out: Listed = { ids: new Map(), bytes: 0 };
-  for await (const id of repo.store.list(ns)) {
-    const size = (await repo.store.size(ns, id)) ?? 0;
-    out.ids.set(id, size);
-    out.bytes += size;
-  }
+async function list(repo: Repo, ns: Namespace): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for await (const id of repo.store.list(ns)) ids.add(id);
+  return ids;
+}
+
+/** Stored sizes of the fragments no root reaches (only those: a stat each is most of a listing's cost). */
+async function unreachedSizes(repo: Repo, listed: { data: Set<string>; meta: Set<string> }, reach: Reachable): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const keys: [FragmentKind, string][] = [];
+  for (const kind of ['data', 'meta'] as const) for (const id of listed[kind]) if (!reach[kind].has(id)) keys.push([kind, id]);
+  await inParallel(keys, async ([kind, id]) => {
+    out.set(`${kind}:${id}`, (await repo.store.size({ space: repo.space, kind }, id)) ?? 0);
+  });
   return out;
+}
+
+/** Store calls at once: each is a small file-system call or request that mostly waits. */
+const CALLS_IN_FLIGHT = 32;
+
+async function inParallel<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
+  const limit = new Semaphore(CALLS_IN_FLIGHT);
+  await settleAll(items.map((x) => limit.run(() => fn(x))));
 }
 
 /**
  * Sweeps mark `m`: false when running writers had not all seen it within the wait (nothing is
  * deleted then; the next gc tries again).
  */
-async function sweep(repo: Repo, m: Mark, live: string, o: GcOptions, report: GcReport, log: (l: string) => void): Promise<boolean> {
+async function sweep(
+  repo: Repo,
+  m: Mark,
+  live: string,
+  o: GcOptions,
+  report: GcReport,
+  log: (l: string) => void,
+  /** Stored sizes from this run's listing ("kind:id"), when it made the mark. */
+  known?: Map<string, number>,
+): Promise<boolean> {
   const waiting = await waitForLeases(repo, m.mark, o.waitMs ?? DEFAULT_WAIT_MS);
   if (waiting.length > 0) {
     report.waitingFor = waiting.map((l) => `${l.purpose} (pid ${l.pid} on ${l.host}, since ${new Date(l.startedMs).toISOString()})`);
@@ -178,27 +196,28 @@ async function sweep(repo: Repo, m: Mark, live: string, o: GcOptions, report: Gc
     for await (const id of repo.store.listTrash(ns)) condemned.add(`${kind}:${id}`);
   }
   const doomed: [FragmentKind, string][] = [];
+  const spared: [FragmentKind, string][] = [];
   for (const key of condemned) {
     const [kind, id] = key.split(':') as ['data' | 'meta', string];
-    if (reach[kind].has(id) || pins.has(key)) {
-      // Named again, or pinned: if an interrupted sweep had moved it, it comes back.
-      await repo.store.untrash({ space: repo.space, kind }, id);
-      report.kept++;
-      continue;
-    }
-    doomed.push([kind, id]);
+    if (reach[kind].has(id) || pins.has(key)) spared.push([kind, id]);
+    else doomed.push([kind, id]);
   }
+  // Named again, or pinned: if an interrupted sweep had moved one, it comes back.
+  await inParallel(spared, async ([kind, id]) => {
+    await repo.store.untrash({ space: repo.space, kind }, id);
+  });
+  report.kept += spared.length;
   for (let i = 0; i < doomed.length; i += TRASH_BATCH) {
     const batch = doomed.slice(i, i + TRASH_BATCH);
     const sizes = new Map<string, number>();
-    for (const [kind, id] of batch) {
+    await inParallel(batch, async ([kind, id]) => {
       const ns: Namespace = { space: repo.space, kind };
-      sizes.set(`${kind}:${id}`, (await repo.store.size(ns, id)) ?? 0);
+      sizes.set(`${kind}:${id}`, known?.get(`${kind}:${id}`) ?? (await repo.store.size(ns, id)) ?? 0);
       await repo.store.trash(ns, id);
-    }
+    });
     // A writer may have pinned one of them after the pins were read: it comes back.
     const again = await readPins(repo.storePath, repo.space, m.mark);
-    for (const [kind, id] of batch) {
+    await inParallel(batch, async ([kind, id]) => {
       const ns: Namespace = { space: repo.space, kind };
       if (again.has(`${kind}:${id}`)) {
         await repo.store.untrash(ns, id);
@@ -208,7 +227,7 @@ async function sweep(repo: Repo, m: Mark, live: string, o: GcOptions, report: Gc
         report.freed++;
         report.freedBytes += sizes.get(`${kind}:${id}`) ?? 0;
       }
-    }
+    });
   }
   await repo.sync();
   await writeMark(repo.storePath, repo.space, { ...m, swept: true });

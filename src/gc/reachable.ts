@@ -9,11 +9,15 @@ import { join } from 'node:path';
 import { FragfsError } from '../errors.js';
 import type { Entry } from '../fragment/tree-format.js';
 import type { Repo } from '../repo/repo.js';
+import { Semaphore, settleAll } from '../repo/semaphore.js';
 import { loadSnapshot, readDirEntries } from '../repo/tree-reader.js';
 import { ROOT_INO, S_IFDIR, S_IFMT, S_IFREG } from '../vfs/inode.js';
 import { liveKeysOf } from '../vfs/live-keys.js';
 import { LiveState } from '../vfs/live-state.js';
 import { stateDirOf } from '../vfs/live-vfs.js';
+
+/** Metadata fragments read at once: a walk is a chain of small reads, each waiting on the disk. */
+const READS_IN_FLIGHT = 32;
 
 export interface Reachable {
   data: Set<string>;
@@ -24,60 +28,76 @@ export interface Reachable {
 
 /** Every fragment the space's roots reach. Fails (naming the fragment) when any of them cannot be read. */
 export async function reachable(repo: Repo, liveStatePath: string | undefined): Promise<Reachable> {
-  const out: Reachable = { data: new Set(), meta: new Set(), snapshots: 0, liveFiles: 0 };
+  const w = new Walk(repo);
   const keys = new Set<string>();
   const refs = await repo.listRefs({ onError: (_e, id) => keys.add(id) });
   for (const r of refs) keys.add(r.snapshot);
-  for (const key of keys) {
-    let root: Entry;
-    try {
-      root = (await loadSnapshot(repo, key)).snapshot.root;
-    } catch (e) {
-      throw unreadable(e, key, `snapshot ${key.slice(0, 12)}`);
+  await settleAll(
+    [...keys].map(async (key) => {
+      let root: Entry;
+      try {
+        root = (await w.limit.run(() => loadSnapshot(repo, key))).snapshot.root;
+      } catch (e) {
+        throw unreadable(e, key, `snapshot ${key.slice(0, 12)}`);
+      }
+      w.out.meta.add(key);
+      w.out.snapshots++;
+      await w.entry(root, `${key.slice(0, 12)}:/`);
+    }),
+  );
+  if (liveStatePath !== undefined) await walkLive(w, liveStatePath);
+  return w.out;
+}
+
+/** One walk: what it reached, and the bound on reads in flight shared by all its branches. */
+class Walk {
+  readonly out: Reachable = { data: new Set(), meta: new Set(), snapshots: 0, liveFiles: 0 };
+  readonly limit = new Semaphore(READS_IN_FLIGHT);
+
+  constructor(readonly repo: Repo) {}
+
+  async entry(e: Entry, path: string): Promise<void> {
+    if (e.type === 'file') {
+      for (const b of e.blocks ?? []) this.out.data.add(b.id);
+      await this.pages(e.pages ?? [], path);
+      return;
     }
-    out.meta.add(key);
-    out.snapshots++;
-    await walkEntry(repo, out, root, `${key.slice(0, 12)}:/`);
-  }
-  if (liveStatePath !== undefined) await walkLive(repo, out, liveStatePath);
-  return out;
-}
-
-async function walkEntry(repo: Repo, out: Reachable, e: Entry, path: string): Promise<void> {
-  if (e.type === 'file') {
-    for (const b of e.blocks ?? []) out.data.add(b.id);
-    await addPages(repo, out, e.pages ?? [], path);
-    return;
-  }
-  if (e.type !== 'dir' || e.dir === undefined || out.meta.has(e.dir)) return;
-  // Marked before its children: a cycle (a hash collision away) cannot walk forever.
-  out.meta.add(e.dir);
-  let entries: Entry[];
-  try {
-    entries = await readDirEntries(repo, e, path);
-  } catch (err) {
-    throw unreadable(err, e.dir, path);
-  }
-  for (const c of entries) await walkEntry(repo, out, c, `${path.endsWith('/') ? path : `${path}/`}${c.name.toString('latin1')}`);
-}
-
-async function addPages(repo: Repo, out: Reachable, pages: readonly string[], path: string): Promise<void> {
-  for (const id of pages) {
-    if (out.meta.has(id)) continue;
-    out.meta.add(id);
+    if (e.type !== 'dir' || e.dir === undefined || this.out.meta.has(e.dir)) return;
+    // Marked before its children: no fragment is read twice, and a cycle (a hash collision away)
+    // cannot walk forever.
+    this.out.meta.add(e.dir);
+    let entries: Entry[];
     try {
-      for (const b of (await repo.getMeta(id, 'manifest', path)).blocks) out.data.add(b.id);
+      entries = await this.limit.run(() => readDirEntries(this.repo, e, path));
     } catch (err) {
-      throw unreadable(err, id, path);
+      throw unreadable(err, e.dir, path);
     }
+    const base = path.endsWith('/') ? path : `${path}/`;
+    await settleAll(entries.map((c) => this.entry(c, `${base}${c.name.toString('latin1')}`)));
+  }
+
+  async pages(pages: readonly string[], path: string): Promise<void> {
+    const fresh = pages.filter((id) => !this.out.meta.has(id));
+    for (const id of fresh) this.out.meta.add(id);
+    await settleAll(
+      fresh.map(async (id) => {
+        try {
+          const page = await this.limit.run(() => this.repo.getMeta(id, 'manifest', path));
+          for (const b of page.blocks) this.out.data.add(b.id);
+        } catch (err) {
+          throw unreadable(err, id, path);
+        }
+      }),
+    );
   }
 }
 
 /** The live tree, read through one read transaction of its state (a mount may be writing beside it). */
-async function walkLive(repo: Repo, out: Reachable, liveStatePath: string): Promise<void> {
+async function walkLive(w: Walk, liveStatePath: string): Promise<void> {
+  const { out } = w;
   const dir = stateDirOf(liveStatePath);
   if (!existsSync(join(dir, 'data.mdb'))) return;
-  const state = new LiveState({ path: dir, readOnly: true, owner: { uid: 0, gid: 0 }, keys: liveKeysOf(repo) });
+  const state = new LiveState({ path: dir, readOnly: true, owner: { uid: 0, gid: 0 }, keys: liveKeysOf(w.repo) });
   const rtx = state.readTxn();
   try {
     const cachedDirs: string[] = [];
@@ -101,8 +121,8 @@ async function walkLive(repo: Repo, out: Reachable, liveStatePath: string): Prom
     // Open files whose last name is gone still read their blocks.
     for (const ino of state.listOrphans()) file(ino);
     // The next snapshot reuses these as they are: everything below them is needed too.
-    for (const id of cachedDirs) await walkEntry(repo, out, { type: 'dir', dir: id, name: Buffer.alloc(0) } as Entry, 'live:/');
-    await addPages(repo, out, cachedPages, 'live:/');
+    await settleAll(cachedDirs.map((id) => w.entry({ type: 'dir', dir: id, name: Buffer.alloc(0) } as Entry, 'live:/')));
+    await w.pages(cachedPages, 'live:/');
   } catch (e) {
     throw e instanceof FragfsError ? e : new FragfsError('IO', `reading the live state at ${dir}: ${(e as Error).message}`);
   } finally {
