@@ -230,7 +230,8 @@ async function sweep(
     });
   }
   await repo.sync();
-  await writeMark(repo.storePath, repo.space, { ...m, swept: true });
+  // Swept: writers need its ids no more, and the file need not keep 32 bytes for each fragment freed.
+  await writeMark(repo.storePath, repo.space, { ...m, swept: true, data: [], meta: [] });
   log(`gc: mark ${m.mark} swept: ${report.freed} fragments freed, ${report.kept} kept`);
   return true;
 }
