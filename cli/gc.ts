@@ -43,14 +43,18 @@ export function registerGc(program: Command): void {
 
 function summary(r: GcReport): string {
   const secs = (r.ms / 1000).toFixed(2);
-  const head = `${r.fragments} fragments; ${r.snapshots} snapshots and ${r.liveFiles} live files need ${r.fragments - r.unreferenced}\n`;
+  const head = `${count(r.fragments, 'fragment')}; ${count(r.snapshots, 'snapshot')} and ${count(r.liveFiles, 'live file')} need ${r.fragments - r.unreferenced}\n`;
   if (r.dryRun) {
-    return `${head}would free ${r.unreferenced} fragments, ${formatBytes(r.unreferencedBytes)} (${r.unreferencedBytes} bytes), in ${secs} s (dry run: nothing deleted)\n`;
+    return `${head}would free ${count(r.unreferenced, 'fragment')}, ${formatBytes(r.unreferencedBytes)} (${r.unreferencedBytes} bytes), in ${secs} s (dry run: nothing deleted)\n`;
   }
-  let out = `${head}freed ${r.freed} fragments, ${formatBytes(r.freedBytes)} (${r.freedBytes} bytes), in ${secs} s\n`;
+  let out = `${head}freed ${count(r.freed, 'fragment')}, ${formatBytes(r.freedBytes)} (${r.freedBytes} bytes), in ${secs} s\n`;
   if (r.kept > 0) out += `kept ${r.kept} condemned fragments a writer started using meanwhile\n`;
   if (r.waitingFor.length > 0) {
     out += `deleted nothing condemned: ${r.waitingFor.length} writer(s) still running from before: ${r.waitingFor.join('; ')}; run gc again once they end\n`;
   }
   return out;
+}
+
+function count(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? '' : 's'}`;
 }
