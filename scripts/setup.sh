@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything fragfs needs on a fresh Debian machine: fusermount (mounts by users other than
-# root, and unmounting), a C compiler and Linux's headers for fragfs's FUSE addon, the tools the
+# root, and unmounting), a C compiler and Linux's headers for fragfs's FUSE addon, g++ and make for
+# lmdb-js built with an upstream LMDB fix (scripts/build-lmdb.sh), the tools the
 # real-mount tests drive (sqlite3, rsync, git, attr, fio, xz, python3), the npm dependencies and the
 # build. Safe to run again: it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(fuse gcc libc6-dev linux-libc-dev sqlite3 rsync git attr fio xz-utils python3)
+APT_PACKAGES=(fuse gcc g++ make libc6-dev linux-libc-dev sqlite3 rsync git attr fio xz-utils python3)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -29,6 +30,8 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
     npm install --no-save --no-audit --no-fund --loglevel=error
   fi
 fi
+# lmdb-js with LMDB's fix for processes that open an environment another one writes (ITS#9496).
+bash scripts/build-lmdb.sh
 echo "setup: building" >&2
 npm run --silent build
 # fragfs's FUSE addon speaks the kernel's protocol on /dev/fuse (src/fuse/native/fuse-kernel.c); a
