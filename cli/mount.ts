@@ -257,6 +257,7 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
     const passphrase = isChild ? await passphraseFromParent() : await readPassphrase(opts);
     if (!readOnly) lock = await StoreLock.acquire({ storePath, space, purpose: `mount ${mp}`, warn: log });
     repo = await Repo.open({ storePath, passphrase, space, readOnly });
+    repo.purpose = `mount ${mp}`;
     if (opts.snapshot !== undefined) {
       const key = await repo.resolveSnapshot(opts.snapshot);
       vfs = await SnapshotVfs.open({ repo, key, ...(cacheBytes === undefined ? {} : { cacheBytes }) });

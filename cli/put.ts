@@ -38,6 +38,7 @@ export function registerPut(program: Command): void {
       // Before the passphrase and the KDF: a name that would be refused costs the user nothing.
       if (opts.name !== undefined) checkSnapshotName(opts.name);
       await withRepo(store, opts, async (repo) => {
+        repo.purpose = 'put';
         const progress = bytesProgress('put', opts.progress !== false && process.stderr.isTTY === true);
         const started = Date.now();
         let result;

@@ -47,6 +47,7 @@ export function registerSnapshot(program: Command): void {
         const lock = await StoreLock.acquire({ storePath, space, purpose: 'snapshot' });
         try {
           const repo = await openRepoForCli(storePath, opts);
+          repo.purpose = 'snapshot';
           try {
             const vfs = await LiveVfs.open({ repo, statePath: liveDir(storePath, space), source: Buffer.from(storePath) });
             try {

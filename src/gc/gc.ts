@@ -190,11 +190,13 @@ async function sweep(
   const reach = await reachable(repo, live);
   const pins = await readPins(repo.storePath, repo.space, m.mark);
   const condemned = new Set<string>([...m.data.map((id) => `data:${id}`), ...m.meta.map((id) => `meta:${id}`)]);
-  // What an interrupted sweep of this mark left in the trash.
+  // What an interrupted sweep of this mark left in the trash (its size cannot be seen there).
+  const leftovers = new Set<string>();
   for (const kind of ['data', 'meta'] as const) {
     const ns: Namespace = { space: repo.space, kind };
-    for await (const id of repo.store.listTrash(ns)) condemned.add(`${kind}:${id}`);
+    for await (const id of repo.store.listTrash(ns)) leftovers.add(`${kind}:${id}`);
   }
+  for (const key of leftovers) condemned.add(key);
   const doomed: [FragmentKind, string][] = [];
   const spared: [FragmentKind, string][] = [];
   for (const key of condemned) {
@@ -210,9 +212,14 @@ async function sweep(
   for (let i = 0; i < doomed.length; i += TRASH_BATCH) {
     const batch = doomed.slice(i, i + TRASH_BATCH);
     const sizes = new Map<string, number>();
+    const gone = new Set<string>();
     await inParallel(batch, async ([kind, id]) => {
       const ns: Namespace = { space: repo.space, kind };
-      sizes.set(`${kind}:${id}`, known?.get(`${kind}:${id}`) ?? (await repo.store.size(ns, id)) ?? 0);
+      const key = `${kind}:${id}`;
+      const size = known?.get(key) ?? (await repo.store.size(ns, id));
+      // Freed by an interrupted run of this mark already: nothing to count.
+      if (size === undefined && !leftovers.has(key)) gone.add(key);
+      sizes.set(key, size ?? 0);
       await repo.store.trash(ns, id);
     });
     // A writer may have pinned one of them after the pins were read: it comes back.
@@ -224,6 +231,7 @@ async function sweep(
         report.kept++;
       } else {
         await repo.store.purge(ns, id);
+        if (gone.has(`${kind}:${id}`)) return;
         report.freed++;
         report.freedBytes += sizes.get(`${kind}:${id}`) ?? 0;
       }

@@ -29,6 +29,8 @@ export interface Reachable {
 /** Every fragment the space's roots reach. Fails (naming the fragment) when any of them cannot be read. */
 export async function reachable(repo: Repo, liveStatePath: string | undefined): Promise<Reachable> {
   const w = new Walk(repo);
+  // Refs and fragments another process (a mount, a put) wrote a moment ago must be seen.
+  repo.store.refresh?.();
   const keys = new Set<string>();
   const refs = await repo.listRefs({ onError: (_e, id) => keys.add(id) });
   for (const r of refs) keys.add(r.snapshot);
@@ -99,6 +101,9 @@ async function walkLive(w: Walk, liveStatePath: string): Promise<void> {
   if (!existsSync(join(dir, 'data.mdb'))) return;
   const state = new LiveState({ path: dir, readOnly: true, owner: { uid: 0, gid: 0 }, keys: liveKeysOf(w.repo) });
   const rtx = state.readTxn();
+  // The live state is seen as of now: the fragments it names were written before, so the store's
+  // reads must be at least as recent (its cached trees may be from a snapshot of a moment ago).
+  w.repo.store.refresh?.();
   try {
     const cachedDirs: string[] = [];
     const cachedPages: string[] = [];

@@ -375,6 +375,11 @@ export class LmdbStore implements Store {
     }
   }
 
+  refresh(): void {
+    // lmdb-js reads through one read transaction renewed on the next event-loop turn.
+    this.env.resetReadTxn();
+  }
+
   async sync(): Promise<void> {
     if (this.readOnly) return;
     // Resolves when the last commit, and so every put that resolved before this call, is on disk.

@@ -103,6 +103,12 @@ export interface Store {
   listTrash(ns: Namespace): AsyncIterable<string>;
   /** Makes every put that has resolved so far durable against power loss. */
   sync(): Promise<void>;
+  /**
+   * MAY be given by a backend whose reads can lag behind other processes' writes for a moment (lmdb
+   * reads through a snapshot renewed once per event-loop turn): after it, reads MUST see every
+   * write another process completed before the call. gc calls it before it looks at roots.
+   */
+  refresh?(): void;
   close(): Promise<void>;
 }
 
