@@ -5,7 +5,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { lastLine, runCli, type CliResult } from '../helpers/cli.js';
+import { lastLine, oneLineError, runCli, type CliResult } from '../helpers/cli.js';
 import { createStore, openStore, tempDir } from '../helpers/stores.js';
 
 let work: Awaited<ReturnType<typeof tempDir>>;
@@ -59,15 +59,6 @@ async function listed(): Promise<string[]> {
   const r = await runCli(['snapshots', store, '--json']);
   if (r.code !== 0) throw new Error(`snapshots failed: ${r.stderr}`);
   return (JSON.parse(r.stdout) as { key: string }[]).map((s) => s.key);
-}
-
-function oneLineError(t: ExecutionContext, r: CliResult, code: number, pattern: RegExp): void {
-  t.is(r.code, code, `stdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  const lines = r.stderr.trim().split('\n');
-  t.is(lines.length, 1, `one line: ${r.stderr}`);
-  t.regex(lines[0]!, /^fragfs: /);
-  t.regex(lines[0]!, pattern);
-  t.is(r.stdout, '');
 }
 
 test.serial('the refs are dated as planned', async (t) => {

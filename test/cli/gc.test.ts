@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CLI_PATH, lastLine, runCli, TEST_PASSPHRASE, type CliResult } from '../helpers/cli.js';
+import { CLI_PATH, lastLine, oneLineError, runCli, TEST_PASSPHRASE, type CliResult } from '../helpers/cli.js';
 import { createStore, tempDir } from '../helpers/stores.js';
 
 let work: Awaited<ReturnType<typeof tempDir>>;
@@ -23,16 +23,6 @@ test.before(async () => {
 test.after.always(async () => {
   await work?.remove();
 });
-
-/** A user's mistake or a refusal: the exit code, one line on stderr, no stack trace. */
-function oneLineError(t: ExecutionContext, r: CliResult, code: number, pattern: RegExp): void {
-  t.is(r.code, code, `stdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  const lines = r.stderr.trim().split('\n');
-  t.is(lines.length, 1, `one line: ${r.stderr}`);
-  t.regex(lines[0]!, /^fragfs: /);
-  t.regex(lines[0]!, pattern);
-  t.notRegex(r.stderr, /\n\s+at /);
-}
 
 function ok(t: ExecutionContext, r: CliResult, what: string): CliResult {
   t.is(r.code, 0, `${what}: ${r.stdout}\n${r.stderr}`);

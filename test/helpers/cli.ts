@@ -1,5 +1,6 @@
 // Runs the built fragfs CLI as a child process, the way a user or a script would.
 
+import type { ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,4 +33,18 @@ export function runCli(args: string[], o: { env?: Record<string, string | undefi
 export function lastLine(text: string): string {
   const lines = text.trim().split('\n');
   return lines[lines.length - 1]!.trim();
+}
+
+/**
+ * A user's mistake or a refusal: exit `code`, one line on stderr starting "fragfs: " and matching
+ * `pattern`, no stack trace, nothing on stdout.
+ */
+export function oneLineError(t: ExecutionContext, r: CliResult, code: number, pattern: RegExp): void {
+  t.is(r.code, code, `stdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  const lines = r.stderr.trim().split('\n');
+  t.is(lines.length, 1, `one line: ${r.stderr}`);
+  t.regex(lines[0]!, /^fragfs: /);
+  t.regex(lines[0]!, pattern);
+  t.notRegex(r.stderr, /\n\s+at /);
+  t.is(r.stdout, '');
 }

@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { GcReport } from '../../src/gc/gc.js';
 import { Repo } from '../../src/repo/repo.js';
 import type { BackendName } from '../../src/store/store.js';
 import { TEST_KDF_COST } from '../helpers/stores.js';
@@ -215,17 +216,8 @@ async function statsJson(t: ExecutionContext, e: Env, store: string): Promise<St
   return JSON.parse((await ok(t, e, ['stats', store, '--json'])).stdout) as StatsJson;
 }
 
-interface GcJson {
-  dryRun: boolean;
-  fragments: number;
-  unreferenced: number;
-  unreferencedBytes: number;
-  freed: number;
-  freedBytes: number;
-  kept: number;
-  waitingFor: string[];
-  ms: number;
-}
+/** What `fragfs gc --json` prints. */
+type GcJson = GcReport;
 
 async function gcJson(t: ExecutionContext, e: Env, store: string, extra: string[] = []): Promise<GcJson> {
   return JSON.parse((await ok(t, e, ['gc', store, '--json', ...extra])).stdout) as GcJson;
