@@ -4,6 +4,7 @@
 
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { FragfsError } from '../src/errors.js';
 import { controlRequest } from '../src/fuse/control.js';
 import { recordForStore } from '../src/fuse/mount-registry.js';
 import { DEFAULT_SPACE, Repo } from '../src/repo/repo.js';
@@ -40,6 +41,10 @@ export function registerSnapshot(program: Command): void {
       if (rec) {
         const reply = await controlRequest(rec.socket, { op: 'snapshot', ...(opts.name === undefined ? {} : { name: opts.name }) });
         if (reply?.ok) key = reply.key;
+        // The mount answered and failed (a full disk, a concurrent gc that collected what it
+        // needed): its reason, not a LOCKED from trying to take its place. A read-only mount
+        // cannot write a snapshot: then this process takes it, as without a mount.
+        else if (reply && reply.code !== 'READ_ONLY') throw new FragfsError(reply.code, `the mount could not take the snapshot: ${reply.message}`);
       }
       if (key === undefined) {
         via = 'store';
