@@ -162,6 +162,10 @@ export async function putPaths(repo: Repo, paths: (string | Buffer)[], o: PutOpt
     if (names.has(nameKey(r.name))) throw new FragfsError('USAGE', `two paths named ${showName(r.name)}: put them from their parent folder`);
     names.add(nameKey(r.name));
   }
+  // The gc lease from before the parent is chosen: a put that changed nothing names only its
+  // parent's fragments and writes none until its last objects, and a gc that meanwhile saw the
+  // parent forgotten must still wait for it (src/gc/gc-guard.ts).
+  await repo.writerGuard();
   const parent = o.parent === false ? undefined : await findParent(repo, source, o.parent);
   const writer = new TreePutter(repo, o, parent === undefined ? 0n : BigInt(Math.max(0, parent.createdMs - RACY_MS)) * 1_000_000n);
   // The survey also finds the hard links: it runs whether or not anyone wants the total.

@@ -4,6 +4,7 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runGc } from '../../src/gc/gc.js';
@@ -210,4 +211,17 @@ test('stats: reclaimable is what gc frees, 0 after it; a store without snapshot 
   const after = await storeStats(repo);
   t.is(after.reclaimableBytes, 0);
   t.is(after.dataStoredBytes, 0);
+});
+
+test('dir: a put holds its lease from before it picks its parent, so a put that changed nothing is waited for too', async (t) => {
+  const { storePath, dir } = await newStore(t, 'dir');
+  const src = await tree(join(dir, 'src'), { 'f.bin': randomBytes(100_000) });
+  await put(storePath, src);
+  const leases = join(storePath, 'gc', 'default', 'leases');
+  const w = await openAgain(t, storePath);
+  let atSurvey = -1;
+  // onTotal comes after the parent is chosen and the tree surveyed, before anything is written.
+  const r = await putPaths(w, [src], { onTotal: () => (atSurvey = readdirSync(leases).length) });
+  t.truthy(r.parent, 'the first snapshot was the parent');
+  t.is(atSurvey, 1, 'the lease was on file before the put wrote or named anything');
 });
