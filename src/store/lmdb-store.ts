@@ -178,9 +178,7 @@ export class LmdbStore implements Store {
     } catch (e) {
       throw lmdbError(e, 'cannot read', this.path);
     }
-    const verb = `cannot put fragment ${id} (${ns.kind}) into`;
-    const need = await this.reserve!.reserve(bytes.length, `${verb} ${this.path}`);
-    try {
+    await this.write(bytes.length, `cannot put fragment ${id} (${ns.kind}) into`, async () => {
       // Creating a namespace's database is a write too: it comes after the reservation.
       db ??= this.db(ns, true)!;
       // lmdb-js reads the value at commit time, in its write thread, and this promise resolves after
@@ -188,6 +186,17 @@ export class LmdbStore implements Store {
       // (A copy per fragment cost about a fifth of a mount's sequential write throughput, most of it
       // in garbage collection of the copies.)
       await db.put(key, Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    });
+  }
+
+  /**
+   * One write: room for `bytes` reserved first (copy-on-write: even a delete writes new tree pages),
+   * the commit's outcome recorded (settled), a failure turned into the store's error naming `verb`.
+   */
+  private async write(bytes: number, verb: string, fn: () => Promise<unknown>): Promise<void> {
+    const need = await this.reserve!.reserve(bytes, `${verb} ${this.path}`);
+    try {
+      await fn();
       this.settled();
     } catch (e) {
       this.settled(e);
@@ -237,23 +246,18 @@ export class LmdbStore implements Store {
   }
 
   async delete(ns: Namespace, id: string): Promise<void> {
+    await this.remove(ns, id, false);
+  }
+
+  /** delete (in place) or purge (from the trash). */
+  private async remove(ns: Namespace, id: string, trash: boolean): Promise<void> {
     checkNamespace(ns);
     checkId(id);
-    if (this.readOnly) throw readOnlyError('delete');
-    const db = this.db(ns, false);
+    const what = trash ? 'purge' : 'delete';
+    if (this.readOnly) throw readOnlyError(what);
+    const db = this.db(ns, false, trash);
     if (!db) return;
-    const verb = `cannot delete fragment ${id} (${ns.kind}) from`;
-    // Copy-on-write: even a delete writes new tree pages.
-    const need = await this.reserve!.reserve(0, `${verb} ${this.path}`);
-    try {
-      await db.remove(LmdbStore.key(id));
-      this.settled();
-    } catch (e) {
-      this.settled(e);
-      throw await lmdbWriteError(e, verb, this.path);
-    } finally {
-      this.reserve!.release(need);
-    }
+    await this.write(0, `cannot ${what} fragment ${id} (${ns.kind}) from`, () => db.remove(LmdbStore.key(id)));
   }
 
   list(ns: Namespace): AsyncIterable<string> {
@@ -283,9 +287,7 @@ export class LmdbStore implements Store {
       throw lmdbError(e, 'cannot read', this.path);
     }
     if (from === undefined || size === undefined) return;
-    const verb = `cannot ${what} fragment ${id} (${ns.kind}) in`;
-    const need = await this.reserve!.reserve(copy ? size : 0, `${verb} ${this.path}`);
-    try {
+    await this.write(copy ? size : 0, `cannot ${what} fragment ${id} (${ns.kind}) in`, async () => {
       const to = this.db(ns, true, toTrash)!;
       await this.env.transaction(() => {
         // Looked at again inside the transaction: another writer may have moved or put it meanwhile.
@@ -294,13 +296,7 @@ export class LmdbStore implements Store {
         if (toTrash || !to.doesExist(key)) to.putSync(key, v);
         from.removeSync(key);
       });
-      this.settled();
-    } catch (e) {
-      this.settled(e);
-      throw await lmdbWriteError(e, verb, this.path);
-    } finally {
-      this.reserve!.release(need);
-    }
+    });
   }
 
   async trash(ns: Namespace, id: string): Promise<void> {
@@ -312,22 +308,7 @@ export class LmdbStore implements Store {
   }
 
   async purge(ns: Namespace, id: string): Promise<void> {
-    checkNamespace(ns);
-    checkId(id);
-    if (this.readOnly) throw readOnlyError('purge');
-    const db = this.db(ns, false, true);
-    if (!db) return;
-    const verb = `cannot purge fragment ${id} (${ns.kind}) from`;
-    const need = await this.reserve!.reserve(0, `${verb} ${this.path}`);
-    try {
-      await db.remove(LmdbStore.key(id));
-      this.settled();
-    } catch (e) {
-      this.settled(e);
-      throw await lmdbWriteError(e, verb, this.path);
-    } finally {
-      this.reserve!.release(need);
-    }
+    await this.remove(ns, id, true);
   }
 
   listTrash(ns: Namespace): AsyncIterable<string> {

@@ -52,8 +52,6 @@ export const HEADER_SUFFIX = '.meta.msgpack';
 const PAYLOAD_RETRY_MS = [1, 4, 16, 64, 256];
 /** Suffix of the mark of a purge under way, in the trash beside where the trash header was. */
 export const PURGE_SUFFIX = '.purge';
-const REST_RE = /^[0-9a-f]{62}$/;
-const FAN_RE = /^[0-9a-f]{2}$/;
 const ENC_KEY = 'FragComp::DataEncryptionType';
 const COMP_KEY = 'FragComp::DataCompressionType';
 
@@ -310,29 +308,8 @@ export class SplitStore extends DirStore {
     }
     for (const space of spaces) {
       const ns: Namespace = { space, kind: 'data' };
-      const base = this.kindDir(ns, true);
-      let fans: string[];
-      try {
-        fans = (await readdir(base)).filter((n) => FAN_RE.test(n));
-      } catch (e) {
-        if (isEnoent(e)) continue;
-        throw fromFsError(e, 'cannot list store folder', base);
-      }
-      for (const fan of fans) {
-        let names: string[];
-        try {
-          names = await readdir(join(base, fan));
-        } catch (e) {
-          if (isEnoent(e)) continue;
-          throw fromFsError(e, 'cannot list store folder', join(base, fan));
-        }
-        for (const name of names) {
-          const rest = name.slice(0, -PURGE_SUFFIX.length);
-          if (!name.endsWith(PURGE_SUFFIX) || !REST_RE.test(rest)) continue;
-          const id = fan + rest;
-          await this.serialized(ns, id, () => this.settle(ns, id));
-        }
-      }
+      // Purge marks are named like fragments with their own suffix, in the trash's fan-out tree.
+      for await (const id of this.walk(ns, PURGE_SUFFIX, true)) await this.serialized(ns, id, () => this.settle(ns, id));
     }
   }
 

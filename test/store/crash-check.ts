@@ -2,7 +2,7 @@
 // bytes) and is killed mid-stream; after reopening, every put the child saw resolve is present,
 // and every listed fragment is whole (its bytes hash to its id): no partial fragment under a name.
 
-import type { TestFn } from 'ava';
+import type { ExecutionContext, TestFn } from 'ava';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -15,24 +15,31 @@ import { collect } from './conformance.js';
 
 const WRITER = fileURLToPath(new URL('./crash-writer.js', import.meta.url));
 
+/**
+ * Runs `script` (a child node process) until it printed more than `lines` lines, then kills it with
+ * SIGKILL (the test fails if it ended by itself first); returns the lines it printed.
+ */
+export async function runUntilKilled(t: ExecutionContext, script: string, args: string[], lines: number): Promise<string[]> {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_c, sig) => resolve(sig)));
+  await new Promise<void>((resolve) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.split('\n').length > lines) resolve();
+    });
+    void exited.then(() => resolve());
+  });
+  child.kill('SIGKILL');
+  t.is(await exited, 'SIGKILL');
+  return out.split('\n');
+}
+
 export function runCrashTest(test: TestFn, backend: BackendName): void {
   test(`${backend}: kill -9 during puts leaves only whole fragments and keeps every resolved put`, async (t) => {
     const dir = await mkdtemp(join(tmpdir(), `fragfs-crash-${backend}-`));
     try {
-      const child = spawn(process.execPath, [WRITER, backend, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let out = '';
-      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_c, sig) => resolve(sig)));
-      await new Promise<void>((resolve) => {
-        child.stdout.on('data', (chunk: Buffer) => {
-          out += chunk.toString();
-          if (out.split('\n').length > 60) resolve();
-        });
-        void exited.then(() => resolve());
-      });
-      child.kill('SIGKILL');
-      t.is(await exited, 'SIGKILL');
-      const resolved = out
-        .split('\n')
+      const resolved = (await runUntilKilled(t, WRITER, [backend, dir], 60))
         .filter((l) => /^(data|meta|ref) [0-9a-f]{64}$/.test(l))
         .map((l) => l.split(' ') as [(typeof FRAGMENT_KINDS)[number], string]);
       t.true(resolved.length >= 60);

@@ -4,7 +4,6 @@
 // and did not start to purge, in place or in the trash, and whatever it shows must be whole.
 
 import type { ExecutionContext, TestFn } from 'ava';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,25 +12,14 @@ import { fileURLToPath } from 'node:url';
 import { openBackend } from '../../src/store/open-backend.js';
 import { FRAGMENT_KINDS, type BackendName, type FragmentKind, type Store } from '../../src/store/store.js';
 import { collect } from './conformance.js';
+import { runUntilKilled } from './crash-check.js';
 
 const WRITER = fileURLToPath(new URL('./crash-trash-writer.js', import.meta.url));
 const ROUNDS = 10;
 
 /** Runs the child until it printed `lines` lines (at a random point of a move), then kills it. */
 async function runAndKill(t: ExecutionContext, backend: BackendName, dir: string, lines: number): Promise<string[]> {
-  const child = spawn(process.execPath, [WRITER, backend, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_c, sig) => resolve(sig)));
-  await new Promise<void>((resolve) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.split('\n').length > lines) resolve();
-    });
-    void exited.then(() => resolve());
-  });
-  child.kill('SIGKILL');
-  t.is(await exited, 'SIGKILL');
-  return out.split('\n').filter((l) => /^[PTUX] (data|meta|ref) [0-9a-f]{64}$/.test(l));
+  return (await runUntilKilled(t, WRITER, [backend, dir], lines)).filter((l) => /^[PTUX] (data|meta|ref) [0-9a-f]{64}$/.test(l));
 }
 
 function sha256(bytes: Uint8Array): string {
