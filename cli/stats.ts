@@ -26,12 +26,7 @@ export function registerStats(program: Command): void {
           ['unique plaintext', `${formatBytes(s.uniquePlainBytes)} (${s.uniquePlainBytes})`],
           ['stored data', `${formatBytes(s.dataStoredBytes)} in ${s.dataFragments} fragments`],
           ['stored metadata', `${formatBytes(s.metaStoredBytes)} in ${s.metaFragments} fragments, ${s.refs} refs`],
-          [
-            'reclaimable',
-            s.reclaimableBytes === null
-              ? 'unknown (some metadata cannot be read: run fragfs verify)'
-              : `${formatBytes(s.reclaimableBytes)} in ${s.reclaimableFragments} fragments no snapshot or live file needs (fragfs gc frees them)`,
-          ],
+          ['reclaimable', `${formatBytes(s.reclaimableBytes)} in ${s.reclaimableFragments} fragments no snapshot or live file needs (fragfs gc frees them)`],
           ['dedup ratio', times(s.dedupRatio)],
           ['compression ratio', times(s.compressionRatio)],
           ['overall', times(s.overallRatio)],

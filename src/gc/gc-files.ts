@@ -8,6 +8,7 @@ import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FragfsError, fromFsError } from '../errors.js';
 import type { LockOwner } from '../repo/store-lock.js';
+import type { FragmentKind } from '../store/store.js';
 import { fsyncDir } from '../store/atomic-file.js';
 import { PRIVATE_FILE_MODE, mkdirPrivate } from '../store/private-modes.js';
 
@@ -90,6 +91,21 @@ export async function readMark(storePath: string, space: string): Promise<Mark |
     data: ids.slice(0, nData),
     meta: ids.slice(nData),
   };
+}
+
+/** How a fragment is named in a pin file and in the sets built from a mark: "data:<id>", "meta:<id>". */
+export function pinKey(kind: FragmentKind, id: string): string {
+  return `${kind}:${id}`;
+}
+
+export function parsePinKey(key: string): { kind: 'data' | 'meta'; id: string } {
+  const [kind, id] = key.split(':') as ['data' | 'meta', string];
+  return { kind, id };
+}
+
+/** The mark's fragments as pin keys. */
+export function condemnedKeys(m: Mark): Set<string> {
+  return new Set([...m.data.map((id) => pinKey('data', id)), ...m.meta.map((id) => pinKey('meta', id))]);
 }
 
 /** A running writer: its process, and the last mark whose condemned fragments it pins. */

@@ -5,7 +5,7 @@
 //
 // The rules this class keeps (gc.ts relies on them):
 // 1. hold() is awaited before a writer checks for, writes or names a fragment; for a fragment the
-//    current mark condemns, it records a durable pin first.
+//    current mark condemns, it records a durable pin first (or fails, and the write with it).
 // 2. The lease advertises mark k (knownMark) only once every operation begun before the writer
 //    learned of k has ended with what it wrote named by a root (the live state or a ref). So when
 //    every lease shows k, whatever a writer took before knowing k is reachable, and whatever it took
@@ -15,7 +15,7 @@ import { stat } from 'node:fs/promises';
 import { FragfsError } from '../errors.js';
 import { currentOwner } from '../repo/store-lock.js';
 import type { FragmentKind, Namespace, Store } from '../store/store.js';
-import { appendPins, gcDir, makeGcDirs, newLeaseId, readMark, readPins, removeLease, writeLease, type Lease, type Mark } from './gc-files.js';
+import { appendPins, condemnedKeys, gcDir, makeGcDirs, parsePinKey, pinKey, newLeaseId, readMark, readPins, removeLease, writeLease, type Lease, type Mark } from './gc-files.js';
 
 /** How often a writer looks for a new mark; gc waits for leases at about this pace. */
 export const MARK_POLL_MS = 1000;
@@ -37,8 +37,6 @@ export class GcGuard {
   private lastStamp = '';
   private ended = false;
   private leaseWrites: Promise<void> = Promise.resolve();
-  /** The first failure to record a pin or the lease: every later hold() rethrows it. */
-  private failure: unknown;
 
   private constructor(
     private readonly storePath: string,
@@ -88,16 +86,10 @@ export class GcGuard {
    * it: it is also brought back from the gc trash and must then be present (else MISSING_FRAGMENT).
    */
   async hold(kind: FragmentKind, id: string, exists = false): Promise<void> {
-    if (this.failure !== undefined) throw this.failure;
-    const c = this.condemned;
-    if (c === undefined || !c.has(`${kind}:${id}`)) return;
-    const mark = this.following;
-    try {
-      await appendPins(this.storePath, this.space, this.lease.id, mark, [`${kind}:${id}`]);
-    } catch (e) {
-      this.failure ??= e;
-      throw e;
-    }
+    const key = pinKey(kind, id);
+    if (this.condemned === undefined || !this.condemned.has(key)) return;
+    // A pin that cannot be written (a full disk) fails this write alone, as the write itself would.
+    await appendPins(this.storePath, this.space, this.lease.id, this.following, [key]);
     if (exists) {
       const ns: Namespace = { space: this.space, kind };
       await this.store.untrash(ns, id);
@@ -124,10 +116,10 @@ export class GcGuard {
 
   private poll(): Promise<void> {
     if (this.ended) return Promise.resolve();
+    // A look that fails (the store folder unreachable for a moment) is tried again at the next
+    // tick; meanwhile this lease does not show the mark, so no gc sweeps it: safe, only later.
     this.polling ??= this.pollOnce()
-      .catch((e: unknown) => {
-        this.failure ??= e;
-      })
+      .catch(() => undefined)
       .finally(() => {
         this.polling = undefined;
       });
@@ -138,7 +130,10 @@ export class GcGuard {
     // Cheap: a gc writes the mark to a new file and renames it into place, so its inode changes.
     const st = await stat(`${gcDir(this.storePath, this.space)}/mark`).catch(() => undefined);
     const stamp = st ? `${st.ino}:${st.size}:${st.mtimeMs}` : '';
-    if (stamp === this.lastStamp) return;
+    if (stamp === this.lastStamp) {
+      this.advertise(); // again, after a lease write that failed
+      return;
+    }
     let m: Mark | undefined;
     try {
       m = await readMark(this.storePath, this.space);
@@ -151,18 +146,20 @@ export class GcGuard {
       }
       throw e;
     }
+    if (m !== undefined) {
+      this.learn(m);
+      // Fragments pinned while a gc that then stopped had them in the trash.
+      if (!m.swept) await this.restorePinned(m.mark);
+      this.advertise();
+    }
+    // Only now: a look that failed half-way is made again.
     this.lastStamp = stamp;
-    if (m === undefined) return;
-    this.learn(m);
-    // Fragments this process pinned while a gc that then stopped had them in the trash.
-    if (!m.swept) await this.restorePinned(m.mark);
-    this.advertise();
   }
 
   private learn(m: Mark): void {
     if (m.mark === this.following && !m.swept) return;
     this.following = m.mark;
-    this.condemned = m.swept ? undefined : new Set([...m.data.map((id) => `data:${id}`), ...m.meta.map((id) => `meta:${id}`)]);
+    this.condemned = m.swept ? undefined : condemnedKeys(m);
     this.learned++;
     this.pending = { mark: m.mark, learned: this.learned };
   }
@@ -170,7 +167,7 @@ export class GcGuard {
   private async restorePinned(mark: number): Promise<void> {
     const pins = await readPins(this.storePath, this.space, mark);
     for (const p of pins) {
-      const [kind, id] = p.split(':') as [FragmentKind, string];
+      const { kind, id } = parsePinKey(p);
       await this.store.untrash({ space: this.space, kind }, id);
     }
   }
@@ -181,13 +178,17 @@ export class GcGuard {
     if (!p || this.ended) return;
     for (const learnedAtStart of this.ops.values()) if (learnedAtStart < p.learned) return;
     this.pending = undefined;
-    this.lease.knownMark = p.mark;
-    const copy = { ...this.lease };
+    const shown = { ...this.lease, knownMark: p.mark };
     // One write at a time, in order: the file never goes back to an older mark.
-    this.leaseWrites = this.leaseWrites
-      .then(() => (this.ended ? undefined : writeLease(this.storePath, this.space, copy)))
-      .catch((e: unknown) => {
-        this.failure ??= e;
-      });
+    this.leaseWrites = this.leaseWrites.then(async () => {
+      if (this.ended) return;
+      try {
+        await writeLease(this.storePath, this.space, shown);
+        this.lease.knownMark = p.mark;
+      } catch {
+        // A full disk, say: the next tick writes it again (a newer mark learned meanwhile wins).
+        this.pending ??= p;
+      }
+    });
   }
 }

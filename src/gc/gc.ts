@@ -9,7 +9,7 @@ import type { Repo } from '../repo/repo.js';
 import { Semaphore, settleAll } from '../repo/semaphore.js';
 import { StoreLock, liveDir, ownerState } from '../repo/store-lock.js';
 import type { FragmentKind, Namespace } from '../store/store.js';
-import { gcLockPath, makeGcDirs, readLeases, readMark, readPins, removeLease, removeOldPins, writeMark, type Lease, type Mark } from './gc-files.js';
+import { condemnedKeys, gcLockPath, makeGcDirs, parsePinKey, pinKey, readLeases, readMark, readPins, removeLease, removeOldPins, writeMark, type Lease, type Mark } from './gc-files.js';
 import { MARK_POLL_MS } from './gc-guard.js';
 import { reachable, type Reachable } from './reachable.js';
 
@@ -152,9 +152,13 @@ async function unreachedSizes(repo: Repo, listed: { data: Set<string>; meta: Set
   const keys: [FragmentKind, string][] = [];
   for (const kind of ['data', 'meta'] as const) for (const id of listed[kind]) if (!reach[kind].has(id)) keys.push([kind, id]);
   await inParallel(keys, async ([kind, id]) => {
-    out.set(`${kind}:${id}`, (await repo.store.size({ space: repo.space, kind }, id)) ?? 0);
+    out.set(pinKey(kind, id), (await repo.store.size({ space: repo.space, kind }, id)) ?? 0);
   });
   return out;
+}
+
+function nsOf(repo: Repo, key: string): Namespace {
+  return { space: repo.space, kind: parsePinKey(key).kind };
 }
 
 /** Store calls at once: each is a small file-system call or request that mostly waits. */
@@ -176,7 +180,7 @@ async function sweep(
   o: GcOptions,
   report: GcReport,
   log: (l: string) => void,
-  /** Stored sizes from this run's listing ("kind:id"), when it made the mark. */
+  /** Stored sizes from this run's listing (by pin key), when it made the mark. */
   known?: Map<string, number>,
 ): Promise<boolean> {
   const waiting = await waitForLeases(repo, m.mark, o.waitMs ?? DEFAULT_WAIT_MS);
@@ -189,33 +193,33 @@ async function sweep(
   // root: look at the roots again.
   const reach = await reachable(repo, live);
   const pins = await readPins(repo.storePath, repo.space, m.mark);
-  const condemned = new Set<string>([...m.data.map((id) => `data:${id}`), ...m.meta.map((id) => `meta:${id}`)]);
+  const condemned = condemnedKeys(m);
   // What an interrupted sweep of this mark left in the trash (its size cannot be seen there).
   const leftovers = new Set<string>();
   for (const kind of ['data', 'meta'] as const) {
-    const ns: Namespace = { space: repo.space, kind };
-    for await (const id of repo.store.listTrash(ns)) leftovers.add(`${kind}:${id}`);
+    for await (const id of repo.store.listTrash({ space: repo.space, kind })) leftovers.add(pinKey(kind, id));
   }
   for (const key of leftovers) condemned.add(key);
-  const doomed: [FragmentKind, string][] = [];
-  const spared: [FragmentKind, string][] = [];
+  const doomed: string[] = [];
+  const spared: string[] = [];
   for (const key of condemned) {
-    const [kind, id] = key.split(':') as ['data' | 'meta', string];
-    if (reach[kind].has(id) || pins.has(key)) spared.push([kind, id]);
-    else doomed.push([kind, id]);
+    const { kind, id } = parsePinKey(key);
+    if (reach[kind].has(id) || pins.has(key)) spared.push(key);
+    else doomed.push(key);
   }
-  // Named again, or pinned: if an interrupted sweep had moved one, it comes back.
-  await inParallel(spared, async ([kind, id]) => {
-    await repo.store.untrash({ space: repo.space, kind }, id);
-  });
+  // Named again, or pinned: one an interrupted sweep had moved comes back.
+  await inParallel(
+    spared.filter((key) => leftovers.has(key)),
+    (key) => repo.store.untrash(nsOf(repo, key), parsePinKey(key).id),
+  );
   report.kept += spared.length;
   for (let i = 0; i < doomed.length; i += TRASH_BATCH) {
     const batch = doomed.slice(i, i + TRASH_BATCH);
     const sizes = new Map<string, number>();
     const gone = new Set<string>();
-    await inParallel(batch, async ([kind, id]) => {
-      const ns: Namespace = { space: repo.space, kind };
-      const key = `${kind}:${id}`;
+    await inParallel(batch, async (key) => {
+      const ns = nsOf(repo, key);
+      const { id } = parsePinKey(key);
       const size = known?.get(key) ?? (await repo.store.size(ns, id));
       // Freed by an interrupted run of this mark already: nothing to count.
       if (size === undefined && !leftovers.has(key)) gone.add(key);
@@ -224,17 +228,18 @@ async function sweep(
     });
     // A writer may have pinned one of them after the pins were read: it comes back.
     const again = await readPins(repo.storePath, repo.space, m.mark);
-    await inParallel(batch, async ([kind, id]) => {
-      const ns: Namespace = { space: repo.space, kind };
-      if (again.has(`${kind}:${id}`)) {
+    await inParallel(batch, async (key) => {
+      const ns = nsOf(repo, key);
+      const { id } = parsePinKey(key);
+      if (again.has(key)) {
         await repo.store.untrash(ns, id);
         report.kept++;
-      } else {
-        await repo.store.purge(ns, id);
-        if (gone.has(`${kind}:${id}`)) return;
-        report.freed++;
-        report.freedBytes += sizes.get(`${kind}:${id}`) ?? 0;
+        return;
       }
+      await repo.store.purge(ns, id);
+      if (gone.has(key)) return;
+      report.freed++;
+      report.freedBytes += sizes.get(key) ?? 0;
     });
   }
   await repo.sync();

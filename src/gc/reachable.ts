@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { FragfsError } from '../errors.js';
+import { showName } from '../fragment/names.js';
 import type { Entry } from '../fragment/tree-format.js';
 import type { Repo } from '../repo/repo.js';
 import { Semaphore, settleAll } from '../repo/semaphore.js';
@@ -22,6 +23,8 @@ const READS_IN_FLIGHT = 32;
 export interface Reachable {
   data: Set<string>;
   meta: Set<string>;
+  /** The data blocks the snapshots name (the live tree's aside) and their plaintext sizes: for stats. */
+  snapshotBlocks: Map<string, number>;
   snapshots: number;
   liveFiles: number;
 }
@@ -53,14 +56,21 @@ export async function reachable(repo: Repo, liveStatePath: string | undefined): 
 
 /** One walk: what it reached, and the bound on reads in flight shared by all its branches. */
 class Walk {
-  readonly out: Reachable = { data: new Set(), meta: new Set(), snapshots: 0, liveFiles: 0 };
+  readonly out: Reachable = { data: new Set(), meta: new Set(), snapshotBlocks: new Map(), snapshots: 0, liveFiles: 0 };
   readonly limit = new Semaphore(READS_IN_FLIGHT);
+  /** Set once the snapshots are walked: what comes after is the live tree's. */
+  live = false;
+
+  private block(id: string, plainSize: number): void {
+    this.out.data.add(id);
+    if (!this.live) this.out.snapshotBlocks.set(id, plainSize);
+  }
 
   constructor(readonly repo: Repo) {}
 
   async entry(e: Entry, path: string): Promise<void> {
     if (e.type === 'file') {
-      for (const b of e.blocks ?? []) this.out.data.add(b.id);
+      for (const b of e.blocks ?? []) this.block(b.id, b.plainSize);
       await this.pages(e.pages ?? [], path);
       return;
     }
@@ -75,7 +85,7 @@ class Walk {
       throw unreadable(err, e.dir, path);
     }
     const base = path.endsWith('/') ? path : `${path}/`;
-    await settleAll(entries.map((c) => this.entry(c, `${base}${c.name.toString('latin1')}`)));
+    await settleAll(entries.map((c) => this.entry(c, `${base}${showName(c.name)}`)));
   }
 
   async pages(pages: readonly string[], path: string): Promise<void> {
@@ -85,7 +95,7 @@ class Walk {
       fresh.map(async (id) => {
         try {
           const page = await this.limit.run(() => this.repo.getMeta(id, 'manifest', path));
-          for (const b of page.blocks) this.out.data.add(b.id);
+          for (const b of page.blocks) this.block(b.id, b.plainSize);
         } catch (err) {
           throw unreadable(err, id, path);
         }
@@ -97,6 +107,7 @@ class Walk {
 /** The live tree, read through one read transaction of its state (a mount may be writing beside it). */
 async function walkLive(w: Walk, liveStatePath: string): Promise<void> {
   const { out } = w;
+  w.live = true;
   const dir = stateDirOf(liveStatePath);
   if (!existsSync(join(dir, 'data.mdb'))) return;
   const state = new LiveState({ path: dir, readOnly: true, owner: { uid: 0, gid: 0 }, keys: liveKeysOf(w.repo) });

@@ -1,12 +1,9 @@
 // `stats`: what a store holds and what it saves: logical bytes across snapshots, unique plaintext,
 // stored bytes, dedup and compression ratios, fragment counts, and what gc would free.
 
-import { FragfsError } from '../errors.js';
 import { reachable } from '../gc/reachable.js';
 import type { Repo } from './repo.js';
 import { liveDir } from './store-lock.js';
-import { loadSnapshot, walkTree } from './tree-reader.js';
-import { readExtents } from './tree-writer.js';
 
 export interface StoreStats {
   snapshots: number;
@@ -19,12 +16,9 @@ export interface StoreStats {
   metaFragments: number;
   metaStoredBytes: number;
   refs: number;
-  /**
-   * Fragments (data and metadata) that no snapshot and no live file needs, and their stored bytes:
-   * what `fragfs gc` would free. Null when the store could not be walked to the end (run verify).
-   */
-  reclaimableFragments: number | null;
-  reclaimableBytes: number | null;
+  /** Fragments (data and metadata) that no snapshot and no live file needs, and their stored bytes: what `fragfs gc` would free. */
+  reclaimableFragments: number;
+  reclaimableBytes: number;
   /** logicalBytes / uniquePlainBytes (1 = nothing shared); null without snapshot data. */
   dedupRatio: number | null;
   /** uniquePlainBytes / the stored bytes of those blocks (> 1 = compression saved space); null without snapshot data. */
@@ -56,53 +50,27 @@ export async function storeStats(repo: Repo): Promise<StoreStats> {
 
   const snapshots = await repo.listRefs();
   let logicalBytes = 0;
-  const blockSizes = new Map<string, number>();
-  const seenDirs = new Set<string>();
-  const seenFiles = new Set<string>();
-  for (const ref of snapshots) {
-    logicalBytes += ref.logicalBytes;
-    const { snapshot } = await loadSnapshot(repo, ref.snapshot);
-    await walkTree(
-      repo,
-      snapshot.root,
-      {
-        entry: async (e, path) => {
-          if (e.type !== 'file') return;
-          // Identical files share their manifest; one read of it is enough.
-          const sig = e.pages ? e.pages.join(',') : (e.blocks ?? []).map((b) => b.id).join(',');
-          if (seenFiles.has(sig)) return;
-          seenFiles.add(sig);
-          for (const x of await readExtents(repo, e, path)) blockSizes.set(x.id, x.plainSize);
-        },
-      },
-      seenDirs,
-    );
-  }
+  for (const ref of snapshots) logicalBytes += ref.logicalBytes;
+  // One walk of every root gives both what the snapshots name and what nothing names.
+  const reach = await reachable(repo, repo.storePath === '' ? undefined : liveDir(repo.storePath, repo.space));
   let uniquePlainBytes = 0;
   let blocksStoredBytes = 0;
-  for (const [id, n] of blockSizes) {
+  for (const [id, n] of reach.snapshotBlocks) {
     uniquePlainBytes += n;
     blocksStoredBytes += sizes.data.get(id) ?? 0;
   }
-  let reclaimableFragments: number | null = 0;
-  let reclaimableBytes: number | null = 0;
-  try {
-    const reach = await reachable(repo, repo.storePath === '' ? undefined : liveDir(repo.storePath, repo.space));
-    for (const kind of ['data', 'meta'] as const) {
-      for (const [id, n] of sizes[kind]) {
-        if (reach[kind].has(id)) continue;
-        reclaimableFragments++;
-        reclaimableBytes += n;
-      }
+  let reclaimableFragments = 0;
+  let reclaimableBytes = 0;
+  for (const kind of ['data', 'meta'] as const) {
+    for (const [id, n] of sizes[kind]) {
+      if (reach[kind].has(id)) continue;
+      reclaimableFragments++;
+      reclaimableBytes += n;
     }
-  } catch (e) {
-    if (!(e instanceof FragfsError)) throw e;
-    reclaimableFragments = null;
-    reclaimableBytes = null;
   }
   // No snapshot data, no ratio: 0 bytes saved nothing and lost nothing.
   const ratio = (a: number, b: number) => (a > 0 && b > 0 ? a / b : null);
-  const needed = dataStoredBytes + metaStoredBytes - (reclaimableBytes ?? 0);
+  const needed = dataStoredBytes + metaStoredBytes - reclaimableBytes;
   return {
     snapshots: snapshots.length,
     logicalBytes,
