@@ -4,12 +4,12 @@
 // fragments they use. They hold fragment ids, counts, times and process ids: no name, content or key.
 
 import { randomBytes } from 'node:crypto';
-import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { open, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FragfsError, fromFsError } from '../errors.js';
 import type { LockOwner } from '../repo/store-lock.js';
 import type { FragmentKind } from '../store/store.js';
-import { fsyncDir } from '../store/atomic-file.js';
+import { fsyncDir, writeFileAtomic } from '../store/atomic-file.js';
 import { PRIVATE_FILE_MODE, mkdirPrivate } from '../store/private-modes.js';
 
 /** Layout version of the mark file's header. */
@@ -200,21 +200,8 @@ export async function removeOldPins(storePath: string, space: string, mark: numb
   }
 }
 
+/** Whole or not at all (temp file, fdatasync, rename), and its name durable (fsync of the folder). */
 async function writeSmallFile(dir: string, name: string, bytes: Buffer): Promise<void> {
-  const path = join(dir, name);
-  const tmp = join(dir, `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    const fh = await open(tmp, 'wx', PRIVATE_FILE_MODE);
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-    await fsyncDir(dir);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw fromFsError(e, 'writing a gc file', path);
-  }
+  await writeFileAtomic(dir, join(dir, name), bytes, 'cannot write a gc file');
+  await fsyncDir(dir);
 }

@@ -249,7 +249,7 @@ export class Repo {
     const { id, bytes } = encodeMeta(obj, this.keys);
     // The pin (if gc condemned it) comes before the look: see src/gc/gc-guard.ts.
     await (await this.writerGuard())?.hold('meta', id);
-    if (!(await this.store.has(this.metaNs, id))) await this.storePut(this.metaNs, id, bytes);
+    if (!(await this.store.has(this.metaNs, id))) await this.storePut(this.metaNs, id, bytes, true);
     return id;
   }
 
@@ -408,8 +408,9 @@ export class Repo {
     await this.store.close();
   }
 
-  private async storePut(ns: Namespace, id: string, bytes: Uint8Array): Promise<void> {
-    if (ns.kind !== 'ref') await (await this.writerGuard())?.hold(ns.kind, id);
+  /** `held`: the caller already held the fragment with the gc lease (before it looked for it). */
+  private async storePut(ns: Namespace, id: string, bytes: Uint8Array, held = false): Promise<void> {
+    if (!held && ns.kind !== 'ref') await (await this.writerGuard())?.hold(ns.kind, id);
     try {
       await this.store.put(ns, id, bytes);
     } catch (e) {

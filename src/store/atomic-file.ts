@@ -34,7 +34,7 @@ export function isTempName(name: string): boolean {
  * and a FragfsError is thrown (NO_SPACE naming `finalPath` for ENOSPC): no partial file is left.
  * `tempDir` and `dirname(finalPath)` MUST exist and be on one file system.
  */
-export async function writeFileAtomic(tempDir: string, finalPath: string, bytes: Uint8Array): Promise<void> {
+export async function writeFileAtomic(tempDir: string, finalPath: string, bytes: Uint8Array, what = 'cannot write fragment file'): Promise<void> {
   const tempPath = join(tempDir, tempName());
   let renamed = false;
   try {
@@ -52,7 +52,7 @@ export async function writeFileAtomic(tempDir: string, finalPath: string, bytes:
     await rename(tempPath, finalPath);
     renamed = true;
   } catch (e) {
-    throw fromFsError(e, 'cannot write fragment file', finalPath);
+    throw fromFsError(e, what, finalPath);
   } finally {
     if (!renamed) await unlink(tempPath).catch(() => undefined);
   }
