@@ -36,6 +36,8 @@ export const ERROR_CODES = {
   CROSS_DEVICE: ['EXDEV', 10, 'a link across devices'],
   NOT_PERMITTED: ['EPERM', 10, 'the operation is not permitted'],
   RANGE: ['ERANGE', 10, 'a buffer is too small for the value'],
+  REMOTE: ['EIO', 12, 'a remote store could not be reached, timed out or failed, also after retries'],
+  REMOTE_AUTH: ['EACCES', 12, 'a remote store refused the credentials or the access'],
   INCOMPLETE: ['EIO', 11, 'completed with warnings: some files changed, vanished or could not be read while they were stored'],
   INTERRUPTED: ['EINTR', 130, 'interrupted by a signal'],
 } as const satisfies Record<string, readonly [string, number, string]>;

@@ -24,8 +24,14 @@ export interface Namespace {
   readonly kind: FragmentKind;
 }
 
-export type BackendName = 'memory' | 'lmdb' | 'dir' | 'split';
-export const BACKEND_NAMES: readonly BackendName[] = ['memory', 'lmdb', 'dir', 'split'];
+/**
+ * The local backends, chosen at `init --backend`, and `object`: the layout of a store that lives
+ * in a remote service (src/remote), whose URL says which service.
+ */
+export type BackendName = 'memory' | 'lmdb' | 'dir' | 'split' | 'object';
+export const BACKEND_NAMES: readonly BackendName[] = ['memory', 'lmdb', 'dir', 'split', 'object'];
+/** The backends a local folder can hold (`init --backend`, `sync --backend`). */
+export const LOCAL_BACKEND_NAMES: readonly BackendName[] = ['lmdb', 'dir', 'split'];
 
 /**
  * The backend contract.

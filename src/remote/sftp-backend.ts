@@ -1,0 +1,9 @@
+// The sftp service as an ObjectBackend (placeholder until the service is implemented).
+
+import { FragfsError } from '../errors.js';
+import type { ObjectBackend } from './object-backend.js';
+import type { SftpStoreUrl } from './store-url.js';
+
+export async function openSftpBackend(url: SftpStoreUrl): Promise<ObjectBackend> {
+  throw new FragfsError('NOT_SUPPORTED', `${url.scheme} stores are not available yet`);
+}
