@@ -12,12 +12,20 @@ import { DEFAULT_SPACE, Repo } from '../src/repo/repo.js';
 export interface StoreOptions {
   space?: string;
   passphraseFile?: string;
+  cacheDir?: string;
 }
 
 export function addStoreOptions(cmd: Command): Command {
   return cmd
     .option('--space <name>', 'the space inside the store (one backend can hold several)', DEFAULT_SPACE)
-    .option('--passphrase-file <file>', 'read the passphrase from this file (first line); else FRAGFS_PASSPHRASE or a prompt');
+    .option('--passphrase-file <file>', 'read the passphrase from this file (first line); else FRAGFS_PASSPHRASE or a prompt')
+    .option('--cache-dir <dir>', 'where this machine keeps the state of remote stores (default FRAGFS_CACHE_DIR, else ~/.cache/fragfs)')
+    .hook('preAction', (_cmd, action) => {
+      // Read wherever a store's local folder is needed (src/remote/store-site.ts), also by the
+      // detached process of `mount --background`, which inherits the environment.
+      const dir = (action.opts() as StoreOptions).cacheDir;
+      if (dir !== undefined) process.env['FRAGFS_CACHE_DIR'] = dir;
+    });
 }
 
 /**

@@ -4,6 +4,7 @@
 import './env.js';
 import { Command } from 'commander';
 import { registerCat } from './cat.js';
+import { closeRemoteBackends } from '../src/remote/store-site.js';
 import { reportAndExit } from './common.js';
 import { registerForget } from './forget.js';
 import { registerGc } from './gc.js';
@@ -54,6 +55,7 @@ async function main(): Promise<void> {
   const program = buildProgram();
   try {
     await program.parseAsync(process.argv);
+    await closeRemoteBackends();
   } catch (e) {
     const code = (e as { code?: string; exitCode?: number }).code;
     if (typeof code === 'string' && code.startsWith('commander.')) {

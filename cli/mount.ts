@@ -8,6 +8,7 @@ import { closeSync, openSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { resolve } from 'node:path';
+import { storeLocation } from '../src/remote/store-site.js';
 import type { Server } from 'node:net';
 import type { Command } from 'commander';
 import { FragfsError } from '../src/errors.js';
@@ -175,7 +176,7 @@ function tellParent(m: ChildMessage): void {
 async function runMount(store: string, mountpoint: string, opts: MountCliOptions): Promise<void> {
   const isChild = process.env[CHILD_ENV] === '1' && typeof process.send === 'function';
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const storePath = resolve(store);
+  const storePath = storeLocation(store);
   const mp = resolve(mountpoint);
   const space = opts.space ?? DEFAULT_SPACE;
   const readOnly = opts.readOnly === true || opts.snapshot !== undefined;

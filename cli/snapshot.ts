@@ -2,7 +2,7 @@
 // printed as the last line of standard output. With a read-write mount up, the mount process takes it
 // (it owns the live state); otherwise this command takes the store lock and opens the live state itself.
 
-import { resolve } from 'node:path';
+import { storeLocation } from '../src/remote/store-site.js';
 import type { Command } from 'commander';
 import { FragfsError } from '../src/errors.js';
 import { controlRequest } from '../src/fuse/control.js';
@@ -30,7 +30,7 @@ export function registerSnapshot(program: Command): void {
     action(async (store: string, opts: SnapshotOptions) => {
       // Before anything is written, and before asking a mount process to write it.
       if (opts.name !== undefined) checkSnapshotName(opts.name);
-      const storePath = resolve(store);
+      const storePath = storeLocation(store);
       const space = opts.space ?? DEFAULT_SPACE;
       // Before the lock, which would make STORE/live/ in a folder that holds no store.
       await Repo.checkExists(storePath, space);

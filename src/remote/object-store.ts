@@ -20,6 +20,8 @@ export class ObjectStore implements Store {
   constructor(
     readonly objects: ObjectBackend,
     readonly readOnly = false,
+    /** Whether `close` closes `objects` too (not when the connection is shared, store-site.ts). */
+    private readonly ownsBackend = true,
   ) {}
 
   /** `<space>/<kind dir>/` or `<space>/trash/<kind dir>/`: where a namespace's fragments are listed. */
@@ -141,6 +143,6 @@ export class ObjectStore implements Store {
   async sync(): Promise<void> {}
 
   async close(): Promise<void> {
-    await this.objects.close();
+    if (this.ownsBackend) await this.objects.close();
   }
 }

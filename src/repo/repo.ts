@@ -11,6 +11,7 @@ import { FragfsError, fromFsError, isFragfsError } from '../errors.js';
 import { decodeMeta, encodeMeta } from '../fragment/meta-codec.js';
 import type { BlockRef, MetaObject, RefObject } from '../fragment/tree-format.js';
 import { openBackend } from '../store/open-backend.js';
+import { isRemoteLocation, remoteBackendOf, storeLocation } from '../remote/store-site.js';
 import { PRIVATE_DIR_MODE, mkdirPrivate, tightenStoreIfLoose } from '../store/private-modes.js';
 import { isValidSpaceName, type BackendName, type Namespace, type Store } from '../store/store.js';
 import { GcGuard } from '../gc/gc-guard.js';
@@ -88,7 +89,7 @@ export class Repo {
    * an empty folder, nor a store (EXISTS). Returns the existing config, if any.
    */
   static async checkInitTarget(o: { storePath: string; space?: string; backend: BackendName }): Promise<StoreConfig | undefined> {
-    const storePath = resolve(o.storePath);
+    const storePath = storeLocation(o.storePath);
     const space = checkSpace(o.space ?? DEFAULT_SPACE);
     let config: StoreConfig | undefined;
     try {
@@ -100,9 +101,11 @@ export class Repo {
       if (config.spaces[space]) {
         throw new FragfsError('STORE_EXISTS', `a fragfs store already exists at ${storePath} (space ${space})`, { path: storePath });
       }
-      if (config.backend !== o.backend) {
+      if (config.backend !== backendFor(storePath, o.backend)) {
         throw new FragfsError('USAGE', `the store at ${storePath} uses the ${config.backend} backend, not ${o.backend}`);
       }
+    } else if (isRemoteLocation(storePath)) {
+      await checkRemoteEmpty(storePath);
     } else {
       await checkEmptyOrAbsent(storePath);
     }
@@ -114,7 +117,7 @@ export class Repo {
    * call it before they ask for a passphrase, so a mistyped path costs no prompt and no KDF.
    */
   static async checkExists(storePath: string, space: string = DEFAULT_SPACE): Promise<StoreConfig> {
-    const path = resolve(storePath);
+    const path = storeLocation(storePath);
     checkSpace(space);
     const config = await readStoreConfig(path);
     if (!config.spaces[space]) {
@@ -130,11 +133,12 @@ export class Repo {
    * given is emptied again, and an existing store keeps its old fragfs.json.
    */
   static async init(o: InitRepoOptions): Promise<Repo> {
-    const storePath = resolve(o.storePath);
+    const storePath = storeLocation(o.storePath);
+    const backend = backendFor(storePath, o.backend);
     const space = checkSpace(o.space ?? DEFAULT_SPACE);
     const blockSize = o.blockSize ?? DEFAULT_BLOCK_SIZE;
     checkBlockSize(blockSize);
-    const config = await Repo.checkInitTarget({ storePath, space, backend: o.backend });
+    const config = await Repo.checkInitTarget({ storePath, space, backend });
     let convergenceSecret: Uint8Array | undefined;
     if (o.shareConvergenceWith) {
       const other = await Repo.open({ ...o.shareConvergenceWith, readOnly: true, threads: 1 });
@@ -145,20 +149,21 @@ export class Repo {
     const created = await createSpaceConfig({
       passphrase: o.passphrase,
       blockSize,
-      backend: o.backend,
+      backend,
       space,
       ...(o.kdfCost === undefined ? {} : { kdfCost: o.kdfCost }),
       ...(convergenceSecret ? { convergenceSecret } : {}),
     });
     // The new space is authenticated (layout 2); spaces already there keep their own layout.
-    const next: StoreConfig = config ?? { fragfs: STORE_FORMAT_VERSION, backend: o.backend, spaces: {} };
+    const next: StoreConfig = config ?? { fragfs: STORE_FORMAT_VERSION, backend, spaces: {} };
     next.fragfs = Math.max(next.fragfs, STORE_FORMAT_VERSION);
     next.spaces[space] = created.space;
-    const undo = config ? undefined : await InitUndo.prepare(storePath);
+    // A remote store is made by its one config object, written last: nothing to undo before it.
+    const undo = config || isRemoteLocation(storePath) ? undefined : await InitUndo.prepare(storePath);
     let store: Store | undefined;
     try {
       if (undo) await undo.createFolder();
-      store = await openBackend(o.backend, storePath);
+      store = await openBackend(backend, storePath);
       await writeStoreConfig(storePath, next);
       if (undo) await tightenStoreIfLoose(storePath);
     } catch (e) {
@@ -170,7 +175,7 @@ export class Repo {
   }
 
   static async open(o: OpenRepoOptions): Promise<Repo> {
-    const storePath = resolve(o.storePath);
+    const storePath = storeLocation(o.storePath);
     const space = checkSpace(o.space ?? DEFAULT_SPACE);
     const config = await Repo.checkExists(storePath, space);
     const spaceConfig = config.spaces[space]!;
@@ -180,7 +185,7 @@ export class Repo {
       // A store written by an older fragfs, or copied without its modes, becomes private the first
       // time it is opened to be written, and its space authenticated (fragfs.json layout 2).
       // Read-only opens change nothing.
-      await tightenStoreIfLoose(storePath);
+      if (!isRemoteLocation(storePath)) await tightenStoreIfLoose(storePath);
       if (!unlocked.authenticated) await upgradeSpaceConfig(storePath, space, unlocked, spaceConfig);
     }
     const store = await openBackend(config.backend, storePath, { readOnly: o.readOnly ?? false });
@@ -260,7 +265,8 @@ export class Repo {
    */
   writerGuard(): Promise<GcGuard | undefined> {
     this.writable();
-    if (this.storePath === '') return Promise.resolve(undefined);
+    // No gc runs on a remote store yet (cli/gc.ts refuses it), so its writers need no lease.
+    if (this.storePath === '' || isRemoteLocation(this.storePath)) return Promise.resolve(undefined);
     if (this.guard === undefined) {
       const starting = GcGuard.start({ storePath: this.storePath, space: this.space, store: this.store, purpose: this.purpose });
       this.guard = starting;
@@ -439,6 +445,21 @@ function withWhere(e: unknown, where?: string): unknown {
     ...(e.fragmentId === undefined ? {} : { fragmentId: e.fragmentId }),
   });
   return wrapped;
+}
+
+/** A remote store may be made only under a prefix that holds nothing. */
+async function checkRemoteEmpty(location: string): Promise<void> {
+  const objects = await remoteBackendOf(location);
+  for await (const entry of objects.list('')) {
+    throw new FragfsError('EXISTS', `${location} is not empty (it holds ${entry.key}) and holds no fragfs store; pick an empty prefix`, {
+      path: location,
+    });
+  }
+}
+
+/** A remote store always has the object layout; a local one the backend asked for. */
+function backendFor(location: string, asked: BackendName): BackendName {
+  return isRemoteLocation(location) ? 'object' : asked;
 }
 
 /** A store may be made only where nothing is, or in an empty folder. */

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { FragfsError, fromFsError } from '../errors.js';
 import { PRIVATE_FILE_MODE, mkdirPrivate } from '../store/private-modes.js';
+import { isRemoteLocation, remoteBackendOf } from '../remote/store-site.js';
 import { BACKEND_NAMES, isValidSpaceName, type BackendName } from '../store/store.js';
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, checkBlockSize } from '../codec/block-size.js';
 import { derivePassphraseKey, kdfParamsProblem, newKdfParams, passphraseBytes, type KdfParams } from './passphrase-kdf.js';
@@ -124,11 +125,19 @@ export function storeConfigProblem(value: unknown): string | undefined {
  * when it is not valid JSON, fails a check, or was written by a newer fragfs.
  */
 export async function readStoreConfig(storePath: string): Promise<StoreConfig> {
-  const file = storeConfigPath(storePath);
+  const remote = isRemoteLocation(storePath);
+  const file = remote ? `${storePath} ${STORE_CONFIG_FILE}` : storeConfigPath(storePath);
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    if (remote) {
+      const bytes = await (await remoteBackendOf(storePath)).get(STORE_CONFIG_FILE);
+      if (bytes === undefined) throw new FragfsError('NO_STORE', `no fragfs store at ${storePath}`, { path: storePath });
+      text = Buffer.from(bytes).toString('utf8');
+    } else {
+      text = await readFile(file, 'utf8');
+    }
   } catch (e) {
+    if (e instanceof FragfsError) throw e;
     const errno = (e as NodeJS.ErrnoException).code;
     if (errno === 'ENOENT' || errno === 'ENOTDIR') {
       throw new FragfsError('NO_STORE', `no fragfs store at ${storePath}`, { path: storePath, cause: e });
@@ -164,6 +173,11 @@ export async function writeStoreConfig(storePath: string, cfg: StoreConfig): Pro
   const problem = storeConfigProblem(cfg);
   if (problem !== undefined) throw new FragfsError('INVALID', `not a valid store configuration: ${problem}`);
   if (cfg.fragfs > STORE_FORMAT_VERSION) throw new FragfsError('INVALID', `unknown store format ${cfg.fragfs}`);
+  if (isRemoteLocation(storePath)) {
+    // One PUT replaces the object whole (ObjectBackend contract): the old or the new config, never a mix.
+    await (await remoteBackendOf(storePath)).put(STORE_CONFIG_FILE, Buffer.from(`${JSON.stringify(cfg, null, 2)}\n`, 'utf8'));
+    return;
+  }
   const file = storeConfigPath(storePath);
   const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {

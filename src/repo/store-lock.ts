@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { link, open, readFile, rename, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { localFolderOf } from '../remote/store-site.js';
 import { FragfsError, fromFsError } from '../errors.js';
 import { PRIVATE_FILE_MODE, mkdirPrivate, tightenPath } from '../store/private-modes.js';
 
@@ -35,8 +36,9 @@ export function currentOwner(purpose: string): LockOwner {
   };
 }
 
+/** This machine's live state of a space: in the store folder, or a remote store's cache folder. */
 export function liveDir(storePath: string, space: string): string {
-  return join(storePath, 'live', space);
+  return join(localFolderOf(storePath), 'live', space);
 }
 
 export function lockPath(storePath: string, space: string): string {
@@ -266,7 +268,7 @@ export class StoreLock {
       // STORE/live/ and STORE/live/<space>/ hold the live tree: the owner's only, also in a store
       // an older fragfs made with looser modes.
       await mkdirPrivate(dir);
-      await tightenPath(join(storePath, 'live'));
+      await tightenPath(join(localFolderOf(storePath), 'live'));
       await tightenPath(dir);
     } catch (e) {
       throw fromFsError(e, 'creating the live state folder', dir);

@@ -3,10 +3,10 @@
 // sealed keys), so the same passphrase opens it and the copied snapshots mount there. Every copied
 // fragment is checked against its id on the way; nothing damaged is copied.
 
-import { resolve } from 'node:path';
 import { blake3, toHex } from '../codec/blake3.js';
 import { FragfsError, isFragfsError } from '../errors.js';
 import { GcGuard } from '../gc/gc-guard.js';
+import { isRemoteLocation, storeLocation } from '../remote/store-site.js';
 import { openBackend } from '../store/open-backend.js';
 import type { BackendName, Namespace, Store } from '../store/store.js';
 import type { Repo } from './repo.js';
@@ -47,7 +47,7 @@ async function prepareDest(src: Repo, destPath: string, backend: BackendName | u
         `${destPath} already has a space ${src.space} with other keys; sync into a new folder or another --space`,
       );
     }
-    if (backend && backend !== dest.backend) {
+    if (backend && backend !== dest.backend && !isRemoteLocation(destPath)) {
       throw new FragfsError('USAGE', `${destPath} uses the ${dest.backend} backend, not ${backend}`);
     }
     if (!existing) {
@@ -57,7 +57,9 @@ async function prepareDest(src: Repo, destPath: string, backend: BackendName | u
       await writeStoreConfig(destPath, dest);
     }
   } else {
-    const globals = { fragfs: STORE_FORMAT_VERSION, backend: backend ?? srcConfig.backend };
+    // A remote store has the object layout; a local copy of a remote store is lmdb unless asked.
+    const local = backend ?? (srcConfig.backend === 'object' ? 'lmdb' : srcConfig.backend);
+    const globals = { fragfs: STORE_FORMAT_VERSION, backend: isRemoteLocation(destPath) ? ('object' as const) : local };
     dest = { ...globals, spaces: { [src.space]: await src.spaceConfigForStore(globals) } };
     await writeStoreConfig(destPath, dest);
   }
@@ -65,16 +67,26 @@ async function prepareDest(src: Repo, destPath: string, backend: BackendName | u
 }
 
 export async function syncStore(src: Repo, destPath: string, keyOrName: string | undefined, o: SyncOptions = {}): Promise<SyncResult> {
-  const dest = resolve(destPath);
+  const dest = storeLocation(destPath);
   if (dest === src.storePath) throw new FragfsError('USAGE', 'source and destination are the same store');
   const out = await prepareDest(src, dest, o.backend);
   // A gc of DST running beside this copy must not delete what it is about to name (gc-guard.ts).
-  let guard: GcGuard;
+  // No gc runs on a remote store yet (cli/gc.ts), so there is no lease to take there.
+  let guard: GcGuard | undefined;
   try {
-    guard = await GcGuard.start({ storePath: dest, space: src.space, store: out, purpose: 'sync' });
+    if (!isRemoteLocation(dest)) guard = await GcGuard.start({ storePath: dest, space: src.space, store: out, purpose: 'sync' });
   } catch (e) {
     await out.close();
     throw e;
+  }
+  // On a remote DST one listing per namespace (1,000 ids a request) replaces a lookup per fragment.
+  const present = new Map<string, Set<string>>();
+  if (isRemoteLocation(dest)) {
+    for (const ns of [src.dataNs, src.metaNs, src.refNs]) {
+      const ids = new Set<string>();
+      for await (const id of out.list(ns)) ids.add(id);
+      present.set(ns.kind, ids);
+    }
   }
   const result: SyncResult = { dest, snapshots: 0, copiedFragments: 0, copiedBytes: 0, presentFragments: 0 };
   const limit = new Semaphore(16);
@@ -82,8 +94,9 @@ export async function syncStore(src: Repo, destPath: string, keyOrName: string |
   const copy = (ns: Namespace, id: string): void => {
     tasks.push(
       limit.run(async () => {
-        if (ns.kind !== 'ref') await guard.hold(ns.kind, id);
-        if (await out.has(ns, id)) {
+        if (ns.kind !== 'ref') await guard?.hold(ns.kind, id);
+        const listed = present.get(ns.kind);
+        if (listed ? listed.has(id) : await out.has(ns, id)) {
           result.presentFragments++;
           o.onFragment?.(0, false);
           return;
@@ -140,7 +153,7 @@ export async function syncStore(src: Repo, destPath: string, keyOrName: string |
     await out.sync();
   } finally {
     await Promise.allSettled(tasks);
-    await guard.close();
+    await guard?.close();
     await out.close();
   }
   return result;

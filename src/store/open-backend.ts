@@ -7,6 +7,8 @@ import { FragfsError } from '../errors.js';
 import { DirStore, KIND_DIRS } from './dir-store.js';
 import { LMDB_FILE, LmdbStore } from './lmdb-store.js';
 import { MemoryStore } from './memory-store.js';
+import { ObjectStore } from '../remote/object-store.js';
+import { remoteBackendOf } from '../remote/store-site.js';
 import { SplitStore } from './split-store.js';
 import { BACKEND_NAMES, isValidSpaceName, type BackendName, type Store } from './store.js';
 
@@ -29,6 +31,9 @@ export async function openBackend(backend: BackendName, location: string, o: Ope
       return DirStore.open(location, o);
     case 'split':
       return SplitStore.open(location, o);
+    case 'object':
+      // The connection is the process's (store-site.ts): closing the store leaves it open.
+      return new ObjectStore(await remoteBackendOf(location), o.readOnly ?? false, false);
     default:
       throw new FragfsError('INVALID', `unknown store backend: ${String(backend)} (one of ${BACKEND_NAMES.join(', ')})`);
   }
@@ -50,6 +55,7 @@ async function isDir(p: string): Promise<boolean> {
 export async function backendExists(backend: BackendName, location: string): Promise<boolean> {
   switch (backend) {
     case 'memory':
+    case 'object':
       return false;
     case 'lmdb':
       try {

@@ -4,6 +4,7 @@
 
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, statfs as fsStatfs } from 'node:fs/promises';
+import { localFolderOf } from '../remote/store-site.js';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { FragfsError } from '../errors.js';
@@ -335,7 +336,7 @@ export class LiveVfs implements Vfs {
     if (now - this.fullCheckedMs < 1000) throw new FragfsError('NO_SPACE', `${where(ino)}: the disk holding the store is full`);
     this.fullCheckedMs = now;
     try {
-      const st = await fsStatfs(this.repo.storePath || this.statePath);
+      const st = await fsStatfs(localFolderOf(this.repo.storePath) || this.statePath);
       if (st.bavail * st.bsize >= ROOM_AGAIN_BYTES) {
         this.fullSinceMs = 0;
         return;
@@ -404,7 +405,7 @@ export class LiveVfs implements Vfs {
   async statfs(): Promise<StatFs> {
     let st: { bsize: number; blocks: number; bfree: number; bavail: number };
     try {
-      st = await fsStatfs(this.repo.storePath || this.statePath);
+      st = await fsStatfs(localFolderOf(this.repo.storePath) || this.statePath);
     } catch {
       st = { bsize: 4096, blocks: 0, bfree: 0, bavail: 0 };
     }

@@ -5,6 +5,7 @@
 // mutation fails with READ_ONLY.
 
 import { statfs as fsStatfs } from 'node:fs/promises';
+import { localFolderOf } from '../remote/store-site.js';
 import { FragfsError } from '../errors.js';
 import { compareNames, NAME_MAX_BYTES } from '../fragment/names.js';
 import type { DirObject, Entry, Extent, SnapshotObject } from '../fragment/tree-format.js';
@@ -228,7 +229,7 @@ export class SnapshotVfs implements Vfs {
     let st = { bsize: 4096, blocks: 0, bfree: 0, bavail: 0 };
     if (this.repo.storePath) {
       try {
-        st = await fsStatfs(this.repo.storePath);
+        st = await fsStatfs(localFolderOf(this.repo.storePath));
       } catch {
         // keep zeros: space figures are informative on a read-only view
       }
