@@ -8,7 +8,6 @@ import { closeSync, openSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { resolve } from 'node:path';
-import { storeLocation } from '../src/remote/store-site.js';
 import type { Server } from 'node:net';
 import type { Command } from 'commander';
 import { FragfsError } from '../src/errors.js';
@@ -24,6 +23,10 @@ import {
   socketPathFor,
   writeRecords,
 } from '../src/fuse/mount-registry.js';
+import { leaseSealerOf } from '../src/remote/lease-sealer.js';
+import { DEFAULT_COMMIT_INTERVAL_S, HeadPublisher, openLiveAtHead } from '../src/remote/remote-head.js';
+import { RemoteLease } from '../src/remote/remote-lease.js';
+import { isRemoteLocation, remoteBackendOf, storeLocation } from '../src/remote/store-site.js';
 import { DEFAULT_SPACE, Repo } from '../src/repo/repo.js';
 import { liveDir, StoreLock } from '../src/repo/store-lock.js';
 import { processAccessor } from '../src/vfs/permissions.js';
@@ -40,6 +43,7 @@ interface MountCliOptions extends StoreOptions {
   allowOther?: boolean;
   background?: boolean;
   opStats?: boolean;
+  commitInterval?: string;
 }
 
 /** Set in the environment of the detached child of `mount --background`. */
@@ -78,6 +82,7 @@ export function registerMount(program: Command): void {
       .option('--cache-size <size>', 'memory for decrypted blocks (default 32M; the write buffer gets a quarter, at least 16M), e.g. 256M, 1G')
       .option('--allow-other', 'let other users use the mount (root, or user_allow_other in /etc/fuse.conf)')
       .option('--background', 'return once the mount is ready; the mount process keeps running detached')
+      .option('--commit-interval <seconds>', `remote stores: publish the live tree as the head snapshot at most this often while it changes (default ${DEFAULT_COMMIT_INTERVAL_S}; 0: at unmount only)`)
       .option('--op-stats', 'at unmount, print how many requests of each kind the kernel sent and their mean latency'),
   ).action(
     action(async (store: string, mountpoint: string, opts: MountCliOptions) => {
@@ -181,8 +186,13 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
   const space = opts.space ?? DEFAULT_SPACE;
   const readOnly = opts.readOnly === true || opts.snapshot !== undefined;
   const cacheBytes = opts.cacheSize === undefined ? undefined : parseByteSize(opts.cacheSize, '--cache-size');
+  const commitS = opts.commitInterval === undefined ? DEFAULT_COMMIT_INTERVAL_S : Number(opts.commitInterval);
+  if (!Number.isFinite(commitS) || commitS < 0) throw new FragfsError('USAGE', `--commit-interval takes seconds, not ${opts.commitInterval}`);
+  const remote = isRemoteLocation(storePath);
 
   let lock: StoreLock | undefined;
+  let lease: RemoteLease | undefined;
+  let publisher: HeadPublisher | undefined;
   let repo: Repo | undefined;
   let vfs: Vfs | undefined;
   let handle: MountHandle | undefined;
@@ -222,8 +232,17 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
         log(`fragfs: while ${what}: ${e instanceof Error ? e.message : String(e)}`);
       }
     };
+    if (publisher) {
+      // Published before the lease goes: the next machine to take it starts from this tree.
+      await step('publishing the head', async () => {
+        publisher!.stop();
+        const key = await publisher!.publish();
+        if (key) log(`fragfs: published head ${key}`);
+      });
+    }
     if (vfs) await step('closing the live state', () => vfs!.close());
     if (repo) await step('closing the store', () => repo!.close());
+    if (lease) await step('releasing the write lease', () => lease!.release());
     if (lock) await step('releasing the lock', () => lock!.release());
     if (record) await step('removing the mount records', () => removeRecords(record!));
     if (server) {
@@ -259,12 +278,25 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
     if (!readOnly) lock = await StoreLock.acquire({ storePath, space, purpose: `mount ${mp}`, warn: log });
     repo = await Repo.open({ storePath, passphrase, space, readOnly });
     repo.purpose = `mount ${mp}`;
+    if (remote && !readOnly) {
+      lease = await RemoteLease.acquire({
+        objects: await remoteBackendOf(storePath),
+        space,
+        purpose: `mount ${mp}`,
+        sealer: leaseSealerOf(repo),
+        onLost: (why) => {
+          log(`fragfs: ${why}; this mount publishes no more heads`);
+          publisher?.stop(why);
+        },
+      });
+    }
     if (opts.snapshot !== undefined) {
       const key = await repo.resolveSnapshot(opts.snapshot);
       vfs = await SnapshotVfs.open({ repo, key, ...(cacheBytes === undefined ? {} : { cacheBytes }) });
     } else {
-      const live = await LiveVfs.open({
-        repo,
+      const openedRepo = repo;
+      const openLive = () => LiveVfs.open({
+        repo: openedRepo,
         statePath: liveDir(storePath, space),
         readOnly,
         // Without allow_other the kernel lets only this user in: the vfs checks that user's
@@ -274,6 +306,16 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
         // --cache-size is the memory a user grants: the write buffer grows with it (a quarter).
         ...(cacheBytes === undefined ? {} : { cacheBytes, writeBufferBytes: Math.max(DEFAULT_WRITE_BUFFER_BYTES, Math.floor(cacheBytes / 4)) }),
       });
+      let live: LiveVfs;
+      if (lease) {
+        const statePath = liveDir(storePath, space);
+        const at = await openLiveAtHead({ repo, statePath, open: openLive, log });
+        live = at.vfs;
+        publisher = new HeadPublisher(live, statePath, at.base, log);
+        publisher.start(commitS * 1000);
+      } else {
+        live = await openLive();
+      }
       // A walk of the tree right after mounting (find, du, ls -R, rsync) finds the state's pages
       // in the page cache: see LiveState.warm. It runs beside the mount, not before it.
       void live.warm();

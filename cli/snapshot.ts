@@ -2,7 +2,10 @@
 // printed as the last line of standard output. With a read-write mount up, the mount process takes it
 // (it owns the live state); otherwise this command takes the store lock and opens the live state itself.
 
-import { storeLocation } from '../src/remote/store-site.js';
+import { leaseSealerOf } from '../src/remote/lease-sealer.js';
+import { openLiveAtHead } from '../src/remote/remote-head.js';
+import { RemoteLease } from '../src/remote/remote-lease.js';
+import { isRemoteLocation, remoteBackendOf, storeLocation } from '../src/remote/store-site.js';
 import type { Command } from 'commander';
 import { FragfsError } from '../src/errors.js';
 import { controlRequest } from '../src/fuse/control.js';
@@ -53,8 +56,19 @@ export function registerSnapshot(program: Command): void {
         try {
           const repo = await openRepoForCli(storePath, opts);
           repo.purpose = 'snapshot';
+          let lease: RemoteLease | undefined;
           try {
-            const vfs = await LiveVfs.open({ repo, statePath: liveDir(storePath, space), source: Buffer.from(storePath) });
+            const statePath = liveDir(storePath, space);
+            const open = () => LiveVfs.open({ repo, statePath, source: Buffer.from(storePath) });
+            let vfs: LiveVfs;
+            if (isRemoteLocation(storePath)) {
+              // The live tree of a remote store is its head: taken under the write lease, so no
+              // mount on another machine moves it meanwhile.
+              lease = await RemoteLease.acquire({ objects: await remoteBackendOf(storePath), space, purpose: 'snapshot', sealer: leaseSealerOf(repo) });
+              vfs = (await openLiveAtHead({ repo, statePath, open, log: (l) => process.stderr.write(`${l}\n`) })).vfs;
+            } else {
+              vfs = await open();
+            }
             try {
               key = await vfs.snapshot(opts.name);
             } finally {
@@ -62,6 +76,7 @@ export function registerSnapshot(program: Command): void {
             }
           } finally {
             await repo.close();
+            await lease?.release();
           }
         } finally {
           await lock.release();

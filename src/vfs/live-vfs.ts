@@ -4,17 +4,19 @@
 
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, statfs as fsStatfs } from 'node:fs/promises';
-import { localFolderOf } from '../remote/store-site.js';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { FragfsError } from '../errors.js';
+import type { Entry } from '../fragment/tree-format.js';
+import { localFolderOf } from '../remote/store-site.js';
 import type { Repo } from '../repo/repo.js';
 import { writeSnapshot } from '../repo/tree-writer.js';
 import { lmdbFilePaths, prepareLmdbFiles } from '../store/lmdb-files.js';
 import { LmdbSpaceReserve } from '../store/lmdb-space-reserve.js';
 import { BlockCache, DEFAULT_CACHE_BYTES } from './block-cache.js';
 import { checkName, createNode, getNode, linkNode, lookupChild, removeNode, renameNode, where, type Found } from './dir-ops.js';
-import { S_IFDIR, S_IFMT, S_IFREG, S_IFLNK, isDir, isReg, isSymlink, toAttr, type InodeRecord } from './inode.js';
+import { ROOT_INO, S_IFDIR, S_IFMT, S_IFREG, S_IFLNK, isDir, isReg, isSymlink, toAttr, type InodeRecord } from './inode.js';
+import { LiveImport } from './live-import.js';
 import { liveKeysOf } from './live-keys.js';
 import { migrateLiveState, OLD_STATE_FILE } from './live-migrate.js';
 import { LiveState } from './live-state.js';
@@ -809,14 +811,35 @@ export class LiveVfs implements Vfs {
   }
 
   async snapshot(name?: string): Promise<string> {
+    return (await this.snapshotUnless(name, undefined))!.key;
+  }
+
+  /**
+   * A snapshot, unless the tree's root directory is still `unlessRoot` (its meta id): then nothing
+   * is stored and the result is undefined. Remote mounts publish their head this way, so a store
+   * gains no snapshot while nothing changes.
+   */
+  async snapshotUnless(name: string | undefined, unlessRoot: string | undefined): Promise<{ key: string; root: string } | undefined> {
     if (name !== undefined && (typeof name !== 'string' || name.length === 0)) {
       throw new FragfsError('INVALID', 'a snapshot name must be a non-empty string');
     }
     this.writable(1);
     // One snapshot at a time: the invalidation record (`touched`) is per run.
-    const run = this.snapshotting.then(() => this.snapshotOnce(name));
+    const run = this.snapshotting.then(() => this.snapshotOnce(name, unlessRoot));
     this.snapshotting = run.catch(() => undefined);
     return run;
+  }
+
+  /** Whether the tree holds nothing (a fresh live state). */
+  isEmpty(): boolean {
+    return this.state.dirIsEmpty(ROOT_INO);
+  }
+
+  /** Fills a fresh, empty live state with a snapshot's tree (live-import.ts). */
+  async importTree(root: Entry): Promise<void> {
+    this.writable(1);
+    await new LiveImport(this.state, this.repo).run(root);
+    await this.state.sync();
   }
 
   /**
@@ -839,17 +862,17 @@ export class LiveVfs implements Vfs {
     }
   }
 
-  private async snapshotOnce(name: string | undefined): Promise<string> {
+  private async snapshotOnce(name: string | undefined, unlessRoot: string | undefined): Promise<{ key: string; root: string } | undefined> {
     const guard = this.ctx.guard;
     const op = guard?.begin();
     try {
-      return await this.snapshotInGuard(name);
+      return await this.snapshotInGuard(name, unlessRoot);
     } finally {
       if (op !== undefined) guard!.end(op);
     }
   }
 
-  private async snapshotInGuard(name: string | undefined): Promise<string> {
+  private async snapshotInGuard(name: string | undefined, unlessRoot: string | undefined): Promise<{ key: string; root: string } | undefined> {
     const touched = new Set<number>();
     const rtx = await this.takeInstant();
     this.state.touched = touched;
@@ -869,6 +892,7 @@ export class LiveVfs implements Vfs {
         if (!touched.has(ino) && this.state.peekInode(ino)) this.state.putContentCache(ino, c);
       }
     });
+    if (unlessRoot !== undefined && result.root.dir === unlessRoot) return undefined;
     const key = await writeSnapshot(this.repo, result.root, {
       source: [this.source],
       ...(name === undefined ? {} : { name }),
@@ -877,7 +901,7 @@ export class LiveVfs implements Vfs {
       logicalBytes: result.logicalBytes,
     });
     await this.state.sync();
-    return key;
+    return { key, root: result.root.dir! };
   }
 
   async close(): Promise<void> {
