@@ -1,0 +1,126 @@
+// Two machines share one store on S3 (Ceph radosgw on loopback, started once by scripts/test.sh),
+// each with only the URL, the passphrase and its own cache folder: A puts and mounts read-write; B
+// mounts A's published head read-only and sees A's tree byte for byte; B cannot take the write lease
+// while A holds it; after A unmounts, B takes over, writes on, and A's next mount starts from B's
+// head. The store verifies, and holds no name or content in clear.
+
+import test from 'ava';
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { openObjectBackend } from '../../src/remote/open-remote.js';
+import { createS3Bucket } from '../../src/remote/s3-backend.js';
+import { serverEnv } from '../helpers/remote-env.js';
+import { ensurePatchedAddon, fragfs, fuseAvailable, makeEnv, mount, run, waitFor, type Env } from './helpers.js';
+
+const s3 = serverEnv(test, 'S3 (radosgw)', ['FRAGFS_TEST_S3_ENDPOINT', 'FRAGFS_TEST_S3_ACCESS_KEY', 'FRAGFS_TEST_S3_SECRET_KEY']);
+const enabled = fuseAvailable() && s3 !== undefined;
+if (enabled) test.before(ensurePatchedAddon);
+if (!fuseAvailable()) test.skip('remote mounts: /dev/fuse is missing', () => undefined);
+
+const BUCKET = `fragfs-remote-mount-${randomBytes(3).toString('hex')}`;
+
+function awsEnv(): NodeJS.ProcessEnv {
+  return {
+    AWS_ENDPOINT_URL: s3!['FRAGFS_TEST_S3_ENDPOINT'],
+    AWS_ACCESS_KEY_ID: s3!['FRAGFS_TEST_S3_ACCESS_KEY'],
+    AWS_SECRET_ACCESS_KEY: s3!['FRAGFS_TEST_S3_SECRET_KEY'],
+    AWS_REGION: 'us-east-1',
+    AWS_CA_BUNDLE: undefined,
+  };
+}
+
+/** A machine: the shared test env with its own cache folder. */
+function machine(e: Env, name: string): Env {
+  return { ...e, env: { ...e.env, ...awsEnv(), FRAGFS_CACHE_DIR: join(e.root, `cache-${name}`) } };
+}
+
+async function heads(m: Env, url: string): Promise<string[]> {
+  const r = await fragfs(m, ['snapshots', url, '--json']);
+  if (r.code !== 0) throw new Error(r.stderr);
+  return (JSON.parse(r.stdout) as { key: string; name: string | null }[]).filter((s) => s.name === 'head').map((s) => s.key);
+}
+
+if (enabled) {
+  test.before(async () => {
+    Object.assign(process.env, awsEnv());
+    delete process.env['AWS_CA_BUNDLE'];
+    await createS3Bucket({ scheme: 's3', bucket: BUCKET, prefix: '' });
+  });
+
+  test('two machines on one S3 store: A writes, B sees the head, B takes over the lease and writes on, A follows', async (t) => {
+    const e = await makeEnv(t);
+    const a = machine(e, 'a');
+    const b = machine(e, 'b');
+    const url = `s3://${BUCKET}/two-machines`;
+    t.is((await fragfs(a, ['init', url])).code, 0);
+
+    // A: a put, then a read-write mount that writes names that are not UTF-8, a symlink, a hard link.
+    const src = join(e.root, 'src');
+    await mkdir(join(src, 'docs'), { recursive: true });
+    await writeFile(join(src, 'docs', 'readme.txt'), 'put by A\n');
+    const put = await fragfs(a, ['put', url, src]);
+    t.is(put.code, 0, put.stderr);
+
+    const ma = await mount(t, a, url, 'mnt-a', ['--commit-interval', '1']);
+    const payload = randomBytes(3 * 1024 * 1024 + 17);
+    const latin1 = Buffer.from('caf\xe9.bin', 'latin1');
+    await writeFile(Buffer.from(`${ma.mountpoint}/${latin1.toString('latin1')}`, 'latin1'), payload);
+    await mkdir(join(ma.mountpoint, 'dir', 'sub'), { recursive: true });
+    await writeFile(join(ma.mountpoint, 'dir', 'sub', 'note.txt'), 'written by A\n');
+    await symlink('sub/note.txt', join(ma.mountpoint, 'dir', 'link'));
+    // The head is published within the commit interval while A stays mounted.
+    await waitFor(async () => (await heads(a, url)).length > 0, 30_000, 'A publishes a head');
+
+    // B: only the URL, the passphrase and an empty cache folder.
+    const mb = await mount(t, b, url, 'mnt-b-ro', ['--snapshot', 'head']);
+    t.true(Buffer.from(await readFile(Buffer.from(`${mb.mountpoint}/${latin1.toString('latin1')}`, 'latin1'))).equals(payload));
+    t.is(await readFile(join(mb.mountpoint, 'dir', 'sub', 'note.txt'), 'utf8'), 'written by A\n');
+    t.is(await readlink(join(mb.mountpoint, 'dir', 'link')), 'sub/note.txt');
+    t.is((await mb.umount()).code, 0);
+
+    // B cannot write while A holds the lease: one line, exit 9, naming A's mount.
+    await mkdir(join(e.root, 'mnt-b'), { recursive: true });
+    const refused = await fragfs(b, ['mount', url, join(e.root, 'mnt-b'), '--background']);
+    t.is(refused.code, 9, refused.stderr);
+    t.regex(refused.stderr, /in use read-write by mount .*mnt-a/);
+
+    // A unmounts (publishing its last changes); B takes over and writes on.
+    await writeFile(join(ma.mountpoint, 'last-from-a.txt'), 'A, just before unmounting\n');
+    t.is((await ma.umount()).code, 0);
+    const mb2 = await mount(t, b, url, 'mnt-b');
+    t.is(await readFile(join(mb2.mountpoint, 'last-from-a.txt'), 'utf8'), 'A, just before unmounting\n');
+    t.true(Buffer.from(await readFile(Buffer.from(`${mb2.mountpoint}/${latin1.toString('latin1')}`, 'latin1'))).equals(payload));
+    t.true((await lstat(join(mb2.mountpoint, 'dir', 'link'))).isSymbolicLink());
+    await writeFile(join(mb2.mountpoint, 'dir', 'sub', 'note.txt'), 'changed by B\n');
+    await writeFile(join(mb2.mountpoint, 'from-b.txt'), 'B was here\n');
+    t.is((await mb2.umount()).code, 0);
+
+    // A's next mount starts from B's head, not from A's own (older) live state.
+    const ma2 = await mount(t, a, url, 'mnt-a2');
+    t.is(await readFile(join(ma2.mountpoint, 'dir', 'sub', 'note.txt'), 'utf8'), 'changed by B\n');
+    t.is(await readFile(join(ma2.mountpoint, 'from-b.txt'), 'utf8'), 'B was here\n');
+    t.true(Buffer.from(await readFile(Buffer.from(`${ma2.mountpoint}/${latin1.toString('latin1')}`, 'latin1'))).equals(payload));
+    t.is((await ma2.umount()).code, 0);
+
+    const v = await fragfs(b, ['verify', url]);
+    t.is(v.code, 0, v.stderr + v.stdout);
+    t.true((await heads(a, url)).length >= 2);
+
+    // Nothing in the bucket or in either cache folder names a file or holds its content in clear.
+    const objects = await openObjectBackend({ scheme: 's3', bucket: BUCKET, prefix: 'two-machines' });
+    const secrets = ['readme.txt', 'note.txt', 'written by A', 'changed by B', 'B was here', 'last-from-a'];
+    let count = 0;
+    for await (const { key } of objects.list('')) {
+      const text = Buffer.from((await objects.get(key))!).toString('latin1') + key;
+      for (const s of secrets) t.false(text.includes(s), `${key} holds ${s}`);
+      count++;
+    }
+    await objects.close();
+    t.true(count > 10);
+    for (const m of ['a', 'b']) {
+      const r = await run('grep', ['-rlaE', secrets.join('|'), join(e.root, `cache-${m}`)]);
+      t.is(r.stdout, '', `cache folder of ${m}`);
+    }
+  });
+}
