@@ -7,4 +7,15 @@ bash scripts/setup.sh
 if [ ! -e /dev/fuse ]; then
   echo "WARNING: /dev/fuse is missing: the real-mount tests in test/mount will SKIP" >&2
 fi
+# The remote backends' servers (radosgw, sshd, azurite), started once for the whole suite; their
+# tests read the addresses from FRAGFS_TEST_* (test/helpers/remote-env.ts).
+servers=$(mktemp -d /tmp/fragfs-test-servers.XXXXXX)
+trap 'bash scripts/test-servers.sh stop "$servers"; rm -rf "$servers"' EXIT
+if ! bash scripts/test-servers.sh start "$servers"; then
+  echo "WARNING: a test server did not start: its tests will fail (see above)" >&2
+fi
+set -a
+# shellcheck disable=SC1091
+source "$servers/env"
+set +a
 npx ava "$@"
