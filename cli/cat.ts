@@ -13,7 +13,7 @@ export function registerCat(program: Command): void {
     program
       .command('cat')
       .description('print one file of a snapshot')
-      .argument('<store>', 'the store folder')
+      .argument('<store>', 'the store: a folder, or a URL (s3://, sftp://, azure://, rclone:)')
       .argument('<key-path>', 'meta key or snapshot name followed by /path of a file (just the key for a one-file put)'),
   ).action(
     action(async (store: string, keySpec: string, opts: StoreOptions) => {

@@ -62,7 +62,7 @@ export function registerForget(program: Command): void {
     program
       .command('forget')
       .description('remove snapshots, given by hand or by retention policy (only their refs: fragments are freed by a later gc)')
-      .argument('<store>', 'the store folder')
+      .argument('<store>', 'the store: a folder, or a URL (s3://, sftp://, azure://, rclone:)')
       .argument('[snapshots...]', 'meta keys, key prefixes (8+ hex digits) or names of snapshots to remove')
       .option('--keep-last <n>', 'keep the n newest snapshots')
       .option('--keep-hourly <n>', 'keep the newest snapshot of each of the last n hours (UTC) that have one')

@@ -17,7 +17,7 @@ export function registerGet(program: Command): void {
     program
       .command('get')
       .description('restore the tree a meta key (or snapshot name) names into DEST, byte for byte')
-      .argument('<store>', 'the store folder')
+      .argument('<store>', 'the store: a folder, or a URL (s3://, sftp://, azure://, rclone:)')
       .argument('<key>', 'meta key or snapshot name, optionally followed by /path inside the tree')
       .argument('<dest>', 'where to write it: a new path (or an empty folder for a folder)')
       .option('--no-progress', 'no progress bar, even on a terminal')

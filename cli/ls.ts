@@ -31,7 +31,7 @@ export function registerLs(program: Command): void {
     program
       .command('ls')
       .description('list a folder of a snapshot')
-      .argument('<store>', 'the store folder')
+      .argument('<store>', 'the store: a folder, or a URL (s3://, sftp://, azure://, rclone:)')
       .argument('<key>', 'meta key or snapshot name, optionally followed by /path inside the tree')
       .option('--json', 'print entries as JSON'),
   ).action(

@@ -75,7 +75,7 @@ export function registerMount(program: Command): void {
     program
       .command('mount')
       .description('mount a store as a read-write folder (or a snapshot of it read-only)')
-      .argument('<store>', 'the store folder')
+      .argument('<store>', 'the store: a folder, or a URL (s3://, sftp://, azure://, rclone:)')
       .argument('<mountpoint>', 'an empty folder to mount on')
       .option('--read-only', 'mount the live tree read-only (EROFS on every change)')
       .option('--snapshot <key>', 'mount this snapshot (meta key or name), always read-only')

@@ -23,7 +23,7 @@ export function registerPut(program: Command): void {
       .description(
         'store files and folders; prints the meta key of what was stored as the last line (exit 11 when files changed, vanished or could not be read while they were stored: each is named)',
       )
-      .argument('<store>', 'the store folder')
+      .argument('<store>', 'the store: a folder, or a URL (s3://, sftp://, azure://, rclone:)')
       .argument('<paths...>', 'files or folders to store (several become one folder)')
       .option('--name <name>', 'name the snapshot, for `snapshots`, `get NAME` and `mount --snapshot NAME`')
       .option(

@@ -26,7 +26,7 @@ export function registerSnapshot(program: Command): void {
     program
       .command('snapshot')
       .description('freeze the live tree of a store (mounted or not) and print its meta key')
-      .argument('<store>', 'the store folder')
+      .argument('<store>', 'the store: a folder, or a URL (s3://, sftp://, azure://, rclone:)')
       .option('--name <name>', 'a name to find the snapshot by later')
       .option('--json', 'print {key, name, via, seconds} as JSON'),
   ).action(

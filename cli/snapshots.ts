@@ -13,7 +13,7 @@ export function registerSnapshots(program: Command): void {
     program
       .command('snapshots')
       .description('list the snapshots of a store: time, name, meta key, logical size')
-      .argument('<store>', 'the store folder')
+      .argument('<store>', 'the store: a folder, or a URL (s3://, sftp://, azure://, rclone:)')
       .option('--json', 'print the list as JSON'),
   ).action(
     action(async (store: string, opts: SnapshotsOptions) => {

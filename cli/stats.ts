@@ -9,7 +9,7 @@ export function registerStats(program: Command): void {
     program
       .command('stats')
       .description('show logical and stored bytes, dedup and compression ratios, fragment counts')
-      .argument('<store>', 'the store folder')
+      .argument('<store>', 'the store: a folder, or a URL (s3://, sftp://, azure://, rclone:)')
       .option('--json', 'print the figures as JSON'),
   ).action(
     action(async (store: string, opts: StoreOptions & { json?: boolean }) => {

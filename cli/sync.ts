@@ -2,6 +2,7 @@
 
 import type { Command } from 'commander';
 import { FragfsError } from '../src/errors.js';
+import { storeLocation } from '../src/remote/store-site.js';
 import { syncStore } from '../src/repo/sync.js';
 import { BACKEND_NAMES, type BackendName } from '../src/store/store.js';
 import { action, addStoreOptions, formatBytes, printJson, withRepo, type StoreOptions } from './common.js';
@@ -16,13 +17,16 @@ export function registerSync(program: Command): void {
     program
       .command('sync')
       .description('copy the fragments one snapshot needs (or all) into another store, which then opens with the same passphrase')
-      .argument('<src>', 'the source store folder')
-      .argument('<dst>', 'the destination store folder (created if missing)')
+      .argument('<src>', 'the source store: a folder or a URL (s3://, sftp://, azure://, rclone:)')
+      .argument('<dst>', 'the destination store, a folder or a URL (created if missing)')
       .argument('[key]', 'meta key or snapshot name (default: every fragment)')
       .option('--backend <name>', 'backend for a new destination: lmdb, dir or split (default: the source\'s)')
       .option('--json', 'print a JSON summary'),
   ).action(
     action(async (src: string, dst: string, key: string | undefined, opts: SyncCliOptions) => {
+      // Both names are checked before either store is opened: a mistyped URL costs no passphrase.
+      storeLocation(src);
+      storeLocation(dst);
       if (opts.backend !== undefined && (!BACKEND_NAMES.includes(opts.backend as BackendName) || opts.backend === 'memory')) {
         throw new FragfsError('USAGE', `unknown backend ${JSON.stringify(opts.backend)}: use lmdb, dir or split`);
       }

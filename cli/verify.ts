@@ -17,7 +17,7 @@ export function registerVerify(program: Command): void {
     program
       .command('verify')
       .description('read back and check every fragment of one snapshot, or of the whole store; exit 6 if any is bad')
-      .argument('<store>', 'the store folder')
+      .argument('<store>', 'the store: a folder, or a URL (s3://, sftp://, azure://, rclone:)')
       .argument('[key]', 'meta key or snapshot name (default: every snapshot, the live tree of the mount, and every other fragment)')
       .option('--no-progress', 'no progress bar, even on a terminal')
       .option('--json', 'print the report as JSON'),
