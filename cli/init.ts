@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { FragfsError } from '../src/errors.js';
 import { checkBlockSize } from '../src/codec/block-size.js';
 import { Repo } from '../src/repo/repo.js';
-import { BACKEND_NAMES, type BackendName } from '../src/store/store.js';
+import { LOCAL_BACKEND_NAMES, type BackendName } from '../src/store/store.js';
 import { action, addStoreOptions, formatBytes, parseByteSize, printJson, readPassphrase, type StoreOptions } from './common.js';
 
 interface InitOptions extends StoreOptions {
@@ -20,8 +20,8 @@ export function registerInit(program: Command): void {
     program
       .command('init')
       .description('create a new store in an empty or new folder')
-      .argument('<store>', 'folder for the store')
-      .option('--backend <name>', `where fragments live: ${BACKEND_NAMES.filter((b) => b !== 'memory').join(', ')}`, 'lmdb')
+      .argument('<store>', 'folder for the store, or a URL: s3://BUCKET/PREFIX, sftp://USER@HOST/PATH, azure://ACCOUNT/CONTAINER/PREFIX, rclone:REMOTE:PATH')
+      .option('--backend <name>', `where fragments live: ${LOCAL_BACKEND_NAMES.join(', ')} (for a URL: its service)`, 'lmdb')
       .option('--block-size <size>', 'block size, 64K to 4M (default 1M)')
       .option(
         '--share-convergence-with <store>',
@@ -31,7 +31,7 @@ export function registerInit(program: Command): void {
       .option('--json', 'print the result as JSON'),
   ).action(
     action(async (store: string, opts: InitOptions) => {
-      if (!BACKEND_NAMES.includes(opts.backend as BackendName) || opts.backend === 'memory') {
+      if (!LOCAL_BACKEND_NAMES.includes(opts.backend as BackendName)) {
         throw new FragfsError('USAGE', `unknown backend ${JSON.stringify(opts.backend)}: use lmdb, dir or split`);
       }
       const blockSize = opts.blockSize === undefined ? undefined : parseByteSize(opts.blockSize, '--block-size');

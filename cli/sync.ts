@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { FragfsError } from '../src/errors.js';
 import { storeLocation } from '../src/remote/store-site.js';
 import { syncStore } from '../src/repo/sync.js';
-import { BACKEND_NAMES, type BackendName } from '../src/store/store.js';
+import { LOCAL_BACKEND_NAMES, type BackendName } from '../src/store/store.js';
 import { action, addStoreOptions, formatBytes, printJson, withRepo, type StoreOptions } from './common.js';
 
 interface SyncCliOptions extends StoreOptions {
@@ -27,7 +27,7 @@ export function registerSync(program: Command): void {
       // Both names are checked before either store is opened: a mistyped URL costs no passphrase.
       storeLocation(src);
       storeLocation(dst);
-      if (opts.backend !== undefined && (!BACKEND_NAMES.includes(opts.backend as BackendName) || opts.backend === 'memory')) {
+      if (opts.backend !== undefined && !LOCAL_BACKEND_NAMES.includes(opts.backend as BackendName)) {
         throw new FragfsError('USAGE', `unknown backend ${JSON.stringify(opts.backend)}: use lmdb, dir or split`);
       }
       const result = await withRepo(src, { ...opts, readOnly: true }, (repo) =>
