@@ -148,6 +148,41 @@ export interface Progress {
   stop(): void;
 }
 
+/** A bar counting things (fragments) rather than bytes; `bytes` is shown beside the count. */
+export function countProgress(label: string, unit: string, enabled = process.stderr.isTTY === true): Progress & { addBytes(n: number): void } {
+  if (!enabled) return { setTotal() {}, increment() {}, stop() {}, addBytes() {} };
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: `${label} [{bar}] {value}/{total} ${unit} | {bytes} | {rate}/s | ETA {eta_formatted}`,
+      hideCursor: true,
+      clearOnComplete: true,
+      etaBuffer: 200,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const startMs = Date.now();
+  let done = 0;
+  let bytes = 0;
+  const payload = () => ({ bytes: formatBytes(bytes), rate: formatBytes(bytes / Math.max(0.001, (Date.now() - startMs) / 1000)) });
+  bar.start(0, 0, payload());
+  return {
+    setTotal(t) {
+      bar.setTotal(t);
+    },
+    increment(delta) {
+      done += delta;
+      bar.update(done, payload());
+    },
+    addBytes(n) {
+      bytes += n;
+    },
+    stop() {
+      bar.stop();
+    },
+  };
+}
+
 export function bytesProgress(label: string, enabled = process.stderr.isTTY === true): Progress {
   if (!enabled) return { setTotal() {}, increment() {}, stop() {} };
   const bar = new cliProgress.SingleBar(

@@ -5,11 +5,12 @@ import { FragfsError } from '../src/errors.js';
 import { storeLocation } from '../src/remote/store-site.js';
 import { syncStore } from '../src/repo/sync.js';
 import { LOCAL_BACKEND_NAMES, type BackendName } from '../src/store/store.js';
-import { action, addStoreOptions, formatBytes, printJson, withRepo, type StoreOptions } from './common.js';
+import { action, addStoreOptions, countProgress, formatBytes, printJson, withRepo, type StoreOptions } from './common.js';
 
 interface SyncCliOptions extends StoreOptions {
   backend?: string;
   json?: boolean;
+  progress?: boolean;
 }
 
 export function registerSync(program: Command): void {
@@ -21,6 +22,7 @@ export function registerSync(program: Command): void {
       .argument('<dst>', 'the destination store, a folder or a URL (created if missing)')
       .argument('[key]', 'meta key or snapshot name (default: every fragment)')
       .option('--backend <name>', 'backend for a new destination: lmdb, dir or split (default: the source\'s)')
+      .option('--no-progress', 'no progress bar, even on a terminal')
       .option('--json', 'print a JSON summary'),
   ).action(
     action(async (src: string, dst: string, key: string | undefined, opts: SyncCliOptions) => {
@@ -30,9 +32,22 @@ export function registerSync(program: Command): void {
       if (opts.backend !== undefined && !LOCAL_BACKEND_NAMES.includes(opts.backend as BackendName)) {
         throw new FragfsError('USAGE', `unknown backend ${JSON.stringify(opts.backend)}: use lmdb, dir or split`);
       }
-      const result = await withRepo(src, { ...opts, readOnly: true }, (repo) =>
-        syncStore(repo, dst, key, opts.backend === undefined ? {} : { backend: opts.backend as BackendName }),
-      );
+      const progress = countProgress('sync', 'fragments', opts.progress !== false && process.stderr.isTTY === true);
+      let result;
+      try {
+        result = await withRepo(src, { ...opts, readOnly: true }, (repo) =>
+          syncStore(repo, dst, key, {
+            ...(opts.backend === undefined ? {} : { backend: opts.backend as BackendName }),
+            onQueued: (n) => progress.setTotal(n),
+            onFragment: (bytes) => {
+              progress.addBytes(bytes);
+              progress.increment(1);
+            },
+          }),
+        );
+      } finally {
+        progress.stop();
+      }
       if (opts.json) printJson(result);
       else {
         process.stdout.write(

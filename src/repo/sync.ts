@@ -19,6 +19,8 @@ export interface SyncOptions {
   /** Backend for a DST that does not exist yet (default: SRC's). */
   backend?: BackendName;
   onFragment?: (storedBytes: number, copied: boolean) => void;
+  /** How many fragments are known to be looked at so far (grows while the source is listed). */
+  onQueued?: (fragments: number) => void;
 }
 
 export interface SyncResult {
@@ -91,7 +93,9 @@ export async function syncStore(src: Repo, destPath: string, keyOrName: string |
   const result: SyncResult = { dest, snapshots: 0, copiedFragments: 0, copiedBytes: 0, presentFragments: 0 };
   const limit = new Semaphore(16);
   const tasks: Promise<void>[] = [];
+  let queued = 0;
   const copy = (ns: Namespace, id: string): void => {
+    o.onQueued?.(++queued);
     tasks.push(
       limit.run(async () => {
         if (ns.kind !== 'ref') await guard?.hold(ns.kind, id);
