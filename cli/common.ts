@@ -13,6 +13,7 @@ export interface StoreOptions {
   space?: string;
   passphraseFile?: string;
   cacheDir?: string;
+  cacheMax?: string;
 }
 
 export function addStoreOptions(cmd: Command): Command {
@@ -20,11 +21,13 @@ export function addStoreOptions(cmd: Command): Command {
     .option('--space <name>', 'the space inside the store (one backend can hold several)', DEFAULT_SPACE)
     .option('--passphrase-file <file>', 'read the passphrase from this file (first line); else FRAGFS_PASSPHRASE or a prompt')
     .option('--cache-dir <dir>', 'where this machine keeps the state of remote stores (default FRAGFS_CACHE_DIR, else ~/.cache/fragfs)')
+    .option('--cache-max <size>', 'remote stores: the most this machine keeps of their fragments, e.g. 10G (default FRAGFS_CACHE_MAX, else 1G; 0: none)')
     .hook('preAction', (_cmd, action) => {
       // Read wherever a store's local folder is needed (src/remote/store-site.ts), also by the
       // detached process of `mount --background`, which inherits the environment.
-      const dir = (action.opts() as StoreOptions).cacheDir;
-      if (dir !== undefined) process.env['FRAGFS_CACHE_DIR'] = dir;
+      const o = action.opts() as StoreOptions;
+      if (o.cacheDir !== undefined) process.env['FRAGFS_CACHE_DIR'] = o.cacheDir;
+      if (o.cacheMax !== undefined) process.env['FRAGFS_CACHE_MAX'] = String(o.cacheMax === '0' ? 0 : parseByteSize(o.cacheMax, '--cache-max'));
     });
 }
 

@@ -8,7 +8,8 @@ import { DirStore, KIND_DIRS } from './dir-store.js';
 import { LMDB_FILE, LmdbStore } from './lmdb-store.js';
 import { MemoryStore } from './memory-store.js';
 import { ObjectStore } from '../remote/object-store.js';
-import { remoteBackendOf } from '../remote/store-site.js';
+import { CachingStore, cacheMaxBytes } from '../remote/fragment-cache.js';
+import { localFolderOf, remoteBackendOf } from '../remote/store-site.js';
 import { SplitStore } from './split-store.js';
 import { BACKEND_NAMES, isValidSpaceName, type BackendName, type Store } from './store.js';
 
@@ -32,8 +33,13 @@ export async function openBackend(backend: BackendName, location: string, o: Ope
     case 'split':
       return SplitStore.open(location, o);
     case 'object':
-      // The connection is the process's (store-site.ts): closing the store leaves it open.
-      return new ObjectStore(await remoteBackendOf(location), o.readOnly ?? false, false);
+      // The connection is the process's (store-site.ts): closing the store leaves it open. Reads
+      // and writes go through this machine's cache of the store's fragments (fragment-cache.ts).
+      return new CachingStore(
+        new ObjectStore(await remoteBackendOf(location), o.readOnly ?? false, false),
+        join(localFolderOf(location), 'fragments'),
+        cacheMaxBytes(),
+      );
     default:
       throw new FragfsError('INVALID', `unknown store backend: ${String(backend)} (one of ${BACKEND_NAMES.join(', ')})`);
   }

@@ -1,0 +1,221 @@
+// A local cache of a remote store's fragments, in the store's cache folder: what was read or written
+// recently is read back from the local disk, so a warm remote mount reads at local speed. Bounded by
+// --cache-max (FRAGFS_CACHE_MAX), least recently used first out. Fragments are kept as stored
+// (encrypted), so the cache holds no more than the service does; a cached fragment is checked
+// against its id before it is used, and a bad one is dropped and read from the service again.
+
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { blake3, toHex } from '../codec/blake3.js';
+import { FragfsError } from '../errors.js';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../store/private-modes.js';
+import { checkId, checkNamespace, type Namespace, type Store } from '../store/store.js';
+
+export const DEFAULT_CACHE_MAX_BYTES = 1024 * 1024 * 1024;
+/** Eviction goes down to this share of the limit, so it runs in batches rather than per put. */
+const EVICT_TO = 0.9;
+const TMP_SUFFIX = '.part';
+
+/** The byte limit from FRAGFS_CACHE_MAX (a number of bytes, set by `--cache-max`), else the default. */
+export function cacheMaxBytes(): number {
+  const v = process.env['FRAGFS_CACHE_MAX'];
+  if (v === undefined || v === '') return DEFAULT_CACHE_MAX_BYTES;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new FragfsError('USAGE', `FRAGFS_CACHE_MAX must be a number of bytes, not ${v}`);
+  return n;
+}
+
+export class CachingStore implements Store {
+  readonly backend;
+  readonly parallelism: number | undefined;
+  /** path -> stored size, in order of last use (a Map keeps insertion order; a use re-inserts). */
+  private readonly lru = new Map<string, number>();
+  private bytes = 0;
+  private readonly made = new Set<string>();
+  private scanned: Promise<void>;
+  hits = 0;
+  misses = 0;
+
+  constructor(
+    private readonly inner: Store,
+    private readonly dir: string,
+    private readonly maxBytes: number,
+  ) {
+    this.backend = inner.backend;
+    this.parallelism = inner.parallelism;
+    // Files a previous process cached count toward the limit; learned beside the first requests.
+    this.scanned = maxBytes > 0 ? this.scan().catch(() => undefined) : Promise.resolve();
+  }
+
+  private pathOf(ns: Namespace, id: string): string {
+    return join(this.dir, ns.space, ns.kind, id.slice(0, 2), id);
+  }
+
+  /** Only data and metadata: their id is the hash of their bytes, so a cached copy can be checked. */
+  private cacheable(ns: Namespace): boolean {
+    return this.maxBytes > 0 && ns.kind !== 'ref';
+  }
+
+  private async scan(): Promise<void> {
+    const found: { path: string; size: number; atimeMs: number }[] = [];
+    const walk = async (d: string, depth: number): Promise<void> => {
+      const names = await readdir(d).catch(() => [] as string[]);
+      for (const n of names) {
+        const p = join(d, n);
+        if (depth < 3) await walk(p, depth + 1);
+        else if (n.endsWith(TMP_SUFFIX)) await unlink(p).catch(() => undefined);
+        else {
+          const st = await stat(p).catch(() => undefined);
+          if (st?.isFile()) found.push({ path: p, size: st.size, atimeMs: st.mtimeMs });
+        }
+      }
+    };
+    await walk(this.dir, 0);
+    found.sort((a, b) => a.atimeMs - b.atimeMs);
+    // Entries this process added meanwhile are newer: the scanned ones go before them.
+    const mine = [...this.lru];
+    this.lru.clear();
+    this.bytes = 0;
+    for (const f of found) this.remember(f.path, f.size);
+    for (const [p, s] of mine) this.remember(p, s);
+    await this.evict();
+  }
+
+  private remember(path: string, size: number): void {
+    const old = this.lru.get(path);
+    if (old !== undefined) {
+      this.bytes -= old;
+      this.lru.delete(path);
+    }
+    this.lru.set(path, size);
+    this.bytes += size;
+  }
+
+  private forget(path: string): void {
+    const old = this.lru.get(path);
+    if (old === undefined) return;
+    this.bytes -= old;
+    this.lru.delete(path);
+  }
+
+  private async evict(): Promise<void> {
+    if (this.bytes <= this.maxBytes) return;
+    const target = this.maxBytes * EVICT_TO;
+    for (const [p] of this.lru) {
+      if (this.bytes <= target) break;
+      this.forget(p);
+      await unlink(p).catch(() => undefined);
+    }
+  }
+
+  /** Best effort: a cache that cannot be written (a full disk) only costs speed. */
+  private async add(ns: Namespace, id: string, bytes: Uint8Array): Promise<void> {
+    if (!this.cacheable(ns) || bytes.length > this.maxBytes / 4) return;
+    const path = this.pathOf(ns, id);
+    const folder = join(this.dir, ns.space, ns.kind, id.slice(0, 2));
+    const tmp = `${path}.${randomBytes(4).toString('hex')}${TMP_SUFFIX}`;
+    try {
+      if (!this.made.has(folder)) {
+        await mkdir(folder, { recursive: true, mode: PRIVATE_DIR_MODE });
+        this.made.add(folder);
+      }
+      // No fsync: a cached copy torn by a power loss fails its hash check and is fetched again.
+      await writeFile(tmp, bytes, { mode: PRIVATE_FILE_MODE });
+      await rename(tmp, path);
+      this.remember(path, bytes.length);
+      await this.evict();
+    } catch {
+      await unlink(tmp).catch(() => undefined);
+    }
+  }
+
+  private async cached(ns: Namespace, id: string): Promise<Uint8Array | undefined> {
+    // Entry checks before the id makes a path (the inner store checks again, as it must).
+    checkNamespace(ns);
+    checkId(id);
+    if (!this.cacheable(ns)) return undefined;
+    const path = this.pathOf(ns, id);
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(path);
+    } catch {
+      return undefined;
+    }
+    if (toHex(blake3(bytes)) !== id) {
+      this.forget(path);
+      await unlink(path).catch(() => undefined);
+      return undefined;
+    }
+    this.remember(path, bytes.length);
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  async put(ns: Namespace, id: string, bytes: Uint8Array): Promise<void> {
+    await this.inner.put(ns, id, bytes);
+    // Before resolving: the caller may reuse `bytes` afterwards (Store contract).
+    await this.add(ns, id, bytes);
+  }
+
+  async get(ns: Namespace, id: string): Promise<Uint8Array> {
+    const hit = await this.cached(ns, id);
+    if (hit) {
+      this.hits++;
+      return hit;
+    }
+    this.misses++;
+    const bytes = await this.inner.get(ns, id);
+    await this.add(ns, id, bytes);
+    return bytes;
+  }
+
+  has(ns: Namespace, id: string): Promise<boolean> {
+    return this.inner.has(ns, id);
+  }
+
+  size(ns: Namespace, id: string): Promise<number | undefined> {
+    return this.inner.size(ns, id);
+  }
+
+  private async drop(ns: Namespace, id: string): Promise<void> {
+    if (!this.cacheable(ns)) return;
+    const path = this.pathOf(ns, id);
+    this.forget(path);
+    await unlink(path).catch(() => undefined);
+  }
+
+  async delete(ns: Namespace, id: string): Promise<void> {
+    await this.inner.delete(ns, id);
+    await this.drop(ns, id);
+  }
+
+  list(ns: Namespace): AsyncIterable<string> {
+    return this.inner.list(ns);
+  }
+
+  async trash(ns: Namespace, id: string): Promise<void> {
+    await this.inner.trash(ns, id);
+    await this.drop(ns, id);
+  }
+
+  untrash(ns: Namespace, id: string): Promise<void> {
+    return this.inner.untrash(ns, id);
+  }
+
+  purge(ns: Namespace, id: string): Promise<void> {
+    return this.inner.purge(ns, id);
+  }
+
+  listTrash(ns: Namespace): AsyncIterable<string> {
+    return this.inner.listTrash(ns);
+  }
+
+  sync(): Promise<void> {
+    return this.inner.sync();
+  }
+
+  async close(): Promise<void> {
+    await this.scanned;
+    await this.inner.close();
+  }
+}

@@ -1,0 +1,111 @@
+// The local cache of a remote store's fragments: the Store contract still holds through it, reads
+// are served from disk once warm, the cache stays under its limit (least recently used out, also
+// what an earlier process left), and a damaged cached copy is dropped and read from the service.
+
+import test from 'ava';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { blake3, toHex } from '../../src/codec/blake3.js';
+import { CachingStore } from '../../src/remote/fragment-cache.js';
+import { MemoryStore, MemoryVolume } from '../../src/store/memory-store.js';
+import { runConformance } from '../store/conformance.js';
+
+runConformance(test, 'fragment cache', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'fragfs-fcache-'));
+  // A memory store's volume outlives the store: a reopen sees what was put, as a service would.
+  const volume = new MemoryVolume();
+  const max = 64 * 1024 * 1024;
+  return {
+    open: async () => new CachingStore(new MemoryStore(volume), join(dir, 'cache'), max),
+    openReadOnly: async () => new CachingStore(new MemoryStore(volume, true), join(dir, 'cache'), max),
+    remove: () => rm(dir, { recursive: true, force: true }),
+  };
+});
+
+function fragment(n: number): { id: string; bytes: Buffer } {
+  const bytes = randomBytes(n);
+  return { id: toHex(blake3(bytes)), bytes };
+}
+
+async function filesUnder(dir: string): Promise<{ path: string; size: number }[]> {
+  const out: { path: string; size: number }[] = [];
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else out.push({ path: p, size: (await stat(p)).size });
+    }
+  };
+  await walk(dir);
+  return out;
+}
+
+test('reads are served from the cache once warm; files 0600; bounded by the limit, LRU out', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'fragfs-fcache-'));
+  try {
+    const inner = new MemoryStore();
+    const ns = { space: 'default', kind: 'data' as const };
+    const frags = Array.from({ length: 10 }, () => fragment(100_000));
+    for (const f of frags) await inner.put(ns, f.id, f.bytes);
+    const cache = new CachingStore(inner, dir, 450_000);
+    for (const f of frags.slice(0, 4)) t.true(Buffer.from(await cache.get(ns, f.id)).equals(f.bytes));
+    t.is(cache.misses, 4);
+    await cache.get(ns, frags[0]!.id); // frags[0] is now the most recently used
+    t.is(cache.hits, 1);
+    for (const f of frags.slice(4, 6)) await cache.get(ns, f.id);
+    const files = await filesUnder(dir);
+    t.true(files.reduce((a, f) => a + f.size, 0) <= 450_000, 'under the limit');
+    const names = files.map((f) => f.path.slice(f.path.lastIndexOf('/') + 1));
+    t.true(names.includes(frags[0]!.id), 'the most recently used stays');
+    t.false(names.includes(frags[1]!.id), 'the least recently used went first');
+    for (const f of files) t.is((await stat(f.path)).mode & 0o777, 0o600);
+    await cache.close();
+
+    // A new process counts what the last one left, and still keeps the limit.
+    const again = new CachingStore(inner, dir, 250_000);
+    await (again as unknown as { scanned: Promise<void> }).scanned;
+    t.true((await filesUnder(dir)).reduce((a, f) => a + f.size, 0) <= 250_000);
+    await again.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a damaged cached copy is dropped and read from the service again', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'fragfs-fcache-'));
+  try {
+    const inner = new MemoryStore();
+    const ns = { space: 'default', kind: 'meta' as const };
+    const f = fragment(5000);
+    const cache = new CachingStore(inner, dir, 10_000_000);
+    await cache.put(ns, f.id, f.bytes);
+    const [file] = await filesUnder(dir);
+    await writeFile(file!.path, Buffer.from('torn'));
+    t.true(Buffer.from(await cache.get(ns, f.id)).equals(f.bytes));
+    t.is(cache.misses, 1);
+    t.true(Buffer.from(await cache.get(ns, f.id)).equals(f.bytes));
+    t.is(cache.hits, 1, 'cached again after the miss');
+    await cache.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('refs are never cached; a limit of 0 caches nothing', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'fragfs-fcache-'));
+  try {
+    const inner = new MemoryStore();
+    const cache = new CachingStore(inner, dir, 10_000_000);
+    const f = fragment(100);
+    await cache.put({ space: 'default', kind: 'ref' }, f.id, f.bytes);
+    t.deepEqual(await filesUnder(dir), []);
+    const none = new CachingStore(inner, join(dir, 'none'), 0);
+    await none.put({ space: 'default', kind: 'data' }, f.id, f.bytes);
+    await none.get({ space: 'default', kind: 'data' }, f.id);
+    t.deepEqual(await filesUnder(dir), []);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
