@@ -13,16 +13,25 @@ export const OBJECT_KIND_DIRS: Readonly<Record<FragmentKind, string>> = { data: 
 export const OBJECT_TRASH_DIR = 'trash';
 
 const ID_RE = /^[0-9a-f]{64}$/;
+/**
+ * Fragments at least this large are looked up before they are sent: a lookup is a small request,
+ * and a block that is already stored (an unchanged block of a changed file, the same data under
+ * another name) then costs no upload. Smaller ones are sent at once (a lookup would cost as much).
+ */
+export const LOOK_BEFORE_PUT_BYTES = 64 * 1024;
 
 export class ObjectStore implements Store {
   readonly backend = 'object' as const;
+  readonly parallelism: number;
 
   constructor(
     readonly objects: ObjectBackend,
     readonly readOnly = false,
     /** Whether `close` closes `objects` too (not when the connection is shared, store-site.ts). */
     private readonly ownsBackend = true,
-  ) {}
+  ) {
+    this.parallelism = objects.parallelism;
+  }
 
   /** `<space>/<kind dir>/` or `<space>/trash/<kind dir>/`: where a namespace's fragments are listed. */
   static prefixOf(ns: Namespace, trash = false): string {
@@ -46,9 +55,11 @@ export class ObjectStore implements Store {
     checkNamespace(ns);
     checkId(id);
     this.checkWritable('put');
-    // No look first: a lookup costs a request as a put does, and rewriting an object with the
-    // same bytes (content addressing) is harmless.
-    await this.objects.put(ObjectStore.keyOf(ns, id), bytes);
+    // Rewriting an object with the same bytes (content addressing) is harmless, so only large ones
+    // are worth a look first.
+    const key = ObjectStore.keyOf(ns, id);
+    if (bytes.length >= LOOK_BEFORE_PUT_BYTES && ns.kind !== 'ref' && (await this.objects.size(key)) === bytes.length) return;
+    await this.objects.put(key, bytes);
   }
 
   async get(ns: Namespace, id: string): Promise<Uint8Array> {

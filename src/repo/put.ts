@@ -319,8 +319,9 @@ class TreePutter {
     /** Files with an mtime before this (ns) may be taken from the parent unread. */
     private readonly trustBeforeNs: bigint,
   ) {
-    // Enough blocks in flight to keep every core encoding while the main thread reads and stores.
-    this.blocks = new Semaphore(availableParallelism() * 2 + 2);
+    // Enough blocks in flight to keep every core encoding while the main thread reads and stores,
+    // and a remote service's connections busy (each block waits a round trip there).
+    this.blocks = new Semaphore(Math.max(availableParallelism() * 2 + 2, Math.min(64, repo.store.parallelism ?? 0)));
     this.zero = Buffer.alloc(repo.blockSize);
   }
 

@@ -92,6 +92,12 @@ export const LOCAL_BACKEND_NAMES: readonly BackendName[] = ['lmdb', 'dir', 'spli
  */
 export interface Store {
   readonly backend: BackendName;
+  /**
+   * MAY be given by a backend whose calls each wait on a round trip (a remote service): how many
+   * calls it serves at once at full speed. Callers that keep blocks in flight (put, a mount's
+   * stores and read-ahead) keep at least this many, so latency does not bound throughput.
+   */
+  readonly parallelism?: number;
   put(ns: Namespace, id: string, bytes: Uint8Array): Promise<void>;
   get(ns: Namespace, id: string): Promise<Uint8Array>;
   has(ns: Namespace, id: string): Promise<boolean>;

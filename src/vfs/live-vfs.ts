@@ -140,11 +140,13 @@ export class LiveVfs implements Vfs {
     this.who = this.readOnly ? undefined : o.permissionsFor;
     this.checksPermissions = this.who !== undefined;
     const threads = availableParallelism();
+    // A remote store's stores each wait a round trip: as many in flight as it serves at once.
+    const storesInFlight = Math.max(threads * 2 + 2, Math.min(64, repo.store.parallelism ?? 0));
     this.ctx = {
       state,
       repo,
       cache: new BlockCache(repo, o.cacheBytes ?? DEFAULT_CACHE_BYTES),
-      wb: new WriteBuffer(o.writeBufferBytes ?? DEFAULT_WRITE_BUFFER_BYTES, threads * 2 + 2, threads * 2 + 4),
+      wb: new WriteBuffer(o.writeBufferBytes ?? DEFAULT_WRITE_BUFFER_BYTES, storesInFlight, storesInFlight + 2),
       blockSize: repo.blockSize,
       readAheadBytes: o.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES,
       onStoreError: (e) => {
