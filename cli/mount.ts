@@ -346,7 +346,8 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
     }
     const mountedVfs = vfs;
     server = await startControlServer(record.socket, {
-      snapshot: (name) => mountedVfs.snapshot(name),
+      snapshot: async (name, unlessRoot) =>
+        mountedVfs instanceof LiveVfs ? mountedVfs.snapshotUnless(name, unlessRoot) : { key: await mountedVfs.snapshot(name), root: '' },
       umount: () => stop('control', false),
       status: () => ({ ...record }),
       afterUmount: () => process.exit(exitCode),

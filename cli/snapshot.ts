@@ -38,50 +38,7 @@ export function registerSnapshot(program: Command): void {
       // Before the lock, which would make STORE/live/ in a folder that holds no store.
       await Repo.checkExists(storePath, space);
       const startMs = Date.now();
-      let key: string | undefined;
-      let via = 'mount';
-      const rec = await recordForStore(storePath, space);
-      if (rec) {
-        const reply = await controlRequest(rec.socket, { op: 'snapshot', ...(opts.name === undefined ? {} : { name: opts.name }) });
-        if (reply?.ok) key = reply.key;
-        // The mount answered and failed (a full disk, a concurrent gc that collected what it
-        // needed): its reason, not a LOCKED from trying to take its place. A read-only mount
-        // cannot write a snapshot: then this process takes it, as without a mount.
-        else if (reply && reply.code !== 'READ_ONLY') throw new FragfsError(reply.code, `the mount could not take the snapshot: ${reply.message}`);
-      }
-      if (key === undefined) {
-        via = 'store';
-        // No live mount: be the one writer of the live state for the time of the snapshot.
-        const lock = await StoreLock.acquire({ storePath, space, purpose: 'snapshot' });
-        try {
-          const repo = await openRepoForCli(storePath, opts);
-          repo.purpose = 'snapshot';
-          let lease: RemoteLease | undefined;
-          try {
-            const statePath = liveDir(storePath, space);
-            const open = () => LiveVfs.open({ repo, statePath, source: Buffer.from(storePath) });
-            let vfs: LiveVfs;
-            if (isRemoteLocation(storePath)) {
-              // The live tree of a remote store is its head: taken under the write lease, so no
-              // mount on another machine moves it meanwhile.
-              lease = await RemoteLease.acquire({ objects: await remoteBackendOf(storePath), space, purpose: 'snapshot', sealer: leaseSealerOf(repo) });
-              vfs = (await openLiveAtHead({ repo, statePath, open, log: (l) => process.stderr.write(`${l}\n`) })).vfs;
-            } else {
-              vfs = await open();
-            }
-            try {
-              key = await vfs.snapshot(opts.name);
-            } finally {
-              await vfs.close();
-            }
-          } finally {
-            await repo.close();
-            await lease?.release();
-          }
-        } finally {
-          await lock.release();
-        }
-      }
+      const { key, via } = (await takeSnapshot(storePath, space, opts.name, { opts }))!;
       const seconds = (Date.now() - startMs) / 1000;
       if (opts.json) {
         printJson({ key, ...(opts.name === undefined ? {} : { name: opts.name }), via, seconds });
@@ -91,4 +48,73 @@ export function registerSnapshot(program: Command): void {
       process.stdout.write(`${key}\n`);
     }),
   );
+}
+
+/**
+ * Takes a snapshot of the live tree of `space`: through the read-write mount when one is up (it owns
+ * the live state), else by opening the live state under the store lock (and, for a remote store,
+ * the write lease), with `o.repo` when the caller has it open read-write. With `unlessRoot`, none is
+ * taken (undefined) when the tree's root is still that dir: `sync` carries a local store's live tree
+ * as its head this way.
+ */
+export async function takeSnapshot(
+  storePath: string,
+  space: string,
+  name: string | undefined,
+  o: { opts: StoreOptions; repo?: Repo; unlessRoot?: string },
+): Promise<{ key: string; via: string } | undefined> {
+  let key: string | undefined;
+  let via = 'mount';
+  const rec = await recordForStore(storePath, space);
+  if (rec) {
+    const reply = await controlRequest(rec.socket, {
+      op: 'snapshot',
+      ...(name === undefined ? {} : { name }),
+      ...(o.unlessRoot === undefined ? {} : { unlessRoot: o.unlessRoot }),
+    });
+    if (reply?.ok) {
+      if (reply.key === undefined) return undefined;
+      key = reply.key;
+    }
+    // The mount answered and failed (a full disk, a concurrent gc that collected what it
+    // needed): its reason, not a LOCKED from trying to take its place. A read-only mount
+    // cannot write a snapshot: then this process takes it, as without a mount.
+    else if (reply && reply.code !== 'READ_ONLY') throw new FragfsError(reply.code, `the mount could not take the snapshot: ${reply.message}`);
+  }
+  if (key === undefined) {
+    via = 'store';
+    // No live mount: be the one writer of the live state for the time of the snapshot.
+    const lock = await StoreLock.acquire({ storePath, space, purpose: 'snapshot' });
+    try {
+      const repo = o.repo ?? (await openRepoForCli(storePath, o.opts));
+      repo.purpose = 'snapshot';
+      let lease: RemoteLease | undefined;
+      try {
+        const statePath = liveDir(storePath, space);
+        const open = () => LiveVfs.open({ repo, statePath, source: Buffer.from(storePath) });
+        let vfs: LiveVfs;
+        if (isRemoteLocation(storePath)) {
+          // The live tree of a remote store is its head: taken under the write lease, so no
+          // mount on another machine moves it meanwhile.
+          lease = await RemoteLease.acquire({ objects: await remoteBackendOf(storePath), space, purpose: 'snapshot', sealer: leaseSealerOf(repo) });
+          vfs = (await openLiveAtHead({ repo, statePath, open, log: (l) => process.stderr.write(`${l}\n`) })).vfs;
+        } else {
+          vfs = await open();
+        }
+        try {
+          const made = await vfs.snapshotUnless(name, o.unlessRoot);
+          if (!made) return undefined;
+          key = made.key;
+        } finally {
+          await vfs.close();
+        }
+      } finally {
+        if (!o.repo) await repo.close();
+        await lease?.release();
+      }
+    } finally {
+      await lock.release();
+    }
+  }
+  return { key: key!, via };
 }

@@ -2,7 +2,13 @@
 
 import type { Command } from 'commander';
 import { FragfsError } from '../src/errors.js';
-import { storeLocation } from '../src/remote/store-site.js';
+import { existsSync } from 'node:fs';
+import { HEAD_NAME, newestHead } from '../src/remote/remote-head.js';
+import { isRemoteLocation, storeLocation } from '../src/remote/store-site.js';
+import { DEFAULT_SPACE } from '../src/repo/repo.js';
+import { liveDir } from '../src/repo/store-lock.js';
+import { stateDirOf } from '../src/vfs/live-vfs.js';
+import { takeSnapshot } from './snapshot.js';
 import { syncStore } from '../src/repo/sync.js';
 import { LOCAL_BACKEND_NAMES, type BackendName } from '../src/store/store.js';
 import { action, addStoreOptions, countProgress, formatBytes, printJson, withRepo, type StoreOptions } from './common.js';
@@ -17,7 +23,7 @@ export function registerSync(program: Command): void {
   addStoreOptions(
     program
       .command('sync')
-      .description('copy the fragments one snapshot needs (or all) into another store, which then opens with the same passphrase')
+      .description('copy the fragments one snapshot needs (or all, with a local store\'s live tree as its head snapshot) into another store, local or remote, which then opens with the same passphrase')
       .argument('<src>', 'the source store: a folder or a URL (s3://, sftp://, azure://, rclone:)')
       .argument('<dst>', 'the destination store, a folder or a URL (created if missing)')
       .argument('[key]', 'meta key or snapshot name (default: every fragment)')
@@ -27,24 +33,32 @@ export function registerSync(program: Command): void {
   ).action(
     action(async (src: string, dst: string, key: string | undefined, opts: SyncCliOptions) => {
       // Both names are checked before either store is opened: a mistyped URL costs no passphrase.
-      storeLocation(src);
+      const srcLocation = storeLocation(src);
       storeLocation(dst);
+      const space = opts.space ?? DEFAULT_SPACE;
+      // A local store's live tree goes along as its head (when it changed since the last head), so
+      // a machine that mounts the copy read-write starts from it.
+      const carryHead = key === undefined && !isRemoteLocation(srcLocation) && existsSync(stateDirOf(liveDir(srcLocation, space)));
       if (opts.backend !== undefined && !LOCAL_BACKEND_NAMES.includes(opts.backend as BackendName)) {
         throw new FragfsError('USAGE', `unknown backend ${JSON.stringify(opts.backend)}: use lmdb, dir or split`);
       }
       const progress = countProgress('sync', 'fragments', opts.progress !== false && process.stderr.isTTY === true);
       let result;
       try {
-        result = await withRepo(src, { ...opts, readOnly: true }, (repo) =>
-          syncStore(repo, dst, key, {
+        result = await withRepo(src, { ...opts, readOnly: !carryHead }, async (repo) => {
+          if (carryHead) {
+            const last = (await newestHead(repo))?.snapshot.root.dir;
+            await takeSnapshot(srcLocation, space, HEAD_NAME, { opts, repo, ...(last === undefined ? {} : { unlessRoot: last }) });
+          }
+          return syncStore(repo, dst, key, {
             ...(opts.backend === undefined ? {} : { backend: opts.backend as BackendName }),
             onQueued: (n) => progress.setTotal(n),
             onFragment: (bytes) => {
               progress.addBytes(bytes);
               progress.increment(1);
             },
-          }),
-        );
+          });
+        });
       } finally {
         progress.stop();
       }

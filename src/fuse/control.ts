@@ -6,14 +6,15 @@ import { chmod, unlink } from 'node:fs/promises';
 import { createConnection, createServer, type Server } from 'node:net';
 import { ERROR_CODES, type ErrorCode, FragfsError } from '../errors.js';
 
-export type ControlRequest = { op: 'snapshot'; name?: string } | { op: 'umount' } | { op: 'status' };
+/** `unlessRoot`: take none when the tree's root dir is still that meta id (the reply then has no key). */
+export type ControlRequest = { op: 'snapshot'; name?: string; unlessRoot?: string } | { op: 'umount' } | { op: 'status' };
 
 export type ControlReply =
-  | { ok: true; key?: string; status?: Record<string, unknown> }
+  | { ok: true; key?: string; root?: string; status?: Record<string, unknown> }
   | { ok: false; code: ErrorCode; message: string };
 
 export interface ControlHandlers {
-  snapshot(name?: string): Promise<string>;
+  snapshot(name?: string, unlessRoot?: string): Promise<{ key: string; root: string } | undefined>;
   /** Flush, unmount, release everything; the reply is sent after it resolves. */
   umount(): Promise<void>;
   status(): Record<string, unknown>;
@@ -61,7 +62,7 @@ export async function startControlServer(socketPath: string, h: ControlHandlers)
     try {
       switch (req.op) {
         case 'snapshot':
-          return { reply: { ok: true, key: await h.snapshot(req.name) } };
+          return { reply: { ok: true, ...(await h.snapshot(req.name, req.unlessRoot)) } };
         case 'umount':
           await h.umount();
           return { reply: { ok: true }, after: () => h.afterUmount() };

@@ -124,3 +124,31 @@ if (enabled) {
     }
   });
 }
+
+if (enabled) {
+  test('sync carries a local store and its live tree up to S3: another machine mounts it read-write from there', async (t) => {
+    const e = await makeEnv(t);
+    const a = machine(e, 'a');
+    const b = machine(e, 'b');
+    const local = join(e.root, 'vault');
+    t.is((await fragfs(a, ['init', local])).code, 0);
+    const m = await mount(t, a, local, 'mnt-local');
+    await writeFile(join(m.mountpoint, 'live.txt'), 'only in the live tree\n');
+    t.is((await m.umount()).code, 0);
+
+    const url = `s3://${BUCKET}/synced`;
+    const first = await fragfs(a, ['sync', local, url, '--json']);
+    t.is(first.code, 0, first.stderr);
+    // Unchanged since: a second sync adds no head and copies nothing.
+    const second = await fragfs(a, ['sync', local, url, '--json']);
+    t.is(second.code, 0, second.stderr);
+    t.is((JSON.parse(second.stdout) as { copiedFragments: number }).copiedFragments, 0);
+    t.is((await heads(b, url)).length, 1);
+
+    const mb = await mount(t, b, url, 'mnt-synced');
+    t.is(await readFile(join(mb.mountpoint, 'live.txt'), 'utf8'), 'only in the live tree\n');
+    await writeFile(join(mb.mountpoint, 'from-b.txt'), 'B\n');
+    t.is((await mb.umount()).code, 0);
+    t.is((await heads(b, url)).length, 2);
+  });
+}
