@@ -231,7 +231,7 @@ if (!hasRclone()) {
       const put = b.put('a/big', randomBytes(64 * 1024 * 1024), { signal: ac.signal });
       setTimeout(() => ac.abort(new RemoteFailure('retry', 'test abort')), 5);
       await t.throwsAsync(put, { message: 'test abort' });
-      t.true(Date.now() - started < 2000);
+      t.true(Date.now() - started < 10_000);
       t.is(Buffer.from((await b.get('a/small'))!).toString(), 'x');
       const pid = b.pid!;
       await b.close();

@@ -181,7 +181,7 @@ if (env) {
       t.is(e!.code, 'REMOTE');
       t.regex(e!.message, new RegExp(`^s3://${bucket}/down: reading x/y: .*ECONNREFUSED.* \\(3 attempts\\)$`));
       t.is(b.retries, 2);
-      t.true(Date.now() - started < 3000, `${Date.now() - started} ms`);
+      t.true(Date.now() - started < 10_000, `${Date.now() - started} ms`);
     } finally {
       await b.close();
     }
@@ -202,10 +202,10 @@ if (env) {
       const started = Date.now();
       const aborted = await t.throwsAsync(raw.get('x/y', { signal: ac.signal }));
       t.is(aborted, reason);
-      t.true(Date.now() - started < 1000);
+      t.true(Date.now() - started < 5000, `${Date.now() - started} ms`);
       await b.close();
       // The aborted calls' sockets are gone (closed by the client, not kept for reuse).
-      for (let i = 0; i < 50 && server.sockets.size > 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+      for (let i = 0; i < 150 && server.sockets.size > 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
       t.is(server.sockets.size, 0);
     } finally {
       await stopServer(server);
@@ -220,7 +220,7 @@ if (env) {
       const reason = new Error('stop mid-body');
       setTimeout(() => ac.abort(reason), 200);
       t.is(await t.throwsAsync(raw.get('x/y', { signal: ac.signal })), reason);
-      for (let i = 0; i < 50 && server.sockets.size > 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+      for (let i = 0; i < 150 && server.sockets.size > 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
       t.is(server.sockets.size, 0);
       await raw.close();
     } finally {

