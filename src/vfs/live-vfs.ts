@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, statfs as fsStatfs } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { FragfsError } from '../errors.js';
+import { FragfsError, isFragfsError } from '../errors.js';
 import type { Entry } from '../fragment/tree-format.js';
 import { localFolderOf } from '../remote/store-site.js';
 import type { Repo } from '../repo/repo.js';
@@ -96,6 +96,9 @@ interface Handle {
 }
 
 /** The live state's LMDB environment inside the live folder. */
+/** How often a file closed while its remote store was out of reach is flushed again. */
+const UNSTORED_RETRY_MS = 2000;
+
 export function stateDirOf(statePath: string): string {
   return join(statePath, 'state');
 }
@@ -591,9 +594,43 @@ export class LiveVfs implements Vfs {
     }
     try {
       if (!this.readOnly) await h.file.flush();
+    } catch (e) {
+      // A remote store out of reach: the closed file's blocks stay dirty in its OpenFile (see
+      // OpenFile.storeBlock), which is kept open and flushed again until the service is back, so
+      // close still means saved. A snapshot or unmount meanwhile flushes it too, and fails while
+      // the service is away rather than publish a file without its data.
+      if (isFragfsError(e, 'REMOTE')) {
+        this.retryUnstored(h.file);
+        return;
+      }
+      throw e;
     } finally {
       await this.releaseFile(h.file);
     }
+  }
+
+  /** Files closed while their blocks could not be stored, kept open until a flush succeeds. */
+  private readonly unstored = new Set<OpenFile>();
+
+  private retryUnstored(file: OpenFile): void {
+    if (this.unstored.has(file)) return;
+    this.unstored.add(file);
+    // The handle the kernel released is gone; this one keeps the OpenFile (and its dirty blocks).
+    file.handles++;
+    const again = (): void => {
+      const t = setTimeout(() => {
+        if (this.closed) return;
+        file.flush().then(
+          () => {
+            this.unstored.delete(file);
+            void this.releaseFile(file);
+          },
+          () => again(),
+        );
+      }, UNSTORED_RETRY_MS);
+      t.unref();
+    };
+    again();
   }
 
   async fallocate(ino: number, fh: number, mode: number, offset: number, length: number): Promise<void> {

@@ -2,7 +2,7 @@
 // images, blocks being stored, and the read/write/truncate/flush logic on the block grid. One
 // OpenFile per inode, shared by all handles of it.
 
-import { FragfsError } from '../errors.js';
+import { FragfsError, isFragfsError } from '../errors.js';
 import type { BlockRef } from '../fragment/tree-format.js';
 import type { GcGuard } from '../gc/gc-guard.js';
 import type { Repo } from '../repo/repo.js';
@@ -341,23 +341,34 @@ export class OpenFile {
     const patch = d.patch;
     const image = patch ? undefined : d.data.byteLength === plainSize ? d.data : d.data.subarray(0, plainSize);
     let kept: Uint8Array | undefined;
+    // A remote store may be out of reach for a while: then the block must outlive a failed store.
+    const retain = keep || this.ctx.repo.store.backend === 'object';
     const guard = this.ctx.guard;
     const op = guard?.begin();
     const p = this.ctx.wb
       .runStore(async () => {
         // A patch reads its block here, inside the store slot: eviction stays bounded like any store.
         const data = image ?? layOver(patch!, await this.ctx.cache.get(patch!.base, this.label), plainSize, plainSize);
-        // writeBlock may hand `data` to a worker thread: the cache gets its own copy.
-        if (keep) kept = Uint8Array.prototype.slice.call(data);
+        // writeBlock may hand `data` to a worker thread: the cache (and a retry) get their own copy.
+        if (retain) kept = Uint8Array.prototype.slice.call(data);
         return this.ctx.repo.writeBlock(data);
       })
       .then((ref) => {
-        if (kept) this.ctx.cache.remember(ref, kept);
+        if (kept && keep) this.ctx.cache.remember(ref, kept);
         this.commitBlock(blockNo, ref);
       })
       .catch((e: unknown) => {
         this.error ??= e;
         this.ctx.onStoreError?.(e);
+        // A remote store that is out of reach (after its retries): the block stays dirty, so the
+        // fsync that reports the error loses nothing and a later flush stores it once the service
+        // is back. Other failures (a full disk, a damaged base block) drop it, as before.
+        if (kept && isFragfsError(e, 'REMOTE') && !this.dirty.has(blockNo) && blockNo * this.bs < this.size) {
+          const again: DirtyBlock = { owner: d.owner, blockNo, data: Buffer.from(kept.buffer, kept.byteOffset, kept.byteLength), len: kept.byteLength };
+          if (d.loaded) again.loaded = true;
+          this.dirty.set(blockNo, again);
+          this.ctx.wb.add(again);
+        }
       })
       .finally(() => {
         if (op !== undefined) guard!.end(op);

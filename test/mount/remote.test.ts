@@ -6,10 +6,11 @@
 
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openObjectBackend } from '../../src/remote/open-remote.js';
 import { createS3Bucket } from '../../src/remote/s3-backend.js';
+import { Relay } from '../helpers/relay.js';
 import { serverEnv } from '../helpers/remote-env.js';
 import { ensurePatchedAddon, fragfs, fuseAvailable, makeEnv, mount, run, waitFor, type Env } from './helpers.js';
 
@@ -150,5 +151,49 @@ if (enabled) {
     await writeFile(join(mb.mountpoint, 'from-b.txt'), 'B\n');
     t.is((await mb.umount()).code, 0);
     t.is((await heads(b, url)).length, 2);
+  });
+}
+
+if (enabled) {
+  test('the service goes away under a read-write mount: fsync says EIO and loses nothing; once it is back the data is stored and published', async (t) => {
+    const e = await makeEnv(t);
+    const target = new URL(s3!['FRAGFS_TEST_S3_ENDPOINT']!);
+    const relay = new Relay({ host: target.hostname, port: Number(target.port) });
+    await relay.start();
+    t.teardown(() => relay.cut().catch(() => undefined));
+    const via = `http://127.0.0.1:${relay.port}`;
+    // A small retry budget, so an unreachable service fails a call in seconds.
+    const a: Env = { ...machine(e, 'a'), env: { ...machine(e, 'a').env, AWS_ENDPOINT_URL: via, FRAGFS_REMOTE_RETRIES: '1', FRAGFS_REMOTE_TIMEOUT: '5' } };
+    const url = `s3://${BUCKET}/outage`;
+    t.is((await fragfs(a, ['init', url])).code, 0);
+    const m = await mount(t, a, url, 'mnt-outage', ['--commit-interval', '0']);
+
+    const before = randomBytes(2 * 1024 * 1024 + 5);
+    await writeFile(join(m.mountpoint, 'before.bin'), before);
+    await relay.cut();
+    const during = randomBytes(3 * 1024 * 1024 + 11);
+    const fh = await open(join(m.mountpoint, 'during.bin'), 'w');
+    await fh.write(during);
+    const err = await t.throwsAsync(fh.sync());
+    t.is((err as NodeJS.ErrnoException).code, 'EIO');
+    // Still readable as written: the blocks stayed in the mount's buffer.
+    t.true((await readFile(join(m.mountpoint, 'during.bin'))).equals(during));
+    // A file written and closed while the service is away: close means saved all the same.
+    const closed = randomBytes(1024 * 1024 + 3);
+    await writeFile(join(m.mountpoint, 'closed-during.bin'), closed);
+    await new Promise((r) => setTimeout(r, 1500));
+    t.true((await readFile(join(m.mountpoint, 'closed-during.bin'))).equals(closed));
+
+    await relay.start();
+    await fh.sync();
+    await fh.close();
+    t.is((await m.umount()).code, 0);
+
+    // Another machine sees every byte in the published head.
+    const mb = await mount(t, machine(e, 'b'), url, 'mnt-outage-b', ['--snapshot', 'head']);
+    t.true((await readFile(join(mb.mountpoint, 'during.bin'))).equals(during));
+    t.true((await readFile(join(mb.mountpoint, 'before.bin'))).equals(before));
+    t.true((await readFile(join(mb.mountpoint, 'closed-during.bin'))).equals(closed));
+    t.is((await mb.umount()).code, 0);
   });
 }

@@ -6,53 +6,15 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createS3Bucket } from '../../src/remote/s3-backend.js';
 import { lastLine, runCli } from '../helpers/cli.js';
+import { Relay } from '../helpers/relay.js';
 import { serverEnv } from '../helpers/remote-env.js';
 
 const s3 = serverEnv(test, 'S3 (radosgw)', ['FRAGFS_TEST_S3_ENDPOINT', 'FRAGFS_TEST_S3_ACCESS_KEY', 'FRAGFS_TEST_S3_SECRET_KEY']);
 const BUCKET = `fragfs-faults-${randomBytes(3).toString('hex')}`;
-
-/** A relay to radosgw that can be cut (every connection dropped, new ones refused) and resumed. */
-class Relay {
-  private server: net.Server | undefined;
-  private readonly sockets = new Set<net.Socket>();
-  port = 0;
-  /** Bytes sent toward the service since the last resume. */
-  upBytes = 0;
-
-  constructor(private readonly target: { host: string; port: number }) {}
-
-  async start(): Promise<void> {
-    this.upBytes = 0;
-    this.server = net.createServer((client) => {
-      const up = net.connect(this.target);
-      this.sockets.add(client).add(up);
-      client.on('data', (d: Buffer) => (this.upBytes += d.length));
-      client.pipe(up).pipe(client);
-      const end = () => {
-        client.destroy();
-        up.destroy();
-        this.sockets.delete(client);
-        this.sockets.delete(up);
-      };
-      client.on('error', end).on('close', end);
-      up.on('error', end).on('close', end);
-    });
-    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
-    this.port = (this.server.address() as net.AddressInfo).port;
-  }
-
-  async cut(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server!.close(() => resolve()));
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
-    await closed;
-  }
-}
 
 function env(endpoint: string, secret = s3!['FRAGFS_TEST_S3_SECRET_KEY']!): Record<string, string | undefined> {
   return {
