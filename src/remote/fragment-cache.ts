@@ -16,6 +16,8 @@ export const DEFAULT_CACHE_MAX_BYTES = 1024 * 1024 * 1024;
 /** Eviction goes down to this share of the limit, so it runs in batches rather than per put. */
 const EVICT_TO = 0.9;
 const TMP_SUFFIX = '.part';
+/** Cache writes of fragments read from the service that may run beside the reads. */
+const MAX_BACKGROUND_WRITES = 16;
 
 /** The byte limit from FRAGFS_CACHE_MAX (a number of bytes, set by `--cache-max`), else the default. */
 export function cacheMaxBytes(): number {
@@ -36,6 +38,7 @@ export class CachingStore implements Store {
   private scanned: Promise<void>;
   hits = 0;
   misses = 0;
+  private writing = 0;
 
   constructor(
     private readonly inner: Store,
@@ -165,7 +168,14 @@ export class CachingStore implements Store {
     }
     this.misses++;
     const bytes = await this.inner.get(ns, id);
-    await this.add(ns, id, bytes);
+    // Written beside the caller rather than before it goes on (a read should not wait for the local
+    // disk), from a copy: the caller may hand `bytes` to a worker thread. Bounded: past a few writes
+    // in flight, what is read is not cached.
+    if (this.cacheable(ns) && this.writing < MAX_BACKGROUND_WRITES) {
+      this.writing++;
+      const copy = Uint8Array.prototype.slice.call(bytes);
+      void this.add(ns, id, copy).finally(() => this.writing--);
+    }
     return bytes;
   }
 
@@ -214,8 +224,14 @@ export class CachingStore implements Store {
     return this.inner.sync();
   }
 
-  async close(): Promise<void> {
+  /** Resolves once the cache writes started so far are done (close waits for them too). */
+  async settled(): Promise<void> {
     await this.scanned;
+    while (this.writing > 0) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  async close(): Promise<void> {
+    await this.settled();
     await this.inner.close();
   }
 }

@@ -50,11 +50,17 @@ test('reads are served from the cache once warm; files 0600; bounded by the limi
     const frags = Array.from({ length: 10 }, () => fragment(100_000));
     for (const f of frags) await inner.put(ns, f.id, f.bytes);
     const cache = new CachingStore(inner, dir, 450_000);
-    for (const f of frags.slice(0, 4)) t.true(Buffer.from(await cache.get(ns, f.id)).equals(f.bytes));
+    for (const f of frags.slice(0, 4)) {
+      t.true(Buffer.from(await cache.get(ns, f.id)).equals(f.bytes));
+      await cache.settled();
+    }
     t.is(cache.misses, 4);
     await cache.get(ns, frags[0]!.id); // frags[0] is now the most recently used
     t.is(cache.hits, 1);
-    for (const f of frags.slice(4, 6)) await cache.get(ns, f.id);
+    for (const f of frags.slice(4, 6)) {
+      await cache.get(ns, f.id);
+      await cache.settled();
+    }
     const files = await filesUnder(dir);
     t.true(files.reduce((a, f) => a + f.size, 0) <= 450_000, 'under the limit');
     const names = files.map((f) => f.path.slice(f.path.lastIndexOf('/') + 1));
@@ -65,7 +71,7 @@ test('reads are served from the cache once warm; files 0600; bounded by the limi
 
     // A new process counts what the last one left, and still keeps the limit.
     const again = new CachingStore(inner, dir, 250_000);
-    await (again as unknown as { scanned: Promise<void> }).scanned;
+    await again.settled();
     t.true((await filesUnder(dir)).reduce((a, f) => a + f.size, 0) <= 250_000);
     await again.close();
   } finally {
@@ -85,6 +91,7 @@ test('a damaged cached copy is dropped and read from the service again', async (
     await writeFile(file!.path, Buffer.from('torn'));
     t.true(Buffer.from(await cache.get(ns, f.id)).equals(f.bytes));
     t.is(cache.misses, 1);
+    await cache.settled();
     t.true(Buffer.from(await cache.get(ns, f.id)).equals(f.bytes));
     t.is(cache.hits, 1, 'cached again after the miss');
     await cache.close();
