@@ -94,7 +94,8 @@ export function runObjectConformance(test: TestFn, name: string, factory: Object
       const keys: string[] = [];
       for (let i = 0; i < 1100; i++) keys.push(`s/objects/${(i % 7).toString(16).padStart(2, '0')}/${i.toString().padStart(5, '0')}`);
       keys.push('s/refs/r1', 's/meta/x/y/z', 's2/objects/aa/other', 'solo');
-      await Promise.all(keys.map((k, i) => b.put(k, randomBytes(i % 5))));
+      // 32 at a time, as ResilientBackend would bound them: a service is not a test of its queue.
+      for (let at = 0; at < keys.length; at += 32) await Promise.all(keys.slice(at, at + 32).map((k, j) => b.put(k, randomBytes((at + j) % 5))));
       const objects = await listAll(b, 's/objects/');
       t.is(objects.length, 1100);
       t.deepEqual(

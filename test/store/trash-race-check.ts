@@ -31,9 +31,14 @@ function run(backend: BackendName, dir: string, role: 'gc' | 'writer', seed: num
     });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.on('exit', (code, sig) => {
+    // 'close', not 'exit': the child's stdout may still hold its report when it has exited.
+    child.on('close', (code, sig) => {
       if (code !== 0) return reject(new Error(`${role} child ended with ${code ?? sig}`));
-      resolve(JSON.parse(out.trim()) as Seen);
+      try {
+        resolve(JSON.parse(out.trim()) as Seen);
+      } catch {
+        reject(new Error(`${role} child printed no report: ${JSON.stringify(out.slice(0, 200))}`));
+      }
     });
   });
 }
