@@ -2,8 +2,6 @@
 // whatever else runs on the store (docs/DESIGN.md, "Garbage collection").
 
 import type { Command } from 'commander';
-import { FragfsError } from '../src/errors.js';
-import { isRemoteLocation, storeLocation } from '../src/remote/store-site.js';
 import { checkWaitMs, DEFAULT_WAIT_MS, runGc, type GcReport } from '../src/gc/gc.js';
 import { action, addStoreOptions, formatBytes, printJson, withRepo, type StoreOptions } from './common.js';
 
@@ -19,7 +17,7 @@ export function registerGc(program: Command): void {
     program
       .command('gc')
       .description('delete the fragments no snapshot and no live file needs (safe while a mount, put or sync runs)')
-      .argument('<store>', 'the store folder')
+      .argument('<store>', 'the store folder or URL')
       .option('--dry-run', 'only count what would be freed')
       .option('--wait <seconds>', `how long to wait for running writers to see what gc condemns (default ${DEFAULT_WAIT_MS / 1000})`)
       .option('--json', 'print the report as JSON')
@@ -27,11 +25,6 @@ export function registerGc(program: Command): void {
   ).action(
     action(async (store: string, opts: GcCliOptions) => {
       const waitMs = checkWaitMs(opts.wait === undefined ? DEFAULT_WAIT_MS : Number(opts.wait) * 1000);
-      if (isRemoteLocation(storeLocation(store))) {
-        // gc's safety beside writers rests on leases and pins that writers on other machines would
-        // have to see; until they live in the remote store too, gc of one is refused, not guessed.
-        throw new FragfsError('NOT_SUPPORTED', `gc of a remote store is not supported yet (${store}); forget works, and gc of a local copy made by sync`);
-      }
       const report = await withRepo(store, { ...opts, readOnly: opts.dryRun === true }, (repo) =>
         runGc(repo, {
           dryRun: opts.dryRun === true,

@@ -49,14 +49,7 @@ export interface Mark {
 
 /** Writes the mark atomically (temp file, fsync, rename, fsync of the folder). */
 export async function writeMark(storePath: string, space: string, m: Mark): Promise<void> {
-  const dir = gcDir(storePath, space);
-  const header = Buffer.from(
-    `${JSON.stringify({ format: MARK_FORMAT, mark: m.mark, createdMs: m.createdMs, swept: m.swept, data: m.data.length, meta: m.meta.length })}\n`,
-  );
-  const ids = Buffer.allocUnsafe(ID_BYTES * (m.data.length + m.meta.length));
-  let at = 0;
-  for (const id of [...m.data, ...m.meta]) at += ids.write(id, at, ID_BYTES, 'hex');
-  await writeSmallFile(dir, 'mark', Buffer.concat([header, ids]));
+  await writeSmallFile(gcDir(storePath, space), 'mark', encodeMark(m));
 }
 
 /** The mark, or undefined when no gc has marked yet. A damaged mark is CORRUPT. */
@@ -69,6 +62,22 @@ export async function readMark(storePath: string, space: string): Promise<Mark |
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw fromFsError(e, 'reading the gc mark', path);
   }
+  return parseMark(b, path, path);
+}
+
+/** The mark's bytes, in the local file and the remote object alike (docs/FORMAT.md section 3). */
+export function encodeMark(m: Mark): Buffer {
+  const header = Buffer.from(
+    `${JSON.stringify({ format: MARK_FORMAT, mark: m.mark, createdMs: m.createdMs, swept: m.swept, data: m.data.length, meta: m.meta.length })}\n`,
+  );
+  const ids = Buffer.allocUnsafe(ID_BYTES * (m.data.length + m.meta.length));
+  let at = 0;
+  for (const id of [...m.data, ...m.meta]) at += ids.write(id, at, ID_BYTES, 'hex');
+  return Buffer.concat([header, ids]);
+}
+
+/** A damaged mark is CORRUPT (gc refuses it until it is deleted). */
+export function parseMark(b: Buffer, where: string, path?: string): Mark {
   const nl = b.indexOf(10);
   let h: { format?: unknown; mark?: unknown; createdMs?: unknown; swept?: unknown; data?: unknown; meta?: unknown };
   try {
@@ -80,7 +89,7 @@ export async function readMark(storePath: string, space: string): Promise<Mark |
   const nData = count(h.data);
   const nMeta = count(h.meta);
   if (nl < 0 || h.format !== MARK_FORMAT || count(h.mark) < 1 || nData < 0 || nMeta < 0 || b.length !== nl + 1 + ID_BYTES * (nData + nMeta)) {
-    throw new FragfsError('CORRUPT', `the gc mark ${path} is damaged; delete it and run gc again`, { path });
+    throw new FragfsError('CORRUPT', `the gc mark ${where} is damaged; delete it and run gc again`, path === undefined ? {} : { path });
   }
   const ids: string[] = [];
   for (let at = nl + 1; at < b.length; at += ID_BYTES) ids.push(b.toString('hex', at, at + ID_BYTES));
@@ -113,6 +122,9 @@ export interface Lease extends LockOwner {
   id: string;
   /** 0 before any mark. */
   knownMark: number;
+  /** A remote store's lease only: when its writer last renewed it, and until when it holds without renewal. */
+  renewedMs?: number;
+  expiresMs?: number;
 }
 
 export function newLeaseId(): string {

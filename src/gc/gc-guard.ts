@@ -1,5 +1,6 @@
 // The writer's side of garbage collection (docs/DESIGN.md, "Garbage collection"): every read-write
-// opening of a store space holds a lease in STORE/gc/<space>/leases, follows the gc mark, and pins
+// opening of a store space holds a lease in the space's gc place (gc-place.ts: STORE/gc/<space>/
+// or the remote store's <space>/gc/), follows the gc mark, and pins
 // each condemned fragment it is about to use, so that a gc running beside it never deletes a
 // fragment it has named or is about to name.
 //
@@ -11,14 +12,14 @@
 //    every lease shows k, whatever a writer took before knowing k is reachable, and whatever it took
 //    after is pinned.
 
-import { stat } from 'node:fs/promises';
 import { FragfsError } from '../errors.js';
 import { currentOwner } from '../repo/store-lock.js';
 import type { FragmentKind, Namespace, Store } from '../store/store.js';
-import { appendPins, condemnedKeys, gcDir, makeGcDirs, parsePinKey, pinKey, newLeaseId, readMark, readPins, removeLease, writeLease, type Lease, type Mark } from './gc-files.js';
+import { condemnedKeys, parsePinKey, pinKey, newLeaseId, type Lease, type Mark } from './gc-files.js';
+import { LOCAL_POLL_MS, LocalGcPlace, type GcPlace } from './gc-place.js';
 
-/** How often a writer looks for a new mark; gc waits for leases at about this pace. */
-export const MARK_POLL_MS = 1000;
+/** How often a writer looks for a new mark in a local store; gc waits for leases at about this pace. */
+export const MARK_POLL_MS = LOCAL_POLL_MS;
 
 export class GcGuard {
   private readonly lease: Lease;
@@ -37,29 +38,50 @@ export class GcGuard {
   private lastStamp = '';
   private ended = false;
   private leaseWrites: Promise<void> = Promise.resolve();
+  /** Remote: the expiry of the last lease write that succeeded (writes stop being trusted after it). */
+  private confirmedUntil: number | undefined;
+  private lapsed = false;
 
   private constructor(
-    private readonly storePath: string,
+    private readonly place: GcPlace,
     private readonly space: string,
     private readonly store: Store,
     purpose: string,
   ) {
-    this.lease = { ...currentOwner(purpose), id: newLeaseId(), knownMark: 0 };
+    const owner = currentOwner(purpose);
+    // In a remote store the lease is read by anyone with access to the bucket: no host, path or
+    // boot id there, only what the writer is (its purpose's first word) and its pid.
+    this.lease =
+      place.kind === 'remote'
+        ? { ...owner, host: '', bootId: '', procStart: '', purpose: purpose.split(' ')[0] ?? 'write', id: newLeaseId(), knownMark: 0 }
+        : { ...owner, id: newLeaseId(), knownMark: 0 };
+    this.stampLease();
     // The opening itself is one operation: a writer that never says otherwise (put, sync, a
     // snapshot without a mount) holds back sweeps until it closes.
     this.base = this.begin();
   }
 
-  static async start(o: { storePath: string; space: string; store: Store; purpose: string }): Promise<GcGuard> {
-    const g = new GcGuard(o.storePath, o.space, o.store, o.purpose);
-    await makeGcDirs(o.storePath, o.space);
-    await writeLease(o.storePath, o.space, g.lease);
+  /** `place` defaults to the local store folder `storePath`. */
+  static async start(o: { storePath?: string; place?: GcPlace; space: string; store: Store; purpose: string }): Promise<GcGuard> {
+    const place = o.place ?? new LocalGcPlace(o.storePath ?? '', o.space);
+    const g = new GcGuard(place, o.space, o.store, o.purpose);
+    await place.prepare();
+    await place.writeLease(g.lease);
+    g.confirmedUntil = g.lease.expiresMs;
     await g.poll();
     g.timer = setInterval(() => {
       void g.poll();
-    }, MARK_POLL_MS);
+    }, place.pollMs);
     g.timer.unref();
     return g;
+  }
+
+  /** A remote lease lives leaseMs (REMOTE_LEASE_MS) from now: gc counts its writer alive until then (and a margin). */
+  private stampLease(): void {
+    if (this.place.kind !== 'remote') return;
+    const now = Date.now();
+    this.lease.renewedMs = now;
+    this.lease.expiresMs = now + this.place.leaseMs;
   }
 
   /** The opening stops counting as an operation in flight: the caller brackets its own with begin/end. */
@@ -87,9 +109,10 @@ export class GcGuard {
    */
   async hold(kind: FragmentKind, id: string, exists = false): Promise<void> {
     const key = pinKey(kind, id);
+    this.checkHeld();
     if (this.condemned === undefined || !this.condemned.has(key)) return;
     // A pin that cannot be written (a full disk) fails this write alone, as the write itself would.
-    await appendPins(this.storePath, this.space, this.lease.id, this.following, [key]);
+    await this.place.appendPins(this.lease.id, this.following, [key]);
     if (exists) {
       const ns: Namespace = { space: this.space, kind };
       await this.store.untrash(ns, id);
@@ -99,6 +122,24 @@ export class GcGuard {
     }
   }
 
+  /**
+   * A remote lease that went unrenewed past its expiry may have been judged dead by a gc, which then
+   * swept without waiting for this writer: nothing it names can be trusted to be kept any more, so
+   * every later write of this opening fails (a new opening starts a new lease).
+   */
+  private checkHeld(): void {
+    if (this.hasLapsed()) {
+      throw new FragfsError('REMOTE', `this writer could not renew its gc lease in ${this.space} in time (the store was out of reach); close and open the store again`);
+    }
+  }
+
+  /** Once lapsed, always: a renewal after the expiry must not make the lease look unbroken. */
+  private hasLapsed(): boolean {
+    if (this.place.kind !== 'remote') return false;
+    if (Date.now() > (this.confirmedUntil ?? 0)) this.lapsed = true;
+    return this.lapsed;
+  }
+
   /** Stops following marks and removes the lease. Idempotent. */
   async close(): Promise<void> {
     if (this.ended) return;
@@ -106,7 +147,7 @@ export class GcGuard {
     if (this.timer) clearInterval(this.timer);
     await this.polling?.catch(() => undefined);
     await this.leaseWrites;
-    await removeLease(this.storePath, this.space, this.lease.id);
+    await this.place.removeLease(this.lease.id);
   }
 
   /** Reads the mark now instead of at the next tick (gc reads leases; tests use it to order steps). */
@@ -127,16 +168,15 @@ export class GcGuard {
   }
 
   private async pollOnce(): Promise<void> {
-    // Cheap: a gc writes the mark to a new file and renames it into place, so its inode changes.
-    const st = await stat(`${gcDir(this.storePath, this.space)}/mark`).catch(() => undefined);
-    const stamp = st ? `${st.ino}:${st.size}:${st.mtimeMs}` : '';
+    if (this.place.kind === 'remote') await this.renew();
+    const stamp = await this.place.markStamp();
     if (stamp === this.lastStamp) {
       this.advertise(); // again, after a lease write that failed
       return;
     }
     let m: Mark | undefined;
     try {
-      m = await readMark(this.storePath, this.space);
+      m = await this.place.readMark();
     } catch (e) {
       // A damaged mark: no gc sweeps past it (gc refuses it until it is deleted, then numbers the
       // next mark above every lease's), so nothing is condemned that this writer could use.
@@ -165,11 +205,27 @@ export class GcGuard {
   }
 
   private async restorePinned(mark: number): Promise<void> {
-    const pins = await readPins(this.storePath, this.space, mark);
+    const pins = await this.place.readPins(mark);
     for (const p of pins) {
       const { kind, id } = parsePinKey(p);
       await this.store.untrash({ space: this.space, kind }, id);
     }
+  }
+
+  /** Remote: rewrites the lease with a later expiry (in turn with advertising writes). */
+  private renew(): Promise<void> {
+    this.leaseWrites = this.leaseWrites.then(async () => {
+      if (this.ended || this.hasLapsed()) return;
+      this.stampLease();
+      const shown = { ...this.lease };
+      try {
+        await this.place.writeLease(shown);
+        this.confirmedUntil = shown.expiresMs;
+      } catch {
+        // Tried again at the next tick; writes go on until the last confirmed expiry.
+      }
+    });
+    return this.leaseWrites;
   }
 
   /** Advertises the pending mark once no operation begun before it was learned is in flight. */
@@ -178,13 +234,15 @@ export class GcGuard {
     if (!p || this.ended) return;
     for (const learnedAtStart of this.ops.values()) if (learnedAtStart < p.learned) return;
     this.pending = undefined;
-    const shown = { ...this.lease, knownMark: p.mark };
     // One write at a time, in order: the file never goes back to an older mark.
     this.leaseWrites = this.leaseWrites.then(async () => {
-      if (this.ended) return;
+      if (this.ended || this.hasLapsed()) return;
+      this.stampLease();
+      const shown = { ...this.lease, knownMark: p.mark };
       try {
-        await writeLease(this.storePath, this.space, shown);
+        await this.place.writeLease(shown);
         this.lease.knownMark = p.mark;
+        if (shown.expiresMs !== undefined) this.confirmedUntil = shown.expiresMs;
       } catch {
         // A full disk, say: the next tick writes it again (a newer mark learned meanwhile wins).
         this.pending ??= p;

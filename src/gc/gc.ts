@@ -7,10 +7,11 @@
 import { FragfsError } from '../errors.js';
 import type { Repo } from '../repo/repo.js';
 import { Semaphore, settleAll } from '../repo/semaphore.js';
-import { StoreLock, liveDir, ownerState } from '../repo/store-lock.js';
+import { StoreLock, liveDir } from '../repo/store-lock.js';
 import type { FragmentKind, Namespace } from '../store/store.js';
-import { condemnedKeys, gcLockPath, makeGcDirs, parsePinKey, pinKey, readLeases, readMark, readPins, removeLease, removeOldPins, writeMark, type Lease, type Mark } from './gc-files.js';
-import { MARK_POLL_MS } from './gc-guard.js';
+import { condemnedKeys, parsePinKey, pinKey, type Lease, type Mark } from './gc-files.js';
+import { gcPlaceOf, leaseState, objectsOf, type GcPlace } from './gc-place.js';
+import { CLOCK_SKEW_MS, leasePrefix } from '../remote/remote-lease.js';
 import { reachable, type Reachable } from './reachable.js';
 
 export interface GcOptions {
@@ -63,25 +64,22 @@ export async function runGc(repo: Repo, o: GcOptions = {}): Promise<GcReport> {
     waitingFor: [],
     ms: 0,
   };
-  const live = liveDir(repo.storePath, repo.space);
+  // This machine's live tree (a remote store's is in its cache folder); none for a store in memory.
+  const live = repo.storePath === '' ? undefined : liveDir(repo.storePath, repo.space);
   if (o.dryRun) {
     fill(report, await look(repo, live, log));
     report.ms = Date.now() - started;
     return report;
   }
-  await makeGcDirs(repo.storePath, repo.space);
-  const lock = await StoreLock.acquire({
-    storePath: repo.storePath,
-    space: repo.space,
-    purpose: 'gc',
-    other: { path: gcLockPath(repo.storePath, repo.space), busy: 'being garbage-collected' },
-  });
+  const place = await gcPlaceOf(repo);
+  if (!place) throw new FragfsError('NOT_SUPPORTED', 'gc needs a store with a place for its files (not the memory backend)');
+  const lock = await place.lock();
   try {
-    const prev = await readMark(repo.storePath, repo.space);
+    const prev = await place.readMark();
     // A mark an earlier gc could not sweep (writers still on it, or the gc was stopped) goes first.
     if (prev && !prev.swept) {
       log(`gc: finishing mark ${prev.mark} of an earlier run`);
-      const done = await sweep(repo, prev, live, o, report, log);
+      const done = await sweep(repo, place, prev, live, o, report, log);
       if (!done) {
         report.ms = Date.now() - started;
         return report;
@@ -91,7 +89,7 @@ export async function runGc(repo: Repo, o: GcOptions = {}): Promise<GcReport> {
     fill(report, l);
     const { listed, reach } = l;
     // Above every lease's too: a mark deleted by hand must not leave writers that look past the new one.
-    const seen = Math.max(prev?.mark ?? 0, ...(await readLeases(repo.storePath, repo.space)).map((l) => l.knownMark || 0));
+    const seen = Math.max(prev?.mark ?? 0, ...(await place.readLeases()).map((l) => l.knownMark || 0));
     const m: Mark = {
       mark: seen + 1,
       createdMs: Date.now(),
@@ -100,11 +98,11 @@ export async function runGc(repo: Repo, o: GcOptions = {}): Promise<GcReport> {
       meta: [...listed.meta].filter((id) => !reach.meta.has(id)),
     };
     if (m.data.length + m.meta.length > 0) {
-      await writeMark(repo.storePath, repo.space, m);
-      await removeOldPins(repo.storePath, repo.space, m.mark);
+      await place.writeMark(m);
+      await place.removeOldPins(m.mark);
       log(`gc: mark ${m.mark}: ${m.data.length + m.meta.length} fragments no snapshot or live file needs`);
       await o.afterMark?.(m);
-      await sweep(repo, m, live, o, report, log, l.sizes);
+      await sweep(repo, place, m, live, o, report, log, l.sizes);
     }
   } finally {
     await lock.release();
@@ -120,7 +118,7 @@ interface Look {
   sizes: Map<string, number>;
 }
 
-async function look(repo: Repo, live: string, log: (l: string) => void): Promise<Look> {
+async function look(repo: Repo, live: string | undefined, log: (l: string) => void): Promise<Look> {
   // Listed before the roots are read: a fragment written after the listing is not condemned, and
   // one named by a root written after it is found by the second look (sweep) anyway.
   const data = await list(repo, repo.dataNs);
@@ -175,24 +173,29 @@ async function inParallel<T>(items: readonly T[], fn: (item: T) => Promise<void>
  */
 async function sweep(
   repo: Repo,
+  place: GcPlace,
   m: Mark,
-  live: string,
+  live: string | undefined,
   o: GcOptions,
   report: GcReport,
   log: (l: string) => void,
   /** Stored sizes from this run's listing (by pin key), when it made the mark. */
   known?: Map<string, number>,
 ): Promise<boolean> {
-  const waiting = await waitForLeases(repo, m.mark, o.waitMs ?? DEFAULT_WAIT_MS);
+  const waiting = await waitForLeases(repo, place, m.mark, o.waitMs ?? DEFAULT_WAIT_MS);
   if (waiting.length > 0) {
-    report.waitingFor = waiting.map((l) => `${l.purpose} (pid ${l.pid} on ${l.host}, since ${new Date(l.startedMs).toISOString()})`);
+    report.waitingFor = waiting.map((l) =>
+      l.host === '' && l.pid === -1
+        ? l.purpose
+        : `${l.purpose} (pid ${l.pid} on ${l.host || 'another machine'}, since ${new Date(l.startedMs).toISOString()})`,
+    );
     log(`gc: ${waiting.length} writer(s) have not seen mark ${m.mark} yet; nothing deleted`);
     return false;
   }
   // Every writer now pins what it takes from the condemned, and what it took before is named by a
   // root: look at the roots again.
   const reach = await reachable(repo, live);
-  const pins = await readPins(repo.storePath, repo.space, m.mark);
+  const pins = await place.readPins(m.mark);
   const condemned = condemnedKeys(m);
   // What an interrupted sweep of this mark left in the trash (its size cannot be seen there).
   const leftovers = new Set<string>();
@@ -227,7 +230,7 @@ async function sweep(
       await repo.store.trash(ns, id);
     });
     // A writer may have pinned one of them after the pins were read: it comes back.
-    const again = await readPins(repo.storePath, repo.space, m.mark);
+    const again = await place.readPins(m.mark);
     await inParallel(batch, async (key) => {
       const ns = nsOf(repo, key);
       const { id } = parsePinKey(key);
@@ -244,27 +247,62 @@ async function sweep(
   }
   await repo.sync();
   // Swept: writers need its ids no more, and the file need not keep 32 bytes for each fragment freed.
-  await writeMark(repo.storePath, repo.space, { ...m, swept: true, data: [], meta: [] });
+  await place.writeMark({ ...m, swept: true, data: [], meta: [] });
   log(`gc: mark ${m.mark} swept: ${report.freed} fragments freed, ${report.kept} kept`);
   return true;
 }
 
 /** Waits until every running writer's lease shows `mark`; returns those that still do not. Dead writers' leases go. */
-async function waitForLeases(repo: Repo, mark: number, waitMs: number): Promise<Lease[]> {
+async function waitForLeases(repo: Repo, place: GcPlace, mark: number, waitMs: number): Promise<Lease[]> {
   const deadline = Date.now() + waitMs;
   for (;;) {
     const behind: Lease[] = [];
-    for (const l of await readLeases(repo.storePath, repo.space)) {
+    for (const l of await place.readLeases()) {
       if (l.knownMark >= mark) continue;
-      if (l.pid === 0 || ownerState(l) === 'dead') {
-        await removeLease(repo.storePath, repo.space, l.id);
+      if (leaseState(place, l) === 'dead') {
+        await place.removeLease(l.id);
         continue;
       }
       behind.push(l);
     }
+    const mount = place.kind === 'remote' ? await liveTreeElsewhere(repo) : undefined;
+    if (mount) behind.push({ id: 'write-lease', pid: -1, host: '', bootId: '', procStart: '', startedMs: 0, purpose: mount, knownMark: 0 });
     if (behind.length === 0 || Date.now() >= deadline) return behind;
-    await new Promise((r) => setTimeout(r, Math.min(MARK_POLL_MS / 4, Math.max(10, deadline - Date.now()))));
+    await new Promise((r) => setTimeout(r, Math.min(place.pollMs / 4, Math.max(10, deadline - Date.now()))));
   }
+}
+
+/**
+ * In a remote store, a live tree gc cannot walk: that of a read-write mount (or offline snapshot)
+ * on another machine, which holds the space's write lease (remote-lease.ts) and keeps its live
+ * state in that machine's cache folder. Until it unmounts (publishing its tree as the head and
+ * releasing the lease), what only its live tree names looks unreferenced from here, so nothing is
+ * swept. A lease left by a machine that died counts too: its unpublished tree is published by the
+ * next mount there. A mount on this machine holds the local lock too, and its live state is walked.
+ */
+async function liveTreeElsewhere(repo: Repo): Promise<string | undefined> {
+  const objects = await objectsOf(repo);
+  if (!objects) return undefined;
+  const prefix = leasePrefix(repo.space);
+  let top: string | undefined;
+  for await (const { key } of objects.list(prefix)) if (/^\d+$/.test(key.slice(prefix.length)) && (top === undefined || key > top)) top = key;
+  if (top === undefined) return undefined;
+  const bytes = await objects.get(top);
+  let rec: { released?: unknown; expiresMs?: unknown } = {};
+  try {
+    rec = bytes === undefined ? { released: true } : (JSON.parse(Buffer.from(bytes).toString('utf8')) as typeof rec);
+  } catch {
+    // A torn lease: its holder may still have a live tree; waited for like one.
+  }
+  if (rec.released === true) return undefined;
+  if (repo.storePath !== '') {
+    const here = await StoreLock.holder(repo.storePath, repo.space).catch(() => undefined);
+    if (here && here.state !== 'dead') return undefined;
+  }
+  const expired = typeof rec.expiresMs === 'number' && Date.now() > rec.expiresMs + CLOCK_SKEW_MS;
+  return expired
+    ? `a read-write mount that ended without unmounting (its write lease ${top} was never released): mount the store read-write and unmount it on that machine, so its unpublished changes become the head, or delete ${top} if they are lost`
+    : `a read-write mount on another machine (write lease ${top}): its live tree is not in the store until it unmounts`;
 }
 
 export function checkWaitMs(ms: number): number {

@@ -15,6 +15,7 @@ import { isRemoteLocation, remoteBackendOf, storeLocation } from '../remote/stor
 import { PRIVATE_DIR_MODE, mkdirPrivate, tightenStoreIfLoose } from '../store/private-modes.js';
 import { isValidSpaceName, type BackendName, type Namespace, type Store } from '../store/store.js';
 import { GcGuard } from '../gc/gc-guard.js';
+import { gcPlaceOf } from '../gc/gc-place.js';
 import { convergenceIdOf, newSpaceKeys, type SpaceKeys } from './keys.js';
 import { checkSnapshotName } from './snapshot-name.js';
 import {
@@ -65,7 +66,7 @@ export class Repo {
   readonly metaNs: Namespace;
   readonly refNs: Namespace;
   private closed = false;
-  private guard: Promise<GcGuard> | undefined;
+  private guard: Promise<GcGuard | undefined> | undefined;
   /** What this opening is for, as a gc reports a writer it waits for. */
   purpose = 'write';
 
@@ -192,12 +193,15 @@ export class Repo {
     return new Repo(storePath, space, spaceConfig.blockSize, store, o.readOnly ?? false, keys, newPool(keys, o.threads));
   }
 
-  /** A repo on the memory backend with random keys: for tests and the in-process demo. */
-  static async openMemory(o: { blockSize?: number; threads?: number } = {}): Promise<Repo> {
+  /**
+   * A repo with random keys on the memory backend, or on `store` (tests: an ObjectStore over an
+   * in-memory service, whose gc files then live in that service): for tests and the in-process demo.
+   */
+  static async openMemory(o: { blockSize?: number; threads?: number; store?: Store } = {}): Promise<Repo> {
     const blockSize = o.blockSize ?? DEFAULT_BLOCK_SIZE;
     checkBlockSize(blockSize);
     const keys = newSpaceKeys();
-    const store = await openBackend('memory', '');
+    const store = o.store ?? (await openBackend('memory', ''));
     return new Repo('', DEFAULT_SPACE, blockSize, store, false, keys, newPool(keys, o.threads));
   }
 
@@ -267,10 +271,11 @@ export class Repo {
    */
   writerGuard(): Promise<GcGuard | undefined> {
     this.writable();
-    // No gc runs on a remote store yet (cli/gc.ts refuses it), so its writers need no lease.
-    if (this.storePath === '' || isRemoteLocation(this.storePath)) return Promise.resolve(undefined);
     if (this.guard === undefined) {
-      const starting = GcGuard.start({ storePath: this.storePath, space: this.space, store: this.store, purpose: this.purpose });
+      // A remote store's leases and pins are in the store itself (gc-place.ts), as gc on any machine sees them.
+      const starting = gcPlaceOf(this).then((place) =>
+        place === undefined ? undefined : GcGuard.start({ place, space: this.space, store: this.store, purpose: this.purpose }),
+      );
       this.guard = starting;
       // A lease that could not be written (a full disk) is tried again by the next write.
       starting.catch(() => {

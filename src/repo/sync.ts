@@ -6,6 +6,7 @@
 import { blake3, toHex } from '../codec/blake3.js';
 import { FragfsError, isFragfsError } from '../errors.js';
 import { GcGuard } from '../gc/gc-guard.js';
+import { gcPlaceOf } from '../gc/gc-place.js';
 import { isRemoteLocation, storeLocation } from '../remote/store-site.js';
 import { openBackend } from '../store/open-backend.js';
 import type { BackendName, Namespace, Store } from '../store/store.js';
@@ -72,11 +73,12 @@ export async function syncStore(src: Repo, destPath: string, keyOrName: string |
   const dest = storeLocation(destPath);
   if (dest === src.storePath) throw new FragfsError('USAGE', 'source and destination are the same store');
   const out = await prepareDest(src, dest, o.backend);
-  // A gc of DST running beside this copy must not delete what it is about to name (gc-guard.ts).
-  // No gc runs on a remote store yet (cli/gc.ts), so there is no lease to take there.
+  // A gc of DST running beside this copy must not delete what it is about to name (gc-guard.ts);
+  // a remote DST keeps the lease and pins in the store itself.
   let guard: GcGuard | undefined;
   try {
-    if (!isRemoteLocation(dest)) guard = await GcGuard.start({ storePath: dest, space: src.space, store: out, purpose: 'sync' });
+    const place = await gcPlaceOf({ storePath: dest, store: out, space: src.space });
+    if (place) guard = await GcGuard.start({ place, space: src.space, store: out, purpose: 'sync' });
   } catch (e) {
     await out.close();
     throw e;
