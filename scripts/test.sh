@@ -18,4 +18,7 @@ set -a
 # shellcheck disable=SC1091
 source "$servers/env"
 set +a
+# The cache folders of remote stores that tests make without naming one go here, not to ~/.cache.
+export FRAGFS_CACHE_DIR="$servers/cache"
+mkdir -p "$FRAGFS_CACHE_DIR"
 npx ava "$@"
