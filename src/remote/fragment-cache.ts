@@ -156,8 +156,11 @@ export class CachingStore implements Store {
 
   async put(ns: Namespace, id: string, bytes: Uint8Array): Promise<void> {
     await this.inner.put(ns, id, bytes);
+    // Only metadata is kept on the way out: a put or a mount's writes would otherwise copy every
+    // block they store to the local disk as well and push out what was read. Data blocks just
+    // written are in the mount's block cache; the next read of one from the service caches it.
     // Before resolving: the caller may reuse `bytes` afterwards (Store contract).
-    await this.add(ns, id, bytes);
+    if (ns.kind === 'meta') await this.add(ns, id, bytes);
   }
 
   async get(ns: Namespace, id: string): Promise<Uint8Array> {

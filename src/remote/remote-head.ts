@@ -72,7 +72,7 @@ export async function openLiveAtHead(o: {
   vfs = await o.open();
   try {
     const started = Date.now();
-    await vfs.importTree(head.snapshot.root);
+    await vfs.importTree(head.key, head.snapshot);
     const next = { root: head.snapshot.root.dir, snapshot: head.key };
     await writeBase(o.statePath, next);
     o.log(`fragfs: live tree taken from head ${head.key} (${head.snapshot.files} files, ${head.snapshot.dirs} folders) in ${((Date.now() - started) / 1000).toFixed(2)} s`);

@@ -13,6 +13,7 @@ import {
   type PutOptions,
 } from './object-backend.js';
 import { RemoteFailure, failureToError, isTransientNetworkError } from './remote-failure.js';
+import { raceAbort } from './race-abort.js';
 
 export interface ResilienceOptions {
   /** Calls in flight at most (default: the backend's parallelism, or FRAGFS_REMOTE_CONNECTIONS). */
@@ -162,21 +163,3 @@ export class ResilientBackend implements ObjectBackend {
   }
 }
 
-/** Rejects with the signal's reason as soon as it fires, even when the call itself ignores it. */
-function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e as Error);
-      },
-    );
-  });
-}

@@ -23,6 +23,7 @@ import {
   type KnownHost,
 } from './sftp-known-hosts.js';
 import { formatStoreUrl, type SftpStoreUrl } from './store-url.js';
+import { raceAbort } from './race-abort.js';
 
 const { Client, utils } = ssh2;
 type SshClient = InstanceType<typeof Client>;
@@ -67,26 +68,6 @@ function statusOf(e: unknown): number | undefined {
 
 function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-/** Rejects with the signal's reason once it fires; the work goes on and cleans up after itself. */
-function raceAbort<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return p;
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e as Error);
-      },
-    );
-  });
 }
 
 function call<T>(fn: (cb: (err: Error | undefined | null, v?: T) => void) => void): Promise<T> {

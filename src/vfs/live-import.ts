@@ -8,6 +8,8 @@ import { FragfsError } from '../errors.js';
 import type { Entry } from '../fragment/tree-format.js';
 import type { Repo } from '../repo/repo.js';
 import { Semaphore } from '../repo/semaphore.js';
+import { TreeBudget, type TreeTotals } from '../repo/tree-limits.js';
+import { childPath } from '../repo/tree-reader.js';
 import { readExtents } from '../repo/tree-writer.js';
 import { ROOT_INO, S_IFDIR, fmtOfEntryType, nsToMs, type InodeRecord } from './inode.js';
 import type { DirCacheValue } from './live-records.js';
@@ -31,14 +33,21 @@ export class LiveImport {
   /** Snapshot hard-link group -> the live inode given to its first name. */
   private readonly links = new Map<number, number>();
   private readonly limit = new Semaphore(DIR_FETCHES);
+  /** A head from the service is input like any other: its tree may not hold more than it declares. */
+  private readonly budget: TreeBudget;
 
   constructor(
     private readonly state: LiveState,
     private readonly repo: Repo,
-  ) {}
+    declared: TreeTotals,
+    snapshotKey: string,
+  ) {
+    this.budget = new TreeBudget(declared, snapshotKey);
+  }
 
   /** Imports `root` (a snapshot's root dir entry) into the state, whose root MUST be empty. */
   async run(root: Entry): Promise<Totals> {
+    this.budget.count(root, '/', true);
     if (root.type !== 'dir' || root.dir === undefined) {
       throw new FragfsError('NOT_SUPPORTED', 'only a snapshot of a folder can become the live tree');
     }
@@ -66,7 +75,11 @@ export class LiveImport {
     const { entries, contents } = await this.limit.run(async () => {
       const dir = await this.repo.getMeta(dirId, 'dir', path);
       const contents = new Map<Entry, FileContent>();
-      for (const e of dir.entries) if (e.type === 'file') contents.set(e, await this.content(e, `${path}${e.name.toString('latin1')}`));
+      for (const e of dir.entries) {
+        // Counted before any work on the entry, so a tree that repeats one folder 2^40 times stops here.
+        this.budget.count(e, childPath(path, e.name), false);
+        if (e.type === 'file') contents.set(e, await this.content(e, childPath(path, e.name)));
+      }
       return { entries: dir.entries, contents };
     });
     const subdirs: { ino: number; entry: Entry }[] = [];
@@ -116,7 +129,7 @@ export class LiveImport {
     });
     const subs = await Promise.all(
       subdirs.map(async ({ ino: child, entry }) => {
-        const t = await this.importDir(child, entry.dir!, `${path}${entry.name.toString('latin1')}/`);
+        const t = await this.importDir(child, entry.dir!, childPath(path, entry.name));
         return { child, entry, t };
       }),
     );

@@ -7,7 +7,7 @@ import { chmod, mkdir, statfs as fsStatfs } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { FragfsError, isFragfsError } from '../errors.js';
-import type { Entry } from '../fragment/tree-format.js';
+import type { SnapshotObject } from '../fragment/tree-format.js';
 import { localFolderOf } from '../remote/store-site.js';
 import type { Repo } from '../repo/repo.js';
 import { writeSnapshot } from '../repo/tree-writer.js';
@@ -874,10 +874,10 @@ export class LiveVfs implements Vfs {
     return this.state.dirIsEmpty(ROOT_INO);
   }
 
-  /** Fills a fresh, empty live state with a snapshot's tree (live-import.ts). */
-  async importTree(root: Entry): Promise<void> {
+  /** Fills a fresh, empty live state with the tree of snapshot `key` (live-import.ts). */
+  async importTree(key: string, snapshot: SnapshotObject): Promise<void> {
     this.writable(1);
-    await new LiveImport(this.state, this.repo).run(root);
+    await new LiveImport(this.state, this.repo, snapshot, key).run(snapshot.root);
     await this.state.sync();
   }
 

@@ -12,20 +12,14 @@ import { createS3Bucket } from '../../src/remote/s3-backend.js';
 import { closeRemoteBackends } from '../../src/remote/store-site.js';
 import { parseStoreUrl, type RemoteStoreUrl } from '../../src/remote/store-url.js';
 import { lastLine, runCli, type CliResult } from '../helpers/cli.js';
-import { serverEnv } from '../helpers/remote-env.js';
+import { S3_TEST_VARS, s3ClientEnv, serverEnv } from '../helpers/remote-env.js';
 import { createStore, tempDir } from '../helpers/stores.js';
 
-const s3 = serverEnv(test, 'S3 (radosgw)', ['FRAGFS_TEST_S3_ENDPOINT', 'FRAGFS_TEST_S3_ACCESS_KEY', 'FRAGFS_TEST_S3_SECRET_KEY']);
+const s3 = serverEnv(test, 'S3 (radosgw)', S3_TEST_VARS);
 const BUCKET = `fragfs-gc-${randomBytes(3).toString('hex')}`;
 
 function awsEnv(): Record<string, string | undefined> {
-  return {
-    AWS_ENDPOINT_URL: s3!['FRAGFS_TEST_S3_ENDPOINT'],
-    AWS_ACCESS_KEY_ID: s3!['FRAGFS_TEST_S3_ACCESS_KEY'],
-    AWS_SECRET_ACCESS_KEY: s3!['FRAGFS_TEST_S3_SECRET_KEY'],
-    AWS_REGION: 'us-east-1',
-    AWS_CA_BUNDLE: undefined,
-  };
+  return s3ClientEnv(s3!);
 }
 
 if (s3 !== undefined) {

@@ -21,3 +21,21 @@ export function serverEnv(test: TestFn, server: string, names: readonly string[]
   }
   return undefined;
 }
+
+/** The variables scripts/test-servers.sh exports for its radosgw. */
+export const S3_TEST_VARS = ['FRAGFS_TEST_S3_ENDPOINT', 'FRAGFS_TEST_S3_ACCESS_KEY', 'FRAGFS_TEST_S3_SECRET_KEY'] as const;
+
+/**
+ * The AWS environment that points a fragfs process (or this one) at the test radosgw, through
+ * `endpoint` when given (a relay) and with another secret when given (refused credentials). The
+ * machine's AWS_CA_BUNDLE is no concern of a plain-HTTP loopback server.
+ */
+export function s3ClientEnv(s3: Record<string, string>, o: { endpoint?: string; secret?: string } = {}): Record<string, string | undefined> {
+  return {
+    AWS_ENDPOINT_URL: o.endpoint ?? s3['FRAGFS_TEST_S3_ENDPOINT'],
+    AWS_ACCESS_KEY_ID: s3['FRAGFS_TEST_S3_ACCESS_KEY'],
+    AWS_SECRET_ACCESS_KEY: o.secret ?? s3['FRAGFS_TEST_S3_SECRET_KEY'],
+    AWS_REGION: 'us-east-1',
+    AWS_CA_BUNDLE: undefined,
+  };
+}

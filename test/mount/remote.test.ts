@@ -11,10 +11,10 @@ import { join } from 'node:path';
 import { openObjectBackend } from '../../src/remote/open-remote.js';
 import { createS3Bucket } from '../../src/remote/s3-backend.js';
 import { Relay } from '../helpers/relay.js';
-import { serverEnv } from '../helpers/remote-env.js';
+import { S3_TEST_VARS, s3ClientEnv, serverEnv } from '../helpers/remote-env.js';
 import { ensurePatchedAddon, fragfs, fuseAvailable, makeEnv, mount, run, waitFor, type Env } from './helpers.js';
 
-const s3 = serverEnv(test, 'S3 (radosgw)', ['FRAGFS_TEST_S3_ENDPOINT', 'FRAGFS_TEST_S3_ACCESS_KEY', 'FRAGFS_TEST_S3_SECRET_KEY']);
+const s3 = serverEnv(test, 'S3 (radosgw)', S3_TEST_VARS);
 const enabled = fuseAvailable() && s3 !== undefined;
 if (enabled) test.before(ensurePatchedAddon);
 if (!fuseAvailable()) test.skip('remote mounts: /dev/fuse is missing', () => undefined);
@@ -22,13 +22,7 @@ if (!fuseAvailable()) test.skip('remote mounts: /dev/fuse is missing', () => und
 const BUCKET = `fragfs-remote-mount-${randomBytes(3).toString('hex')}`;
 
 function awsEnv(): NodeJS.ProcessEnv {
-  return {
-    AWS_ENDPOINT_URL: s3!['FRAGFS_TEST_S3_ENDPOINT'],
-    AWS_ACCESS_KEY_ID: s3!['FRAGFS_TEST_S3_ACCESS_KEY'],
-    AWS_SECRET_ACCESS_KEY: s3!['FRAGFS_TEST_S3_SECRET_KEY'],
-    AWS_REGION: 'us-east-1',
-    AWS_CA_BUNDLE: undefined,
-  };
+  return s3ClientEnv(s3!);
 }
 
 /** A machine: the shared test env with its own cache folder. */

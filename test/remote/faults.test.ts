@@ -11,22 +11,26 @@ import { join } from 'node:path';
 import { createS3Bucket } from '../../src/remote/s3-backend.js';
 import { lastLine, runCli } from '../helpers/cli.js';
 import { Relay } from '../helpers/relay.js';
-import { serverEnv } from '../helpers/remote-env.js';
+import { S3_TEST_VARS, s3ClientEnv, serverEnv } from '../helpers/remote-env.js';
 
-const s3 = serverEnv(test, 'S3 (radosgw)', ['FRAGFS_TEST_S3_ENDPOINT', 'FRAGFS_TEST_S3_ACCESS_KEY', 'FRAGFS_TEST_S3_SECRET_KEY']);
+const s3 = serverEnv(test, 'S3 (radosgw)', S3_TEST_VARS);
 const BUCKET = `fragfs-faults-${randomBytes(3).toString('hex')}`;
 
 function env(endpoint: string, secret = s3!['FRAGFS_TEST_S3_SECRET_KEY']!): Record<string, string | undefined> {
   return {
-    AWS_ENDPOINT_URL: endpoint,
-    AWS_ACCESS_KEY_ID: s3!['FRAGFS_TEST_S3_ACCESS_KEY'],
-    AWS_SECRET_ACCESS_KEY: secret,
-    AWS_REGION: 'us-east-1',
-    AWS_CA_BUNDLE: undefined,
+    ...s3ClientEnv(s3!, { endpoint, secret }),
     // A small retry budget, so a cut service ends the command in seconds.
     FRAGFS_REMOTE_RETRIES: '2',
     FRAGFS_REMOTE_TIMEOUT: '5',
   };
+}
+
+/** 24 files of 1 MiB of random bytes: enough for a cut to fall in the middle of a put or a sync. */
+async function randomTree(dir: string): Promise<string> {
+  const src = join(dir, 'src');
+  await mkdir(src);
+  for (let i = 0; i < 24; i++) await writeFile(join(src, `f${i}.bin`), randomBytes(1024 * 1024));
+  return src;
 }
 
 async function waitUntil(cond: () => boolean, ms: number): Promise<void> {
@@ -52,9 +56,7 @@ if (s3) {
     const dir = await mkdtemp(join(tmpdir(), 'fragfs-faults-'));
     const relay = new Relay({ host: target.hostname, port: Number(target.port) });
     try {
-      const src = join(dir, 'src');
-      await mkdir(src);
-      for (let i = 0; i < 24; i++) await writeFile(join(src, `f${i}.bin`), randomBytes(1024 * 1024));
+      const src = await randomTree(dir);
       const url = `s3://${BUCKET}/put-cut`;
       await relay.start();
       const via = `http://127.0.0.1:${relay.port}`;
@@ -91,9 +93,7 @@ if (s3) {
     const dir = await mkdtemp(join(tmpdir(), 'fragfs-faults-'));
     const relay = new Relay({ host: target.hostname, port: Number(target.port) });
     try {
-      const src = join(dir, 'src');
-      await mkdir(src);
-      for (let i = 0; i < 24; i++) await writeFile(join(src, `f${i}.bin`), randomBytes(1024 * 1024));
+      const src = await randomTree(dir);
       const local = join(dir, 'local');
       t.is((await runCli(['init', local])).code, 0);
       t.is((await runCli(['put', local, src])).code, 0);

@@ -100,7 +100,7 @@ test('a damaged cached copy is dropped and read from the service again', async (
   }
 });
 
-test('refs are never cached; a limit of 0 caches nothing', async (t) => {
+test('refs are never cached, data only once read back; a limit of 0 caches nothing', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'fragfs-fcache-'));
   try {
     const inner = new MemoryStore();
@@ -108,6 +108,14 @@ test('refs are never cached; a limit of 0 caches nothing', async (t) => {
     const f = fragment(100);
     await cache.put({ space: 'default', kind: 'ref' }, f.id, f.bytes);
     t.deepEqual(await filesUnder(dir), []);
+    // A data block written is not copied to the cache; read back from the service, it is.
+    await cache.put({ space: 'default', kind: 'data' }, f.id, f.bytes);
+    t.deepEqual(await filesUnder(dir), []);
+    await cache.get({ space: 'default', kind: 'data' }, f.id);
+    await cache.settled();
+    t.is((await filesUnder(dir)).length, 1);
+    await cache.settled();
+    await rm(dir, { recursive: true, force: true });
     const none = new CachingStore(inner, join(dir, 'none'), 0);
     await none.put({ space: 'default', kind: 'data' }, f.id, f.bytes);
     await none.get({ space: 'default', kind: 'data' }, f.id);

@@ -11,10 +11,10 @@ import type { ObjectBackend } from '../../src/remote/object-backend.js';
 import { ResilientBackend } from '../../src/remote/resilient-backend.js';
 import { createS3Bucket, openS3Backend } from '../../src/remote/s3-backend.js';
 import type { S3StoreUrl } from '../../src/remote/store-url.js';
-import { serverEnv } from '../helpers/remote-env.js';
+import { S3_TEST_VARS, serverEnv } from '../helpers/remote-env.js';
 import { runObjectConformance } from './object-conformance.js';
 
-const env = serverEnv(test, 'S3 (radosgw)', ['FRAGFS_TEST_S3_ENDPOINT', 'FRAGFS_TEST_S3_ACCESS_KEY', 'FRAGFS_TEST_S3_SECRET_KEY']);
+const env = serverEnv(test, 'S3 (radosgw)', S3_TEST_VARS);
 
 function s3(bucket: string, prefix = ''): S3StoreUrl {
   return { scheme: 's3', bucket, prefix };
