@@ -107,7 +107,7 @@ const FILES_IN_FLIGHT = 64;
  * Folders walked beside the ones their walkers are in. Each holds its listing, its entries and its
  * parent's listing, so memory follows this times the largest folder (and the depth), not the tree.
  */
-const FOLDERS_IN_FLIGHT = 16;
+const FOLDERS_IN_FLIGHT = 4;
 
 const SKIPPED_ERRNOS: ReadonlySet<string> = new Set(['ENOENT', 'ENOTDIR', 'EACCES', 'EPERM', 'EIO', 'ELOOP', 'ENXIO', 'ENODEV', 'ESTALE', 'EISDIR']);
 
