@@ -71,7 +71,9 @@ export function registerPut(program: Command): void {
           `stored ${result.files} files, ${result.dirs} folders, ${result.symlinks} symlinks, ${result.logicalBytes} bytes in ${seconds.toFixed(2)} s\n`,
         );
         if (result.parent !== undefined) {
-          process.stderr.write(`${result.unchangedFiles} files unchanged since snapshot ${result.parent.slice(0, 12)} (not read)\n`);
+          process.stderr.write(
+            `${result.unchangedFiles} files unchanged since snapshot ${result.parent.slice(0, 12)} (not read), ${result.unchangedDirs} folders taken whole\n`,
+          );
         }
         if (result.rereadFiles > 0) process.stderr.write(`${result.rereadFiles} files changed while they were read and were read again\n`);
         process.stdout.write(`${result.key}\n`);

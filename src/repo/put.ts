@@ -1,10 +1,12 @@
-// `put`: freezes local files and trees into the store and returns one meta key. Blocks are read,
-// encoded on every core and stored in a bounded pipeline; all-zero blocks become holes; hard links
-// keep their identity; a directory's fragment is written only after everything under it. A file
-// whose size and mtime match the same path in a parent snapshot takes that snapshot's content
-// without being read (rsync's quick check; restic's parent snapshot). A file is stored as one read
-// saw it: one that changed meanwhile is read again, and one that keeps changing, vanishes or cannot
-// be read is stored as read or left out with a warning (restic's "incomplete snapshot").
+// `put`: freezes local files and trees into the store and returns one meta key. The tree is walked
+// folder by folder with bounds on what is in flight (folders, files, blocks), so memory follows the
+// largest folder, not the tree; blocks are encoded on every core; all-zero blocks become holes; hard
+// links keep their identity; a directory's fragment is written only after everything under it. A file
+// whose size and mtime match the same path in a parent snapshot takes that snapshot's content without
+// being read (rsync's quick check; restic's parent snapshot), and a folder whose entries all come out
+// as the parent's takes the parent's fragment whole. A file is stored as one read saw it: one that
+// changed meanwhile is read again, and one that keeps changing, vanishes or cannot be read is stored
+// as read or left out with a warning (restic's "incomplete snapshot").
 
 import { constants as fsConstants, type BigIntStats } from 'node:fs';
 import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
@@ -22,7 +24,10 @@ import { fileContent, writeDir, writeSnapshot } from './tree-writer.js';
 export interface PutOptions {
   /** Snapshot name recorded in the ref (listed by `snapshots`). */
   name?: string;
-  /** Called once the scan knows how many content bytes will be read. */
+  /**
+   * Called once, before anything is read, with how many content bytes the tree holds (a survey of
+   * one lstat per entry that keeps nothing but the inodes with several names).
+   */
   onTotal?: (plainBytes: number) => void;
   /** Called as content bytes are stored (or taken unchanged from the parent). */
   onBytes?: (plainBytes: number) => void;
@@ -48,6 +53,8 @@ export interface PutResult {
   parent?: string;
   /** Files taken from the parent without reading them. */
   unchangedFiles: number;
+  /** Folders taken whole from the parent: every entry the same, their fragment not written again. */
+  unchangedDirs: number;
   /** Files read more than once because they changed while they were read. */
   rereadFiles: number;
   /**
@@ -90,15 +97,27 @@ const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O
  * Errors of one source file that leave it out with a warning: it vanished, was replaced, or cannot
  * be read. Anything else (the store is full, no file descriptors left) stops the put.
  */
+/** Entries of one folder lstat'ed at once: enough to keep libuv's threads busy, few to hold. */
+const LSTAT_BATCH = 64;
+
+/** Files read (or symlinks read) at once across the whole put. */
+const FILES_IN_FLIGHT = 64;
+
+/**
+ * Folders walked beside the ones their walkers are in. Each holds its listing, its entries and its
+ * parent's listing, so memory follows this times the largest folder (and the depth), not the tree.
+ */
+const FOLDERS_IN_FLIGHT = 4;
+
 const SKIPPED_ERRNOS: ReadonlySet<string> = new Set(['ENOENT', 'ENOTDIR', 'EACCES', 'EPERM', 'EIO', 'ELOOP', 'ENXIO', 'ENODEV', 'ESTALE', 'EISDIR']);
 
-interface ScanNode {
+/** A source entry as the walk found it: one lstat, kept only while its folder is being walked. */
+interface Found {
   /** The local path, bytes: names on disk need not be UTF-8. */
   path: Buffer;
   name: Buffer;
   st: BigIntStats;
   type: EntryType;
-  children?: ScanNode[];
   /** A path the user named: it cannot be left out, so its failures are errors, not warnings. */
   isRoot?: boolean;
 }
@@ -155,12 +174,11 @@ export async function putPaths(repo: Repo, paths: (string | Buffer)[], o: PutOpt
   if (paths.length === 0) throw new FragfsError('USAGE', 'put needs at least one path');
   if (o.name !== undefined) checkSnapshotName(o.name);
   const source = paths.map(absolutePath);
-  const roots: ScanNode[] = [];
-  for (const p of source) roots.push({ ...(await scan(p, rootName(p))), isRoot: true });
+  const rootNames = source.map(rootName);
   const names = new Set<string>();
-  for (const r of roots) {
-    if (names.has(nameKey(r.name))) throw new FragfsError('USAGE', `two paths named ${showName(r.name)}: put them from their parent folder`);
-    names.add(nameKey(r.name));
+  for (const name of rootNames) {
+    if (names.has(nameKey(name))) throw new FragfsError('USAGE', `two paths named ${showName(name)}: put them from their parent folder`);
+    names.add(nameKey(name));
   }
   // The gc lease from before the parent is chosen: a put that changed nothing names only its
   // parent's fragments and writes none until its last objects, and a gc that meanwhile saw the
@@ -169,14 +187,17 @@ export async function putPaths(repo: Repo, paths: (string | Buffer)[], o: PutOpt
   const parent = o.parent === false ? undefined : await findParent(repo, source, o.parent);
   const writer = new TreePutter(repo, o, parent === undefined ? 0n : BigInt(Math.max(0, parent.createdMs - RACY_MS)) * 1_000_000n);
   // The survey also finds the hard links: it runs whether or not anyone wants the total.
-  const total = writer.survey(roots);
+  const total = await writer.survey(source);
   o.onTotal?.(total);
   let root: Entry;
-  if (roots.length === 1) {
-    root = await writer.rootEntry(roots[0]!, parent?.root);
+  if (source.length === 1) {
+    // The parent's root stands for this root whatever its name (an explicit parent of another path).
+    const previous = parent === undefined ? undefined : new Map([[nameKey(rootNames[0]!), parent.root]]);
+    root = rootOf(await writer.walk(1, () => rootNames[0]!, () => source[0]!, previous, true), source);
   } else {
-    const previous = parent?.root.type === 'dir' ? await writer.listing(parent.root, '/') : new Map<string, Entry>();
-    const entries = await Promise.all(roots.map((r) => writer.rootEntry(r, previous.get(nameKey(r.name)))));
+    const previous = parent?.root.type === 'dir' ? await writer.listing(parent.root, '/') : undefined;
+    const found = await writer.walk(source.length, (i) => rootNames[i]!, (i) => source[i]!, previous, true);
+    const entries = source.map((_, i) => rootOf([found[i]], [source[i]!]));
     const nowNs = BigInt(Date.now()) * 1_000_000n;
     root = {
       name: Buffer.from('root'),
@@ -205,9 +226,17 @@ export async function putPaths(repo: Repo, paths: (string | Buffer)[], o: PutOpt
     logicalBytes: writer.logicalBytes,
     ...(parent ? { parent: parent.key } : {}),
     unchangedFiles: writer.unchangedFiles,
+    unchangedDirs: writer.unchangedDirs,
     rereadFiles: writer.rereadFiles,
     warnings: writer.warnings,
   };
+}
+
+/** A root's entry: a path the user named is never left out (its failures throw before this). */
+function rootOf(found: (Entry | undefined)[], source: Buffer[]): Entry {
+  const e = found[0];
+  if (e === undefined) throw new Error(`put: root ${showName(source[0]!)} was left out`);
+  return e;
 }
 
 /**
@@ -268,28 +297,17 @@ function typeOf(st: BigIntStats): EntryType {
   return 'socket';
 }
 
-/** Reads the shape of the tree first, so progress has a total and errors come before any write. */
-async function scan(path: Buffer, name: Buffer): Promise<ScanNode> {
-  let st: BigIntStats;
+/** lstat of one path for the survey; undefined when it vanished (the walk decides what that means). */
+async function surveyStat(path: Buffer, isRoot: boolean): Promise<BigIntStats | undefined> {
   try {
-    st = await lstat(path, { bigint: true });
+    return await lstat(path, { bigint: true });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new FragfsError('NOT_FOUND', `no such file or folder: ${showName(path)}`, { path: showName(path) });
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      if (!isRoot) return undefined;
+      throw new FragfsError('NOT_FOUND', `no such file or folder: ${showName(path)}`, { path: showName(path) });
+    }
     throw fromFsError(e, 'cannot read', showName(path));
   }
-  const node: ScanNode = { path, name, st, type: typeOf(st) };
-  if (node.type === 'dir') {
-    let names: Buffer[];
-    try {
-      names = await readdir(path, { encoding: 'buffer' });
-    } catch (e) {
-      throw fromFsError(e, 'cannot list folder', showName(path));
-    }
-    names.sort(compareNames);
-    node.children = [];
-    for (const child of names) node.children.push(await scan(joinName(path, child), child));
-  }
-  return node;
 }
 
 class TreePutter {
@@ -298,18 +316,24 @@ class TreePutter {
   symlinks = 0;
   logicalBytes = 0;
   unchangedFiles = 0;
+  unchangedDirs = 0;
   rereadFiles = 0;
   readonly warnings: string[] = [];
   private readonly blocks: Semaphore;
   // Many small files in flight so their stores' fsyncs overlap; memory is bounded by `blocks`.
-  private readonly openFiles = new Semaphore(64);
+  private readonly openFiles = new Semaphore(FILES_IN_FLIGHT);
+  /** Folders walked beside the ones their walkers are in; a folder that finds none free is walked in turn. */
+  private readonly folders = new Semaphore(FOLDERS_IN_FLIGHT);
   private readonly links = new Map<string, { link: number; stored: Promise<StoredFile | typeof SKIPPED>; counted: boolean }>();
   /**
-   * Inodes (dev:ino) that appear under more than one name in this put: only they form hard-link
-   * groups. A file whose other names lie outside the tree is stored as a plain file, as tar and
-   * rsync -H do. The value is how many names the inode has inside the tree.
+   * Inodes (dev:ino) with nlink > 1, and how many names each has inside the tree (from the survey):
+   * only those with two or more form hard-link groups. A file whose other names lie outside the tree
+   * is stored as a plain file, as tar and rsync -H do. Other inodes cannot repeat, so they are not
+   * remembered.
    */
   private readonly linked = new Map<string, number>();
+  /** Folder entries with a hard-link group member at or below them: never taken whole (see walkDir). */
+  private readonly holdsLinks = new WeakSet<Entry>();
   private nextLink = 1;
   private readonly zero: Buffer;
 
@@ -325,23 +349,48 @@ class TreePutter {
     this.zero = Buffer.alloc(repo.blockSize);
   }
 
-  /** Content bytes to read (each inode once); also finds the hard links inside the tree. */
-  survey(nodes: ScanNode[]): number {
-    const seen = new Set<string>();
+  /**
+   * Content bytes to read (each inode once), from one lstat per entry and nothing kept but the
+   * inodes with nlink > 1; also counts their names inside the tree. Errors come here, before any
+   * write: a root that is missing, a folder that cannot be listed.
+   */
+  async survey(roots: Buffer[]): Promise<number> {
     let total = 0;
-    const walk = (n: ScanNode): void => {
-      if (n.type === 'file') {
-        const id = `${n.st.dev}:${n.st.ino}`;
-        if (n.st.nlink > 1n && seen.has(id)) {
-          this.linked.set(id, (this.linked.get(id) ?? 1) + 1);
-          return;
-        }
-        seen.add(id);
-        total += Number(n.st.size);
+    const count = (st: BigIntStats): void => {
+      if (!st.isFile()) return;
+      if (st.nlink > 1n) {
+        const id = `${st.dev}:${st.ino}`;
+        const names = this.linked.get(id);
+        this.linked.set(id, (names ?? 0) + 1);
+        if (names !== undefined) return;
       }
-      n.children?.forEach(walk);
+      total += Number(st.size);
     };
-    nodes.forEach(walk);
+    const folder = async (path: Buffer): Promise<void> => {
+      let names: Buffer[];
+      try {
+        names = await readdir(path, { encoding: 'buffer' });
+      } catch (e) {
+        const errno = (e as NodeJS.ErrnoException).code;
+        if (errno === 'ENOENT' || errno === 'ENOTDIR') return; // replaced since its lstat: the walk decides
+        throw fromFsError(e, 'cannot list folder', showName(path));
+      }
+      const sub: Buffer[] = [];
+      for (let b = 0; b < names.length; b += LSTAT_BATCH) {
+        const batch = names.slice(b, b + LSTAT_BATCH);
+        const stats = await Promise.all(batch.map((n) => surveyStat(joinName(path, n), false)));
+        stats.forEach((st, i) => {
+          if (st?.isDirectory()) sub.push(batch[i]!);
+          else if (st !== undefined) count(st);
+        });
+      }
+      for (const name of sub) await folder(joinName(path, name));
+    };
+    for (const path of roots) {
+      const st = (await surveyStat(path, true))!;
+      if (st.isDirectory()) await folder(path);
+      else count(st);
+    }
     return total;
   }
 
@@ -351,10 +400,81 @@ class TreePutter {
   }
 
   /**
+   * The entries of `count` paths (one folder's children in order, or the roots), undefined for one
+   * left out. Entries are lstat'ed LSTAT_BATCH at a time; files that must be read go at most
+   * FILES_IN_FLIGHT at once across the whole put, and a sub-folder is walked beside this one when a
+   * folder slot is free, else in turn: nothing waits on a slot its own caller holds.
+   */
+  async walk(
+    count: number,
+    nameOf: (i: number) => Buffer,
+    pathOf: (i: number) => Buffer,
+    previous: Map<string, Entry> | undefined,
+    isRoot: boolean,
+  ): Promise<(Entry | undefined)[]> {
+    const out = new Array<Entry | undefined>(count);
+    const pending: Promise<void>[] = [];
+    let failure: { error: unknown } | undefined;
+    const launch = (i: number, slots: Semaphore, n: Found, prev: Entry | undefined): void => {
+      pending.push(
+        this.entry(n, prev)
+          .then(
+            (e) => void (out[i] = e),
+            (error: unknown) => void (failure ??= { error }),
+          )
+          .finally(() => slots.release()),
+      );
+    };
+    try {
+      for (let b = 0; b < count && failure === undefined; b += LSTAT_BATCH) {
+        const end = Math.min(count, b + LSTAT_BATCH);
+        const batch: Promise<Found | undefined>[] = [];
+        for (let i = b; i < end; i++) batch.push(this.find(pathOf(i), nameOf(i), isRoot));
+        const found = await Promise.all(batch);
+        for (let i = b; i < end && failure === undefined; i++) {
+          const n = found[i - b];
+          if (n === undefined) continue;
+          const prev = previous?.get(nameKey(n.name));
+          if (n.type === 'dir') {
+            if (this.folders.tryAcquire()) launch(i, this.folders, n, prev);
+            else out[i] = await this.entry(n, prev);
+          } else if (n.type === 'symlink' || (n.type === 'file' && (this.linkedNames(n) > 1 || this.unchanged(n, prev) === undefined))) {
+            await this.openFiles.acquire();
+            launch(i, this.openFiles, n, prev);
+          } else {
+            out[i] = await this.entry(n, prev);
+          }
+        }
+      }
+    } catch (error) {
+      failure ??= { error };
+    }
+    await Promise.all(pending);
+    if (failure !== undefined) throw failure.error;
+    return out;
+  }
+
+  /** One lstat of a listed entry; undefined when it vanished or cannot be read (a warning says so). */
+  private async find(path: Buffer, name: Buffer, isRoot: boolean): Promise<Found | undefined> {
+    try {
+      const st = await source(() => lstat(path, { bigint: true }));
+      return { path, name, st, type: typeOf(st), ...(isRoot ? { isRoot } : {}) };
+    } catch (e) {
+      return this.skip({ path, isRoot }, e, 'cannot read');
+    }
+  }
+
+  /** How many names the inode of file `n` has inside the tree (1 unless it is in a hard-link group). */
+  private linkedNames(n: Found): number {
+    if (n.st.nlink <= 1n) return 1;
+    return this.linked.get(`${n.st.dev}:${n.st.ino}`) ?? 1;
+  }
+
+  /**
    * The content of the parent's entry when it can stand for file `n` unread: a plain file (no hard
    * link inside either tree) of the same size and mtime to the nanosecond.
    */
-  private unchanged(n: ScanNode, prev: Entry | undefined): Pick<Entry, 'blocks' | 'pages'> | undefined {
+  private unchanged(n: Found, prev: Entry | undefined): Pick<Entry, 'blocks' | 'pages'> | undefined {
     if (prev === undefined || prev.type !== 'file' || prev.link !== undefined) return undefined;
     if (BigInt(prev.size) !== n.st.size || prev.mtimeNs !== n.st.mtimeNs || n.st.mtimeNs >= this.trustBeforeNs) return undefined;
     if (prev.size > 0 && prev.blocks === undefined && prev.pages === undefined) return undefined;
@@ -364,15 +484,8 @@ class TreePutter {
     return content;
   }
 
-  /** A path the user named: never left out (its failures throw). */
-  async rootEntry(n: ScanNode, prev?: Entry): Promise<Entry> {
-    const e = await this.entry(n, prev);
-    if (e === undefined) throw new Error(`put: root ${showName(n.path)} was left out`);
-    return e;
-  }
-
   /** The entry of `n`, or undefined when it was left out with a warning. */
-  async entry(n: ScanNode, prev?: Entry): Promise<Entry | undefined> {
+  private async entry(n: Found, prev: Entry | undefined): Promise<Entry | undefined> {
     const st = n.st;
     const e: Entry = {
       name: n.name,
@@ -384,19 +497,12 @@ class TreePutter {
       size: 0,
     };
     switch (n.type) {
-      case 'dir': {
-        const previous = prev?.type === 'dir' ? await this.listing(prev, showName(n.path)) : new Map<string, Entry>();
-        const children = await Promise.all(n.children!.map((c) => this.entry(c, previous.get(nameKey(c.name)))));
-        e.dir = await writeDir(
-          this.repo,
-          children.filter((c): c is Entry => c !== undefined),
-        );
-        this.dirs++;
-        break;
-      }
+      case 'dir':
+        return this.walkDir(n, e, prev);
       case 'file': {
-        const id = `${st.dev}:${st.ino}`;
-        if (st.nlink > 1n && this.linked.has(id)) {
+        const names = this.linkedNames(n);
+        if (names > 1) {
+          const id = `${st.dev}:${st.ino}`;
           let group = this.links.get(id);
           if (!group) {
             group = { link: this.nextLink++, stored: this.fileBlocks(n), counted: false };
@@ -410,7 +516,7 @@ class TreePutter {
             this.logicalBytes += stored.size;
           }
           e.link = group.link;
-          e.nlink = this.linked.get(id)!;
+          e.nlink = names;
           asStored(e, stored);
         } else {
           const same = this.unchanged(n, prev);
@@ -445,6 +551,46 @@ class TreePutter {
     return e;
   }
 
+  /**
+   * A folder's entry `e`: its listing walked, then its fragment written, or the parent's taken whole
+   * when every entry came out exactly as the parent's (names, types, modes, owners, times, sizes,
+   * targets, contents, and sub-folders themselves taken whole), so an unchanged subtree costs its
+   * lstats and no write. A folder holding hard-link group members is always written: group numbers
+   * are this put's own and could collide with the parent's.
+   */
+  private async walkDir(n: Found, e: Entry, prev: Entry | undefined): Promise<Entry | undefined> {
+    let names: Buffer[];
+    try {
+      names = await source(() => readdir(n.path, { encoding: 'buffer' }));
+    } catch (err) {
+      if (err instanceof SourceError && (err.errno === 'ENOENT' || err.errno === 'ENOTDIR')) return this.skip(n, err, 'cannot list folder');
+      throw fromFsError(err instanceof SourceError ? err.cause : err, 'cannot list folder', showName(n.path));
+    }
+    names.sort(compareNames);
+    const previous = prev?.type === 'dir' ? await this.listing(prev, showName(n.path)) : undefined;
+    const found = await this.walk(
+      names.length,
+      (i) => names[i]!,
+      (i) => joinName(n.path, names[i]!),
+      previous,
+      false,
+    );
+    const entries = found.filter((c): c is Entry => c !== undefined);
+    const links = entries.some((c) => c.link !== undefined || this.holdsLinks.has(c));
+    if (links) this.holdsLinks.add(e);
+    this.dirs++;
+    if (!links && prev?.dir !== undefined && previous !== undefined && entries.length === previous.size && entries.every((c) => sameValue(c, previous.get(nameKey(c.name))))) {
+      // Named without being written: held against a gc running beside this put, as a mount's
+      // snapshot holds the folders it reuses (src/gc/gc-guard.ts).
+      await (await this.repo.writerGuard())?.hold('meta', prev.dir, true);
+      e.dir = prev.dir;
+      this.unchangedDirs++;
+    } else {
+      e.dir = await writeDir(this.repo, entries);
+    }
+    return e;
+  }
+
   private warn(message: string): void {
     this.warnings.push(message);
     this.o.onWarning?.(message);
@@ -454,7 +600,7 @@ class TreePutter {
    * A source file that failed: left out with a warning when it vanished, was replaced or cannot be
    * read, unless the user named it (then the put fails: there is no snapshot without it).
    */
-  private skip(n: ScanNode, err: unknown, what: string): undefined {
+  private skip(n: { path: Buffer; isRoot?: boolean }, err: unknown, what: string): undefined {
     if (!(err instanceof SourceError)) throw err;
     if (n.isRoot) {
       if (err.errno === 'ENOENT') throw new FragfsError('NOT_FOUND', `no such file or folder: ${showName(n.path)}`, { path: showName(n.path) });
@@ -473,33 +619,32 @@ class TreePutter {
   /**
    * Reads a file until one read holds still (at most MAX_READ_ATTEMPTS), then stores that read's
    * content; a file that never holds still is stored as its last read found it, with a warning.
+   * The caller holds one of the openFiles slots.
    */
-  private async fileBlocks(n: ScanNode): Promise<StoredFile | typeof SKIPPED> {
-    return this.openFiles.run(async () => {
-      let fh: FileHandle;
-      try {
-        fh = await source(() => open(n.path, READ_FLAGS));
-      } catch (e) {
-        return this.skip(n, e, 'cannot read') ?? SKIPPED;
+  private async fileBlocks(n: Found): Promise<StoredFile | typeof SKIPPED> {
+    let fh: FileHandle;
+    try {
+      fh = await source(() => open(n.path, READ_FLAGS));
+    } catch (e) {
+      return this.skip(n, e, 'cannot read') ?? SKIPPED;
+    }
+    try {
+      let read: FileRead | undefined;
+      for (let attempt = 1; attempt <= MAX_READ_ATTEMPTS; attempt++) {
+        if (attempt === 2) this.rereadFiles++;
+        read = await this.readOnce(fh, n);
+        if (read === undefined) return SKIPPED;
+        if (read.steady) break;
       }
-      try {
-        let read: FileRead | undefined;
-        for (let attempt = 1; attempt <= MAX_READ_ATTEMPTS; attempt++) {
-          if (attempt === 2) this.rereadFiles++;
-          read = await this.readOnce(fh, n);
-          if (read === undefined) return SKIPPED;
-          if (read.steady) break;
-        }
-        if (!read!.steady) {
-          this.warn(`${showName(n.path)} changed while it was read (${MAX_READ_ATTEMPTS} times); stored as the last read found it (${read!.size} bytes)`);
-        }
-        return { content: await fileContent(this.repo, read!.extents), size: read!.size, st: read!.st };
-      } catch (e) {
-        return this.skip(n, e, 'cannot read') ?? SKIPPED;
-      } finally {
-        await fh.close();
+      if (!read!.steady) {
+        this.warn(`${showName(n.path)} changed while it was read (${MAX_READ_ATTEMPTS} times); stored as the last read found it (${read!.size} bytes)`);
       }
-    });
+      return { content: await fileContent(this.repo, read!.extents), size: read!.size, st: read!.st };
+    } catch (e) {
+      return this.skip(n, e, 'cannot read') ?? SKIPPED;
+    } finally {
+      await fh.close();
+    }
   }
 
   /**
@@ -508,7 +653,7 @@ class TreePutter {
    * after the last byte tells whether the file held still (restic's check: size, mtime, ctime).
    * Undefined when the file is no longer a regular file (left out with a warning).
    */
-  private async readOnce(fh: FileHandle, n: ScanNode): Promise<FileRead | undefined> {
+  private async readOnce(fh: FileHandle, n: Found): Promise<FileRead | undefined> {
     const st = await source(() => fh.stat({ bigint: true }));
     if (!st.isFile()) {
       if (n.isRoot) throw new FragfsError('INVALID', `${showName(n.path)} is no longer a regular file`, { path: showName(n.path) });
@@ -598,3 +743,21 @@ function asStored(e: Entry, stored: StoredFile): void {
   e.mtimeNs = stored.st.mtimeNs;
 }
 
+/**
+ * Whether a fresh entry and the parent's decoded one are the same value: the same keys with a
+ * defined value, bytes equal, numbers and bigints equal, arrays and objects alike all the way down.
+ * A field the fresh entry lacks (an xattr a mount recorded) makes them differ: the folder is written.
+ */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (a instanceof Uint8Array || b instanceof Uint8Array) {
+    return a instanceof Uint8Array && b instanceof Uint8Array && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+  }
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => sameValue(x, b[i]));
+  }
+  const ka = Object.keys(a).filter((k) => (a as Record<string, unknown>)[k] !== undefined);
+  const kb = Object.keys(b).filter((k) => (b as Record<string, unknown>)[k] !== undefined);
+  return ka.length === kb.length && ka.every((k) => sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}

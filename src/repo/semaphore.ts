@@ -18,6 +18,13 @@ export class Semaphore {
     await new Promise<void>((resolve) => this.waiters.push(resolve));
   }
 
+  /** Takes a unit only when one is free at once: for work that MAY instead run in its caller's turn. */
+  tryAcquire(): boolean {
+    if (this.available === 0) return false;
+    this.available--;
+    return true;
+  }
+
   release(): void {
     const next = this.waiters.shift();
     if (next) next();
