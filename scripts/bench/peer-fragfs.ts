@@ -4,13 +4,20 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FRAGFS_MAIN, fragfs, fragfsPresent, fragfsSettings, metaKey } from './fragfs-cli.js';
-import { adoptMount, allocatedBytes, dropCaches, fuseUnmount, isMounted, waitMounted } from './fs-util.js';
-import type { Availability, BackupInstance, BackupPeer, MountInstance, MountPeer, SnapshotView, StepContext } from './peer.js';
+import { adoptMount, allocatedBytes, apparentBytes, dropCaches, fuseUnmount, isMounted, waitMounted } from './fs-util.js';
+import type { Availability, BackupInstance, BackupPeer, MountInstance, MountPeer, SnapshotView, StepContext, StoreFacts } from './peer.js';
 
 async function initStore(ctx: StepContext): Promise<string> {
   const store = join(ctx.workDir, 'store');
   await fragfs(['init', store, '--backend', fragfsSettings.backend], { signal: ctx.signal });
   return store;
+}
+
+/** Fragments and refs, from `fragfs stats`: each an object on an object-store backend. */
+async function storeFacts(ctx: StepContext, store: string): Promise<StoreFacts> {
+  const r = await fragfs(['stats', store, '--json'], { signal: ctx.signal });
+  const s = JSON.parse(r.stdout) as { dataFragments: number; metaFragments: number; refs: number };
+  return { objects: s.dataFragments + s.metaFragments + s.refs, objectsAre: 'fragments (data and meta) and refs', apparentBytes: await apparentBytes(store) };
 }
 
 /** A background fragfs mount of store at mountpoint; the server pid from /proc (or what the CLI printed). */
@@ -70,6 +77,10 @@ export const fragfsMountPeer: MountPeer = {
     return {
       root,
       pid: () => m.pid(),
+      async snapshot() {
+        // Through the mount's control socket: the mount itself takes it, as a user's `fragfs snapshot` would.
+        return metaKey((await fragfs(['snapshot', store], { signal: ctx.signal })).stdout, 'snapshot');
+      },
       async remount() {
         await m.unmount();
         if (ctx.dropCaches) dropCaches();
@@ -100,6 +111,7 @@ export const fragfsBackupPeer: BackupPeer = {
         lastKey = metaKey(r.stdout, 'put');
       },
       storeBytes: () => allocatedBytes(store),
+      storeFacts: () => storeFacts(ctx, store),
       async openLatest(name): Promise<SnapshotView> {
         if (!lastKey) throw new Error('no snapshot yet');
         const mp = join(ctx.workDir, 'snap');

@@ -2,11 +2,11 @@
 // through `restic mount` (snapshots/latest/...), or `restic restore` when mounting fails here.
 
 import { spawn } from 'node:child_process';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ownPid } from './cleanup.js';
-import { adoptMount, allocatedBytes, fuseUnmount, isMounted } from './fs-util.js';
-import type { Availability, BackupInstance, BackupPeer, SnapshotView, StepContext } from './peer.js';
+import { adoptMount, allocatedBytes, apparentBytes, fuseUnmount, isMounted } from './fs-util.js';
+import type { Availability, BackupInstance, BackupPeer, SnapshotView, StepContext, StoreFacts } from './peer.js';
 import { isAlive, killGroup, run, sleep, which } from './proc.js';
 
 export const resticPeer: BackupPeer = {
@@ -40,6 +40,10 @@ export const resticPeer: BackupPeer = {
         await run(['restic', 'backup', '-q', '--host', 'bench', name], { env, cwd: parent, signal: ctx.signal, rss: ctx.rss });
       },
       storeBytes: () => allocatedBytes(repo),
+      async storeFacts(): Promise<StoreFacts> {
+        const files = (await readdir(repo, { recursive: true, withFileTypes: true })).filter((d) => d.isFile()).length;
+        return { objects: files, objectsAre: 'files in the repository (packs, indexes, snapshots, keys, config)', apparentBytes: await apparentBytes(repo) };
+      },
       async openLatest(name): Promise<SnapshotView> {
         await mkdir(mp, { recursive: true });
         const child = spawn('restic', ['mount', mp], { env, detached: true, stdio: 'ignore' });

@@ -30,6 +30,8 @@ export interface MountInstance {
   readonly root: string;
   /** The process serving the folder now (changes on remount), for peak RSS; undefined for a plain folder. */
   pid(): number | undefined;
+  /** Freezes the live tree into a snapshot and returns its key; only a peer with snapshots of a live folder has it. */
+  snapshot?(): Promise<string>;
   /** Unmount (everything flushed), drop caches when ctx.dropCaches, mount again. */
   remount(): Promise<void>;
   /** Unmount and stop the server; MUST be safe to call twice and after a failure. */
@@ -53,11 +55,23 @@ export interface SnapshotView {
   close(): Promise<void>;
 }
 
+/** A repository's size in the terms that matter for many small files. */
+export interface StoreFacts {
+  /** Objects a backend holding the repository stores (a request each on an object store). */
+  objects: number;
+  /** What `objects` counts, for the report. */
+  objectsAre: string;
+  /** Sum of file sizes (du -b): unlike allocated bytes, without blocks reserved ahead of writes. */
+  apparentBytes: number;
+}
+
 export interface BackupInstance {
   /** Snapshot `dir` (a folder named `name` inside `parent`); the child's RSS goes to ctx.rss. */
   backup(parent: string, name: string): Promise<void>;
   /** Bytes the repository takes on disk now. */
   storeBytes(): Promise<number>;
+  /** What the repository holds now, counted as the tool counts it; MAY be left out. */
+  storeFacts?(): Promise<StoreFacts>;
   /** The last snapshot as a folder to read back (workload f). */
   openLatest(name: string): Promise<SnapshotView>;
   dispose(): Promise<void>;

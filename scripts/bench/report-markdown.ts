@@ -4,7 +4,7 @@ import type { BenchResults } from './results.js';
 import { markdownTable, tables } from './report-table.js';
 import { fmtBytes } from './format.js';
 
-export function machineLine(res: BenchResults): string {
+export function machineLine(res: Pick<BenchResults, 'machine'>): string {
   const m = res.machine;
   return `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB RAM, ${m.os}, kernel ${m.kernel}, ${m.disk}, Node ${m.node}`;
 }

@@ -73,7 +73,7 @@ export function tables(res: BenchResults): Table[] {
   return out;
 }
 
-export function markdownTable(t: Table, pad = false): string {
+export function markdownTable(t: Pick<Table, 'header' | 'rows'>, pad = false): string {
   const widths = t.header.map((h, i) => Math.max(h.length, ...t.rows.map((r) => [...(r[i] ?? '')].length)));
   const line = (cells: string[]): string =>
     '| ' + cells.map((c, i) => (pad ? c + ' '.repeat(Math.max(0, widths[i]! - [...c].length)) : c)).join(' | ') + ' |';

@@ -71,6 +71,11 @@ export class PeakRss {
   }
 }
 
+/** pid's own memory now (RssAnon: its heap and stacks, not the file pages it maps), or undefined when it is gone. */
+export function ownMemoryBytes(pid: number | undefined): number | undefined {
+  return pid === undefined ? undefined : field(status(pid), 'RssAnon');
+}
+
 /** Resets pid's VmHWM to its current RSS (clear_refs 5, Linux 4.0+, root or the owner); false if it could not. */
 export function resetPeak(pid: number | undefined): boolean {
   if (pid === undefined) return false;
