@@ -11,9 +11,13 @@ import { FragfsError } from '../errors.js';
  * - `meta`: SOLMET metadata fragments: directories, file manifests, snapshot roots.
  * - `ref`:  small mutable-by-replacement records naming snapshot roots (names, times); the id is
  *           the snapshot's own meta key, so a ref is never rewritten with other content.
+ * - `pack`: small data or meta fragments stored end to end with their sealed index
+ *           (src/pack/pack-format.ts); the id is the hash of the whole pack.
+ * - `index`: a pack's sealed index on its own, stored under the pack's id, so that a machine
+ *           learns where fragments lie without reading the packs.
  */
-export type FragmentKind = 'data' | 'meta' | 'ref';
-export const FRAGMENT_KINDS: readonly FragmentKind[] = ['data', 'meta', 'ref'];
+export type FragmentKind = 'data' | 'meta' | 'ref' | 'pack' | 'index';
+export const FRAGMENT_KINDS: readonly FragmentKind[] = ['data', 'meta', 'ref', 'pack', 'index'];
 
 /**
  * Seed 000's `space:id`: one backend can hold several independent stores ("spaces"), each with its
@@ -100,6 +104,12 @@ export interface Store {
   readonly parallelism?: number;
   put(ns: Namespace, id: string, bytes: Uint8Array): Promise<void>;
   get(ns: Namespace, id: string): Promise<Uint8Array>;
+  /**
+   * MAY be given: `length` bytes of the fragment from `offset` (a fragment inside a pack), without
+   * reading the rest. MUST reject MISSING_FRAGMENT as `get` does, and CORRUPT when the fragment is
+   * shorter than offset + length. Callers without it read the whole fragment.
+   */
+  getRange?(ns: Namespace, id: string, offset: number, length: number): Promise<Uint8Array>;
   has(ns: Namespace, id: string): Promise<boolean>;
   /** Stored size in bytes, or undefined when the fragment is absent. */
   size(ns: Namespace, id: string): Promise<number | undefined>;
@@ -153,6 +163,24 @@ export function isValidSpaceName(space: string): boolean {
 /** Seed 000's flat key form, `space:kind:id`, used by backends that have one key space. */
 export function flatKey(ns: Namespace, id: string): string {
   return `${ns.space}:${ns.kind}:${id}`;
+}
+
+/** Entry-point check of getRange's offset and length. */
+export function checkRange(offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
+    throw new FragfsError('INVALID', `not a byte range: offset ${offset}, length ${length}`);
+  }
+}
+
+/** getRange on a store without one: the whole fragment, then the range of it. */
+export async function getRangeOf(store: Store, ns: Namespace, id: string, offset: number, length: number): Promise<Uint8Array> {
+  checkRange(offset, length);
+  if (store.getRange) return store.getRange(ns, id, offset, length);
+  const whole = await store.get(ns, id);
+  if (whole.length < offset + length) {
+    throw new FragfsError('CORRUPT', `fragment ${id} (${ns.kind}) is shorter than ${offset + length} bytes`, { fragmentId: id });
+  }
+  return whole.subarray(offset, offset + length);
 }
 
 export function missingFragment(ns: Namespace, id: string): FragfsError {
