@@ -37,6 +37,25 @@ export const BACKEND_NAMES: readonly BackendName[] = ['memory', 'lmdb', 'dir', '
 /** The backends a local folder can hold (`init --backend`, `sync --backend`). */
 export const LOCAL_BACKEND_NAMES: readonly BackendName[] = ['lmdb', 'dir', 'split'];
 
+export interface PutOptions {
+  /**
+   * Set by a writer that pinned the id against a running gc (src/gc/gc-guard.ts): the put MUST
+   * leave the fragment where a later get finds it even when the store believes it present, since
+   * where it believes it may be about to go (a pack a gc is deleting, which this process may not
+   * know yet). A backend whose has() already misses a trashed fragment meets this without looking
+   * at the option; a packing store writes the fragment anew.
+   */
+  fresh?: boolean;
+  /**
+   * Set by a caller that calls sync() before anything durable names the fragment (put, sync, gc
+   * rewriting packs): the store MAY resolve before the fragment is durable, so that many small puts
+   * share one write, and a sync() started afterwards MUST make it durable. The write ordering still
+   * holds across a crash: a metadata fragment MUST NOT become durable before a data fragment whose
+   * put resolved before its own put began.
+   */
+  deferred?: boolean;
+}
+
 /**
  * The backend contract.
  *
@@ -102,7 +121,7 @@ export interface Store {
    * stores and read-ahead) keep at least this many, so latency does not bound throughput.
    */
   readonly parallelism?: number;
-  put(ns: Namespace, id: string, bytes: Uint8Array): Promise<void>;
+  put(ns: Namespace, id: string, bytes: Uint8Array, o?: PutOptions): Promise<void>;
   get(ns: Namespace, id: string): Promise<Uint8Array>;
   /**
    * MAY be given: `length` bytes of the fragment from `offset` (a fragment inside a pack), without
@@ -131,6 +150,12 @@ export interface Store {
    * write another process completed before the call. gc calls it before it looks at roots.
    */
   refresh?(): void;
+  /**
+   * MAY be given by a store that remembers where fragments lie (a packing store): forgets what a
+   * gc deleted. A writer's gc guard calls it when it sees a gc's sweep finished, before it trusts
+   * such a memory again (docs/DESIGN.md, "Packs and gc").
+   */
+  forgetGone?(): Promise<void>;
   close(): Promise<void>;
 }
 
