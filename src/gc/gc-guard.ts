@@ -104,13 +104,14 @@ export class GcGuard {
 
   /**
    * Awaited before a fragment is checked for, written or named. For a fragment the followed mark
-   * condemns, records a durable pin. With `exists`, the caller names the fragment without writing
+   * condemns, records a durable pin and returns true: a write of it must then be `fresh` (see
+   * PutOptions in src/store/store.ts), not skipped because it looks present. With `exists`, the caller names the fragment without writing
    * it: it is also brought back from the gc trash and must then be present (else MISSING_FRAGMENT).
    */
-  async hold(kind: FragmentKind, id: string, exists = false): Promise<void> {
+  async hold(kind: FragmentKind, id: string, exists = false): Promise<boolean> {
     const key = pinKey(kind, id);
     this.checkHeld();
-    if (this.condemned === undefined || !this.condemned.has(key)) return;
+    if (this.condemned === undefined || !this.condemned.has(key)) return false;
     // A pin that cannot be written (a full disk) fails this write alone, as the write itself would.
     await this.place.appendPins(this.lease.id, this.following, [key]);
     if (exists) {
@@ -120,6 +121,7 @@ export class GcGuard {
         throw new FragfsError('MISSING_FRAGMENT', `fragment ${id} (${kind}) was collected by a gc running at the same time; try again`, { fragmentId: id });
       }
     }
+    return true;
   }
 
   /**
@@ -187,6 +189,9 @@ export class GcGuard {
       throw e;
     }
     if (m !== undefined) {
+      // A sweep finished: what it deleted is forgotten before nothing is condemned any more (a
+      // packing store would otherwise find a fragment in a pack that is gone).
+      if (m.swept && this.condemned !== undefined) await this.store.forgetGone?.();
       this.learn(m);
       // Fragments pinned while a gc that then stopped had them in the trash.
       if (!m.swept) await this.restorePinned(m.mark);

@@ -13,6 +13,8 @@ import { condemnedKeys, parsePinKey, pinKey, type Lease, type Mark } from './gc-
 import { gcPlaceOf, leaseState, objectsOf, type GcPlace } from './gc-place.js';
 import { CLOCK_SKEW_MS, leasePrefix } from '../remote/remote-lease.js';
 import { reachable, type Reachable } from './reachable.js';
+import { sweepPacks } from './gc-packs.js';
+import { PackStore } from '../pack/pack-store.js';
 
 export interface GcOptions {
   dryRun?: boolean;
@@ -205,9 +207,14 @@ async function sweep(
   for (const key of leftovers) condemned.add(key);
   const doomed: string[] = [];
   const spared: string[] = [];
+  // Packed fragments go with their packs (gc-packs.ts); the rest one by one, below.
+  const packs = repo.store instanceof PackStore ? repo.store : undefined;
+  if (packs) await packs.packIds();
+  const packedDoomed = new Set<string>();
   for (const key of condemned) {
     const { kind, id } = parsePinKey(key);
     if (reach[kind].has(id) || pins.has(key)) spared.push(key);
+    else if (packs?.packOf(kind as 'data' | 'meta', id) !== undefined) packedDoomed.add(key);
     else doomed.push(key);
   }
   // Named again, or pinned: one an interrupted sweep had moved comes back.
@@ -244,6 +251,22 @@ async function sweep(
       report.freed++;
       report.freedBytes += sizes.get(key) ?? 0;
     });
+  }
+  if (packs) {
+    const ps = await sweepPacks(
+      packs,
+      packedDoomed,
+      (key) => {
+        const { kind, id } = parsePinKey(key);
+        return reach[kind].has(id) || pins.has(key);
+      },
+      () => place.readPins(m.mark),
+      log,
+    );
+    report.freed += ps.freed;
+    report.freedBytes += ps.freedBytes;
+    report.kept += ps.kept;
+    if (ps.packsDeleted > 0) log(`gc: ${ps.packsDeleted} packs deleted, ${ps.rewritten} live fragments written anew`);
   }
   await repo.sync();
   // Swept: writers need its ids no more, and the file need not keep 32 bytes for each fragment freed.

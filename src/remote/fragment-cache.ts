@@ -5,12 +5,12 @@
 // against its id before it is used, and a bad one is dropped and read from the service again.
 
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { blake3, toHex } from '../codec/blake3.js';
 import { FragfsError } from '../errors.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../store/private-modes.js';
-import { checkId, checkNamespace, type Namespace, type Store } from '../store/store.js';
+import { checkId, checkNamespace, checkRange, type Namespace, type PutOptions, type Store } from '../store/store.js';
 
 export const DEFAULT_CACHE_MAX_BYTES = 1024 * 1024 * 1024;
 /** Eviction goes down to this share of the limit, so it runs in batches rather than per put. */
@@ -55,7 +55,10 @@ export class CachingStore implements Store {
     return join(this.dir, ns.space, ns.kind, id.slice(0, 2), id);
   }
 
-  /** Only data and metadata: their id is the hash of their bytes, so a cached copy can be checked. */
+  /**
+   * Not refs (replaced in place). Data, metadata and packs are checked against their id when read
+   * whole; a pack's index is authenticated by its own seal when opened (src/pack/pack-format.ts).
+   */
   private cacheable(ns: Namespace): boolean {
     return this.maxBytes > 0 && ns.kind !== 'ref';
   }
@@ -145,7 +148,7 @@ export class CachingStore implements Store {
     } catch {
       return undefined;
     }
-    if (toHex(blake3(bytes)) !== id) {
+    if (ns.kind !== 'index' && toHex(blake3(bytes)) !== id) {
       this.forget(path);
       await unlink(path).catch(() => undefined);
       return undefined;
@@ -154,13 +157,53 @@ export class CachingStore implements Store {
     return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
-  async put(ns: Namespace, id: string, bytes: Uint8Array): Promise<void> {
-    await this.inner.put(ns, id, bytes);
+  async put(ns: Namespace, id: string, bytes: Uint8Array, o?: PutOptions): Promise<void> {
+    await this.inner.put(ns, id, bytes, o);
     // Only metadata is kept on the way out: a put or a mount's writes would otherwise copy every
     // block they store to the local disk as well and push out what was read. Data blocks just
     // written are in the mount's block cache; the next read of one from the service caches it.
     // Before resolving: the caller may reuse `bytes` afterwards (Store contract).
-    if (ns.kind === 'meta') await this.add(ns, id, bytes);
+    if (ns.kind === 'meta' || ns.kind === 'index') await this.add(ns, id, bytes);
+  }
+
+  /**
+   * A range of a cached fragment is read from its file (a pack: the fragment read from it is
+   * checked against its own id by the repo); an uncached one is fetched whole and cached, so the
+   * next fragment of the same pack is local.
+   */
+  async getRange(ns: Namespace, id: string, offset: number, length: number): Promise<Uint8Array> {
+    checkNamespace(ns);
+    checkId(id);
+    checkRange(offset, length);
+    if (this.cacheable(ns)) {
+      const path = this.pathOf(ns, id);
+      let fh;
+      try {
+        fh = await open(path, 'r');
+      } catch {
+        fh = undefined;
+      }
+      if (fh) {
+        try {
+          const buf = Buffer.allocUnsafe(length);
+          const { bytesRead } = await fh.read(buf, 0, length, offset);
+          if (bytesRead === length) {
+            this.hits++;
+            this.remember(path, (await fh.stat()).size);
+            return buf;
+          }
+        } catch {
+          // A cached copy that cannot be read is fetched again.
+        } finally {
+          await fh.close();
+        }
+      }
+    }
+    const whole = await this.get(ns, id);
+    if (whole.length < offset + length) {
+      throw new FragfsError('CORRUPT', `fragment ${id} (${ns.kind}) is shorter than ${offset + length} bytes`, { fragmentId: id });
+    }
+    return whole.subarray(offset, offset + length);
   }
 
   async get(ns: Namespace, id: string): Promise<Uint8Array> {

@@ -184,6 +184,17 @@ export async function putPaths(repo: Repo, paths: (string | Buffer)[], o: PutOpt
   // parent's fragments and writes none until its last objects, and a gc that meanwhile saw the
   // parent forgotten must still wait for it (src/gc/gc-guard.ts).
   await repo.writerGuard();
+  // Everything written here is named only after writeSnapshot's syncs: small fragments may share writes.
+  const deferred = repo.deferWrites;
+  repo.deferWrites = true;
+  try {
+    return await putRoots(repo, rootNames, source, o);
+  } finally {
+    repo.deferWrites = deferred;
+  }
+}
+
+async function putRoots(repo: Repo, rootNames: Buffer[], source: Buffer[], o: PutOptions): Promise<PutResult> {
   const parent = o.parent === false ? undefined : await findParent(repo, source, o.parent);
   const writer = new TreePutter(repo, o, parent === undefined ? 0n : BigInt(Math.max(0, parent.createdMs - RACY_MS)) * 1_000_000n);
   // The survey also finds the hard links: it runs whether or not anyone wants the total.

@@ -11,6 +11,7 @@ import { FragfsError, fromFsError, isFragfsError } from '../errors.js';
 import { decodeMeta, encodeMeta } from '../fragment/meta-codec.js';
 import type { BlockRef, MetaObject, RefObject } from '../fragment/tree-format.js';
 import { openBackend } from '../store/open-backend.js';
+import { packSettingsFor, withPacks } from '../pack/pack-settings.js';
 import { isRemoteLocation, remoteBackendOf, storeLocation } from '../remote/store-site.js';
 import { PRIVATE_DIR_MODE, mkdirPrivate, tightenStoreIfLoose } from '../store/private-modes.js';
 import { isValidSpaceName, type BackendName, type Namespace, type Store } from '../store/store.js';
@@ -44,6 +45,8 @@ export interface InitRepoOptions {
   /** scrypt cost exponent override (tests only; the default is the documented one). */
   kdfCost?: number;
   threads?: number;
+  /** false: every fragment its own object even on a backend that packs (packSettingsFor). */
+  packs?: boolean;
 }
 
 export interface OpenRepoOptions {
@@ -69,6 +72,11 @@ export class Repo {
   private guard: Promise<GcGuard | undefined> | undefined;
   /** What this opening is for, as a gc reports a writer it waits for. */
   purpose = 'write';
+  /**
+   * Set by writers that sync() before they name what they wrote (put): the store may then gather
+   * many puts into one write (PutOptions.deferred).
+   */
+  deferWrites = false;
 
   private constructor(
     readonly storePath: string,
@@ -154,6 +162,7 @@ export class Repo {
       space,
       ...(o.kdfCost === undefined ? {} : { kdfCost: o.kdfCost }),
       ...(convergenceSecret ? { convergenceSecret } : {}),
+      ...(o.packs === false ? {} : { packs: packSettingsFor(backend) }),
     });
     // The new space is authenticated (layout 2); spaces already there keep their own layout.
     const next: StoreConfig = config ?? { fragfs: STORE_FORMAT_VERSION, backend, spaces: {} };
@@ -172,7 +181,8 @@ export class Repo {
       await undo?.run();
       throw e;
     }
-    return new Repo(storePath, space, blockSize, store, false, created.keys, newPool(created.keys, o.threads));
+    const packed = withPacks(store, space, created.keys.masterKey, created.space.packs);
+    return new Repo(storePath, space, blockSize, packed, false, created.keys, newPool(created.keys, o.threads));
   }
 
   static async open(o: OpenRepoOptions): Promise<Repo> {
@@ -189,7 +199,7 @@ export class Repo {
       if (!isRemoteLocation(storePath)) await tightenStoreIfLoose(storePath);
       if (!unlocked.authenticated) await upgradeSpaceConfig(storePath, space, unlocked, spaceConfig);
     }
-    const store = await openBackend(config.backend, storePath, { readOnly: o.readOnly ?? false });
+    const store = withPacks(await openBackend(config.backend, storePath, { readOnly: o.readOnly ?? false }), space, keys.masterKey, spaceConfig.packs);
     return new Repo(storePath, space, spaceConfig.blockSize, store, o.readOnly ?? false, keys, newPool(keys, o.threads));
   }
 
@@ -213,7 +223,11 @@ export class Repo {
   async spaceConfigForStore(g: StoreGlobals): Promise<SpaceConfig> {
     const entry = (await readStoreConfig(this.storePath)).spaces[this.space];
     if (entry === undefined) throw new FragfsError('NO_STORE', `the store at ${this.storePath} has no space ${this.space}`);
-    return entry.mac === undefined ? entry : withMac(entry, this.space, this.keys.masterKey, g);
+    // The copy packs as a new space of DST's backend would.
+    const { packs: _packs, ...rest } = entry;
+    const packs = packSettingsFor(g.backend);
+    const copy: SpaceConfig = packs ? { ...rest, packs: entry.packs ?? packs } : rest;
+    return copy.mac === undefined ? copy : withMac(copy, this.space, this.keys.masterKey, g);
   }
 
   /** Identifies the convergence domain without revealing the secret (same value = stores dedup together). */
@@ -257,10 +271,10 @@ export class Repo {
     this.writable();
     const { id, bytes } = encodeMeta(obj, this.keys);
     // The pin (if gc condemned it) comes before the look: see src/gc/gc-guard.ts.
-    await (await this.writerGuard())?.hold('meta', id);
+    const pinned = (await (await this.writerGuard())?.hold('meta', id)) ?? false;
     // A remote service answers a lookup in a round trip, as a put: there the put goes at once
     // (the same bytes under the same id, harmless) and large ones are looked up by the store itself.
-    if (this.store.backend === 'object' || !(await this.store.has(this.metaNs, id))) await this.storePut(this.metaNs, id, bytes, true);
+    if (pinned || this.store.backend === 'object' || !(await this.store.has(this.metaNs, id))) await this.storePut(this.metaNs, id, bytes, pinned);
     return id;
   }
 
@@ -422,10 +436,11 @@ export class Repo {
   }
 
   /** `held`: the caller already held the fragment with the gc lease (before it looked for it). */
-  private async storePut(ns: Namespace, id: string, bytes: Uint8Array, held = false): Promise<void> {
-    if (!held && ns.kind !== 'ref') await (await this.writerGuard())?.hold(ns.kind, id);
+  /** `pinned`: the caller held the id already and it was pinned (undefined: hold it here). */
+  private async storePut(ns: Namespace, id: string, bytes: Uint8Array, pinned?: boolean): Promise<void> {
+    if (pinned === undefined && ns.kind !== 'ref') pinned = (await (await this.writerGuard())?.hold(ns.kind, id)) ?? false;
     try {
-      await this.store.put(ns, id, bytes);
+      await this.store.put(ns, id, bytes, pinned || this.deferWrites ? { fresh: pinned === true, deferred: this.deferWrites } : undefined);
     } catch (e) {
       throw fromFsError(e, `writing fragment ${id} to the store`);
     }

@@ -13,6 +13,7 @@ import { isRemoteLocation, remoteBackendOf } from '../remote/store-site.js';
 import { BACKEND_NAMES, isValidSpaceName, type BackendName } from '../store/store.js';
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, checkBlockSize } from '../codec/block-size.js';
 import { derivePassphraseKey, kdfParamsProblem, newKdfParams, passphraseBytes, type KdfParams } from './passphrase-kdf.js';
+import { packSettingsProblem, type PackSettings } from '../pack/pack-settings.js';
 import { changedField, computeConfigMac, type AuthenticatedValues, type ConfigMac } from './config-mac.js';
 import {
   CONVERGENCE_SECRET_AAD,
@@ -60,6 +61,11 @@ export interface SpaceConfig {
    * exactly when `masterKey` is sealed with MASTER_KEY_AAD_V2. Absent in a space from layout 1.
    */
   mac?: ConfigMac;
+  /**
+   * Present: small fragments are written into packs (src/pack). Absent: each fragment is its own
+   * object, as in spaces made before packs. Readers look in packs either way.
+   */
+  packs?: PackSettings;
 }
 
 export interface StoreConfig {
@@ -90,6 +96,10 @@ export function spaceConfigProblem(s: unknown): string | undefined {
   if (typeof c.storeId !== 'string' || !/^[0-9a-f]{32}$/.test(c.storeId)) return 'storeId is not 16 bytes of hex';
   if (typeof c.convergenceId !== 'string' || !/^[0-9a-f]{64}$/.test(c.convergenceId)) {
     return 'convergenceId is not 32 bytes of hex';
+  }
+  if (c.packs !== undefined) {
+    const p = packSettingsProblem(c.packs);
+    if (p !== undefined) return p;
   }
   if (c.mac !== undefined) {
     if (typeof c.mac !== 'object' || c.mac === null || Array.isArray(c.mac)) return 'mac is not an object';
@@ -213,6 +223,8 @@ export interface CreateSpaceOptions {
   kdfCost?: number;
   /** Another space's convergence secret, to dedup with it; a fresh random one otherwise. */
   convergenceSecret?: Uint8Array;
+  /** The space writes packs (src/pack). */
+  packs?: PackSettings;
 }
 
 /**
@@ -233,6 +245,7 @@ export async function createSpaceConfig(o: CreateSpaceOptions): Promise<{ space:
     convergenceSecret: sealKey(convergenceWrapKey(keys.masterKey), keys.convergenceSecret, CONVERGENCE_SECRET_AAD),
     storeId: randomBytes(16).toString('hex'),
     convergenceId: convergenceIdOf(keys.convergenceSecret),
+    ...(o.packs ? { packs: o.packs } : {}),
   };
   return { space: withMac(entry, o.space, keys.masterKey, { fragfs: STORE_FORMAT_VERSION, backend: o.backend }), keys };
 }

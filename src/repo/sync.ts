@@ -100,9 +100,9 @@ export async function syncStore(src: Repo, destPath: string, keyOrName: string |
     o.onQueued?.(++queued);
     tasks.push(
       limit.run(async () => {
-        if (ns.kind !== 'ref') await guard?.hold(ns.kind, id);
+        const pinned = ns.kind !== 'ref' && ((await guard?.hold(ns.kind, id)) ?? false);
         const listed = present.get(ns.kind);
-        if (listed ? listed.has(id) : await out.has(ns, id)) {
+        if (!pinned && (listed ? listed.has(id) : await out.has(ns, id))) {
           result.presentFragments++;
           o.onFragment?.(0, false);
           return;
@@ -114,7 +114,7 @@ export async function syncStore(src: Repo, destPath: string, keyOrName: string |
             fragmentId: id,
           });
         }
-        await out.put(ns, id, bytes);
+        await out.put(ns, id, bytes, pinned ? { fresh: true } : undefined);
         result.copiedFragments++;
         result.copiedBytes += bytes.length;
         o.onFragment?.(bytes.length, true);

@@ -219,7 +219,7 @@ export async function verifyStore(repo: Repo, keyOrName: string | undefined, o: 
             }
             report.unreferencedChecked++;
           } catch (err) {
-            problem(err, ns.kind, [], id);
+            problem(err, ns.kind as 'data' | 'meta', [], id);
           }
         });
       }

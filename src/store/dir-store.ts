@@ -26,6 +26,7 @@ import { DirSyncer, readOnlyError, removeStrayTempFiles, writeFileAtomic } from 
 import { mkdirPrivate } from './private-modes.js';
 import {
   checkId,
+  checkRange,
   checkNamespace,
   isValidSpaceName,
   missingFragment,
@@ -35,7 +36,7 @@ import {
 } from './store.js';
 
 /** Folder name of each kind under STORE/<space>/. */
-export const KIND_DIRS: Readonly<Record<FragmentKind, string>> = { data: 'objects', meta: 'meta', ref: 'refs' };
+export const KIND_DIRS: Readonly<Record<FragmentKind, string>> = { data: 'objects', meta: 'meta', ref: 'refs', pack: 'packs', index: 'index' };
 export const TEMP_DIR = 'tmp';
 /** Folder under STORE/<space>/ holding the trash, with the kind folders of the store's own tree. */
 export const TRASH_DIR = 'trash';
@@ -294,6 +295,36 @@ export class DirStore implements Store {
     const bytes = await this.readOrUndefined(this.pathOf(ns, id));
     if (bytes === undefined) throw missingFragment(ns, id);
     return bytes;
+  }
+
+  async getRange(ns: Namespace, id: string, offset: number, length: number): Promise<Uint8Array> {
+    checkNamespace(ns);
+    checkId(id);
+    checkRange(offset, length);
+    const path = this.pathOf(ns, id);
+    let fh;
+    try {
+      fh = await open(path, 'r');
+    } catch (e) {
+      if (isEnoent(e)) throw missingFragment(ns, id);
+      throw fromFsError(e, 'cannot read fragment file', path);
+    }
+    try {
+      const buf = Buffer.allocUnsafe(length);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      if (got !== length) throw new FragfsError('CORRUPT', `fragment ${id} (${ns.kind}) is shorter than ${offset + length} bytes`, { fragmentId: id });
+      return buf;
+    } catch (e) {
+      if (e instanceof FragfsError) throw e;
+      throw fromFsError(e, 'cannot read fragment file', path);
+    } finally {
+      await fh.close();
+    }
   }
 
   async has(ns: Namespace, id: string): Promise<boolean> {

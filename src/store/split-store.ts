@@ -137,7 +137,9 @@ export class SplitStore extends DirStore {
 
   /** data: the header is the listed/committed file; meta: stored whole with the same suffix. */
   protected override suffix(kind: FragmentKind): string {
-    return kind === 'ref' ? '' : HEADER_SUFFIX;
+    // Packs and their indexes are stored whole with no suffix, as refs are: a pack holds fragments
+    // of several ids, so it has no single header to split off.
+    return kind === 'meta' || kind === 'data' ? HEADER_SUFFIX : '';
   }
 
   /** The payload file of a data fragment (no suffix). */
@@ -174,6 +176,14 @@ export class SplitStore extends DirStore {
     return new FragfsError('CORRUPT', `fragment ${id}: split header present but its payload file is missing`, {
       fragmentId: id,
     });
+  }
+
+  override async getRange(ns: Namespace, id: string, offset: number, length: number): Promise<Uint8Array> {
+    if (ns?.kind !== 'data') return super.getRange(ns, id, offset, length);
+    // A data fragment is two files here: the range of the whole, as getRangeOf reads any store.
+    const whole = await this.get(ns, id);
+    if (whole.length < offset + length) throw new FragfsError('CORRUPT', `fragment ${id} (data) is shorter than ${offset + length} bytes`, { fragmentId: id });
+    return whole.subarray(offset, offset + length);
   }
 
   override async get(ns: Namespace, id: string): Promise<Uint8Array> {

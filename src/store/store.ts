@@ -11,9 +11,13 @@ import { FragfsError } from '../errors.js';
  * - `meta`: SOLMET metadata fragments: directories, file manifests, snapshot roots.
  * - `ref`:  small mutable-by-replacement records naming snapshot roots (names, times); the id is
  *           the snapshot's own meta key, so a ref is never rewritten with other content.
+ * - `pack`: small data or meta fragments stored end to end with their sealed index
+ *           (src/pack/pack-format.ts); the id is the hash of the whole pack.
+ * - `index`: a pack's sealed index on its own, stored under the pack's id, so that a machine
+ *           learns where fragments lie without reading the packs.
  */
-export type FragmentKind = 'data' | 'meta' | 'ref';
-export const FRAGMENT_KINDS: readonly FragmentKind[] = ['data', 'meta', 'ref'];
+export type FragmentKind = 'data' | 'meta' | 'ref' | 'pack' | 'index';
+export const FRAGMENT_KINDS: readonly FragmentKind[] = ['data', 'meta', 'ref', 'pack', 'index'];
 
 /**
  * Seed 000's `space:id`: one backend can hold several independent stores ("spaces"), each with its
@@ -32,6 +36,25 @@ export type BackendName = 'memory' | 'lmdb' | 'dir' | 'split' | 'object';
 export const BACKEND_NAMES: readonly BackendName[] = ['memory', 'lmdb', 'dir', 'split', 'object'];
 /** The backends a local folder can hold (`init --backend`, `sync --backend`). */
 export const LOCAL_BACKEND_NAMES: readonly BackendName[] = ['lmdb', 'dir', 'split'];
+
+export interface PutOptions {
+  /**
+   * Set by a writer that pinned the id against a running gc (src/gc/gc-guard.ts): the put MUST
+   * leave the fragment where a later get finds it even when the store believes it present, since
+   * where it believes it may be about to go (a pack a gc is deleting, which this process may not
+   * know yet). A backend whose has() already misses a trashed fragment meets this without looking
+   * at the option; a packing store writes the fragment anew.
+   */
+  fresh?: boolean;
+  /**
+   * Set by a caller that calls sync() before anything durable names the fragment (put, sync, gc
+   * rewriting packs): the store MAY resolve before the fragment is durable, so that many small puts
+   * share one write, and a sync() started afterwards MUST make it durable. The write ordering still
+   * holds across a crash: a metadata fragment MUST NOT become durable before a data fragment whose
+   * put resolved before its own put began.
+   */
+  deferred?: boolean;
+}
 
 /**
  * The backend contract.
@@ -98,8 +121,14 @@ export interface Store {
    * stores and read-ahead) keep at least this many, so latency does not bound throughput.
    */
   readonly parallelism?: number;
-  put(ns: Namespace, id: string, bytes: Uint8Array): Promise<void>;
+  put(ns: Namespace, id: string, bytes: Uint8Array, o?: PutOptions): Promise<void>;
   get(ns: Namespace, id: string): Promise<Uint8Array>;
+  /**
+   * MAY be given: `length` bytes of the fragment from `offset` (a fragment inside a pack), without
+   * reading the rest. MUST reject MISSING_FRAGMENT as `get` does, and CORRUPT when the fragment is
+   * shorter than offset + length. Callers without it read the whole fragment.
+   */
+  getRange?(ns: Namespace, id: string, offset: number, length: number): Promise<Uint8Array>;
   has(ns: Namespace, id: string): Promise<boolean>;
   /** Stored size in bytes, or undefined when the fragment is absent. */
   size(ns: Namespace, id: string): Promise<number | undefined>;
@@ -121,6 +150,12 @@ export interface Store {
    * write another process completed before the call. gc calls it before it looks at roots.
    */
   refresh?(): void;
+  /**
+   * MAY be given by a store that remembers where fragments lie (a packing store): forgets what a
+   * gc deleted. A writer's gc guard calls it when it sees a gc's sweep finished, before it trusts
+   * such a memory again (docs/DESIGN.md, "Packs and gc").
+   */
+  forgetGone?(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -153,6 +188,24 @@ export function isValidSpaceName(space: string): boolean {
 /** Seed 000's flat key form, `space:kind:id`, used by backends that have one key space. */
 export function flatKey(ns: Namespace, id: string): string {
   return `${ns.space}:${ns.kind}:${id}`;
+}
+
+/** Entry-point check of getRange's offset and length. */
+export function checkRange(offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
+    throw new FragfsError('INVALID', `not a byte range: offset ${offset}, length ${length}`);
+  }
+}
+
+/** getRange on a store without one: the whole fragment, then the range of it. */
+export async function getRangeOf(store: Store, ns: Namespace, id: string, offset: number, length: number): Promise<Uint8Array> {
+  checkRange(offset, length);
+  if (store.getRange) return store.getRange(ns, id, offset, length);
+  const whole = await store.get(ns, id);
+  if (whole.length < offset + length) {
+    throw new FragfsError('CORRUPT', `fragment ${id} (${ns.kind}) is shorter than ${offset + length} bytes`, { fragmentId: id });
+  }
+  return whole.subarray(offset, offset + length);
 }
 
 export function missingFragment(ns: Namespace, id: string): FragfsError {

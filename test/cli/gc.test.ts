@@ -129,9 +129,9 @@ test('a missing store is one line with exit 3, before any passphrase', async (t)
 
 test('while a put runs: --wait 1 waits for it and deletes nothing, a second gc beside one that waits is LOCKED, and the one that waited frees the garbage once the put ends', async (t) => {
   const { store, junk } = await storeWithGarbage('busy');
-  // Thousands of small files: the put runs for seconds (about 7 on a 2-core machine).
+  // Many small files: the put runs for seconds (about 10 on a 2-core machine).
   const big = join(work.path, 'busy-big');
-  await files(big, 6000, 1000);
+  await files(big, 25_000, 1000);
   const put = startCli(['put', store, big, '--no-progress']);
   t.teardown(() => {
     if (put.child.exitCode === null) put.child.kill('SIGKILL');

@@ -29,6 +29,9 @@ async function setup(t: ExecutionContext): Promise<{ repo: Repo; dir: string }> 
     kdfCost: TEST_KDF_COST,
     blockSize: BS,
     threads: 2,
+    // Each block its own file, so a block is stored (and onBytes called) while the next are read:
+    // the tests change files at that moment.
+    packs: false,
   });
   t.teardown(() => repo.close());
   return { repo, dir: work.path };

@@ -19,6 +19,11 @@ import { readExtents } from '../../src/repo/tree-writer.js';
 import { verifyStore } from '../../src/repo/verify.js';
 import type { DirStore } from '../../src/store/dir-store.js';
 import { openBackend } from '../../src/store/open-backend.js';
+import { PackStore } from '../../src/pack/pack-store.js';
+import type { Store } from '../../src/store/store.js';
+
+/** The backend under the layer that finds packed fragments (these stores write none). */
+const unpacked = (s: Store): Store => (s instanceof PackStore ? s.inner : s);
 import type { Namespace } from '../../src/store/store.js';
 import { TEST_PASSPHRASE } from '../helpers/cli.js';
 import { TEST_KDF_COST, tempDir } from '../helpers/stores.js';
@@ -35,7 +40,8 @@ let baseKey: string;
 let copies = 0;
 
 async function makeRepo(storePath: string, backend: 'dir' | 'lmdb' = 'dir'): Promise<Repo> {
-  return Repo.init({ storePath, backend, passphrase: TEST_PASSPHRASE, kdfCost: TEST_KDF_COST, blockSize: BS, threads: 2 });
+  // Each fragment its own file: the tests damage fragments by their paths (packed: test/pack).
+  return Repo.init({ storePath, backend, passphrase: TEST_PASSPHRASE, kdfCost: TEST_KDF_COST, blockSize: BS, threads: 2, packs: false });
 }
 
 async function openRepo(t: ExecutionContext, storePath: string): Promise<Repo> {
@@ -148,7 +154,7 @@ test('verify: a corrupt dir fragment is reported with its folder; the rest is st
   const { snapshot } = await loadSnapshot(repo, baseKey);
   const docs = await resolveEntry(repo, snapshot.root, [Buffer.from('docs')]);
   const dirId = docs.dir!;
-  await flipByte((repo.store as DirStore).fragmentPath(repo.metaNs, dirId), 40);
+  await flipByte((unpacked(repo.store) as DirStore).fragmentPath(repo.metaNs, dirId), 40);
   const r = await verifyStore(repo, 'base');
   t.is(r.problems.length, 1, JSON.stringify(r.problems));
   const p = r.problems[0]!;
@@ -162,7 +168,7 @@ test('verify: a corrupt dir fragment is reported with its folder; the rest is st
 
 test('verify: a corrupt snapshot object is reported as such', async (t) => {
   const { repo } = await baseCopy(t);
-  await flipByte((repo.store as DirStore).fragmentPath(repo.metaNs, baseKey), 30);
+  await flipByte((unpacked(repo.store) as DirStore).fragmentPath(repo.metaNs, baseKey), 30);
   const r = await verifyStore(repo, undefined);
   t.deepEqual(
     r.problems.map((p) => [p.fragmentId, p.kind, p.problem, p.usedBy]),
@@ -178,7 +184,7 @@ test('verify: a damaged ref is named by its own id, and the other snapshots are 
   await writeFile(join(other, 'x.txt'), 'x\n');
   const otherKey = (await putPaths(repo, [other], { name: 'other' })).key;
   // A ref is stored under the meta key of the snapshot it names.
-  await flipByte((repo.store as DirStore).fragmentPath(repo.refNs, baseKey), 20);
+  await flipByte((unpacked(repo.store) as DirStore).fragmentPath(repo.refNs, baseKey), 20);
   const r = await verifyStore(repo, undefined);
   t.deepEqual(
     r.problems.map((p) => [p.fragmentId, p.kind, p.problem]),
@@ -320,7 +326,7 @@ test('sync: one snapshot from a dir store into a new lmdb store, then the rest',
 test('sync: a damaged source fragment is not copied, and the snapshot is not listed in the destination', async (t) => {
   const { repo: src, storePath } = await baseCopy(t);
   const victim = (await extentsAt(src, baseKey, ['copy.bin']))[2]!.id;
-  await flipByte((src.store as DirStore).fragmentPath(src.dataNs, victim), 100);
+  await flipByte((unpacked(src.store) as DirStore).fragmentPath(src.dataNs, victim), 100);
   const dst = join(storePath, '..', `lmdb-bad-${copies}`);
   const err = await t.throwsAsync(syncStore(src, dst, 'base', { backend: 'lmdb' }));
   t.true(isFragfsError(err, 'CORRUPT'), String(err));

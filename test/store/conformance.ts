@@ -6,7 +6,7 @@ import type { TestFn } from 'ava';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { FragfsError } from '../../src/errors.js';
-import { FRAGMENT_KINDS, type FragmentKind, type Namespace, type Store } from '../../src/store/store.js';
+import { FRAGMENT_KINDS, getRangeOf, type FragmentKind, type Namespace, type Store } from '../../src/store/store.js';
 
 /** One fresh, empty store location. `open` may be called again after the store it returned was closed. */
 export interface StoreLocation {
@@ -60,6 +60,23 @@ async function withStore<T>(
 
 export function runConformance(test: TestFn, name: string, factory: StoreFactory): void {
   const t_ = (title: string) => `${name} conformance: ${title}`;
+
+  test(t_('a range read (getRange where given) returns exactly the range; a missing id or a range past the end rejects'), async (t) => {
+    await withStore(factory, async (store) => {
+      const bytes = randomBytes(70_000);
+      const id = randomId();
+      for (const kind of ['pack', 'meta', 'data'] as const) {
+        await store.put(ns(kind), id, bytes);
+        t.deepEqual(Buffer.from(await getRangeOf(store, ns(kind), id, 0, 10)), bytes.subarray(0, 10));
+        t.deepEqual(Buffer.from(await getRangeOf(store, ns(kind), id, 65_000, 5_000)), bytes.subarray(65_000));
+        t.is((await getRangeOf(store, ns(kind), id, 70_000, 0)).length, 0);
+        const past = await getRangeOf(store, ns(kind), id, 69_999, 2).catch((e: unknown) => e);
+        t.true(isCode('CORRUPT')(past), String(past));
+        const absent = await getRangeOf(store, ns(kind), randomId(), 0, 1).catch((e: unknown) => e);
+        t.true(isCode('MISSING_FRAGMENT')(absent), String(absent));
+      }
+    });
+  });
 
   test(t_('round trips of every size in every kind'), async (t) => {
     await withStore(factory, async (store) => {
@@ -196,7 +213,7 @@ export function runConformance(test: TestFn, name: string, factory: StoreFactory
 
   test(t_('list yields each id exactly once over ~300 ids; kinds are independent'), async (t) => {
     await withStore(factory, async (store) => {
-      const expected: Record<FragmentKind, Set<string>> = { data: new Set(), meta: new Set(), ref: new Set() };
+      const expected: Record<FragmentKind, Set<string>> = { data: new Set(), meta: new Set(), ref: new Set(), pack: new Set(), index: new Set() };
       const shared: string[] = [];
       for (let i = 0; i < 100; i++) {
         for (const kind of FRAGMENT_KINDS) expected[kind].add(randomId());
@@ -487,7 +504,7 @@ export function runConformance(test: TestFn, name: string, factory: StoreFactory
 
   test(t_('the trash survives close and reopen; read-only opens list it and reject trash, untrash and purge'), async (t) => {
     await withStore(factory, async (first, loc) => {
-      const ids: Record<FragmentKind, string> = { data: randomId(), meta: randomId(), ref: randomId() };
+      const ids: Record<FragmentKind, string> = { data: randomId(), meta: randomId(), ref: randomId(), pack: randomId(), index: randomId() };
       const samples = trashSamples();
       for (const kind of FRAGMENT_KINDS) {
         await first.put(ns(kind), ids[kind], samples[3]!);
@@ -570,7 +587,7 @@ export function runConformance(test: TestFn, name: string, factory: StoreFactory
           if (b.length >= 5 && b[1]! % 2 === 0) b[0] = b[0]! & 0xc0;
           return b;
         }),
-        { minLength: pool.length * 3, maxLength: pool.length * 3 },
+        { minLength: pool.length * FRAGMENT_KINDS.length, maxLength: pool.length * FRAGMENT_KINDS.length },
       );
       let run = 0;
       const models: Array<[string, TrashModel]> = [];
@@ -656,8 +673,8 @@ export function runConformance(test: TestFn, name: string, factory: StoreFactory
       });
       // Content addressing: one id always carries the same bytes, so each (kind, id) gets its bytes once per run.
       const contents = fc.array(fc.uint8Array({ maxLength: 40 }), {
-        minLength: pool.length * 3,
-        maxLength: pool.length * 3,
+        minLength: pool.length * FRAGMENT_KINDS.length,
+        maxLength: pool.length * FRAGMENT_KINDS.length,
       });
       let run = 0;
       const models: Array<[string, Map<string, Uint8Array>]> = [];

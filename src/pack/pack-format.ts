@@ -1,0 +1,158 @@
+// The pack object (docs/FORMAT.md section 3.5): small fragments of one space and kind stored end to
+// end in one object, followed by their index sealed under a key of the space, so that the index can
+// always be rebuilt from the packs themselves and a pack tells nobody without the key which ids,
+// how many or how large the fragments in it are.
+//
+//   pack    = fragment_0 || fragment_1 || ... || fragment_{n-1} || sealed || u32le(len(sealed)) || "fpk1"
+//   sealed  = nonce(12) || AES-256-GCM(packIndexKey, nonce, aad = "fragfs pack index v1", plain)
+//   plain   = msgpack [1, kind, [[id(32 bytes), offset, length], ...]]   (entries in pack order)
+//
+// A pack's own id is the BLAKE3-256 of all its bytes, as every fragment's is.
+
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { Packr, Unpackr } from 'msgpackr';
+import { blake3DeriveKey } from '../codec/blake3.js';
+import { FragfsError } from '../errors.js';
+
+/** BLAKE3 derive_key context of the key that seals pack indexes (from the master key). Fixed forever. */
+export const PACK_INDEX_KEY_CONTEXT = 'fragfs 2026-11 pack index key v1';
+export const PACK_INDEX_AAD = 'fragfs pack index v1';
+export const PACK_MAGIC = 'fpk1';
+export const PACK_FORMAT_VERSION = 1;
+/** The fixed tail: the sealed index's length (u32le) and the magic. */
+export const PACK_TAIL_BYTES = 8;
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+/**
+ * An index larger than this is refused before it is read: a pack holds at most MAX_PACK_ENTRIES
+ * fragments of ~45 bytes of index each. Keeps a hostile length from asking for gigabytes.
+ */
+export const MAX_PACK_ENTRIES = 65_536;
+export const MAX_SEALED_INDEX_BYTES = NONCE_BYTES + TAG_BYTES + 16 + MAX_PACK_ENTRIES * 48;
+
+export type PackedKind = 'data' | 'meta';
+
+/** Where one fragment lies in its pack. */
+export interface PackEntry {
+  id: string;
+  offset: number;
+  length: number;
+}
+
+export interface PackIndex {
+  kind: PackedKind;
+  entries: PackEntry[];
+}
+
+const packr = new Packr({ useRecords: false, variableMapSize: true });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+export function packIndexKeyOf(masterKey: Uint8Array): Uint8Array {
+  return blake3DeriveKey(PACK_INDEX_KEY_CONTEXT, masterKey);
+}
+
+/** The pack of `fragments` (in this order) with its sealed index. */
+export function buildPack(key: Uint8Array, kind: PackedKind, fragments: readonly { id: string; bytes: Uint8Array }[]): Buffer {
+  if (fragments.length === 0 || fragments.length > MAX_PACK_ENTRIES) {
+    throw new FragfsError('INVALID', `a pack holds 1..${MAX_PACK_ENTRIES} fragments, not ${fragments.length}`);
+  }
+  const entries: [Buffer, number, number][] = [];
+  let offset = 0;
+  for (const f of fragments) {
+    entries.push([Buffer.from(f.id, 'hex'), offset, f.bytes.length]);
+    offset += f.bytes.length;
+  }
+  const sealed = sealIndex(key, packr.pack([PACK_FORMAT_VERSION, kind, entries]));
+  const tail = Buffer.alloc(PACK_TAIL_BYTES);
+  tail.writeUInt32LE(sealed.length, 0);
+  tail.write(PACK_MAGIC, 4, 'latin1');
+  return Buffer.concat([...fragments.map((f) => f.bytes), sealed, tail]);
+}
+
+export function sealIndex(key: Uint8Array, plain: Uint8Array, nonce: Uint8Array = randomBytes(NONCE_BYTES)): Buffer {
+  const c = createCipheriv('aes-256-gcm', key, nonce);
+  c.setAAD(Buffer.from(PACK_INDEX_AAD, 'latin1'));
+  const body = Buffer.concat([c.update(plain), c.final()]);
+  return Buffer.concat([nonce, body, c.getAuthTag()]);
+}
+
+/**
+ * How many bytes at the end of a pack of `packBytes` hold its sealed index and tail, read from the
+ * last PACK_TAIL_BYTES. Throws CORRUPT when the tail is not a pack's.
+ */
+export function trailerLengthOf(tail: Uint8Array, packBytes: number, what: string): number {
+  if (tail.length !== PACK_TAIL_BYTES || Buffer.from(tail.subarray(4)).toString('latin1') !== PACK_MAGIC) {
+    throw new FragfsError('CORRUPT', `${what} is not a pack (no pack tail)`);
+  }
+  const sealedBytes = Buffer.from(tail).readUInt32LE(0);
+  if (sealedBytes < NONCE_BYTES + TAG_BYTES || sealedBytes > MAX_SEALED_INDEX_BYTES || sealedBytes + PACK_TAIL_BYTES > packBytes) {
+    throw new FragfsError('CORRUPT', `${what} declares an index of ${sealedBytes} bytes, impossible in ${packBytes} bytes`);
+  }
+  return sealedBytes + PACK_TAIL_BYTES;
+}
+
+/**
+ * The index of a pack from its trailer (the last trailerLengthOf bytes), checked: it opens under the
+ * key, and its entries are valid ids lying end to end from offset 0 up to the trailer, with no id
+ * twice. `packBytes` is the whole pack's size. Throws CORRUPT naming `what` otherwise.
+ */
+export function openPackIndex(key: Uint8Array, trailer: Uint8Array, packBytes: number, what: string): PackIndex {
+  const idx = openSealedIndex(key, trailer.subarray(0, trailer.length - PACK_TAIL_BYTES), what);
+  const last = idx.entries[idx.entries.length - 1]!;
+  if (last.offset + last.length !== packBytes - trailer.length) {
+    throw new FragfsError('CORRUPT', `${what}: bad pack index (its entries end at ${last.offset + last.length}, the index begins at ${packBytes - trailer.length})`);
+  }
+  return idx;
+}
+
+/**
+ * A sealed index opened and checked on its own (entries end to end from offset 0, no id twice),
+ * without the pack's size: for a pack in the trash, whose size not every backend can tell.
+ */
+export function openSealedIndex(key: Uint8Array, sealed: Uint8Array, what: string): PackIndex {
+  if (sealed.length < NONCE_BYTES + TAG_BYTES) throw new FragfsError('CORRUPT', `${what}: pack index too short`);
+  let plain: Buffer;
+  try {
+    const d = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, NONCE_BYTES));
+    d.setAAD(Buffer.from(PACK_INDEX_AAD, 'latin1'));
+    d.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+    plain = Buffer.concat([d.update(sealed.subarray(NONCE_BYTES, sealed.length - TAG_BYTES)), d.final()]);
+  } catch {
+    throw new FragfsError('CORRUPT', `${what}: its index does not open with this space's key (damaged, or another space's)`);
+  }
+  let v: unknown;
+  try {
+    v = unpackr.unpack(plain);
+  } catch {
+    throw new FragfsError('CORRUPT', `${what}: its index is not msgpack`);
+  }
+  const bad = (why: string): FragfsError => new FragfsError('CORRUPT', `${what}: bad pack index (${why})`);
+  if (!Array.isArray(v) || v.length !== 3) throw bad('not [version, kind, entries]');
+  const [version, kind, list] = v as [unknown, unknown, unknown];
+  if (version !== PACK_FORMAT_VERSION) throw bad(`version ${String(version)}, this fragfs reads ${PACK_FORMAT_VERSION}`);
+  if (kind !== 'data' && kind !== 'meta') throw bad(`kind ${String(kind)}`);
+  if (!Array.isArray(list) || list.length === 0 || list.length > MAX_PACK_ENTRIES) throw bad('no entries');
+  const seen = new Set<string>();
+  const entries: PackEntry[] = [];
+  let next = 0;
+  for (const e of list as unknown[]) {
+    if (!Array.isArray(e) || e.length !== 3) throw bad('an entry is not [id, offset, length]');
+    const [id, offset, length] = e as [unknown, unknown, unknown];
+    if (!(id instanceof Uint8Array) || id.length !== 32) throw bad('an id is not 32 bytes');
+    if (offset !== next || !Number.isSafeInteger(length) || (length as number) <= 0) throw bad('entries do not lie end to end');
+    next += length as number;
+    if (next > 2 ** 40) throw bad('entries past any pack size');
+    const hex = Buffer.from(id).toString('hex');
+    if (seen.has(hex)) throw bad(`fragment ${hex} twice`);
+    seen.add(hex);
+    entries.push({ id: hex, offset: offset as number, length: length as number });
+  }
+  return { kind, entries };
+}
+
+/** The index of a whole pack held in memory. */
+export function readPackIndex(key: Uint8Array, pack: Uint8Array, what: string): PackIndex {
+  if (pack.length < PACK_TAIL_BYTES) throw new FragfsError('CORRUPT', `${what} is not a pack (${pack.length} bytes)`);
+  const trailerBytes = trailerLengthOf(pack.subarray(pack.length - PACK_TAIL_BYTES), pack.length, what);
+  return openPackIndex(key, pack.subarray(pack.length - trailerBytes), pack.length, what);
+}

@@ -1,0 +1,520 @@
+// A Store that keeps the small data and metadata fragments of one space in packs (pack-format.ts)
+// on an inner store, and everything else as the inner store does. Puts of small fragments are
+// gathered into the open pack of their kind; the pack is written when it is full, when the puts stop
+// coming for a moment, or when a flush slot frees up; each put resolves once its pack and the pack's
+// index are stored, so the Store contract (a resolved put survives kill -9) holds unchanged.
+//
+// Where a fragment lies is in memory (pack-table.ts), learned from the index objects of the space
+// when the store is first used and again when a fragment is not found (another process or machine
+// wrote a pack since, or a gc rewrote one).
+//
+// Not yet: gc's repack of partly dead packs (delete and the trash moves of a packed fragment pass
+// to the inner store, which does not hold it; its pack keeps it).
+
+import { blake3, toHex } from '../codec/blake3.js';
+import { FragfsError } from '../errors.js';
+import { getRangeOf, missingFragment, type Namespace, type PutOptions, type Store } from '../store/store.js';
+import { buildPack, readPackIndex, openPackIndex, openSealedIndex, PACK_TAIL_BYTES, type PackIndex, type PackedKind } from './pack-format.js';
+import { PackTable, type PackLocation } from './pack-table.js';
+
+/** Fragments up to this many stored bytes go into packs; larger ones stay single objects. */
+export const DEFAULT_PACK_SMALL_BYTES = 256 * 1024;
+/** A pack is written once it holds this many bytes. */
+export const DEFAULT_PACK_TARGET_BYTES = 4 * 1024 * 1024;
+/** An open pack waits at most this long for more fragments before it is written. */
+export const DEFAULT_PACK_DELAY_MS = 5;
+
+export interface PackStoreOptions {
+  space: string;
+  /** packIndexKeyOf(the space's master key). */
+  indexKey: Uint8Array;
+  /** Whether new small fragments go into packs (reads always look in packs). */
+  writePacks: boolean;
+  smallBytes?: number;
+  targetBytes?: number;
+  delayMs?: number;
+  /** Packs written at once (default: the inner store's parallelism / 4, at least 2). */
+  flushSlots?: number;
+}
+
+interface OpenPack {
+  kind: PackedKind;
+  /** Data packs sealed before this one: a metadata pack is written only after them (write ordering). */
+  after?: Promise<void>[];
+  fragments: { id: string; bytes: Uint8Array }[];
+  byId: Map<string, Uint8Array>;
+  bytes: number;
+  done: Promise<void>;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+  timer?: NodeJS.Timeout;
+  /** Holds fragments whose puts resolved already: a failure is kept for the next sync. */
+  deferred?: boolean;
+}
+
+export class PackStore implements Store {
+  readonly backend;
+  readonly parallelism?: number;
+  readonly space: string;
+  private readonly table = new PackTable();
+  private readonly open = new Map<PackedKind, OpenPack>();
+  /** Packs sealed and being written: their fragments are readable from memory until indexed. */
+  private readonly writing = new Set<OpenPack>();
+  private readonly waitingForSlot: OpenPack[] = [];
+  private readonly smallBytes: number;
+  private readonly targetBytes: number;
+  private readonly delayMs: number;
+  private readonly flushSlots: number;
+  private loaded: Promise<void> | undefined;
+  private deferredFailure: unknown;
+  private refreshing: Promise<void> | undefined;
+  private readonly packNs: Namespace;
+  private readonly indexNs: Namespace;
+
+  constructor(
+    readonly inner: Store,
+    private readonly o: PackStoreOptions,
+  ) {
+    this.backend = inner.backend;
+    this.space = o.space;
+    this.smallBytes = o.smallBytes ?? DEFAULT_PACK_SMALL_BYTES;
+    this.targetBytes = o.targetBytes ?? DEFAULT_PACK_TARGET_BYTES;
+    this.delayMs = o.delayMs ?? DEFAULT_PACK_DELAY_MS;
+    this.flushSlots = o.flushSlots ?? Math.max(2, Math.floor((inner.parallelism ?? 8) / 4));
+    // Callers keep this many puts in flight: the more wait for one pack, the fewer packs.
+    if (o.writePacks) this.parallelism = Math.max(64, inner.parallelism ?? 0);
+    else if (inner.parallelism !== undefined) this.parallelism = inner.parallelism;
+    if (inner.refresh) this.refresh = () => inner.refresh!();
+    this.packNs = { space: o.space, kind: 'pack' };
+    this.indexNs = { space: o.space, kind: 'index' };
+  }
+
+  get packCount(): number {
+    return this.table.packCount;
+  }
+
+  private packedKind(ns: Namespace): PackedKind | undefined {
+    return ns.space === this.o.space && (ns.kind === 'data' || ns.kind === 'meta') ? ns.kind : undefined;
+  }
+
+  // ---- the index of packs ---------------------------------------------------------------------
+
+  private isLoaded = false;
+
+  /** Once the index is learned, puts and reads go on in the same turn (no await in between). */
+  private ready(): Promise<void> | undefined {
+    if (this.isLoaded) return undefined;
+    this.loaded ??= this.relearn().then(() => {
+      this.isLoaded = true;
+    });
+    return this.loaded;
+  }
+
+  /** Learns the packs written since the last look and forgets those gone (coalesced). */
+  private relearn(): Promise<void> {
+    this.refreshing ??= this.load().finally(() => (this.refreshing = undefined));
+    return this.refreshing;
+  }
+
+  private async load(): Promise<void> {
+    const listed = new Set<string>();
+    for await (const pack of this.inner.list(this.indexNs)) {
+      listed.add(pack);
+      if (this.table.hasPack(pack)) continue;
+      await this.learn(pack);
+    }
+    for (const pack of this.table.packIds()) if (!listed.has(pack)) this.table.drop(pack);
+  }
+
+  /** Reads a pack's index object into the table; a damaged one is rebuilt from the pack's tail. */
+  private async learn(pack: string): Promise<void> {
+    let sealed: Uint8Array;
+    try {
+      sealed = await this.inner.get(this.indexNs, pack);
+    } catch (e) {
+      if (e instanceof FragfsError && e.code === 'MISSING_FRAGMENT') return; // gone meanwhile
+      throw e;
+    }
+    const size = await this.inner.size(this.packNs, pack);
+    if (size === undefined) return; // an index whose pack is gone: nothing lies there
+    try {
+      const withTail = Buffer.concat([sealed, tailOf(sealed.length)]);
+      const idx = openPackIndex(this.o.indexKey, withTail, size, `pack ${pack}`);
+      this.table.add(pack, idx.kind, idx.entries);
+    } catch (e) {
+      if (!(e instanceof FragfsError && e.code === 'CORRUPT')) throw e;
+      await this.rebuildIndex(pack);
+    }
+  }
+
+  /** The index of `pack` from the pack itself, written back as its index object. */
+  async rebuildIndex(pack: string): Promise<void> {
+    const bytes = await this.inner.get(this.packNs, pack);
+    if (toHex(blake3(bytes)) !== pack) throw new FragfsError('CORRUPT', `pack ${pack}: its bytes do not hash to its id`, { fragmentId: pack });
+    const idx = readPackIndex(this.o.indexKey, bytes, `pack ${pack}`);
+    const trailerBytes = bytes.length - idx.entries.reduce((n, e) => n + e.length, 0);
+    try {
+      await this.inner.put(this.indexNs, pack, bytes.subarray(bytes.length - trailerBytes, bytes.length - PACK_TAIL_BYTES));
+    } catch (e) {
+      // A store open read-only reads the pack's own index; the next writer writes it back.
+      if (!(e instanceof FragfsError && e.code === 'READ_ONLY')) throw e;
+    }
+    this.table.add(pack, idx.kind, idx.entries);
+  }
+
+  // ---- writing ----------------------------------------------------------------------------------
+
+  async put(ns: Namespace, id: string, bytes: Uint8Array, o?: PutOptions): Promise<void> {
+    const kind = this.packedKind(ns);
+    if (kind === undefined || !this.o.writePacks || bytes.length > this.smallBytes) return this.inner.put(ns, id, bytes, o);
+    if (!this.isLoaded) await this.ready();
+    // A pinned (fresh) put is written anew: the pack this process knows it in may be one a gc is
+    // deleting (docs/DESIGN.md, "Packs and gc").
+    if (o?.fresh !== true && this.table.lookup(id, kind)) return;
+    this.throwDeferredFailure();
+    const pending = this.pendingPack(kind, id);
+    if (pending) return o?.deferred ? undefined : pending.done;
+    // Deferred: resolved before the pack is written, so the bytes are the store's own from here.
+    if (o?.deferred) bytes = Buffer.from(bytes);
+    let p = this.open.get(kind);
+    if (!p) {
+      let resolve!: () => void;
+      let reject!: (e: unknown) => void;
+      const done = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+      done.catch(() => undefined); // each put awaits it; none may go unhandled
+      p = { kind, fragments: [], byId: new Map(), bytes: 0, done, resolve, reject };
+      this.open.set(kind, p);
+    }
+    // A put that waits for its pack gets it written soon; deferred ones fill packs up (or sync does).
+    if (!o?.deferred && p.timer === undefined) {
+      const opened = p;
+      p.timer = setTimeout(() => this.seal(opened), this.delayMs);
+    }
+    p.fragments.push({ id, bytes });
+    p.byId.set(id, bytes);
+    p.bytes += bytes.length;
+    if (p.bytes >= this.targetBytes) this.seal(p);
+    if (!o?.deferred) return p.done;
+    // Deferred puts wait only when packs queue up for writing (memory stays bounded).
+    p.deferred = true;
+    while (this.waitingForSlot.length >= this.flushSlots) {
+      await this.waitingForSlot[0]!.done.catch(() => undefined);
+    }
+    return undefined;
+  }
+
+  /** A deferred put's pack that failed fails the next put or sync of this store (once). */
+  private throwDeferredFailure(): void {
+    const e = this.deferredFailure;
+    if (e === undefined) return;
+    this.deferredFailure = undefined;
+    throw e;
+  }
+
+  private pendingPack(kind: PackedKind, id: string): OpenPack | undefined {
+    const p = this.open.get(kind);
+    if (p?.byId.has(id)) return p;
+    for (const w of this.writing) if (w.kind === kind && w.byId.has(id)) return w;
+    for (const w of this.waitingForSlot) if (w.kind === kind && w.byId.has(id)) return w;
+    return undefined;
+  }
+
+  /** Closes the open pack to new fragments and writes it when a slot is free. */
+  private seal(p: OpenPack): void {
+    if (this.open.get(p.kind) === p) this.open.delete(p.kind);
+    if (p.timer) clearTimeout(p.timer);
+    if (p.kind === 'meta') {
+      // Metadata names data: the data gathered so far goes first, and this pack waits for it.
+      const data = this.open.get('data');
+      if (data) this.seal(data);
+      p.after = [...this.waitingForSlot, ...this.writing].filter((w) => w.kind === 'data').map((w) => w.done);
+    }
+    this.waitingForSlot.push(p);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.writing.size < this.flushSlots && this.waitingForSlot.length > 0) {
+      const p = this.waitingForSlot.shift()!;
+      this.writing.add(p);
+      this.write(p)
+        .then(p.resolve, (e: unknown) => {
+          if (p.deferred) this.deferredFailure ??= e;
+          p.reject(e);
+        })
+        .finally(() => {
+        this.writing.delete(p);
+        this.pump();
+      });
+    }
+  }
+
+  /** The pack first, then its index: an index never names a pack that is not there. */
+  private async write(p: OpenPack): Promise<void> {
+    if (p.after) await Promise.all(p.after);
+    const bytes = buildPack(this.o.indexKey, p.kind, p.fragments);
+    const pack = toHex(blake3(bytes));
+    const sealedBytes = bytes.readUInt32LE(bytes.length - PACK_TAIL_BYTES);
+    await this.inner.put(this.packNs, pack, bytes);
+    await this.inner.put(this.indexNs, pack, bytes.subarray(bytes.length - PACK_TAIL_BYTES - sealedBytes, bytes.length - PACK_TAIL_BYTES));
+    let offset = 0;
+    this.table.add(
+      pack,
+      p.kind,
+      p.fragments.map((f) => {
+        const e = { id: f.id, offset, length: f.bytes.length };
+        offset += f.bytes.length;
+        return e;
+      }),
+    );
+  }
+
+  // ---- reading ----------------------------------------------------------------------------------
+
+  private async read(loc: PackLocation): Promise<Uint8Array> {
+    return getRangeOf(this.inner, this.packNs, loc.pack, loc.offset, loc.length);
+  }
+
+  async get(ns: Namespace, id: string): Promise<Uint8Array> {
+    const kind = this.packedKind(ns);
+    if (kind === undefined) return this.inner.get(ns, id);
+    const pending = this.pendingPack(kind, id);
+    if (pending) return Buffer.from(pending.byId.get(id)!);
+    if (!this.isLoaded) await this.ready();
+    const loc = this.table.lookup(id, kind);
+    if (loc) {
+      try {
+        return await this.read(loc);
+      } catch (e) {
+        if (!isMissing(e)) throw e;
+        // The pack went (a gc moved its fragments elsewhere): forget it and look again.
+        this.table.drop(loc.pack);
+      }
+    } else {
+      try {
+        return await this.inner.get(ns, id);
+      } catch (e) {
+        if (!isMissing(e)) throw e;
+      }
+    }
+    // Not where this process last saw it: another writer packed it, or a gc moved it.
+    await this.relearn();
+    const again = this.table.lookup(id, kind);
+    if (again === undefined) throw missingFragment(ns, id);
+    return this.read(again);
+  }
+
+  async getRange(ns: Namespace, id: string, offset: number, length: number): Promise<Uint8Array> {
+    if (this.packedKind(ns) === undefined) return getRangeOf(this.inner, ns, id, offset, length);
+    const whole = await this.get(ns, id);
+    if (whole.length < offset + length) throw new FragfsError('CORRUPT', `fragment ${id} (${ns.kind}) is shorter than ${offset + length} bytes`, { fragmentId: id });
+    return whole.subarray(offset, offset + length);
+  }
+
+  async has(ns: Namespace, id: string): Promise<boolean> {
+    return (await this.size(ns, id)) !== undefined;
+  }
+
+  /**
+   * What is there now: a pack this process knows the fragment in is looked at (a stat, or a
+   * request), and a pack gone since is forgotten before the answer.
+   */
+  async size(ns: Namespace, id: string): Promise<number | undefined> {
+    const kind = this.packedKind(ns);
+    if (kind === undefined) return this.inner.size(ns, id);
+    const pending = this.pendingPack(kind, id);
+    if (pending) return pending.byId.get(id)!.length;
+    if (!this.isLoaded) await this.ready();
+    let loc = this.table.lookup(id, kind);
+    if (loc && !(await this.inner.has(this.packNs, loc.pack))) {
+      this.table.drop(loc.pack);
+      await this.relearn();
+      loc = this.table.lookup(id, kind);
+    }
+    return loc?.length ?? (await this.inner.size(ns, id));
+  }
+
+  forgetGone(): Promise<void> {
+    return this.relearn();
+  }
+
+  /**
+   * Every id once: the single objects, then each packed id from the pack the table resolves it to
+   * (an id two writers both packed is listed from one of them).
+   */
+  async *list(ns: Namespace): AsyncIterable<string> {
+    const kind = this.packedKind(ns);
+    if (kind === undefined) {
+      yield* this.inner.list(ns);
+      return;
+    }
+    await this.relearn();
+    for await (const id of this.inner.list(ns)) if (this.table.lookup(id, kind) === undefined) yield id;
+    for (const pack of this.table.packIds()) {
+      if (this.table.kindOf(pack) !== kind) continue;
+      let sealed: Uint8Array;
+      let size: number | undefined;
+      try {
+        sealed = await this.inner.get(this.indexNs, pack);
+        size = await this.inner.size(this.packNs, pack);
+      } catch (e) {
+        if (isMissing(e)) continue;
+        throw e;
+      }
+      if (size === undefined) continue;
+      const idx = openPackIndex(this.o.indexKey, Buffer.concat([sealed, tailOf(sealed.length)]), size, `pack ${pack}`);
+      for (const e of idx.entries) if (this.table.lookup(e.id, kind)?.pack === pack) yield e.id;
+    }
+  }
+
+  // ---- for gc (src/gc/gc-packs.ts) --------------------------------------------------------------
+
+  /** Every pack of the space as the index objects list them now. */
+  async packIds(): Promise<string[]> {
+    await this.relearn();
+    return this.table.packIds();
+  }
+
+  /** The pack this process reads `id` from, if packed. */
+  packOf(kind: PackedKind, id: string): string | undefined {
+    return this.table.lookup(id, kind)?.pack;
+  }
+
+  /** A pack's entries from its index object; undefined when the index is gone. */
+  async entriesOf(pack: string): Promise<PackIndex | undefined> {
+    let sealed: Uint8Array;
+    try {
+      sealed = await this.inner.get(this.indexNs, pack);
+    } catch (e) {
+      if (isMissing(e)) return undefined;
+      throw e;
+    }
+    return openSealedIndex(this.o.indexKey, sealed, `pack ${pack}`);
+  }
+
+  readEntry(pack: string, offset: number, length: number): Promise<Uint8Array> {
+    return getRangeOf(this.inner, this.packNs, pack, offset, length);
+  }
+
+  /** Moves a pack out of sight (its index stays, so a later gc can judge it in the trash). */
+  async trashPack(pack: string): Promise<void> {
+    await this.inner.trash(this.packNs, pack);
+    this.table.drop(pack);
+  }
+
+  async untrashPack(pack: string): Promise<void> {
+    await this.inner.untrash(this.packNs, pack);
+    if (!(await this.inner.has(this.packNs, pack))) return;
+    // A gc purging it meanwhile may have deleted its index first: the pack says what it was.
+    if (await this.inner.has(this.indexNs, pack)) await this.learn(pack);
+    else await this.rebuildIndex(pack);
+  }
+
+  /**
+   * Deletes a trashed pack for good, then its index unless a writer brought the pack back in
+   * place before the purge (once purged, nothing can bring it back, so the look cannot go stale).
+   */
+  async purgePack(pack: string): Promise<void> {
+    // The index first: a process that looks again (forgetGone) then no longer finds the pack.
+    await this.inner.delete(this.indexNs, pack);
+    await this.inner.purge(this.packNs, pack);
+    this.table.drop(pack);
+    // A writer brought it back in place before the purge: it needs its index again.
+    if (await this.inner.has(this.packNs, pack)) await this.rebuildIndex(pack);
+  }
+
+  /**
+   * Deletes the index of a pack that is neither in place nor in the trash (a crash between a purge
+   * and the index's delete). The trash is looked at first and the place second: only gc moves a
+   * pack into the trash, and the gc calling this holds the gc lock.
+   */
+  async deleteOrphanIndex(pack: string): Promise<void> {
+    for await (const id of this.inner.listTrash(this.packNs)) if (id === pack) return;
+    if (await this.inner.has(this.packNs, pack)) return;
+    await this.inner.delete(this.indexNs, pack);
+  }
+
+  listIndexes(): AsyncIterable<string> {
+    return this.inner.list(this.indexNs);
+  }
+
+  listTrashedPacks(): AsyncIterable<string> {
+    return this.inner.listTrash(this.packNs);
+  }
+
+  async hasPack(pack: string): Promise<boolean> {
+    return this.inner.has(this.packNs, pack);
+  }
+
+  // ---- passed to the inner store ------------------------------------------------------------------
+
+  /** A packed fragment stays in its pack until a gc rewrites the pack (gc-packs.ts). */
+  delete(ns: Namespace, id: string): Promise<void> {
+    return this.inner.delete(ns, id);
+  }
+  /** gc moves packed fragments by their packs (gc-packs.ts): this moves single objects only. */
+  trash(ns: Namespace, id: string): Promise<void> {
+    return this.inner.trash(ns, id);
+  }
+  /**
+   * Also brings back the pack this process knows the fragment in, when a gc had moved it to the
+   * trash: a writer naming a fragment it holds (gc-guard.ts) needs it in place.
+   */
+  async untrash(ns: Namespace, id: string): Promise<void> {
+    await this.inner.untrash(ns, id);
+    const kind = this.packedKind(ns);
+    if (kind === undefined) return;
+    if (!this.isLoaded) await this.ready();
+    const pack = this.table.lookup(id, kind)?.pack ?? (await this.trashedPackOf(kind, id));
+    if (pack === undefined) return;
+    await this.untrashPack(pack);
+    if (!(await this.inner.has(this.packNs, pack))) {
+      // Purged already: what has() answers next must not come from this process's old view.
+      this.table.drop(pack);
+      await this.relearn();
+    }
+  }
+
+  /** A trashed pack holding `id` (only a writer racing a gc asks: a listing of the trash is fine). */
+  private async trashedPackOf(kind: PackedKind, id: string): Promise<string | undefined> {
+    for await (const pack of this.inner.listTrash(this.packNs)) {
+      const idx = await this.entriesOf(pack).catch(() => undefined);
+      if (idx?.kind === kind && idx.entries.some((e) => e.id === id)) return pack;
+    }
+    return undefined;
+  }
+  purge(ns: Namespace, id: string): Promise<void> {
+    return this.inner.purge(ns, id);
+  }
+  listTrash(ns: Namespace): AsyncIterable<string> {
+    return this.inner.listTrash(ns);
+  }
+  /** Writes the open packs (deferred puts become durable with the inner store's sync). */
+  async sync(): Promise<void> {
+    await this.drain();
+    this.throwDeferredFailure();
+    await this.inner.sync();
+  }
+
+  private async drain(): Promise<void> {
+    for (const p of [...this.open.values()]) this.seal(p);
+    await Promise.allSettled([...this.waitingForSlot, ...this.writing].map((p) => p.done));
+  }
+  refresh?(): void;
+  async close(): Promise<void> {
+    await this.drain();
+    await this.inner.close();
+  }
+}
+
+function isMissing(e: unknown): boolean {
+  return e instanceof FragfsError && e.code === 'MISSING_FRAGMENT';
+}
+
+/** The fixed tail of a pack whose sealed index is `sealedBytes` long. */
+function tailOf(sealedBytes: number): Buffer {
+  const tail = Buffer.alloc(PACK_TAIL_BYTES);
+  tail.writeUInt32LE(sealedBytes, 0);
+  tail.write('fpk1', 4, 'latin1');
+  return tail;
+}
