@@ -50,7 +50,7 @@ export function registerVerify(program: Command): void {
           process.stdout.write(`${p.problem} ${p.kind} fragment ${p.fragmentId}: ${p.message.replace(`fragment ${p.fragmentId}: `, '')}${users}\n`);
         }
         process.stdout.write(
-          `checked ${report.snapshots} snapshots (the totals of ${report.treesChecked} trees)${liveFiles === undefined ? '' : `, the live tree (${liveFiles} files)`}, ${report.metaChecked} metadata and ${report.dataChecked} data fragments` +
+          `checked ${report.snapshots} snapshots (the totals of ${report.treesChecked} trees)${liveFiles === undefined ? '' : `, the live tree (${liveFiles} files)`}, ${report.metaChecked} metadata and ${report.dataChecked} data fragments${report.packsChecked ? ` and ${report.packsChecked} packs` : ''}` +
             `: ${report.problems.length === 0 ? 'no problems' : `${report.problems.length} problems`}` +
             `${report.unreferencedChecked ? `; ${report.unreferencedChecked} more fragments no snapshot or live file needs are intact and reclaimable (fragfs gc frees them)` : ''}\n`,
         );

@@ -52,7 +52,13 @@ export function packIndexKeyOf(masterKey: Uint8Array): Uint8Array {
 }
 
 /** The pack of `fragments` (in this order) with its sealed index. */
-export function buildPack(key: Uint8Array, kind: PackedKind, fragments: readonly { id: string; bytes: Uint8Array }[]): Buffer {
+export function buildPack(
+  key: Uint8Array,
+  kind: PackedKind,
+  fragments: readonly { id: string; bytes: Uint8Array }[],
+  /** Fixed only by the test vectors: every pack gets a random one. */
+  nonce: Uint8Array = randomBytes(NONCE_BYTES),
+): Buffer {
   if (fragments.length === 0 || fragments.length > MAX_PACK_ENTRIES) {
     throw new FragfsError('INVALID', `a pack holds 1..${MAX_PACK_ENTRIES} fragments, not ${fragments.length}`);
   }
@@ -62,7 +68,7 @@ export function buildPack(key: Uint8Array, kind: PackedKind, fragments: readonly
     entries.push([Buffer.from(f.id, 'hex'), offset, f.bytes.length]);
     offset += f.bytes.length;
   }
-  const sealed = sealIndex(key, packr.pack([PACK_FORMAT_VERSION, kind, entries]));
+  const sealed = sealIndex(key, packr.pack([PACK_FORMAT_VERSION, kind, entries]), nonce);
   const tail = Buffer.alloc(PACK_TAIL_BYTES);
   tail.writeUInt32LE(sealed.length, 0);
   tail.write(PACK_MAGIC, 4, 'latin1');

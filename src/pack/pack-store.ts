@@ -124,6 +124,16 @@ export class PackStore implements Store {
       await this.learn(pack);
     }
     for (const pack of this.table.packIds()) if (!listed.has(pack)) this.table.drop(pack);
+    // A pack whose index object is missing (lost, or deleted by hand) is indexed from its own tail.
+    for await (const pack of this.inner.list(this.packNs)) {
+      if (listed.has(pack) || this.table.hasPack(pack)) continue;
+      try {
+        await this.rebuildIndex(pack);
+      } catch (e) {
+        // A damaged pack is verify's to report; its fragments read as missing meanwhile.
+        if (!(e instanceof FragfsError && e.code === 'CORRUPT')) throw e;
+      }
+    }
   }
 
   /** Reads a pack's index object into the table; a damaged one is rebuilt from the pack's tail. */
@@ -145,6 +155,13 @@ export class PackStore implements Store {
       if (!(e instanceof FragfsError && e.code === 'CORRUPT')) throw e;
       await this.rebuildIndex(pack);
     }
+  }
+
+  /** Reads `pack` whole: CORRUPT unless its bytes hash to its id and its own index opens. */
+  async checkPack(pack: string): Promise<void> {
+    const bytes = await this.inner.get(this.packNs, pack);
+    if (toHex(blake3(bytes)) !== pack) throw new FragfsError('CORRUPT', `pack ${pack}: its bytes do not hash to its id`, { fragmentId: pack });
+    readPackIndex(this.o.indexKey, bytes, `pack ${pack}`);
   }
 
   /** The index of `pack` from the pack itself, written back as its index object. */

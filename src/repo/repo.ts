@@ -11,7 +11,7 @@ import { FragfsError, fromFsError, isFragfsError } from '../errors.js';
 import { decodeMeta, encodeMeta } from '../fragment/meta-codec.js';
 import type { BlockRef, MetaObject, RefObject } from '../fragment/tree-format.js';
 import { openBackend } from '../store/open-backend.js';
-import { packSettingsFor, withPacks } from '../pack/pack-settings.js';
+import { packSettingsFor, withPacks, type PackSettings } from '../pack/pack-settings.js';
 import { isRemoteLocation, remoteBackendOf, storeLocation } from '../remote/store-site.js';
 import { PRIVATE_DIR_MODE, mkdirPrivate, tightenStoreIfLoose } from '../store/private-modes.js';
 import { isValidSpaceName, type BackendName, type Namespace, type Store } from '../store/store.js';
@@ -228,6 +228,11 @@ export class Repo {
     const packs = packSettingsFor(g.backend);
     const copy: SpaceConfig = packs ? { ...rest, packs: entry.packs ?? packs } : rest;
     return copy.mac === undefined ? copy : withMac(copy, this.space, this.keys.masterKey, g);
+  }
+
+  /** `store` (another store holding this space, as `sync` writes it) as this space reads and writes it there. */
+  packedStore(store: Store, settings: PackSettings | undefined): Store {
+    return withPacks(store, this.space, this.keys.masterKey, settings);
   }
 
   /** Identifies the convergence domain without revealing the secret (same value = stores dedup together). */

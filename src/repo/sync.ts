@@ -66,7 +66,7 @@ async function prepareDest(src: Repo, destPath: string, backend: BackendName | u
     dest = { ...globals, spaces: { [src.space]: await src.spaceConfigForStore(globals) } };
     await writeStoreConfig(destPath, dest);
   }
-  return openBackend(dest.backend, destPath);
+  return src.packedStore(await openBackend(dest.backend, destPath), dest.spaces[src.space]!.packs);
 }
 
 export async function syncStore(src: Repo, destPath: string, keyOrName: string | undefined, o: SyncOptions = {}): Promise<SyncResult> {
@@ -114,7 +114,8 @@ export async function syncStore(src: Repo, destPath: string, keyOrName: string |
             fragmentId: id,
           });
         }
-        await out.put(ns, id, bytes, pinned ? { fresh: true } : undefined);
+        // Deferred: out.sync() runs after the data and after the metadata, before the refs name them.
+        await out.put(ns, id, bytes, { fresh: pinned, deferred: ns.kind !== 'ref' });
         result.copiedFragments++;
         result.copiedBytes += bytes.length;
         o.onFragment?.(bytes.length, true);

@@ -7,6 +7,7 @@
 
 import { availableParallelism } from 'node:os';
 import { blake3, toHex } from '../codec/blake3.js';
+import { PackStore } from '../pack/pack-store.js';
 import { FragfsError, isFragfsError } from '../errors.js';
 import type { BlockRef, Entry } from '../fragment/tree-format.js';
 import type { Repo } from './repo.js';
@@ -17,7 +18,7 @@ import { readExtents } from './tree-writer.js';
 
 export interface VerifyProblem {
   fragmentId: string;
-  kind: 'data' | 'meta' | 'ref' | 'live';
+  kind: 'data' | 'meta' | 'ref' | 'live' | 'pack';
   problem: 'corrupt' | 'missing';
   message: string;
   /** Files or folders (`<key prefix>:/path`) that need the fragment; capped at a few. */
@@ -34,6 +35,8 @@ export interface VerifyReport {
   /** Metadata fragments (snapshots, dirs, manifest pages) that passed every check. */
   metaChecked: number;
   unreferencedChecked: number;
+  /** Packs read whole and found intact (their own index included). */
+  packsChecked: number;
   plainBytesChecked: number;
   problems: VerifyProblem[];
 }
@@ -57,6 +60,7 @@ export async function verifyStore(repo: Repo, keyOrName: string | undefined, o: 
     dataChecked: 0,
     metaChecked: 0,
     unreferencedChecked: 0,
+    packsChecked: 0,
     plainBytesChecked: 0,
     problems: [],
   };
@@ -220,6 +224,21 @@ export async function verifyStore(repo: Repo, keyOrName: string | undefined, o: 
             report.unreferencedChecked++;
           } catch (err) {
             problem(err, ns.kind as 'data' | 'meta', [], id);
+          }
+        });
+      }
+    }
+    // Every pack whole: its fragments were checked one by one above; this finds damage in the rest
+    // of it (its own index, which rebuilds a lost index object) before it is needed.
+    if (repo.store instanceof PackStore) {
+      const packs = repo.store;
+      for await (const pack of packs.inner.list({ space: repo.space, kind: 'pack' })) {
+        await limit.run(async () => {
+          try {
+            await packs.checkPack(pack);
+            report.packsChecked++;
+          } catch (err) {
+            problem(err, 'pack', [], pack);
           }
         });
       }
