@@ -104,9 +104,16 @@ export class PackStore implements Store {
   /** Once the index is learned, puts and reads go on in the same turn (no await in between). */
   private ready(): Promise<void> | undefined {
     if (this.isLoaded) return undefined;
-    this.loaded ??= this.relearn().then(() => {
-      this.isLoaded = true;
-    });
+    this.loaded ??= this.relearn().then(
+      () => {
+        this.isLoaded = true;
+      },
+      (e: unknown) => {
+        // Out of reach for now (a remote service): the next call looks again.
+        this.loaded = undefined;
+        throw e;
+      },
+    );
     return this.loaded;
   }
 

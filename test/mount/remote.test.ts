@@ -179,7 +179,13 @@ if (enabled) {
     t.true((await readFile(join(m.mountpoint, 'closed-during.bin'))).equals(closed));
 
     await relay.start();
-    await fh.sync();
+    try {
+      await fh.sync();
+    } catch (err) {
+      // What the mount said is the explanation.
+      if (m.logFile) t.log(await readFile(m.logFile, 'utf8').catch(() => 'no log'));
+      throw err;
+    }
     await fh.close();
     t.is((await m.umount()).code, 0);
 

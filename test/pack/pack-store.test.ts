@@ -140,3 +140,27 @@ test('a put resolves only once its pack is stored: every resolved put is in a pa
   t.is(await count(store.inner, 'pack'), 1);
   await store.close();
 });
+
+test('a first look at the packs that fails (a service out of reach) is made again by the next call', async (t) => {
+  const dir = await withDir(t);
+  const inner = await DirStore.open(dir);
+  let down = true;
+  const flaky = new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'list' && down) {
+        return () => ({
+          [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error('connect ECONNREFUSED')) }),
+        });
+      }
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  const store = new PackStore(flaky, { space, indexKey: key, writePacks: true });
+  const f = fragment();
+  await t.throwsAsync(store.put(data, f.id, f.bytes), { message: /ECONNREFUSED/ });
+  down = false;
+  await store.put(data, f.id, f.bytes);
+  t.deepEqual(Buffer.from(await store.get(data, f.id)), f.bytes);
+  await store.close();
+});
