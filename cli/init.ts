@@ -12,6 +12,8 @@ interface InitOptions extends StoreOptions {
   blockSize?: string;
   shareConvergenceWith?: string;
   shareSpace?: string;
+  /** false with --no-packs. */
+  packs?: boolean;
   json?: boolean;
 }
 
@@ -28,6 +30,7 @@ export function registerInit(program: Command): void {
         "dedup against another store: reuse its convergence secret (asks that store's passphrase via FRAGFS_SHARE_PASSPHRASE or the same passphrase)",
       )
       .option('--share-space <name>', 'the space of the store named by --share-convergence-with', 'default')
+      .option('--no-packs', 'store every fragment as its own file or object (dir, split and remote stores gather small ones into packs)')
       .option('--json', 'print the result as JSON'),
   ).action(
     action(async (store: string, opts: InitOptions) => {
@@ -53,6 +56,7 @@ export function registerInit(program: Command): void {
         ...(opts.space === undefined ? {} : { space: opts.space }),
         ...(blockSize === undefined ? {} : { blockSize }),
         ...(share ? { shareConvergenceWith: share } : {}),
+        ...(opts.packs === false ? { packs: false } : {}),
       });
       const info = {
         store: repo.storePath,

@@ -118,3 +118,15 @@ test('a put killed with SIGKILL at random moments leaves a store that verifies; 
   t.deepEqual(await describeTree(back), await describeTree(src));
   t.is((await runCli(['verify', store])).code, 0);
 });
+
+test('init --no-packs keeps one file per fragment', async (t) => {
+  const work = await tempDir('fragfs-nopacks-');
+  t.teardown(work.remove);
+  const store = join(work.path, 'store');
+  t.is((await runCli(['init', store, '--backend', 'dir', '--no-packs'])).code, 0);
+  const src = join(work.path, 'src');
+  await smallTree(src, 50);
+  t.is((await runCli(['put', store, src])).code, 0);
+  t.is((await filesIn(store, 'packs')).length, 0);
+  t.is((await filesIn(store, 'objects')).length, 50);
+});
