@@ -58,7 +58,8 @@ export class ObjectStore implements Store {
     // Rewriting an object with the same bytes (content addressing) is harmless, so only large ones
     // are worth a look first.
     const key = ObjectStore.keyOf(ns, id);
-    if (bytes.length >= LOOK_BEFORE_PUT_BYTES && ns.kind !== 'ref' && (await this.objects.size(key)) === bytes.length) return;
+    // A pack is new whenever it is written (its index is sealed under a fresh nonce): no look.
+    if (bytes.length >= LOOK_BEFORE_PUT_BYTES && (ns.kind === 'data' || ns.kind === 'meta') && (await this.objects.size(key)) === bytes.length) return;
     await this.objects.put(key, bytes);
   }
 
