@@ -9,6 +9,7 @@
 import { createCipheriv, timingSafeEqual, type Cipher } from 'node:crypto';
 import { Blake3Hasher } from '@napi-rs/blake-hash';
 import { FragfsError } from '../errors.js';
+import { ByteLru } from './byte-lru.js';
 
 /** BLAKE3 derive_key contexts of the live state's keys (from the master key). Fixed forever. */
 export const LIVE_INDEX_KEY_CONTEXT = 'fragfs 2026-11 live state index key v1';
@@ -46,8 +47,10 @@ export const GROUP_KEY_BYTES = 32;
 /** The synthetic IV, which is also the authentication tag. */
 const TAG_BYTES = 16;
 const MAX_ID = 2 ** 48 - 1;
-/** Index keys remembered (about 100 bytes each): a request computes the same few again and again. */
-const INDEX_CACHE_ENTRIES = 100_000;
+/** What one remembered index key holds (its Buffer, backing store and map key), measured. */
+export const INDEX_KEY_BYTES = 200;
+/** Memory for remembered index keys unless the state says otherwise. */
+const DEFAULT_INDEX_CACHE_BYTES = 4 * 1024 * 1024;
 /**
  * Entry keys remembered: a create computes the same one three times (the kernel's LOOKUP, the
  * create's own check, the new entry), at a BLAKE3 call of ~13 us each here.
@@ -62,10 +65,13 @@ export class LiveCrypto {
   private readonly block = Buffer.alloc(16);
   private readonly nameHasher: Blake3Hasher;
   private readonly tagHasher: Blake3Hasher;
-  private readonly indexCache = new Map<string, Buffer>();
+  /** Index keys by (kind, id) for sub 0 (id x 16 + kind, exact below 2^52), else by a string. */
+  private readonly indexCache: ByteLru<number | string, Buffer>;
   private readonly namedCache = new Map<string, Buffer>();
 
-  constructor(keys: LiveKeys) {
+  constructor(keys: LiveKeys, indexCacheBytes = DEFAULT_INDEX_CACHE_BYTES) {
+    // A request computes the same few keys again and again; a walk computes each once.
+    this.indexCache = new ByteLru(indexCacheBytes, () => INDEX_KEY_BYTES);
     for (const [k, v] of Object.entries(keys)) {
       if (!(v instanceof Uint8Array) || v.length !== 32) throw new FragfsError('INVALID', `live state ${k} key must be 32 bytes`);
     }
@@ -83,7 +89,7 @@ export class LiveCrypto {
    * 3 zero bytes). A permutation, so distinct inputs never share a key. The caller MUST NOT change it.
    */
   index(kind: Kind, id: number, sub = 0): Buffer {
-    const memo = `${kind}.${id}.${sub}`;
+    const memo = sub === 0 && Number.isSafeInteger(id) && id >= 0 && id <= MAX_ID ? id * 16 + kind : `${kind}.${id}.${sub}`;
     const hit = this.indexCache.get(memo);
     if (hit !== undefined) return hit;
     if (!Number.isSafeInteger(id) || id < 0 || id > MAX_ID || !Number.isSafeInteger(sub) || sub < 0 || sub > MAX_ID) {
@@ -95,7 +101,6 @@ export class LiveCrypto {
     b.writeUIntBE(id, 1, 6);
     b.writeUIntBE(sub, 7, 6);
     const key = this.prp.update(b);
-    if (this.indexCache.size >= INDEX_CACHE_ENTRIES) this.indexCache.clear();
     this.indexCache.set(memo, key);
     return key;
   }

@@ -56,6 +56,8 @@ export interface LiveVfsOptions {
   cacheBytes?: number;
   /** Bytes of dirty block images buffered before the oldest are stored (default DEFAULT_WRITE_BUFFER_BYTES). */
   writeBufferBytes?: number;
+  /** Bytes of decoded live-state records and keys kept in memory (default DEFAULT_META_CACHE_BYTES). */
+  metaCacheBytes?: number;
   /** Owner of the root dir of a fresh state (default: this process). */
   owner?: { uid: number; gid: number };
   /** What snapshots record as their source (e.g. the mount point), as bytes. */
@@ -164,7 +166,7 @@ export class LiveVfs implements Vfs {
     if (!o || !o.repo || typeof o.statePath !== 'string' || o.statePath.length === 0) {
       throw new FragfsError('INVALID', 'LiveVfs.open needs a repo and a statePath');
     }
-    for (const k of ['cacheBytes', 'writeBufferBytes', 'readAheadBytes'] as const) {
+    for (const k of ['cacheBytes', 'writeBufferBytes', 'readAheadBytes', 'metaCacheBytes'] as const) {
       const v = o[k];
       if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) throw new FragfsError('INVALID', `${k} must be a whole number of bytes`);
     }
@@ -187,7 +189,7 @@ export class LiveVfs implements Vfs {
     if (!readOnly || existsSync(dir)) await prepareLmdbFiles(lmdbFilePaths(dir, false), { readOnly });
     let state: LiveState;
     try {
-      state = new LiveState({ path: dir, readOnly, owner, keys });
+      state = new LiveState({ path: dir, readOnly, owner, keys, ...(o.metaCacheBytes === undefined ? {} : { metaCacheBytes: o.metaCacheBytes }) });
     } catch (e) {
       if (e instanceof FragfsError) throw e;
       throw new FragfsError('IO', `cannot open the live state at ${dir}: ${(e as Error).message}`, { path: dir, cause: e });
@@ -376,7 +378,7 @@ export class LiveVfs implements Vfs {
     return this.attrOf(f);
   }
 
-  forget(_ino: number): void {
+  forget(_ino: number, _nlookup: number): void {
     // Inode numbers are the live state's own and never reused: nothing is kept per kernel reference.
   }
 
