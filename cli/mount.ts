@@ -323,6 +323,9 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
       // A walk of the tree right after mounting (find, du, ls -R, rsync) finds the state's pages
       // in the page cache: see LiveState.warm. It runs beside the mount, not before it.
       void live.warm();
+      // Folders that stopped changing are written in the background, so a snapshot costs what
+      // changed lately, also right after a bulk write.
+      live.startWritingAhead();
       vfs = live;
     }
     handle = await mountVfs(vfs, mp, {

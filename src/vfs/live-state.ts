@@ -58,6 +58,8 @@ export const DEFAULT_META_CACHE_BYTES = 16 * 1024 * 1024;
 export const INODE_RECORD_BYTES = 320;
 /** What one cached directory entry holds (object, name Buffer, its key string), before the name's bytes. */
 export const ENTRY_RECORD_BYTES = 240;
+/** Changed directories remembered for the background writer; the oldest beyond are left to the snapshot. */
+const CHANGED_DIRS_MAX = 100_000;
 const NEXT_INO = 1;
 const INO_RANGE = 1024;
 
@@ -100,6 +102,11 @@ export class LiveState {
   private readonly crypto: LiveCrypto;
   /** While a snapshot runs: every dir and file invalidated meanwhile (its caches must not be written back). */
   touched: Set<number> | null = null;
+  /**
+   * Directories whose own entries (or an entry's attributes) changed, and when (ms), since the
+   * background writer last wrote them: the candidates for writing ahead of the next snapshot.
+   */
+  readonly changedDirs = new Map<number, number>();
   /**
    * Decoded inode records by ino, as last written or read outside a read transaction. Callers get
    * copies, so mutating a record without putInode changes nothing; a transaction that throws drops
@@ -493,6 +500,12 @@ export class LiveState {
    * the first uncached dir, except while a snapshot runs (then it records every dir it passes).
    */
   dirChanged(dir: number): void {
+    if (this.cacheRecords) {
+      // Re-inserted so the map's order is the order of last change (oldest first).
+      this.changedDirs.delete(dir);
+      if (this.changedDirs.size >= CHANGED_DIRS_MAX) this.changedDirs.delete(this.changedDirs.keys().next().value as number);
+      this.changedDirs.set(dir, Date.now());
+    }
     let d: number | undefined = dir;
     for (let guard = 0; d !== undefined && guard < 1_000_000; guard++) {
       if (this.touched) this.touched.add(d);

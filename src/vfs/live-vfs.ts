@@ -19,7 +19,7 @@ import { ROOT_INO, S_IFDIR, S_IFMT, S_IFREG, S_IFLNK, isDir, isReg, isSymlink, t
 import { LiveImport } from './live-import.js';
 import { liveKeysOf } from './live-keys.js';
 import { migrateLiveState, OLD_STATE_FILE } from './live-migrate.js';
-import { LiveState } from './live-state.js';
+import { LiveState, type DirCacheValue, type FileContentCache } from './live-state.js';
 import { OpenFile, type FileContext } from './open-file.js';
 import { DEFAULT_READ_AHEAD_BYTES, newReadAheadState, type ReadAheadState } from './prefetch.js';
 import { SIBLING_FILES, SiblingStream } from './sibling-prefetch.js';
@@ -100,6 +100,11 @@ interface Handle {
 /** The live state's LMDB environment inside the live folder. */
 /** How often a file closed while its remote store was out of reach is flushed again. */
 const UNSTORED_RETRY_MS = 2000;
+/** A folder whose entries have not changed for this long is written ahead of the next snapshot. */
+export const WRITE_AHEAD_QUIET_MS = 2000;
+const WRITE_AHEAD_TICK_MS = 1000;
+/** Folders (each with its uncached subfolders) written ahead in one read transaction. */
+const WRITE_AHEAD_BATCH = 64;
 
 export function stateDirOf(statePath: string): string {
   return join(statePath, 'state');
@@ -120,6 +125,9 @@ export class LiveVfs implements Vfs {
   private readonly source: Buffer;
   private closed = false;
   private snapshotting: Promise<unknown> = Promise.resolve();
+  /** Writes folders that stopped changing ahead of the next snapshot (see writeAhead). */
+  private aheadTimer: NodeJS.Timeout | undefined;
+  private writingAhead = false;
   private readonly siblings = new SiblingStream();
   /**
    * While a snapshot takes its instant (docs/DESIGN.md, "Snapshots"): data changes wait here, so the
@@ -913,6 +921,77 @@ export class LiveVfs implements Vfs {
     }
   }
 
+  /**
+   * Starts writing folders ahead of snapshots in the background: every `WRITE_AHEAD_TICK_MS`, the
+   * folders whose entries have not changed for `WRITE_AHEAD_QUIET_MS` are serialized as a snapshot
+   * would (with every uncached folder below them) and their meta ids cached, so the next snapshot
+   * reuses them and costs what changed since, also right after a bulk write (docs/DESIGN.md).
+   */
+  startWritingAhead(quietMs = WRITE_AHEAD_QUIET_MS, tickMs = WRITE_AHEAD_TICK_MS): void {
+    if (this.readOnly || this.aheadTimer) return;
+    this.aheadTimer = setInterval(() => {
+      if (this.writingAhead || this.closed || this.state.changedDirs.size === 0) return;
+      const before = Date.now() - quietMs;
+      const quiet: number[] = [];
+      // Oldest change first: stop at the first folder that changed lately.
+      for (const [dir, at] of this.state.changedDirs) {
+        if (at > before || quiet.length >= WRITE_AHEAD_BATCH) break;
+        quiet.push(dir);
+      }
+      if (quiet.length === 0) return;
+      this.writingAhead = true;
+      const run = this.snapshotting.then(() => this.writeAhead(quiet));
+      this.snapshotting = run.catch(() => undefined);
+      run
+        .catch(() => undefined) // a failure here costs only time: the next snapshot writes these itself
+        .finally(() => (this.writingAhead = false));
+    }, tickMs);
+    this.aheadTimer.unref();
+  }
+
+  /** Folders `dirs` (and the uncached ones below them) written and cached, as of one read transaction. */
+  async writeAhead(dirs: readonly number[]): Promise<number> {
+    if (this.closed) return 0;
+    const guard = this.ctx.guard;
+    const op = guard?.begin();
+    try {
+      const touched = new Set<number>();
+      // The read transaction and the invalidation record start together: a change after this is in `touched`.
+      const rtx = this.state.readTxn();
+      this.state.touched = touched;
+      const writer = new SnapshotWriter(this.state, this.repo, rtx);
+      try {
+        for (const d of dirs) {
+          if (this.state.getDirCache(d, rtx) === undefined) await writer.writeDirOf(d);
+        }
+      } finally {
+        rtx.done();
+        this.state.touched = null;
+      }
+      for (const d of dirs) if (!touched.has(d)) this.state.changedDirs.delete(d);
+      const { newDirs, newContent } = writer.results();
+      this.keepCaches(newDirs, newContent, touched);
+      return newDirs.size;
+    } finally {
+      if (op !== undefined) guard!.end(op);
+    }
+  }
+
+  /** Caches what nothing changed while it was written (the invalidation walk recorded every dir it passed). */
+  private keepCaches(newDirs: ReadonlyMap<number, DirCacheValue>, newContent: ReadonlyMap<number, FileContentCache>, touched: ReadonlySet<number>): void {
+    this.state.txn(() => {
+      for (const [ino, v] of newDirs) {
+        if (!touched.has(ino) && this.state.peekInode(ino)) {
+          this.state.putDirCache(ino, v);
+          this.state.changedDirs.delete(ino);
+        }
+      }
+      for (const [ino, c] of newContent) {
+        if (!touched.has(ino) && this.state.peekInode(ino)) this.state.putContentCache(ino, c);
+      }
+    });
+  }
+
   private async snapshotInGuard(name: string | undefined, unlessRoot: string | undefined): Promise<{ key: string; root: string } | undefined> {
     const touched = new Set<number>();
     const rtx = await this.takeInstant();
@@ -924,15 +1003,7 @@ export class LiveVfs implements Vfs {
       rtx.done();
       this.state.touched = null;
     }
-    // Cache what nothing changed while we wrote it (the invalidation walk recorded every dir it passed).
-    this.state.txn(() => {
-      for (const [ino, v] of result.newDirs) {
-        if (!touched.has(ino) && this.state.peekInode(ino)) this.state.putDirCache(ino, v);
-      }
-      for (const [ino, c] of result.newContent) {
-        if (!touched.has(ino) && this.state.peekInode(ino)) this.state.putContentCache(ino, c);
-      }
-    });
+    this.keepCaches(result.newDirs, result.newContent, touched);
     if (unlessRoot !== undefined && result.root.dir === unlessRoot) return undefined;
     const key = await writeSnapshot(this.repo, result.root, {
       source: [this.source],
@@ -947,6 +1018,7 @@ export class LiveVfs implements Vfs {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    if (this.aheadTimer) clearInterval(this.aheadTimer);
     await this.snapshotting;
     let err: unknown;
     try {

@@ -48,6 +48,20 @@ export class SnapshotWriter {
     await (await this.repo.writerGuard())?.hold(kind, id, true);
   }
 
+  /**
+   * Directory `ino` and every uncached directory below it, written as they are in the read
+   * transaction (the background writer's unit: results go to `newDirs` and `newContent`).
+   */
+  async writeDirOf(ino: number): Promise<void> {
+    const rec = this.state.getInode(ino, this.rtx);
+    if (rec && isDir(rec)) await this.dirValue(ino);
+  }
+
+  /** What this run wrote: cache candidates. */
+  results(): { newDirs: Map<number, DirCacheValue>; newContent: Map<number, FileContentCache> } {
+    return { newDirs: this.newDirs, newContent: this.newContent };
+  }
+
   private async dirValue(ino: number): Promise<DirCacheValue> {
     const cached = this.state.getDirCache(ino, this.rtx);
     if (cached) {
