@@ -501,10 +501,8 @@ export class LiveState {
    */
   dirChanged(dir: number): void {
     if (this.cacheRecords) {
-      // Re-inserted so the map's order is the order of last change (oldest first).
-      this.changedDirs.delete(dir);
-      if (this.changedDirs.size >= CHANGED_DIRS_MAX) this.changedDirs.delete(this.changedDirs.keys().next().value as number);
-      this.changedDirs.set(dir, Date.now());
+      // Beyond the bound a folder is left to the snapshot itself (no reordering: see ByteLru on why).
+      if (this.changedDirs.size < CHANGED_DIRS_MAX || this.changedDirs.has(dir)) this.changedDirs.set(dir, Date.now());
     }
     let d: number | undefined = dir;
     for (let guard = 0; d !== undefined && guard < 1_000_000; guard++) {

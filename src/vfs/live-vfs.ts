@@ -19,6 +19,7 @@ import { ROOT_INO, S_IFDIR, S_IFMT, S_IFREG, S_IFLNK, isDir, isReg, isSymlink, t
 import { LiveImport } from './live-import.js';
 import { liveKeysOf } from './live-keys.js';
 import { migrateLiveState, OLD_STATE_FILE } from './live-migrate.js';
+import { ByteLru } from './byte-lru.js';
 import { LiveState, type DirCacheValue, type FileContentCache } from './live-state.js';
 import { OpenFile, type FileContext } from './open-file.js';
 import { DEFAULT_READ_AHEAD_BYTES, newReadAheadState, type ReadAheadState } from './prefetch.js';
@@ -103,6 +104,8 @@ const UNSTORED_RETRY_MS = 2000;
 /** A folder whose entries have not changed for this long is written ahead of the next snapshot. */
 export const WRITE_AHEAD_QUIET_MS = 2000;
 const WRITE_AHEAD_TICK_MS = 1000;
+/** Names of inodes looked up lately, kept for read-ahead across files. */
+const LAST_NAMES = 4096;
 /** Folders (each with its uncached subfolders) written ahead in one read transaction. */
 const WRITE_AHEAD_BATCH = 64;
 
@@ -548,10 +551,9 @@ export class LiveVfs implements Vfs {
   private ahead: { dir: number; names: Buffer[] } | undefined;
 
   /** The name each recently looked-up inode was reached by (bounded; for read-ahead across files only). */
-  private readonly lastNames = new Map<number, Buffer>();
+  private readonly lastNames = new ByteLru<number, Buffer>(LAST_NAMES, () => 1);
 
   private noteName(ino: number, name: Buffer): void {
-    if (this.lastNames.size >= 4096) this.lastNames.delete(this.lastNames.keys().next().value as number);
     this.lastNames.set(ino, name);
   }
 
@@ -933,10 +935,9 @@ export class LiveVfs implements Vfs {
       if (this.writingAhead || this.closed || this.state.changedDirs.size === 0) return;
       const before = Date.now() - quietMs;
       const quiet: number[] = [];
-      // Oldest change first: stop at the first folder that changed lately.
       for (const [dir, at] of this.state.changedDirs) {
-        if (at > before || quiet.length >= WRITE_AHEAD_BATCH) break;
-        quiet.push(dir);
+        if (at <= before) quiet.push(dir);
+        if (quiet.length >= WRITE_AHEAD_BATCH) break;
       }
       if (quiet.length === 0) return;
       this.writingAhead = true;
