@@ -414,8 +414,8 @@ export class LiveState {
 
   // --- extents (block grid: blockNo * blockSize is the offset)
 
-  getExtent(ino: number, blockNo: number): BlockRef | undefined {
-    const v = this.getSealed(this.crypto.numbered(Kind.EXTENTS, ino, Kind.EXTENT, blockNo));
+  getExtent(ino: number, blockNo: number, rtx?: Transaction): BlockRef | undefined {
+    const v = this.getSealed(this.crypto.numbered(Kind.EXTENTS, ino, Kind.EXTENT, blockNo), rtx);
     return v === undefined ? undefined : decodeExtent(v).ref;
   }
 
