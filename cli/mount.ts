@@ -40,6 +40,7 @@ interface MountCliOptions extends StoreOptions {
   readOnly?: boolean;
   snapshot?: string;
   cacheSize?: string;
+  metaCacheSize?: string;
   allowOther?: boolean;
   background?: boolean;
   opStats?: boolean;
@@ -60,7 +61,7 @@ const RERUN_ENV = 'FRAGFS_MOUNT_RERUN';
  * without, 292 MiB/s and 24 with 64 MB, 294 MiB/s and 19 with 128 MB; 32 MB was not enough. These
  * flags cannot be set once the process runs, so the mount process is started with them.
  */
-export const MOUNT_NODE_FLAGS = ['--initial-old-space-size=64'];
+export const MOUNT_NODE_FLAGS = ['--initial-old-space-size=64', '--expose-gc'];
 
 function missingNodeFlags(): string[] {
   const has = (flag: string) => process.execArgv.some((a) => a.split('=')[0] === flag.split('=')[0]);
@@ -80,6 +81,7 @@ export function registerMount(program: Command): void {
       .option('--read-only', 'mount the live tree read-only (EROFS on every change)')
       .option('--snapshot <key>', 'mount this snapshot (meta key or name), always read-only')
       .option('--cache-size <size>', 'memory for decrypted blocks (default 32M; the write buffer gets a quarter, at least 16M), e.g. 256M, 1G')
+      .option('--meta-cache-size <size>', 'memory for decoded metadata: inodes, entries and keys of the live tree, folders of a snapshot (default 16M)')
       .option('--allow-other', 'let other users use the mount (root, or user_allow_other in /etc/fuse.conf)')
       .option('--background', 'return once the mount is ready; the mount process keeps running detached')
       .option('--commit-interval <seconds>', `remote stores: publish the live tree as the head snapshot at most this often while it changes (default ${DEFAULT_COMMIT_INTERVAL_S}; 0: at unmount only)`)
@@ -186,6 +188,7 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
   const space = opts.space ?? DEFAULT_SPACE;
   const readOnly = opts.readOnly === true || opts.snapshot !== undefined;
   const cacheBytes = opts.cacheSize === undefined ? undefined : parseByteSize(opts.cacheSize, '--cache-size');
+  const metaCacheBytes = opts.metaCacheSize === undefined ? undefined : parseByteSize(opts.metaCacheSize, '--meta-cache-size');
   const commitS = opts.commitInterval === undefined ? DEFAULT_COMMIT_INTERVAL_S : Number(opts.commitInterval);
   if (!Number.isFinite(commitS) || commitS < 0) throw new FragfsError('USAGE', `--commit-interval takes seconds, not ${opts.commitInterval}`);
   const remote = isRemoteLocation(storePath);
@@ -292,7 +295,7 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
     }
     if (opts.snapshot !== undefined) {
       const key = await repo.resolveSnapshot(opts.snapshot);
-      vfs = await SnapshotVfs.open({ repo, key, ...(cacheBytes === undefined ? {} : { cacheBytes }) });
+      vfs = await SnapshotVfs.open({ repo, key, ...(cacheBytes === undefined ? {} : { cacheBytes }), ...(metaCacheBytes === undefined ? {} : { metaCacheBytes }) });
     } else {
       const openedRepo = repo;
       const openLive = () => LiveVfs.open({
@@ -303,6 +306,7 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
         // permissions itself (faster than the kernel's default_permissions, see DESIGN.md).
         ...(opts.allowOther === true ? {} : { permissionsFor: processAccessor() }),
         source: Buffer.from(mp),
+        ...(metaCacheBytes === undefined ? {} : { metaCacheBytes }),
         // --cache-size is the memory a user grants: the write buffer grows with it (a quarter).
         ...(cacheBytes === undefined ? {} : { cacheBytes, writeBufferBytes: Math.max(DEFAULT_WRITE_BUFFER_BYTES, Math.floor(cacheBytes / 4)) }),
       });
@@ -319,6 +323,9 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
       // A walk of the tree right after mounting (find, du, ls -R, rsync) finds the state's pages
       // in the page cache: see LiveState.warm. It runs beside the mount, not before it.
       void live.warm();
+      // Folders that stopped changing are written in the background, so a snapshot costs what
+      // changed lately, also right after a bulk write.
+      live.startWritingAhead();
       vfs = live;
     }
     handle = await mountVfs(vfs, mp, {
@@ -349,7 +356,8 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
       snapshot: async (name, unlessRoot) =>
         mountedVfs instanceof LiveVfs ? mountedVfs.snapshotUnless(name, unlessRoot) : { key: await mountedVfs.snapshot(name), root: '' },
       umount: () => stop('control', false),
-      status: () => ({ ...record }),
+      // memory: what the mount holds (process.memoryUsage), for tests and for people watching a mount.
+      status: () => ({ ...record, memory: process.memoryUsage() }),
       afterUmount: () => process.exit(exitCode),
     });
     await writeRecords(record);

@@ -79,6 +79,8 @@ export class KernelAdapter {
   private readonly log: (line: string) => void;
   private readonly counters = new Map<string, Counter>();
   private readonly started = process.hrtime.bigint();
+  /** Requests seen so far (the mount gives memory back once they stop coming). */
+  requests = 0;
   /** Called once when the kernel side of the mount is gone. */
   onExit: () => void = () => undefined;
   /**
@@ -106,12 +108,13 @@ export class KernelAdapter {
 
   /** The addon's dispatch callback: one call per kernel request, in arrival order. */
   readonly dispatch = (op: number, unique: number, nodeid: number, uid: number, gid: number, _pid: number, a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown, g?: unknown, h?: unknown): void => {
+    this.requests++;
     switch (op) {
       case Op.EXIT:
         this.onExit();
         return;
       case Op.FORGET:
-        this.vfs.forget(nodeid);
+        this.vfs.forget(nodeid, typeof a === 'number' ? a : 1);
         return;
       case Op.INTERRUPT:
         // Every request here finishes on its own soon; answering it normally is allowed.
@@ -509,7 +512,10 @@ export class KernelAdapter {
       // A directory opened before this adapter, or without OPENDIR: list it for this request.
       d = { ino, entries: undefined, plus };
     }
-    if (offset === 0 || d.entries === undefined || d.plus !== plus) {
+    // A listing with attributes serves a plain READDIR too: the kernel asks for the rest of a
+    // directory without them after its first READDIRPLUS (READDIRPLUS_AUTO), and listing the
+    // directory again for it cost a third of `du`'s time.
+    if (offset === 0 || d.entries === undefined || (plus && !d.plus)) {
       d.entries = await this.vfs.readdir(ino, plus);
       d.plus = plus;
       if (this.dirs.has(fh)) this.dirs.set(fh, d);
@@ -548,8 +554,12 @@ export class KernelAdapter {
       else this.fill(entries[k - 2]!.attr!, attrs, at);
     }
     const sent = this.out.replyDirPlus(unique, size, names, attrs, offsets, this.o.entryTimeoutS, this.o.attrTimeoutS);
-    // Entries listed but not sent are not referenced by the kernel: the Vfs may forget them.
-    for (let i = sent; i < names.length; i++) if (from + i >= 2) this.vfs.forget(inos[i]!);
+    // Each entry the kernel received is a reference (the dots are not); those not sent come again.
+    if (this.vfs.listed) {
+      const got: number[] = [];
+      for (let i = 0; i < sent; i++) if (from + i >= 2) got.push(inos[i]!);
+      if (got.length > 0) this.vfs.listed(got);
+    }
   }
 }
 

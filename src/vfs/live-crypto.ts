@@ -9,6 +9,7 @@
 import { createCipheriv, timingSafeEqual, type Cipher } from 'node:crypto';
 import { Blake3Hasher } from '@napi-rs/blake-hash';
 import { FragfsError } from '../errors.js';
+import { ByteLru } from './byte-lru.js';
 
 /** BLAKE3 derive_key contexts of the live state's keys (from the master key). Fixed forever. */
 export const LIVE_INDEX_KEY_CONTEXT = 'fragfs 2026-11 live state index key v1';
@@ -46,8 +47,10 @@ export const GROUP_KEY_BYTES = 32;
 /** The synthetic IV, which is also the authentication tag. */
 const TAG_BYTES = 16;
 const MAX_ID = 2 ** 48 - 1;
-/** Index keys remembered (about 100 bytes each): a request computes the same few again and again. */
-const INDEX_CACHE_ENTRIES = 100_000;
+/** What one remembered index key holds (its Buffer, backing store and map key), measured. */
+export const INDEX_KEY_BYTES = 200;
+/** Memory for remembered index keys unless the state says otherwise. */
+const DEFAULT_INDEX_CACHE_BYTES = 4 * 1024 * 1024;
 /**
  * Entry keys remembered: a create computes the same one three times (the kernel's LOOKUP, the
  * create's own check, the new entry), at a BLAKE3 call of ~13 us each here.
@@ -60,12 +63,17 @@ export class LiveCrypto {
   /** AES-256 (value key) in ECB over counter blocks: the CTR keystream of sealed values. */
   private readonly ctr: Cipher;
   private readonly block = Buffer.alloc(16);
+  private counters = Buffer.allocUnsafeSlow(512);
+  private scratch = Buffer.allocUnsafeSlow(512);
   private readonly nameHasher: Blake3Hasher;
   private readonly tagHasher: Blake3Hasher;
-  private readonly indexCache = new Map<string, Buffer>();
+  /** Index keys by (kind, id) for sub 0 (id x 16 + kind, exact below 2^52), else by a string. */
+  private readonly indexCache: ByteLru<number | string, Buffer>;
   private readonly namedCache = new Map<string, Buffer>();
 
-  constructor(keys: LiveKeys) {
+  constructor(keys: LiveKeys, indexCacheBytes = DEFAULT_INDEX_CACHE_BYTES) {
+    // A request computes the same few keys again and again; a walk computes each once.
+    this.indexCache = new ByteLru(indexCacheBytes, () => INDEX_KEY_BYTES);
     for (const [k, v] of Object.entries(keys)) {
       if (!(v instanceof Uint8Array) || v.length !== 32) throw new FragfsError('INVALID', `live state ${k} key must be 32 bytes`);
     }
@@ -83,7 +91,7 @@ export class LiveCrypto {
    * 3 zero bytes). A permutation, so distinct inputs never share a key. The caller MUST NOT change it.
    */
   index(kind: Kind, id: number, sub = 0): Buffer {
-    const memo = `${kind}.${id}.${sub}`;
+    const memo = sub === 0 && Number.isSafeInteger(id) && id >= 0 && id <= MAX_ID ? id * 16 + kind : `${kind}.${id}.${sub}`;
     const hit = this.indexCache.get(memo);
     if (hit !== undefined) return hit;
     if (!Number.isSafeInteger(id) || id < 0 || id > MAX_ID || !Number.isSafeInteger(sub) || sub < 0 || sub > MAX_ID) {
@@ -95,7 +103,6 @@ export class LiveCrypto {
     b.writeUIntBE(id, 1, 6);
     b.writeUIntBE(sub, 7, 6);
     const key = this.prp.update(b);
-    if (this.indexCache.size >= INDEX_CACHE_ENTRIES) this.indexCache.clear();
     this.indexCache.set(memo, key);
     return key;
   }
@@ -138,14 +145,22 @@ export class LiveCrypto {
   private tagOf(key: Uint8Array, plain: Uint8Array): Buffer {
     const h = this.tagHasher;
     h.reset();
-    h.update(Buffer.concat([key, plain]));
+    // key || plain laid out in one scratch buffer: one call into BLAKE3 and no allocation (a concat
+    // per record read, or two updates, cost more).
+    const n = key.length + plain.length;
+    if (this.scratch.length < n) this.scratch = Buffer.allocUnsafeSlow(Math.max(n, 2 * this.scratch.length));
+    this.scratch.set(key, 0);
+    this.scratch.set(plain, key.length);
+    h.update(this.scratch.subarray(0, n));
     return h.digestBuffer().subarray(0, TAG_BYTES);
   }
 
   /** AES-256-CTR keystream of `n` bytes from the counter blocks tag[0..12] || i (32-bit BE), i = 0, 1, ... */
   private keystream(tag: Buffer, n: number): Buffer {
     const blocks = Math.ceil(n / 16);
-    const counters = Buffer.allocUnsafe(blocks * 16);
+    // Counter blocks are built in one scratch buffer (records are small); the cipher copies them out.
+    if (this.counters.length < blocks * 16) this.counters = Buffer.allocUnsafeSlow(Math.max(blocks * 16, 2 * this.counters.length));
+    const counters = this.counters.subarray(0, blocks * 16);
     for (let i = 0; i < blocks; i++) {
       tag.copy(counters, i * 16, 0, 12);
       counters.writeUInt32BE(i, i * 16 + 12);

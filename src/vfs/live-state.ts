@@ -13,6 +13,7 @@ import { LMDB_PERMISSIONS_MODE } from '../store/lmdb-files.js';
 import { lmdbError } from '../store/lmdb-errors.js';
 import type { BlockRef } from '../fragment/tree-format.js';
 import { ROOT_INO, S_IFDIR, S_IFMT, isDir, type InodeRecord } from './inode.js';
+import { ByteLru } from './byte-lru.js';
 import { INDEX_BYTES, Kind, LiveCrypto, prefixEnd, type LiveKeys } from './live-crypto.js';
 import {
   decodeDirCache,
@@ -48,10 +49,17 @@ const CHECK_TEXT = Buffer.from('fragfs live state');
 /** The most of the environment's file `warm` reads (a bigger state is warmed in its first part). */
 export const WARM_MAX_BYTES = 512 * 1024 * 1024;
 const WARM_CHUNK_BYTES = 1024 * 1024;
-/** Decoded inode records kept in memory (~250 bytes each). */
-const INODE_CACHE_ENTRIES = 50_000;
-/** Directory entries kept in memory (~150 bytes each). */
-const ENTRY_CACHE_ENTRIES = 50_000;
+/**
+ * Memory for decoded records and live-state keys (LiveState's inode and entry caches, LiveCrypto's
+ * index keys), unless the mount says otherwise (`--meta-cache-size`).
+ */
+export const DEFAULT_META_CACHE_BYTES = 16 * 1024 * 1024;
+/** What one decoded inode record holds in V8's heap (object, boxed times, parents array), measured. */
+export const INODE_RECORD_BYTES = 320;
+/** What one cached directory entry holds (object, name Buffer, its key string), before the name's bytes. */
+export const ENTRY_RECORD_BYTES = 240;
+/** Changed directories remembered for the background writer; the oldest beyond are left to the snapshot. */
+const CHANGED_DIRS_MAX = 100_000;
 const NEXT_INO = 1;
 const INO_RANGE = 1024;
 
@@ -70,6 +78,14 @@ export interface StateOptions {
   readOnly: boolean;
   owner: { uid: number; gid: number };
   keys: LiveKeys;
+  /** Bytes for the caches of decoded records and keys (default DEFAULT_META_CACHE_BYTES). */
+  metaCacheBytes?: number;
+}
+
+/** What the entry cache keeps of an entry (its key holds the name). */
+interface CachedEntry {
+  ino: number;
+  typeBits: number;
 }
 
 /** A directory entry as the state keeps it. */
@@ -87,13 +103,18 @@ export class LiveState {
   /** While a snapshot runs: every dir and file invalidated meanwhile (its caches must not be written back). */
   touched: Set<number> | null = null;
   /**
+   * Directories whose own entries (or an entry's attributes) changed, and when (ms), since the
+   * background writer last wrote them: the candidates for writing ahead of the next snapshot.
+   */
+  readonly changedDirs = new Map<number, number>();
+  /**
    * Decoded inode records by ino, as last written or read outside a read transaction. Callers get
    * copies, so mutating a record without putInode changes nothing; a transaction that throws drops
    * the whole cache, because its putInode calls never happened.
    */
-  private readonly inodeCache = new Map<number, InodeRecord>();
+  private readonly inodeCache: ByteLru<number, InodeRecord>;
   /** Directory entries seen lately, (parent, name bytes) -> child, kept in step by putEntry and removeEntry. */
-  private readonly entryCache = new Map<string, StateEntry>();
+  private readonly entryCache: ByteLru<string, CachedEntry>;
   /** A read-only state may be read while a read-write mount in another process changes it: no cache. */
   private readonly cacheRecords: boolean;
   private readonly path: string;
@@ -105,7 +126,11 @@ export class LiveState {
   constructor(o: StateOptions) {
     this.cacheRecords = !o.readOnly;
     this.path = o.path;
-    this.crypto = new LiveCrypto(o.keys);
+    // The budget: 40 % decoded inodes, 35 % entries, 25 % index keys (what a walk touches per entry).
+    const budget = o.metaCacheBytes ?? DEFAULT_META_CACHE_BYTES;
+    this.inodeCache = new ByteLru(Math.floor(budget * 0.4), (r) => INODE_RECORD_BYTES + 8 * r.parents.length + (r.target?.length ?? 0));
+    this.entryCache = new ByteLru(Math.floor(budget * 0.35), (_e, k) => ENTRY_RECORD_BYTES + k.length);
+    this.crypto = new LiveCrypto(o.keys, Math.floor(budget * 0.25));
     if (!o.readOnly) {
       mkdirSync(o.path, { recursive: true, mode: 0o700 });
       chmodSync(o.path, 0o700);
@@ -307,8 +332,7 @@ export class LiveState {
 
   private remember(ino: number, rec: InodeRecord): void {
     if (!this.cacheRecords) return;
-    // Bounded: a tree of millions of files must not grow the mount's memory without limit.
-    if (this.inodeCache.size >= INODE_CACHE_ENTRIES && !this.inodeCache.has(ino)) this.inodeCache.clear();
+    // Bounded in bytes: a walk of millions of files leaves the mount's memory where the budget says.
     this.inodeCache.set(ino, rec);
   }
 
@@ -329,9 +353,10 @@ export class LiveState {
     if (rtx) return this.readEntry(parent, name, rtx);
     const k = entryKey(parent, name);
     const hit = this.entryCache.get(k);
-    if (hit !== undefined) return hit;
+    // The name is the caller's bytes: a cached name Buffer would pin a slab of Node's Buffer pool.
+    if (hit !== undefined) return { name: Buffer.from(name.buffer, name.byteOffset, name.byteLength), ino: hit.ino, typeBits: hit.typeBits };
     const e = this.readEntry(parent, name);
-    if (e !== undefined) this.rememberEntry(k, e);
+    if (e !== undefined) this.rememberEntry(k, { ino: e.ino, typeBits: e.typeBits });
     return e;
   }
 
@@ -346,7 +371,7 @@ export class LiveState {
   putEntry(parent: number, name: Uint8Array, child: number, typeBits: number): void {
     const bits = typeBits & S_IFMT;
     this.putSealed(this.crypto.named(Kind.DIRENTS, parent, name), encodeDirent(child, bits, name));
-    this.rememberEntry(entryKey(parent, name), { name: Buffer.from(name), ino: child, typeBits: bits });
+    this.rememberEntry(entryKey(parent, name), { ino: child, typeBits: bits });
   }
 
   removeEntry(parent: number, name: Uint8Array): void {
@@ -354,9 +379,8 @@ export class LiveState {
     this.entryCache.delete(entryKey(parent, name));
   }
 
-  private rememberEntry(k: string, e: StateEntry): void {
+  private rememberEntry(k: string, e: CachedEntry): void {
     if (!this.cacheRecords) return;
-    if (this.entryCache.size >= ENTRY_CACHE_ENTRIES && !this.entryCache.has(k)) this.entryCache.clear();
     this.entryCache.set(k, e);
   }
 
@@ -390,8 +414,8 @@ export class LiveState {
 
   // --- extents (block grid: blockNo * blockSize is the offset)
 
-  getExtent(ino: number, blockNo: number): BlockRef | undefined {
-    const v = this.getSealed(this.crypto.numbered(Kind.EXTENTS, ino, Kind.EXTENT, blockNo));
+  getExtent(ino: number, blockNo: number, rtx?: Transaction): BlockRef | undefined {
+    const v = this.getSealed(this.crypto.numbered(Kind.EXTENTS, ino, Kind.EXTENT, blockNo), rtx);
     return v === undefined ? undefined : decodeExtent(v).ref;
   }
 
@@ -476,6 +500,10 @@ export class LiveState {
    * the first uncached dir, except while a snapshot runs (then it records every dir it passes).
    */
   dirChanged(dir: number): void {
+    if (this.cacheRecords) {
+      // Beyond the bound a folder is left to the snapshot itself (no reordering: see ByteLru on why).
+      if (this.changedDirs.size < CHANGED_DIRS_MAX || this.changedDirs.has(dir)) this.changedDirs.set(dir, Date.now());
+    }
     let d: number | undefined = dir;
     for (let guard = 0; d !== undefined && guard < 1_000_000; guard++) {
       if (this.touched) this.touched.add(d);

@@ -19,7 +19,8 @@ import { ROOT_INO, S_IFDIR, S_IFMT, S_IFREG, S_IFLNK, isDir, isReg, isSymlink, t
 import { LiveImport } from './live-import.js';
 import { liveKeysOf } from './live-keys.js';
 import { migrateLiveState, OLD_STATE_FILE } from './live-migrate.js';
-import { LiveState } from './live-state.js';
+import { ByteLru } from './byte-lru.js';
+import { LiveState, type DirCacheValue, type FileContentCache } from './live-state.js';
 import { OpenFile, type FileContext } from './open-file.js';
 import { DEFAULT_READ_AHEAD_BYTES, newReadAheadState, type ReadAheadState } from './prefetch.js';
 import { SIBLING_FILES, SiblingStream } from './sibling-prefetch.js';
@@ -56,6 +57,8 @@ export interface LiveVfsOptions {
   cacheBytes?: number;
   /** Bytes of dirty block images buffered before the oldest are stored (default DEFAULT_WRITE_BUFFER_BYTES). */
   writeBufferBytes?: number;
+  /** Bytes of decoded live-state records and keys kept in memory (default DEFAULT_META_CACHE_BYTES). */
+  metaCacheBytes?: number;
   /** Owner of the root dir of a fresh state (default: this process). */
   owner?: { uid: number; gid: number };
   /** What snapshots record as their source (e.g. the mount point), as bytes. */
@@ -98,6 +101,13 @@ interface Handle {
 /** The live state's LMDB environment inside the live folder. */
 /** How often a file closed while its remote store was out of reach is flushed again. */
 const UNSTORED_RETRY_MS = 2000;
+/** A folder whose entries have not changed for this long is written ahead of the next snapshot. */
+export const WRITE_AHEAD_QUIET_MS = 2000;
+const WRITE_AHEAD_TICK_MS = 1000;
+/** Names of inodes looked up lately, kept for read-ahead across files. */
+const LAST_NAMES = 4096;
+/** Folders (each with its uncached subfolders) written ahead in one read transaction. */
+const WRITE_AHEAD_BATCH = 64;
 
 export function stateDirOf(statePath: string): string {
   return join(statePath, 'state');
@@ -118,6 +128,9 @@ export class LiveVfs implements Vfs {
   private readonly source: Buffer;
   private closed = false;
   private snapshotting: Promise<unknown> = Promise.resolve();
+  /** Writes folders that stopped changing ahead of the next snapshot (see writeAhead). */
+  private aheadTimer: NodeJS.Timeout | undefined;
+  private writingAhead = false;
   private readonly siblings = new SiblingStream();
   /**
    * While a snapshot takes its instant (docs/DESIGN.md, "Snapshots"): data changes wait here, so the
@@ -164,7 +177,7 @@ export class LiveVfs implements Vfs {
     if (!o || !o.repo || typeof o.statePath !== 'string' || o.statePath.length === 0) {
       throw new FragfsError('INVALID', 'LiveVfs.open needs a repo and a statePath');
     }
-    for (const k of ['cacheBytes', 'writeBufferBytes', 'readAheadBytes'] as const) {
+    for (const k of ['cacheBytes', 'writeBufferBytes', 'readAheadBytes', 'metaCacheBytes'] as const) {
       const v = o[k];
       if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) throw new FragfsError('INVALID', `${k} must be a whole number of bytes`);
     }
@@ -187,7 +200,7 @@ export class LiveVfs implements Vfs {
     if (!readOnly || existsSync(dir)) await prepareLmdbFiles(lmdbFilePaths(dir, false), { readOnly });
     let state: LiveState;
     try {
-      state = new LiveState({ path: dir, readOnly, owner, keys });
+      state = new LiveState({ path: dir, readOnly, owner, keys, ...(o.metaCacheBytes === undefined ? {} : { metaCacheBytes: o.metaCacheBytes }) });
     } catch (e) {
       if (e instanceof FragfsError) throw e;
       throw new FragfsError('IO', `cannot open the live state at ${dir}: ${(e as Error).message}`, { path: dir, cause: e });
@@ -376,7 +389,7 @@ export class LiveVfs implements Vfs {
     return this.attrOf(f);
   }
 
-  forget(_ino: number): void {
+  forget(_ino: number, _nlookup: number): void {
     // Inode numbers are the live state's own and never reused: nothing is kept per kernel reference.
   }
 
@@ -538,10 +551,9 @@ export class LiveVfs implements Vfs {
   private ahead: { dir: number; names: Buffer[] } | undefined;
 
   /** The name each recently looked-up inode was reached by (bounded; for read-ahead across files only). */
-  private readonly lastNames = new Map<number, Buffer>();
+  private readonly lastNames = new ByteLru<number, Buffer>(LAST_NAMES, () => 1);
 
   private noteName(ino: number, name: Buffer): void {
-    if (this.lastNames.size >= 4096) this.lastNames.delete(this.lastNames.keys().next().value as number);
     this.lastNames.set(ino, name);
   }
 
@@ -911,6 +923,76 @@ export class LiveVfs implements Vfs {
     }
   }
 
+  /**
+   * Starts writing folders ahead of snapshots in the background: every `WRITE_AHEAD_TICK_MS`, the
+   * folders whose entries have not changed for `WRITE_AHEAD_QUIET_MS` are serialized as a snapshot
+   * would (with every uncached folder below them) and their meta ids cached, so the next snapshot
+   * reuses them and costs what changed since, also right after a bulk write (docs/DESIGN.md).
+   */
+  startWritingAhead(quietMs = WRITE_AHEAD_QUIET_MS, tickMs = WRITE_AHEAD_TICK_MS): void {
+    if (this.readOnly || this.aheadTimer) return;
+    this.aheadTimer = setInterval(() => {
+      if (this.writingAhead || this.closed || this.state.changedDirs.size === 0) return;
+      const before = Date.now() - quietMs;
+      const quiet: number[] = [];
+      for (const [dir, at] of this.state.changedDirs) {
+        if (at <= before) quiet.push(dir);
+        if (quiet.length >= WRITE_AHEAD_BATCH) break;
+      }
+      if (quiet.length === 0) return;
+      this.writingAhead = true;
+      const run = this.snapshotting.then(() => this.writeAhead(quiet));
+      this.snapshotting = run.catch(() => undefined);
+      run
+        .catch(() => undefined) // a failure here costs only time: the next snapshot writes these itself
+        .finally(() => (this.writingAhead = false));
+    }, tickMs);
+    this.aheadTimer.unref();
+  }
+
+  /** Folders `dirs` (and the uncached ones below them) written and cached, as of one read transaction. */
+  async writeAhead(dirs: readonly number[]): Promise<number> {
+    if (this.closed) return 0;
+    const guard = this.ctx.guard;
+    const op = guard?.begin();
+    try {
+      const touched = new Set<number>();
+      // The read transaction and the invalidation record start together: a change after this is in `touched`.
+      const rtx = this.state.readTxn();
+      this.state.touched = touched;
+      const writer = new SnapshotWriter(this.state, this.repo, rtx);
+      try {
+        for (const d of dirs) {
+          if (this.state.getDirCache(d, rtx) === undefined) await writer.writeDirOf(d);
+        }
+      } finally {
+        rtx.done();
+        this.state.touched = null;
+      }
+      for (const d of dirs) if (!touched.has(d)) this.state.changedDirs.delete(d);
+      const { newDirs, newContent } = writer.results();
+      this.keepCaches(newDirs, newContent, touched);
+      return newDirs.size;
+    } finally {
+      if (op !== undefined) guard!.end(op);
+    }
+  }
+
+  /** Caches what nothing changed while it was written (the invalidation walk recorded every dir it passed). */
+  private keepCaches(newDirs: ReadonlyMap<number, DirCacheValue>, newContent: ReadonlyMap<number, FileContentCache>, touched: ReadonlySet<number>): void {
+    this.state.txn(() => {
+      for (const [ino, v] of newDirs) {
+        if (!touched.has(ino) && this.state.peekInode(ino)) {
+          this.state.putDirCache(ino, v);
+          this.state.changedDirs.delete(ino);
+        }
+      }
+      for (const [ino, c] of newContent) {
+        if (!touched.has(ino) && this.state.peekInode(ino)) this.state.putContentCache(ino, c);
+      }
+    });
+  }
+
   private async snapshotInGuard(name: string | undefined, unlessRoot: string | undefined): Promise<{ key: string; root: string } | undefined> {
     const touched = new Set<number>();
     const rtx = await this.takeInstant();
@@ -922,15 +1004,7 @@ export class LiveVfs implements Vfs {
       rtx.done();
       this.state.touched = null;
     }
-    // Cache what nothing changed while we wrote it (the invalidation walk recorded every dir it passed).
-    this.state.txn(() => {
-      for (const [ino, v] of result.newDirs) {
-        if (!touched.has(ino) && this.state.peekInode(ino)) this.state.putDirCache(ino, v);
-      }
-      for (const [ino, c] of result.newContent) {
-        if (!touched.has(ino) && this.state.peekInode(ino)) this.state.putContentCache(ino, c);
-      }
-    });
+    this.keepCaches(result.newDirs, result.newContent, touched);
     if (unlessRoot !== undefined && result.root.dir === unlessRoot) return undefined;
     const key = await writeSnapshot(this.repo, result.root, {
       source: [this.source],
@@ -945,6 +1019,7 @@ export class LiveVfs implements Vfs {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    if (this.aheadTimer) clearInterval(this.aheadTimer);
     await this.snapshotting;
     let err: unknown;
     try {

@@ -352,7 +352,7 @@ export class OpenFile {
         // writeBlock may hand `data` to a worker thread: the cache (and a retry) get their own copy.
         if (retain) kept = Uint8Array.prototype.slice.call(data);
         return this.ctx.repo.writeBlock(data);
-      })
+      }, patch ? 1 : plainSize / this.bs)
       .then((ref) => {
         if (kept && keep) this.ctx.cache.remember(ref, kept);
         this.commitBlock(blockNo, ref);

@@ -4,7 +4,7 @@
 
 import type { Transaction } from 'lmdb';
 import { FragfsError } from '../errors.js';
-import type { Entry, Extent } from '../fragment/tree-format.js';
+import { MANIFEST_INLINE_MAX, type BlockRef, type Entry, type Extent } from '../fragment/tree-format.js';
 import type { Repo } from '../repo/repo.js';
 import { fileContent, writeDir } from '../repo/tree-writer.js';
 import { ROOT_INO, entryTypeOf, isDir, isReg, msToNs, type InodeRecord } from './inode.js';
@@ -46,6 +46,20 @@ export class SnapshotWriter {
    */
   private async hold(kind: 'data' | 'meta', id: string): Promise<void> {
     await (await this.repo.writerGuard())?.hold(kind, id, true);
+  }
+
+  /**
+   * Directory `ino` and every uncached directory below it, written as they are in the read
+   * transaction (the background writer's unit: results go to `newDirs` and `newContent`).
+   */
+  async writeDirOf(ino: number): Promise<void> {
+    const rec = this.state.getInode(ino, this.rtx);
+    if (rec && isDir(rec)) await this.dirValue(ino);
+  }
+
+  /** What this run wrote: cache candidates. */
+  results(): { newDirs: Map<number, DirCacheValue>; newContent: Map<number, FileContentCache> } {
+    return { newDirs: this.newDirs, newContent: this.newContent };
   }
 
   private async dirValue(ino: number): Promise<DirCacheValue> {
@@ -104,15 +118,25 @@ export class SnapshotWriter {
     return e;
   }
 
+  private firstBlock(ino: number): { blockNo: number; ref: BlockRef }[] {
+    const ref = this.state.getExtent(ino, 0, this.rtx);
+    return ref === undefined ? [] : [{ blockNo: 0, ref }];
+  }
+
   private async content(ino: number, rec: InodeRecord): Promise<Pick<Entry, 'blocks' | 'pages'>> {
-    const cached = this.state.getContentCache(ino, this.rtx);
-    if (cached) {
-      for (const id of cached.pages) await this.hold('meta', id);
-      return cached;
-    }
     const blockSize = this.repo.blockSize;
+    // Only a file of more than MANIFEST_INLINE_MAX blocks can have manifest pages cached.
+    if (rec.size > MANIFEST_INLINE_MAX * blockSize) {
+      const cached = this.state.getContentCache(ino, this.rtx);
+      if (cached) {
+        for (const id of cached.pages) await this.hold('meta', id);
+        return cached;
+      }
+    }
     const extents: Extent[] = [];
-    for (const { blockNo, ref } of this.state.extentsFrom(ino, 0, this.rtx)) {
+    // A file of one block at most (most files of a big tree) has only block 0: one read, no range scan.
+    const refs = rec.size === 0 ? [] : rec.size <= blockSize ? this.firstBlock(ino) : this.state.extentsFrom(ino, 0, this.rtx);
+    for (const { blockNo, ref } of refs) {
       const offset = blockNo * blockSize;
       if (offset >= rec.size) break;
       // Write ordering invariant 3 (docs/DESIGN.md): no committed extent reaches past the size. A

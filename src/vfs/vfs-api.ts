@@ -85,8 +85,11 @@ export const ROOT_INO = 1;
  * - File handles are small non-negative integers, unique among open handles. An operation given a
  *   handle works on the handle's inode even when that inode has no name left (fstat, fchmod, fsync
  *   after unlink or after another file was renamed over it).
- * - `forget(ino)` says the kernel holds no reference to `ino` any more; a Vfs MAY drop what it keeps
- *   for it. It MUST NOT fail.
+ * - The kernel counts references to inodes: every `lookup`, `create`, `mkdir`, `mknod`, `symlink` and
+ *   `link` answered, and every entry `listed` after a READDIRPLUS, is one. `forget(ino, nlookup)`
+ *   gives back `nlookup` of them; at zero the kernel holds nothing of `ino` (nor of anything below
+ *   it, for a directory: a name holds its parent), and a Vfs MAY drop what it keeps for it. It MUST
+ *   NOT fail.
  */
 export interface Vfs {
   readonly readOnly: boolean;
@@ -98,7 +101,9 @@ export interface Vfs {
   readonly checksPermissions: boolean;
 
   lookup(parent: number, name: Buffer): Promise<Attr>;
-  forget(ino: number): void;
+  forget(ino: number, nlookup: number): void;
+  /** READDIRPLUS sent these entries to the kernel: one reference each (never '.' and '..'). */
+  listed?(inos: readonly number[]): void;
   /** With `fh`, the inode is the open handle's (it may have no name left). */
   getattr(ino: number, fh?: number): Promise<Attr>;
   /**
@@ -143,7 +148,7 @@ export interface Vfs {
 
   /**
    * The entries of directory `ino` (without '.' and '..'), in a stable order. With `plus`, each
-   * carries its attributes, and each returned entry then counts as a lookup for forget().
+   * carries its attributes; those the kernel receives are then given to `listed`.
    */
   readdir(ino: number, plus: boolean): Promise<DirEntry[]>;
 

@@ -4,6 +4,8 @@
 import type { BlockRef } from '../fragment/tree-format.js';
 
 export const DEFAULT_WRITE_BUFFER_BYTES = 16 * 1024 * 1024;
+/** The smallest share of a store slot a store takes (so at most 16 stores per slot run at once). */
+const MIN_STORE_WEIGHT = 1 / 16;
 
 /** Bytes written into a block, in write order (a later span wins where two overlap). */
 export interface PatchSpan {
@@ -49,8 +51,9 @@ function memoryOf(b: DirtyBlock): number {
 export class WriteBuffer {
   private readonly order = new Set<DirtyBlock>();
   private bytes = 0;
+  /** Stores running, in slots (a whole block is one; see `weight` of runStore). */
   private running = 0;
-  /** Stores scheduled but not finished (running or waiting for a slot). */
+  /** Stores scheduled but not finished (running or waiting for a slot), in slots. */
   private pending = 0;
   private readonly slotWaiters: (() => void)[] = [];
   private readonly roomWaiters: (() => void)[] = [];
@@ -106,20 +109,27 @@ export class WriteBuffer {
     while (this.pending >= this.maxPending) await new Promise<void>((r) => this.roomWaiters.push(r));
   }
 
-  /** Runs one store under the bound on stores running at once. */
-  async runStore<T>(fn: () => Promise<T>): Promise<T> {
-    this.pending++;
+  /**
+   * Runs one store under the bound on stores running at once. `weight` is the share of a slot it
+   * takes, its image's bytes over the block size (at least MIN_STORE_WEIGHT): the bound is on the
+   * memory stores hold (image and encoded copy), so a small file's store takes a sliver of a slot and
+   * many of them overlap their latency (an untar is a stream of 1-4 KiB stores).
+   */
+  async runStore<T>(fn: () => Promise<T>, weight = 1): Promise<T> {
+    const w = Math.min(1, Math.max(MIN_STORE_WEIGHT, weight));
+    this.pending += w;
     try {
-      while (this.running >= this.maxRunning) await new Promise<void>((r) => this.slotWaiters.push(r));
-      this.running++;
+      while (this.running > 0 && this.running + w > this.maxRunning) await new Promise<void>((r) => this.slotWaiters.push(r));
+      this.running += w;
       try {
         return await fn();
       } finally {
-        this.running--;
-        this.slotWaiters.shift()?.();
+        this.running -= w;
+        // Every waiter looks again: a freed whole slot may let many small stores in.
+        for (const r of this.slotWaiters.splice(0)) r();
       }
     } finally {
-      this.pending--;
+      this.pending -= w;
       const waiters = this.roomWaiters.splice(0);
       for (const w of waiters) w();
     }

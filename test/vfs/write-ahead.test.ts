@@ -1,0 +1,72 @@
+// Folders written ahead of snapshots (LiveVfs.startWritingAhead / writeAhead): a snapshot after a
+// bulk write then writes only what changed since, and stays truthful: a change made after (or while)
+// a folder was written ahead is in the next snapshot.
+
+import test from 'ava';
+import { SnapshotVfs } from '../../src/vfs/snapshot-vfs.js';
+import { PathVfs } from './path-vfs.js';
+import { ME, O_WRONLY, fixture, readFile, walk, writeFile } from './vfs-helpers.js';
+
+async function metaIds(repo: { store: { list(ns: unknown): AsyncIterable<string> }; metaNs: unknown }): Promise<Set<string>> {
+  const s = new Set<string>();
+  for await (const id of repo.store.list(repo.metaNs)) s.add(id);
+  return s;
+}
+
+async function until(cond: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+}
+
+test('after a bulk write and a quiet moment, the first snapshot writes only its snapshot object', async (t) => {
+  const fx = await fixture({ backend: 'lmdb' });
+  try {
+    const v = fx.vfs;
+    for (let d = 0; d < 20; d++) {
+      await v.mkdir(`/d${d}`, 0o755, ME);
+      await v.mkdir(`/d${d}/sub`, 0o700, ME);
+      for (let f = 0; f < 50; f++) await writeFile(v, `/d${d}/${f % 2 ? 'sub/' : ''}f${f}`, Buffer.from(`file ${d}/${f}`));
+    }
+    fx.live.startWritingAhead(50, 20);
+    // Every changed folder, the root last, is written once it has been quiet for 50 ms.
+    const state = (fx.live as unknown as { state: { changedDirs: Map<number, number> } }).state;
+    await until(() => state.changedDirs.size === 0, 10_000);
+    t.is(state.changedDirs.size, 0, 'every folder was written ahead');
+    const before = await metaIds(fx.repo);
+    const key = await v.snapshot();
+    const added = [...(await metaIds(fx.repo))].filter((id) => !before.has(id));
+    t.deepEqual(added, [key], 'the snapshot wrote its object only: every folder was written ahead');
+    const s = new PathVfs(await SnapshotVfs.open({ repo: fx.repo, key }));
+    t.deepEqual(await walk(s), await walk(v));
+  } finally {
+    await fx.done();
+  }
+});
+
+test('a folder changed after, and while, it is written ahead is current in the next snapshot', async (t) => {
+  const fx = await fixture({ backend: 'lmdb' });
+  try {
+    const v = fx.vfs;
+    await v.mkdir('/a', 0o755, ME);
+    for (let f = 0; f < 200; f++) await writeFile(v, `/a/f${f}`, Buffer.from(`old ${f}`));
+    const a = (await v.getattr('/a')).ino;
+    t.is(await fx.live.writeAhead([a]), 1);
+    // After: the cached folder must not stand for the new content.
+    await writeFile(v, '/a/f1', Buffer.from('new after'));
+    // While: a change lands between the write-ahead's read transaction and its end.
+    const during = fx.live.writeAhead([a, 1]);
+    const fh = await v.open('/a/f2', O_WRONLY);
+    await v.write('/a/f2', fh, Buffer.from('new during'), 10, 0);
+    await v.release('/a/f2', fh);
+    await during;
+    await writeFile(v, '/a/f3', Buffer.from('new later'));
+    const s = new PathVfs(await SnapshotVfs.open({ repo: fx.repo, key: await v.snapshot() }));
+    t.is((await readFile(s, '/a/f1')).toString(), 'new after');
+    t.is((await readFile(s, '/a/f2')).toString(), 'new during');
+    t.is((await readFile(s, '/a/f3')).toString(), 'new later');
+    t.is((await readFile(s, '/a/f4')).toString(), 'old 4');
+    t.deepEqual(await walk(s), await walk(v));
+  } finally {
+    await fx.done();
+  }
+});
