@@ -22,6 +22,7 @@ import { fmtBytes } from './bench/format.js';
 import { canDropCaches, dropCaches, rmrf } from './bench/fs-util.js';
 import { machineInfo, type MachineInfo } from './bench/machine.js';
 import { fragfsBackupPeer, fragfsMountPeer } from './bench/peer-fragfs.js';
+import { fragfsSettings } from './bench/fragfs-cli.js';
 import { gocryptfsPeer } from './bench/peer-gocryptfs.js';
 import { resticPeer } from './bench/peer-restic.js';
 import type { BackupInstance, BackupPeer, MountInstance, MountPeer, StepContext } from './bench/peer.js';
@@ -46,6 +47,7 @@ const USAGE = `usage: node dist/scripts/bench-small-files.js [options]
   --out DIR            results folder (default bench-results/<timestamp>-small-files)
   --tmp DIR            scratch folder on the disk to test (default the OS temp folder)
   --keep               keep the scratch folders
+  --backend NAME       fragfs store backend: lmdb|dir|split (default lmdb; dir and split pack small fragments)
 `;
 
 interface Options {
@@ -87,6 +89,12 @@ function parseArgs(argv: string[]): Options {
       case '--out': o.out = val(); break;
       case '--tmp': o.tmp = val(); break;
       case '--keep': o.keep = true; break;
+      case '--backend': {
+        const b = val();
+        if (!['lmdb', 'dir', 'split'].includes(b)) throw new Error('--backend is one of lmdb, dir, split');
+        fragfsSettings.backend = b as typeof fragfsSettings.backend;
+        break;
+      }
       case '-h': case '--help': process.stdout.write(USAGE); process.exit(0); break;
       default: throw new Error(`unknown option ${a}\n${USAGE}`);
     }
@@ -490,7 +498,9 @@ async function main(): Promise<void> {
         tables: [b.backup, m.mount, b.snap],
         failures: [...b.failures, ...m.failures],
         notes: [
-          `objects: fragfs counts fragments (data and meta) and refs, each an object on an object-store backend; restic counts the files of its repository (packs, indexes, snapshots, keys)`,
+          fragfsSettings.backend === 'lmdb'
+            ? `objects: fragfs (lmdb backend) counts fragments (data and meta) and refs, each an object on an object-store backend; restic counts the files of its repository (packs, indexes, snapshots, keys)`
+            : `objects: both count the files of their store (fragfs ${fragfsSettings.backend} backend: packs, their indexes, single fragments, refs, config; restic: packs, indexes, snapshots, keys)`,
           `store on disk (du) of an LMDB store includes blocks reserved ahead of writes (16-256 MiB); du -b is the sum of file sizes`,
         ],
       });

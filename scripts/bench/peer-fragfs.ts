@@ -4,6 +4,7 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FRAGFS_MAIN, fragfs, fragfsPresent, fragfsSettings, metaKey } from './fragfs-cli.js';
+import { q, run } from './proc.js';
 import { adoptMount, allocatedBytes, apparentBytes, dropCaches, fuseUnmount, isMounted, waitMounted } from './fs-util.js';
 import type { Availability, BackupInstance, BackupPeer, MountInstance, MountPeer, SnapshotView, StepContext, StoreFacts } from './peer.js';
 
@@ -13,8 +14,16 @@ async function initStore(ctx: StepContext): Promise<string> {
   return store;
 }
 
-/** Fragments and refs, from `fragfs stats`: each an object on an object-store backend. */
+/**
+ * On lmdb, fragments and refs from `fragfs stats` (each would be an object on an object-store
+ * backend); on dir and split, the files the store folder holds (packs, their indexes, single
+ * fragments, refs, config; the live state's files left out), as restic's are counted.
+ */
 async function storeFacts(ctx: StepContext, store: string): Promise<StoreFacts> {
+  if (fragfsSettings.backend !== 'lmdb') {
+    const r = await run([`find ${q(store)} -path ${q(`${store}/live`)} -prune -o -type f -print | wc -l`], { shell: true, signal: ctx.signal });
+    return { objects: Number(r.stdout.trim()), objectsAre: 'files in the store folder', apparentBytes: await apparentBytes(store) };
+  }
   const r = await fragfs(['stats', store, '--json'], { signal: ctx.signal });
   const s = JSON.parse(r.stdout) as { dataFragments: number; metaFragments: number; refs: number };
   return { objects: s.dataFragments + s.metaFragments + s.refs, objectsAre: 'fragments (data and meta) and refs', apparentBytes: await apparentBytes(store) };
