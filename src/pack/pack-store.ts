@@ -56,6 +56,8 @@ export class PackStore implements Store {
   readonly backend;
   readonly parallelism?: number;
   readonly space: string;
+  /** put() looks in the table itself; has() is exact and may list the indexes (dedupesPuts). */
+  readonly dedupesPuts = true;
   private readonly table = new PackTable();
   private readonly open = new Map<PackedKind, OpenPack>();
   /** Packs sealed and being written: their fragments are readable from memory until indexed. */
@@ -68,6 +70,8 @@ export class PackStore implements Store {
   private loaded: Promise<void> | undefined;
   private deferredFailure: unknown;
   private refreshing: Promise<void> | undefined;
+  /** A look that has not started yet: callers from now on can share it. */
+  private queuedLook: Promise<void> | undefined;
   private readonly packNs: Namespace;
   private readonly indexNs: Namespace;
 
@@ -117,10 +121,26 @@ export class PackStore implements Store {
     return this.loaded;
   }
 
-  /** Learns the packs written since the last look and forgets those gone (coalesced). */
+  /**
+   * Learns the packs written since the last look and forgets those gone. Calls coalesce, but only
+   * into a look that starts after them: one already under way may have listed the indexes before
+   * the pack this caller missed was written (a ref read then names a snapshot not found).
+   */
   private relearn(): Promise<void> {
-    this.refreshing ??= this.load().finally(() => (this.refreshing = undefined));
-    return this.refreshing;
+    if (this.queuedLook) return this.queuedLook;
+    const before = this.refreshing ?? Promise.resolve();
+    const look: Promise<void> = before
+      .catch(() => undefined)
+      .then(() => {
+        if (this.queuedLook === look) this.queuedLook = undefined;
+        this.refreshing = look;
+        return this.load();
+      })
+      .finally(() => {
+        if (this.refreshing === look) this.refreshing = undefined;
+      });
+    this.queuedLook = look;
+    return look;
   }
 
   private async load(): Promise<void> {
@@ -355,7 +375,12 @@ export class PackStore implements Store {
       await this.relearn();
       loc = this.table.lookup(id, kind);
     }
-    return loc?.length ?? (await this.inner.size(ns, id));
+    if (loc) return loc.length;
+    const single = await this.inner.size(ns, id);
+    if (single !== undefined) return single;
+    // Not known here: another process may have packed it since this one last looked.
+    await this.relearn();
+    return this.table.lookup(id, kind)?.length;
   }
 
   forgetGone(): Promise<void> {

@@ -279,7 +279,9 @@ export class Repo {
     const pinned = (await (await this.writerGuard())?.hold('meta', id)) ?? false;
     // A remote service answers a lookup in a round trip, as a put: there the put goes at once
     // (the same bytes under the same id, harmless) and large ones are looked up by the store itself.
-    if (pinned || this.store.backend === 'object' || !(await this.store.has(this.metaNs, id))) await this.storePut(this.metaNs, id, bytes, pinned);
+    if (pinned || this.store.backend === 'object' || this.store.dedupesPuts === true || !(await this.store.has(this.metaNs, id))) {
+      await this.storePut(this.metaNs, id, bytes, pinned);
+    }
     return id;
   }
 

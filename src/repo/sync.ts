@@ -83,9 +83,10 @@ export async function syncStore(src: Repo, destPath: string, keyOrName: string |
     await out.close();
     throw e;
   }
-  // On a remote DST one listing per namespace (1,000 ids a request) replaces a lookup per fragment.
+  // On a remote DST one listing per namespace (1,000 ids a request) replaces a lookup per fragment;
+  // on a packing one too (its has() of an absent id looks at the packs again).
   const present = new Map<string, Set<string>>();
-  if (isRemoteLocation(dest)) {
+  if (isRemoteLocation(dest) || out.dedupesPuts === true) {
     for (const ns of [src.dataNs, src.metaNs, src.refNs]) {
       const ids = new Set<string>();
       for await (const id of out.list(ns)) ids.add(id);

@@ -121,6 +121,12 @@ export interface Store {
    * stores and read-ahead) keep at least this many, so latency does not bound throughput.
    */
   readonly parallelism?: number;
+  /**
+   * MAY be true when a put of an id the store holds already costs no write and no request (the
+   * store looks it up itself, in memory): callers then put without calling has() first, which on
+   * such a store is an exact, and dearer, question.
+   */
+  readonly dedupesPuts?: boolean;
   put(ns: Namespace, id: string, bytes: Uint8Array, o?: PutOptions): Promise<void>;
   get(ns: Namespace, id: string): Promise<Uint8Array>;
   /**

