@@ -502,7 +502,16 @@ export class LiveState {
   dirChanged(dir: number): void {
     if (this.cacheRecords) {
       // Beyond the bound a folder is left to the snapshot itself (no reordering: see ByteLru on why).
-      if (this.changedDirs.size < CHANGED_DIRS_MAX || this.changedDirs.has(dir)) this.changedDirs.set(dir, Date.now());
+      // Its ancestors changed too, as a snapshot sees them: a folder is quiet only when nothing below
+      // it changes, or writing it ahead would serialize a busy subfolder again on every tick (a
+      // folder taking 100,000 creates was written out whole once a second).
+      const now = Date.now();
+      let a: number | undefined = dir;
+      for (let depth = 0; a !== undefined && depth < 4096; depth++) {
+        if (this.changedDirs.size < CHANGED_DIRS_MAX || this.changedDirs.has(a)) this.changedDirs.set(a, now);
+        const up: number | undefined = this.peekInode(a)?.parents[0];
+        a = up === a ? undefined : up;
+      }
     }
     let d: number | undefined = dir;
     for (let guard = 0; d !== undefined && guard < 1_000_000; guard++) {

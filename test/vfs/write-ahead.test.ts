@@ -70,3 +70,21 @@ test('a folder changed after, and while, it is written ahead is current in the n
     await fx.done();
   }
 });
+
+test('a folder that keeps changing keeps its ancestors from being written ahead (they are not quiet)', async (t) => {
+  const fx = await fixture({ backend: 'lmdb' });
+  try {
+    const v = fx.vfs;
+    await v.mkdir('/top', 0o755, ME);
+    await v.mkdir('/top/busy', 0o755, ME);
+    const state = (fx.live as unknown as { state: { changedDirs: Map<number, number> } }).state;
+    const top = (await v.getattr('/top')).ino;
+    await new Promise((r) => setTimeout(r, 120));
+    const quietSince = Date.now();
+    await writeFile(v, '/top/busy/f', Buffer.from('x'));
+    // The root and /top changed with /top/busy: none of them counts as quiet from before the write.
+    for (const ino of [1, top, (await v.getattr('/top/busy')).ino]) t.true((state.changedDirs.get(ino) ?? 0) >= quietSince, `folder ${ino}`);
+  } finally {
+    await fx.done();
+  }
+});
