@@ -98,24 +98,12 @@ export function trailerLengthOf(tail: Uint8Array, packBytes: number, what: strin
 }
 
 /**
- * The index of a pack from its trailer (the last trailerLengthOf bytes), checked: it opens under the
- * key, and its entries are valid ids lying end to end from offset 0 up to the trailer, with no id
- * twice. `packBytes` is the whole pack's size. Throws CORRUPT naming `what` otherwise.
+ * A sealed index (an index object, or a pack's trailer without its tail) opened and checked:
+ * entries end to end from offset 0, no id twice, and, given the pack's size, ending where the
+ * sealed index begins. Without the size (a pack in the trash, whose size not every backend can
+ * tell) that last check is left out.
  */
-export function openPackIndex(key: Uint8Array, trailer: Uint8Array, packBytes: number, what: string): PackIndex {
-  const idx = openSealedIndex(key, trailer.subarray(0, trailer.length - PACK_TAIL_BYTES), what);
-  const last = idx.entries[idx.entries.length - 1]!;
-  if (last.offset + last.length !== packBytes - trailer.length) {
-    throw new FragfsError('CORRUPT', `${what}: bad pack index (its entries end at ${last.offset + last.length}, the index begins at ${packBytes - trailer.length})`);
-  }
-  return idx;
-}
-
-/**
- * A sealed index opened and checked on its own (entries end to end from offset 0, no id twice),
- * without the pack's size: for a pack in the trash, whose size not every backend can tell.
- */
-export function openSealedIndex(key: Uint8Array, sealed: Uint8Array, what: string): PackIndex {
+export function openSealedIndex(key: Uint8Array, sealed: Uint8Array, what: string, packBytes?: number): PackIndex {
   if (sealed.length < NONCE_BYTES + TAG_BYTES) throw new FragfsError('CORRUPT', `${what}: pack index too short`);
   let plain: Buffer;
   try {
@@ -153,12 +141,20 @@ export function openSealedIndex(key: Uint8Array, sealed: Uint8Array, what: strin
     seen.add(hex);
     entries.push({ id: hex, offset: offset as number, length: length as number });
   }
+  if (packBytes !== undefined && next !== packBytes - sealed.length - PACK_TAIL_BYTES) {
+    throw bad(`its entries end at ${next}, the index begins at ${packBytes - sealed.length - PACK_TAIL_BYTES}`);
+  }
   return { kind, entries };
+}
+
+/** The sealed index of a whole pack held in memory (what its index object holds). */
+export function sealedIndexOf(pack: Uint8Array, what: string): Uint8Array {
+  if (pack.length < PACK_TAIL_BYTES) throw new FragfsError('CORRUPT', `${what} is not a pack (${pack.length} bytes)`);
+  const trailerBytes = trailerLengthOf(pack.subarray(pack.length - PACK_TAIL_BYTES), pack.length, what);
+  return pack.subarray(pack.length - trailerBytes, pack.length - PACK_TAIL_BYTES);
 }
 
 /** The index of a whole pack held in memory. */
 export function readPackIndex(key: Uint8Array, pack: Uint8Array, what: string): PackIndex {
-  if (pack.length < PACK_TAIL_BYTES) throw new FragfsError('CORRUPT', `${what} is not a pack (${pack.length} bytes)`);
-  const trailerBytes = trailerLengthOf(pack.subarray(pack.length - PACK_TAIL_BYTES), pack.length, what);
-  return openPackIndex(key, pack.subarray(pack.length - trailerBytes), pack.length, what);
+  return openSealedIndex(key, sealedIndexOf(pack, what), what, pack.length);
 }

@@ -12,9 +12,9 @@
 // to the inner store, which does not hold it; its pack keeps it).
 
 import { blake3, toHex } from '../codec/blake3.js';
-import { FragfsError } from '../errors.js';
-import { getRangeOf, missingFragment, type Namespace, type PutOptions, type Store } from '../store/store.js';
-import { buildPack, readPackIndex, openPackIndex, openSealedIndex, PACK_TAIL_BYTES, type PackIndex, type PackedKind } from './pack-format.js';
+import { FragfsError, isFragfsError } from '../errors.js';
+import { getRangeOf, missingFragment, rangeOf, type Namespace, type PutOptions, type Store } from '../store/store.js';
+import { buildPack, openSealedIndex, readPackIndex, sealedIndexOf, type PackIndex, type PackedKind } from './pack-format.js';
 import { PackTable, type PackLocation } from './pack-table.js';
 
 /** Fragments up to this many stored bytes go into packs; larger ones stay single objects. */
@@ -158,50 +158,40 @@ export class PackStore implements Store {
         await this.rebuildIndex(pack);
       } catch (e) {
         // A damaged pack is verify's to report; its fragments read as missing meanwhile.
-        if (!(e instanceof FragfsError && e.code === 'CORRUPT')) throw e;
+        if (!isFragfsError(e, 'CORRUPT')) throw e;
       }
     }
   }
 
   /** Reads a pack's index object into the table; a damaged one is rebuilt from the pack's tail. */
   private async learn(pack: string): Promise<void> {
-    let sealed: Uint8Array;
+    let idx: PackIndex | undefined;
     try {
-      sealed = await this.inner.get(this.indexNs, pack);
+      idx = await this.entriesOf(pack, true);
     } catch (e) {
-      if (e instanceof FragfsError && e.code === 'MISSING_FRAGMENT') return; // gone meanwhile
-      throw e;
-    }
-    const size = await this.inner.size(this.packNs, pack);
-    if (size === undefined) return; // an index whose pack is gone: nothing lies there
-    try {
-      const withTail = Buffer.concat([sealed, tailOf(sealed.length)]);
-      const idx = openPackIndex(this.o.indexKey, withTail, size, `pack ${pack}`);
-      this.table.add(pack, idx.kind, idx.entries);
-    } catch (e) {
-      if (!(e instanceof FragfsError && e.code === 'CORRUPT')) throw e;
+      if (!isFragfsError(e, 'CORRUPT')) throw e;
       await this.rebuildIndex(pack);
+      return;
     }
+    // Undefined: the index or its pack is gone meanwhile, so nothing lies there.
+    if (idx !== undefined) this.table.add(pack, idx.kind, idx.entries);
   }
 
-  /** Reads `pack` whole: CORRUPT unless its bytes hash to its id and its own index opens. */
-  async checkPack(pack: string): Promise<void> {
+  /** `pack` read whole and its own index: CORRUPT unless its bytes hash to its id and the index opens. */
+  async checkPack(pack: string): Promise<{ bytes: Uint8Array; idx: PackIndex }> {
     const bytes = await this.inner.get(this.packNs, pack);
     if (toHex(blake3(bytes)) !== pack) throw new FragfsError('CORRUPT', `pack ${pack}: its bytes do not hash to its id`, { fragmentId: pack });
-    readPackIndex(this.o.indexKey, bytes, `pack ${pack}`);
+    return { bytes, idx: readPackIndex(this.o.indexKey, bytes, `pack ${pack}`) };
   }
 
   /** The index of `pack` from the pack itself, written back as its index object. */
   async rebuildIndex(pack: string): Promise<void> {
-    const bytes = await this.inner.get(this.packNs, pack);
-    if (toHex(blake3(bytes)) !== pack) throw new FragfsError('CORRUPT', `pack ${pack}: its bytes do not hash to its id`, { fragmentId: pack });
-    const idx = readPackIndex(this.o.indexKey, bytes, `pack ${pack}`);
-    const trailerBytes = bytes.length - idx.entries.reduce((n, e) => n + e.length, 0);
+    const { bytes, idx } = await this.checkPack(pack);
     try {
-      await this.inner.put(this.indexNs, pack, bytes.subarray(bytes.length - trailerBytes, bytes.length - PACK_TAIL_BYTES));
+      await this.inner.put(this.indexNs, pack, sealedIndexOf(bytes, `pack ${pack}`));
     } catch (e) {
       // A store open read-only reads the pack's own index; the next writer writes it back.
-      if (!(e instanceof FragfsError && e.code === 'READ_ONLY')) throw e;
+      if (!isFragfsError(e, 'READ_ONLY')) throw e;
     }
     this.table.add(pack, idx.kind, idx.entries);
   }
@@ -298,9 +288,8 @@ export class PackStore implements Store {
     if (p.after) await Promise.all(p.after);
     const bytes = buildPack(this.o.indexKey, p.kind, p.fragments);
     const pack = toHex(blake3(bytes));
-    const sealedBytes = bytes.readUInt32LE(bytes.length - PACK_TAIL_BYTES);
     await this.inner.put(this.packNs, pack, bytes);
-    await this.inner.put(this.indexNs, pack, bytes.subarray(bytes.length - PACK_TAIL_BYTES - sealedBytes, bytes.length - PACK_TAIL_BYTES));
+    await this.inner.put(this.indexNs, pack, sealedIndexOf(bytes, `pack ${pack}`));
     let offset = 0;
     this.table.add(
       pack,
@@ -330,7 +319,7 @@ export class PackStore implements Store {
       try {
         return await this.read(loc);
       } catch (e) {
-        if (!isMissing(e)) throw e;
+        if (!isFragfsError(e, 'MISSING_FRAGMENT')) throw e;
         // The pack went (a gc moved its fragments elsewhere): forget it and look again.
         this.table.drop(loc.pack);
       }
@@ -338,7 +327,7 @@ export class PackStore implements Store {
       try {
         return await this.inner.get(ns, id);
       } catch (e) {
-        if (!isMissing(e)) throw e;
+        if (!isFragfsError(e, 'MISSING_FRAGMENT')) throw e;
       }
     }
     // Not where this process last saw it: another writer packed it, or a gc moved it.
@@ -350,9 +339,7 @@ export class PackStore implements Store {
 
   async getRange(ns: Namespace, id: string, offset: number, length: number): Promise<Uint8Array> {
     if (this.packedKind(ns) === undefined) return getRangeOf(this.inner, ns, id, offset, length);
-    const whole = await this.get(ns, id);
-    if (whole.length < offset + length) throw new FragfsError('CORRUPT', `fragment ${id} (${ns.kind}) is shorter than ${offset + length} bytes`, { fragmentId: id });
-    return whole.subarray(offset, offset + length);
+    return rangeOf(await this.get(ns, id), ns, id, offset, length);
   }
 
   async has(ns: Namespace, id: string): Promise<boolean> {
@@ -401,18 +388,8 @@ export class PackStore implements Store {
     for await (const id of this.inner.list(ns)) if (this.table.lookup(id, kind) === undefined) yield id;
     for (const pack of this.table.packIds()) {
       if (this.table.kindOf(pack) !== kind) continue;
-      let sealed: Uint8Array;
-      let size: number | undefined;
-      try {
-        sealed = await this.inner.get(this.indexNs, pack);
-        size = await this.inner.size(this.packNs, pack);
-      } catch (e) {
-        if (isMissing(e)) continue;
-        throw e;
-      }
-      if (size === undefined) continue;
-      const idx = openPackIndex(this.o.indexKey, Buffer.concat([sealed, tailOf(sealed.length)]), size, `pack ${pack}`);
-      for (const e of idx.entries) if (this.table.lookup(e.id, kind)?.pack === pack) yield e.id;
+      const idx = await this.entriesOf(pack, true);
+      for (const e of idx?.entries ?? []) if (this.table.lookup(e.id, kind)?.pack === pack) yield e.id;
     }
   }
 
@@ -429,16 +406,21 @@ export class PackStore implements Store {
     return this.table.lookup(id, kind)?.pack;
   }
 
-  /** A pack's entries from its index object; undefined when the index is gone. */
-  async entriesOf(pack: string): Promise<PackIndex | undefined> {
+  /**
+   * A pack's entries from its index object; undefined when the index is gone, or, with `inPlace`,
+   * when the pack itself is not in place (then they are also checked against its size).
+   */
+  async entriesOf(pack: string, inPlace = false): Promise<PackIndex | undefined> {
     let sealed: Uint8Array;
     try {
       sealed = await this.inner.get(this.indexNs, pack);
     } catch (e) {
-      if (isMissing(e)) return undefined;
+      if (isFragfsError(e, 'MISSING_FRAGMENT')) return undefined;
       throw e;
     }
-    return openSealedIndex(this.o.indexKey, sealed, `pack ${pack}`);
+    if (!inPlace) return openSealedIndex(this.o.indexKey, sealed, `pack ${pack}`);
+    const size = await this.inner.size(this.packNs, pack);
+    return size === undefined ? undefined : openSealedIndex(this.o.indexKey, sealed, `pack ${pack}`, size);
   }
 
   readEntry(pack: string, offset: number, length: number): Promise<Uint8Array> {
@@ -554,16 +536,4 @@ export class PackStore implements Store {
     await this.drain();
     await this.inner.close();
   }
-}
-
-function isMissing(e: unknown): boolean {
-  return e instanceof FragfsError && e.code === 'MISSING_FRAGMENT';
-}
-
-/** The fixed tail of a pack whose sealed index is `sealedBytes` long. */
-function tailOf(sealedBytes: number): Buffer {
-  const tail = Buffer.alloc(PACK_TAIL_BYTES);
-  tail.writeUInt32LE(sealedBytes, 0);
-  tail.write('fpk1', 4, 'latin1');
-  return tail;
 }

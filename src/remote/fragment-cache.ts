@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { blake3, toHex } from '../codec/blake3.js';
 import { FragfsError } from '../errors.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../store/private-modes.js';
-import { checkId, checkNamespace, checkRange, type Namespace, type PutOptions, type Store } from '../store/store.js';
+import { checkId, checkNamespace, checkRange, rangeOf, type Namespace, type PutOptions, type Store } from '../store/store.js';
 
 export const DEFAULT_CACHE_MAX_BYTES = 1024 * 1024 * 1024;
 /** Eviction goes down to this share of the limit, so it runs in batches rather than per put. */
@@ -199,11 +199,7 @@ export class CachingStore implements Store {
         }
       }
     }
-    const whole = await this.get(ns, id);
-    if (whole.length < offset + length) {
-      throw new FragfsError('CORRUPT', `fragment ${id} (${ns.kind}) is shorter than ${offset + length} bytes`, { fragmentId: id });
-    }
-    return whole.subarray(offset, offset + length);
+    return rangeOf(await this.get(ns, id), ns, id, offset, length);
   }
 
   async get(ns: Namespace, id: string): Promise<Uint8Array> {

@@ -45,7 +45,7 @@ import { FragfsError, fromFsError } from '../errors.js';
 import { tempName } from './atomic-file.js';
 import { DirStore, TEMP_DIR, isEnoent, prepareFileTreeRoot, type FileTreeOpenOptions } from './dir-store.js';
 import { withKeyLock } from './key-lock.js';
-import { checkId, checkNamespace, isValidSpaceName, missingFragment, type FragmentKind, type Namespace } from './store.js';
+import { checkId, checkNamespace, isValidSpaceName, missingFragment, rangeOf, type FragmentKind, type Namespace } from './store.js';
 
 export const HEADER_SUFFIX = '.meta.msgpack';
 /** Waits (ms) before a header found without its payload is looked at again; then it is CORRUPT. */
@@ -181,9 +181,7 @@ export class SplitStore extends DirStore {
   override async getRange(ns: Namespace, id: string, offset: number, length: number): Promise<Uint8Array> {
     if (ns?.kind !== 'data') return super.getRange(ns, id, offset, length);
     // A data fragment is two files here: the range of the whole, as getRangeOf reads any store.
-    const whole = await this.get(ns, id);
-    if (whole.length < offset + length) throw new FragfsError('CORRUPT', `fragment ${id} (data) is shorter than ${offset + length} bytes`, { fragmentId: id });
-    return whole.subarray(offset, offset + length);
+    return rangeOf(await this.get(ns, id), ns, id, offset, length);
   }
 
   override async get(ns: Namespace, id: string): Promise<Uint8Array> {

@@ -207,7 +207,11 @@ export function checkRange(offset: number, length: number): void {
 export async function getRangeOf(store: Store, ns: Namespace, id: string, offset: number, length: number): Promise<Uint8Array> {
   checkRange(offset, length);
   if (store.getRange) return store.getRange(ns, id, offset, length);
-  const whole = await store.get(ns, id);
+  return rangeOf(await store.get(ns, id), ns, id, offset, length);
+}
+
+/** `length` bytes from `offset` of a whole fragment; CORRUPT when it is shorter than that. */
+export function rangeOf(whole: Uint8Array, ns: Namespace, id: string, offset: number, length: number): Uint8Array {
   if (whole.length < offset + length) {
     throw new FragfsError('CORRUPT', `fragment ${id} (${ns.kind}) is shorter than ${offset + length} bytes`, { fragmentId: id });
   }

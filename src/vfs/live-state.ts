@@ -500,25 +500,24 @@ export class LiveState {
    * the first uncached dir, except while a snapshot runs (then it records every dir it passes).
    */
   dirChanged(dir: number): void {
-    if (this.cacheRecords) {
-      // Beyond the bound a folder is left to the snapshot itself (no reordering: see ByteLru on why).
-      // Its ancestors changed too, as a snapshot sees them: a folder is quiet only when nothing below
-      // it changes, or writing it ahead would serialize a busy subfolder again on every tick (a
-      // folder taking 100,000 creates was written out whole once a second).
-      const now = Date.now();
-      let a: number | undefined = dir;
-      for (let depth = 0; a !== undefined && depth < 4096; depth++) {
-        if (this.changedDirs.size < CHANGED_DIRS_MAX || this.changedDirs.has(a)) this.changedDirs.set(a, now);
-        const up: number | undefined = this.peekInode(a)?.parents[0];
-        a = up === a ? undefined : up;
-      }
-    }
+    // With write-ahead on, the walk goes up to the root: the ancestors changed too, as a snapshot
+    // sees them, and a folder counts as quiet only when nothing below it changes (else writing it
+    // ahead serializes a busy subfolder again on every tick: a folder taking 100,000 creates was
+    // written out whole once a second). Beyond the bound a folder is left to the snapshot itself
+    // (no reordering: see ByteLru on why).
+    const now = this.cacheRecords ? Date.now() : 0;
+    let invalidating = true;
     let d: number | undefined = dir;
     for (let guard = 0; d !== undefined && guard < 1_000_000; guard++) {
-      if (this.touched) this.touched.add(d);
-      else if (!this.hasDirCache(d)) return;
-      this.records.removeSync(this.crypto.index(Kind.DIR_CACHE, d));
-      d = this.peekInode(d)?.parents[0];
+      if (this.cacheRecords && (this.changedDirs.size < CHANGED_DIRS_MAX || this.changedDirs.has(d))) this.changedDirs.set(d, now);
+      if (invalidating) {
+        if (this.touched) this.touched.add(d);
+        else if (!this.hasDirCache(d)) invalidating = false;
+        if (invalidating) this.records.removeSync(this.crypto.index(Kind.DIR_CACHE, d));
+      }
+      if (!invalidating && !this.cacheRecords) return;
+      const up: number | undefined = this.peekInode(d)?.parents[0];
+      d = up === d ? undefined : up;
     }
   }
 

@@ -114,7 +114,7 @@ test('a packed fragment a writer pins during the gc is kept and readable; the ne
       await writer.store.put(writer.dataNs, pinned, bytes, { fresh: true });
     },
   });
-  t.true(r.kept >= 1 || r.freed >= 199, JSON.stringify(r));
+  t.true(r.kept >= 1, `the pinned fragment is counted as kept: ${JSON.stringify(r)}`);
   const fresh = await open(t, storePath);
   t.true(await fresh.store.has(fresh.dataNs, pinned), 'the pinned fragment is there for a new opening');
   t.true((await fresh.store.get(fresh.dataNs, pinned)).length > 0);
