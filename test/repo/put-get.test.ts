@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, link, lstat, lutimes, mkdir, open, readFile, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { showName } from '../../src/fragment/names.js';
 import type { Extent } from '../../src/fragment/tree-format.js';
 import { getTree } from '../../src/repo/get.js';
 import { putPaths } from '../../src/repo/put.js';
@@ -131,7 +132,8 @@ async function writeTree(root: string, node: DirNode & { mtimeMs: number }): Pro
     switch (n.kind) {
       case 'dir':
         await mkdir(path, { recursive: true });
-        for (const [name, child] of n.children) await write(join(path, name), `${rel}/${name}`, child);
+        // Keyed by the path as walkTree shows it (names escaped as ls -b does: a `\` is `\\`).
+        for (const [name, child] of n.children) await write(join(path, name), `${rel}/${showName(Buffer.from(name))}`, child);
         await chmod(path, n.mode);
         await utimes(path, t, t);
         return;
