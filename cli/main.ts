@@ -9,11 +9,13 @@ import { reportAndExit } from './common.js';
 import { registerForget } from './forget.js';
 import { registerGc } from './gc.js';
 import { registerGet } from './get.js';
+import { registerGroup } from './group.js';
 import { registerInit } from './init.js';
 import { registerLs } from './ls.js';
 import { registerMount } from './mount.js';
 import { registerPut } from './put.js';
 import { registerSnapshot } from './snapshot.js';
+import { registerShare } from './share.js';
 import { registerSnapshots } from './snapshots.js';
 import { registerStats } from './stats.js';
 import { registerSync } from './sync.js';
@@ -41,6 +43,8 @@ export function buildProgram(): Command {
     registerStats,
     registerVerify,
     registerGc,
+    registerShare,
+    registerGroup,
   ]) {
     register(program);
   }
