@@ -34,6 +34,8 @@ export interface ShareAdmin {
   path: string;
   /** Recipients and @groups it was sealed to (empty: the link is the capability). */
   to: string[];
+  /** The share key (base64): gc opens the share with it to keep what the folder needs. */
+  key?: string;
 }
 
 export interface ShareInfo extends ShareAdmin {
@@ -101,6 +103,9 @@ export async function createShare(repo: Repo, o: { snapshot: string; path: Buffe
   const found = o.path.length > 0 ? await resolveEntry(repo, snapshot.root, o.path) : snapshot.root;
   const keyed = await keyedTree(repo, found, showTreePath(o.path));
   if (keyed !== found) await repo.sync();
+  // Held against a gc running now (src/gc/gc-guard.ts): the share names this tree from now on, even
+  // if its snapshot is forgotten before the share is in fragfs.json.
+  if (keyed.type === 'dir' && keyed.dir !== undefined) await (await repo.writerGuard())?.hold('meta', keyed.dir, true);
   const totals = o.path.length > 0 || keyed !== found ? await countTree(repo, keyed) : { files: snapshot.files, dirs: snapshot.dirs, logicalBytes: snapshot.logicalBytes };
   const createdMs = Date.now();
   // The folder's own name stays behind: a share reveals nothing above the folder.
@@ -117,7 +122,7 @@ export async function createShare(repo: Repo, o: { snapshot: string; path: Buffe
       createdMs,
       body: sealBody(shareKey, body, repo.packIndexKey()),
       ...(recipients.length > 0 ? { grants: await sealTo(recipients, shareKey) } : {}),
-      admin: sealAdmin(adminKey, SHARE_ADMIN, { snapshot: key, path, to: o.to } satisfies ShareAdmin),
+      admin: sealAdmin(adminKey, SHARE_ADMIN, { snapshot: key, path, to: o.to, key: Buffer.from(shareKey).toString('base64') } satisfies ShareAdmin),
     };
     entry.shares = { ...(entry.shares ?? {}), [id]: record };
   });
@@ -131,10 +136,26 @@ export async function listShares(repo: Repo): Promise<ShareInfo[]> {
   const adminKey = repo.deriveKey(PEOPLE_ADMIN_KEY_CONTEXT);
   const out: ShareInfo[] = [];
   for (const [id, r] of Object.entries(entry.shares ?? {})) {
-    const admin = openAdmin<ShareAdmin>(adminKey, SHARE_ADMIN, r.admin, `share ${id}`);
+    const { key: _key, ...admin } = openAdmin<ShareAdmin>(adminKey, SHARE_ADMIN, r.admin, `share ${id}`);
     out.push({ id, createdMs: r.createdMs, link: formatShareLink({ location: storeLocation(repo.storePath), space: repo.space, id }), ...admin, files: 0, dirs: 0, logicalBytes: 0 });
   }
   return out.sort((a, b) => a.createdMs - b.createdMs);
+}
+
+/**
+ * The folder every share of the space names, for gc (a share keeps what it names, as a snapshot
+ * does, until it is removed). Opened with the space's keys.
+ */
+export async function shareRoots(repo: Repo): Promise<{ id: string; root: Entry }[]> {
+  const entry = await readPeople(repo.storePath, repo.space);
+  const adminKey = repo.deriveKey(PEOPLE_ADMIN_KEY_CONTEXT);
+  const out: { id: string; root: Entry }[] = [];
+  for (const [id, r] of Object.entries(entry.shares ?? {})) {
+    const admin = openAdmin<ShareAdmin>(adminKey, SHARE_ADMIN, r.admin, `share ${id}`);
+    if (admin.key === undefined) throw new FragfsError('BAD_STORE', `share ${id} in fragfs.json has no key for this space`);
+    out.push({ id, root: openBody(new Uint8Array(Buffer.from(admin.key, 'base64')), r.body, id).snapshot.root });
+  }
+  return out;
 }
 
 /** Removes a share from the store: its link stops opening (what was read through it stays read). */
