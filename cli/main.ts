@@ -9,9 +9,12 @@ import { reportAndExit } from './common.js';
 import { registerForget } from './forget.js';
 import { registerGc } from './gc.js';
 import { registerGet } from './get.js';
+import { registerId } from './id.js';
 import { registerInit } from './init.js';
+import { registerKey } from './key.js';
 import { registerLs } from './ls.js';
 import { registerMount } from './mount.js';
+import { registerPasswd } from './passwd.js';
 import { registerPut } from './put.js';
 import { registerSnapshot } from './snapshot.js';
 import { registerSnapshots } from './snapshots.js';
@@ -41,6 +44,9 @@ export function buildProgram(): Command {
     registerStats,
     registerVerify,
     registerGc,
+    registerPasswd,
+    registerKey,
+    registerId,
   ]) {
     register(program);
   }

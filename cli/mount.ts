@@ -1,7 +1,8 @@
 // `fragfs mount STORE MOUNTPOINT`: serves the live tree (or one snapshot) of a store on a folder until
 // Ctrl-C, SIGTERM, `fragfs umount` or an outside unmount; always flushes and unmounts on the way out.
 // `--background` re-runs this command detached and returns once the mount is ready or has failed;
-// the passphrase travels to the child over the IPC pipe, never on its command line or environment.
+// the passphrase (or the identities) travel to the child over the IPC pipe, never on its command line
+// or environment.
 
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
@@ -34,7 +35,8 @@ import { LiveVfs } from '../src/vfs/live-vfs.js';
 import { SnapshotVfs } from '../src/vfs/snapshot-vfs.js';
 import { DEFAULT_WRITE_BUFFER_BYTES } from '../src/vfs/write-buffer.js';
 import type { Vfs } from '../src/vfs/vfs-api.js';
-import { action, addStoreOptions, parseByteSize, readPassphrase, reportAndExit, type StoreOptions } from './common.js';
+import type { Credentials } from '../src/repo/repo.js';
+import { action, addStoreOptions, parseByteSize, readCredentials, reportAndExit, type StoreOptions } from './common.js';
 
 interface MountCliOptions extends StoreOptions {
   readOnly?: boolean;
@@ -96,10 +98,10 @@ export function registerMount(program: Command): void {
   );
 }
 
-/** Parent side of --background: start the child, hand it the passphrase, wait for its verdict. */
+/** Parent side of --background: start the child, hand it the credentials, wait for its verdict. */
 async function runInBackground(store: string, mountpoint: string, opts: MountCliOptions): Promise<void> {
   const mp = resolve(mountpoint);
-  const passphrase = await readPassphrase(opts);
+  const credentials = await readCredentials(opts);
   await ensureRuntimeDir();
   const logFile = logPathFor(mp);
   const logFd = openSync(logFile, 'a', 0o600);
@@ -128,7 +130,7 @@ async function runInBackground(store: string, mountpoint: string, opts: MountCli
         exitCode: typeof code === 'number' && code !== 0 ? code : 8,
       });
     });
-    child.send({ type: 'passphrase', passphrase });
+    child.send({ type: 'credentials', credentials });
   });
   if (verdict.type === 'error') {
     process.stderr.write(`fragfs: ${verdict.message}\n`);
@@ -162,12 +164,16 @@ async function rerunWithFlags(flags: string[]): Promise<void> {
   process.exit(code);
 }
 
-function passphraseFromParent(): Promise<string> {
+function credentialsFromParent(): Promise<Credentials> {
   return new Promise((resolvePass, reject) => {
-    const onMessage = (m: { type?: string; passphrase?: string }) => {
-      if (m.type === 'passphrase' && typeof m.passphrase === 'string') {
+    const onMessage = (m: { type?: string; credentials?: Credentials }) => {
+      if (m.type === 'credentials' && typeof m.credentials === 'object' && m.credentials !== null) {
         process.off('message', onMessage);
-        resolvePass(m.passphrase);
+        const c = m.credentials;
+        resolvePass({
+          ...(typeof c.passphrase === 'string' ? { passphrase: c.passphrase } : {}),
+          ...(Array.isArray(c.identities) ? { identities: c.identities.filter((i): i is string => typeof i === 'string') } : {}),
+        });
       }
     };
     process.on('message', onMessage);
@@ -277,9 +283,9 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
   };
 
   try {
-    const passphrase = isChild ? await passphraseFromParent() : await readPassphrase(opts);
+    const credentials = isChild ? await credentialsFromParent() : await readCredentials(opts);
     if (!readOnly) lock = await StoreLock.acquire({ storePath, space, purpose: `mount ${mp}`, warn: log });
-    repo = await Repo.open({ storePath, passphrase, space, readOnly });
+    repo = await Repo.open({ storePath, ...credentials, space, readOnly });
     repo.purpose = `mount ${mp}`;
     if (remote && !readOnly) {
       lease = await RemoteLease.acquire({
