@@ -4,6 +4,8 @@
 import type { Command } from 'commander';
 import { FragfsError } from '../src/errors.js';
 import { addPassphraseKey, addRecipientKey, addRecoveryKey, listKeys, openSpaceKeys, removeKey, type OpenedSpace } from '../src/people/space-keys.js';
+import { checkRecipient } from '../src/people/age-box.js';
+import { checkLabel } from '../src/people/key-slots.js';
 import { DEFAULT_SPACE, Repo } from '../src/repo/repo.js';
 import { storeLocation } from '../src/remote/store-site.js';
 import { action, addStoreOptions, printJson, readCredentials, readNewPassphrase, type StoreOptions } from './common.js';
@@ -53,12 +55,15 @@ export function registerKey(program: Command): void {
   ).action(
     action(async (store: string, opts: KeyOptions) => {
       if (opts.recipient !== undefined && opts.recoveryKey) throw new FragfsError('USAGE', 'give --recipient or --recovery-key, not both');
+      if (opts.recoveryKey && opts.label !== undefined) throw new FragfsError('USAGE', 'a recovery key takes no label');
+      // Said before the store is opened: a mistyped recipient or label costs no passphrase.
+      if (opts.recipient !== undefined) checkRecipient(opts.recipient, '--recipient');
+      if (opts.label !== undefined) checkLabel(opts.label);
       const opened = await openKeys(store, opts);
       if (opts.recipient !== undefined) {
         const id = await addRecipientKey(opened, opts.recipient, opts.label === undefined ? {} : { label: opts.label });
         process.stdout.write(`${id}\n`);
       } else if (opts.recoveryKey) {
-        if (opts.label !== undefined) throw new FragfsError('USAGE', 'a recovery key takes no label');
         const { id, recoveryKey } = await addRecoveryKey(opened);
         process.stderr.write(`fragfs: recovery key ${id}; keep it safe and offline: it opens the space like a passphrase and is not shown again\n`);
         process.stdout.write(`${recoveryKey}\n`);
