@@ -24,6 +24,7 @@ import {
 import { getTree } from '../../src/repo/get.js';
 import { putPaths } from '../../src/repo/put.js';
 import { Repo } from '../../src/repo/repo.js';
+import { syncStore } from '../../src/repo/sync.js';
 import { STORE_CONFIG_FILE, readStoreConfig, unlockSpace } from '../../src/repo/store-config.js';
 import { hasTool } from '../mount/helpers.js';
 import { TEST_PASSPHRASE } from '../helpers/cli.js';
@@ -330,4 +331,22 @@ test('a store without slots (made before them) opens as before and gets slots on
   t.is(typeof after.spaces.default!.mac!.slots, 'string');
   t.is(await opens(f.storePath, { passphrase: 'another' }), 'first');
   t.is(await opens(f.storePath, { passphrase: TEST_PASSPHRASE }), 'first');
+});
+
+test('sync into a new store carries the key slots: the copy opens with the same identity and recovery key', async (t) => {
+  const f = await newStore(t);
+  const alice = await newIdentity();
+  const o = await openSpaceKeys(f.storePath, 'default', { passphrase: TEST_PASSPHRASE });
+  await addRecipientKey(o, await recipientOf(alice), { label: 'alice' });
+  const src = await Repo.open({ storePath: f.storePath, identities: [alice], threads: 1 });
+  const copy = join(f.work, 'copy');
+  try {
+    await syncStore(src, copy, 'first', { backend: 'lmdb' });
+  } finally {
+    await src.close();
+  }
+  t.is(await opens(copy, { identities: [alice] }), 'first');
+  t.is(await opens(copy, { passphrase: f.recoveryKey }), 'first');
+  const copied = await openSpaceKeys(copy, 'default', { identities: [alice] });
+  t.deepEqual((await listKeys(copied)).map((k) => k.label ?? k.type), ['passphrase', 'recovery', 'alice']);
 });
