@@ -5,7 +5,7 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { isFragfsError, type FragfsError } from '../../src/errors.js';
@@ -349,4 +349,23 @@ test('sync into a new store carries the key slots: the copy opens with the same 
   t.is(await opens(copy, { passphrase: f.recoveryKey }), 'first');
   const copied = await openSpaceKeys(copy, 'default', { identities: [alice] });
   t.deepEqual((await listKeys(copied)).map((k) => k.label ?? k.type), ['passphrase', 'recovery', 'alice']);
+});
+
+test('a layout 1 store (the golden one) is made layout 2 by its first key change, and opens with the new key', async (t) => {
+  const golden = new URL('../../../fixtures/stores/v1/', import.meta.url);
+  const expected = JSON.parse(await readFile(new URL('expected.json', golden), 'utf8')) as { passphrase: string };
+  const work = await tempDir('fragfs-key-slots-v1-');
+  t.teardown(work.remove);
+  const storePath = join(work.path, 'store');
+  await cp(new URL('dir', golden), storePath, { recursive: true });
+  t.is((await readStoreConfig(storePath)).spaces.default!.mac, undefined);
+  const alice = await newIdentity();
+  const o = await openSpaceKeys(storePath, 'default', { passphrase: expected.passphrase });
+  await addRecipientKey(o, await recipientOf(alice));
+  const cfg = await readStoreConfig(storePath);
+  t.is(cfg.fragfs, 2);
+  t.is(typeof cfg.spaces.default!.mac?.slots, 'string');
+  const byPassphrase = await opens(storePath, { passphrase: expected.passphrase });
+  t.not(byPassphrase, '');
+  t.is(await opens(storePath, { identities: [alice] }), byPassphrase);
 });
