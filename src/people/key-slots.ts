@@ -67,8 +67,9 @@ export const SLOT_INFO_KEY_CONTEXT = 'fragfs 2026-11 key slot info key v1';
 const INFO_PAD_BYTES = 64;
 export const MAX_LABEL_CHARS = 200;
 const MAX_INFO_SEALED_BYTES = 1024;
-const MAX_AGE_CHARS = 4096;
-export const MAX_SLOTS = 256;
+/** An age file sealed to one recipient is about 300 characters; room for one sealed to many (a group). */
+const MAX_AGE_CHARS = 65536;
+export const MAX_SLOTS = 1024;
 const ID_RE = /^[0-9a-f]{8}$/;
 const GROUP_RE = /^[\x21-\x7e]{1,200}$/;
 const AGE_RE = /^-----BEGIN AGE ENCRYPTED FILE-----\n[A-Za-z0-9+/=\n]+-----END AGE ENCRYPTED FILE-----\n?$/;
