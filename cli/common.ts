@@ -113,15 +113,19 @@ async function promptHidden(question: string): Promise<string> {
     },
   });
   const rl = createInterface({ input: process.stdin, output: sink, terminal: true });
+  let onClose: (() => void) | undefined;
   try {
     return await new Promise<string>((resolveLine, reject) => {
+      onClose = () => reject(new FragfsError('NO_PASSPHRASE', 'no passphrase entered'));
       rl.once('line', (line) => resolveLine(line));
       rl.once('SIGINT', () => reject(new FragfsError('INTERRUPTED', 'interrupted')));
-      rl.once('close', () => reject(new FragfsError('NO_PASSPHRASE', 'no passphrase entered')));
+      rl.once('close', onClose);
     });
   } finally {
     muted = false;
-    rl.removeAllListeners('close');
+    // Only this prompt's listener: readline's own 'close' listener takes its keypress handler off
+    // stdin, and without it a later prompt had this one echo what was typed there.
+    if (onClose) rl.off('close', onClose);
     rl.close();
     process.stderr.write('\n');
   }
