@@ -9,6 +9,7 @@ import { reportAndExit } from './common.js';
 import { registerForget } from './forget.js';
 import { registerGc } from './gc.js';
 import { registerGet } from './get.js';
+import { registerGroup } from './group.js';
 import { registerId } from './id.js';
 import { registerInit } from './init.js';
 import { registerKey } from './key.js';
@@ -17,6 +18,7 @@ import { registerMount } from './mount.js';
 import { registerPasswd } from './passwd.js';
 import { registerPut } from './put.js';
 import { registerSnapshot } from './snapshot.js';
+import { registerShare } from './share.js';
 import { registerSnapshots } from './snapshots.js';
 import { registerStats } from './stats.js';
 import { registerSync } from './sync.js';
@@ -47,6 +49,8 @@ export function buildProgram(): Command {
     registerPasswd,
     registerKey,
     registerId,
+    registerShare,
+    registerGroup,
   ]) {
     register(program);
   }

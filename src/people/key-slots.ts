@@ -2,7 +2,7 @@
 // fragfs.json has always held in `kdf`/`masterKey`. A slot holds the space's master key sealed to one
 // credential: another passphrase (scrypt), the recovery key (BLAKE3: it is random), or an age
 // recipient (an armored age file). What a slot says about people (its label, its recipient) is sealed
-// under a key derived from the master key, so fragfs.json names nobody. docs/FORMAT.md section 2.7.
+// under a key derived from the master key, so fragfs.json names nobody. docs/FORMAT.md section 2.6.1.
 
 import { gcm } from '@noble/ciphers/aes.js';
 import { randomBytes } from 'node:crypto';

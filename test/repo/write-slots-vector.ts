@@ -1,7 +1,7 @@
 // Writes fixtures/vectors/config/fragfs-json-v2-slots.json from the current code: the layout 2 vector
 // of fragfs-json-v2.json with key slots (a labelled first passphrase, a second passphrase, a recovery
 // key, an age recipient), the lines the `slots` tag covers and the tag. Run only on a deliberate
-// format change (then update docs/FORMAT.md section 2.7):
+// format change (then update docs/FORMAT.md section 2.6.1):
 //   npx tsc -p . && node dist/test/repo/write-slots-vector.js
 
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -21,7 +21,7 @@ writeFileSync(
   `${JSON.stringify(
     {
       description:
-        'fragfs-json-v2.json with key slots (docs/FORMAT.md 2.7): a labelled first passphrase, a second passphrase, a recovery key and an age recipient; every byte but the age file follows from fixed keys, salts and nonces',
+        'fragfs-json-v2.json with key slots (docs/FORMAT.md 2.6.1): a labelled first passphrase, a second passphrase, a recovery key and an age recipient; every byte but the age file follows from fixed keys, salts and nonces',
       passphrase: base.passphrase,
       secondPassphrase: SECOND_PASSPHRASE,
       recoveryKey: RECOVERY_KEY,
