@@ -3,16 +3,27 @@
 
 import type { Command } from 'commander';
 import { FragfsError } from '../src/errors.js';
-import { PEOPLE_ADMIN_KEY_CONTEXT } from '../src/people/admin-seal.js';
+import { adminKeyOf, changeGroups } from '../src/people/group-access.js';
 import { Groups } from '../src/people/groups.js';
-import { updatePeople, readPeople } from '../src/people/people-config.js';
-import { action, addStoreOptions, printJson, withRepo, type StoreOptions } from './common.js';
+import { readPeople } from '../src/people/people-config.js';
+import { openSpaceKeys, type OpenedSpace } from '../src/people/space-keys.js';
+import { storeLocation } from '../src/remote/store-site.js';
+import { DEFAULT_SPACE, Repo } from '../src/repo/repo.js';
+import { action, addStoreOptions, printJson, readCredentials, type StoreOptions } from './common.js';
 
 interface GroupCliOptions extends StoreOptions {
   json?: boolean;
 }
 
 const ACTIONS = ['create', 'add', 'remove', 'list'] as const;
+
+/** The space's keys (groups are sealed under a key derived from its master key); no store is opened. */
+async function openKeys(store: string, opts: GroupCliOptions): Promise<OpenedSpace> {
+  const storePath = storeLocation(store);
+  const space = opts.space ?? DEFAULT_SPACE;
+  await Repo.checkExists(storePath, space);
+  return openSpaceKeys(storePath, space, await readCredentials(opts));
+}
 
 export function registerGroup(program: Command): void {
   addStoreOptions(
@@ -29,40 +40,34 @@ export function registerGroup(program: Command): void {
       if (!(ACTIONS as readonly string[]).includes(what)) throw new FragfsError('USAGE', `group: unknown action ${JSON.stringify(what)} (${ACTIONS.join(', ')})`);
       if (what !== 'list' && name === undefined) throw new FragfsError('USAGE', `group ${what} needs a group name`);
       if ((what === 'add' || what === 'remove') && recipients.length === 0) throw new FragfsError('USAGE', `group ${what} needs at least one recipient`);
-      await withRepo(store, { ...opts, readOnly: what === 'list' }, async (repo) => {
-        const adminKey = repo.deriveKey(PEOPLE_ADMIN_KEY_CONTEXT);
-        if (what === 'list') {
-          const groups = Groups.open(await readPeople(repo.storePath, repo.space), adminKey);
-          const shown = groups.list().filter((g) => name === undefined || g.admin.name === name || g.admin.name.endsWith(`.${name}`));
-          const rows = shown.map((g) => ({
-            name: g.admin.name,
-            epoch: g.record.epoch,
-            recipient: g.record.recipient,
-            members: g.admin.members,
-            inside: groups.parentOf(g.admin.name)?.admin.name ?? null,
-          }));
-          if (opts.json) printJson(rows);
-          else for (const r of rows) process.stdout.write(`${r.name}  epoch ${r.epoch}  ${r.members.length} members${r.inside ? `  (inside ${r.inside})` : ''}\n${r.members.map((m) => `  ${m}\n`).join('')}`);
-          return;
+      const opened = await openKeys(store, opts);
+      if (what === 'list') {
+        const groups = Groups.open(await readPeople(opened.storePath, opened.space), adminKeyOf(opened));
+        const shown = groups.list().filter((g) => name === undefined || g.admin.name === name || g.admin.name.endsWith(`.${name}`));
+        const rows = shown.map((g) => ({
+          name: g.admin.name,
+          epoch: g.record.epoch,
+          recipient: g.record.recipient,
+          members: g.admin.members,
+          inside: groups.parentOf(g.admin.name)?.admin.name ?? null,
+        }));
+        if (opts.json) printJson(rows);
+        else for (const r of rows) process.stdout.write(`${r.name}  epoch ${r.epoch}  ${r.members.length} members${r.inside ? `  (inside ${r.inside})` : ''}\n${r.members.map((m) => `  ${m}\n`).join('')}`);
+        return;
+      }
+      const message = await changeGroups(opened, async (groups) => {
+        if (what === 'create') {
+          const g = await groups.create(name!, recipients);
+          return `created group ${name} (${g.admin.members.length} members)`;
         }
-        const message = await updatePeople(repo.storePath, repo.space, async (entry) => {
-          const groups = Groups.open(entry, adminKey);
-          let said: string;
-          if (what === 'create') {
-            const g = await groups.create(name!, recipients);
-            said = `created group ${name} (${g.admin.members.length} members)`;
-          } else if (what === 'add') {
-            groups.add(name!, recipients);
-            said = `added ${recipients.length} to ${name}`;
-          } else {
-            const rotated = await groups.remove(name!, recipients);
-            said = `removed ${recipients.length} from ${name}; new epoch of ${rotated.map((g) => `${g.admin.name} (${g.record.epoch})`).join(', ')}: what is shared from now on is out of their reach`;
-          }
-          await groups.save(entry);
-          return said;
-        });
-        process.stderr.write(`${message}\n`);
+        if (what === 'add') {
+          groups.add(name!, recipients);
+          return `added ${recipients.length} to ${name}`;
+        }
+        const rotated = await groups.remove(name!, recipients);
+        return `removed ${recipients.length} from ${name}; new epoch of ${rotated.map((g) => `${g.admin.name} (${g.record.epoch})`).join(', ')}: what is shared from now on is out of their reach`;
       });
+      process.stderr.write(`${message}\n`);
     }),
   );
 }

@@ -6,6 +6,8 @@ import { FragfsError } from '../src/errors.js';
 import { addPassphraseKey, addRecipientKey, addRecoveryKey, listKeys, openSpaceKeys, removeKey, type OpenedSpace } from '../src/people/space-keys.js';
 import { checkRecipient } from '../src/people/age-box.js';
 import { checkLabel } from '../src/people/key-slots.js';
+import { addGroupKey, groupNames } from '../src/people/group-access.js';
+import { checkGroupName } from '../src/people/groups.js';
 import { DEFAULT_SPACE, Repo } from '../src/repo/repo.js';
 import { storeLocation } from '../src/remote/store-site.js';
 import { action, addStoreOptions, printJson, readCredentials, readNewPassphrase, type StoreOptions } from './common.js';
@@ -35,10 +37,13 @@ export function registerKey(program: Command): void {
       .option('--json', 'print them as JSON'),
   ).action(
     action(async (store: string, opts: KeyOptions) => {
-      const keys = await listKeys(await openKeys(store, opts));
+      const opened = await openKeys(store, opts);
+      const names = await groupNames(opened);
+      // A slot sealed to a group shows the group's name (the slot itself holds only its opaque id).
+      const keys = (await listKeys(opened)).map((k) => (k.group === undefined ? k : { ...k, group: names.get(k.group) ?? k.group }));
       if (opts.json) return printJson(keys.map((k) => ({ ...k, created: new Date(k.createdMs).toISOString() })));
       for (const k of keys) {
-        const who = [k.label, k.recipient, k.group === undefined ? undefined : `group ${k.group}`].filter((x) => x !== undefined).join('  ');
+        const who = [k.label, k.recipient, k.group === undefined ? undefined : `@${k.group}`].filter((x) => x !== undefined).join('  ');
         process.stdout.write(`${k.opened ? '*' : ' '} ${k.id}  ${k.type.padEnd(10)}  ${new Date(k.createdMs).toISOString()}  ${who}`.trimEnd() + '\n');
       }
     }),
@@ -48,7 +53,7 @@ export function registerKey(program: Command): void {
       .command('add')
       .description('add a passphrase (asked twice), an age recipient (--recipient) or a recovery key (--recovery-key); prints its id')
       .argument('<store>', 'the store: a folder, or a URL')
-      .option('--recipient <recipient>', 'let the holder of the identity of this age recipient (age1...) open the space (with --identity)')
+      .option('--recipient <recipient>', 'let the holder of the identity of this age recipient (age1...), or every member of @group, open the space (with --identity)')
       .option('--recovery-key', 'make a new recovery key and print it once')
       .option('--label <text>', 'a note to tell the key apart (sealed: fragfs.json does not show it)')
       .option('--new-passphrase-file <file>', 'read the new passphrase from this file (first line); else FRAGFS_NEW_PASSPHRASE or a prompt'),
@@ -57,11 +62,14 @@ export function registerKey(program: Command): void {
       if (opts.recipient !== undefined && opts.recoveryKey) throw new FragfsError('USAGE', 'give --recipient or --recovery-key, not both');
       if (opts.recoveryKey && opts.label !== undefined) throw new FragfsError('USAGE', 'a recovery key takes no label');
       // Said before the store is opened: a mistyped recipient or label costs no passphrase.
-      if (opts.recipient !== undefined) checkRecipient(opts.recipient, '--recipient');
+      if (opts.recipient !== undefined && !opts.recipient.startsWith('@')) checkRecipient(opts.recipient, '--recipient');
+      if (opts.recipient?.startsWith('@')) checkGroupName(opts.recipient.slice(1));
       if (opts.label !== undefined) checkLabel(opts.label);
       const opened = await openKeys(store, opts);
       if (opts.recipient !== undefined) {
-        const id = await addRecipientKey(opened, opts.recipient, opts.label === undefined ? {} : { label: opts.label });
+        const id = opts.recipient.startsWith('@')
+          ? await addGroupKey(opened, opts.recipient.slice(1), opts.label)
+          : await addRecipientKey(opened, opts.recipient, opts.label === undefined ? {} : { label: opts.label });
         process.stdout.write(`${id}\n`);
       } else if (opts.recoveryKey) {
         const { id, recoveryKey } = await addRecoveryKey(opened);

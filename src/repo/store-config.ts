@@ -4,6 +4,8 @@
 // changed outside fragfs is BAD_STORE naming it); writing is atomic (temp file, fsync, rename, fsync
 // of the folder).
 
+import { reachableIdentities } from '../people/groups.js';
+import type { PeopleSpace } from '../people/people-config.js';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -414,7 +416,10 @@ export async function unlockSpace(
     if (c) opened = { masterKey: c.masterKey, slotId: c.slot.id, slotType: c.slot.type };
   };
 
-  if (identities.length > 0) pick(await tryIdentities(slots, identities));
+  // A member of a group a slot is sealed to opens it with the group's identities, which their own
+  // reach through the groups' boxes (src/people/groups.ts).
+  const groups = (entry as PeopleSpace).groups;
+  if (identities.length > 0) pick(await tryIdentities(slots, groups === undefined ? identities : await reachableIdentities(entry, identities)));
   let mistypedRecovery = false;
   if (opened === undefined && typeof passphrase === 'string' && passphrase.length > 0) {
     if (looksLikeRecoveryKey(passphrase)) {
