@@ -8,6 +8,7 @@ import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { BUG_EXIT_CODE, FragfsError, fromFsError } from '../src/errors.js';
 import { DEFAULT_SPACE, Repo } from '../src/repo/repo.js';
+import { isClosedStdout } from './stdout-pipe.js';
 
 export interface StoreOptions {
   space?: string;
@@ -74,15 +75,19 @@ async function promptHidden(question: string): Promise<string> {
     },
   });
   const rl = createInterface({ input: process.stdin, output: sink, terminal: true });
+  let onClose = (): void => undefined;
   try {
     return await new Promise<string>((resolveLine, reject) => {
+      onClose = () => reject(new FragfsError('NO_PASSPHRASE', 'no passphrase entered'));
       rl.once('line', (line) => resolveLine(line));
       rl.once('SIGINT', () => reject(new FragfsError('INTERRUPTED', 'interrupted')));
-      rl.once('close', () => reject(new FragfsError('NO_PASSPHRASE', 'no passphrase entered')));
+      rl.once('close', onClose);
     });
   } finally {
     muted = false;
-    rl.removeAllListeners('close');
+    // Only our own listener: readline's own 'close' listeners detach it from stdin, and without them
+    // this interface would go on echoing what is typed at the next prompt (the confirmation).
+    rl.off('close', onClose);
     rl.close();
     process.stderr.write('\n');
   }
@@ -130,6 +135,8 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
 }
 
 export function reportAndExit(e: unknown): never {
+  // The reader of stdout went away (a pipe into head): nothing went wrong here.
+  if (isClosedStdout(e)) process.exit(0);
   if (e instanceof FragfsError) {
     process.stderr.write(`fragfs: ${e.message}\n`);
     if (process.env['FRAGFS_DEBUG']) process.stderr.write(`${e.stack ?? ''}\n`);

@@ -99,6 +99,8 @@ export function registerMount(program: Command): void {
 /** Parent side of --background: start the child, hand it the passphrase, wait for its verdict. */
 async function runInBackground(store: string, mountpoint: string, opts: MountCliOptions): Promise<void> {
   const mp = resolve(mountpoint);
+  // A path without a store is said before a passphrase is asked for.
+  await Repo.checkExists(store, opts.space ?? DEFAULT_SPACE);
   const passphrase = await readPassphrase(opts);
   await ensureRuntimeDir();
   const logFile = logPathFor(mp);
@@ -277,6 +279,7 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
   };
 
   try {
+    if (!isChild) await Repo.checkExists(storePath, space); // before the prompt, as every command
     const passphrase = isChild ? await passphraseFromParent() : await readPassphrase(opts);
     if (!readOnly) lock = await StoreLock.acquire({ storePath, space, purpose: `mount ${mp}`, warn: log });
     repo = await Repo.open({ storePath, passphrase, space, readOnly });
