@@ -44,7 +44,7 @@ sys.stdout.write(json.dumps({'out': out.decode('utf8', 'replace'), 'code': os.wa
 
 function onPty(args: string[], answers: [string, string][], env: Record<string, string | undefined> = {}): { out: string; code: number } {
   const e: NodeJS.ProcessEnv = { ...process.env, ...env };
-  delete e['FRAGFS_PASSPHRASE'];
+  if (env['FRAGFS_PASSPHRASE'] === undefined) delete e['FRAGFS_PASSPHRASE'];
   for (const k of Object.keys(env)) if (env[k] === undefined) delete e[k];
   const r = spawnSync('python3', ['-c', DRIVER, JSON.stringify([process.execPath, CLI_PATH, ...args]), JSON.stringify(answers)], {
     env: e,
@@ -196,4 +196,37 @@ test('put - stores stdin as one file (--stdin-name), get KEY/file - writes it to
   const bad = await runCli(['put', store, tree, '--exclude-file', join(work.path, 'missing-list')]);
   t.is(bad.code, 5, bad.stderr);
   t.regex(bad.stderr, /^fragfs: reading the exclude file .*missing-list/);
+});
+
+testIf(hasPython, 'python3 with its pty module')('put, get, verify, sync and gc draw progress on a terminal and none into a pipe', async (t) => {
+  const work = await tempDir('fragfs-pty-progress-');
+  t.teardown(work.remove);
+  const store = join(work.path, 'store');
+  await createStore(store, 'dir');
+  const tree = join(work.path, 'tree');
+  await mkdir(tree);
+  await writeFile(join(tree, 'data'), Buffer.alloc(3 * 1024 * 1024, 0x62));
+  const env = { FRAGFS_PASSPHRASE: 'test passphrase: correct horse battery staple' };
+  const put = onPty(['put', store, tree], [], env);
+  t.is(put.code, 0, put.out);
+  t.regex(put.out, /put \[.*\] .*ETA/);
+  const key = /([0-9a-f]{64})/.exec(put.out)![1]!;
+  // Each command on a pty, then the same into a pipe (a new destination where it makes one).
+  const runs: [string, string[], string[]][] = [
+    ['get', ['get', store, key, join(work.path, 'out')], ['get', store, key, join(work.path, 'out2')]],
+    ['verify', ['verify', store], ['verify', store]],
+    ['sync', ['sync', store, join(work.path, 'copy'), key], ['sync', store, join(work.path, 'copy2'), key]],
+    ['gc', ['gc', store, '--wait', '0'], ['gc', store, '--wait', '0']],
+  ];
+  for (const [label, args, pipedArgs] of runs) {
+    const r = onPty(args, [], env);
+    t.is(r.code, 0, `${label}: ${r.out}`);
+    t.regex(r.out, new RegExp(`${label}(:| \\[)`), `${label} drew no progress: ${JSON.stringify(r.out)}`);
+    const piped = await runCli(pipedArgs);
+    t.is(piped.code, 0, piped.stderr);
+    t.notRegex(piped.stderr, /\[[█░]|ETA|\r/, `${label} drew progress into a pipe`);
+  }
+  const quiet = await runCli(['put', store, tree, '-q']);
+  t.is(quiet.stderr, '');
+  t.regex(quiet.stdout, /^[0-9a-f]{64}\n$/);
 });
