@@ -6,6 +6,7 @@ import { FragfsError } from '../src/errors.js';
 import { ExcludePatterns, readExcludeFile } from '../src/repo/exclude-patterns.js';
 import { putPaths } from '../src/repo/put.js';
 import { argBytes } from './argv-bytes.js';
+import { showName } from '../src/fragment/names.js';
 import { checkSnapshotName } from '../src/repo/snapshot-name.js';
 import { action, addStoreOptions, bytesProgress, printJson, withRepo, type StoreOptions } from './common.js';
 
@@ -16,6 +17,7 @@ interface PutCliOptions extends StoreOptions {
   json?: boolean;
   progress?: boolean;
   quiet?: boolean;
+  verbose?: boolean;
   exclude: string[];
   excludeFile: string[];
   excludeCaches?: boolean;
@@ -46,6 +48,7 @@ export function registerPut(program: Command): void {
       .option('--one-file-system', 'do not enter folders on another file system (mount points, fragfs mounts among them)')
       .option('--stdin-name <name>', 'with `-`: the name of the file read from stdin', 'stdin')
       .option('-q, --quiet', 'print only the meta key (and warnings)')
+      .option('-v, --verbose', 'name each path the exclude options leave out')
       .option('--no-progress', 'no progress bar, even on a terminal')
       .option('--json', 'print a JSON summary (the key is its "key" field)'),
   ).action(
@@ -60,7 +63,7 @@ export function registerPut(program: Command): void {
       const exclude = new ExcludePatterns(patterns);
       await withRepo(store, opts, async (repo) => {
         repo.purpose = 'put';
-        const progress = bytesProgress('put', opts.progress !== false && !opts.quiet && process.stderr.isTTY === true);
+        const progress = bytesProgress('put', opts.progress !== false && !opts.quiet && !opts.verbose && process.stderr.isTTY === true);
         const started = Date.now();
         let result;
         try {
@@ -70,6 +73,12 @@ export function registerPut(program: Command): void {
             exclude,
             ...(opts.excludeCaches ? { excludeCaches: true } : {}),
             ...(opts.oneFileSystem ? { oneFileSystem: true } : {}),
+            ...(opts.verbose
+              ? {
+                  onLeftOut: (p: Buffer, why: string) =>
+                    process.stderr.write(`fragfs: ${why === 'excluded' ? 'excluded' : why === 'cache' ? 'cache folder, only its CACHEDIR.TAG kept:' : 'on another file system, not entered:'} ${showName(p)}\n`),
+                }
+              : {}),
             ...(opts.full ? { parent: false as const } : opts.parent === undefined ? {} : { parent: opts.parent }),
             onTotal: (n) => progress.setTotal(n),
             onBytes: (n) => progress.increment(n),

@@ -62,6 +62,8 @@ export interface PutOptions {
    * and `name` is the file's name in the snapshot.
    */
   stdin?: { stream: AsyncIterable<Buffer>; name: Buffer };
+  /** Called with each path the rules above leave out, and which rule (`put --verbose`). */
+  onLeftOut?: (path: Buffer, why: 'excluded' | 'cache' | 'other file system') => void;
 }
 
 export interface PutResult {
@@ -491,14 +493,24 @@ class TreePutter {
    * on another file system than its root, only the tag when it is a tagged cache folder, and none
    * that an exclude pattern matches.
    */
-  private async keptNames(path: Buffer, st: BigIntStats, rootDev: bigint, names: Buffer[]): Promise<Buffer[]> {
-    if (this.o.oneFileSystem && st.dev !== rootDev) return [];
+  private async keptNames(path: Buffer, st: BigIntStats, rootDev: bigint, names: Buffer[], report = false): Promise<Buffer[]> {
+    const leftOut = report ? this.o.onLeftOut : undefined;
+    if (this.o.oneFileSystem && st.dev !== rootDev) {
+      if (names.length > 0) leftOut?.(path, 'other file system');
+      return [];
+    }
     if (this.o.excludeCaches && names.some((n) => n.equals(CACHEDIR_TAG)) && (await isCacheTag(joinName(path, CACHEDIR_TAG)))) {
+      if (names.length > 1) leftOut?.(path, 'cache');
       return [CACHEDIR_TAG];
     }
     const exclude = this.o.exclude;
     if (exclude === undefined || exclude.isEmpty) return names;
-    return names.filter((n) => !exclude.matches(joinName(path, n)));
+    return names.filter((n) => {
+      const child = joinName(path, n);
+      if (!exclude.matches(child)) return true;
+      leftOut?.(child, 'excluded');
+      return false;
+    });
   }
 
   /** A parent directory's entries by name (keyed by nameKey). */
@@ -698,7 +710,7 @@ class TreePutter {
   private async walkDir(n: Found, e: Entry, prev: Entry | undefined): Promise<Entry | undefined> {
     let names: Buffer[];
     try {
-      names = await source(async () => this.keptNames(n.path, n.st, n.rootDev, await readdir(n.path, { encoding: 'buffer' })));
+      names = await source(async () => this.keptNames(n.path, n.st, n.rootDev, await readdir(n.path, { encoding: 'buffer' }), true));
     } catch (err) {
       if (err instanceof SourceError && (err.errno === 'ENOENT' || err.errno === 'ENOTDIR')) return this.skip(n, err, 'cannot list folder');
       throw fromFsError(err instanceof SourceError ? err.cause : err, 'cannot list folder', showName(n.path));

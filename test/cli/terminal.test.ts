@@ -183,8 +183,10 @@ test('put - stores stdin as one file (--stdin-name), get KEY/file - writes it to
   await writeFile(join(tree, 'keep'), 'k');
   const list = join(work.path, 'excludes');
   await writeFile(list, '# build output\nnode_modules\n\n');
-  const ex = await runCli(['put', store, tree, '--exclude', '*.tmp', '--exclude-file', list, '--no-progress']);
+  const ex = await runCli(['put', store, tree, '--exclude', '*.tmp', '--exclude-file', list, '--no-progress', '--verbose']);
   t.is(ex.code, 0, ex.stderr);
+  t.regex(ex.stderr, /^fragfs: excluded .*\/tree\/a\.tmp$/m);
+  t.regex(ex.stderr, /^fragfs: excluded .*\/tree\/node_modules$/m);
   const names = (await runCli(['ls', store, lastLine(ex.stdout)])).stdout;
   t.regex(names, / keep\n/);
   t.notRegex(names, /node_modules|a\.tmp/);
