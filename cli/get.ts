@@ -2,13 +2,17 @@
 // file of it to stdout when DEST is `-`.
 
 import type { Command } from 'commander';
-import { getToStream, getTree } from '../src/repo/get.js';
+import { getSnapshotToStream, getSnapshotTree, getToStream, getTree, type GetOptions, type GetResult } from '../src/repo/get.js';
+import { FragfsError } from '../src/errors.js';
+import type { Repo } from '../src/repo/repo.js';
+import { isShareLink, withShare } from './share-open.js';
 import { showName } from '../src/fragment/names.js';
 import { splitKeyPath } from '../src/repo/tree-reader.js';
 import { argBytes } from './argv-bytes.js';
 import { action, addStoreOptions, bytesProgress, printJson, withRepo, type StoreOptions } from './common.js';
 
 interface GetCliOptions extends StoreOptions {
+  identity?: string;
   json?: boolean;
   progress?: boolean;
   quiet?: boolean;
@@ -26,29 +30,40 @@ export function registerGet(program: Command): void {
     program
       .command('get')
       .description('restore the tree a meta key (or snapshot name) names into DEST, byte for byte')
-      .argument('<store>', 'the store: a folder, or a URL (s3://, sftp://, azure://, rclone:)')
+      .argument('<store>', 'the store: a folder, or a URL (s3://, sftp://, azure://, rclone:); or a share link (fragfs:share:...[/path]), then KEY is left out')
       .argument('<key>', 'meta key or snapshot name, optionally followed by /path inside the tree')
-      .argument('<dest>', 'where to write it: a new path (or an empty folder for a folder); `-`: the file to stdout')
+      .argument('[dest]', 'where to write it: a new path (or an empty folder for a folder); `-`: the file to stdout')
       .option('--no-progress', 'no progress bar, even on a terminal')
       .option('-q, --quiet', 'no summary and no progress bar')
       .option('--json', 'print a JSON summary'),
   ).action(
-    action(async (store: string, keySpec: string, dest: string, opts: GetCliOptions) => {
+    action(async (storeArg: string, keyArg: string, destArg: string | undefined, opts: GetCliOptions) => {
+      // `get LINK[/path] DEST`: the link stands for STORE and KEY.
+      const shared = isShareLink(storeArg);
+      const [keySpec, dest] = shared ? [storeArg, keyArg] : [keyArg, destArg];
+      if (dest === undefined || (shared && destArg !== undefined)) {
+        throw new FragfsError('USAGE', shared ? 'get LINK[/path] DEST takes two arguments' : 'get needs STORE KEY[/path] DEST');
+      }
       const { key, path } = splitKeyPath(argBytes(keySpec));
       const destBytes = argBytes(dest);
-      await withRepo(store, { ...opts, readOnly: true }, async (repo) => {
-        const progress = bytesProgress('get', opts.progress !== false && !opts.quiet && process.stderr.isTTY === true);
-        if (dest === '-') {
+      if (dest === '-') {
+        const toStdout = async (stream: (o: Pick<GetOptions, 'onTotal' | 'onBytes'>) => Promise<unknown>): Promise<void> => {
+          const progress = bytesProgress('get', opts.progress !== false && !opts.quiet && process.stderr.isTTY === true);
           try {
-            await getToStream(repo, key, path, writeStdout, { onTotal: (n) => progress.setTotal(n), onBytes: (n) => progress.increment(n) });
+            await stream({ onTotal: (n) => progress.setTotal(n), onBytes: (n) => progress.increment(n) });
           } finally {
             progress.stop();
           }
-          return;
-        }
+        };
+        if (shared) await withShare(key, opts, (s) => toStdout((o) => getSnapshotToStream(s.repo, s.snapshot, path, writeStdout, o)));
+        else await withRepo(storeArg, { ...opts, readOnly: true }, (repo) => toStdout((o) => getToStream(repo, key, path, writeStdout, o)));
+        return;
+      }
+      const run = async (repo: Repo, restore: (o: GetOptions) => Promise<GetResult>): Promise<void> => {
+        const progress = bytesProgress('get', opts.progress !== false && !opts.quiet && process.stderr.isTTY === true);
         let result;
         try {
-          result = await getTree(repo, key, destBytes, {
+          result = await restore({
             path,
             onTotal: (n) => progress.setTotal(n),
             onBytes: (n) => progress.increment(n),
@@ -60,7 +75,12 @@ export function registerGet(program: Command): void {
         for (const w of result.warnings) process.stderr.write(`fragfs: warning: ${w}\n`);
         if (opts.json) printJson(result);
         else if (!opts.quiet) process.stderr.write(`restored ${result.files} files, ${result.dirs} folders, ${result.symlinks} symlinks into ${showName(destBytes)}\n`);
-      });
+      };
+      if (shared) {
+        await withShare(key, opts, (s) => run(s.repo, (o) => getSnapshotTree(s.repo, s.label, s.snapshot, destBytes, o)));
+      } else {
+        await withRepo(storeArg, { ...opts, readOnly: true }, (repo) => run(repo, (o) => getTree(repo, key, destBytes, o)));
+      }
     }),
   );
 }

@@ -10,11 +10,13 @@ import { quietOnClosedStdout } from './stdout-pipe.js';
 import { registerForget } from './forget.js';
 import { registerGc } from './gc.js';
 import { registerGet } from './get.js';
+import { registerGroup } from './group.js';
 import { registerInit } from './init.js';
 import { registerLs } from './ls.js';
 import { registerMount } from './mount.js';
 import { registerPut } from './put.js';
 import { registerSnapshot } from './snapshot.js';
+import { registerShare } from './share.js';
 import { registerSnapshots } from './snapshots.js';
 import { registerStats } from './stats.js';
 import { registerSync } from './sync.js';
@@ -42,6 +44,8 @@ export function buildProgram(): Command {
     registerStats,
     registerVerify,
     registerGc,
+    registerShare,
+    registerGroup,
   ]) {
     register(program);
   }

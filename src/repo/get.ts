@@ -14,7 +14,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { FragfsError, fromFsError } from '../errors.js';
 import { joinName, showName } from '../fragment/names.js';
-import type { Entry } from '../fragment/tree-format.js';
+import type { Entry, SnapshotObject } from '../fragment/tree-format.js';
 import { localFs, type LocalFs } from '../local/local-fs.js';
 import type { Repo } from './repo.js';
 import { Semaphore, settleAll } from './semaphore.js';
@@ -45,6 +45,11 @@ export interface GetResult {
 /** `dest` may be bytes: a local path need not be UTF-8. */
 export async function getTree(repo: Repo, keyOrName: string, dest: string | Buffer, o: GetOptions = {}): Promise<GetResult> {
   const { key, snapshot } = await loadSnapshot(repo, keyOrName);
+  return getSnapshotTree(repo, key, snapshot, dest, o);
+}
+
+/** getTree of a snapshot object at hand (a share's tree); `key` names it in messages. */
+export async function getSnapshotTree(repo: Repo, key: string, snapshot: SnapshotObject, dest: string | Buffer, o: GetOptions = {}): Promise<GetResult> {
   const target = absolutePath(dest);
   const root = o.path && o.path.length > 0 ? await resolveEntry(repo, snapshot.root, o.path) : snapshot.root;
   await checkDestination(target, root.type === 'dir');
@@ -72,6 +77,17 @@ export async function getToStream(
   o: Pick<GetOptions, 'onTotal' | 'onBytes'> = {},
 ): Promise<{ key: string; plainBytes: number }> {
   const { key, snapshot } = await loadSnapshot(repo, keyOrName);
+  return { key, plainBytes: await getSnapshotToStream(repo, snapshot, path, write, o) };
+}
+
+/** getToStream of a snapshot object at hand (a share's tree); the bytes written. */
+export async function getSnapshotToStream(
+  repo: Repo,
+  snapshot: SnapshotObject,
+  path: Buffer[],
+  write: (chunk: Uint8Array) => Promise<void>,
+  o: Pick<GetOptions, 'onTotal' | 'onBytes'> = {},
+): Promise<number> {
   const e = path.length > 0 ? await resolveEntry(repo, snapshot.root, path) : snapshot.root;
   const where = path.length > 0 ? showTreePath(path) : '/';
   if (e.type !== 'file') throw new FragfsError('USAGE', `${where} is a ${e.type === 'dir' ? 'folder' : e.type}: only a file can be written to stdout`);
@@ -108,7 +124,7 @@ export async function getToStream(
     o.onBytes?.(plain.length);
   }
   await gap(e.size);
-  return { key, plainBytes: at };
+  return at;
 }
 
 /** An absolute local path as bytes (relative ones are taken from the working directory). */
