@@ -1,7 +1,7 @@
 // Codec threads stopped while they still load their module: a pool closed, or a process ending,
 // just after its first tasks were handed out. On Node 20.19+ piscina's require() of the ES module
 // worker loaded it synchronously (require(esm)), and a thread stopped during that synchronous
-// instantiation aborted the whole process ("FATAL ERROR: v8::Module::IsGraphAsync must be used on an
+// instantiation could abort the whole process ("FATAL ERROR: v8::Module::IsGraphAsync must be used on an
 // instantiated module", about 1 `fragfs snapshot` in 18). The threads now never load it that way
 // (checked through Node's own ESM debug log); and since the race is rare, two bounded loops run it
 // many times, each in a child process so that an abort is seen as that child's death.
