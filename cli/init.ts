@@ -1,9 +1,11 @@
-// `fragfs init STORE`: creates a store (or a new space in one) with a passphrase-wrapped master key.
+// `fragfs init STORE`: creates a store (or a new space in one) with a passphrase-wrapped master key,
+// and prints a recovery key that opens it too, once (unless --no-recovery-key).
 
 import type { Command } from 'commander';
 import { FragfsError } from '../src/errors.js';
 import { checkBlockSize } from '../src/codec/block-size.js';
 import { Repo } from '../src/repo/repo.js';
+import { newRecoveryKey } from '../src/people/recovery-key.js';
 import { LOCAL_BACKEND_NAMES, type BackendName } from '../src/store/store.js';
 import { action, addStoreOptions, formatBytes, parseByteSize, printJson, readPassphrase, type StoreOptions } from './common.js';
 
@@ -14,6 +16,8 @@ interface InitOptions extends StoreOptions {
   shareSpace?: string;
   /** false with --no-packs. */
   packs?: boolean;
+  /** false with --no-recovery-key. */
+  recoveryKey?: boolean;
   json?: boolean;
 }
 
@@ -31,11 +35,15 @@ export function registerInit(program: Command): void {
       )
       .option('--share-space <name>', 'the space of the store named by --share-convergence-with', 'default')
       .option('--no-packs', 'store every fragment as its own file or object (dir, split and remote stores gather small ones into packs)')
+      .option('--no-recovery-key', 'make no recovery key (by default one is printed once: it opens the space like a passphrase)')
       .option('--json', 'print the result as JSON'),
   ).action(
     action(async (store: string, opts: InitOptions) => {
       if (!LOCAL_BACKEND_NAMES.includes(opts.backend as BackendName)) {
         throw new FragfsError('USAGE', `unknown backend ${JSON.stringify(opts.backend)}: use lmdb, dir or split`);
+      }
+      if (opts.identity !== undefined) {
+        throw new FragfsError('USAGE', 'init sets a passphrase; give identities access afterwards with fragfs key add --recipient');
       }
       const blockSize = opts.blockSize === undefined ? undefined : parseByteSize(opts.blockSize, '--block-size');
       if (blockSize !== undefined) checkBlockSize(blockSize);
@@ -49,6 +57,7 @@ export function registerInit(program: Command): void {
             passphrase: process.env['FRAGFS_SHARE_PASSPHRASE'] || passphrase,
           }
         : undefined;
+      const recoveryKey = opts.recoveryKey === false ? undefined : newRecoveryKey();
       const repo = await Repo.init({
         storePath: store,
         backend: opts.backend as BackendName,
@@ -57,6 +66,7 @@ export function registerInit(program: Command): void {
         ...(blockSize === undefined ? {} : { blockSize }),
         ...(share ? { shareConvergenceWith: share } : {}),
         ...(opts.packs === false ? { packs: false } : {}),
+        ...(recoveryKey === undefined ? {} : { recoveryKey }),
       });
       const info = {
         store: repo.storePath,
@@ -66,11 +76,17 @@ export function registerInit(program: Command): void {
         convergenceId: repo.convergenceId,
       };
       await repo.close();
-      if (opts.json) printJson(info);
+      if (recoveryKey !== undefined) {
+        process.stderr.write(
+          'fragfs: keep the recovery key below safe and offline: it opens the space wherever a passphrase is asked, and it is not shown again\n',
+        );
+      }
+      if (opts.json) printJson({ ...info, ...(recoveryKey === undefined ? {} : { recoveryKey }) });
       else {
         process.stdout.write(
           `created fragfs store ${info.store} (space ${info.space}, backend ${info.backend}, blocks of ${formatBytes(info.blockSize)})\n`,
         );
+        if (recoveryKey !== undefined) process.stdout.write(`recovery key: ${recoveryKey}\n`);
       }
     }),
   );

@@ -11,9 +11,12 @@ import { registerForget } from './forget.js';
 import { registerGc } from './gc.js';
 import { registerGet } from './get.js';
 import { registerGroup } from './group.js';
+import { registerId } from './id.js';
 import { registerInit } from './init.js';
+import { registerKey } from './key.js';
 import { registerLs } from './ls.js';
 import { registerMount } from './mount.js';
+import { registerPasswd } from './passwd.js';
 import { registerPut } from './put.js';
 import { registerSnapshot } from './snapshot.js';
 import { registerShare } from './share.js';
@@ -44,6 +47,9 @@ export function buildProgram(): Command {
     registerStats,
     registerVerify,
     registerGc,
+    registerPasswd,
+    registerKey,
+    registerId,
     registerShare,
     registerGroup,
   ]) {

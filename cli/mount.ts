@@ -1,7 +1,8 @@
 // `fragfs mount STORE MOUNTPOINT`: serves the live tree (or one snapshot) of a store on a folder until
 // Ctrl-C, SIGTERM, `fragfs umount` or an outside unmount; always flushes and unmounts on the way out.
 // `--background` re-runs this command detached and returns once the mount is ready or has failed;
-// the passphrase travels to the child over the IPC pipe, never on its command line or environment.
+// the passphrase (or the identities) travel to the child over the IPC pipe, never on its command line
+// or environment.
 
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
@@ -39,7 +40,8 @@ import { argBytes } from './argv-bytes.js';
 import { identitiesOf, isShareLink } from './share-open.js';
 import { DEFAULT_WRITE_BUFFER_BYTES } from '../src/vfs/write-buffer.js';
 import type { Vfs } from '../src/vfs/vfs-api.js';
-import { action, addStoreOptions, parseByteSize, readPassphrase, reportAndExit, type StoreOptions } from './common.js';
+import type { Credentials } from '../src/repo/repo.js';
+import { action, addStoreOptions, parseByteSize, readCredentials, reportAndExit, type StoreOptions } from './common.js';
 
 interface MountCliOptions extends StoreOptions {
   readOnly?: boolean;
@@ -102,12 +104,13 @@ export function registerMount(program: Command): void {
   );
 }
 
-/** Parent side of --background: start the child, hand it the passphrase, wait for its verdict. */
+/** Parent side of --background: start the child, hand it the credentials, wait for its verdict. */
 async function runInBackground(store: string, mountpoint: string, opts: MountCliOptions): Promise<void> {
   const mp = resolve(mountpoint);
   // A path without a store is said before a passphrase is asked for.
   if (!isShareLink(store)) await Repo.checkExists(store, opts.space ?? DEFAULT_SPACE);
-  const passphrase = isShareLink(store) ? '' : await readPassphrase(opts);
+  // A share link opens with identities alone (none: a link that is its own capability).
+  const credentials: Credentials = isShareLink(store) ? { identities: await identitiesOf(opts) } : await readCredentials(opts);
   await ensureRuntimeDir();
   const logFile = logPathFor(mp);
   const logFd = openSync(logFile, 'a', 0o600);
@@ -136,7 +139,7 @@ async function runInBackground(store: string, mountpoint: string, opts: MountCli
         exitCode: typeof code === 'number' && code !== 0 ? code : 8,
       });
     });
-    child.send({ type: 'passphrase', passphrase });
+    child.send({ type: 'credentials', credentials });
   });
   if (verdict.type === 'error') {
     process.stderr.write(`fragfs: ${verdict.message}\n`);
@@ -170,12 +173,16 @@ async function rerunWithFlags(flags: string[]): Promise<void> {
   process.exit(code);
 }
 
-function passphraseFromParent(): Promise<string> {
+function credentialsFromParent(): Promise<Credentials> {
   return new Promise((resolvePass, reject) => {
-    const onMessage = (m: { type?: string; passphrase?: string }) => {
-      if (m.type === 'passphrase' && typeof m.passphrase === 'string') {
+    const onMessage = (m: { type?: string; credentials?: Credentials }) => {
+      if (m.type === 'credentials' && typeof m.credentials === 'object' && m.credentials !== null) {
         process.off('message', onMessage);
-        resolvePass(m.passphrase);
+        const c = m.credentials;
+        resolvePass({
+          ...(typeof c.passphrase === 'string' ? { passphrase: c.passphrase } : {}),
+          ...(Array.isArray(c.identities) ? { identities: c.identities.filter((i): i is string => typeof i === 'string') } : {}),
+        });
       }
     };
     process.on('message', onMessage);
@@ -288,10 +295,15 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
   };
 
   try {
+    if (!shared && !isChild) await Repo.checkExists(storePath, space); // before the prompt, as every command
+    const credentials: Credentials = isChild
+      ? await credentialsFromParent()
+      : shared
+        ? { identities: await identitiesOf(opts) }
+        : await readCredentials(opts);
     if (shared) {
-      if (isChild) await passphraseFromParent();
       if (opts.snapshot !== undefined) throw new FragfsError('USAGE', 'a share link mounts its own folder: leave out --snapshot');
-      const opened = await openShareLink(shared.key, await identitiesOf(opts));
+      const opened = await openShareLink(shared.key, [...(credentials.identities ?? [])]);
       repo = opened.repo;
       const root = shared.path.length > 0 ? await resolveEntry(repo, opened.snapshot.root, shared.path) : opened.snapshot.root;
       if (root.type !== 'dir') throw new FragfsError('NOT_DIR', `${showTreePath(shared.path)} of the share is a ${root.type}: mount a folder (or use fragfs cat)`);
@@ -304,10 +316,8 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
         ...(metaCacheBytes === undefined ? {} : { metaCacheBytes }),
       });
     }
-    if (!shared && !isChild) await Repo.checkExists(storePath, space); // before the prompt, as every command
-    const passphrase = shared ? '' : isChild ? await passphraseFromParent() : await readPassphrase(opts);
     if (!readOnly) lock = await StoreLock.acquire({ storePath, space, purpose: `mount ${mp}`, warn: log });
-    repo ??= await Repo.open({ storePath, passphrase, space, readOnly });
+    repo ??= await Repo.open({ storePath, ...credentials, space, readOnly });
     repo.purpose = `mount ${mp}`;
     if (remote && !readOnly) {
       lease = await RemoteLease.acquire({

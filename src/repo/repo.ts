@@ -28,12 +28,14 @@ import {
   upgradeSpaceConfig,
   withMac,
   writeStoreConfig,
+  type Credentials,
   type SpaceConfig,
   type StoreConfig,
   type StoreGlobals,
 } from './store-config.js';
 
 export const DEFAULT_SPACE = 'default';
+export type { Credentials } from './store-config.js';
 
 export interface InitRepoOptions {
   storePath: string;
@@ -48,11 +50,16 @@ export interface InitRepoOptions {
   threads?: number;
   /** false: every fragment its own object even on a backend that packs (packSettingsFor). */
   packs?: boolean;
+  /** A recovery key (src/people/recovery-key.ts newRecoveryKey) that opens the new space too. */
+  recoveryKey?: string;
 }
 
-export interface OpenRepoOptions {
+/**
+ * How a space is opened: `passphrase` (or the recovery key, told apart by its form) and/or age
+ * `identities` (AGE-SECRET-KEY-1...). At least one MUST be given; identities are tried first.
+ */
+export interface OpenRepoOptions extends Credentials {
   storePath: string;
-  passphrase: string;
   space?: string;
   readOnly?: boolean;
   threads?: number;
@@ -194,6 +201,7 @@ export class Repo {
       ...(o.kdfCost === undefined ? {} : { kdfCost: o.kdfCost }),
       ...(convergenceSecret ? { convergenceSecret } : {}),
       ...(o.packs === false ? {} : { packs: packSettingsFor(backend) }),
+      ...(o.recoveryKey === undefined ? {} : { recoveryKey: o.recoveryKey }),
     });
     // The new space is authenticated (layout 2); spaces already there keep their own layout.
     const next: StoreConfig = config ?? { fragfs: STORE_FORMAT_VERSION, backend, spaces: {} };
@@ -221,7 +229,15 @@ export class Repo {
     const space = checkSpace(o.space ?? DEFAULT_SPACE);
     const config = await Repo.checkExists(storePath, space);
     const spaceConfig = config.spaces[space]!;
-    const unlocked = await unlockSpace(config, space, o.passphrase, storePath);
+    if (o.passphrase === undefined && (o.identities ?? []).length === 0) {
+      throw new FragfsError('NO_PASSPHRASE', `nothing to open the store at ${storePath} with: no passphrase and no identity`);
+    }
+    const unlocked = await unlockSpace(
+      config,
+      space,
+      { ...(o.passphrase === undefined ? {} : { passphrase: o.passphrase }), ...(o.identities ? { identities: o.identities } : {}) },
+      storePath,
+    );
     const keys = unlocked.keys;
     if (!o.readOnly) {
       // A store written by an older fragfs, or copied without its modes, becomes private the first
