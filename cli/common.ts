@@ -1,14 +1,14 @@
 // What every fragfs command shares: store options, passphrase sources, opening a repo, progress on a
-// TTY, JSON output, and the error boundary that turns a FragfsError into one line and its exit code.
+// TTY (progress.ts), JSON output, and the error boundary that turns a FragfsError into one line and its exit code.
 
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
-import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { BUG_EXIT_CODE, FragfsError, fromFsError } from '../src/errors.js';
 import { DEFAULT_SPACE, Repo, type Credentials } from '../src/repo/repo.js';
 import { readIdentityFile } from '../src/people/age-box.js';
+import { isClosedStdout } from './stdout-pipe.js';
 
 export interface StoreOptions {
   space?: string;
@@ -173,6 +173,8 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
 }
 
 export function reportAndExit(e: unknown): never {
+  // The reader of stdout went away (a pipe into head): nothing went wrong here.
+  if (isClosedStdout(e)) process.exit(0);
   if (e instanceof FragfsError) {
     process.stderr.write(`fragfs: ${e.message}\n`);
     if (process.env['FRAGFS_DEBUG']) process.stderr.write(`${e.stack ?? ''}\n`);
@@ -187,83 +189,8 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`);
 }
 
-/** Progress in bytes on a TTY (stderr), nothing otherwise, so scripts and pipes see clean output. */
-export interface Progress {
-  setTotal(total: number): void;
-  increment(delta: number): void;
-  stop(): void;
-}
-
-/** A bar counting things (fragments) rather than bytes; `bytes` is shown beside the count. */
-export function countProgress(label: string, unit: string, enabled = process.stderr.isTTY === true): Progress & { addBytes(n: number): void } {
-  if (!enabled) return { setTotal() {}, increment() {}, stop() {}, addBytes() {} };
-  const bar = new cliProgress.SingleBar(
-    {
-      stream: process.stderr,
-      format: `${label} [{bar}] {value}/{total} ${unit} | {bytes} | {rate}/s | ETA {eta_formatted}`,
-      hideCursor: true,
-      clearOnComplete: true,
-      etaBuffer: 200,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  const startMs = Date.now();
-  let done = 0;
-  let bytes = 0;
-  const payload = () => ({ bytes: formatBytes(bytes), rate: formatBytes(bytes / Math.max(0.001, (Date.now() - startMs) / 1000)) });
-  bar.start(0, 0, payload());
-  return {
-    setTotal(t) {
-      bar.setTotal(t);
-    },
-    increment(delta) {
-      done += delta;
-      bar.update(done, payload());
-    },
-    addBytes(n) {
-      bytes += n;
-    },
-    stop() {
-      bar.stop();
-    },
-  };
-}
-
-export function bytesProgress(label: string, enabled = process.stderr.isTTY === true): Progress {
-  if (!enabled) return { setTotal() {}, increment() {}, stop() {} };
-  const bar = new cliProgress.SingleBar(
-    {
-      stream: process.stderr,
-      format: `${label} [{bar}] {percentage}% | {done}/{all} | {rate}/s | ETA {eta_formatted}`,
-      hideCursor: true,
-      clearOnComplete: true,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  const startMs = Date.now();
-  let total = 0;
-  let done = 0;
-  const payload = () => ({
-    done: formatBytes(done),
-    all: formatBytes(total),
-    rate: formatBytes(done / Math.max(0.001, (Date.now() - startMs) / 1000)),
-  });
-  bar.start(1, 0, payload());
-  return {
-    setTotal(t) {
-      total = t;
-      bar.setTotal(Math.max(1, t));
-      bar.update(done, payload());
-    },
-    increment(delta) {
-      done += delta;
-      bar.update(done, payload());
-    },
-    stop() {
-      bar.stop();
-    },
-  };
-}
+// Progress bars live in progress.ts; commands take them from here as they always did.
+export { bytesProgress, countProgress, type Progress } from './progress.js';
 
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

@@ -4,12 +4,14 @@
 import type { Command } from 'commander';
 import { checkWaitMs, DEFAULT_WAIT_MS, runGc, type GcReport } from '../src/gc/gc.js';
 import { action, addStoreOptions, formatBytes, printJson, withRepo, type StoreOptions } from './common.js';
+import { statusProgress } from './progress.js';
 
 interface GcCliOptions extends StoreOptions {
   dryRun?: boolean;
   json?: boolean;
   wait?: string;
   verbose?: boolean;
+  progress?: boolean;
 }
 
 export function registerGc(program: Command): void {
@@ -21,17 +23,24 @@ export function registerGc(program: Command): void {
       .option('--dry-run', 'only count what would be freed')
       .option('--wait <seconds>', `how long to wait for running writers to see what gc condemns (default ${DEFAULT_WAIT_MS / 1000})`)
       .option('--json', 'print the report as JSON')
-      .option('-v, --verbose', 'print each step'),
+      .option('-v, --verbose', 'print each step')
+      .option('--no-progress', 'no status line, even on a terminal'),
   ).action(
     action(async (store: string, opts: GcCliOptions) => {
       const waitMs = checkWaitMs(opts.wait === undefined ? DEFAULT_WAIT_MS : Number(opts.wait) * 1000);
-      const report = await withRepo(store, { ...opts, readOnly: opts.dryRun === true }, (repo) =>
-        runGc(repo, {
-          dryRun: opts.dryRun === true,
-          waitMs,
-          ...(opts.verbose ? { log: (l: string) => process.stderr.write(`fragfs: ${l}\n`) } : {}),
-        }),
-      );
+      const report = await withRepo(store, { ...opts, readOnly: opts.dryRun === true }, async (repo) => {
+        // Each step on one status line on a terminal (gc has no measure of how far it is); -v prints them all.
+        const status = statusProgress('gc', opts.progress !== false && !opts.verbose && process.stderr.isTTY === true);
+        try {
+          return await runGc(repo, {
+            dryRun: opts.dryRun === true,
+            waitMs,
+            log: opts.verbose ? (l: string) => process.stderr.write(`fragfs: ${l}\n`) : (l: string) => status.step(l.replace(/^gc: /, '')),
+          });
+        } finally {
+          status.stop();
+        }
+      });
       if (opts.json) {
         printJson(report);
         return;

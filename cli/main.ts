@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { registerCat } from './cat.js';
 import { closeRemoteBackends } from '../src/remote/store-site.js';
 import { reportAndExit } from './common.js';
+import { quietOnClosedStdout } from './stdout-pipe.js';
 import { registerForget } from './forget.js';
 import { registerGc } from './gc.js';
 import { registerGet } from './get.js';
@@ -62,6 +63,7 @@ async function main(): Promise<void> {
   // and a file a library creates on its own (an LMDB environment, a socket) gets no more than that
   // either. `get` sets the modes a snapshot recorded explicitly, so restored trees are unaffected.
   process.umask(0o077);
+  quietOnClosedStdout();
   const program = buildProgram();
   try {
     await program.parseAsync(process.argv);

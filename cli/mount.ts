@@ -107,6 +107,8 @@ export function registerMount(program: Command): void {
 /** Parent side of --background: start the child, hand it the credentials, wait for its verdict. */
 async function runInBackground(store: string, mountpoint: string, opts: MountCliOptions): Promise<void> {
   const mp = resolve(mountpoint);
+  // A path without a store is said before a passphrase is asked for.
+  if (!isShareLink(store)) await Repo.checkExists(store, opts.space ?? DEFAULT_SPACE);
   // A share link opens with identities alone (none: a link that is its own capability).
   const credentials: Credentials = isShareLink(store) ? { identities: await identitiesOf(opts) } : await readCredentials(opts);
   await ensureRuntimeDir();
@@ -293,6 +295,7 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
   };
 
   try {
+    if (!shared && !isChild) await Repo.checkExists(storePath, space); // before the prompt, as every command
     const credentials: Credentials = isChild
       ? await credentialsFromParent()
       : shared

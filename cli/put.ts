@@ -3,8 +3,10 @@
 
 import type { Command } from 'commander';
 import { FragfsError } from '../src/errors.js';
+import { ExcludePatterns, readExcludeFile } from '../src/repo/exclude-patterns.js';
 import { putPaths } from '../src/repo/put.js';
 import { argBytes } from './argv-bytes.js';
+import { showName } from '../src/fragment/names.js';
 import { checkSnapshotName } from '../src/repo/snapshot-name.js';
 import { action, addStoreOptions, bytesProgress, printJson, withRepo, type StoreOptions } from './common.js';
 
@@ -14,7 +16,16 @@ interface PutCliOptions extends StoreOptions {
   full?: boolean;
   json?: boolean;
   progress?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+  exclude: string[];
+  excludeFile: string[];
+  excludeCaches?: boolean;
+  oneFileSystem?: boolean;
+  stdinName?: string;
 }
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 export function registerPut(program: Command): void {
   addStoreOptions(
@@ -24,27 +35,50 @@ export function registerPut(program: Command): void {
         'store files and folders; prints the meta key of what was stored as the last line (exit 11 when files changed, vanished or could not be read while they were stored: each is named)',
       )
       .argument('<store>', 'the store: a folder, or a URL (s3://, sftp://, azure://, rclone:)')
-      .argument('<paths...>', 'files or folders to store (several become one folder)')
+      .argument('<paths...>', 'files or folders to store (several become one folder); `-`: one file read from stdin')
       .option('--name <name>', 'name the snapshot, for `snapshots`, `get NAME` and `mount --snapshot NAME`')
       .option(
         '--parent <key>',
         'take files whose size and mtime are unchanged from this snapshot without reading them (default: the latest snapshot of the same paths from this host)',
       )
       .option('--full', 'read every file, even one unchanged since the parent snapshot')
+      .option('--exclude <pattern>', 'leave out paths matching this glob (`*.o`, `cache/tmp`, `/abs/path`, `**`); repeatable', collect, [])
+      .option('--exclude-file <file>', 'leave out paths matching the patterns in FILE, one a line (# comments); repeatable', collect, [])
+      .option('--exclude-caches', 'keep only the CACHEDIR.TAG of folders tagged as caches')
+      .option('--one-file-system', 'do not enter folders on another file system (mount points, fragfs mounts among them)')
+      .option('--stdin-name <name>', 'with `-`: the name of the file read from stdin', 'stdin')
+      .option('-q, --quiet', 'print only the meta key (and warnings)')
+      .option('-v, --verbose', 'name each path the exclude options leave out')
       .option('--no-progress', 'no progress bar, even on a terminal')
       .option('--json', 'print a JSON summary (the key is its "key" field)'),
   ).action(
     action(async (store: string, paths: string[], opts: PutCliOptions) => {
       // Before the passphrase and the KDF: a name that would be refused costs the user nothing.
       if (opts.name !== undefined) checkSnapshotName(opts.name);
+      const fromStdin = paths.length === 1 && paths[0] === '-';
+      if (!fromStdin && paths.includes('-')) throw new FragfsError('USAGE', 'put -: stdin is one file on its own; give no other path');
+      if (fromStdin && process.stdin.isTTY) throw new FragfsError('USAGE', 'put -: stdin is a terminal; pipe the file in (put STORE - < FILE)');
+      const patterns = [...opts.exclude];
+      for (const f of opts.excludeFile) patterns.push(...(await readExcludeFile(f)));
+      const exclude = new ExcludePatterns(patterns);
       await withRepo(store, opts, async (repo) => {
         repo.purpose = 'put';
-        const progress = bytesProgress('put', opts.progress !== false && process.stderr.isTTY === true);
+        const progress = bytesProgress('put', opts.progress !== false && !opts.quiet && !opts.verbose && process.stderr.isTTY === true);
         const started = Date.now();
         let result;
         try {
-          result = await putPaths(repo, paths.map(argBytes), {
+          result = await putPaths(repo, fromStdin ? [] : paths.map(argBytes), {
             ...(opts.name === undefined ? {} : { name: opts.name }),
+            ...(fromStdin ? { stdin: { stream: process.stdin, name: argBytes(opts.stdinName ?? 'stdin') } } : {}),
+            exclude,
+            ...(opts.excludeCaches ? { excludeCaches: true } : {}),
+            ...(opts.oneFileSystem ? { oneFileSystem: true } : {}),
+            ...(opts.verbose
+              ? {
+                  onLeftOut: (p: Buffer, why: string) =>
+                    process.stderr.write(`fragfs: ${why === 'excluded' ? 'excluded' : why === 'cache' ? 'cache folder, only its CACHEDIR.TAG kept:' : 'on another file system, not entered:'} ${showName(p)}\n`),
+                }
+              : {}),
             ...(opts.full ? { parent: false as const } : opts.parent === undefined ? {} : { parent: opts.parent }),
             onTotal: (n) => progress.setTotal(n),
             onBytes: (n) => progress.increment(n),
@@ -55,6 +89,7 @@ export function registerPut(program: Command): void {
         const seconds = (Date.now() - started) / 1000;
         // After the progress bar, so the lines stay whole on a terminal.
         for (const w of result.warnings) process.stderr.write(`fragfs: warning: ${w}\n`);
+        if (!opts.quiet) for (const n of result.notices) process.stderr.write(`fragfs: note: ${n}\n`);
         const incomplete = (): void => {
           if (result.warnings.length === 0) return;
           throw new FragfsError(
@@ -64,6 +99,11 @@ export function registerPut(program: Command): void {
         };
         if (opts.json) {
           printJson({ ...result, seconds });
+          incomplete();
+          return;
+        }
+        if (opts.quiet) {
+          process.stdout.write(`${result.key}\n`);
           incomplete();
           return;
         }

@@ -17,6 +17,7 @@ interface SyncCliOptions extends StoreOptions {
   backend?: string;
   json?: boolean;
   progress?: boolean;
+  quiet?: boolean;
 }
 
 export function registerSync(program: Command): void {
@@ -29,6 +30,7 @@ export function registerSync(program: Command): void {
       .argument('[key]', 'meta key or snapshot name (default: every fragment)')
       .option('--backend <name>', 'backend for a new destination: lmdb, dir or split (default: the source\'s)')
       .option('--no-progress', 'no progress bar, even on a terminal')
+      .option('-q, --quiet', 'no summary and no progress bar')
       .option('--json', 'print a JSON summary'),
   ).action(
     action(async (src: string, dst: string, key: string | undefined, opts: SyncCliOptions) => {
@@ -42,10 +44,12 @@ export function registerSync(program: Command): void {
       if (opts.backend !== undefined && !LOCAL_BACKEND_NAMES.includes(opts.backend as BackendName)) {
         throw new FragfsError('USAGE', `unknown backend ${JSON.stringify(opts.backend)}: use lmdb, dir or split`);
       }
-      const progress = countProgress('sync', 'fragments', opts.progress !== false && process.stderr.isTTY === true);
+      // Made once the store is open: nothing drawn before a NO_STORE or a passphrase prompt.
+      let progress = countProgress('sync', 'fragments', false);
       let result;
       try {
         result = await withRepo(src, { ...opts, readOnly: !carryHead }, async (repo) => {
+          progress = countProgress('sync', 'fragments', opts.progress !== false && !opts.quiet && process.stderr.isTTY === true);
           if (carryHead) {
             const last = (await newestHead(repo))?.snapshot.root.dir;
             await takeSnapshot(srcLocation, space, HEAD_NAME, { opts, repo, ...(last === undefined ? {} : { unlessRoot: last }) });
@@ -63,7 +67,7 @@ export function registerSync(program: Command): void {
         progress.stop();
       }
       if (opts.json) printJson(result);
-      else {
+      else if (!opts.quiet) {
         process.stdout.write(
           `copied ${result.copiedFragments} fragments (${formatBytes(result.copiedBytes)}), ${result.presentFragments} already there, ${result.snapshots} snapshots, into ${result.dest}\n`,
         );

@@ -38,3 +38,6 @@ npm run --silent build
 # mount builds it too when it is missing (docs/DESIGN.md, "The FUSE addon").
 echo "setup: building the fuse-kernel addon" >&2
 node dist/src/fuse/build-kernel.js >/dev/null
+# The local-fs addon: xattrs and mknod for put and get (src/local/native/local-fs.c).
+echo "setup: building the local-fs addon" >&2
+node dist/src/local/local-fs.js >/dev/null

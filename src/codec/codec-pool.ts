@@ -37,6 +37,21 @@ export interface CodecPoolOptions {
 /** The worker file sits next to this one, both in src/ (as .ts) and in dist/ (as .js). */
 const WORKER_URL = new URL('./codec-worker.js', import.meta.url).href;
 
+/**
+ * Node options for the codec threads. piscina loads a worker file with require() first and import()
+ * only when that fails. Since Node 20.19, require() of an ES module (codec-worker.js is one) loads it
+ * synchronously (require(esm)), and a thread stopped while that synchronous instantiation runs (a
+ * pool closed, a process ending while a thread still loads) aborts the whole process from V8:
+ * "FATAL ERROR: v8::Module::IsGraphAsync must be used on an instantiated module" (Node's
+ * ModuleWrap::InstantiateSync asks IsGraphAsync of a module whose instantiation was cut short).
+ * With require(esm) off in the codec threads, that require() is refused at once and piscina loads
+ * the module with import(), the ordinary asynchronous path, which a stopped thread leaves cleanly.
+ */
+const WORKER_EXEC_ARGV: string[] = [
+  ...process.execArgv,
+  ...((process.features as { require_module?: boolean }).require_module === true ? ['--no-experimental-require-module'] : []),
+];
+
 /** True for a transfer refused by postMessage, e.g. an ArrayBuffer a native module marked untransferable. */
 function isCloneError(e: unknown): boolean {
   return (e as Error | undefined)?.name === 'DataCloneError';
@@ -96,6 +111,7 @@ export class CodecPool {
       // holds the process open (a CLI that forgets close() still exits).
       idleTimeout: 30_000,
       workerData,
+      execArgv: WORKER_EXEC_ARGV,
       recordTiming: false,
     });
   }

@@ -1,16 +1,21 @@
 // `get`: writes a frozen tree back to local disk, byte for byte: contents (holes stay sparse),
-// types, modes, owners (when run as root), mtimes, symlinks and hard links. Blocks are fetched and
-// verified on every core in a bounded pipeline; nothing from a failed block reaches the disk. The
+// types, modes, owners (when run as root), mtimes, symlinks, hard links, FIFOs, sockets and device
+// nodes (devices as root), and extended attributes (POSIX ACLs among them) where the target keeps
+// them. Blocks are fetched and verified on every core in a bounded pipeline; nothing from a failed
+// block reaches the disk, and each file is written under a temporary name and renamed into place
+// only when all its blocks verified, so a failed get leaves no plausible-looking file. The
 // tree is input: every entry counts against the snapshot's declared totals before it is created, a
 // file's size is checked against the destination before the file exists, and the names of one
 // hard-link group must agree on their content.
 
-import { chmod, chown, lchown, link, lutimes, mkdir, open, readdir, stat, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { chmod, chown, lchown, link, lutimes, mkdir, open, readdir, rename, stat, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { FragfsError, fromFsError } from '../errors.js';
 import { joinName, showName } from '../fragment/names.js';
 import type { Entry, SnapshotObject } from '../fragment/tree-format.js';
+import { localFs, type LocalFs } from '../local/local-fs.js';
 import type { Repo } from './repo.js';
 import { Semaphore, settleAll } from './semaphore.js';
 import { FileSizeProbe } from './size-probe.js';
@@ -31,8 +36,10 @@ export interface GetResult {
   dirs: number;
   symlinks: number;
   plainBytes: number;
-  /** Entries that could not be recreated here (devices without privilege, sockets). */
+  /** Entries that could not be recreated here (devices without privilege, no local-fs addon). */
   skipped: string[];
+  /** Extended attributes that could not be restored (the target keeps none, or not these), summed up. */
+  warnings: string[];
 }
 
 /** `dest` may be bytes: a local path need not be UTF-8. */
@@ -49,13 +56,75 @@ export async function getSnapshotTree(repo: Repo, key: string, snapshot: Snapsho
   o.onTotal?.(snapshot.logicalBytes);
   const top = o.path && o.path.length > 0 ? showTreePath(o.path) : '/';
   const sizes = new FileSizeProbe(root.type === 'dir' ? target : target.subarray(0, Math.max(1, target.lastIndexOf(0x2f))));
-  const r = new TreeGetter(repo, o, new TreeBudget(snapshot, key), sizes, key);
+  const r = new TreeGetter(repo, o, new TreeBudget(snapshot, key), sizes, key, await localFs());
   try {
     await r.restore(root, target, top, true, key);
   } finally {
     await sizes.close();
   }
-  return { key, files: r.files, dirs: r.dirs, symlinks: r.symlinks, plainBytes: r.plainBytes, skipped: r.skipped };
+  return { key, files: r.files, dirs: r.dirs, symlinks: r.symlinks, plainBytes: r.plainBytes, skipped: r.skipped, warnings: r.warnings() };
+}
+
+/**
+ * Writes the content of one file of a snapshot to `out` (`get STORE KEY/file -`), in order, holes as
+ * zeros; blocks are fetched and verified ahead, a few at a time. A folder is refused (USAGE).
+ */
+export async function getToStream(
+  repo: Repo,
+  keyOrName: string,
+  path: Buffer[],
+  write: (chunk: Uint8Array) => Promise<void>,
+  o: Pick<GetOptions, 'onTotal' | 'onBytes'> = {},
+): Promise<{ key: string; plainBytes: number }> {
+  const { key, snapshot } = await loadSnapshot(repo, keyOrName);
+  return { key, plainBytes: await getSnapshotToStream(repo, snapshot, path, write, o) };
+}
+
+/** getToStream of a snapshot object at hand (a share's tree); the bytes written. */
+export async function getSnapshotToStream(
+  repo: Repo,
+  snapshot: SnapshotObject,
+  path: Buffer[],
+  write: (chunk: Uint8Array) => Promise<void>,
+  o: Pick<GetOptions, 'onTotal' | 'onBytes'> = {},
+): Promise<number> {
+  const e = path.length > 0 ? await resolveEntry(repo, snapshot.root, path) : snapshot.root;
+  const where = path.length > 0 ? showTreePath(path) : '/';
+  if (e.type !== 'file') throw new FragfsError('USAGE', `${where} is a ${e.type === 'dir' ? 'folder' : e.type}: only a file can be written to stdout`);
+  o.onTotal?.(e.size);
+  const extents = await readExtents(repo, e, where);
+  const ahead = availableParallelism() * 2 + 2;
+  const fetched: Promise<Uint8Array>[] = [];
+  const fetch = (i: number): void => {
+    if (i < extents.length) {
+      const p = repo.readBlock(extents[i]!, where);
+      p.catch(() => undefined); // awaited in order below; a failure ahead must not go unhandled meanwhile
+      fetched[i] = p;
+    }
+  };
+  for (let i = 0; i < ahead; i++) fetch(i);
+  let at = 0;
+  const zeros = Buffer.alloc(Math.min(repo.blockSize, 1 << 20));
+  const gap = async (to: number): Promise<void> => {
+    while (at < to) {
+      const n = Math.min(zeros.length, to - at);
+      await write(zeros.subarray(0, n));
+      at += n;
+      o.onBytes?.(n);
+    }
+  };
+  for (let i = 0; i < extents.length; i++) {
+    const x = extents[i]!;
+    await gap(x.offset);
+    const plain = await fetched[i]!;
+    delete fetched[i];
+    fetch(i + ahead);
+    await write(plain);
+    at += plain.length;
+    o.onBytes?.(plain.length);
+  }
+  await gap(e.size);
+  return at;
 }
 
 /** An absolute local path as bytes (relative ones are taken from the working directory). */
@@ -87,6 +156,10 @@ class TreeGetter {
   symlinks = 0;
   plainBytes = 0;
   skipped: string[] = [];
+  /** Xattrs that could not be set, by errno: how many, and the first. */
+  private readonly xattrFailures = new Map<string, { count: number; first: string }>();
+  private readonly local?: LocalFs;
+  private nextTemp = 0;
   private readonly blocks = new Semaphore(availableParallelism() * 2 + 2);
   private readonly openFiles = new Semaphore(16);
   /** Hard-link groups: where the first name was restored, and what every name must share with it. */
@@ -98,7 +171,17 @@ class TreeGetter {
     private readonly budget: TreeBudget,
     private readonly sizes: FileSizeProbe,
     private readonly snapshotKey: string,
-  ) {}
+    local: LocalFs | Error,
+  ) {
+    if (!(local instanceof Error)) this.local = local;
+  }
+
+  /** The xattr failures, one line per errno. */
+  warnings(): string[] {
+    return [...this.xattrFailures].map(
+      ([errno, f]) => `extended attribute ${f.first} not restored (${errno})${f.count > 1 ? `, and ${f.count - 1} more for the same reason` : ''}`,
+    );
+  }
 
   /** `inDir`: the meta id of the dir fragment that holds `e` (the snapshot's key for the top). */
   async restore(e: Entry, path: Buffer, treePath: string, isTop: boolean, inDir: string): Promise<void> {
@@ -117,6 +200,7 @@ class TreeGetter {
         // Mode and times last: a read-only folder must still receive its children, and creating them
         // changes the folder's mtime.
         await this.owner(path, e, false);
+        this.setXattrs(path, e, treePath);
         await this.attempt(path, () => chmod(path, e.mode));
         await this.attempt(path, () => utimes(path, atime(e), mtime(e)));
         this.dirs++;
@@ -156,26 +240,83 @@ class TreeGetter {
           throw fromFsError(err, 'cannot create symlink', showName(path));
         }
         await this.owner(path, e, true);
+        this.setXattrs(path, e, treePath);
         await this.attempt(path, () => lutimes(path, atime(e), mtime(e)));
         this.symlinks++;
         return;
       }
       default:
-        this.skipped.push(`${treePath} (${e.type})`);
+        await this.special(e, path, treePath);
+    }
+  }
+
+  /**
+   * A FIFO, socket or device node, made with mknod(2). A device needs privilege (CAP_MKNOD): without
+   * it, or without the local-fs addon, the entry is skipped and named, as tar does.
+   */
+  private async special(e: Entry, path: Buffer, treePath: string): Promise<void> {
+    if (this.local === undefined) {
+      this.skipped.push(`${treePath} (${e.type})`);
+      return;
+    }
+    const typeBits = { fifo: fsConstants.S_IFIFO, socket: fsConstants.S_IFSOCK, chardev: fsConstants.S_IFCHR, blockdev: fsConstants.S_IFBLK }[
+      e.type as 'fifo' | 'socket' | 'chardev' | 'blockdev'
+    ];
+    try {
+      // Permissions from the entry come with chmod below; until then, only the owner's.
+      this.local.mknod(path, typeBits | 0o600, e.rdev ?? 0);
+    } catch (err) {
+      const errno = (err as NodeJS.ErrnoException).code;
+      if (errno === 'EPERM' || errno === 'EACCES' || errno === 'ENOTSUP' || errno === 'EINVAL') {
+        this.skipped.push(`${treePath} (${e.type}, ${errno})`);
+        return;
+      }
+      throw fromFsError(err, `cannot create ${e.type}`, showName(path));
+    }
+    await this.owner(path, e, false);
+    this.setXattrs(path, e, treePath);
+    await this.attempt(path, () => chmod(path, e.mode));
+    await this.attempt(path, () => utimes(path, atime(e), mtime(e)));
+  }
+
+  /**
+   * The entry's extended attributes, set on `path` without following a symlink. One the target
+   * refuses (a file system without xattrs or ACLs, trusted.* without privilege) is counted for the
+   * warnings; the restore goes on.
+   */
+  private setXattrs(path: Buffer, e: Entry, treePath: string): void {
+    if (e.xattrs === undefined || e.xattrs.length === 0) return;
+    for (const x of e.xattrs) {
+      let errno: string;
+      if (this.local === undefined) errno = 'no local-fs addon';
+      else {
+        try {
+          this.local.lsetxattr(path, Buffer.from(x.name), Buffer.from(x.value));
+          continue;
+        } catch (err) {
+          errno = (err as NodeJS.ErrnoException).code ?? 'EIO';
+          if (errno === 'ENOSPC' || errno === 'EDQUOT' || errno === 'EIO') throw fromFsError(err, 'cannot set extended attributes of', showName(path));
+        }
+      }
+      const seen = this.xattrFailures.get(errno);
+      if (seen) seen.count++;
+      else this.xattrFailures.set(errno, { count: 1, first: `${showName(x.name)} of ${treePath}` });
     }
   }
 
   private async file(e: Entry, path: Buffer, treePath: string): Promise<void> {
     const extents = await readExtents(this.repo, e, treePath);
     if (!(await this.sizes.holds(e.size))) throw this.tooBig(e, path, treePath);
+    // Written under a temporary name beside its place, renamed there only once every block verified.
+    const temp = this.tempName(path);
     await this.openFiles.run(async () => {
       let fh: FileHandle;
       try {
-        fh = await open(path, 'wx', 0o600);
+        fh = await open(temp, 'wx', 0o600);
       } catch (err) {
         throw fromFsError(err, 'cannot create file', showName(path));
       }
-      let refused = false;
+      let done = false;
       try {
         // Size first: holes between extents stay sparse, and a short last block leaves no gap.
         if (e.size > 0) {
@@ -185,7 +326,6 @@ class TreeGetter {
             const errno = (err as NodeJS.ErrnoException).code;
             if (errno !== 'EFBIG' && errno !== 'EINVAL') throw err;
             // Below the probe's notice (a `ulimit -f`, a small file system): the same refusal.
-            refused = true;
             throw this.tooBig(e, path, treePath);
           }
         }
@@ -199,17 +339,33 @@ class TreeGetter {
             }),
           ),
         );
+        await fh.close();
+        await this.owner(temp, e, false);
+        this.setXattrs(temp, e, treePath);
+        await this.attempt(path, () => chmod(temp, e.mode));
+        await this.attempt(path, () => utimes(temp, atime(e), mtime(e)));
+        try {
+          await rename(temp, path);
+        } catch (err) {
+          throw fromFsError(err, 'cannot create file', showName(path));
+        }
+        done = true;
       } catch (err) {
         throw fromFsError(err, 'cannot write', showName(path));
       } finally {
-        await fh.close();
-        if (refused) await unlink(path).catch(() => undefined);
+        if (!done) {
+          await fh.close().catch(() => undefined);
+          await unlink(temp).catch(() => undefined);
+        }
       }
     });
-    await this.owner(path, e, false);
-    await this.attempt(path, () => chmod(path, e.mode));
-    await this.attempt(path, () => utimes(path, atime(e), mtime(e)));
     this.files++;
+  }
+
+  /** A name beside `path` for its file while it is written: short, hidden, this process's own. */
+  private tempName(path: Buffer): Buffer {
+    const dir = path.subarray(0, path.lastIndexOf(0x2f) + 1);
+    return Buffer.concat([dir, Buffer.from(`.fragfs-get-${process.pid}-${this.nextTemp++}.tmp`)]);
   }
 
   private tooBig(e: Entry, path: Buffer, treePath: string): FragfsError {

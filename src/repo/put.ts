@@ -14,8 +14,11 @@ import { lstat, readdir, readlink } from 'node:fs/promises';
 import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { FragfsError, fromFsError } from '../errors.js';
+import { entryNameProblem } from '../fragment/meta-schema.js';
 import { compareNames, joinName, showName } from '../fragment/names.js';
-import { type Entry, type EntryType, type Extent } from '../fragment/tree-format.js';
+import { type Entry, type EntryType, type Extent, type Xattr } from '../fragment/tree-format.js';
+import { localFs, type LocalFs } from '../local/local-fs.js';
+import type { ExcludePatterns } from './exclude-patterns.js';
 import type { Repo } from './repo.js';
 import { Semaphore } from './semaphore.js';
 import { checkSnapshotName } from './snapshot-name.js';
@@ -43,6 +46,25 @@ export interface PutOptions {
    * not be read. The put goes on; the warnings are also in PutResult.warnings.
    */
   onWarning?: (message: string) => void;
+  /** Paths left out (ExcludePatterns: `--exclude`, `--exclude-file`); a path the user named is never left out. */
+  exclude?: ExcludePatterns;
+  /**
+   * Folders holding a CACHEDIR.TAG with the standard signature keep only that file (tar's
+   * --exclude-caches; https://bford.info/cachedir/).
+   */
+  excludeCaches?: boolean;
+  /**
+   * A folder on another file system than the path the user named (st_dev differs: a mount point,
+   * a fragfs mount among them) is stored as an empty folder, not entered.
+   */
+  oneFileSystem?: boolean;
+  /**
+   * Store one file read from this stream instead of paths (`put STORE -`): `paths` MUST be empty
+   * and `name` is the file's name in the snapshot.
+   */
+  stdin?: { stream: AsyncIterable<Buffer>; name: Buffer };
+  /** Called with each path the rules above leave out, and which rule (`put --verbose`). */
+  onLeftOut?: (path: Buffer, why: 'excluded' | 'cache' | 'other file system') => void;
 }
 
 export interface PutResult {
@@ -64,6 +86,11 @@ export interface PutResult {
    * file as one steady read saw it; otherwise the CLI exits with INCOMPLETE.
    */
   warnings: string[];
+  /**
+   * What this put could not keep anywhere (no extended attributes: the local-fs addon could not be
+   * built), said once; not a warning about any file.
+   */
+  notices: string[];
 }
 
 interface Parent {
@@ -122,6 +149,8 @@ interface Found {
   type: EntryType;
   /** A path the user named: it cannot be left out, so its failures are errors, not warnings. */
   isRoot?: boolean;
+  /** st_dev of the path the user named that this one is under (--one-file-system). */
+  rootDev: bigint;
 }
 
 /** One read of an open file, from the first byte to EOF or the size fstat gave when it began. */
@@ -173,7 +202,10 @@ const nameKey = (name: Uint8Array): string => Buffer.from(name.buffer, name.byte
  * Paths may be bytes (a local path need not be UTF-8).
  */
 export async function putPaths(repo: Repo, paths: (string | Buffer)[], o: PutOptions = {}): Promise<PutResult> {
-  if (paths.length === 0) throw new FragfsError('USAGE', 'put needs at least one path');
+  if (o.stdin !== undefined) {
+    if (paths.length > 0) throw new FragfsError('USAGE', 'put - reads one file from stdin: give no other path');
+    checkStdinName(o.stdin.name);
+  } else if (paths.length === 0) throw new FragfsError('USAGE', 'put needs at least one path');
   if (o.name !== undefined) checkSnapshotName(o.name);
   const source = paths.map(absolutePath);
   const rootNames = source.map(rootName);
@@ -190,7 +222,7 @@ export async function putPaths(repo: Repo, paths: (string | Buffer)[], o: PutOpt
   const deferred = repo.deferWrites;
   repo.deferWrites = true;
   try {
-    return await putRoots(repo, rootNames, source, o);
+    return o.stdin === undefined ? await putRoots(repo, rootNames, source, o) : await putStdin(repo, o.stdin, o);
   } finally {
     repo.deferWrites = deferred;
   }
@@ -198,7 +230,7 @@ export async function putPaths(repo: Repo, paths: (string | Buffer)[], o: PutOpt
 
 async function putRoots(repo: Repo, rootNames: Buffer[], source: Buffer[], o: PutOptions): Promise<PutResult> {
   const parent = o.parent === false ? undefined : await findParent(repo, source, o.parent);
-  const writer = new TreePutter(repo, o, parent === undefined ? 0n : BigInt(Math.max(0, parent.createdMs - RACY_MS)) * 1_000_000n);
+  const writer = new TreePutter(repo, o, parent === undefined ? 0n : BigInt(Math.max(0, parent.createdMs - RACY_MS)) * 1_000_000n, await localFs());
   // The survey also finds the hard links: it runs whether or not anyone wants the total.
   const total = await writer.survey(source);
   o.onTotal?.(total);
@@ -244,6 +276,50 @@ async function putRoots(repo: Repo, rootNames: Buffer[], source: Buffer[], o: Pu
     unchangedDirs: writer.unchangedDirs,
     rereadFiles: writer.rereadFiles,
     warnings: writer.warnings,
+    notices: writer.notices,
+  };
+}
+
+function checkStdinName(name: Buffer): void {
+  const problem = entryNameProblem(name);
+  if (problem !== undefined) throw new FragfsError('USAGE', `--stdin-name: ${problem}`);
+}
+
+/**
+ * `put STORE -`: one file read from a stream, stored as the snapshot's root (mode 0644, owned by this
+ * process, its mtime now). It is read once: a stream cannot be read again, so it holds what came.
+ */
+async function putStdin(repo: Repo, input: { stream: AsyncIterable<Buffer>; name: Buffer }, o: PutOptions): Promise<PutResult> {
+  const writer = new TreePutter(repo, o, 0n, new Error('not used'));
+  const { content, size } = await writer.streamContent(input.stream);
+  const root: Entry = {
+    name: input.name,
+    type: 'file',
+    mode: 0o644,
+    uid: process.getuid?.() ?? 0,
+    gid: process.getgid?.() ?? 0,
+    mtimeNs: BigInt(Date.now()) * 1_000_000n,
+    size,
+    ...content,
+  };
+  const key = await writeSnapshot(repo, root, {
+    source: [Buffer.concat([Buffer.from('/'), input.name])],
+    ...(o.name === undefined ? {} : { name: o.name }),
+    files: 1,
+    dirs: 0,
+    logicalBytes: size,
+  });
+  return {
+    key,
+    files: 1,
+    dirs: 0,
+    symlinks: 0,
+    logicalBytes: size,
+    unchangedFiles: 0,
+    unchangedDirs: 0,
+    rereadFiles: 0,
+    warnings: [],
+    notices: [],
   };
 }
 
@@ -334,6 +410,8 @@ class TreePutter {
   unchangedDirs = 0;
   rereadFiles = 0;
   readonly warnings: string[] = [];
+  readonly notices: string[] = [];
+  private readonly local?: LocalFs;
   private readonly blocks: Semaphore;
   // Many small files in flight so their stores' fsyncs overlap; memory is bounded by `blocks`.
   private readonly openFiles = new Semaphore(FILES_IN_FLIGHT);
@@ -357,7 +435,11 @@ class TreePutter {
     private readonly o: PutOptions,
     /** Files with an mtime before this (ns) may be taken from the parent unread. */
     private readonly trustBeforeNs: bigint,
+    /** Reads extended attributes; an Error: none are read (said once in `notices`). */
+    local: LocalFs | Error,
   ) {
+    if (local instanceof Error) this.notices.push(`extended attributes are not kept: ${local.message}`);
+    else this.local = local;
     // Enough blocks in flight to keep every core encoding while the main thread reads and stores,
     // and a remote service's connections busy (each block waits a round trip there).
     this.blocks = new Semaphore(Math.max(availableParallelism() * 2 + 2, Math.min(64, repo.store.parallelism ?? 0)));
@@ -381,32 +463,57 @@ class TreePutter {
       }
       total += Number(st.size);
     };
-    const folder = async (path: Buffer): Promise<void> => {
+    const folder = async (path: Buffer, st: BigIntStats, rootDev: bigint): Promise<void> => {
       let names: Buffer[];
       try {
-        names = await readdir(path, { encoding: 'buffer' });
+        names = await this.keptNames(path, st, rootDev, await readdir(path, { encoding: 'buffer' }));
       } catch (e) {
         const errno = (e as NodeJS.ErrnoException).code;
         if (errno === 'ENOENT' || errno === 'ENOTDIR') return; // replaced since its lstat: the walk decides
         throw fromFsError(e, 'cannot list folder', showName(path));
       }
-      const sub: Buffer[] = [];
+      const sub: [Buffer, BigIntStats][] = [];
       for (let b = 0; b < names.length; b += LSTAT_BATCH) {
         const batch = names.slice(b, b + LSTAT_BATCH);
         const stats = await Promise.all(batch.map((n) => surveyStat(joinName(path, n), false)));
         stats.forEach((st, i) => {
-          if (st?.isDirectory()) sub.push(batch[i]!);
+          if (st?.isDirectory()) sub.push([batch[i]!, st]);
           else if (st !== undefined) count(st);
         });
       }
-      for (const name of sub) await folder(joinName(path, name));
+      for (const [name, st] of sub) await folder(joinName(path, name), st, rootDev);
     };
     for (const path of roots) {
       const st = (await surveyStat(path, true))!;
-      if (st.isDirectory()) await folder(path);
+      if (st.isDirectory()) await folder(path, st, st.dev);
       else count(st);
     }
     return total;
+  }
+
+  /**
+   * The names of folder `path` (lstat `st`) that the put keeps: none when --one-file-system finds it
+   * on another file system than its root, only the tag when it is a tagged cache folder, and none
+   * that an exclude pattern matches.
+   */
+  private async keptNames(path: Buffer, st: BigIntStats, rootDev: bigint, names: Buffer[], report = false): Promise<Buffer[]> {
+    const leftOut = report ? this.o.onLeftOut : undefined;
+    if (this.o.oneFileSystem && st.dev !== rootDev) {
+      if (names.length > 0) leftOut?.(path, 'other file system');
+      return [];
+    }
+    if (this.o.excludeCaches && names.some((n) => n.equals(CACHEDIR_TAG)) && (await isCacheTag(joinName(path, CACHEDIR_TAG)))) {
+      if (names.length > 1) leftOut?.(path, 'cache');
+      return [CACHEDIR_TAG];
+    }
+    const exclude = this.o.exclude;
+    if (exclude === undefined || exclude.isEmpty) return names;
+    return names.filter((n) => {
+      const child = joinName(path, n);
+      if (!exclude.matches(child)) return true;
+      leftOut?.(child, 'excluded');
+      return false;
+    });
   }
 
   /** A parent directory's entries by name (keyed by nameKey). */
@@ -426,6 +533,8 @@ class TreePutter {
     pathOf: (i: number) => Buffer,
     previous: Map<string, Entry> | undefined,
     isRoot: boolean,
+    /** st_dev of the root the entries are under; undefined for roots (each is its own). */
+    rootDev?: bigint,
   ): Promise<(Entry | undefined)[]> {
     const out = new Array<Entry | undefined>(count);
     const pending: Promise<void>[] = [];
@@ -444,7 +553,7 @@ class TreePutter {
       for (let b = 0; b < count && failure === undefined; b += LSTAT_BATCH) {
         const end = Math.min(count, b + LSTAT_BATCH);
         const batch: Promise<Found | undefined>[] = [];
-        for (let i = b; i < end; i++) batch.push(this.find(pathOf(i), nameOf(i), isRoot));
+        for (let i = b; i < end; i++) batch.push(this.find(pathOf(i), nameOf(i), isRoot, rootDev));
         const found = await Promise.all(batch);
         for (let i = b; i < end && failure === undefined; i++) {
           const n = found[i - b];
@@ -470,12 +579,12 @@ class TreePutter {
   }
 
   /** One lstat of a listed entry; undefined when it vanished or cannot be read (a warning says so). */
-  private async find(path: Buffer, name: Buffer, isRoot: boolean): Promise<Found | undefined> {
+  private async find(path: Buffer, name: Buffer, isRoot: boolean, rootDev: bigint | undefined): Promise<Found | undefined> {
     try {
       // On the calling thread: the survey has just looked at this path, so the kernel holds its
       // inode and a thread-pool round trip would cost more than the call.
       const st = await source(async () => lstatSync(path, { bigint: true }));
-      return { path, name, st, type: typeOf(st), ...(isRoot ? { isRoot } : {}) };
+      return { path, name, st, type: typeOf(st), rootDev: rootDev ?? st.dev, ...(isRoot ? { isRoot } : {}) };
     } catch (e) {
       return this.skip({ path, isRoot }, e, 'cannot read');
     }
@@ -514,6 +623,8 @@ class TreePutter {
       mtimeNs: st.mtimeNs,
       size: 0,
     };
+    const xattrs = this.xattrs(n);
+    if (xattrs !== undefined) e.xattrs = xattrs;
     switch (n.type) {
       case 'dir':
         return this.walkDir(n, e, prev);
@@ -565,10 +676,34 @@ class TreePutter {
         this.symlinks++;
         break;
       }
-      default:
+      case 'chardev':
+      case 'blockdev':
         e.rdev = Number(st.rdev);
+        break;
+      default:
+      // FIFOs and sockets are their type, mode and owner: nothing else to keep.
     }
     return e;
+  }
+
+  /**
+   * The extended attributes of `n` (POSIX ACLs among them, as system.posix_acl_*), sorted by name;
+   * undefined when it has none or the file system keeps none. One that cannot be read is a warning:
+   * the entry is kept without them.
+   */
+  private xattrs(n: Found): Xattr[] | undefined {
+    if (this.local === undefined) return undefined;
+    let pairs: [Buffer, Buffer][];
+    try {
+      pairs = this.local.lgetxattrs(n.path);
+    } catch (e) {
+      const errno = (e as NodeJS.ErrnoException).code;
+      if (errno === 'ENOTSUP' || errno === 'ENOENT') return undefined; // none kept here; a vanished file is the read's business
+      this.warn(`${showName(n.path)}: extended attributes could not be read (${errno ?? ''}: ${(e as Error).message}); stored without them`);
+      return undefined;
+    }
+    if (pairs.length === 0) return undefined;
+    return pairs.map(([name, value]) => ({ name, value })).sort((a, b) => compareNames(a.name, b.name));
   }
 
   /**
@@ -581,7 +716,7 @@ class TreePutter {
   private async walkDir(n: Found, e: Entry, prev: Entry | undefined): Promise<Entry | undefined> {
     let names: Buffer[];
     try {
-      names = await source(() => readdir(n.path, { encoding: 'buffer' }));
+      names = await source(async () => this.keptNames(n.path, n.st, n.rootDev, await readdir(n.path, { encoding: 'buffer' }), true));
     } catch (err) {
       if (err instanceof SourceError && (err.errno === 'ENOENT' || err.errno === 'ENOTDIR')) return this.skip(n, err, 'cannot list folder');
       throw fromFsError(err instanceof SourceError ? err.cause : err, 'cannot list folder', showName(n.path));
@@ -594,6 +729,7 @@ class TreePutter {
       (i) => joinName(n.path, names[i]!),
       previous,
       false,
+      n.rootDev,
     );
     const entries = found.filter((c): c is Entry => c !== undefined);
     const links = entries.some((c) => c.link !== undefined || this.holdsLinks.has(c));
@@ -729,6 +865,41 @@ class TreePutter {
     }
   }
 
+  /** The content of a stream (`put -`), stored block by block as it arrives. */
+  async streamContent(stream: AsyncIterable<Buffer>): Promise<{ content: Pick<Entry, 'blocks' | 'pages'>; size: number }> {
+    const bs = this.repo.blockSize;
+    const pending: Promise<Extent | undefined>[] = [];
+    let failure: unknown;
+    let size = 0;
+    let buf = Buffer.allocUnsafeSlow(bs);
+    let filled = 0;
+    const flush = async (): Promise<void> => {
+      await this.blocks.acquire();
+      const stored = this.storeBlock(buf.subarray(0, filled), size - filled);
+      stored.catch((e: unknown) => (failure ??= e));
+      pending.push(stored);
+      buf = Buffer.allocUnsafeSlow(bs);
+      filled = 0;
+    };
+    try {
+      for await (const chunk of stream) {
+        for (let at = 0; at < chunk.length; ) {
+          const n = chunk.copy(buf, filled, at);
+          at += n;
+          filled += n;
+          size += n;
+          if (filled === bs) await flush();
+          if (failure !== undefined) throw failure;
+        }
+      }
+      if (filled > 0) await flush();
+      const extents = (await Promise.all(pending)).filter((x): x is Extent => x !== undefined);
+      return { content: await fileContent(this.repo, extents), size };
+    } finally {
+      await Promise.allSettled(pending);
+    }
+  }
+
   private async storeBlock(buf: Buffer, offset: number): Promise<Extent | undefined> {
     const plainSize = buf.length;
     try {
@@ -742,6 +913,24 @@ class TreePutter {
       this.blocks.release();
       this.o.onBytes?.(plainSize);
     }
+  }
+}
+
+/** CACHEDIR.TAG: its first bytes MUST be this signature (https://bford.info/cachedir/). */
+const CACHEDIR_TAG = Buffer.from('CACHEDIR.TAG');
+const CACHEDIR_SIGNATURE = Buffer.from('Signature: 8a477f597d28d172789f06886806bc55');
+
+async function isCacheTag(path: Buffer): Promise<boolean> {
+  let fd: number | undefined;
+  try {
+    fd = await openFd(path, READ_FLAGS);
+    const head = Buffer.alloc(CACHEDIR_SIGNATURE.length);
+    const got = await readFully(fd, head, 0);
+    return got === head.length && head.equals(CACHEDIR_SIGNATURE);
+  } catch {
+    return false; // unreadable or gone: not a tag, and the folder is stored as any other
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 

@@ -23,6 +23,7 @@ test('npm pack ships code and the addon source only; an npm i -g of it mounts, b
   const files = info[0]!.files.map((f) => f.path);
   t.true(files.includes('dist/cli/main.js'));
   t.true(files.includes('src/fuse/native/fuse-kernel.c'), 'the addon is built where it is installed, from its source');
+  t.true(files.includes('src/local/native/local-fs.c'), 'so is the local-fs addon (xattrs, special files)');
   t.deepEqual(files.filter((f) => f.endsWith('.node')), [], 'no binary compiled on this machine');
   t.deepEqual(files.filter((f) => /(^|\/)(test|fixtures|scripts|\.ci)\//.test(f)), [], 'no tests, fixtures or scripts');
   t.true(files.length < 150, `${files.length} files`);

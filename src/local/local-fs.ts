@@ -1,0 +1,100 @@
+// The local file system calls Node lacks (native/local-fs.c): extended attributes of a path without
+// following symlinks, and mknod for FIFOs, sockets and device nodes. Built with the system C compiler
+// against Node's headers on first use (or by scripts/setup.sh), like the FUSE addon (build-kernel.ts):
+// dist/native/fragfs-local/local_fs.node in the repo, else a per-user cache folder. A machine that
+// cannot build it still puts and gets: without xattrs and special files, with a warning saying why.
+
+import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NODE_INCLUDE_DIR, kernelSourceMark } from '../fuse/build-kernel.js';
+
+export interface LocalFs {
+  /**
+   * Every extended attribute of `path` (a symlink's own), as [name, value] pairs. MUST throw an Error
+   * whose `code` is the errno name when the path cannot be read (ENOTSUP: the file system keeps none).
+   */
+  lgetxattrs(path: Buffer): [Buffer, Buffer][];
+  /** Creates or replaces one attribute of `path` (not following a symlink); throws with `code` like node:fs. */
+  lsetxattr(path: Buffer, name: Buffer, value: Buffer): void;
+  /** mknod(2): `mode` holds the type bits (S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK) and the permissions. */
+  mknod(path: Buffer, mode: number, rdev: number): void;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** The C source: beside the compiled JS's native/, or in the repo's src (dist/src/local -> src/local/native). */
+const SOURCE_CANDIDATES = [resolve(here, 'native/local-fs.c'), resolve(here, '../../../src/local/native/local-fs.c')];
+
+const DEFAULT_FILE = resolve(here, '../../native/fragfs-local/local_fs.node');
+
+let loading: Promise<LocalFs | Error> | undefined;
+
+/**
+ * The addon, built first when missing or stale; an Error (not thrown) saying why when it cannot be had,
+ * so a caller can go on without it. Once per process.
+ */
+export function localFs(): Promise<LocalFs | Error> {
+  loading ??= load().catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
+  return loading;
+}
+
+async function load(): Promise<LocalFs> {
+  const cFile = SOURCE_CANDIDATES.find((f) => existsSync(f));
+  if (cFile === undefined) {
+    if (existsSync(DEFAULT_FILE)) return createRequire(import.meta.url)(DEFAULT_FILE) as LocalFs;
+    throw new Error(`the local-fs addon's C source is in none of: ${SOURCE_CANDIDATES.join(', ')}`);
+  }
+  const mark = kernelSourceMark(await readFile(cFile));
+  const cached = join(process.env['XDG_CACHE_HOME'] || join(process.env['HOME'] ?? '/tmp', '.cache'), 'fragfs', `local-${mark}`, 'local_fs.node');
+  for (const file of [DEFAULT_FILE, cached]) {
+    if (await isCurrent(file, mark)) return createRequire(import.meta.url)(file) as LocalFs;
+  }
+  let built: string;
+  try {
+    built = await compile(cFile, DEFAULT_FILE, mark);
+  } catch {
+    built = await compile(cFile, cached, mark);
+  }
+  return createRequire(import.meta.url)(built) as LocalFs;
+}
+
+/** cc -shared `cFile` -> `outFile`, written beside and renamed over (a failed build leaves nothing). */
+async function compile(cFile: string, outFile: string, mark: string): Promise<string> {
+  await mkdir(dirname(outFile), { recursive: true, mode: 0o755 });
+  const tmp = `${outFile}.tmp-${process.pid}`;
+  const args = ['-shared', '-fPIC', '-O2', '-Wall', `-DFRAGFS_SOURCE_MARK="${mark}"`, '-I', NODE_INCLUDE_DIR, cFile, '-o', tmp];
+  try {
+    await new Promise<void>((done, fail) =>
+      execFile(process.env['CC'] || 'cc', args, (err, _out, stderr) => {
+        if (!err) done();
+        else fail(new Error(`cannot compile ${cFile}: ${stderr.split('\n').find((l) => /error/i.test(l))?.trim() ?? err.message}`));
+      }),
+    );
+    await rename(tmp, outFile);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+  return outFile;
+}
+
+async function isCurrent(file: string, mark: string): Promise<boolean> {
+  try {
+    return (await readFile(file)).includes(`fragfs-local-source:${mark}`);
+  } catch {
+    return false;
+  }
+}
+
+const invokedDirectly = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (invokedDirectly) {
+  const r = await localFs();
+  if (r instanceof Error) {
+    process.stderr.write(`fragfs: cannot build the local-fs addon: ${r.message}\n`);
+    process.exit(1);
+  }
+  process.stdout.write('local-fs addon ready\n');
+}
