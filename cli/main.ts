@@ -6,6 +6,8 @@ import { Command } from 'commander';
 import { registerCat } from './cat.js';
 import { closeRemoteBackends } from '../src/remote/store-site.js';
 import { reportAndExit } from './common.js';
+import { registerDiff } from './diff.js';
+import { registerFind } from './find.js';
 import { registerForget } from './forget.js';
 import { registerGc } from './gc.js';
 import { registerGet } from './get.js';
@@ -36,6 +38,8 @@ export function buildProgram(): Command {
     registerUmount,
     registerSnapshot,
     registerSnapshots,
+    registerDiff,
+    registerFind,
     registerForget,
     registerSync,
     registerStats,

@@ -28,6 +28,8 @@ import { DEFAULT_COMMIT_INTERVAL_S, HeadPublisher, openLiveAtHead } from '../src
 import { RemoteLease } from '../src/remote/remote-lease.js';
 import { isRemoteLocation, remoteBackendOf, storeLocation } from '../src/remote/store-site.js';
 import { DEFAULT_SPACE, Repo } from '../src/repo/repo.js';
+import { claimingName } from '../src/repo/snapshot-claim.js';
+import { tagList } from '../src/repo/snapshot-name.js';
 import { liveDir, StoreLock } from '../src/repo/store-lock.js';
 import { processAccessor } from '../src/vfs/permissions.js';
 import { LiveVfs } from '../src/vfs/live-vfs.js';
@@ -352,9 +354,15 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
       await unlink(previous.socket).catch(() => undefined);
     }
     const mountedVfs = vfs;
+    const mountedRepo = repo;
     server = await startControlServer(record.socket, {
-      snapshot: async (name, unlessRoot) =>
-        mountedVfs instanceof LiveVfs ? mountedVfs.snapshotUnless(name, unlessRoot) : { key: await mountedVfs.snapshot(name), root: '' },
+      snapshot: async (name, unlessRoot, ask = {}) => {
+        // The request crossed a socket: its tags are checked here as on the command line.
+        const tags = ask.tags === undefined ? undefined : tagList(ask.tags);
+        return claimingName(mountedRepo, name, { ...ask, onMoved: (old) => log(`fragfs: snapshot ${old.slice(0, 12)} is no longer named ${JSON.stringify(name)}`) }, async () =>
+          mountedVfs instanceof LiveVfs ? mountedVfs.snapshotUnless(name, unlessRoot, tags) : { key: await mountedVfs.snapshot(name), root: '' },
+        );
+      },
       umount: () => stop('control', false),
       // memory: what the mount holds (process.memoryUsage), for tests and for people watching a mount.
       status: () => ({ ...record, memory: process.memoryUsage() }),

@@ -5,11 +5,14 @@ import type { Command } from 'commander';
 import { FragfsError } from '../src/errors.js';
 import { putPaths } from '../src/repo/put.js';
 import { argBytes } from './argv-bytes.js';
-import { checkSnapshotName } from '../src/repo/snapshot-name.js';
-import { action, addStoreOptions, bytesProgress, printJson, withRepo, type StoreOptions } from './common.js';
+import { checkNameFree, moveName } from '../src/repo/snapshot-claim.js';
+import { checkSnapshotName, tagList } from '../src/repo/snapshot-name.js';
+import { action, addStoreOptions, bytesProgress, collect, printJson, withRepo, type StoreOptions } from './common.js';
 
 interface PutCliOptions extends StoreOptions {
   name?: string;
+  tag?: string[];
+  replace?: boolean;
   parent?: string;
   full?: boolean;
   json?: boolean;
@@ -25,7 +28,9 @@ export function registerPut(program: Command): void {
       )
       .argument('<store>', 'the store: a folder, or a URL (s3://, sftp://, azure://, rclone:)')
       .argument('<paths...>', 'files or folders to store (several become one folder)')
-      .option('--name <name>', 'name the snapshot, for `snapshots`, `get NAME` and `mount --snapshot NAME`')
+      .option('--name <name>', 'name the snapshot, for `snapshots`, `get NAME` and `mount --snapshot NAME` (refused when another snapshot has it)')
+      .option('--replace', 'with --name: move the name from the snapshot that has it to this one')
+      .option('--tag <tag>', 'tag the snapshot (repeatable, or tags separated by commas): `snapshots --tag` lists by it', collect, [])
       .option(
         '--parent <key>',
         'take files whose size and mtime are unchanged from this snapshot without reading them (default: the latest snapshot of the same paths from this host)',
@@ -37,14 +42,17 @@ export function registerPut(program: Command): void {
     action(async (store: string, paths: string[], opts: PutCliOptions) => {
       // Before the passphrase and the KDF: a name that would be refused costs the user nothing.
       if (opts.name !== undefined) checkSnapshotName(opts.name);
+      const tags = tagList(opts.tag);
       await withRepo(store, opts, async (repo) => {
         repo.purpose = 'put';
+        if (opts.name !== undefined) await checkNameFree(repo, opts.name, opts.replace === true);
         const progress = bytesProgress('put', opts.progress !== false && process.stderr.isTTY === true);
         const started = Date.now();
         let result;
         try {
           result = await putPaths(repo, paths.map(argBytes), {
             ...(opts.name === undefined ? {} : { name: opts.name }),
+            ...(tags.length === 0 ? {} : { tags }),
             ...(opts.full ? { parent: false as const } : opts.parent === undefined ? {} : { parent: opts.parent }),
             onTotal: (n) => progress.setTotal(n),
             onBytes: (n) => progress.increment(n),
@@ -53,6 +61,11 @@ export function registerPut(program: Command): void {
           progress.stop();
         }
         const seconds = (Date.now() - started) / 1000;
+        if (opts.name !== undefined && opts.replace) {
+          for (const old of await moveName(repo, opts.name, result.key)) {
+            process.stderr.write(`fragfs: snapshot ${old.slice(0, 12)} is no longer named ${JSON.stringify(opts.name)}\n`);
+          }
+        }
         // After the progress bar, so the lines stay whole on a terminal.
         for (const w of result.warnings) process.stderr.write(`fragfs: warning: ${w}\n`);
         const incomplete = (): void => {

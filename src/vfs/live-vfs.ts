@@ -870,13 +870,13 @@ export class LiveVfs implements Vfs {
    * is stored and the result is undefined. Remote mounts publish their head this way, so a store
    * gains no snapshot while nothing changes.
    */
-  async snapshotUnless(name: string | undefined, unlessRoot: string | undefined): Promise<{ key: string; root: string } | undefined> {
+  async snapshotUnless(name: string | undefined, unlessRoot: string | undefined, tags?: string[]): Promise<{ key: string; root: string } | undefined> {
     if (name !== undefined && (typeof name !== 'string' || name.length === 0)) {
       throw new FragfsError('INVALID', 'a snapshot name must be a non-empty string');
     }
     this.writable(1);
     // One snapshot at a time: the invalidation record (`touched`) is per run.
-    const run = this.snapshotting.then(() => this.snapshotOnce(name, unlessRoot));
+    const run = this.snapshotting.then(() => this.snapshotOnce(name, unlessRoot, tags));
     this.snapshotting = run.catch(() => undefined);
     return run;
   }
@@ -913,11 +913,11 @@ export class LiveVfs implements Vfs {
     }
   }
 
-  private async snapshotOnce(name: string | undefined, unlessRoot: string | undefined): Promise<{ key: string; root: string } | undefined> {
+  private async snapshotOnce(name: string | undefined, unlessRoot: string | undefined, tags?: string[]): Promise<{ key: string; root: string } | undefined> {
     const guard = this.ctx.guard;
     const op = guard?.begin();
     try {
-      return await this.snapshotInGuard(name, unlessRoot);
+      return await this.snapshotInGuard(name, unlessRoot, tags);
     } finally {
       if (op !== undefined) guard!.end(op);
     }
@@ -993,7 +993,7 @@ export class LiveVfs implements Vfs {
     });
   }
 
-  private async snapshotInGuard(name: string | undefined, unlessRoot: string | undefined): Promise<{ key: string; root: string } | undefined> {
+  private async snapshotInGuard(name: string | undefined, unlessRoot: string | undefined, tags?: string[]): Promise<{ key: string; root: string } | undefined> {
     const touched = new Set<number>();
     const rtx = await this.takeInstant();
     this.state.touched = touched;
@@ -1009,6 +1009,7 @@ export class LiveVfs implements Vfs {
     const key = await writeSnapshot(this.repo, result.root, {
       source: [this.source],
       ...(name === undefined ? {} : { name }),
+      ...(tags === undefined ? {} : { tags }),
       files: result.files,
       dirs: result.dirs,
       logicalBytes: result.logicalBytes,
