@@ -33,6 +33,7 @@ import { tagList } from '../src/repo/snapshot-name.js';
 import { liveDir, StoreLock } from '../src/repo/store-lock.js';
 import { processAccessor } from '../src/vfs/permissions.js';
 import { LiveVfs } from '../src/vfs/live-vfs.js';
+import { AllSnapshotsVfs } from '../src/vfs/all-snapshots-vfs.js';
 import { SnapshotVfs } from '../src/vfs/snapshot-vfs.js';
 import { DEFAULT_WRITE_BUFFER_BYTES } from '../src/vfs/write-buffer.js';
 import type { Vfs } from '../src/vfs/vfs-api.js';
@@ -41,6 +42,7 @@ import { action, addStoreOptions, parseByteSize, readPassphrase, reportAndExit, 
 interface MountCliOptions extends StoreOptions {
   readOnly?: boolean;
   snapshot?: string;
+  all?: boolean;
   cacheSize?: string;
   metaCacheSize?: string;
   allowOther?: boolean;
@@ -82,6 +84,7 @@ export function registerMount(program: Command): void {
       .argument('<mountpoint>', 'an empty folder to mount on')
       .option('--read-only', 'mount the live tree read-only (EROFS on every change)')
       .option('--snapshot <key>', 'mount this snapshot (meta key or name), always read-only')
+      .option('--all', 'mount every snapshot, read-only: by-time/<time>/, by-name/<name> and latest')
       .option('--cache-size <size>', 'memory for decrypted blocks (default 32M; the write buffer gets a quarter, at least 16M), e.g. 256M, 1G')
       .option('--meta-cache-size <size>', 'memory for decoded metadata: inodes, entries and keys of the live tree, folders of a snapshot (default 16M)')
       .option('--allow-other', 'let other users use the mount (root, or user_allow_other in /etc/fuse.conf)')
@@ -188,7 +191,8 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
   const storePath = storeLocation(store);
   const mp = resolve(mountpoint);
   const space = opts.space ?? DEFAULT_SPACE;
-  const readOnly = opts.readOnly === true || opts.snapshot !== undefined;
+  if (opts.all && opts.snapshot !== undefined) throw new FragfsError('USAGE', '--all mounts every snapshot: give it or --snapshot, not both');
+  const readOnly = opts.readOnly === true || opts.snapshot !== undefined || opts.all === true;
   const cacheBytes = opts.cacheSize === undefined ? undefined : parseByteSize(opts.cacheSize, '--cache-size');
   const metaCacheBytes = opts.metaCacheSize === undefined ? undefined : parseByteSize(opts.metaCacheSize, '--meta-cache-size');
   const commitS = opts.commitInterval === undefined ? DEFAULT_COMMIT_INTERVAL_S : Number(opts.commitInterval);
@@ -295,7 +299,11 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
         },
       });
     }
-    if (opts.snapshot !== undefined) {
+    if (opts.all) {
+      const all = await AllSnapshotsVfs.open({ repo, ...(cacheBytes === undefined ? {} : { cacheBytes }), ...(metaCacheBytes === undefined ? {} : { metaCacheBytes }) });
+      log(`fragfs: ${all.snapshotCount} snapshots under by-time/, by-name/ and latest`);
+      vfs = all;
+    } else if (opts.snapshot !== undefined) {
       const key = await repo.resolveSnapshot(opts.snapshot);
       vfs = await SnapshotVfs.open({ repo, key, ...(cacheBytes === undefined ? {} : { cacheBytes }), ...(metaCacheBytes === undefined ? {} : { metaCacheBytes }) });
     } else {

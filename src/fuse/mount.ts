@@ -140,11 +140,12 @@ export async function mountVfs(vfs: Vfs, mountpoint: string, o: MountOptions = {
   const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const mp = await prepareMountpoint(mountpoint, log);
   const binding = await ensureKernelBinding();
-  const frozen = vfs.readOnly;
+  const frozen = vfs.readOnly && vfs.frozen !== false;
   const adapter = new KernelAdapter(vfs, binding, {
     // Both kinds of fragfs mount see every change through this kernel (a snapshot never changes; a
     // read-write mount is its store's only writer), so what the kernel caches stays true. A read-write
-    // mount keeps the 1 s go-fuse and JuiceFS use, a snapshot a minute.
+    // mount keeps the 1 s go-fuse and JuiceFS use, a snapshot a minute. A view that changes without
+    // this kernel (the list of snapshots of `mount --all`) gets the read-write figures.
     entryTimeoutS: frozen ? 60 : 1,
     attrTimeoutS: frozen ? 60 : 1,
     negativeTimeoutS: frozen ? 60 : 1,

@@ -26,6 +26,8 @@ export interface SnapshotVfsOptions {
   /** The snapshot's meta key (64 hex digits). */
   key: string;
   cacheBytes?: number;
+  /** A block cache shared with other views of the same store (`mount --all`); else one of cacheBytes. */
+  cache?: BlockCache;
   readAheadBytes?: number;
   /** Bytes of decoded directories kept in memory (default DEFAULT_META_CACHE_BYTES). */
   metaCacheBytes?: number;
@@ -100,7 +102,7 @@ export class SnapshotVfs implements Vfs {
     private readonly snap: SnapshotObject,
     o: SnapshotVfsOptions,
   ) {
-    this.cache = new BlockCache(repo, o.cacheBytes ?? DEFAULT_CACHE_BYTES);
+    this.cache = o.cache ?? new BlockCache(repo, o.cacheBytes ?? DEFAULT_CACHE_BYTES);
     this.readAheadBytes = o.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES;
     const metaBytes = o.metaCacheBytes ?? DEFAULT_META_CACHE_BYTES;
     // A directory bigger than the budget is still decoded for the request that needs it, not kept.
@@ -114,6 +116,11 @@ export class SnapshotVfs implements Vfs {
     }
     const snap = await o.repo.getMeta(o.key, 'snapshot', `snapshot ${o.key}`);
     return new SnapshotVfs(o.repo, o.key, snap, o);
+  }
+
+  /** The snapshot object this view shows. */
+  get snapshotObject(): SnapshotObject {
+    return this.snap;
   }
 
   // --- the tree
