@@ -13,7 +13,7 @@ import type { Command } from 'commander';
 import { FragfsError } from '../src/errors.js';
 import { startControlServer } from '../src/fuse/control.js';
 import { fusermountUnmount } from '../src/fuse/fusermount.js';
-import { mountVfs, type MountHandle } from '../src/fuse/mount.js';
+import { mountVfs, type MountHandle, type UnmountOptions } from '../src/fuse/mount.js';
 import {
   ensureRuntimeDir,
   logPathFor,
@@ -37,7 +37,13 @@ import { AllSnapshotsVfs } from '../src/vfs/all-snapshots-vfs.js';
 import { SnapshotVfs } from '../src/vfs/snapshot-vfs.js';
 import { DEFAULT_WRITE_BUFFER_BYTES } from '../src/vfs/write-buffer.js';
 import type { Vfs } from '../src/vfs/vfs-api.js';
-import { action, addStoreOptions, parseByteSize, readPassphrase, reportAndExit, type StoreOptions } from './common.js';
+import { action, addStoreOptions, collect, parseByteSize, readPassphrase, reportAndExit, type StoreOptions } from './common.js';
+import { parseMountOptions } from './mount-options.js';
+
+/** `o` without its undefined fields. */
+function definedOnly(o: MountCliOptions): MountCliOptions {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as MountCliOptions;
+}
 
 interface MountCliOptions extends StoreOptions {
   readOnly?: boolean;
@@ -49,6 +55,7 @@ interface MountCliOptions extends StoreOptions {
   background?: boolean;
   opStats?: boolean;
   commitInterval?: string;
+  options?: string[];
 }
 
 /** Set in the environment of the detached child of `mount --background`. */
@@ -90,9 +97,17 @@ export function registerMount(program: Command): void {
       .option('--allow-other', 'let other users use the mount (root, or user_allow_other in /etc/fuse.conf)')
       .option('--background', 'return once the mount is ready; the mount process keeps running detached')
       .option('--commit-interval <seconds>', `remote stores: publish the live tree as the head snapshot at most this often while it changes (default ${DEFAULT_COMMIT_INTERVAL_S}; 0: at unmount only)`)
-      .option('--op-stats', 'at unmount, print how many requests of each kind the kernel sent and their mean latency'),
+      .option('--op-stats', 'at unmount, print how many requests of each kind the kernel sent and their mean latency')
+      .option('-o, --options <list>', 'mount(8)-style options: ro, allow_other, passphrase_file=FILE, space=, snapshot=, all, cache_size=, meta_cache_size=, commit_interval=, cache_dir=, cache_max= (the usual mount options are accepted and left to mount)', collect, []),
   ).action(
-    action(async (store: string, mountpoint: string, opts: MountCliOptions) => {
+    action(async (store: string, mountpoint: string, given: MountCliOptions, cmd: Command) => {
+      // An option given as itself wins over the same one in -o (the default space does not).
+      const explicit = definedOnly(given);
+      if (cmd.getOptionValueSource('space') === 'default') delete explicit.space;
+      const opts: MountCliOptions = { space: DEFAULT_SPACE, ...parseMountOptions(given.options ?? []), ...explicit };
+      // As addStoreOptions' hook does for --cache-dir and --cache-max (read where a store's folder is needed).
+      if (opts.cacheDir !== undefined) process.env['FRAGFS_CACHE_DIR'] = opts.cacheDir;
+      if (opts.cacheMax !== undefined) process.env['FRAGFS_CACHE_MAX'] = String(opts.cacheMax === '0' ? 0 : parseByteSize(opts.cacheMax, 'cache_max'));
       if (opts.background && process.env[CHILD_ENV] !== '1') return runInBackground(store, mountpoint, opts);
       const flags = missingNodeFlags();
       if (!opts.background && flags.length > 0 && process.env[RERUN_ENV] !== '1') return rerunWithFlags(flags);
@@ -220,10 +235,10 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
    * Takes down whatever is up, in reverse order. Not lazy (`fragfs umount`): a busy mount fails with
    * BUSY and everything stays up. Lazy (signals, errors): the mount is detached whatever happens.
    */
-  const teardown = async (lazy: boolean): Promise<void> => {
+  const teardown = async (lazy: boolean, until: Omit<UnmountOptions, 'lazy'> = {}): Promise<void> => {
     if (handle && !unmounted) {
       try {
-        await handle.unmount({ lazy });
+        await handle.unmount({ lazy, ...until });
       } catch (e) {
         if (!lazy) throw e;
         log(`fragfs: while unmounting: ${e instanceof Error ? e.message : String(e)}; detaching ${mp} anyway`);
@@ -261,11 +276,11 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
     if (firstError) throw firstError;
   };
 
-  const stop = (why: string, lazy: boolean): Promise<void> => {
+  const stop = (why: string, lazy: boolean, until: Omit<UnmountOptions, 'lazy'> = {}): Promise<void> => {
     if (stopping) return stopping;
     stopReason = why;
     if (why !== 'control') log(`fragfs: ${why}: unmounting ${mp}`);
-    const run = teardown(lazy);
+    const run = teardown(lazy, until);
     stopping = run;
     run.then(
       () => stopped(),
@@ -371,10 +386,18 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
           mountedVfs instanceof LiveVfs ? mountedVfs.snapshotUnless(name, unlessRoot, tags) : { key: await mountedVfs.snapshot(name), root: '' },
         );
       },
-      umount: () => stop('control', false),
+      umount: (lazy) => {
+        if (!lazy) return stop('control', false);
+        // Answered once detached: the files still open there are served until the last closes.
+        return new Promise<void>((resolveDetached, reject) => {
+          stop('lazy unmount', true, { untilLastClose: true, onDetached: resolveDetached }).then(resolveDetached, reject);
+        });
+      },
       // memory: what the mount holds (process.memoryUsage), for tests and for people watching a mount.
       status: () => ({ ...record, memory: process.memoryUsage() }),
-      afterUmount: () => process.exit(exitCode),
+      afterUmount: (lazy) => {
+        if (!lazy) process.exit(exitCode);
+      },
     });
     await writeRecords(record);
 
@@ -388,7 +411,8 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
     watcher = setInterval(() => {
       if (stopping || !handle) return;
       void handle.isMounted().then((up) => {
-        if (!up && !stopping) void stop('unmounted from outside', true);
+        // After `umount -l` the files still open there are served until the last closes.
+        if (!up && !stopping) void stop('unmounted from outside', true, { untilLastClose: true });
       });
     }, 2000);
     watcher.unref();

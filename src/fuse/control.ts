@@ -12,7 +12,7 @@ import { ERROR_CODES, type ErrorCode, FragfsError } from '../errors.js';
  */
 export type ControlRequest =
   | { op: 'snapshot'; name?: string; unlessRoot?: string; tags?: string[]; claim?: boolean; replace?: boolean }
-  | { op: 'umount' }
+  | { op: 'umount'; lazy?: boolean }
   | { op: 'status' };
 
 /** What a snapshot request asks beyond its name (ControlRequest). */
@@ -28,11 +28,14 @@ export type ControlReply =
 
 export interface ControlHandlers {
   snapshot(name?: string, unlessRoot?: string, ask?: SnapshotAsk): Promise<{ key: string; root: string } | undefined>;
-  /** Flush, unmount, release everything; the reply is sent after it resolves. */
-  umount(): Promise<void>;
+  /**
+   * Flush, unmount, release everything; the reply is sent after it resolves. `lazy`: resolves once
+   * the mount point is detached; the process serves the files still open there, then ends.
+   */
+  umount(lazy: boolean): Promise<void>;
   status(): Record<string, unknown>;
-  /** Called after a successful umount reply was written (the process exits there). */
-  afterUmount(): void;
+  /** Called after a successful umount reply was written (the process exits there, unless lazy). */
+  afterUmount(lazy: boolean): void;
 }
 
 const MAX_REQUEST_BYTES = 64 * 1024;
@@ -85,9 +88,11 @@ export async function startControlServer(socketPath: string, h: ControlHandlers)
               })),
             },
           };
-        case 'umount':
-          await h.umount();
-          return { reply: { ok: true }, after: () => h.afterUmount() };
+        case 'umount': {
+          const lazy = req.lazy === true;
+          await h.umount(lazy);
+          return { reply: { ok: true }, after: () => h.afterUmount(lazy) };
+        }
         case 'status':
           return { reply: { ok: true, status: h.status() } };
         default:
