@@ -9,6 +9,7 @@ import { FragfsError } from '../errors.js';
 import { NAME_MAX_BYTES } from '../fragment/names.js';
 import type { RefObject } from '../fragment/tree-format.js';
 import type { Repo } from '../repo/repo.js';
+import { STATFS_UNIT_BYTES } from '../store/store-usage.js';
 import { BlockCache, DEFAULT_CACHE_BYTES } from './block-cache.js';
 import { checkName, where } from './dir-ops.js';
 import { S_IFDIR, S_IFLNK } from './inode.js';
@@ -366,8 +367,7 @@ export class AllSnapshotsVfs implements Vfs {
   async statfs(): Promise<StatFs> {
     const files = this.snaps.reduce((n, s) => n + (s.listed ? 1 : 0), 0);
     const bytes = this.snaps.reduce((n, s) => n + (s.listed ? s.ref.logicalBytes : 0), 0);
-    const bsize = this.repo.blockSize;
-    return { bsize, frsize: bsize, blocks: Math.ceil(bytes / bsize), bfree: 0, bavail: 0, files, ffree: 0, favail: 0, namemax: NAME_MAX_BYTES };
+    return { bsize: this.repo.blockSize, frsize: STATFS_UNIT_BYTES, blocks: Math.ceil(bytes / STATFS_UNIT_BYTES), bfree: 0, bavail: 0, files, ffree: 0, favail: 0, namemax: NAME_MAX_BYTES };
   }
 
   async open(ino: number, flags: number): Promise<number> {

@@ -4,8 +4,7 @@
 // of decoded directories bounded in bytes. Files are read through the shared block cache and read-ahead; every
 // mutation fails with READ_ONLY.
 
-import { statfs as fsStatfs } from 'node:fs/promises';
-import { localFolderOf } from '../remote/store-site.js';
+import { STATFS_UNIT_BYTES } from '../store/store-usage.js';
 import { FragfsError } from '../errors.js';
 import { compareNames, NAME_MAX_BYTES } from '../fragment/names.js';
 import type { DirObject, Entry, Extent, SnapshotObject } from '../fragment/tree-format.js';
@@ -296,16 +295,10 @@ export class SnapshotVfs implements Vfs {
   }
 
   async statfs(): Promise<StatFs> {
-    let st = { bsize: 4096, blocks: 0, bfree: 0, bavail: 0 };
-    if (this.repo.storePath) {
-      try {
-        st = await fsStatfs(localFolderOf(this.repo.storePath));
-      } catch {
-        // keep zeros: space figures are informative on a read-only view
-      }
-    }
+    // df shows the snapshot itself: its size, full (nothing can be added), and its entries.
     const files = this.snap.files + this.snap.dirs + 1;
-    return { bsize: this.repo.blockSize, frsize: st.bsize, blocks: st.blocks, bfree: 0, bavail: 0, files, ffree: 0, favail: 0, namemax: NAME_MAX_BYTES };
+    const blocks = Math.ceil(this.snap.logicalBytes / STATFS_UNIT_BYTES);
+    return { bsize: this.repo.blockSize, frsize: STATFS_UNIT_BYTES, blocks, bfree: 0, bavail: 0, files, ffree: 0, favail: 0, namemax: NAME_MAX_BYTES };
   }
 
   async open(ino: number, flags: number): Promise<number> {

@@ -172,3 +172,31 @@ maybe('umount clears a mount whose process was killed (ENOTCONN)', async (t) => 
   t.false(await isMounted(m.mountpoint));
   t.is((await run('ls', [m.mountpoint])).code, 0, 'the folder is a plain folder again');
 });
+
+/** `df -B1` of a path: size, used and available bytes. */
+async function df(path: string): Promise<{ size: number; used: number; avail: number }> {
+  const r = await run('df', ['-B1', '--output=size,used,avail', path]);
+  const [size, used, avail] = r.stdout.trim().split('\n')[1]!.trim().split(/\s+/).map(Number);
+  return { size: size!, used: used!, avail: avail! };
+}
+
+maybe('df shows the store: what it takes and the room beside it; a snapshot mount shows the snapshot', async (t) => {
+  const e = await makeEnv(t);
+  const store = await initStore(t, e);
+  const m = await mount(t, e, store, 'df');
+  await run('sh', ['-c', `head -c 3145728 /dev/urandom > '${join(m.mountpoint, 'random.bin')}' && sync '${join(m.mountpoint, 'random.bin')}'`]);
+  const key = await fragfs(e, ['snapshot', store, '--name', 'now']);
+  t.is(key.code, 0, key.stderr);
+  const onMount = await df(m.mountpoint);
+  const host = await df(store);
+  const du = Number((await run('du', ['-B1', '-s', store])).stdout.split(/\s/)[0]);
+  // Used is the store folder as du counts it (3 MiB of data that does not compress, the live state).
+  t.true(onMount.used >= 3 * 2 ** 20 && Math.abs(onMount.used - du) < 2 ** 20, `used ${onMount.used}, du ${du}`);
+  t.true(Math.abs(onMount.avail - host.avail) < 64 * 2 ** 20, `avail ${onMount.avail}, host ${host.avail}`);
+  t.true(onMount.size < host.size || host.used <= du, `size ${onMount.size} is the store and its room, not the host disk (${host.size})`);
+  t.is(onMount.size, onMount.used + onMount.avail);
+  t.is((await m.umount()).code, 0);
+
+  const snap = await mount(t, e, store, 'df-snap', ['--snapshot', 'now']);
+  t.deepEqual(await df(snap.mountpoint), { size: 3 * 2 ** 20, used: 3 * 2 ** 20, avail: 0 });
+});
