@@ -89,3 +89,28 @@ maybe('mount --all and --snapshot together are refused', async (t) => {
   t.is(r.code, 2, r.stderr);
   t.regex(r.stderr, /^fragfs: --all mounts every snapshot/);
 });
+
+maybe('snapshot --name through a read-write mount refuses a name taken, --replace moves it, --tag tags it', async (t) => {
+  const e = await makeEnv(t);
+  const store = await initStore(t, e);
+  const m = await mount(t, e, store, 'rw');
+  await writeFile(join(m.mountpoint, 'a.txt'), 'one\n');
+  const first = await fragfs(e, ['snapshot', store, '--name', 'daily', '--json']);
+  t.is(first.code, 0, first.stderr);
+  t.is((JSON.parse(first.stdout) as { via: string }).via, 'mount');
+  await writeFile(join(m.mountpoint, 'a.txt'), 'two\n');
+  const again = await fragfs(e, ['snapshot', store, '--name', 'daily']);
+  t.is(again.code, 10, again.stderr);
+  t.regex(again.stderr, /already named "daily".*--replace/);
+  const moved = await fragfs(e, ['snapshot', store, '--name', 'daily', '--replace', '--tag', 'weekly']);
+  t.is(moved.code, 0, moved.stderr);
+  const list = JSON.parse((await fragfs(e, ['snapshots', store, '--json'])).stdout) as { key: string; name: string | null; tags: string[] }[];
+  t.deepEqual(
+    list.map((s) => [s.name, s.tags]),
+    [
+      [null, []],
+      ['daily', ['weekly']],
+    ],
+  );
+  t.is(list[1]!.key, moved.stdout.trim());
+});
