@@ -13,12 +13,14 @@ import { registerFind } from './find.js';
 import { registerForget } from './forget.js';
 import { registerGc } from './gc.js';
 import { registerGet } from './get.js';
+import { registerGroup } from './group.js';
 import { registerInit } from './init.js';
 import { registerLs } from './ls.js';
 import { registerMan } from './man.js';
 import { registerMount } from './mount.js';
 import { registerPut } from './put.js';
 import { registerSnapshot } from './snapshot.js';
+import { registerShare } from './share.js';
 import { registerSnapshots } from './snapshots.js';
 import { registerStats } from './stats.js';
 import { registerSync } from './sync.js';
@@ -48,6 +50,8 @@ export function buildProgram(): Command {
     registerStats,
     registerVerify,
     registerGc,
+    registerShare,
+    registerGroup,
     registerCompletion,
     registerMan,
   ]) {

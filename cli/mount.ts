@@ -35,6 +35,11 @@ import { processAccessor } from '../src/vfs/permissions.js';
 import { LiveVfs } from '../src/vfs/live-vfs.js';
 import { AllSnapshotsVfs } from '../src/vfs/all-snapshots-vfs.js';
 import { SnapshotVfs } from '../src/vfs/snapshot-vfs.js';
+import { parseShareLink } from '../src/people/share-link.js';
+import { openShareLink } from '../src/people/shares.js';
+import { resolveEntry, showTreePath, splitKeyPath } from '../src/repo/tree-reader.js';
+import { argBytes } from './argv-bytes.js';
+import { identitiesOf, isShareLink } from './share-open.js';
 import { DEFAULT_WRITE_BUFFER_BYTES } from '../src/vfs/write-buffer.js';
 import type { Vfs } from '../src/vfs/vfs-api.js';
 import { action, addStoreOptions, collect, parseByteSize, readPassphrase, reportAndExit, type StoreOptions } from './common.js';
@@ -47,6 +52,7 @@ function definedOnly(o: MountCliOptions): MountCliOptions {
 
 interface MountCliOptions extends StoreOptions {
   readOnly?: boolean;
+  identity?: string;
   snapshot?: string;
   all?: boolean;
   cacheSize?: string;
@@ -87,7 +93,7 @@ export function registerMount(program: Command): void {
     program
       .command('mount')
       .description('mount a store as a read-write folder (or a snapshot of it read-only)')
-      .argument('<store>', 'the store: a folder, or a URL (s3://, sftp://, azure://, rclone:)')
+      .argument('<store>', 'the store: a folder, or a URL (s3://, sftp://, azure://, rclone:); or a share link (fragfs:share:...[/path]), mounted read-only')
       .argument('<mountpoint>', 'an empty folder to mount on')
       .option('--read-only', 'mount the live tree read-only (EROFS on every change)')
       .option('--snapshot <key>', 'mount this snapshot (meta key or name), always read-only')
@@ -119,7 +125,7 @@ export function registerMount(program: Command): void {
 /** Parent side of --background: start the child, hand it the passphrase, wait for its verdict. */
 async function runInBackground(store: string, mountpoint: string, opts: MountCliOptions): Promise<void> {
   const mp = resolve(mountpoint);
-  const passphrase = await readPassphrase(opts);
+  const passphrase = isShareLink(store) ? '' : await readPassphrase(opts);
   await ensureRuntimeDir();
   const logFile = logPathFor(mp);
   const logFd = openSync(logFile, 'a', 0o600);
@@ -203,11 +209,14 @@ function tellParent(m: ChildMessage): void {
 async function runMount(store: string, mountpoint: string, opts: MountCliOptions): Promise<void> {
   const isChild = process.env[CHILD_ENV] === '1' && typeof process.send === 'function';
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const storePath = storeLocation(store);
+  // A share link mounts the one folder it opens, read-only, with no passphrase.
+  const shared = isShareLink(store) ? splitKeyPath(argBytes(store)) : undefined;
+  const link = shared ? parseShareLink(shared.key) : undefined;
+  const storePath = link ? link.location : storeLocation(store);
   const mp = resolve(mountpoint);
-  const space = opts.space ?? DEFAULT_SPACE;
-  if (opts.all && opts.snapshot !== undefined) throw new FragfsError('USAGE', '--all mounts every snapshot: give it or --snapshot, not both');
-  const readOnly = opts.readOnly === true || opts.snapshot !== undefined || opts.all === true;
+  const space = link ? link.space : (opts.space ?? DEFAULT_SPACE);
+  if (opts.all && (opts.snapshot !== undefined || shared !== undefined)) throw new FragfsError('USAGE', '--all mounts every snapshot of a store: give it alone, not with --snapshot or a share link');
+  const readOnly = opts.readOnly === true || opts.snapshot !== undefined || shared !== undefined || opts.all === true;
   const cacheBytes = opts.cacheSize === undefined ? undefined : parseByteSize(opts.cacheSize, '--cache-size');
   const metaCacheBytes = opts.metaCacheSize === undefined ? undefined : parseByteSize(opts.metaCacheSize, '--meta-cache-size');
   const commitS = opts.commitInterval === undefined ? DEFAULT_COMMIT_INTERVAL_S : Number(opts.commitInterval);
@@ -298,9 +307,25 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
   };
 
   try {
-    const passphrase = isChild ? await passphraseFromParent() : await readPassphrase(opts);
+    if (shared) {
+      if (isChild) await passphraseFromParent();
+      if (opts.snapshot !== undefined) throw new FragfsError('USAGE', 'a share link mounts its own folder: leave out --snapshot');
+      const opened = await openShareLink(shared.key, await identitiesOf(opts));
+      repo = opened.repo;
+      const root = shared.path.length > 0 ? await resolveEntry(repo, opened.snapshot.root, shared.path) : opened.snapshot.root;
+      if (root.type !== 'dir') throw new FragfsError('NOT_DIR', `${showTreePath(shared.path)} of the share is a ${root.type}: mount a folder (or use fragfs cat)`);
+      vfs = SnapshotVfs.openEntry({
+        repo,
+        root,
+        label: opened.label,
+        totals: opened.snapshot,
+        ...(cacheBytes === undefined ? {} : { cacheBytes }),
+        ...(metaCacheBytes === undefined ? {} : { metaCacheBytes }),
+      });
+    }
+    const passphrase = shared ? '' : isChild ? await passphraseFromParent() : await readPassphrase(opts);
     if (!readOnly) lock = await StoreLock.acquire({ storePath, space, purpose: `mount ${mp}`, warn: log });
-    repo = await Repo.open({ storePath, passphrase, space, readOnly });
+    repo ??= await Repo.open({ storePath, passphrase, space, readOnly });
     repo.purpose = `mount ${mp}`;
     if (remote && !readOnly) {
       lease = await RemoteLease.acquire({
@@ -314,7 +339,9 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
         },
       });
     }
-    if (opts.all) {
+    if (vfs !== undefined) {
+      // a share's folder, opened above
+    } else if (opts.all) {
       const all = await AllSnapshotsVfs.open({ repo, ...(cacheBytes === undefined ? {} : { cacheBytes }), ...(metaCacheBytes === undefined ? {} : { metaCacheBytes }) });
       log(`fragfs: ${all.snapshotCount} snapshots under by-time/, by-name/ and latest`);
       vfs = all;
@@ -417,7 +444,7 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
     }, 2000);
     watcher.unref();
 
-    log(`fragfs: mounted ${storePath}${opts.snapshot ? ` (snapshot ${opts.snapshot})` : ''} at ${mp}${readOnly ? ' read-only' : ''}`);
+    log(`fragfs: mounted ${link ? `share ${link.id} of ${storePath}` : storePath}${opts.snapshot ? ` (snapshot ${opts.snapshot})` : ''} at ${mp}${readOnly ? ' read-only' : ''}`);
     if (isChild) {
       tellParent({ type: 'ready', mountpoint: mp });
       process.channel?.unref();
