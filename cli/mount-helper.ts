@@ -34,4 +34,11 @@ if (fake) process.exit(0);
 // main.js re-runs itself for --background from process.argv[1]: it must be that file, not this one.
 const main = join(dirname(fileURLToPath(import.meta.url)), 'main.js');
 process.argv = [process.argv[0]!, main, 'mount', positional[0]!, positional[1]!, '--background', ...options.flatMap((o) => ['-o', o])];
+// A mount helper says nothing on success (mount(8) prints its own -v lines); `mount --background`
+// would print the mount point. Errors go to stderr as ever.
+process.stdout.write = ((_chunk: unknown, ...rest: unknown[]) => {
+  const done = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+  done?.();
+  return true;
+}) as typeof process.stdout.write;
 await import('./main.js');

@@ -86,6 +86,7 @@ maybe('an fstab line of type fuse.fragfs mounts with mount -a -T, and mount -t f
   });
   const r = await run('mount', ['-a', '-T', fstab], { env });
   t.is(r.code, 0, r.stderr);
+  t.is(r.stdout, '', 'a mount helper says nothing on success');
   t.true(await isMounted(mp));
   const line = procMountLine(mp, await readFile('/proc/self/mounts', 'utf8'));
   t.regex(line ?? '', new RegExp(`^fragfs:${store} ${mp} fuse\\.fragfs ro,.*allow_other`));
