@@ -210,3 +210,8 @@ export function parseByteSize(text: string, what: string): number {
   const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
   return Math.round(Number(m[1]) * mult);
 }
+
+/** Commander's reducer for a repeatable option (`--tag a --tag b`). */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}

@@ -3,10 +3,14 @@
 
 import './env.js';
 import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
 import { registerCat } from './cat.js';
 import { closeRemoteBackends } from '../src/remote/store-site.js';
 import { reportAndExit } from './common.js';
 import { quietOnClosedStdout } from './stdout-pipe.js';
+import { registerCompletion } from './completion.js';
+import { registerDiff } from './diff.js';
+import { registerFind } from './find.js';
 import { registerForget } from './forget.js';
 import { registerGc } from './gc.js';
 import { registerGet } from './get.js';
@@ -15,6 +19,7 @@ import { registerId } from './id.js';
 import { registerInit } from './init.js';
 import { registerKey } from './key.js';
 import { registerLs } from './ls.js';
+import { registerMan } from './man.js';
 import { registerMount } from './mount.js';
 import { registerPasswd } from './passwd.js';
 import { registerPut } from './put.js';
@@ -29,7 +34,7 @@ import { registerVerify } from './verify.js';
 export function buildProgram(): Command {
   const program = new Command('fragfs')
     .description('an encrypted, deduplicated, content-addressed store you can mount as a folder')
-    .version('0.1.0')
+    .version(packageVersion())
     .showHelpAfterError('(run fragfs <command> --help for usage)')
     .exitOverride();
   for (const register of [
@@ -42,6 +47,8 @@ export function buildProgram(): Command {
     registerUmount,
     registerSnapshot,
     registerSnapshots,
+    registerDiff,
+    registerFind,
     registerForget,
     registerSync,
     registerStats,
@@ -52,10 +59,21 @@ export function buildProgram(): Command {
     registerId,
     registerShare,
     registerGroup,
+    registerCompletion,
+    registerMan,
   ]) {
     register(program);
   }
   return program;
+}
+
+/** The version of the installed package (dist/cli/main.js is two folders below package.json). */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
 }
 
 async function main(): Promise<void> {

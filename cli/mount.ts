@@ -14,7 +14,7 @@ import type { Command } from 'commander';
 import { FragfsError } from '../src/errors.js';
 import { startControlServer } from '../src/fuse/control.js';
 import { fusermountUnmount } from '../src/fuse/fusermount.js';
-import { mountVfs, type MountHandle } from '../src/fuse/mount.js';
+import { mountVfs, type MountHandle, type UnmountOptions } from '../src/fuse/mount.js';
 import {
   ensureRuntimeDir,
   logPathFor,
@@ -29,9 +29,12 @@ import { DEFAULT_COMMIT_INTERVAL_S, HeadPublisher, openLiveAtHead } from '../src
 import { RemoteLease } from '../src/remote/remote-lease.js';
 import { isRemoteLocation, remoteBackendOf, storeLocation } from '../src/remote/store-site.js';
 import { DEFAULT_SPACE, Repo } from '../src/repo/repo.js';
+import { claimingName } from '../src/repo/snapshot-claim.js';
+import { tagList } from '../src/repo/snapshot-name.js';
 import { liveDir, StoreLock } from '../src/repo/store-lock.js';
 import { processAccessor } from '../src/vfs/permissions.js';
 import { LiveVfs } from '../src/vfs/live-vfs.js';
+import { AllSnapshotsVfs } from '../src/vfs/all-snapshots-vfs.js';
 import { SnapshotVfs } from '../src/vfs/snapshot-vfs.js';
 import { parseShareLink } from '../src/people/share-link.js';
 import { openShareLink } from '../src/people/shares.js';
@@ -41,18 +44,26 @@ import { identitiesOf, isShareLink } from './share-open.js';
 import { DEFAULT_WRITE_BUFFER_BYTES } from '../src/vfs/write-buffer.js';
 import type { Vfs } from '../src/vfs/vfs-api.js';
 import type { Credentials } from '../src/repo/repo.js';
-import { action, addStoreOptions, parseByteSize, readCredentials, reportAndExit, type StoreOptions } from './common.js';
+import { action, addStoreOptions, collect, parseByteSize, readCredentials, reportAndExit, type StoreOptions } from './common.js';
+import { parseMountOptions } from './mount-options.js';
+
+/** `o` without its undefined fields. */
+function definedOnly(o: MountCliOptions): MountCliOptions {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as MountCliOptions;
+}
 
 interface MountCliOptions extends StoreOptions {
   readOnly?: boolean;
   identity?: string;
   snapshot?: string;
+  all?: boolean;
   cacheSize?: string;
   metaCacheSize?: string;
   allowOther?: boolean;
   background?: boolean;
   opStats?: boolean;
   commitInterval?: string;
+  options?: string[];
 }
 
 /** Set in the environment of the detached child of `mount --background`. */
@@ -88,14 +99,23 @@ export function registerMount(program: Command): void {
       .argument('<mountpoint>', 'an empty folder to mount on')
       .option('--read-only', 'mount the live tree read-only (EROFS on every change)')
       .option('--snapshot <key>', 'mount this snapshot (meta key or name), always read-only')
+      .option('--all', 'mount every snapshot, read-only: by-time/<time>/, by-name/<name> and latest')
       .option('--cache-size <size>', 'memory for decrypted blocks (default 32M; the write buffer gets a quarter, at least 16M), e.g. 256M, 1G')
       .option('--meta-cache-size <size>', 'memory for decoded metadata: inodes, entries and keys of the live tree, folders of a snapshot (default 16M)')
       .option('--allow-other', 'let other users use the mount (root, or user_allow_other in /etc/fuse.conf)')
       .option('--background', 'return once the mount is ready; the mount process keeps running detached')
       .option('--commit-interval <seconds>', `remote stores: publish the live tree as the head snapshot at most this often while it changes (default ${DEFAULT_COMMIT_INTERVAL_S}; 0: at unmount only)`)
-      .option('--op-stats', 'at unmount, print how many requests of each kind the kernel sent and their mean latency'),
+      .option('--op-stats', 'at unmount, print how many requests of each kind the kernel sent and their mean latency')
+      .option('-o, --options <list>', 'mount(8)-style options: ro, allow_other, passphrase_file=FILE, space=, snapshot=, all, cache_size=, meta_cache_size=, commit_interval=, cache_dir=, cache_max= (the usual mount options are accepted and left to mount)', collect, []),
   ).action(
-    action(async (store: string, mountpoint: string, opts: MountCliOptions) => {
+    action(async (store: string, mountpoint: string, given: MountCliOptions, cmd: Command) => {
+      // An option given as itself wins over the same one in -o (the default space does not).
+      const explicit = definedOnly(given);
+      if (cmd.getOptionValueSource('space') === 'default') delete explicit.space;
+      const opts: MountCliOptions = { space: DEFAULT_SPACE, ...parseMountOptions(given.options ?? []), ...explicit };
+      // As addStoreOptions' hook does for --cache-dir and --cache-max (read where a store's folder is needed).
+      if (opts.cacheDir !== undefined) process.env['FRAGFS_CACHE_DIR'] = opts.cacheDir;
+      if (opts.cacheMax !== undefined) process.env['FRAGFS_CACHE_MAX'] = String(opts.cacheMax === '0' ? 0 : parseByteSize(opts.cacheMax, 'cache_max'));
       if (opts.background && process.env[CHILD_ENV] !== '1') return runInBackground(store, mountpoint, opts);
       const flags = missingNodeFlags();
       if (!opts.background && flags.length > 0 && process.env[RERUN_ENV] !== '1') return rerunWithFlags(flags);
@@ -204,7 +224,8 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
   const storePath = link ? link.location : storeLocation(store);
   const mp = resolve(mountpoint);
   const space = link ? link.space : (opts.space ?? DEFAULT_SPACE);
-  const readOnly = opts.readOnly === true || opts.snapshot !== undefined || shared !== undefined;
+  if (opts.all && (opts.snapshot !== undefined || shared !== undefined)) throw new FragfsError('USAGE', '--all mounts every snapshot of a store: give it alone, not with --snapshot or a share link');
+  const readOnly = opts.readOnly === true || opts.snapshot !== undefined || shared !== undefined || opts.all === true;
   const cacheBytes = opts.cacheSize === undefined ? undefined : parseByteSize(opts.cacheSize, '--cache-size');
   const metaCacheBytes = opts.metaCacheSize === undefined ? undefined : parseByteSize(opts.metaCacheSize, '--meta-cache-size');
   const commitS = opts.commitInterval === undefined ? DEFAULT_COMMIT_INTERVAL_S : Number(opts.commitInterval);
@@ -232,10 +253,10 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
    * Takes down whatever is up, in reverse order. Not lazy (`fragfs umount`): a busy mount fails with
    * BUSY and everything stays up. Lazy (signals, errors): the mount is detached whatever happens.
    */
-  const teardown = async (lazy: boolean): Promise<void> => {
+  const teardown = async (lazy: boolean, until: Omit<UnmountOptions, 'lazy'> = {}): Promise<void> => {
     if (handle && !unmounted) {
       try {
-        await handle.unmount({ lazy });
+        await handle.unmount({ lazy, ...until });
       } catch (e) {
         if (!lazy) throw e;
         log(`fragfs: while unmounting: ${e instanceof Error ? e.message : String(e)}; detaching ${mp} anyway`);
@@ -273,11 +294,11 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
     if (firstError) throw firstError;
   };
 
-  const stop = (why: string, lazy: boolean): Promise<void> => {
+  const stop = (why: string, lazy: boolean, until: Omit<UnmountOptions, 'lazy'> = {}): Promise<void> => {
     if (stopping) return stopping;
     stopReason = why;
     if (why !== 'control') log(`fragfs: ${why}: unmounting ${mp}`);
-    const run = teardown(lazy);
+    const run = teardown(lazy, until);
     stopping = run;
     run.then(
       () => stopped(),
@@ -333,6 +354,10 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
     }
     if (vfs !== undefined) {
       // a share's folder, opened above
+    } else if (opts.all) {
+      const all = await AllSnapshotsVfs.open({ repo, ...(cacheBytes === undefined ? {} : { cacheBytes }), ...(metaCacheBytes === undefined ? {} : { metaCacheBytes }) });
+      log(`fragfs: ${all.snapshotCount} snapshots under by-time/, by-name/ and latest`);
+      vfs = all;
     } else if (opts.snapshot !== undefined) {
       const key = await repo.resolveSnapshot(opts.snapshot);
       vfs = await SnapshotVfs.open({ repo, key, ...(cacheBytes === undefined ? {} : { cacheBytes }), ...(metaCacheBytes === undefined ? {} : { metaCacheBytes }) });
@@ -392,13 +417,27 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
       await unlink(previous.socket).catch(() => undefined);
     }
     const mountedVfs = vfs;
+    const mountedRepo = repo;
     server = await startControlServer(record.socket, {
-      snapshot: async (name, unlessRoot) =>
-        mountedVfs instanceof LiveVfs ? mountedVfs.snapshotUnless(name, unlessRoot) : { key: await mountedVfs.snapshot(name), root: '' },
-      umount: () => stop('control', false),
+      snapshot: async (name, unlessRoot, ask = {}) => {
+        // The request crossed a socket: its tags are checked here as on the command line.
+        const tags = ask.tags === undefined ? undefined : tagList(ask.tags);
+        return claimingName(mountedRepo, name, { ...ask, onMoved: (old) => log(`fragfs: snapshot ${old.slice(0, 12)} is no longer named ${JSON.stringify(name)}`) }, async () =>
+          mountedVfs instanceof LiveVfs ? mountedVfs.snapshotUnless(name, unlessRoot, tags) : { key: await mountedVfs.snapshot(name), root: '' },
+        );
+      },
+      umount: (lazy) => {
+        if (!lazy) return stop('control', false);
+        // Answered once detached: the files still open there are served until the last closes.
+        return new Promise<void>((resolveDetached, reject) => {
+          stop('lazy unmount', true, { untilLastClose: true, onDetached: resolveDetached }).then(resolveDetached, reject);
+        });
+      },
       // memory: what the mount holds (process.memoryUsage), for tests and for people watching a mount.
       status: () => ({ ...record, memory: process.memoryUsage() }),
-      afterUmount: () => process.exit(exitCode),
+      afterUmount: (lazy) => {
+        if (!lazy) process.exit(exitCode);
+      },
     });
     await writeRecords(record);
 
@@ -412,7 +451,8 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
     watcher = setInterval(() => {
       if (stopping || !handle) return;
       void handle.isMounted().then((up) => {
-        if (!up && !stopping) void stop('unmounted from outside', true);
+        // After `umount -l` the files still open there are served until the last closes.
+        if (!up && !stopping) void stop('unmounted from outside', true, { untilLastClose: true });
       });
     }, 2000);
     watcher.unref();

@@ -7,11 +7,14 @@ import { ExcludePatterns, readExcludeFile } from '../src/repo/exclude-patterns.j
 import { putPaths } from '../src/repo/put.js';
 import { argBytes } from './argv-bytes.js';
 import { showName } from '../src/fragment/names.js';
-import { checkSnapshotName } from '../src/repo/snapshot-name.js';
-import { action, addStoreOptions, bytesProgress, printJson, withRepo, type StoreOptions } from './common.js';
+import { checkNameFree, moveName } from '../src/repo/snapshot-claim.js';
+import { checkSnapshotName, tagList } from '../src/repo/snapshot-name.js';
+import { action, addStoreOptions, bytesProgress, collect, printJson, withRepo, type StoreOptions } from './common.js';
 
 interface PutCliOptions extends StoreOptions {
   name?: string;
+  tag?: string[];
+  replace?: boolean;
   parent?: string;
   full?: boolean;
   json?: boolean;
@@ -25,7 +28,6 @@ interface PutCliOptions extends StoreOptions {
   stdinName?: string;
 }
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 export function registerPut(program: Command): void {
   addStoreOptions(
@@ -36,7 +38,9 @@ export function registerPut(program: Command): void {
       )
       .argument('<store>', 'the store: a folder, or a URL (s3://, sftp://, azure://, rclone:)')
       .argument('<paths...>', 'files or folders to store (several become one folder); `-`: one file read from stdin')
-      .option('--name <name>', 'name the snapshot, for `snapshots`, `get NAME` and `mount --snapshot NAME`')
+      .option('--name <name>', 'name the snapshot, for `snapshots`, `get NAME` and `mount --snapshot NAME` (refused when another snapshot has it)')
+      .option('--replace', 'with --name: move the name from the snapshot that has it to this one')
+      .option('--tag <tag>', 'tag the snapshot (repeatable, or tags separated by commas): `snapshots --tag` lists by it', collect, [])
       .option(
         '--parent <key>',
         'take files whose size and mtime are unchanged from this snapshot without reading them (default: the latest snapshot of the same paths from this host)',
@@ -55,6 +59,7 @@ export function registerPut(program: Command): void {
     action(async (store: string, paths: string[], opts: PutCliOptions) => {
       // Before the passphrase and the KDF: a name that would be refused costs the user nothing.
       if (opts.name !== undefined) checkSnapshotName(opts.name);
+      const tags = tagList(opts.tag);
       const fromStdin = paths.length === 1 && paths[0] === '-';
       if (!fromStdin && paths.includes('-')) throw new FragfsError('USAGE', 'put -: stdin is one file on its own; give no other path');
       if (fromStdin && process.stdin.isTTY) throw new FragfsError('USAGE', 'put -: stdin is a terminal; pipe the file in (put STORE - < FILE)');
@@ -63,12 +68,14 @@ export function registerPut(program: Command): void {
       const exclude = new ExcludePatterns(patterns);
       await withRepo(store, opts, async (repo) => {
         repo.purpose = 'put';
+        if (opts.name !== undefined) await checkNameFree(repo, opts.name, opts.replace === true);
         const progress = bytesProgress('put', opts.progress !== false && !opts.quiet && !opts.verbose && process.stderr.isTTY === true);
         const started = Date.now();
         let result;
         try {
           result = await putPaths(repo, fromStdin ? [] : paths.map(argBytes), {
             ...(opts.name === undefined ? {} : { name: opts.name }),
+            ...(tags.length === 0 ? {} : { tags }),
             ...(fromStdin ? { stdin: { stream: process.stdin, name: argBytes(opts.stdinName ?? 'stdin') } } : {}),
             exclude,
             ...(opts.excludeCaches ? { excludeCaches: true } : {}),
@@ -87,6 +94,11 @@ export function registerPut(program: Command): void {
           progress.stop();
         }
         const seconds = (Date.now() - started) / 1000;
+        if (opts.name !== undefined && opts.replace) {
+          for (const old of await moveName(repo, opts.name, result.key)) {
+            process.stderr.write(`fragfs: snapshot ${old.slice(0, 12)} is no longer named ${JSON.stringify(opts.name)}\n`);
+          }
+        }
         // After the progress bar, so the lines stay whole on a terminal.
         for (const w of result.warnings) process.stderr.write(`fragfs: warning: ${w}\n`);
         if (!opts.quiet) for (const n of result.notices) process.stderr.write(`fragfs: note: ${n}\n`);

@@ -11,13 +11,16 @@ import { FragfsError } from '../src/errors.js';
 import { controlRequest } from '../src/fuse/control.js';
 import { recordForStore } from '../src/fuse/mount-registry.js';
 import { DEFAULT_SPACE, Repo } from '../src/repo/repo.js';
-import { checkSnapshotName } from '../src/repo/snapshot-name.js';
+import { claimingName } from '../src/repo/snapshot-claim.js';
+import { checkSnapshotName, tagList } from '../src/repo/snapshot-name.js';
 import { liveDir, StoreLock } from '../src/repo/store-lock.js';
 import { LiveVfs } from '../src/vfs/live-vfs.js';
-import { action, addStoreOptions, openRepoForCli, printJson, type StoreOptions } from './common.js';
+import { action, addStoreOptions, collect, openRepoForCli, printJson, type StoreOptions } from './common.js';
 
 interface SnapshotOptions extends StoreOptions {
   name?: string;
+  tag?: string[];
+  replace?: boolean;
   json?: boolean;
 }
 
@@ -27,21 +30,24 @@ export function registerSnapshot(program: Command): void {
       .command('snapshot')
       .description('freeze the live tree of a store (mounted or not) and print its meta key')
       .argument('<store>', 'the store: a folder, or a URL (s3://, sftp://, azure://, rclone:)')
-      .option('--name <name>', 'a name to find the snapshot by later')
+      .option('--name <name>', 'a name to find the snapshot by later (refused when another snapshot has it)')
+      .option('--replace', 'with --name: move the name from the snapshot that has it to this one')
+      .option('--tag <tag>', 'tag the snapshot (repeatable, or tags separated by commas): `snapshots --tag` lists by it', collect, [])
       .option('--json', 'print {key, name, via, seconds} as JSON'),
   ).action(
     action(async (store: string, opts: SnapshotOptions) => {
       // Before anything is written, and before asking a mount process to write it.
       if (opts.name !== undefined) checkSnapshotName(opts.name);
+      const tags = tagList(opts.tag);
       const storePath = storeLocation(store);
       const space = opts.space ?? DEFAULT_SPACE;
       // Before the lock, which would make STORE/live/ in a folder that holds no store.
       await Repo.checkExists(storePath, space);
       const startMs = Date.now();
-      const { key, via } = (await takeSnapshot(storePath, space, opts.name, { opts }))!;
+      const { key, via } = (await takeSnapshot(storePath, space, opts.name, { opts, tags, claim: true, replace: opts.replace === true }))!;
       const seconds = (Date.now() - startMs) / 1000;
       if (opts.json) {
-        printJson({ key, ...(opts.name === undefined ? {} : { name: opts.name }), via, seconds });
+        printJson({ key, ...(opts.name === undefined ? {} : { name: opts.name }), ...(tags.length === 0 ? {} : { tags }), via, seconds });
         return;
       }
       process.stderr.write(`fragfs: snapshot of ${storePath} (${space}) taken in ${seconds.toFixed(2)} s${opts.name ? ` as ${opts.name}` : ''}\n`);
@@ -61,7 +67,7 @@ export async function takeSnapshot(
   storePath: string,
   space: string,
   name: string | undefined,
-  o: { opts: StoreOptions; repo?: Repo; unlessRoot?: string },
+  o: { opts: StoreOptions; repo?: Repo; unlessRoot?: string; tags?: string[]; claim?: boolean; replace?: boolean },
 ): Promise<{ key: string; via: string } | undefined> {
   let key: string | undefined;
   let via = 'mount';
@@ -71,6 +77,8 @@ export async function takeSnapshot(
       op: 'snapshot',
       ...(name === undefined ? {} : { name }),
       ...(o.unlessRoot === undefined ? {} : { unlessRoot: o.unlessRoot }),
+      ...(o.tags === undefined || o.tags.length === 0 ? {} : { tags: o.tags }),
+      ...(o.claim ? { claim: true, replace: o.replace === true } : {}),
     });
     if (reply?.ok) {
       if (reply.key === undefined) return undefined;
@@ -102,7 +110,13 @@ export async function takeSnapshot(
           vfs = await open();
         }
         try {
-          const made = await vfs.snapshotUnless(name, o.unlessRoot);
+          const tags = o.tags === undefined || o.tags.length === 0 ? undefined : o.tags;
+          const made = await claimingName(
+            repo,
+            name,
+            { ...(o.claim ? { claim: true } : {}), ...(o.replace ? { replace: true } : {}), onMoved: (old) => process.stderr.write(`fragfs: snapshot ${old.slice(0, 12)} is no longer named ${JSON.stringify(name)}\n`) },
+            () => vfs.snapshotUnless(name, o.unlessRoot, tags),
+          );
           if (!made) return undefined;
           key = made.key;
         } finally {

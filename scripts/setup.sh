@@ -34,6 +34,7 @@ fi
 bash scripts/build-lmdb.sh
 echo "setup: building" >&2
 npm run --silent build
+npm run --silent man
 # fragfs's FUSE addon speaks the kernel's protocol on /dev/fuse (src/fuse/native/fuse-kernel.c); a
 # mount builds it too when it is missing (docs/DESIGN.md, "The FUSE addon").
 echo "setup: building the fuse-kernel addon" >&2

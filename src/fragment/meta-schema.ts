@@ -230,6 +230,10 @@ export function checkMetaObject(fail: Fail, obj: MetaObject): void {
     case 'ref':
       checkHexId(fail, 'ref snapshot', obj.snapshot);
       if (obj.name !== undefined) checkString(fail, 'ref name', obj.name, true);
+      if (obj.tags !== undefined) {
+        if (!Array.isArray(obj.tags)) fail('ref tags is not an array');
+        obj.tags.forEach((tag, i) => checkString(fail, `ref tags[${i}]`, tag, true));
+      }
       checkUint(fail, 'ref createdMs', obj.createdMs);
       checkUint(fail, 'ref logicalBytes', obj.logicalBytes);
       break;
@@ -323,6 +327,7 @@ export function metaToWire(obj: MetaObject): WireMap {
     case 'ref':
       m.snapshot = idBytes(obj.snapshot);
       if (obj.name !== undefined) m.name = obj.name;
+      if (obj.tags !== undefined) m.tags = obj.tags;
       m.createdMs = wireInt(obj.createdMs);
       m.logicalBytes = wireInt(obj.logicalBytes);
       break;
@@ -521,6 +526,7 @@ export function metaFromWire(fail: Fail, tooNew: TooNew, value: unknown): MetaOb
         logicalBytes: asInt(fail, 'ref logicalBytes', f('logicalBytes')),
       };
       if (m.has('name')) ref.name = asString(fail, 'ref name', m.get('name'));
+      if (m.has('tags')) ref.tags = asArray(fail, 'ref tags', m.get('tags')).map((x, i) => asString(fail, `ref tags[${i}]`, x));
       return ref;
     }
   }

@@ -137,6 +137,11 @@ export interface RefObject {
   v: number;
   snapshot: string;
   name?: string;
+  /**
+   * Labels for finding and filtering snapshots (`--tag`): each a snapshot-name-like string, sorted,
+   * unique. Older readers ignore the key (FORMAT.md 2.3), so it needs no new version.
+   */
+  tags?: string[];
   createdMs: number;
   logicalBytes: number;
 }

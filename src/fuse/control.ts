@@ -6,20 +6,36 @@ import { chmod, unlink } from 'node:fs/promises';
 import { createConnection, createServer, type Server } from 'node:net';
 import { ERROR_CODES, type ErrorCode, FragfsError } from '../errors.js';
 
-/** `unlessRoot`: take none when the tree's root dir is still that meta id (the reply then has no key). */
-export type ControlRequest = { op: 'snapshot'; name?: string; unlessRoot?: string } | { op: 'umount' } | { op: 'status' };
+/**
+ * `unlessRoot`: take none when the tree's root dir is still that meta id (the reply then has no key).
+ * `tags`: for the ref. `claim`: refuse a name another snapshot has, unless `replace` (which moves it).
+ */
+export type ControlRequest =
+  | { op: 'snapshot'; name?: string; unlessRoot?: string; tags?: string[]; claim?: boolean; replace?: boolean }
+  | { op: 'umount'; lazy?: boolean }
+  | { op: 'status' };
+
+/** What a snapshot request asks beyond its name (ControlRequest). */
+export interface SnapshotAsk {
+  tags?: string[];
+  claim?: boolean;
+  replace?: boolean;
+}
 
 export type ControlReply =
   | { ok: true; key?: string; root?: string; status?: Record<string, unknown> }
   | { ok: false; code: ErrorCode; message: string };
 
 export interface ControlHandlers {
-  snapshot(name?: string, unlessRoot?: string): Promise<{ key: string; root: string } | undefined>;
-  /** Flush, unmount, release everything; the reply is sent after it resolves. */
-  umount(): Promise<void>;
+  snapshot(name?: string, unlessRoot?: string, ask?: SnapshotAsk): Promise<{ key: string; root: string } | undefined>;
+  /**
+   * Flush, unmount, release everything; the reply is sent after it resolves. `lazy`: resolves once
+   * the mount point is detached; the process serves the files still open there, then ends.
+   */
+  umount(lazy: boolean): Promise<void>;
   status(): Record<string, unknown>;
-  /** Called after a successful umount reply was written (the process exits there). */
-  afterUmount(): void;
+  /** Called after a successful umount reply was written (the process exits there, unless lazy). */
+  afterUmount(lazy: boolean): void;
 }
 
 const MAX_REQUEST_BYTES = 64 * 1024;
@@ -62,10 +78,21 @@ export async function startControlServer(socketPath: string, h: ControlHandlers)
     try {
       switch (req.op) {
         case 'snapshot':
-          return { reply: { ok: true, ...(await h.snapshot(req.name, req.unlessRoot)) } };
-        case 'umount':
-          await h.umount();
-          return { reply: { ok: true }, after: () => h.afterUmount() };
+          return {
+            reply: {
+              ok: true,
+              ...(await h.snapshot(req.name, req.unlessRoot, {
+                ...(Array.isArray(req.tags) ? { tags: req.tags.map(String) } : {}),
+                claim: req.claim === true,
+                replace: req.replace === true,
+              })),
+            },
+          };
+        case 'umount': {
+          const lazy = req.lazy === true;
+          await h.umount(lazy);
+          return { reply: { ok: true }, after: () => h.afterUmount(lazy) };
+        }
         case 'status':
           return { reply: { ok: true, status: h.status() } };
         default:

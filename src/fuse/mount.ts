@@ -36,7 +36,7 @@ export interface MountHandle {
    * unless `lazy` (shutdown on a signal): then it is detached and disappears when the last file closes.
    * It does not close the vfs.
    */
-  unmount(o?: { lazy?: boolean }): Promise<void>;
+  unmount(o?: UnmountOptions): Promise<void>;
   /** True once unmounted (by unmount() or from outside, e.g. `fusermount -u`). */
   isMounted(): Promise<boolean>;
 }
@@ -140,11 +140,12 @@ export async function mountVfs(vfs: Vfs, mountpoint: string, o: MountOptions = {
   const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const mp = await prepareMountpoint(mountpoint, log);
   const binding = await ensureKernelBinding();
-  const frozen = vfs.readOnly;
+  const frozen = vfs.readOnly && vfs.frozen !== false;
   const adapter = new KernelAdapter(vfs, binding, {
     // Both kinds of fragfs mount see every change through this kernel (a snapshot never changes; a
     // read-write mount is its store's only writer), so what the kernel caches stays true. A read-write
-    // mount keeps the 1 s go-fuse and JuiceFS use, a snapshot a minute.
+    // mount keeps the 1 s go-fuse and JuiceFS use, a snapshot a minute. A view that changes without
+    // this kernel (the list of snapshots of `mount --all`) gets the read-write figures.
     entryTimeoutS: frozen ? 60 : 1,
     attrTimeoutS: frozen ? 60 : 1,
     negativeTimeoutS: frozen ? 60 : 1,
@@ -202,7 +203,7 @@ export async function mountVfs(vfs: Vfs, mountpoint: string, o: MountOptions = {
     mountpoint: mp,
     vfs,
     isMounted: async () => !unmounted && (await isMounted()),
-    async unmount(u: { lazy?: boolean } = {}) {
+    async unmount(u: UnmountOptions = {}) {
       if (unmounted) return;
       if (!vfs.readOnly) await vfs.flushAll();
       try {
@@ -221,14 +222,28 @@ export async function mountVfs(vfs: Vfs, mountpoint: string, o: MountOptions = {
         }
       }
       unmounted = true;
+      u.onDetached?.();
       // The addon's reader ends once the kernel lets go (EXIT); after a lazy detach of a busy mount that
-      // is when the last file closes. Released either way, so the process can end.
-      await Promise.race([gone, new Promise<void>((r) => setTimeout(r, 5000).unref())]);
+      // is when the last file closes. Released either way, so the process can end (after 5 s unless
+      // told to wait for the last close).
+      await (u.untilLastClose ? gone : Promise.race([gone, new Promise<void>((r) => setTimeout(r, 5000).unref())]));
       clearInterval(trimmer);
       release();
       if (o.opStats) log(adapter.opStatsReport());
     },
   };
+}
+
+export interface UnmountOptions {
+  /** A busy mount is detached (it leaves the namespace now) instead of failing with BUSY. */
+  lazy?: boolean;
+  /**
+   * Once detached, keep serving the files still open there until the last closes (the kernel then
+   * ends the connection), rather than at most 5 s: `fragfs umount --lazy` and `umount -l`.
+   */
+  untilLastClose?: boolean;
+  /** Called once the mount point is detached, before the last file closes. */
+  onDetached?: () => void;
 }
 
 /** What the addon is asked for at mount time (kernel-binding.ts KernelMountOptions). */

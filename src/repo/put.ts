@@ -29,6 +29,8 @@ import { keyedPages } from './tree-keys.js';
 export interface PutOptions {
   /** Snapshot name recorded in the ref (listed by `snapshots`). */
   name?: string;
+  /** Tags recorded in the ref (snapshot-name.ts tagList: checked, sorted, unique). */
+  tags?: string[];
   /**
    * Called once, before anything is read, with how many content bytes the tree holds (a survey of
    * one lstat per entry that keeps nothing but the inodes with several names).
@@ -261,6 +263,7 @@ async function putRoots(repo: Repo, rootNames: Buffer[], source: Buffer[], o: Pu
   const key = await writeSnapshot(repo, root, {
     source,
     ...(o.name === undefined ? {} : { name: o.name }),
+    ...(o.tags === undefined ? {} : { tags: o.tags }),
     files: writer.files,
     dirs: writer.dirs,
     logicalBytes: writer.logicalBytes,

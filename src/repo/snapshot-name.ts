@@ -39,3 +39,22 @@ export function checkSnapshotName(name: string, option = '--name'): string {
   }
   return name;
 }
+
+/**
+ * The tags of one snapshot (`--tag`, repeatable, or comma-separated): each follows the rule of
+ * names (so it prints on one line and reads back as typed) and holds no comma; returned sorted and
+ * unique, as the ref stores them (docs/FORMAT.md 2.3.5). Throws USAGE before anything is stored.
+ */
+export function tagList(given: readonly string[] | undefined): string[] {
+  const tags = new Set<string>();
+  for (const item of given ?? []) {
+    for (const tag of item.split(',')) {
+      const problem = tag.length === 0 ? 'it is empty' : snapshotNameProblem(tag);
+      if (problem !== undefined) {
+        throw new FragfsError('USAGE', `--tag ${JSON.stringify(tag.length > 80 ? `${tag.slice(0, 80)}...` : tag)} cannot tag a snapshot: ${problem}`);
+      }
+      tags.add(tag);
+    }
+  }
+  return [...tags].sort();
+}

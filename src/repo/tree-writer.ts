@@ -105,6 +105,8 @@ export async function writeDir(repo: Repo, entries: Entry[]): Promise<DirRef> {
 export interface SnapshotInfo {
   source: Buffer[];
   name?: string;
+  /** Tags for the ref (checked, sorted and unique: snapshot-name.ts tagList). */
+  tags?: string[];
   files: number;
   dirs: number;
   logicalBytes: number;
@@ -133,6 +135,7 @@ export async function writeSnapshot(repo: Repo, root: Entry, info: SnapshotInfo)
   await repo.sync();
   const ref: RefObject = { kind: 'ref', v: META_VERSION, snapshot: key, createdMs, logicalBytes: info.logicalBytes };
   if (info.name !== undefined) ref.name = info.name;
+  if (info.tags !== undefined && info.tags.length > 0) ref.tags = info.tags;
   await repo.putRef(ref);
   await repo.sync();
   return key;

@@ -8,11 +8,12 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { FragfsError, isFragfsError } from '../errors.js';
 import type { SnapshotObject } from '../fragment/tree-format.js';
-import { localFolderOf } from '../remote/store-site.js';
+import { isRemoteLocation, localFolderOf } from '../remote/store-site.js';
 import type { Repo } from '../repo/repo.js';
 import { writeSnapshot } from '../repo/tree-writer.js';
 import { lmdbFilePaths, prepareLmdbFiles } from '../store/lmdb-files.js';
 import { LmdbSpaceReserve } from '../store/lmdb-space-reserve.js';
+import { STATFS_UNIT_BYTES, StoreUsage } from '../store/store-usage.js';
 import { BlockCache, DEFAULT_CACHE_BYTES } from './block-cache.js';
 import { checkName, createNode, getNode, linkNode, lookupChild, removeNode, renameNode, where, type Found } from './dir-ops.js';
 import { ROOT_INO, S_IFDIR, S_IFMT, S_IFREG, S_IFLNK, isDir, isReg, isSymlink, toAttr, type InodeRecord } from './inode.js';
@@ -145,6 +146,8 @@ export class LiveVfs implements Vfs {
   /** When a store of data last failed for want of space (0: it has not); writes then fail fast. */
   private fullSinceMs = 0;
   private fullCheckedMs = 0;
+  /** What the store takes and the room beside it, for statfs (made at the first). */
+  private usage: StoreUsage | undefined;
 
   private constructor(
     private readonly repo: Repo,
@@ -423,19 +426,17 @@ export class LiveVfs implements Vfs {
   }
 
   async statfs(): Promise<StatFs> {
-    let st: { bsize: number; blocks: number; bfree: number; bavail: number };
-    try {
-      st = await fsStatfs(localFolderOf(this.repo.storePath) || this.statePath);
-    } catch {
-      st = { bsize: 4096, blocks: 0, bfree: 0, bavail: 0 };
-    }
+    // df shows the store: Used is what the store folder takes, Avail the room left beside it, Size
+    // the two together (store-usage.ts); a remote store has a petabyte of room, as JuiceFS says.
+    this.usage ??= new StoreUsage(isRemoteLocation(this.repo.storePath) ? undefined : this.repo.storePath || this.statePath);
+    const { usedBytes, availBytes } = await this.usage.figures();
     const free = 2 ** 32;
     return {
       bsize: this.ctx.blockSize,
-      frsize: st.bsize,
-      blocks: st.blocks,
-      bfree: st.bfree,
-      bavail: st.bavail,
+      frsize: STATFS_UNIT_BYTES,
+      blocks: Math.ceil((usedBytes + availBytes) / STATFS_UNIT_BYTES),
+      bfree: Math.floor(availBytes / STATFS_UNIT_BYTES),
+      bavail: Math.floor(availBytes / STATFS_UNIT_BYTES),
       files: free,
       ffree: free,
       favail: free,
@@ -870,13 +871,13 @@ export class LiveVfs implements Vfs {
    * is stored and the result is undefined. Remote mounts publish their head this way, so a store
    * gains no snapshot while nothing changes.
    */
-  async snapshotUnless(name: string | undefined, unlessRoot: string | undefined): Promise<{ key: string; root: string } | undefined> {
+  async snapshotUnless(name: string | undefined, unlessRoot: string | undefined, tags?: string[]): Promise<{ key: string; root: string } | undefined> {
     if (name !== undefined && (typeof name !== 'string' || name.length === 0)) {
       throw new FragfsError('INVALID', 'a snapshot name must be a non-empty string');
     }
     this.writable(1);
     // One snapshot at a time: the invalidation record (`touched`) is per run.
-    const run = this.snapshotting.then(() => this.snapshotOnce(name, unlessRoot));
+    const run = this.snapshotting.then(() => this.snapshotOnce(name, unlessRoot, tags));
     this.snapshotting = run.catch(() => undefined);
     return run;
   }
@@ -913,11 +914,11 @@ export class LiveVfs implements Vfs {
     }
   }
 
-  private async snapshotOnce(name: string | undefined, unlessRoot: string | undefined): Promise<{ key: string; root: string } | undefined> {
+  private async snapshotOnce(name: string | undefined, unlessRoot: string | undefined, tags?: string[]): Promise<{ key: string; root: string } | undefined> {
     const guard = this.ctx.guard;
     const op = guard?.begin();
     try {
-      return await this.snapshotInGuard(name, unlessRoot);
+      return await this.snapshotInGuard(name, unlessRoot, tags);
     } finally {
       if (op !== undefined) guard!.end(op);
     }
@@ -993,7 +994,7 @@ export class LiveVfs implements Vfs {
     });
   }
 
-  private async snapshotInGuard(name: string | undefined, unlessRoot: string | undefined): Promise<{ key: string; root: string } | undefined> {
+  private async snapshotInGuard(name: string | undefined, unlessRoot: string | undefined, tags?: string[]): Promise<{ key: string; root: string } | undefined> {
     const touched = new Set<number>();
     const rtx = await this.takeInstant();
     this.state.touched = touched;
@@ -1009,6 +1010,7 @@ export class LiveVfs implements Vfs {
     const key = await writeSnapshot(this.repo, result.root, {
       source: [this.source],
       ...(name === undefined ? {} : { name }),
+      ...(tags === undefined ? {} : { tags }),
       files: result.files,
       dirs: result.dirs,
       logicalBytes: result.logicalBytes,

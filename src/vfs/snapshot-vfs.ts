@@ -4,8 +4,7 @@
 // of decoded directories bounded in bytes. Files are read through the shared block cache and read-ahead; every
 // mutation fails with READ_ONLY.
 
-import { statfs as fsStatfs } from 'node:fs/promises';
-import { localFolderOf } from '../remote/store-site.js';
+import { STATFS_UNIT_BYTES } from '../store/store-usage.js';
 import { FragfsError } from '../errors.js';
 import { compareNames, NAME_MAX_BYTES } from '../fragment/names.js';
 import { META_VERSION, type DirObject, type Entry, type Extent, type SnapshotObject } from '../fragment/tree-format.js';
@@ -26,6 +25,8 @@ export interface SnapshotVfsOptions {
   /** The snapshot's meta key (64 hex digits). */
   key: string;
   cacheBytes?: number;
+  /** A block cache shared with other views of the same store (`mount --all`); else one of cacheBytes. */
+  cache?: BlockCache;
   readAheadBytes?: number;
   /** Bytes of decoded directories kept in memory (default DEFAULT_META_CACHE_BYTES). */
   metaCacheBytes?: number;
@@ -106,7 +107,7 @@ export class SnapshotVfs implements Vfs {
     private readonly snap: SnapshotObject,
     o: SnapshotVfsOptions,
   ) {
-    this.cache = new BlockCache(repo, o.cacheBytes ?? DEFAULT_CACHE_BYTES);
+    this.cache = o.cache ?? new BlockCache(repo, o.cacheBytes ?? DEFAULT_CACHE_BYTES);
     this.readAheadBytes = o.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES;
     const metaBytes = o.metaCacheBytes ?? DEFAULT_META_CACHE_BYTES;
     // A directory bigger than the budget is still decoded for the request that needs it, not kept.
@@ -120,6 +121,11 @@ export class SnapshotVfs implements Vfs {
     }
     const snap = await o.repo.getMeta(o.key, 'snapshot', `snapshot ${o.key}`);
     return new SnapshotVfs(o.repo, o.key, snap, o);
+  }
+
+  /** The snapshot object this view shows. */
+  get snapshotObject(): SnapshotObject {
+    return this.snap;
   }
 
   /**
@@ -317,16 +323,10 @@ export class SnapshotVfs implements Vfs {
   }
 
   async statfs(): Promise<StatFs> {
-    let st = { bsize: 4096, blocks: 0, bfree: 0, bavail: 0 };
-    if (this.repo.storePath) {
-      try {
-        st = await fsStatfs(localFolderOf(this.repo.storePath));
-      } catch {
-        // keep zeros: space figures are informative on a read-only view
-      }
-    }
+    // df shows the snapshot itself: its size, full (nothing can be added), and its entries.
     const files = this.snap.files + this.snap.dirs + 1;
-    return { bsize: this.repo.blockSize, frsize: st.bsize, blocks: st.blocks, bfree: 0, bavail: 0, files, ffree: 0, favail: 0, namemax: NAME_MAX_BYTES };
+    const blocks = Math.ceil(this.snap.logicalBytes / STATFS_UNIT_BYTES);
+    return { bsize: this.repo.blockSize, frsize: STATFS_UNIT_BYTES, blocks, bfree: 0, bavail: 0, files, ffree: 0, favail: 0, namemax: NAME_MAX_BYTES };
   }
 
   async open(ino: number, flags: number): Promise<number> {

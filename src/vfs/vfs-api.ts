@@ -94,6 +94,12 @@ export const ROOT_INO = 1;
 export interface Vfs {
   readonly readOnly: boolean;
   /**
+   * False: read-only, yet what it shows MAY change without a request through this mount (the list
+   * of snapshots of `mount --all`), so the kernel MUST NOT cache it for long. Absent: a read-only
+   * vfs never changes.
+   */
+  readonly frozen?: boolean;
+  /**
    * True when the vfs checks POSIX permissions itself (EACCES/EPERM), so the kernel need not
    * (fragfs then mounts without default_permissions). False: the mount MUST use the kernel's
    * default_permissions.

@@ -1,10 +1,11 @@
 // The package as a user gets it: `npm pack` holds the compiled code and the addon's C source, and no
 // binary compiled here, no tests and no fixtures; installed with `npm i -g` into a fresh prefix, its
-// `fragfs` builds the FUSE addon at the first mount and mounts (real mount, as root in CI).
+// `fragfs` builds the FUSE addon at the first mount and mounts (real mount, as root in CI); it
+// reports the package's version and comes with mount.fragfs, the man page and shell completion.
 
 import test from 'ava';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fuseAvailable, run } from '../mount/helpers.js';
@@ -17,6 +18,9 @@ test('npm pack ships code and the addon source only; an npm i -g of it mounts, b
     await run('fusermount', ['-uz', join(work, 'mnt')]);
     await rm(work, { recursive: true, force: true });
   });
+  // What `prepack` does after the build (scripts are off here: the build is the test's own).
+  const man = await run(process.execPath, ['dist/cli/main.js', 'man', '--output', 'dist/man/fragfs.1'], { cwd: REPO });
+  t.is(man.code, 0, man.stderr);
   const packed = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: REPO, timeoutMs: 120_000 });
   t.is(packed.code, 0, packed.stderr);
   const info = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
@@ -24,6 +28,8 @@ test('npm pack ships code and the addon source only; an npm i -g of it mounts, b
   t.true(files.includes('dist/cli/main.js'));
   t.true(files.includes('src/fuse/native/fuse-kernel.c'), 'the addon is built where it is installed, from its source');
   t.true(files.includes('src/local/native/local-fs.c'), 'so is the local-fs addon (xattrs, special files)');
+  t.true(files.includes('dist/cli/mount-helper.js'), 'the mount helper for mount -t fuse.fragfs and fstab');
+  t.true(files.includes('dist/man/fragfs.1'), 'the manual page');
   t.deepEqual(files.filter((f) => f.endsWith('.node')), [], 'no binary compiled on this machine');
   t.deepEqual(files.filter((f) => /(^|\/)(test|fixtures|scripts|\.ci)\//.test(f)), [], 'no tests, fixtures or scripts');
   t.true(files.length < 150, `${files.length} files`);
@@ -47,6 +53,11 @@ test('npm pack ships code and the addon source only; an npm i -g of it mounts, b
   delete env['FRAGFS_KERNEL_BINDING'];
   const cli = (args: string[]) => run(fragfs, args, { cwd: work, env, timeoutMs: 300_000 });
   t.is((await cli(['--help'])).code, 0);
+  const version = await cli(['--version']);
+  t.is(version.stdout.trim(), (JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { version: string }).version);
+  t.true(existsSync(join(prefix, 'bin', 'mount.fragfs')), 'mount.fragfs is installed beside fragfs');
+  t.true(existsSync(join(prefix, 'share', 'man', 'man1', 'fragfs.1')), 'man fragfs finds the page');
+  t.regex((await cli(['completion', 'bash'])).stdout, /complete -o filenames -F _fragfs_complete fragfs/);
   const init = await cli(['init', join(work, 'vault')]);
   t.is(init.code, 0, init.stderr);
   if (!fuseAvailable()) {
