@@ -12,7 +12,6 @@ import { argBytes } from './argv-bytes.js';
 import { action, addStoreOptions, bytesProgress, printJson, withRepo, type StoreOptions } from './common.js';
 
 interface GetCliOptions extends StoreOptions {
-  identity?: string;
   json?: boolean;
   progress?: boolean;
   quiet?: boolean;

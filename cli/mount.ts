@@ -54,7 +54,6 @@ function definedOnly(o: MountCliOptions): MountCliOptions {
 
 interface MountCliOptions extends StoreOptions {
   readOnly?: boolean;
-  identity?: string;
   snapshot?: string;
   all?: boolean;
   cacheSize?: string;

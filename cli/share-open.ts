@@ -7,20 +7,20 @@ import { readIdentityFile } from '../src/people/age-box.js';
 import type { Repo } from '../src/repo/repo.js';
 import { loadSnapshot, splitKeyPath } from '../src/repo/tree-reader.js';
 import { argBytes } from './argv-bytes.js';
-import { withRepo, type StoreOptions } from './common.js';
+import { identityFileOf, withRepo, type StoreOptions } from './common.js';
 import { isShareLink } from '../src/people/share-link.js';
 import { openShareLink, type OpenedShare } from '../src/people/shares.js';
 
 export { isShareLink };
 
 /** The identities given by --identity FILE or FRAGFS_IDENTITY=FILE (none: an empty list). */
-export async function identitiesOf(opts: { identity?: string }): Promise<string[]> {
-  const file = opts.identity ?? process.env['FRAGFS_IDENTITY'];
-  return file === undefined || file === '' ? [] : readIdentityFile(file);
+export async function identitiesOf(opts: StoreOptions): Promise<string[]> {
+  const file = identityFileOf(opts);
+  return file === undefined ? [] : readIdentityFile(file);
 }
 
 /** Opens `link` with the identities of `opts` and runs `fn`; the read-only repo is closed after. */
-export async function withShare<T>(link: string, opts: { identity?: string }, fn: (s: OpenedShare) => Promise<T>): Promise<T> {
+export async function withShare<T>(link: string, opts: StoreOptions, fn: (s: OpenedShare) => Promise<T>): Promise<T> {
   const opened = await openShareLink(link, await identitiesOf(opts));
   try {
     return await fn(opened);
@@ -37,7 +37,7 @@ export async function withShare<T>(link: string, opts: { identity?: string }, fn
 export async function withTree<T>(
   storeArg: string,
   keyArg: string | undefined,
-  opts: StoreOptions & { identity?: string },
+  opts: StoreOptions,
   fn: (repo: Repo, key: string, snapshot: SnapshotObject, path: Buffer[]) => Promise<T>,
 ): Promise<T> {
   if (isShareLink(storeArg)) {

@@ -37,6 +37,9 @@ export interface CodecPoolOptions {
 /** The worker file sits next to this one, both in src/ (as .ts) and in dist/ (as .js). */
 const WORKER_URL = new URL('./codec-worker.js', import.meta.url).href;
 
+/** V8 flags that apply to the whole process and that a Worker's execArgv may not hold. */
+const PROCESS_WIDE_FLAG = /^--(expose[-_]gc|(initial|max)[-_](old|semi|young)[-_]space[-_]size|stack[-_]size)(=|$)/;
+
 /**
  * Node options for the codec threads. piscina loads a worker file with require() first and import()
  * only when that fails. Since Node 20.19, require() of an ES module (codec-worker.js is one) loads it
@@ -48,7 +51,9 @@ const WORKER_URL = new URL('./codec-worker.js', import.meta.url).href;
  * the module with import(), the ordinary asynchronous path, which a stopped thread leaves cleanly.
  */
 const WORKER_EXEC_ARGV: string[] = [
-  ...process.execArgv,
+  // A worker given execArgv refuses V8's process-wide flags (ERR_WORKER_INVALID_EXEC_ARGV): the mount
+  // process runs with --expose-gc and a heap size (cli/mount.ts), which its threads share anyway.
+  ...process.execArgv.filter((a) => !PROCESS_WIDE_FLAG.test(a)),
   ...((process.features as { require_module?: boolean }).require_module === true ? ['--no-experimental-require-module'] : []),
 ];
 
