@@ -1,6 +1,7 @@
 // `fragfs init STORE`: creates a store (or a new space in one) with a passphrase-wrapped master key.
 
 import type { Command } from 'commander';
+import { parseParityShape } from '../src/parity/parity-settings.js';
 import { FragfsError } from '../src/errors.js';
 import { checkBlockSize } from '../src/codec/block-size.js';
 import { Repo } from '../src/repo/repo.js';
@@ -14,6 +15,8 @@ interface InitOptions extends StoreOptions {
   shareSpace?: string;
   /** false with --no-packs. */
   packs?: boolean;
+  /** K+M: the space keeps parity (src/parity). */
+  parity?: string;
   json?: boolean;
 }
 
@@ -31,6 +34,7 @@ export function registerInit(program: Command): void {
       )
       .option('--share-space <name>', 'the space of the store named by --share-convergence-with', 'default')
       .option('--no-packs', 'store every fragment as its own file or object (dir, split and remote stores gather small ones into packs)')
+      .option('--parity <shape>', 'keep Reed-Solomon parity: stripes of up to K stored objects with M parity objects (e.g. 10+2)')
       .option('--json', 'print the result as JSON'),
   ).action(
     action(async (store: string, opts: InitOptions) => {
@@ -39,6 +43,7 @@ export function registerInit(program: Command): void {
       }
       const blockSize = opts.blockSize === undefined ? undefined : parseByteSize(opts.blockSize, '--block-size');
       if (blockSize !== undefined) checkBlockSize(blockSize);
+      const parity = opts.parity === undefined ? undefined : parseParityShape(opts.parity, '--parity');
       // A store already there, or a folder that is not empty, is said before the passphrase is asked twice.
       await Repo.checkInitTarget({ storePath: store, backend: opts.backend as BackendName, ...(opts.space === undefined ? {} : { space: opts.space }) });
       const passphrase = await readPassphrase(opts, { confirm: true });
@@ -57,6 +62,7 @@ export function registerInit(program: Command): void {
         ...(blockSize === undefined ? {} : { blockSize }),
         ...(share ? { shareConvergenceWith: share } : {}),
         ...(opts.packs === false ? { packs: false } : {}),
+        ...(parity ? { parity } : {}),
       });
       const info = {
         store: repo.storePath,

@@ -12,7 +12,9 @@ import { registerGet } from './get.js';
 import { registerInit } from './init.js';
 import { registerLs } from './ls.js';
 import { registerMount } from './mount.js';
+import { registerParity } from './parity.js';
 import { registerPut } from './put.js';
+import { registerRepair } from './repair.js';
 import { registerSnapshot } from './snapshot.js';
 import { registerSnapshots } from './snapshots.js';
 import { registerStats } from './stats.js';
@@ -41,6 +43,8 @@ export function buildProgram(): Command {
     registerStats,
     registerVerify,
     registerGc,
+    registerParity,
+    registerRepair,
   ]) {
     register(program);
   }

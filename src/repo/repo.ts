@@ -12,6 +12,9 @@ import { decodeMeta, encodeMeta } from '../fragment/meta-codec.js';
 import type { BlockRef, MetaObject, RefObject } from '../fragment/tree-format.js';
 import { openBackend } from '../store/open-backend.js';
 import { packSettingsFor, withPacks, type PackSettings } from '../pack/pack-settings.js';
+import type { ParitySettings } from '../parity/parity-settings.js';
+import { protectStore, storedObjectsOf } from '../parity/protect.js';
+import { stripeCachePath } from '../parity/stripe-view.js';
 import { isRemoteLocation, remoteBackendOf, storeLocation } from '../remote/store-site.js';
 import { PRIVATE_DIR_MODE, mkdirPrivate, tightenStoreIfLoose } from '../store/private-modes.js';
 import { isValidSpaceName, type BackendName, type Namespace, type Store } from '../store/store.js';
@@ -47,6 +50,8 @@ export interface InitRepoOptions {
   threads?: number;
   /** false: every fragment its own object even on a backend that packs (packSettingsFor). */
   packs?: boolean;
+  /** The space keeps parity of this shape (src/parity). */
+  parity?: ParitySettings;
 }
 
 export interface OpenRepoOptions {
@@ -77,6 +82,11 @@ export class Repo {
    * many puts into one write (PutOptions.deferred).
    */
   deferWrites = false;
+  /**
+   * The space's parity shape (fragfs.json), when it keeps parity: closing a read-write repo then
+   * protects what this opening stored (src/parity/protect.ts).
+   */
+  parity: ParitySettings | undefined;
 
   private constructor(
     readonly storePath: string,
@@ -167,6 +177,7 @@ export class Repo {
     // The new space is authenticated (layout 2); spaces already there keep their own layout.
     const next: StoreConfig = config ?? { fragfs: STORE_FORMAT_VERSION, backend, spaces: {} };
     next.fragfs = Math.max(next.fragfs, STORE_FORMAT_VERSION);
+    if (o.parity) created.space.parity = { ...o.parity };
     next.spaces[space] = created.space;
     // A remote store is made by its one config object, written last: nothing to undo before it.
     const undo = config || isRemoteLocation(storePath) ? undefined : await InitUndo.prepare(storePath);
@@ -182,7 +193,9 @@ export class Repo {
       throw e;
     }
     const packed = withPacks(store, space, created.keys.masterKey, created.space.packs);
-    return new Repo(storePath, space, blockSize, packed, false, created.keys, newPool(created.keys, o.threads));
+    const repo = new Repo(storePath, space, blockSize, packed, false, created.keys, newPool(created.keys, o.threads));
+    repo.parity = created.space.parity;
+    return repo;
   }
 
   static async open(o: OpenRepoOptions): Promise<Repo> {
@@ -200,7 +213,9 @@ export class Repo {
       if (!unlocked.authenticated) await upgradeSpaceConfig(storePath, space, unlocked, spaceConfig);
     }
     const store = withPacks(await openBackend(config.backend, storePath, { readOnly: o.readOnly ?? false }), space, keys.masterKey, spaceConfig.packs);
-    return new Repo(storePath, space, spaceConfig.blockSize, store, o.readOnly ?? false, keys, newPool(keys, o.threads));
+    const repo = new Repo(storePath, space, spaceConfig.blockSize, store, o.readOnly ?? false, keys, newPool(keys, o.threads));
+    repo.parity = spaceConfig.parity;
+    return repo;
   }
 
   /**
@@ -434,12 +449,23 @@ export class Repo {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    let protectFailure: unknown;
+    if (!this.readOnly && this.parity) {
+      // What this opening stored gets its stripes before the store closes.
+      try {
+        await this.store.sync();
+        await protectStore(storedObjectsOf(this.store), this.space, this.parity, { cachePath: stripeCachePath(this.storePath, this.space) });
+      } catch (e) {
+        protectFailure = e;
+      }
+    }
     // Every write has ended: the lease goes (until then a gc waits for what they wrote to be named).
     const guard = this.guard;
     this.guard = undefined;
     await (await guard?.catch(() => undefined))?.close();
     await this.pool.close();
     await this.store.close();
+    if (protectFailure !== undefined) throw fromFsError(protectFailure, 'writing parity');
   }
 
   /** `held`: the caller already held the fragment with the gc lease (before it looked for it). */

@@ -14,6 +14,7 @@ import { BACKEND_NAMES, isValidSpaceName, type BackendName } from '../store/stor
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, checkBlockSize } from '../codec/block-size.js';
 import { derivePassphraseKey, kdfParamsProblem, newKdfParams, passphraseBytes, type KdfParams } from './passphrase-kdf.js';
 import { packSettingsProblem, type PackSettings } from '../pack/pack-settings.js';
+import { paritySettingsProblem, type ParitySettings } from '../parity/parity-settings.js';
 import { changedField, computeConfigMac, type AuthenticatedValues, type ConfigMac } from './config-mac.js';
 import {
   CONVERGENCE_SECRET_AAD,
@@ -66,6 +67,11 @@ export interface SpaceConfig {
    * object, as in spaces made before packs. Readers look in packs either way.
    */
   packs?: PackSettings;
+  /**
+   * Present: the space keeps Reed-Solomon parity over its stored objects (src/parity), in
+   * stripes of up to k objects with m parity objects. Outside the tags, like `packs`.
+   */
+  parity?: ParitySettings;
 }
 
 export interface StoreConfig {
@@ -99,6 +105,10 @@ export function spaceConfigProblem(s: unknown): string | undefined {
   }
   if (c.packs !== undefined) {
     const p = packSettingsProblem(c.packs);
+    if (p !== undefined) return p;
+  }
+  if (c.parity !== undefined) {
+    const p = paritySettingsProblem(c.parity);
     if (p !== undefined) return p;
   }
   if (c.mac !== undefined) {
