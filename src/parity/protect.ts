@@ -137,7 +137,8 @@ export async function protectStore(store: Store, space: string, settings: Parity
     const recordBytes = encodeRecord(record);
     const built = await rebuildStripe(record, recordBytes, bytes, []);
     const ids = built.parity.map((obj) => toHex(blake3(obj)));
-    await Promise.all(built.parity.map((obj, j) => store.put(pns, ids[j]!, obj)));
+    // Deferred: the sync() that ends the pass makes them durable, so stripes do not each wait on fsyncs.
+    await Promise.all(built.parity.map((obj, j) => store.put(pns, ids[j]!, obj, { deferred: true })));
     report.parityBytes += built.parity.reduce((a, obj) => a + obj.length, 0);
     ids.forEach((id, j) => addToView(view, id, decodeParityHeader(built.parity[j]!, id)));
     report.stripes++;
