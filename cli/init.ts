@@ -2,6 +2,7 @@
 
 import type { Command } from 'commander';
 import { parseParityShape } from '../src/parity/parity-settings.js';
+import { parityStoreLocation } from './parity.js';
 import { FragfsError } from '../src/errors.js';
 import { checkBlockSize } from '../src/codec/block-size.js';
 import { Repo } from '../src/repo/repo.js';
@@ -17,6 +18,7 @@ interface InitOptions extends StoreOptions {
   packs?: boolean;
   /** K+M: the space keeps parity (src/parity). */
   parity?: string;
+  parityStore?: string;
   json?: boolean;
 }
 
@@ -35,6 +37,7 @@ export function registerInit(program: Command): void {
       .option('--share-space <name>', 'the space of the store named by --share-convergence-with', 'default')
       .option('--no-packs', 'store every fragment as its own file or object (dir, split and remote stores gather small ones into packs)')
       .option('--parity <shape>', 'keep Reed-Solomon parity: stripes of up to K stored objects with M parity objects (e.g. 10+2)')
+      .option('--parity-store <location>', 'with --parity: keep the parity objects in this folder or remote store URL instead of the store itself')
       .option('--json', 'print the result as JSON'),
   ).action(
     action(async (store: string, opts: InitOptions) => {
@@ -43,7 +46,9 @@ export function registerInit(program: Command): void {
       }
       const blockSize = opts.blockSize === undefined ? undefined : parseByteSize(opts.blockSize, '--block-size');
       if (blockSize !== undefined) checkBlockSize(blockSize);
-      const parity = opts.parity === undefined ? undefined : parseParityShape(opts.parity, '--parity');
+      if (opts.parityStore !== undefined && opts.parity === undefined) throw new FragfsError('USAGE', '--parity-store goes with --parity K+M');
+      const shape = opts.parity === undefined ? undefined : parseParityShape(opts.parity, '--parity');
+      const parity = shape && opts.parityStore !== undefined ? { ...shape, store: parityStoreLocation(opts.parityStore, store) } : shape;
       // A store already there, or a folder that is not empty, is said before the passphrase is asked twice.
       await Repo.checkInitTarget({ storePath: store, backend: opts.backend as BackendName, ...(opts.space === undefined ? {} : { space: opts.space }) });
       const passphrase = await readPassphrase(opts, { confirm: true });

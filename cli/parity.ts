@@ -7,11 +7,21 @@ import { dropParity, openKeyless, setParitySettings } from '../src/parity/parity
 import { formatParityShape, parseParityShape, type ParitySettings } from '../src/parity/parity-settings.js';
 import { protectStore, type ProtectReport } from '../src/parity/protect.js';
 import { DEFAULT_SPACE } from '../src/repo/repo.js';
+import { FragfsError } from '../src/errors.js';
+import { storeLocation } from '../src/remote/store-site.js';
 import { action, formatBytes, printJson } from './common.js';
+
+/** The parity store as fragfs.json keeps it: an absolute folder or a URL, never the store itself. */
+export function parityStoreLocation(arg: string, storePath: string): string {
+  const location = storeLocation(arg);
+  if (location === storeLocation(storePath)) throw new FragfsError('USAGE', '--parity-store names the store itself; leave it out to keep parity there');
+  return location;
+}
 
 interface ParityCliOptions {
   space?: string;
   set?: string;
+  parityStore?: string;
   json?: boolean;
 }
 
@@ -34,13 +44,17 @@ export function registerParity(program: Command): void {
     .argument('<store>', 'the store: a folder, or a URL (s3://, sftp://, azure://, rclone:)')
     .option('--space <name>', 'the space inside the store', DEFAULT_SPACE)
     .option('--set <shape>', 'K+M: stripes of up to K objects with M parity objects (e.g. 10+2), or off')
+    .option('--parity-store <location>', 'with --set: keep the parity objects in this folder or remote store URL instead of the store itself')
     .option('--json', 'print the report as JSON')
     .action(
       action(async (storePath: string, opts: ParityCliOptions) => {
         const space = opts.space ?? DEFAULT_SPACE;
         const off = opts.set?.trim().toLowerCase() === 'off';
-        const shape = opts.set === undefined || off ? undefined : parseParityShape(opts.set, '--set');
-        const k = await openKeyless(storePath, space, { readOnly: opts.set === undefined });
+        if (opts.parityStore !== undefined && (opts.set === undefined || off)) throw new FragfsError('USAGE', '--parity-store goes with --set K+M');
+        const parsed = opts.set === undefined || off ? undefined : parseParityShape(opts.set, '--set');
+        const shape = parsed && opts.parityStore !== undefined ? { ...parsed, store: parityStoreLocation(opts.parityStore, storePath) } : parsed;
+        // Turning parity off drops the parity objects where they are now; --set opens where they go.
+        const k = await openKeyless(storePath, space, { readOnly: opts.set === undefined, ...(shape ? { settings: shape } : {}) });
         let settings = k.settings;
         let protectedNow: ProtectReport | undefined;
         let dropped: number | undefined;
@@ -53,9 +67,9 @@ export function registerParity(program: Command): void {
             await setParitySettings(k.location, space, shape);
             settings = shape;
             const log = process.stderr.isTTY ? (l: string) => process.stderr.write(`${l}\n`) : undefined;
-            protectedNow = await protectStore(k.store, space, shape, { cachePath: k.cachePath, ...(log ? { log } : {}) });
+            protectedNow = await protectStore(k.store, space, shape, { parityStore: k.parityStore, cachePath: k.cachePath, ...(log ? { log } : {}) });
           }
-          const c = await parityCoverage(k.store, space, k.cachePath);
+          const c = await parityCoverage(k.store, space, k.cachePath, k.parityStore);
           if (opts.json) {
             printJson({ space, parity: settings ?? null, ...c, ...(protectedNow ? { protected: protectedNow } : {}), ...(dropped === undefined ? {} : { dropped }) });
             return;
@@ -69,7 +83,7 @@ export function registerParity(program: Command): void {
           }
           process.stdout.write(`${coverageLine(settings, c)}\n`);
         } finally {
-          await k.store.close();
+          await k.close();
         }
       }),
     );

@@ -36,11 +36,11 @@ export function registerRepair(program: Command): void {
         let report;
         let covered;
         try {
-          report = await repairStore(k.store, space, { dryRun, cachePath: k.cachePath });
+          report = await repairStore(k.store, space, { dryRun, parityStore: k.parityStore, cachePath: k.cachePath });
           // Stripes that lost every parity object, and objects written since, get stripes again.
-          if (!dryRun && k.settings) covered = await protectStore(k.store, space, k.settings, { cachePath: k.cachePath });
+          if (!dryRun && k.settings) covered = await protectStore(k.store, space, k.settings, { parityStore: k.parityStore, cachePath: k.cachePath });
         } finally {
-          await k.store.close();
+          await k.close();
         }
         let neededBy: { fragmentId: string; kind: string; usedBy: string[] }[] = [];
         const canName = opts.passphraseFile !== undefined || (process.env['FRAGFS_PASSPHRASE'] ?? '') !== '';

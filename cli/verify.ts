@@ -8,6 +8,7 @@ import { liveBlocks } from '../src/vfs/live-verify.js';
 import { parityCoverage, type ParityCoverage } from '../src/parity/coverage.js';
 import type { ParitySettings } from '../src/parity/parity-settings.js';
 import { storedObjectsOf } from '../src/parity/protect.js';
+import { withParityPlace } from '../src/parity/parity-store.js';
 import { stripeCachePath } from '../src/parity/stripe-view.js';
 import { coverageLine } from './parity.js';
 import { action, addStoreOptions, bytesProgress, printJson, withRepo, type StoreOptions } from './common.js';
@@ -33,7 +34,11 @@ export function registerVerify(program: Command): void {
       const report = await withRepo(store, { ...opts, readOnly: true }, async (repo) => {
         // Unprotected data is a line, not a problem: the next write or `fragfs parity --set` covers it.
         if (key === undefined && repo.parity) {
-          parity = { shape: repo.parity, coverage: await parityCoverage(storedObjectsOf(repo.store), repo.space, stripeCachePath(repo.storePath, repo.space)) };
+          const members = storedObjectsOf(repo.store);
+          const coverage = await withParityPlace(repo.parity, members, { readOnly: true }, (parityStore) =>
+            parityCoverage(members, repo.space, stripeCachePath(repo.storePath, repo.space), parityStore),
+          );
+          parity = { shape: repo.parity, coverage };
         }
         // The whole store includes the live tree a read-write mount keeps between snapshots.
         const live = key === undefined ? await liveBlocks(repo, liveDir(repo.storePath, repo.space)) : undefined;

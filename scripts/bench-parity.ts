@@ -91,7 +91,7 @@ try {
   let k = await openKeyless(store, 'default', { readOnly: false });
   const p = await protectStore(k.store, 'default', shape, { cachePath: k.cachePath });
   const view = await loadStripes(k.store, 'default', k.cachePath);
-  await k.store.close();
+  await k.close();
   const objects = [...view.stripes.values()].reduce((a, s) => a + s.record.members.length, 0);
   const lossCount = Math.max(1, Math.round(objects / 100));
   const stripes = [...view.stripes.values()].sort(() => Math.random() - 0.5).slice(0, lossCount);
@@ -112,7 +112,7 @@ try {
   for (const f of lostFiles) await unlink(f);
   k = await openKeyless(store, 'default', { readOnly: false });
   const r = await repairStore(k.store, 'default', { cachePath: k.cachePath });
-  await k.store.close();
+  await k.close();
   fragfs.repairSeconds = r.ms / 1000;
   fragfs.rebuilt = r.rebuilt.length;
   if (r.lost.length > 0 || r.rebuilt.length !== lost.length) throw new Error(`repair rebuilt ${r.rebuilt.length} of ${lost.length}, lost ${r.lost.length}`);

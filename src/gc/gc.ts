@@ -17,6 +17,7 @@ import { sweepPacks } from './gc-packs.js';
 import { memberKey } from '../parity/parity-format.js';
 import { storedObjectsOf } from '../parity/protect.js';
 import { retireStripesOf } from '../parity/retire.js';
+import { withParityPlace } from '../parity/parity-store.js';
 import { stripeCachePath } from '../parity/stripe-view.js';
 import { PackStore } from '../pack/pack-store.js';
 
@@ -280,7 +281,10 @@ async function sweep(
     if (ps.packsDeleted > 0) log(`gc: ${ps.packsDeleted} packs deleted, ${ps.rewritten} live fragments written anew`);
   }
   if (repo.parity) {
-    const retired = await retireStripesOf(storedObjectsOf(repo.store), repo.space, purged, stripeCachePath(repo.storePath, repo.space));
+    const settings = repo.parity;
+    const retired = await withParityPlace(settings, storedObjectsOf(repo.store), { readOnly: false }, (parityStore) =>
+      retireStripesOf(parityStore, repo.space, purged, stripeCachePath(repo.storePath, repo.space)),
+    );
     if (retired > 0) log(`gc: ${retired} parity stripes retired (their other members get new stripes as the store closes)`);
   }
   await repo.sync();

@@ -23,8 +23,9 @@ export interface ParityCoverage {
   unreadable: number;
 }
 
-export async function parityCoverage(store: Store, space: string, cachePath: string | undefined): Promise<ParityCoverage> {
-  const view = await loadStripes(store, space, cachePath);
+/** `parityStore`: where the parity objects are (parity-store.ts); default: `store`. */
+export async function parityCoverage(store: Store, space: string, cachePath: string | undefined, parityStore: Store = store): Promise<ParityCoverage> {
+  const view = await loadStripes(parityStore, space, cachePath);
   const out: ParityCoverage = {
     stripes: view.stripes.size,
     incomplete: 0,

@@ -10,6 +10,11 @@ export interface ParitySettings {
   k: number;
   /** Parity objects per stripe: any m of the k + m may be lost. */
   m: number;
+  /**
+   * Where the parity objects live when not in the store itself (parity-store.ts): a local folder
+   * (absolute path) or a remote store URL.
+   */
+  store?: string;
 }
 
 /** 10 + 2 (docs/DESIGN.md, "Parity"): 20 % more bytes; two losses in any ten objects. */
@@ -21,6 +26,7 @@ export function paritySettingsProblem(p: unknown): string | undefined {
   if (typeof s !== 'object' || s === null || Array.isArray(s)) return 'parity is not an object';
   if (!Number.isInteger(s.k) || s.k! < 1 || s.k! > RS_MAX_K) return `parity.k is not 1..${RS_MAX_K}`;
   if (!Number.isInteger(s.m) || s.m! < 1 || s.m! > RS_MAX_M) return `parity.m is not 1..${RS_MAX_M}`;
+  if (s.store !== undefined && (typeof s.store !== 'string' || s.store.length === 0 || s.store.length > 4096)) return 'parity.store is not a location';
   return undefined;
 }
 
@@ -36,5 +42,5 @@ export function parseParityShape(text: string, what: string): ParitySettings {
 }
 
 export function formatParityShape(s: ParitySettings): string {
-  return `${s.k}+${s.m}`;
+  return `${s.k}+${s.m}${s.store === undefined ? '' : ` in ${s.store}`}`;
 }

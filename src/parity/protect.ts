@@ -15,6 +15,8 @@ import { readMember, rebuildStripe, selfChecks } from './stripe-codec.js';
 import { addToView, loadStripes, parityNs, writeStripeCache, type StripeView } from './stripe-view.js';
 
 export interface ProtectOptions {
+  /** Where the parity objects go (parity-store.ts); default: the store itself. */
+  parityStore?: Store;
   /** stripeCachePath(...) of the store, or undefined. */
   cachePath?: string;
   log?: (line: string) => void;
@@ -74,7 +76,8 @@ export async function protectStore(store: Store, space: string, settings: Parity
   const started = Date.now();
   const log = o.log ?? (() => undefined);
   const report: ProtectReport = { stripes: 0, members: 0, memberBytes: 0, parityBytes: 0, completed: 0, skipped: [], ms: 0 };
-  const view = await loadStripes(store, space, o.cachePath);
+  const ps = o.parityStore ?? store;
+  const view = await loadStripes(ps, space, o.cachePath);
   const pns = parityNs(space);
 
   // Stripes a crash interrupted: their members are all there, some parity objects are not.
@@ -87,7 +90,7 @@ export async function protectStore(store: Store, space: string, settings: Parity
       if (s.parity.has(j)) continue;
       const obj = rebuilt.parity[j]!;
       const id = toHex(blake3(obj));
-      await store.put(pns, id, obj);
+      await ps.put(pns, id, obj);
       s.parity.set(j, id);
       report.parityBytes += obj.length;
     }
@@ -138,7 +141,7 @@ export async function protectStore(store: Store, space: string, settings: Parity
     const built = await rebuildStripe(record, recordBytes, bytes, []);
     const ids = built.parity.map((obj) => toHex(blake3(obj)));
     // Deferred: the sync() that ends the pass makes them durable, so stripes do not each wait on fsyncs.
-    await Promise.all(built.parity.map((obj, j) => store.put(pns, ids[j]!, obj, { deferred: true })));
+    await Promise.all(built.parity.map((obj, j) => ps.put(pns, ids[j]!, obj, { deferred: true })));
     report.parityBytes += built.parity.reduce((a, obj) => a + obj.length, 0);
     ids.forEach((id, j) => addToView(view, id, decodeParityHeader(built.parity[j]!, id)));
     report.stripes++;
@@ -146,7 +149,7 @@ export async function protectStore(store: Store, space: string, settings: Parity
     report.memberBytes += members.reduce((a, mb) => a + mb.size, 0);
     await o.afterStripe?.(report.stripes);
   }
-  await store.sync();
+  await ps.sync();
   await writeStripeCache(o.cachePath, view);
   report.ms = Date.now() - started;
   return report;

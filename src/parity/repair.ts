@@ -40,6 +40,8 @@ export interface RepairReport {
 
 export interface RepairOptions {
   dryRun?: boolean;
+  /** Where the parity objects are (parity-store.ts); default: the store itself. */
+  parityStore?: Store;
   cachePath?: string;
   log?: (line: string) => void;
   /** Tests: called after each stripe is done (a kill -9 test stops here). */
@@ -92,7 +94,8 @@ export async function repairStore(store: Store, space: string, o: RepairOptions 
     unreadableParity: [],
     ms: 0,
   };
-  const view = await loadStripes(store, space, o.cachePath);
+  const ps = o.parityStore ?? store;
+  const view = await loadStripes(ps, space, o.cachePath);
   const pns = parityNs(space);
   const limit = new Semaphore(IN_FLIGHT);
   const rewrittenParity = new Set<string>();
@@ -101,7 +104,7 @@ export async function repairStore(store: Store, space: string, o: RepairOptions 
     report.stripes++;
     const { members, m } = s.record;
     const reads = await Promise.all(members.map((mb) => limit.run(() => readMember(store, space, mb))));
-    const parity = await Promise.all(Array.from({ length: m }, (_, j) => limit.run(() => readParity(store, space, s, j))));
+    const parity = await Promise.all(Array.from({ length: m }, (_, j) => limit.run(() => readParity(ps, space, s, j))));
     report.membersChecked += members.length;
     report.parityChecked += m;
     for (const r of reads) report.bytesRead += r.bytes?.length ?? 0;
@@ -156,8 +159,8 @@ export async function repairStore(store: Store, space: string, o: RepairOptions 
       parityItems[x]!.id = id;
       if (!dryRun) {
         const old = s.parity.get(j);
-        await writeBack(store, pns, id, obj);
-        if (old !== undefined && old !== id) await store.delete(pns, old);
+        await writeBack(ps, pns, id, obj);
+        if (old !== undefined && old !== id) await ps.delete(pns, old);
         s.parity.set(j, id);
       }
       rewrittenParity.add(id);
@@ -172,7 +175,7 @@ export async function repairStore(store: Store, space: string, o: RepairOptions 
   for (const id of view.unreadable) {
     if (rewrittenParity.has(id)) continue;
     report.unreadableParity.push(id);
-    if (!dryRun) await store.delete(pns, id);
+    if (!dryRun) await ps.delete(pns, id);
   }
 
   // What no stripe covers can only be checked against its id.
@@ -197,6 +200,7 @@ export async function repairStore(store: Store, space: string, o: RepairOptions 
   );
   if (!dryRun) {
     await store.sync();
+    if (ps !== store) await ps.sync();
     await writeStripeCache(o.cachePath, view);
   }
   report.ms = Date.now() - started;

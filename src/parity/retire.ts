@@ -6,7 +6,10 @@ import type { Store } from '../store/store.js';
 import { memberKey } from './parity-format.js';
 import { loadStripes, parityNs, writeStripeCache } from './stripe-view.js';
 
-/** Deletes the parity objects of every stripe covering one of `deleted` (memberKey form); returns how many stripes. */
+/**
+ * Deletes the parity objects of every stripe covering one of `deleted` (memberKey form); returns
+ * how many stripes. `store` is where the parity objects are (parity-store.ts).
+ */
 export async function retireStripesOf(store: Store, space: string, deleted: ReadonlySet<string>, cachePath: string | undefined): Promise<number> {
   if (deleted.size === 0) return 0;
   const view = await loadStripes(store, space, cachePath);

@@ -14,6 +14,7 @@ import { openBackend } from '../store/open-backend.js';
 import { packSettingsFor, withPacks, type PackSettings } from '../pack/pack-settings.js';
 import type { ParitySettings } from '../parity/parity-settings.js';
 import { protectStore, storedObjectsOf } from '../parity/protect.js';
+import { withParityPlace } from '../parity/parity-store.js';
 import { stripeCachePath } from '../parity/stripe-view.js';
 import { isRemoteLocation, remoteBackendOf, storeLocation } from '../remote/store-site.js';
 import { PRIVATE_DIR_MODE, mkdirPrivate, tightenStoreIfLoose } from '../store/private-modes.js';
@@ -454,7 +455,11 @@ export class Repo {
       // What this opening stored gets its stripes before the store closes.
       try {
         await this.store.sync();
-        await protectStore(storedObjectsOf(this.store), this.space, this.parity, { cachePath: stripeCachePath(this.storePath, this.space) });
+        const members = storedObjectsOf(this.store);
+        const settings = this.parity;
+        await withParityPlace(settings, members, { readOnly: false }, (parityStore) =>
+          protectStore(members, this.space, settings, { parityStore, cachePath: stripeCachePath(this.storePath, this.space) }),
+        );
       } catch (e) {
         protectFailure = e;
       }

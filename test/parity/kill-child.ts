@@ -11,7 +11,7 @@ const k = await openKeyless(store, 'default', { readOnly: false });
 const afterStripe = (n: number): void => {
   if (n >= Number(after)) process.kill(process.pid, 'SIGKILL');
 };
-if (mode === 'protect') await protectStore(k.store, 'default', k.settings!, { cachePath: k.cachePath, afterStripe });
-else await repairStore(k.store, 'default', { cachePath: k.cachePath, afterStripe });
-await k.store.close();
+if (mode === 'protect') await protectStore(k.store, 'default', k.settings!, { parityStore: k.parityStore, cachePath: k.cachePath, afterStripe });
+else await repairStore(k.store, 'default', { parityStore: k.parityStore, cachePath: k.cachePath, afterStripe });
+await k.close();
 process.stdout.write('finished without being killed\n');

@@ -45,9 +45,9 @@ export interface Damage {
 export async function stripesOf(store: string): Promise<Stripe[]> {
   const k = await openKeyless(store, 'default', { readOnly: true });
   try {
-    return [...(await loadStripes(k.store, 'default', undefined)).stripes.values()];
+    return [...(await loadStripes(k.parityStore, 'default', undefined)).stripes.values()];
   } finally {
-    await k.store.close();
+    await k.close();
   }
 }
 
@@ -62,18 +62,20 @@ export async function damage(store: string, what: readonly Damage[]): Promise<vo
   try {
     for (const d of what) {
       const ns = { space: 'default', kind: d.kind };
+      const target = d.kind === 'parity' ? k.parityStore : k.store;
       if (d.how === 'delete') {
-        await k.store.delete(ns, d.id);
+        await target.delete(ns, d.id);
         continue;
       }
-      const bytes = Buffer.from(await k.store.get(ns, d.id));
+      const bytes = Buffer.from(await target.get(ns, d.id));
       bytes[Math.floor(bytes.length / 2)]! ^= 0x40;
-      await k.store.delete(ns, d.id);
-      await k.store.put(ns, d.id, bytes);
+      await target.delete(ns, d.id);
+      await target.put(ns, d.id, bytes);
     }
     await k.store.sync();
+    await k.parityStore.sync();
   } finally {
-    await k.store.close();
+    await k.close();
   }
 }
 
