@@ -240,7 +240,9 @@ export class Repo {
     const entry = (await readStoreConfig(this.storePath)).spaces[this.space];
     if (entry === undefined) throw new FragfsError('NO_STORE', `the store at ${this.storePath} has no space ${this.space}`);
     // The copy packs as a new space of DST's backend would.
-    const { packs: _packs, ...rest } = entry;
+    // It keeps parity of the same shape, in itself: a parity store is the source's own.
+    const { packs: _packs, parity, ...bare } = entry;
+    const rest: SpaceConfig = parity ? { ...bare, parity: { k: parity.k, m: parity.m } } : bare;
     const packs = packSettingsFor(g.backend);
     const copy: SpaceConfig = packs ? { ...rest, packs: entry.packs ?? packs } : rest;
     return copy.mac === undefined ? copy : withMac(copy, this.space, this.keys.masterKey, g);

@@ -67,6 +67,14 @@ test.serial('parity in another folder protects the store, and survives nothing b
   ok(t, await runCli(['repair', store], NO_PASSPHRASE), 'repair');
   t.is((await coverage(t, store)).unprotected, 0);
 
+  // A copy keeps the shape and holds its parity itself (the parity store is the source's).
+  const copy = join(work.path, 'copy');
+  ok(t, await runCli(['sync', store, copy]), 'sync');
+  const cc = await coverage(t, copy);
+  t.deepEqual([cc.unprotected, cc.incomplete], [0, 0]);
+  t.true(existsSync(join(copy, 'default', 'parity')), 'the copy holds its own parity objects');
+  t.regex(ok(t, await runCli(['parity', copy], NO_PASSPHRASE), 'parity').stdout, /^parity 4\+2: /);
+
   // gc retires the stripes of what it deletes, in the parity store.
   ok(t, await runCli(['forget', store, keys[0]!]), 'forget');
   ok(t, await runCli(['gc', store]), 'gc');
