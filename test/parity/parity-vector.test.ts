@@ -36,6 +36,13 @@ test('the record and the parity objects are the vector, byte for byte', async (t
   );
 });
 
+test('parity shard 0 is the XOR of the padded members (row 0 of the code is all ones)', (t) => {
+  const xor = Buffer.alloc(v.shardSize);
+  for (const b of bytes) for (let i = 0; i < b.length; i++) xor[i]! ^= b[i]!;
+  const p0 = Buffer.from(v.parity[0]!.bytes, 'hex');
+  t.true(p0.subarray(p0.length - v.shardSize).equals(xor));
+});
+
 test('each parity object carries the whole record, its index and the stripe id', (t) => {
   v.parity.forEach((p, index) => {
     const h = decodeParityHeader(Buffer.from(p.bytes, 'hex'), p.id);
