@@ -17,7 +17,7 @@
 import { blake3, toHex } from '../codec/blake3.js';
 import { FragfsError } from '../errors.js';
 import type { FragmentKind } from '../store/store.js';
-import { RS_MAX_K, RS_MAX_M, SHARD_ALIGN } from './rs-codec.js';
+import { RS_MAX_K, RS_MAX_M, SHARD_ALIGN, shardSizeFor } from './rs-codec.js';
 
 export const PARITY_MAGIC = 'fpr1';
 export const PARITY_FORMAT_VERSION = 1;
@@ -26,8 +26,12 @@ export const RECORD_FIXED_BYTES = 12;
 export const RECORD_MEMBER_BYTES = 69;
 /** The index byte and its padding, after the record. */
 export const PARITY_INDEX_BYTES = 4;
-/** Members are at most this large: a stripe then needs at most (k + m) x this much memory. */
-export const MAX_MEMBER_BYTES = 64 * 1024 * 1024;
+/**
+ * Members are at most this large: a stripe then needs at most (k + m) x this much memory (30 x 16
+ * MiB at the largest shape), also when a hostile record claims it. Blocks are at most 4 MiB and
+ * packs about 4 MiB; a larger object is left out of stripes.
+ */
+export const MAX_MEMBER_BYTES = 16 * 1024 * 1024;
 
 /** The kinds a stripe protects: what holds file contents and metadata (refs are mutable, and tiny). */
 export type MemberKind = 'data' | 'meta' | 'pack' | 'index';
@@ -120,7 +124,7 @@ export function decodeParityHeader(bytes: Uint8Array, id = '-'): ParityHeader {
   const m = b[6]!;
   const shardSize = b.readUInt32LE(8);
   if (m < 1 || m > RS_MAX_M) throw corrupt(id, `${m} parity objects`);
-  if (b[7] !== 0 || shardSize < SHARD_ALIGN || shardSize % SHARD_ALIGN !== 0 || shardSize > MAX_MEMBER_BYTES + SHARD_ALIGN) throw corrupt(id, `shard size ${shardSize}`);
+  if (b[7] !== 0 || shardSize < SHARD_ALIGN || shardSize % SHARD_ALIGN !== 0 || shardSize > MAX_MEMBER_BYTES) throw corrupt(id, `shard size ${shardSize}`);
   const members: StripeMember[] = [];
   let at = RECORD_FIXED_BYTES;
   for (let i = 0; i < n; i++) {
@@ -131,6 +135,8 @@ export function decodeParityHeader(bytes: Uint8Array, id = '-'): ParityHeader {
     members.push({ kind, id: b.toString('hex', at + 1, at + 33), hash: b.toString('hex', at + 33, at + 65), size });
     at += RECORD_MEMBER_BYTES;
   }
+  // Canonical: the shard is the longest member rounded up, never more (a writer makes no other).
+  if (shardSize !== shardSizeFor(Math.max(...members.map((mb) => mb.size)))) throw corrupt(id, `shard size ${shardSize} for members of at most ${Math.max(...members.map((mb) => mb.size))} bytes`);
   const index = b[at]!;
   if (index >= m || b[at + 1] !== 0 || b[at + 2] !== 0 || b[at + 3] !== 0) throw corrupt(id, `parity index ${index}`);
   return { members, m, shardSize, index, headerBytes, stripeId: toHex(blake3(b.subarray(0, at))) };

@@ -11,6 +11,7 @@ import { PackStore } from '../pack/pack-store.js';
 import type { Store } from '../store/store.js';
 import { MAX_MEMBER_BYTES, MEMBER_KINDS, decodeParityHeader, encodeRecord, memberKey, type MemberKind, type StripeMember, type StripeRecord } from './parity-format.js';
 import type { ParitySettings } from './parity-settings.js';
+import { shardSizeFor } from './rs-codec.js';
 import { readMember, rebuildStripe, selfChecks } from './stripe-codec.js';
 import { addToView, loadStripes, parityNs, writeStripeCache, type StripeView } from './stripe-view.js';
 
@@ -136,7 +137,7 @@ export async function protectStore(store: Store, space: string, settings: Parity
     });
     if (members.length === 0) continue;
     const longest = Math.max(...members.map((mb) => mb.size));
-    const record: StripeRecord = { members, m: settings.m, shardSize: Math.max(8, Math.ceil(longest / 8) * 8) };
+    const record: StripeRecord = { members, m: settings.m, shardSize: shardSizeFor(longest) };
     const recordBytes = encodeRecord(record);
     const built = await rebuildStripe(record, recordBytes, bytes, []);
     const ids = built.parity.map((obj) => toHex(blake3(obj)));
