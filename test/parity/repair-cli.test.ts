@@ -1,5 +1,6 @@
 // `fragfs repair` through the CLI, without the passphrase: for each stripe shape used (3+1 on lmdb,
-// where every fragment is its own object; 4+2 on dir, with packs and their indexes), up to m
+// where every fragment is its own object; 4+2 on dir, with packs and their indexes; the default
+// 10+2 on split, whose data fragments are two files each), up to m
 // members or parity objects of random stripes deleted or corrupted are rebuilt, after which verify
 // is clean and every snapshot comes back byte-identical; m + 1 losses in one stripe leave exactly
 // those objects named as lost, exit 6, while the other stripes are still repaired.
@@ -55,14 +56,15 @@ async function checkWhole(t: ExecutionContext, store: string, snaps: { key: stri
 for (const [backend, shape] of [
   ['lmdb', { k: 3, m: 1 }],
   ['dir', { k: 4, m: 2 }],
+  ['split', { k: 10, m: 2 }],
 ] as const) {
   test.serial(`${backend} ${shape.k}+${shape.m}: up to m lost or corrupt objects in random stripes are rebuilt without the passphrase`, async (t) => {
     const { store, snaps } = await storeWithSnapshots(`rebuild-${backend}`, backend, shape);
     const stripes = await stripesOf(store);
-    t.true(stripes.length >= 4, `${stripes.length} stripes`);
+    t.true(stripes.length >= (shape.k >= 10 ? 3 : 4), `${stripes.length} stripes`);
     const kinds = new Set(stripes.flatMap((s) => s.record.members.map((mb) => mb.kind)));
-    // On dir, metadata fragments are small: they are in packs.
-    const expected = backend === 'dir' ? ['data', 'pack', 'index'] : ['data', 'meta'];
+    // On dir and split, metadata fragments are small: they are in packs.
+    const expected = backend === 'lmdb' ? ['data', 'meta'] : ['data', 'pack', 'index'];
     t.true(expected.every((k) => kinds.has(k as never)), `members of kinds ${[...kinds].join(', ')}`);
     for (let round = 0; round < 3; round++) {
       const damaged: Damage[] = [];
