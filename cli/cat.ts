@@ -3,23 +3,21 @@
 import type { Command } from 'commander';
 import { FragfsError } from '../src/errors.js';
 import { TreeBudget } from '../src/repo/tree-limits.js';
-import { loadSnapshot, resolveEntry, showTreePath, splitKeyPath } from '../src/repo/tree-reader.js';
-import { argBytes } from './argv-bytes.js';
+import { resolveEntry, showTreePath } from '../src/repo/tree-reader.js';
+import { withTree } from './share-open.js';
 import { readExtents } from '../src/repo/tree-writer.js';
-import { action, addStoreOptions, withRepo, type StoreOptions } from './common.js';
+import { action, addStoreOptions, type StoreOptions } from './common.js';
 
 export function registerCat(program: Command): void {
   addStoreOptions(
     program
       .command('cat')
       .description('print one file of a snapshot')
-      .argument('<store>', 'the store: a folder, or a URL (s3://, sftp://, azure://, rclone:)')
-      .argument('<key-path>', 'meta key or snapshot name followed by /path of a file (just the key for a one-file put)'),
+      .argument('<store>', 'the store: a folder, or a URL (s3://, sftp://, azure://, rclone:); or a share link LINK/path, then KEY is left out')
+      .argument('[key-path]', 'meta key or snapshot name followed by /path of a file (just the key for a one-file put)'),
   ).action(
-    action(async (store: string, keySpec: string, opts: StoreOptions) => {
-      const { key, path } = splitKeyPath(argBytes(keySpec));
-      await withRepo(store, { ...opts, readOnly: true }, async (repo) => {
-        const { key: metaKey, snapshot } = await loadSnapshot(repo, key);
+    action(async (store: string, keySpec: string | undefined, opts: StoreOptions) => {
+      await withTree(store, keySpec, opts, async (repo, metaKey, snapshot, path) => {
         const entry = await resolveEntry(repo, snapshot.root, path);
         const where = showTreePath(path);
         if (entry.type !== 'file') throw new FragfsError(entry.type === 'dir' ? 'IS_DIR' : 'INVALID', `${where} is a ${entry.type}, not a file`);

@@ -7,11 +7,13 @@ import { Writable } from 'node:stream';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { BUG_EXIT_CODE, FragfsError, fromFsError } from '../src/errors.js';
-import { DEFAULT_SPACE, Repo } from '../src/repo/repo.js';
+import { DEFAULT_SPACE, Repo, type Credentials } from '../src/repo/repo.js';
+import { readIdentityFile } from '../src/people/age-box.js';
 
 export interface StoreOptions {
   space?: string;
   passphraseFile?: string;
+  identity?: string;
   cacheDir?: string;
   cacheMax?: string;
 }
@@ -20,6 +22,7 @@ export function addStoreOptions(cmd: Command): Command {
   return cmd
     .option('--space <name>', 'the space inside the store (one backend can hold several)', DEFAULT_SPACE)
     .option('--passphrase-file <file>', 'read the passphrase from this file (first line); else FRAGFS_PASSPHRASE or a prompt')
+    .option('--identity <file>', 'open with an age identity file instead of a passphrase (default FRAGFS_IDENTITY)')
     .option('--cache-dir <dir>', 'where this machine keeps the state of remote stores (default FRAGFS_CACHE_DIR, else ~/.cache/fragfs)')
     .option('--cache-max <size>', 'remote stores: the most this machine keeps of their fragments, e.g. 10G (default FRAGFS_CACHE_MAX, else 1G; 0: none)')
     .hook('preAction', (_cmd, action) => {
@@ -35,7 +38,7 @@ export function addStoreOptions(cmd: Command): Command {
  * The passphrase, from (in order) --passphrase-file, FRAGFS_PASSPHRASE, or a hidden prompt on a TTY.
  * With none of them and no TTY, a clear NO_PASSPHRASE error rather than a hang.
  */
-export async function readPassphrase(opts: StoreOptions, o: { confirm?: boolean } = {}): Promise<string> {
+export async function readPassphrase(opts: StoreOptions, o: { confirm?: boolean; prompt?: string; ignoreEnv?: boolean } = {}): Promise<string> {
   if (opts.passphraseFile) {
     let text: string;
     try {
@@ -47,7 +50,7 @@ export async function readPassphrase(opts: StoreOptions, o: { confirm?: boolean 
     if (first.length === 0) throw new FragfsError('NO_PASSPHRASE', `the passphrase file ${opts.passphraseFile} is empty`);
     return first;
   }
-  const env = process.env['FRAGFS_PASSPHRASE'];
+  const env = o.ignoreEnv ? undefined : process.env['FRAGFS_PASSPHRASE'];
   if (env !== undefined && env.length > 0) return env;
   if (!process.stdin.isTTY || !process.stderr.isTTY) {
     throw new FragfsError(
@@ -55,13 +58,49 @@ export async function readPassphrase(opts: StoreOptions, o: { confirm?: boolean 
       'no passphrase: set FRAGFS_PASSPHRASE, pass --passphrase-file FILE, or run on a terminal to be asked',
     );
   }
-  const first = await promptHidden('Passphrase: ');
+  const prompt = o.prompt ?? 'Passphrase';
+  const first = await promptHidden(`${prompt}: `);
   if (first.length === 0) throw new FragfsError('NO_PASSPHRASE', 'an empty passphrase');
   if (o.confirm) {
-    const again = await promptHidden('Passphrase again: ');
+    const again = await promptHidden(`${prompt} again: `);
     if (again !== first) throw new FragfsError('USAGE', 'the two passphrases differ');
   }
   return first;
+}
+
+/**
+ * A passphrase to set (passwd, key add): from --new-passphrase-file, FRAGFS_NEW_PASSPHRASE, or asked
+ * twice on a TTY; never the one that opens the store.
+ */
+export async function readNewPassphrase(opts: { newPassphraseFile?: string }): Promise<string> {
+  const env = process.env['FRAGFS_NEW_PASSPHRASE'];
+  if (opts.newPassphraseFile === undefined && env !== undefined && env.length > 0) return env;
+  if (opts.newPassphraseFile === undefined && (!process.stdin.isTTY || !process.stderr.isTTY)) {
+    throw new FragfsError(
+      'NO_PASSPHRASE',
+      'no new passphrase: set FRAGFS_NEW_PASSPHRASE, pass --new-passphrase-file FILE, or run on a terminal to be asked',
+    );
+  }
+  return readPassphrase(
+    { ...(opts.newPassphraseFile === undefined ? {} : { passphraseFile: opts.newPassphraseFile }) },
+    { confirm: true, prompt: 'New passphrase', ignoreEnv: true },
+  );
+}
+
+/** The identity file a command opens stores with: --identity, else FRAGFS_IDENTITY, else none. */
+export function identityFileOf(opts: StoreOptions): string | undefined {
+  const env = process.env['FRAGFS_IDENTITY'];
+  return opts.identity ?? (env !== undefined && env.length > 0 ? env : undefined);
+}
+
+/**
+ * What opens the store: the identities of the identity file when there is one (then no passphrase is
+ * asked), else the passphrase (readPassphrase).
+ */
+export async function readCredentials(opts: StoreOptions): Promise<Credentials> {
+  const file = identityFileOf(opts);
+  if (file !== undefined) return { identities: await readIdentityFile(file) };
+  return { passphrase: await readPassphrase(opts) };
 }
 
 async function promptHidden(question: string): Promise<string> {
@@ -74,15 +113,19 @@ async function promptHidden(question: string): Promise<string> {
     },
   });
   const rl = createInterface({ input: process.stdin, output: sink, terminal: true });
+  let onClose: (() => void) | undefined;
   try {
     return await new Promise<string>((resolveLine, reject) => {
+      onClose = () => reject(new FragfsError('NO_PASSPHRASE', 'no passphrase entered'));
       rl.once('line', (line) => resolveLine(line));
       rl.once('SIGINT', () => reject(new FragfsError('INTERRUPTED', 'interrupted')));
-      rl.once('close', () => reject(new FragfsError('NO_PASSPHRASE', 'no passphrase entered')));
+      rl.once('close', onClose);
     });
   } finally {
     muted = false;
-    rl.removeAllListeners('close');
+    // Only this prompt's listener: readline's own 'close' listener takes its keypress handler off
+    // stdin, and without it a later prompt had this one echo what was typed there.
+    if (onClose) rl.off('close', onClose);
     rl.close();
     process.stderr.write('\n');
   }
@@ -91,10 +134,10 @@ async function promptHidden(question: string): Promise<string> {
 export async function openRepoForCli(storePath: string, opts: StoreOptions & { readOnly?: boolean }): Promise<Repo> {
   // A path without a store (or without that space) is said before a passphrase is asked for.
   await Repo.checkExists(storePath, opts.space ?? DEFAULT_SPACE);
-  const passphrase = await readPassphrase(opts);
+  const credentials = await readCredentials(opts);
   return Repo.open({
     storePath,
-    passphrase,
+    ...credentials,
     ...(opts.space === undefined ? {} : { space: opts.space }),
     ...(opts.readOnly === undefined ? {} : { readOnly: opts.readOnly }),
   });

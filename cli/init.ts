@@ -1,4 +1,5 @@
-// `fragfs init STORE`: creates a store (or a new space in one) with a passphrase-wrapped master key.
+// `fragfs init STORE`: creates a store (or a new space in one) with a passphrase-wrapped master key,
+// and prints a recovery key that opens it too, once (unless --no-recovery-key).
 
 import type { Command } from 'commander';
 import { parseParityShape } from '../src/parity/parity-settings.js';
@@ -6,6 +7,7 @@ import { parityStoreLocation } from './parity.js';
 import { FragfsError } from '../src/errors.js';
 import { checkBlockSize } from '../src/codec/block-size.js';
 import { Repo } from '../src/repo/repo.js';
+import { newRecoveryKey } from '../src/people/recovery-key.js';
 import { LOCAL_BACKEND_NAMES, type BackendName } from '../src/store/store.js';
 import { action, addStoreOptions, formatBytes, parseByteSize, printJson, readPassphrase, type StoreOptions } from './common.js';
 
@@ -19,6 +21,8 @@ interface InitOptions extends StoreOptions {
   /** K+M: the space keeps parity (src/parity). */
   parity?: string;
   parityStore?: string;
+  /** false with --no-recovery-key. */
+  recoveryKey?: boolean;
   json?: boolean;
 }
 
@@ -38,11 +42,15 @@ export function registerInit(program: Command): void {
       .option('--no-packs', 'store every fragment as its own file or object (dir, split and remote stores gather small ones into packs)')
       .option('--parity <shape>', 'keep Reed-Solomon parity: stripes of up to K stored objects with M parity objects (e.g. 10+2)')
       .option('--parity-store <location>', 'with --parity: keep the parity objects in this folder or remote store URL instead of the store itself')
+      .option('--no-recovery-key', 'make no recovery key (by default one is printed once: it opens the space like a passphrase)')
       .option('--json', 'print the result as JSON'),
   ).action(
     action(async (store: string, opts: InitOptions) => {
       if (!LOCAL_BACKEND_NAMES.includes(opts.backend as BackendName)) {
         throw new FragfsError('USAGE', `unknown backend ${JSON.stringify(opts.backend)}: use lmdb, dir or split`);
+      }
+      if (opts.identity !== undefined) {
+        throw new FragfsError('USAGE', 'init sets a passphrase; give identities access afterwards with fragfs key add --recipient');
       }
       const blockSize = opts.blockSize === undefined ? undefined : parseByteSize(opts.blockSize, '--block-size');
       if (blockSize !== undefined) checkBlockSize(blockSize);
@@ -59,6 +67,7 @@ export function registerInit(program: Command): void {
             passphrase: process.env['FRAGFS_SHARE_PASSPHRASE'] || passphrase,
           }
         : undefined;
+      const recoveryKey = opts.recoveryKey === false ? undefined : newRecoveryKey();
       const repo = await Repo.init({
         storePath: store,
         backend: opts.backend as BackendName,
@@ -68,6 +77,7 @@ export function registerInit(program: Command): void {
         ...(share ? { shareConvergenceWith: share } : {}),
         ...(opts.packs === false ? { packs: false } : {}),
         ...(parity ? { parity } : {}),
+        ...(recoveryKey === undefined ? {} : { recoveryKey }),
       });
       const info = {
         store: repo.storePath,
@@ -77,11 +87,17 @@ export function registerInit(program: Command): void {
         convergenceId: repo.convergenceId,
       };
       await repo.close();
-      if (opts.json) printJson(info);
+      if (recoveryKey !== undefined) {
+        process.stderr.write(
+          'fragfs: keep the recovery key below safe and offline: it opens the space wherever a passphrase is asked, and it is not shown again\n',
+        );
+      }
+      if (opts.json) printJson({ ...info, ...(recoveryKey === undefined ? {} : { recoveryKey }) });
       else {
         process.stdout.write(
           `created fragfs store ${info.store} (space ${info.space}, backend ${info.backend}, blocks of ${formatBytes(info.blockSize)})\n`,
         );
+        if (recoveryKey !== undefined) process.stdout.write(`recovery key: ${recoveryKey}\n`);
       }
     }),
   );

@@ -3,9 +3,9 @@
 import type { Command } from 'commander';
 import { jsonName, showName } from '../src/fragment/names.js';
 import type { Entry } from '../src/fragment/tree-format.js';
-import { loadSnapshot, readDirEntries, resolveEntry, showTreePath, splitKeyPath } from '../src/repo/tree-reader.js';
-import { argBytes } from './argv-bytes.js';
-import { action, addStoreOptions, printJson, withRepo, type StoreOptions } from './common.js';
+import { readDirEntries, resolveEntry, showTreePath } from '../src/repo/tree-reader.js';
+import { action, addStoreOptions, printJson, type StoreOptions } from './common.js';
+import { withTree } from './share-open.js';
 
 interface LsOptions extends StoreOptions {
   json?: boolean;
@@ -31,14 +31,12 @@ export function registerLs(program: Command): void {
     program
       .command('ls')
       .description('list a folder of a snapshot')
-      .argument('<store>', 'the store: a folder, or a URL (s3://, sftp://, azure://, rclone:)')
-      .argument('<key>', 'meta key or snapshot name, optionally followed by /path inside the tree')
+      .argument('<store>', 'the store: a folder, or a URL (s3://, sftp://, azure://, rclone:); or a share link LINK[/path], then KEY is left out')
+      .argument('[key]', 'meta key or snapshot name, optionally followed by /path inside the tree')
       .option('--json', 'print entries as JSON'),
   ).action(
-    action(async (store: string, keySpec: string, opts: LsOptions) => {
-      const { key, path } = splitKeyPath(argBytes(keySpec));
-      await withRepo(store, { ...opts, readOnly: true }, async (repo) => {
-        const { snapshot } = await loadSnapshot(repo, key);
+    action(async (store: string, keySpec: string | undefined, opts: LsOptions) => {
+      await withTree(store, keySpec, opts, async (repo, _key, snapshot, path) => {
         const entry = await resolveEntry(repo, snapshot.root, path);
         const entries = entry.type === 'dir' ? await readDirEntries(repo, entry, showTreePath(path)) : [entry];
         if (opts.json) {

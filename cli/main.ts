@@ -9,13 +9,18 @@ import { reportAndExit } from './common.js';
 import { registerForget } from './forget.js';
 import { registerGc } from './gc.js';
 import { registerGet } from './get.js';
+import { registerGroup } from './group.js';
+import { registerId } from './id.js';
 import { registerInit } from './init.js';
+import { registerKey } from './key.js';
 import { registerLs } from './ls.js';
 import { registerMount } from './mount.js';
 import { registerParity } from './parity.js';
+import { registerPasswd } from './passwd.js';
 import { registerPut } from './put.js';
 import { registerRepair } from './repair.js';
 import { registerSnapshot } from './snapshot.js';
+import { registerShare } from './share.js';
 import { registerSnapshots } from './snapshots.js';
 import { registerStats } from './stats.js';
 import { registerSync } from './sync.js';
@@ -45,6 +50,11 @@ export function buildProgram(): Command {
     registerGc,
     registerParity,
     registerRepair,
+    registerPasswd,
+    registerKey,
+    registerId,
+    registerShare,
+    registerGroup,
   ]) {
     register(program);
   }

@@ -1,7 +1,8 @@
 // `fragfs mount STORE MOUNTPOINT`: serves the live tree (or one snapshot) of a store on a folder until
 // Ctrl-C, SIGTERM, `fragfs umount` or an outside unmount; always flushes and unmounts on the way out.
 // `--background` re-runs this command detached and returns once the mount is ready or has failed;
-// the passphrase travels to the child over the IPC pipe, never on its command line or environment.
+// the passphrase (or the identities) travel to the child over the IPC pipe, never on its command line
+// or environment.
 
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
@@ -32,12 +33,19 @@ import { liveDir, StoreLock } from '../src/repo/store-lock.js';
 import { processAccessor } from '../src/vfs/permissions.js';
 import { LiveVfs } from '../src/vfs/live-vfs.js';
 import { SnapshotVfs } from '../src/vfs/snapshot-vfs.js';
+import { parseShareLink } from '../src/people/share-link.js';
+import { openShareLink } from '../src/people/shares.js';
+import { resolveEntry, showTreePath, splitKeyPath } from '../src/repo/tree-reader.js';
+import { argBytes } from './argv-bytes.js';
+import { identitiesOf, isShareLink } from './share-open.js';
 import { DEFAULT_WRITE_BUFFER_BYTES } from '../src/vfs/write-buffer.js';
 import type { Vfs } from '../src/vfs/vfs-api.js';
-import { action, addStoreOptions, parseByteSize, readPassphrase, reportAndExit, type StoreOptions } from './common.js';
+import type { Credentials } from '../src/repo/repo.js';
+import { action, addStoreOptions, parseByteSize, readCredentials, reportAndExit, type StoreOptions } from './common.js';
 
 interface MountCliOptions extends StoreOptions {
   readOnly?: boolean;
+  identity?: string;
   snapshot?: string;
   cacheSize?: string;
   metaCacheSize?: string;
@@ -76,7 +84,7 @@ export function registerMount(program: Command): void {
     program
       .command('mount')
       .description('mount a store as a read-write folder (or a snapshot of it read-only)')
-      .argument('<store>', 'the store: a folder, or a URL (s3://, sftp://, azure://, rclone:)')
+      .argument('<store>', 'the store: a folder, or a URL (s3://, sftp://, azure://, rclone:); or a share link (fragfs:share:...[/path]), mounted read-only')
       .argument('<mountpoint>', 'an empty folder to mount on')
       .option('--read-only', 'mount the live tree read-only (EROFS on every change)')
       .option('--snapshot <key>', 'mount this snapshot (meta key or name), always read-only')
@@ -96,10 +104,11 @@ export function registerMount(program: Command): void {
   );
 }
 
-/** Parent side of --background: start the child, hand it the passphrase, wait for its verdict. */
+/** Parent side of --background: start the child, hand it the credentials, wait for its verdict. */
 async function runInBackground(store: string, mountpoint: string, opts: MountCliOptions): Promise<void> {
   const mp = resolve(mountpoint);
-  const passphrase = await readPassphrase(opts);
+  // A share link opens with identities alone (none: a link that is its own capability).
+  const credentials: Credentials = isShareLink(store) ? { identities: await identitiesOf(opts) } : await readCredentials(opts);
   await ensureRuntimeDir();
   const logFile = logPathFor(mp);
   const logFd = openSync(logFile, 'a', 0o600);
@@ -128,7 +137,7 @@ async function runInBackground(store: string, mountpoint: string, opts: MountCli
         exitCode: typeof code === 'number' && code !== 0 ? code : 8,
       });
     });
-    child.send({ type: 'passphrase', passphrase });
+    child.send({ type: 'credentials', credentials });
   });
   if (verdict.type === 'error') {
     process.stderr.write(`fragfs: ${verdict.message}\n`);
@@ -162,12 +171,16 @@ async function rerunWithFlags(flags: string[]): Promise<void> {
   process.exit(code);
 }
 
-function passphraseFromParent(): Promise<string> {
+function credentialsFromParent(): Promise<Credentials> {
   return new Promise((resolvePass, reject) => {
-    const onMessage = (m: { type?: string; passphrase?: string }) => {
-      if (m.type === 'passphrase' && typeof m.passphrase === 'string') {
+    const onMessage = (m: { type?: string; credentials?: Credentials }) => {
+      if (m.type === 'credentials' && typeof m.credentials === 'object' && m.credentials !== null) {
         process.off('message', onMessage);
-        resolvePass(m.passphrase);
+        const c = m.credentials;
+        resolvePass({
+          ...(typeof c.passphrase === 'string' ? { passphrase: c.passphrase } : {}),
+          ...(Array.isArray(c.identities) ? { identities: c.identities.filter((i): i is string => typeof i === 'string') } : {}),
+        });
       }
     };
     process.on('message', onMessage);
@@ -183,10 +196,13 @@ function tellParent(m: ChildMessage): void {
 async function runMount(store: string, mountpoint: string, opts: MountCliOptions): Promise<void> {
   const isChild = process.env[CHILD_ENV] === '1' && typeof process.send === 'function';
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const storePath = storeLocation(store);
+  // A share link mounts the one folder it opens, read-only, with no passphrase.
+  const shared = isShareLink(store) ? splitKeyPath(argBytes(store)) : undefined;
+  const link = shared ? parseShareLink(shared.key) : undefined;
+  const storePath = link ? link.location : storeLocation(store);
   const mp = resolve(mountpoint);
-  const space = opts.space ?? DEFAULT_SPACE;
-  const readOnly = opts.readOnly === true || opts.snapshot !== undefined;
+  const space = link ? link.space : (opts.space ?? DEFAULT_SPACE);
+  const readOnly = opts.readOnly === true || opts.snapshot !== undefined || shared !== undefined;
   const cacheBytes = opts.cacheSize === undefined ? undefined : parseByteSize(opts.cacheSize, '--cache-size');
   const metaCacheBytes = opts.metaCacheSize === undefined ? undefined : parseByteSize(opts.metaCacheSize, '--meta-cache-size');
   const commitS = opts.commitInterval === undefined ? DEFAULT_COMMIT_INTERVAL_S : Number(opts.commitInterval);
@@ -277,9 +293,28 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
   };
 
   try {
-    const passphrase = isChild ? await passphraseFromParent() : await readPassphrase(opts);
+    const credentials: Credentials = isChild
+      ? await credentialsFromParent()
+      : shared
+        ? { identities: await identitiesOf(opts) }
+        : await readCredentials(opts);
+    if (shared) {
+      if (opts.snapshot !== undefined) throw new FragfsError('USAGE', 'a share link mounts its own folder: leave out --snapshot');
+      const opened = await openShareLink(shared.key, [...(credentials.identities ?? [])]);
+      repo = opened.repo;
+      const root = shared.path.length > 0 ? await resolveEntry(repo, opened.snapshot.root, shared.path) : opened.snapshot.root;
+      if (root.type !== 'dir') throw new FragfsError('NOT_DIR', `${showTreePath(shared.path)} of the share is a ${root.type}: mount a folder (or use fragfs cat)`);
+      vfs = SnapshotVfs.openEntry({
+        repo,
+        root,
+        label: opened.label,
+        totals: opened.snapshot,
+        ...(cacheBytes === undefined ? {} : { cacheBytes }),
+        ...(metaCacheBytes === undefined ? {} : { metaCacheBytes }),
+      });
+    }
     if (!readOnly) lock = await StoreLock.acquire({ storePath, space, purpose: `mount ${mp}`, warn: log });
-    repo = await Repo.open({ storePath, passphrase, space, readOnly });
+    repo ??= await Repo.open({ storePath, ...credentials, space, readOnly });
     repo.purpose = `mount ${mp}`;
     if (remote && !readOnly) {
       lease = await RemoteLease.acquire({
@@ -293,7 +328,9 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
         },
       });
     }
-    if (opts.snapshot !== undefined) {
+    if (vfs !== undefined) {
+      // a share's folder, opened above
+    } else if (opts.snapshot !== undefined) {
       const key = await repo.resolveSnapshot(opts.snapshot);
       vfs = await SnapshotVfs.open({ repo, key, ...(cacheBytes === undefined ? {} : { cacheBytes }), ...(metaCacheBytes === undefined ? {} : { metaCacheBytes }) });
     } else {
@@ -377,7 +414,7 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
     }, 2000);
     watcher.unref();
 
-    log(`fragfs: mounted ${storePath}${opts.snapshot ? ` (snapshot ${opts.snapshot})` : ''} at ${mp}${readOnly ? ' read-only' : ''}`);
+    log(`fragfs: mounted ${link ? `share ${link.id} of ${storePath}` : storePath}${opts.snapshot ? ` (snapshot ${opts.snapshot})` : ''} at ${mp}${readOnly ? ' read-only' : ''}`);
     if (isChild) {
       tellParent({ type: 'ready', mountpoint: mp });
       process.channel?.unref();

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(fuse gcc g++ make libc6-dev linux-libc-dev sqlite3 rsync git attr fio xz-utils python3 openssh-server openssh-client ceph-mon ceph-osd ceph-mgr radosgw uuid-runtime curl rclone)
+APT_PACKAGES=(fuse gcc g++ make libc6-dev linux-libc-dev sqlite3 rsync git attr fio xz-utils python3 openssh-server openssh-client ceph-mon ceph-osd ceph-mgr radosgw uuid-runtime curl rclone age)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   BAD_STORE: ['EIO', 3, 'the store configuration is unreadable or of an unknown version'],
   NO_PASSPHRASE: ['EACCES', 4, 'no passphrase given and no terminal to ask on'],
   BAD_PASSPHRASE: ['EACCES', 4, 'the passphrase does not open this store'],
+  BAD_IDENTITY: ['EACCES', 4, 'no key of the store is sealed to the given identity'],
   BAD_KEY: ['EINVAL', 5, 'a meta key that is not 64 hex digits or a known snapshot name'],
   NOT_FOUND: ['ENOENT', 5, 'a path, meta key or snapshot that does not exist'],
   CORRUPT: ['EIO', 6, 'a fragment failed its checks (crc32, hash or AEAD tag)'],

@@ -13,6 +13,7 @@ import {
   DATA_ENCRYPTION_TYPE_KEY,
   META_VERSION,
   META_VERSION_MIN,
+  META_VERSION_OWN_KEYS,
   type DirObject,
   type Entry,
   type EntryType,
@@ -164,6 +165,20 @@ export function checkEntry(fail: Fail, e: Entry, isRoot = false, version = META_
     for (const p of e.pages!) if (typeof p !== 'string' || !HEX_ID.test(p)) fail(`${where()} has a page id that is not 64 hex digits`);
   }
   if (hasDir && (typeof e.dir !== 'string' || !HEX_ID.test(e.dir))) fail(`${where()} dir is not a 64-hex-digit id`);
+  // Version 3: the keys of the objects an entry names (FORMAT.md 2.3.6); a key never goes without its object.
+  const isKey = (k: unknown): boolean => k instanceof Uint8Array && k.length === 32;
+  if (e.dirKey !== undefined) {
+    if (version < META_VERSION_OWN_KEYS) fail(`${where()} has a dirKey, which a version ${version} object cannot hold`);
+    if (!hasDir) fail(`${where()} has a dirKey without a dir`);
+    if (!isKey(e.dirKey)) fail(`${where()} dirKey is not 32 bytes`);
+  }
+  if (e.pageKeys !== undefined) {
+    if (version < META_VERSION_OWN_KEYS) fail(`${where()} has pageKeys, which a version ${version} object cannot hold`);
+    if (!hasPages) fail(`${where()} has pageKeys without pages`);
+    if (!Array.isArray(e.pageKeys) || e.pageKeys.length !== e.pages!.length || !e.pageKeys.every(isKey)) {
+      fail(`${where()} pageKeys is not one 32-byte key per page`);
+    }
+  }
 }
 
 function isUtf8(b: Uint8Array): boolean {
@@ -273,7 +288,9 @@ function entryToWire(e: Entry, version: number): WireMap {
   if (e.nlink !== undefined) m.nlink = e.nlink;
   if (e.blocks !== undefined) m.blocks = e.blocks.map(extentToWire);
   if (e.pages !== undefined) m.pages = e.pages.map(idBytes);
+  if (e.pageKeys !== undefined) m.pageKeys = e.pageKeys.map(bin);
   if (e.dir !== undefined) m.dir = idBytes(e.dir);
+  if (e.dirKey !== undefined) m.dirKey = bin(e.dirKey);
   return m;
 }
 
@@ -442,7 +459,11 @@ function entryFromWire(fail: Fail, v: unknown, version: number): Entry {
   if (m.has('pages')) {
     e.pages = asArray(fail, `${what} pages`, m.get('pages')).map((x, i) => asId(fail, `${what} pages[${i}]`, x));
   }
+  if (version >= META_VERSION_OWN_KEYS && m.has('pageKeys')) {
+    e.pageKeys = asArray(fail, `${what} pageKeys`, m.get('pageKeys')).map((x, i) => asBin(fail, `${what} pageKeys[${i}]`, x, 32));
+  }
   if (m.has('dir')) e.dir = asId(fail, `${what} dir`, m.get('dir'));
+  if (version >= META_VERSION_OWN_KEYS && m.has('dirKey')) e.dirKey = asBin(fail, `${what} dirKey`, m.get('dirKey'), 32);
   return e;
 }
 

@@ -15,12 +15,18 @@ export const META_ENCRYPTION_NONE = 0x00;
  * body = nonce(12) || AES-256-GCM(metaKey, nonce, x) || tag(16), where x is the (compressed) plaintext.
  */
 export const META_ENCRYPTION_AES256GCM_SIV = 0x01;
+/**
+ * AES-256-GCM under the fragment's own key (docs/FORMAT.md 2.2.1), which the entry naming the fragment
+ * carries and the body also holds sealed under the space's metadata key:
+ * body = wrapNonce(12) || AES-256-GCM(metaKey, wrapNonce, key)(48) || AES-256-GCM(key, zero nonce, x) || tag(16).
+ */
+export const META_ENCRYPTION_AES256GCM_OWN_KEY = 0x02;
 
 /** Metadata compression types (frame element [2]), applied before encryption. */
 export const META_COMPRESSION_NONE = 0x00;
 export const META_COMPRESSION_ZSTD = 0x01;
 
-const KNOWN_ENCRYPTION: ReadonlySet<number> = new Set([META_ENCRYPTION_NONE, META_ENCRYPTION_AES256GCM_SIV]);
+const KNOWN_ENCRYPTION: ReadonlySet<number> = new Set([META_ENCRYPTION_NONE, META_ENCRYPTION_AES256GCM_SIV, META_ENCRYPTION_AES256GCM_OWN_KEY]);
 const KNOWN_COMPRESSION: ReadonlySet<number> = new Set([META_COMPRESSION_NONE, META_COMPRESSION_ZSTD]);
 
 export interface SolmetFrame {

@@ -6,8 +6,12 @@
  * Version of the metadata object schema that fragfs writes; readers MUST reject a higher one.
  * 1: entry names valid UTF-8, symlink targets and snapshot sources msgpack str, xattrs a map str -> bin.
  * 2: names, symlink targets, xattr names and sources are bytes (Linux names are bytes, not text).
+ * 3: every dir and manifest object has its own key, carried by the entry that names it (`dirKey`,
+ *    `pageKeys`), so a folder can be handed to someone without the space's keys (a share link).
  */
-export const META_VERSION = 2;
+export const META_VERSION = 3;
+/** The first version whose dir and manifest objects are sealed under their own keys. */
+export const META_VERSION_OWN_KEYS = 3;
 /** The oldest object version this fragfs reads (stores written before names were bytes). */
 export const META_VERSION_MIN = 1;
 
@@ -79,8 +83,15 @@ export interface Entry {
   blocks?: Extent[];
   /** Manifest pages (meta fragment ids, in order) for larger files. */
   pages?: string[];
+  /**
+   * The key of each manifest page, in the order of `pages` (version 3; absent for pages sealed under
+   * the space's metadata key, as every page of versions 1 and 2 is).
+   */
+  pageKeys?: Uint8Array[];
   /** Meta fragment id of a directory's `DirObject`. */
   dir?: string;
+  /** The key of that object (version 3; absent when it is sealed under the space's metadata key). */
+  dirKey?: Uint8Array;
 }
 
 /** Files with more extents than this keep them in manifest pages. */

@@ -1,5 +1,6 @@
 // What a store space still needs: every fragment named, directly or through other fragments, by a
-// root: a snapshot (through its ref; a damaged ref still names its snapshot by its id), or the live
+// root: a snapshot (through its ref; a damaged ref still names its snapshot by its id), a shared
+// folder (src/people/shares.ts), or the live
 // tree a read-write mount keeps (file extents, files open but unlinked, and the meta ids the live
 // state caches for the next snapshot). gc deletes only what this does not reach, so anything it
 // cannot read is an error, never a gap.
@@ -12,6 +13,7 @@ import type { Entry } from '../fragment/tree-format.js';
 import type { Repo } from '../repo/repo.js';
 import { Semaphore, settleAll } from '../repo/semaphore.js';
 import { loadSnapshot, readDirEntries } from '../repo/tree-reader.js';
+import { shareRoots } from '../people/shares.js';
 import { ROOT_INO, S_IFDIR, S_IFMT, S_IFREG } from '../vfs/inode.js';
 import { liveKeysOf } from '../vfs/live-keys.js';
 import { LiveState } from '../vfs/live-state.js';
@@ -50,6 +52,11 @@ export async function reachable(repo: Repo, liveStatePath: string | undefined): 
       await w.entry(root, `${key.slice(0, 12)}:/`);
     }),
   );
+  // A shared folder is kept as long as its share is in the store, its snapshot forgotten or not.
+  // (The memory backend has no fragfs.json: nothing is shared there.)
+  if (repo.storePath !== '') {
+    await settleAll((await shareRoots(repo)).map(({ id, root }) => w.entry(root, `share ${id.slice(0, 12)}:/`)));
+  }
   if (liveStatePath !== undefined) await walkLive(w, liveStatePath);
   return w.out;
 }

@@ -45,10 +45,15 @@ export function packSettingsFor(backend: BackendName): PackSettings | undefined 
  * `settings` are given.
  */
 export function withPacks(store: Store, space: string, masterKey: Uint8Array, settings: PackSettings | undefined): Store {
+  return withPacksByIndexKey(store, space, packIndexKeyOf(masterKey), settings);
+}
+
+/** withPacks with the pack index key itself: all a share holds of the space's keys to find fragments. */
+export function withPacksByIndexKey(store: Store, space: string, indexKey: Uint8Array, settings: PackSettings | undefined): Store {
   if (!PACKING_BACKENDS.includes(store.backend)) return store;
   return new PackStore(store, {
     space,
-    indexKey: packIndexKeyOf(masterKey),
+    indexKey,
     writePacks: settings !== undefined,
     ...(settings ? { smallBytes: settings.smallBytes, targetBytes: settings.targetBytes } : {}),
   });

@@ -41,8 +41,14 @@ export interface AuthenticatedValues {
   convergenceId: string;
 }
 
-/** Field -> 32 hex digits. */
-export type ConfigMac = Record<AuthenticatedField, string>;
+/**
+ * Field -> 32 hex digits. `slots` is there exactly when the entry has key slots (`firstSlot` or
+ * `slots`, src/people/key-slots.ts): entries made before slots have no such tag and stay valid.
+ */
+export type ConfigMac = Record<AuthenticatedField, string> & { slots?: string };
+
+/** The tag that covers a space's key slots (`firstSlot` and `slots`). */
+export const SLOTS_TAG = 'slots';
 
 export function configMacKey(masterKey: Uint8Array): Uint8Array {
   return blake3DeriveKey(CONFIG_MAC_KEY_CONTEXT, masterKey);
@@ -75,6 +81,17 @@ export function canonicalFieldText(space: string, field: AuthenticatedField, v: 
 export function fieldTag(macKey: Uint8Array, space: string, field: AuthenticatedField, v: AuthenticatedValues): string {
   const full = blake3Keyed(macKey, new TextEncoder().encode(canonicalFieldText(space, field, v)));
   return toHex(full.subarray(0, CONFIG_TAG_BYTES));
+}
+
+/** The tag of a text of `lines` (each without a newline) for `space`: how the key slots are covered. */
+export function tagOfLines(masterKey: Uint8Array, space: string, lines: readonly string[]): string {
+  const text = [CONFIG_MAC_HEADER, `space=${space}`, ...lines].map((l) => `${l}\n`).join('');
+  return toHex(blake3Keyed(configMacKey(masterKey), new TextEncoder().encode(text)).subarray(0, CONFIG_TAG_BYTES));
+}
+
+/** Whether tag `a` is `b`, in a time that does not depend on where they differ. */
+export function sameTag(a: unknown, b: string): boolean {
+  return typeof a === 'string' && timingSafeEqualHex(a, b);
 }
 
 /** The tags of every authenticated field of a space. */

@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { FragfsError, fromFsError } from '../errors.js';
 import { joinName, showName } from '../fragment/names.js';
-import type { Entry } from '../fragment/tree-format.js';
+import type { Entry, SnapshotObject } from '../fragment/tree-format.js';
 import type { Repo } from './repo.js';
 import { Semaphore, settleAll } from './semaphore.js';
 import { FileSizeProbe } from './size-probe.js';
@@ -38,6 +38,11 @@ export interface GetResult {
 /** `dest` may be bytes: a local path need not be UTF-8. */
 export async function getTree(repo: Repo, keyOrName: string, dest: string | Buffer, o: GetOptions = {}): Promise<GetResult> {
   const { key, snapshot } = await loadSnapshot(repo, keyOrName);
+  return getSnapshotTree(repo, key, snapshot, dest, o);
+}
+
+/** getTree of a snapshot object at hand (a share's tree); `key` names it in messages. */
+export async function getSnapshotTree(repo: Repo, key: string, snapshot: SnapshotObject, dest: string | Buffer, o: GetOptions = {}): Promise<GetResult> {
   const target = absolutePath(dest);
   const root = o.path && o.path.length > 0 ? await resolveEntry(repo, snapshot.root, o.path) : snapshot.root;
   await checkDestination(target, root.type === 'dir');

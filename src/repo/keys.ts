@@ -17,6 +17,8 @@ export interface SpaceKeys {
   metaKey: Uint8Array;
   /** Keyed-BLAKE3 key of the metadata synthetic nonces. */
   metaNonceKey: Uint8Array;
+  /** Keyed-BLAKE3 key that gives each dir and manifest object its own key (metadata version 3). */
+  treeKeySecret: Uint8Array;
 }
 
 export const KEY_BYTES = 32;
@@ -24,6 +26,7 @@ export const KEY_BYTES = 32;
 /** BLAKE3 derive_key contexts. Fixed forever: changing one makes every store unreadable. */
 export const META_KEY_CONTEXT = 'fragfs 2026-11 metadata key v1';
 export const META_NONCE_KEY_CONTEXT = 'fragfs 2026-11 metadata nonce key v1';
+export const TREE_KEY_SECRET_CONTEXT = 'fragfs 2026-11 tree key secret v1';
 /** Key that seals the convergence secret in fragfs.json, derived from the master key. */
 export const CONVERGENCE_WRAP_KEY_CONTEXT = 'fragfs 2026-11 convergence secret wrapping key v1';
 /** A public fingerprint of the convergence secret: equal ids = stores that dedup with each other. */
@@ -67,6 +70,7 @@ export function deriveSpaceKeys(masterKey: Uint8Array, convergenceSecret: Uint8A
     convergenceSecret,
     metaKey: blake3DeriveKey(META_KEY_CONTEXT, masterKey),
     metaNonceKey: blake3DeriveKey(META_NONCE_KEY_CONTEXT, masterKey),
+    treeKeySecret: blake3DeriveKey(TREE_KEY_SECRET_CONTEXT, masterKey),
   };
 }
 

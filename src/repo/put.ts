@@ -20,7 +20,8 @@ import type { Repo } from './repo.js';
 import { Semaphore } from './semaphore.js';
 import { checkSnapshotName } from './snapshot-name.js';
 import { loadSnapshot, readDirEntries } from './tree-reader.js';
-import { fileContent, writeDir, writeSnapshot } from './tree-writer.js';
+import { fileContent, setDir, writeDir, writeSnapshot, type FileContent } from './tree-writer.js';
+import { keyedPages } from './tree-keys.js';
 
 export interface PutOptions {
   /** Snapshot name recorded in the ref (listed by `snapshots`). */
@@ -136,7 +137,7 @@ interface FileRead {
 
 /** A file as stored: its content fields, the size read and the fstat its read began from. */
 interface StoredFile {
-  content: Pick<Entry, 'blocks' | 'pages'>;
+  content: FileContent;
   size: number;
   st: BigIntStats;
 }
@@ -211,16 +212,18 @@ async function putRoots(repo: Repo, rootNames: Buffer[], source: Buffer[], o: Pu
     const found = await writer.walk(source.length, (i) => rootNames[i]!, (i) => source[i]!, previous, true);
     const entries = source.map((_, i) => rootOf([found[i]], [source[i]!]));
     const nowNs = BigInt(Date.now()) * 1_000_000n;
-    root = {
-      name: Buffer.from('root'),
-      type: 'dir',
-      mode: 0o755,
-      uid: process.getuid?.() ?? 0,
-      gid: process.getgid?.() ?? 0,
-      mtimeNs: nowNs,
-      size: 0,
-      dir: await writeDir(repo, entries),
-    };
+    root = setDir(
+      {
+        name: Buffer.from('root'),
+        type: 'dir',
+        mode: 0o755,
+        uid: process.getuid?.() ?? 0,
+        gid: process.getgid?.() ?? 0,
+        mtimeNs: nowNs,
+        size: 0,
+      },
+      await writeDir(repo, entries),
+    );
     writer.dirs++;
   }
   const key = await writeSnapshot(repo, root, {
@@ -488,13 +491,14 @@ class TreePutter {
    * The content of the parent's entry when it can stand for file `n` unread: a plain file (no hard
    * link inside either tree) of the same size and mtime to the nanosecond.
    */
-  private unchanged(n: Found, prev: Entry | undefined): Pick<Entry, 'blocks' | 'pages'> | undefined {
+  private unchanged(n: Found, prev: Entry | undefined): FileContent | undefined {
     if (prev === undefined || prev.type !== 'file' || prev.link !== undefined) return undefined;
     if (BigInt(prev.size) !== n.st.size || prev.mtimeNs !== n.st.mtimeNs || n.st.mtimeNs >= this.trustBeforeNs) return undefined;
     if (prev.size > 0 && prev.blocks === undefined && prev.pages === undefined) return undefined;
-    const content: Pick<Entry, 'blocks' | 'pages'> = {};
+    const content: FileContent = {};
     if (prev.blocks !== undefined) content.blocks = prev.blocks;
     if (prev.pages !== undefined) content.pages = prev.pages;
+    if (prev.pageKeys !== undefined) content.pageKeys = prev.pageKeys;
     return content;
   }
 
@@ -537,6 +541,8 @@ class TreePutter {
           if (same) {
             e.size = Number(st.size);
             Object.assign(e, same);
+            // Pages from a store written before pages had keys get them (their extents as they are).
+            if (same.pages !== undefined && same.pageKeys === undefined) Object.assign(e, await keyedPages(this.repo, same.pages, undefined, showName(n.path)));
             this.unchangedFiles++;
             this.o.onBytes?.(e.size);
           } else {
@@ -593,14 +599,16 @@ class TreePutter {
     const links = entries.some((c) => c.link !== undefined || this.holdsLinks.has(c));
     if (links) this.holdsLinks.add(e);
     this.dirs++;
-    if (!links && prev?.dir !== undefined && previous !== undefined && entries.length === previous.size && entries.every((c) => sameValue(c, previous.get(nameKey(c.name))))) {
+    // A parent folder without a key (a store written before folders had keys) is written again, so
+    // every keyed folder names a keyed tree (src/repo/tree-keys.ts).
+    if (!links && prev?.dir !== undefined && prev.dirKey !== undefined && previous !== undefined && entries.length === previous.size && entries.every((c) => sameValue(c, previous.get(nameKey(c.name))))) {
       // Named without being written: held against a gc running beside this put, as a mount's
       // snapshot holds the folders it reuses (src/gc/gc-guard.ts).
       await (await this.repo.writerGuard())?.hold('meta', prev.dir, true);
-      e.dir = prev.dir;
+      setDir(e, { id: prev.dir, ...(prev.dirKey ? { key: prev.dirKey } : {}) });
       this.unchangedDirs++;
     } else {
-      e.dir = await writeDir(this.repo, entries);
+      setDir(e, await writeDir(this.repo, entries));
     }
     return e;
   }

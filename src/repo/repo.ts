@@ -8,14 +8,15 @@ import { blake3, blake3DeriveKey, toHex } from '../codec/blake3.js';
 import { DEFAULT_BLOCK_SIZE, checkBlockSize } from '../codec/block-size.js';
 import { CodecPool } from '../codec/codec-pool.js';
 import { FragfsError, fromFsError, isFragfsError } from '../errors.js';
-import { decodeMeta, encodeMeta } from '../fragment/meta-codec.js';
+import { decodeMeta, encodeMeta, fragmentKeyOf } from '../fragment/meta-codec.js';
 import type { BlockRef, MetaObject, RefObject } from '../fragment/tree-format.js';
 import { openBackend } from '../store/open-backend.js';
-import { packSettingsFor, withPacks, type PackSettings } from '../pack/pack-settings.js';
 import type { ParitySettings } from '../parity/parity-settings.js';
 import { protectStore, storedObjectsOf } from '../parity/protect.js';
 import { withParityPlace } from '../parity/parity-store.js';
 import { stripeCachePath } from '../parity/stripe-view.js';
+import { packSettingsFor, withPacks, withPacksByIndexKey, type PackSettings } from '../pack/pack-settings.js';
+import { packIndexKeyOf } from '../pack/pack-format.js';
 import { isRemoteLocation, remoteBackendOf, storeLocation } from '../remote/store-site.js';
 import { PRIVATE_DIR_MODE, mkdirPrivate, tightenStoreIfLoose } from '../store/private-modes.js';
 import { isValidSpaceName, type BackendName, type Namespace, type Store } from '../store/store.js';
@@ -31,12 +32,14 @@ import {
   upgradeSpaceConfig,
   withMac,
   writeStoreConfig,
+  type Credentials,
   type SpaceConfig,
   type StoreConfig,
   type StoreGlobals,
 } from './store-config.js';
 
 export const DEFAULT_SPACE = 'default';
+export type { Credentials } from './store-config.js';
 
 export interface InitRepoOptions {
   storePath: string;
@@ -53,11 +56,16 @@ export interface InitRepoOptions {
   packs?: boolean;
   /** The space keeps parity of this shape (src/parity). */
   parity?: ParitySettings;
+  /** A recovery key (src/people/recovery-key.ts newRecoveryKey) that opens the new space too. */
+  recoveryKey?: string;
 }
 
-export interface OpenRepoOptions {
+/**
+ * How a space is opened: `passphrase` (or the recovery key, told apart by its form) and/or age
+ * `identities` (AGE-SECRET-KEY-1...). At least one MUST be given; identities are tried first.
+ */
+export interface OpenRepoOptions extends Credentials {
   storePath: string;
-  passphrase: string;
   space?: string;
   readOnly?: boolean;
   threads?: number;
@@ -95,12 +103,42 @@ export class Repo {
     readonly blockSize: number,
     readonly store: Store,
     readonly readOnly: boolean,
-    private readonly keys: SpaceKeys,
+    /** Undefined in a repo opened by a share: it reads one folder with the keys its entries carry. */
+    private readonly spaceKeys: SpaceKeys | undefined,
     private readonly pool: CodecPool,
   ) {
     this.dataNs = { space, kind: 'data' };
     this.metaNs = { space, kind: 'meta' };
     this.refNs = { space, kind: 'ref' };
+  }
+
+  /** The space's keys; a repo opened by a share has none and may only read through entries' keys. */
+  private get keys(): SpaceKeys {
+    if (this.spaceKeys === undefined) {
+      throw new FragfsError('NOT_PERMITTED', `a share opens one folder of the store at ${this.storePath}, read-only, and nothing else`);
+    }
+    return this.spaceKeys;
+  }
+
+  /** Whether this repo holds the space's keys (false: opened by a share). */
+  get hasSpaceKeys(): boolean {
+    return this.spaceKeys !== undefined;
+  }
+
+  /**
+   * A read-only repo of `space` that holds none of the space's keys: what a share link opens. It reads
+   * dir and manifest objects with the keys their entries carry (metadata version 3), data blocks with
+   * their extents' keys, and finds packed fragments with `packIndexKey`.
+   */
+  static async openShare(o: { storePath: string; space: string; packIndexKey: Uint8Array; threads?: number }): Promise<Repo> {
+    const storePath = storeLocation(o.storePath);
+    const space = checkSpace(o.space);
+    const config = await Repo.checkExists(storePath, space);
+    const spaceConfig = config.spaces[space]!;
+    const store = withPacksByIndexKey(await openBackend(config.backend, storePath, { readOnly: true }), space, o.packIndexKey, undefined);
+    // The pool decodes with each block's own key; its convergence secret is never used to read.
+    const pool = new CodecPool({ convergenceSecret: new Uint8Array(32), ...(o.threads === undefined ? {} : { threads: o.threads }) });
+    return new Repo(storePath, space, spaceConfig.blockSize, store, true, undefined, pool);
   }
 
   /**
@@ -174,6 +212,7 @@ export class Repo {
       ...(o.kdfCost === undefined ? {} : { kdfCost: o.kdfCost }),
       ...(convergenceSecret ? { convergenceSecret } : {}),
       ...(o.packs === false ? {} : { packs: packSettingsFor(backend) }),
+      ...(o.recoveryKey === undefined ? {} : { recoveryKey: o.recoveryKey }),
     });
     // The new space is authenticated (layout 2); spaces already there keep their own layout.
     const next: StoreConfig = config ?? { fragfs: STORE_FORMAT_VERSION, backend, spaces: {} };
@@ -204,7 +243,15 @@ export class Repo {
     const space = checkSpace(o.space ?? DEFAULT_SPACE);
     const config = await Repo.checkExists(storePath, space);
     const spaceConfig = config.spaces[space]!;
-    const unlocked = await unlockSpace(config, space, o.passphrase, storePath);
+    if (o.passphrase === undefined && (o.identities ?? []).length === 0) {
+      throw new FragfsError('NO_PASSPHRASE', `nothing to open the store at ${storePath} with: no passphrase and no identity`);
+    }
+    const unlocked = await unlockSpace(
+      config,
+      space,
+      { ...(o.passphrase === undefined ? {} : { passphrase: o.passphrase }), ...(o.identities ? { identities: o.identities } : {}) },
+      storePath,
+    );
     const keys = unlocked.keys;
     if (!o.readOnly) {
       // A store written by an older fragfs, or copied without its modes, becomes private the first
@@ -291,8 +338,16 @@ export class Repo {
   }
 
   async putMeta(obj: MetaObject): Promise<string> {
+    return (await this.putMetaKeyed(obj)).id;
+  }
+
+  /**
+   * Stores a metadata object; returns its id and, for a dir or manifest object of version 3, its own
+   * key, which the entry that names it MUST carry (dirKey, pageKeys) so a share can read it.
+   */
+  async putMetaKeyed(obj: MetaObject): Promise<{ id: string; key?: Uint8Array }> {
     this.writable();
-    const { id, bytes } = encodeMeta(obj, this.keys);
+    const { id, bytes, key } = encodeMeta(obj, this.keys);
     // The pin (if gc condemned it) comes before the look: see src/gc/gc-guard.ts.
     const pinned = (await (await this.writerGuard())?.hold('meta', id)) ?? false;
     // A remote service answers a lookup in a round trip, as a put: there the put goes at once
@@ -300,7 +355,31 @@ export class Repo {
     if (pinned || this.store.backend === 'object' || this.store.dedupesPuts === true || !(await this.store.has(this.metaNs, id))) {
       await this.storePut(this.metaNs, id, bytes, pinned);
     }
-    return id;
+    return key === undefined ? { id } : { id, key };
+  }
+
+  /**
+   * The own key of stored meta fragment `id` (metadata version 3 dirs and manifests), read from the
+   * fragment with the space's keys; undefined for one sealed under the space's metadata key. For
+   * writers that name a fragment they did not just write (a snapshot reusing a cached folder).
+   */
+  async metaKeyOf(id: string, where?: string): Promise<Uint8Array | undefined> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.store.get(this.metaNs, id);
+    } catch (e) {
+      throw withWhere(e, where);
+    }
+    try {
+      return fragmentKeyOf(bytes, id, this.keys);
+    } catch (e) {
+      throw withWhere(e, where);
+    }
+  }
+
+  /** The key of this space's pack indexes: what a share needs, beside its entry, to find fragments. */
+  packIndexKey(): Uint8Array {
+    return packIndexKeyOf(this.keys.masterKey);
   }
 
   /**
@@ -324,7 +403,8 @@ export class Repo {
     return this.guard;
   }
 
-  async getMeta<K extends MetaObject['kind']>(id: string, kind: K, where?: string): Promise<MetaOf<K>> {
+  /** `key`: the fragment's own key, from the entry naming it (dirKey, pageKeys); a share has nothing else. */
+  async getMeta<K extends MetaObject['kind']>(id: string, kind: K, where?: string, key?: Uint8Array): Promise<MetaOf<K>> {
     let bytes: Uint8Array;
     try {
       bytes = await this.store.get(this.metaNs, id);
@@ -333,7 +413,7 @@ export class Repo {
     }
     let obj: MetaObject;
     try {
-      obj = decodeMeta(bytes, id, this.keys);
+      obj = decodeMeta(bytes, id, { ...(this.spaceKeys ? { space: this.spaceKeys } : {}), ...(key ? { fragmentKey: key } : {}) });
     } catch (e) {
       throw withWhere(e, where);
     }

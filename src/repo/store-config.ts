@@ -4,6 +4,8 @@
 // changed outside fragfs is BAD_STORE naming it); writing is atomic (temp file, fsync, rename, fsync
 // of the folder).
 
+import { reachableIdentities } from '../people/groups.js';
+import type { PeopleSpace } from '../people/people-config.js';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -15,7 +17,22 @@ import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, checkBlockSize } from '../codec/block-s
 import { derivePassphraseKey, kdfParamsProblem, newKdfParams, passphraseBytes, type KdfParams } from './passphrase-kdf.js';
 import { packSettingsProblem, type PackSettings } from '../pack/pack-settings.js';
 import { paritySettingsProblem, type ParitySettings } from '../parity/parity-settings.js';
-import { changedField, computeConfigMac, type AuthenticatedValues, type ConfigMac } from './config-mac.js';
+import { changedField, computeConfigMac, sameTag, tagOfLines, type AuthenticatedValues, type ConfigMac } from './config-mac.js';
+import { looksLikeRecoveryKey, parseRecoveryKey } from '../people/recovery-key.js';
+import {
+  LEGACY_FIRST_SLOT_ID,
+  makeRecoverySlot,
+  newSlotId,
+  slotLines,
+  slotsProblem,
+  tryIdentities,
+  tryPassphrase,
+  tryRecoveryKey,
+  type FirstSlot,
+  type KeySlot,
+  type SlotCandidate,
+  type SlotType,
+} from '../people/key-slots.js';
 import {
   CONVERGENCE_SECRET_AAD,
   MASTER_KEY_AAD,
@@ -72,6 +89,13 @@ export interface SpaceConfig {
    * stripes of up to k objects with m parity objects. Outside the tags, like `packs`.
    */
   parity?: ParitySettings;
+  /**
+   * Id, time and sealed label of the first passphrase (`kdf`/`masterKey`). Absent: its id is
+   * LEGACY_FIRST_SLOT_ID and its time `createdMs`. Covered by the `slots` tag.
+   */
+  firstSlot?: FirstSlot;
+  /** More ways in (src/people/key-slots.ts); only in an authenticated entry, covered by the `slots` tag. */
+  slots?: KeySlot[];
 }
 
 export interface StoreConfig {
@@ -111,6 +135,9 @@ export function spaceConfigProblem(s: unknown): string | undefined {
     const p = paritySettingsProblem(c.parity);
     if (p !== undefined) return p;
   }
+  const sp = slotsProblem(c.firstSlot, c.slots);
+  if (sp !== undefined) return sp;
+  if ((c.firstSlot !== undefined || c.slots !== undefined) && c.mac === undefined) return 'key slots in an entry without mac';
   if (c.mac !== undefined) {
     if (typeof c.mac !== 'object' || c.mac === null || Array.isArray(c.mac)) return 'mac is not an object';
     for (const [field, tag] of Object.entries(c.mac)) {
@@ -235,6 +262,8 @@ export interface CreateSpaceOptions {
   convergenceSecret?: Uint8Array;
   /** The space writes packs (src/pack). */
   packs?: PackSettings;
+  /** A recovery key (formatRecoveryKey) that opens the space too: a recovery slot is made for it. */
+  recoveryKey?: string;
 }
 
 /**
@@ -256,6 +285,9 @@ export async function createSpaceConfig(o: CreateSpaceOptions): Promise<{ space:
     storeId: randomBytes(16).toString('hex'),
     convergenceId: convergenceIdOf(keys.convergenceSecret),
     ...(o.packs ? { packs: o.packs } : {}),
+    ...(o.recoveryKey === undefined
+      ? {}
+      : { slots: [makeRecoverySlot({ masterKey: keys.masterKey, space: o.space, id: newSlotId([]), recoveryKey: o.recoveryKey })] }),
   };
   return { space: withMac(entry, o.space, keys.masterKey, { fragfs: STORE_FORMAT_VERSION, backend: o.backend }), keys };
 }
@@ -283,14 +315,51 @@ function authenticatedValues(entry: SpaceConfig, g: StoreGlobals): Authenticated
 /** `entry` with fresh tags for space `space` of a store with globals `g`. Its master key MUST be sealed with MASTER_KEY_AAD_V2. */
 export function withMac(entry: SpaceConfig, space: string, masterKey: Uint8Array, g: StoreGlobals): SpaceConfig {
   const { mac: _old, ...rest } = entry;
-  return { ...rest, mac: computeConfigMac(masterKey, space, authenticatedValues(rest, g)) };
+  const mac: ConfigMac = computeConfigMac(masterKey, space, authenticatedValues(rest, g));
+  if (hasSlots(rest)) mac.slots = slotsTag(masterKey, space, rest);
+  return { ...rest, mac };
+}
+
+function hasSlots(entry: SpaceConfig): boolean {
+  return entry.firstSlot !== undefined || entry.slots !== undefined;
+}
+
+function slotsTag(masterKey: Uint8Array, space: string, entry: SpaceConfig): string {
+  return tagOfLines(masterKey, space, slotLines(entry.firstSlot, entry.slots));
+}
+
+/**
+ * The first field of an authenticated entry whose tag `masterKey` does not confirm (the `slots` tag
+ * included when the entry has slots), or undefined when all do.
+ */
+export function unconfirmedField(entry: SpaceConfig, space: string, masterKey: Uint8Array, g: StoreGlobals): string | undefined {
+  const changed = changedField(masterKey, space, authenticatedValues(entry, g), entry.mac ?? {});
+  if (changed !== undefined) return changed;
+  if (hasSlots(entry) && !sameTag(entry.mac?.slots, slotsTag(masterKey, space, entry))) return 'slots';
+  if (!hasSlots(entry) && entry.mac?.slots !== undefined) return 'slots (removed)';
+  return undefined;
+}
+
+/** What opens a space: a passphrase (or the recovery key, told apart by its form), age identities, or both. */
+export interface Credentials {
+  passphrase?: string;
+  /** AGE-SECRET-KEY-1... strings; tried on the recipient slots before any passphrase. */
+  identities?: readonly string[];
+}
+
+/** The slots of a space as `key list` shows them: the first passphrase first. */
+export function firstSlotOf(entry: SpaceConfig): FirstSlot {
+  return entry.firstSlot ?? { id: LEGACY_FIRST_SLOT_ID, createdMs: entry.createdMs };
 }
 
 /** An unlocked space: its keys, and what re-sealing its master key needs. */
 export interface UnlockedSpace {
   keys: SpaceKeys;
-  /** The passphrase key (scrypt output) that seals the master key. */
-  kek: Uint8Array;
+  /** The passphrase key (scrypt output) that seals the master key in `kdf`/`masterKey`, when that is what opened. */
+  kek?: Uint8Array;
+  /** The id of the slot that opened (the first passphrase's is firstSlotOf(entry).id) and its type. */
+  slotId: string;
+  slotType: SlotType;
   /** Whether the entry is authenticated (layout 2); a layout 1 entry is upgraded by `authenticateSpace`. */
   authenticated: boolean;
 }
@@ -304,18 +373,24 @@ function changedOutside(where: { storePath: string; space: string }, field: stri
 }
 
 /**
- * The keys of space `space` of `cfg`. BAD_PASSPHRASE when `passphrase` does not open the master key;
- * after it did, BAD_STORE "fragfs.json was changed outside fragfs (field ...)" when a tag does not
- * match (or the entry was turned from layout 2 into layout 1), and BAD_STORE when the config is
- * damaged (including a convergence secret that does not match its id).
+ * The keys of space `space` of `cfg`, opened with `credentials` (a string is a passphrase).
+ * Identities are tried on the recipient slots first; then a passphrase that has the recovery key's
+ * form on the recovery slots (no KDF); then the passphrase on the first passphrase (`kdf`/
+ * `masterKey`) and on every other passphrase slot (one scrypt each). A master key a slot gives up
+ * is used only once the entry's tags confirm it.
+ * BAD_IDENTITY when identities alone were given and none opens a slot, BAD_PASSPHRASE otherwise when
+ * nothing opens; BAD_STORE "fragfs.json was changed outside fragfs (field ...)" when a slot opened
+ * but a tag does not match (or the entry was turned from layout 2 into layout 1), and BAD_STORE
+ * when the config is damaged (including a convergence secret that does not match its id).
  */
 export async function unlockSpace(
   cfg: StoreConfig,
   space: string,
-  passphrase: string,
+  credentials: string | Credentials,
   storePath: string,
 ): Promise<UnlockedSpace> {
   const where = { storePath, space };
+  const creds: Credentials = typeof credentials === 'string' ? { passphrase: credentials } : credentials;
   const entry = cfg.spaces[space];
   if (entry === undefined) {
     const known = Object.keys(cfg.spaces).join(', ') || 'none';
@@ -327,36 +402,87 @@ export async function unlockSpace(
       path: storePath,
     });
   }
-  if (typeof passphrase !== 'string' || passphrase.length === 0) {
+  const identities = creds.identities ?? [];
+  const passphrase = creds.passphrase;
+  if (identities.length === 0 && (typeof passphrase !== 'string' || passphrase.length === 0)) {
     throw new FragfsError('BAD_PASSPHRASE', `an empty passphrase does not open the store at ${storePath} (space ${space})`, {
       path: storePath,
     });
   }
-  const kek = await derivePassphraseKey(passphrase, entry.kdf);
   const authenticated = entry.mac !== undefined;
-  const masterKey = unsealKey(kek, entry.masterKey, authenticated ? MASTER_KEY_AAD_V2 : MASTER_KEY_AAD);
-  if (masterKey === undefined) {
-    // The other layout's seal opening means the passphrase was right and the entry was relabelled.
-    if (unsealKey(kek, entry.masterKey, authenticated ? MASTER_KEY_AAD : MASTER_KEY_AAD_V2) !== undefined) {
-      throw changedOutside(where, authenticated ? 'mac' : 'mac (removed)');
+  const slots = entry.slots ?? [];
+  const first = firstSlotOf(entry);
+  /** The first tag a candidate failed: it opened a slot, so the entry, not the credential, is wrong. */
+  let failed: string | undefined;
+  const confirmed = (masterKey: Uint8Array): boolean => {
+    if (!authenticated) return true;
+    const changed = unconfirmedField(entry, space, masterKey, cfg);
+    failed ??= changed;
+    return changed === undefined;
+  };
+  let opened: { masterKey: Uint8Array; slotId: string; slotType: SlotType; kek?: Uint8Array } | undefined;
+  const pick = (found: SlotCandidate[]) => {
+    const c = found.find((f) => confirmed(f.masterKey));
+    if (c) opened = { masterKey: c.masterKey, slotId: c.slot.id, slotType: c.slot.type };
+  };
+
+  // A member of a group a slot is sealed to opens it with the group's identities, which their own
+  // reach through the groups' boxes (src/people/groups.ts).
+  const groups = (entry as PeopleSpace).groups;
+  if (identities.length > 0) pick(await tryIdentities(slots, groups === undefined ? identities : await reachableIdentities(entry, identities)));
+  let mistypedRecovery = false;
+  if (opened === undefined && typeof passphrase === 'string' && passphrase.length > 0) {
+    if (looksLikeRecoveryKey(passphrase)) {
+      mistypedRecovery = parseRecoveryKey(passphrase) === undefined;
+      pick(tryRecoveryKey(slots, passphrase));
     }
-    throw new FragfsError('BAD_PASSPHRASE', `wrong passphrase for the store at ${storePath} (space ${space})`, {
+    if (opened === undefined) {
+      const kek = await derivePassphraseKey(passphrase, entry.kdf);
+      const masterKey = unsealKey(kek, entry.masterKey, authenticated ? MASTER_KEY_AAD_V2 : MASTER_KEY_AAD);
+      if (masterKey === undefined) {
+        // The other layout's seal opening means the passphrase was right and the entry was relabelled.
+        if (unsealKey(kek, entry.masterKey, authenticated ? MASTER_KEY_AAD : MASTER_KEY_AAD_V2) !== undefined) {
+          throw changedOutside(where, authenticated ? 'mac' : 'mac (removed)');
+        }
+      } else if (confirmed(masterKey)) {
+        opened = { masterKey, slotId: first.id, slotType: 'passphrase', kek };
+      }
+    }
+    if (opened === undefined) pick(await tryPassphrase(slots, passphrase));
+  }
+  if (opened === undefined) {
+    if (failed !== undefined) throw changedOutside(where, failed);
+    if (identities.length > 0 && passphrase === undefined) {
+      throw new FragfsError('BAD_IDENTITY', `no key of the store at ${storePath} (space ${space}) is sealed to the given identity`, {
+        path: storePath,
+      });
+    }
+    const hint = mistypedRecovery ? ' (it has the form of a recovery key, but a character is mistyped)' : '';
+    throw new FragfsError('BAD_PASSPHRASE', `wrong passphrase for the store at ${storePath} (space ${space})${hint}`, {
       path: storePath,
     });
   }
-  if (authenticated) {
-    const changed = changedField(masterKey, space, authenticatedValues(entry, cfg), entry.mac!);
-    if (changed !== undefined) throw changedOutside(where, changed);
-  }
-  const convergenceSecret = unsealKey(convergenceWrapKey(masterKey), entry.convergenceSecret, CONVERGENCE_SECRET_AAD);
-  if (convergenceSecret === undefined || convergenceIdOf(convergenceSecret) !== entry.convergenceId) {
+  const masterKey = opened.masterKey;
+  const convergenceSecret = unlockConvergence(masterKey, entry);
+  if (convergenceSecret === undefined) {
     throw new FragfsError(
       'BAD_STORE',
       `the convergence secret of space ${space} in ${storePath} is damaged (the passphrase was right)`,
       { path: storePath },
     );
   }
-  return { keys: deriveSpaceKeys(masterKey, convergenceSecret), kek, authenticated };
+  return {
+    keys: deriveSpaceKeys(masterKey, convergenceSecret),
+    ...(opened.kek === undefined ? {} : { kek: opened.kek }),
+    authenticated,
+    slotId: opened.slotId,
+    slotType: opened.slotType,
+  };
+}
+
+function unlockConvergence(masterKey: Uint8Array, entry: SpaceConfig): Uint8Array | undefined {
+  const secret = unsealKey(convergenceWrapKey(masterKey), entry.convergenceSecret, CONVERGENCE_SECRET_AAD);
+  return secret !== undefined && convergenceIdOf(secret) === entry.convergenceId ? secret : undefined;
 }
 
 /**
@@ -364,6 +490,8 @@ export async function unlockSpace(
  * MASTER_KEY_AAD_V2 (a fresh nonce) and tags for a store of version STORE_FORMAT_VERSION.
  */
 export function authenticateSpace(entry: SpaceConfig, space: string, unlocked: UnlockedSpace, backend: BackendName): SpaceConfig {
+  // A layout 1 entry has no slots: only its first passphrase opens it, so the kek is there.
+  if (unlocked.kek === undefined) throw new FragfsError('INVALID', 'a layout 1 space is authenticated with the key of its passphrase');
   const resealed: SpaceConfig = { ...entry, masterKey: sealKey(unlocked.kek, unlocked.keys.masterKey, MASTER_KEY_AAD_V2) };
   return withMac(resealed, space, unlocked.keys.masterKey, { fragfs: STORE_FORMAT_VERSION, backend });
 }

@@ -57,7 +57,7 @@ export async function readDirEntries(repo: Repo, entry: Entry, where: string): P
   if (entry.type !== 'dir' || entry.dir === undefined) {
     throw new FragfsError('NOT_DIR', `${where} is not a folder`, { path: where });
   }
-  return (await repo.getMeta(entry.dir, 'dir', where)).entries;
+  return (await repo.getMeta(entry.dir, 'dir', where, entry.dirKey)).entries;
 }
 
 /** Follows `path` (components) from the root entry; symlinks inside the tree are not followed. */

@@ -18,13 +18,33 @@ import { compareNames, showName } from '../fragment/names.js';
 import type { Repo } from './repo.js';
 
 /** Content fields of a file entry for these extents: inline when few, else manifest pages. */
-export async function fileContent(repo: Repo, extents: Extent[]): Promise<Pick<Entry, 'blocks' | 'pages'>> {
+export async function fileContent(repo: Repo, extents: Extent[]): Promise<FileContent> {
   if (extents.length <= MANIFEST_INLINE_MAX) return { blocks: extents };
   const pages: string[] = [];
+  const pageKeys: Uint8Array[] = [];
   for (let i = 0; i < extents.length; i += MANIFEST_PAGE_MAX) {
-    pages.push(await repo.putMeta({ kind: 'manifest', v: META_VERSION, blocks: extents.slice(i, i + MANIFEST_PAGE_MAX) }));
+    const { id, key } = await repo.putMetaKeyed({ kind: 'manifest', v: META_VERSION, blocks: extents.slice(i, i + MANIFEST_PAGE_MAX) });
+    pages.push(id);
+    if (key !== undefined) pageKeys.push(key);
   }
-  return { pages };
+  return pageKeys.length === pages.length ? { pages, pageKeys } : { pages };
+}
+
+/** The content fields of a file entry: inline extents, or manifest pages with their keys. */
+export type FileContent = Pick<Entry, 'blocks' | 'pages' | 'pageKeys'>;
+
+/** A folder's dir object as its parent entry names it: the id and (metadata version 3) its key. */
+export interface DirRef {
+  id: string;
+  key?: Uint8Array;
+}
+
+/** Sets `e`'s dir fields to name `d`. */
+export function setDir(e: Entry, d: DirRef): Entry {
+  e.dir = d.id;
+  if (d.key === undefined) delete e.dirKey;
+  else e.dirKey = d.key;
+  return e;
 }
 
 /**
@@ -49,8 +69,8 @@ export async function readExtents(repo: Repo, entry: Entry, where?: string): Pro
   if (!entry.pages) return [];
   const out: Extent[] = [];
   let end = 0;
-  for (const id of entry.pages) {
-    const page = await repo.getMeta(id, 'manifest', where);
+  for (const [i, id] of entry.pages.entries()) {
+    const page = await repo.getMeta(id, 'manifest', where, entry.pageKeys?.[i]);
     for (const x of page.blocks) {
       const bad =
         x.offset < end
@@ -71,15 +91,15 @@ export async function readExtents(repo: Repo, entry: Entry, where?: string): Pro
   return out;
 }
 
-/** Stores a directory (entries sorted by the bytes of their names) and returns its meta id. */
-export async function writeDir(repo: Repo, entries: Entry[]): Promise<string> {
+/** Stores a directory (entries sorted by the bytes of their names) and returns its meta id and key. */
+export async function writeDir(repo: Repo, entries: Entry[]): Promise<DirRef> {
   const sorted = [...entries].sort((a, b) => compareNames(a.name, b.name));
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i - 1]!.name.equals(sorted[i]!.name)) {
       throw new FragfsError('EXISTS', `two entries named ${showName(sorted[i]!.name)} in one directory`);
     }
   }
-  return repo.putMeta({ kind: 'dir', v: META_VERSION, entries: sorted });
+  return repo.putMetaKeyed({ kind: 'dir', v: META_VERSION, entries: sorted });
 }
 
 export interface SnapshotInfo {

@@ -66,7 +66,7 @@ export class LiveImport {
         xattrs: root.xattrs?.length ?? 0,
       });
       for (const x of root.xattrs ?? []) this.state.putXattr(ROOT_INO, x.name, x.value);
-      this.state.putDirCache(ROOT_INO, { id: root.dir!, ...totals });
+      this.state.putDirCache(ROOT_INO, { id: root.dir!, ...(root.dirKey ? { key: root.dirKey } : {}), ...totals });
     });
     return totals;
   }
@@ -123,7 +123,7 @@ export class LiveImport {
         this.state.putEntry(ino, e.name, child, fmt);
         for (const x of e.xattrs ?? []) this.state.putXattr(child, x.name, x.value);
         for (const { blockNo, ref } of content?.extents ?? []) this.state.putExtent(child, blockNo, ref);
-        if (e.pages) this.state.putContentCache(child, { pages: e.pages });
+        if (e.pages) this.state.putContentCache(child, e.pageKeys ? { pages: e.pages, pageKeys: e.pageKeys } : { pages: e.pages });
         if (e.type === 'dir' && e.dir !== undefined) subdirs.push({ ino: child, entry: e });
       }
     });
@@ -138,7 +138,7 @@ export class LiveImport {
         totals.files += t.files;
         totals.dirs += t.dirs + 1;
         totals.bytes += t.bytes;
-        const v: DirCacheValue = { id: entry.dir!, ...t };
+        const v: DirCacheValue = { id: entry.dir!, ...(entry.dirKey ? { key: entry.dirKey } : {}), ...t };
         this.state.putDirCache(child, v);
       }
       const rec = this.state.getInode(ino)!;

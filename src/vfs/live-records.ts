@@ -133,36 +133,65 @@ export function decodeNumber(b: Buffer): number {
 /** Cached result of serializing one directory (valid while nothing below it changed). */
 export interface DirCacheValue {
   id: string;
+  /** The dir object's own key (metadata version 3); absent for one sealed under the space's key. */
+  key?: Uint8Array;
   files: number;
   dirs: number;
   bytes: number;
 }
 
-/** Dir cache: meta id (32), files f64, dirs f64, bytes f64. */
+/** Dir cache: meta id (32), files f64, dirs f64, bytes f64, then the dir's own key (32) when it has one. */
 export function encodeDirCache(v: DirCacheValue): Buffer {
-  const b = Buffer.allocUnsafe(56);
+  const b = Buffer.allocUnsafe(v.key === undefined ? 56 : 88);
   b.write(v.id, 0, 32, 'hex');
   b.writeDoubleBE(v.files, 32);
   b.writeDoubleBE(v.dirs, 40);
   b.writeDoubleBE(v.bytes, 48);
+  if (v.key !== undefined) b.set(v.key, 56);
   return b;
 }
 
 export function decodeDirCache(b: Buffer): DirCacheValue {
-  if (b.length !== 56) throw bad('directory cache');
-  return { id: b.toString('hex', 0, 32), files: b.readDoubleBE(32), dirs: b.readDoubleBE(40), bytes: b.readDoubleBE(48) };
+  if (b.length !== 56 && b.length !== 88) throw bad('directory cache');
+  const v: DirCacheValue = { id: b.toString('hex', 0, 32), files: b.readDoubleBE(32), dirs: b.readDoubleBE(40), bytes: b.readDoubleBE(48) };
+  if (b.length === 88) v.key = new Uint8Array(b.subarray(56, 88));
+  return v;
 }
 
-/** Content cache: the meta ids of a large file's manifest pages (32 bytes each). */
-export function encodePages(pages: readonly string[]): Buffer {
-  const b = Buffer.allocUnsafe(32 * pages.length);
-  pages.forEach((p, i) => b.write(p, 32 * i, 32, 'hex'));
+/** Tag of a content cache record that holds each page's key after its id (length 1 + 64n). */
+const PAGES_WITH_KEYS = 0x01;
+
+/**
+ * Content cache: the meta ids of a large file's manifest pages, 32 bytes each (records written before
+ * pages had keys), or the tag 0x01 then id (32) || key (32) per page.
+ */
+export function encodePages(pages: readonly string[], pageKeys?: readonly Uint8Array[]): Buffer {
+  if (pageKeys === undefined) {
+    const b = Buffer.allocUnsafe(32 * pages.length);
+    pages.forEach((p, i) => b.write(p, 32 * i, 32, 'hex'));
+    return b;
+  }
+  const b = Buffer.allocUnsafe(1 + 64 * pages.length);
+  b[0] = PAGES_WITH_KEYS;
+  pages.forEach((p, i) => {
+    b.write(p, 1 + 64 * i, 32, 'hex');
+    b.set(pageKeys[i]!, 1 + 64 * i + 32);
+  });
   return b;
 }
 
-export function decodePages(b: Buffer): string[] {
+export function decodePages(b: Buffer): { pages: string[]; pageKeys?: Uint8Array[] } {
+  if (b.length % 32 === 1 && b[0] === PAGES_WITH_KEYS && b.length > 1 && (b.length - 1) % 64 === 0) {
+    const pages: string[] = [];
+    const pageKeys: Uint8Array[] = [];
+    for (let o = 1; o < b.length; o += 64) {
+      pages.push(b.toString('hex', o, o + 32));
+      pageKeys.push(new Uint8Array(b.subarray(o + 32, o + 64)));
+    }
+    return { pages, pageKeys };
+  }
   if (b.length === 0 || b.length % 32 !== 0) throw bad('content cache');
-  const out: string[] = [];
-  for (let o = 0; o < b.length; o += 32) out.push(b.toString('hex', o, o + 32));
-  return out;
+  const pages: string[] = [];
+  for (let o = 0; o < b.length; o += 32) pages.push(b.toString('hex', o, o + 32));
+  return { pages };
 }

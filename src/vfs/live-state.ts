@@ -38,6 +38,8 @@ export type { DirCacheValue } from './live-records.js';
 /** What the snapshot cache keeps of a large file: its manifest pages. */
 export interface FileContentCache {
   pages: string[];
+  /** Each page's own key (metadata version 3); absent in records written before pages had keys. */
+  pageKeys?: Uint8Array[];
 }
 
 /** Version of the live state's layout (the `format` database); a reader refuses another. */
@@ -487,11 +489,11 @@ export class LiveState {
 
   getContentCache(ino: number, rtx?: Transaction): FileContentCache | undefined {
     const v = this.getSealed(this.crypto.index(Kind.CONTENT_CACHE, ino), rtx);
-    return v === undefined ? undefined : { pages: decodePages(v) };
+    return v === undefined ? undefined : decodePages(v);
   }
 
   putContentCache(ino: number, v: FileContentCache): void {
-    this.putSealed(this.crypto.index(Kind.CONTENT_CACHE, ino), encodePages(v.pages));
+    this.putSealed(this.crypto.index(Kind.CONTENT_CACHE, ino), encodePages(v.pages, v.pageKeys));
   }
 
   /**

@@ -8,7 +8,7 @@ import { statfs as fsStatfs } from 'node:fs/promises';
 import { localFolderOf } from '../remote/store-site.js';
 import { FragfsError } from '../errors.js';
 import { compareNames, NAME_MAX_BYTES } from '../fragment/names.js';
-import type { DirObject, Entry, Extent, SnapshotObject } from '../fragment/tree-format.js';
+import { META_VERSION, type DirObject, type Entry, type Extent, type SnapshotObject } from '../fragment/tree-format.js';
 import type { Repo } from '../repo/repo.js';
 import { readExtents } from '../repo/tree-writer.js';
 import { BlockCache, DEFAULT_CACHE_BYTES } from './block-cache.js';
@@ -29,6 +29,12 @@ export interface SnapshotVfsOptions {
   readAheadBytes?: number;
   /** Bytes of decoded directories kept in memory (default DEFAULT_META_CACHE_BYTES). */
   metaCacheBytes?: number;
+}
+
+/** A numbered folder: its dir object's id and, when its entry carries it, its own key. */
+interface SlotDir {
+  id: string;
+  key?: Uint8Array;
 }
 
 interface DirView {
@@ -81,7 +87,7 @@ export class SnapshotVfs implements Vfs {
    * reused: one is dropped when the kernel forgets its directory (every name it held below it is gone
    * by then: a dentry holds its parent), and the directory gets a new one if it is reached again.
    */
-  private readonly slotIds = new Map<number, string>();
+  private readonly slotIds = new Map<number, SlotDir>();
   private nextSlot = 0;
   private readonly slotOfDir = new Map<number, number>();
   /** How many references the kernel holds on each directory inode given a slot (lookups, listed entries). */
@@ -116,12 +122,33 @@ export class SnapshotVfs implements Vfs {
     return new SnapshotVfs(o.repo, o.key, snap, o);
   }
 
+  /**
+   * A read-only view of one folder given by its entry (a share: its repo holds no space keys and
+   * reads each folder with the key its parent's entry carries). `label` stands for the meta key in
+   * messages; `totals` are what statfs shows.
+   */
+  static openEntry(o: Omit<SnapshotVfsOptions, 'key'> & { root: Entry; label: string; totals?: { files: number; dirs: number } }): SnapshotVfs {
+    const snap: SnapshotObject = {
+      kind: 'snapshot',
+      v: META_VERSION,
+      createdMs: 0,
+      source: [],
+      hostname: '',
+      blockSize: o.repo.blockSize,
+      root: o.root,
+      files: o.totals?.files ?? 0,
+      dirs: o.totals?.dirs ?? 0,
+      logicalBytes: 0,
+    };
+    return new SnapshotVfs(o.repo, o.label, snap, { ...o, key: o.label });
+  }
+
   // --- the tree
 
-  private async dirView(id: string, ino: number): Promise<DirView> {
+  private async dirView(id: string, ino: number, key: Uint8Array | undefined): Promise<DirView> {
     const hit = this.dirs.get(id);
     if (hit) return hit;
-    const obj = await this.repo.getMeta(id, 'dir', where(ino));
+    const obj = await this.repo.getMeta(id, 'dir', where(ino), key);
     if (obj.entries.length >= SLOT_ENTRIES) {
       throw new FragfsError('CORRUPT', `directory fragment ${id} holds ${obj.entries.length} entries, more than a mount can number`, { fragmentId: id });
     }
@@ -137,7 +164,7 @@ export class SnapshotVfs implements Vfs {
     if (slot === undefined) {
       if (e.type !== 'dir' || e.dir === undefined) throw new FragfsError('NOT_DIR', `${where(ino)}: not a directory`);
       slot = this.nextSlot++;
-      this.slotIds.set(slot, e.dir);
+      this.slotIds.set(slot, e.dirKey === undefined ? { id: e.dir } : { id: e.dir, key: e.dirKey });
       this.slotOfDir.set(ino, slot);
     }
     return slot;
@@ -157,9 +184,9 @@ export class SnapshotVfs implements Vfs {
     if (ino === ROOT_INO) return this.snap.root;
     const n = ino - FIRST_INO;
     const slot = Math.floor(n / SLOT_ENTRIES);
-    const id = Number.isSafeInteger(n) && n >= 0 ? this.slotIds.get(slot) : undefined;
-    if (id === undefined) throw new FragfsError('NOT_FOUND', `${where(ino)}: no such inode in this snapshot`);
-    const e = (await this.dirView(id, ino)).obj.entries[n % SLOT_ENTRIES];
+    const d = Number.isSafeInteger(n) && n >= 0 ? this.slotIds.get(slot) : undefined;
+    if (d === undefined) throw new FragfsError('NOT_FOUND', `${where(ino)}: no such inode in this snapshot`);
+    const e = (await this.dirView(d.id, ino, d.key)).obj.entries[n % SLOT_ENTRIES];
     if (!e) throw new FragfsError('NOT_FOUND', `${where(ino)}: no such inode in this snapshot`);
     return e;
   }
@@ -168,13 +195,14 @@ export class SnapshotVfs implements Vfs {
     const e = await this.entryOf(ino);
     if (e.type !== 'dir' || e.dir === undefined) throw new FragfsError('NOT_DIR', `${where(ino)}: not a directory`);
     const slot = this.slotOf(ino, e);
-    return { slot, view: await this.dirView(this.slotIds.get(slot)!, ino) };
+    const d = this.slotIds.get(slot)!;
+    return { slot, view: await this.dirView(d.id, ino, d.key) };
   }
 
   private async attr(ino: number, e: Entry): Promise<Attr> {
     const ms = nsToMs(e.mtimeNs);
     let nlink = e.nlink ?? 1;
-    if (e.type === 'dir' && e.dir !== undefined) nlink = 2 + (this.subdirCounts.get(e.dir) ?? (await this.dirView(e.dir, ino)).subdirs);
+    if (e.type === 'dir' && e.dir !== undefined) nlink = 2 + (this.subdirCounts.get(e.dir) ?? (await this.dirView(e.dir, ino, e.dirKey)).subdirs);
     let allocated = e.size;
     if (e.blocks) allocated = e.blocks.reduce((s, b) => s + b.plainSize, 0);
     const mode = (e.type === 'dir' ? S_IFDIR : fmtOfEntryType(e.type)) | (e.mode & 0o7777);
@@ -235,8 +263,8 @@ export class SnapshotVfs implements Vfs {
   /** Whether `ino` may be a directory, from the decoded folders at hand (unknown counts as maybe). */
   private maybeDirIno(ino: number): boolean {
     const n = ino - FIRST_INO;
-    const id = this.slotIds.get(Math.floor(n / SLOT_ENTRIES));
-    const e = id === undefined ? undefined : this.dirs.peek(id)?.obj.entries[n % SLOT_ENTRIES];
+    const d = this.slotIds.get(Math.floor(n / SLOT_ENTRIES));
+    const e = d === undefined ? undefined : this.dirs.peek(d.id)?.obj.entries[n % SLOT_ENTRIES];
     return e === undefined || e.type === 'dir';
   }
 
@@ -322,12 +350,12 @@ export class SnapshotVfs implements Vfs {
     if (ino === ROOT_INO) return;
     const n = ino - FIRST_INO;
     const slot = Math.floor(n / SLOT_ENTRIES);
-    const id = this.slotIds.get(slot);
-    if (id === undefined || !this.siblings.opened(slot)) return;
+    const d = this.slotIds.get(slot);
+    if (d === undefined || !this.siblings.opened(slot)) return;
     const first = (e: Entry) => (e.blocks?.[0]?.offset === 0 ? e.blocks[0] : undefined);
     const own = first(entry);
     if (own) this.cache.prefetch(own, where(ino));
-    const view = await this.dirView(id, ino);
+    const view = await this.dirView(d.id, ino, d.key);
     const at = n % SLOT_ENTRIES;
     for (const e of view.obj.entries.slice(at + 1, at + 1 + SIBLING_FILES)) {
       if (e.type !== 'file' || e.size === 0 || e.size > this.repo.blockSize) continue;

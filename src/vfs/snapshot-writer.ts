@@ -6,7 +6,8 @@ import type { Transaction } from 'lmdb';
 import { FragfsError } from '../errors.js';
 import { MANIFEST_INLINE_MAX, type BlockRef, type Entry, type Extent } from '../fragment/tree-format.js';
 import type { Repo } from '../repo/repo.js';
-import { fileContent, writeDir } from '../repo/tree-writer.js';
+import { fileContent, setDir, writeDir, type FileContent } from '../repo/tree-writer.js';
+import { keyedPages } from '../repo/tree-keys.js';
 import { ROOT_INO, entryTypeOf, isDir, isReg, msToNs, type InodeRecord } from './inode.js';
 import type { DirCacheValue, FileContentCache, LiveState } from './live-state.js';
 
@@ -36,7 +37,7 @@ export class SnapshotWriter {
     if (!rec) throw new FragfsError('IO', 'the live state has no root inode');
     const d = await this.dirValue(ROOT_INO);
     const root = this.baseEntry(Buffer.alloc(0), ROOT_INO, rec);
-    root.dir = d.id;
+    setDir(root, d);
     return { root, files: d.files, dirs: d.dirs, logicalBytes: d.bytes, newDirs: this.newDirs, newContent: this.newContent };
   }
 
@@ -66,7 +67,13 @@ export class SnapshotWriter {
     const cached = this.state.getDirCache(ino, this.rtx);
     if (cached) {
       await this.hold('meta', cached.id);
-      return cached;
+      // A record from before dir objects had keys: the key is read from the fragment (once; the
+      // record is not rewritten here, the next change of the folder replaces it).
+      if (cached.key !== undefined) return cached;
+      const key = await this.repo.metaKeyOf(cached.id);
+      if (key !== undefined) return { ...cached, key };
+      // A folder sealed under the space's key (imported from an earlier store version): written
+      // again below, so every keyed folder names a keyed tree (src/repo/tree-keys.ts).
     }
     const entries: Entry[] = [];
     let files = 0;
@@ -78,7 +85,7 @@ export class SnapshotWriter {
       const e = this.baseEntry(name, child, rec);
       if (isDir(rec)) {
         const sub = await this.dirValue(child);
-        e.dir = sub.id;
+        setDir(e, sub);
         files += sub.files;
         dirs += sub.dirs + 1;
         bytes += sub.bytes;
@@ -89,8 +96,8 @@ export class SnapshotWriter {
       }
       entries.push(e);
     }
-    const id = await writeDir(this.repo, entries);
-    const v: DirCacheValue = { id, files, dirs, bytes };
+    const d = await writeDir(this.repo, entries);
+    const v: DirCacheValue = { ...d, files, dirs, bytes };
     this.newDirs.set(ino, v);
     return v;
   }
@@ -123,14 +130,23 @@ export class SnapshotWriter {
     return ref === undefined ? [] : [{ blockNo: 0, ref }];
   }
 
-  private async content(ino: number, rec: InodeRecord): Promise<Pick<Entry, 'blocks' | 'pages'>> {
+  private async content(ino: number, rec: InodeRecord): Promise<FileContent> {
     const blockSize = this.repo.blockSize;
     // Only a file of more than MANIFEST_INLINE_MAX blocks can have manifest pages cached.
     if (rec.size > MANIFEST_INLINE_MAX * blockSize) {
       const cached = this.state.getContentCache(ino, this.rtx);
       if (cached) {
         for (const id of cached.pages) await this.hold('meta', id);
-        return cached;
+        if (cached.pageKeys !== undefined) return cached;
+        const keys: Uint8Array[] = [];
+        for (const id of cached.pages) {
+          const key = await this.repo.metaKeyOf(id);
+          if (key !== undefined) keys.push(key);
+        }
+        if (keys.length === cached.pages.length) return { pages: cached.pages, pageKeys: keys };
+        const keyed = await keyedPages(this.repo, cached.pages, undefined, `inode ${ino}`);
+        this.newContent.set(ino, keyed);
+        return keyed;
       }
     }
     const extents: Extent[] = [];
@@ -148,7 +164,7 @@ export class SnapshotWriter {
       extents.push({ offset, id: ref.id, key: ref.key, plainSize: ref.plainSize });
     }
     const c = await fileContent(this.repo, extents);
-    if (c.pages) this.newContent.set(ino, { pages: c.pages });
+    if (c.pages) this.newContent.set(ino, c.pageKeys ? { pages: c.pages, pageKeys: c.pageKeys } : { pages: c.pages });
     return c;
   }
 }

@@ -81,6 +81,8 @@ export const entry = (name: fc.Arbitrary<Buffer> = entryName): fc.Arbitrary<Entr
       blocks: extents(5),
       pages: fc.array(hexId, { minLength: 1, maxLength: 3 }),
       dir: hexId,
+      withKeys: fc.boolean(),
+      key: fc.uint8Array({ minLength: 32, maxLength: 32 }),
     })
     .map((r) => {
       const e: Entry = { name: r.name, type: r.type, mode: r.mode, uid: r.uid, gid: r.gid, mtimeNs: r.mtimeNs, size: r.size };
@@ -92,15 +94,21 @@ export const entry = (name: fc.Arbitrary<Buffer> = entryName): fc.Arbitrary<Entr
         if (r.type === 'file') e.nlink = 2 + (r.link % 3);
       }
       if (r.type === 'file') {
-        if (r.usePages) e.pages = r.pages;
-        else {
+        if (r.usePages) {
+          e.pages = r.pages;
+          // Version 3: pages may carry their keys (one per page).
+          if (r.withKeys) e.pageKeys = r.pages.map((_, i) => r.key.map((x) => (x + i) & 0xff));
+        } else {
           e.blocks = r.blocks;
           // Inline extents lie within the file's size (FORMAT.md 2.3.7).
           const last = r.blocks[r.blocks.length - 1];
           if (last !== undefined) e.size = Math.max(e.size, last.offset + last.plainSize);
         }
       }
-      if (r.type === 'dir') e.dir = r.dir;
+      if (r.type === 'dir') {
+        e.dir = r.dir;
+        if (r.withKeys) e.dirKey = r.key;
+      }
       return e;
     });
 

@@ -6,11 +6,12 @@ import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
 import { isFragfsError } from '../../src/errors.js';
 import { blake3, toHex } from '../../src/codec/blake3.js';
-import { decodeMeta, encodeMeta, sealMetaBody, type MetaKeys } from '../../src/fragment/meta-codec.js';
+import { decodeMeta, encodeMeta, sealMetaBody, sealOwnKeyBody, type MetaKeys } from '../../src/fragment/meta-codec.js';
 import { metaToWire } from '../../src/fragment/meta-schema.js';
 import {
   META_COMPRESSION_NONE,
   META_COMPRESSION_ZSTD,
+  META_ENCRYPTION_AES256GCM_OWN_KEY,
   META_ENCRYPTION_AES256GCM_SIV,
   META_ENCRYPTION_NONE,
   packPlain,
@@ -23,6 +24,7 @@ import { dirObject, manifestObject, metaObject, refObject, snapshotObject } from
 const keysOf = (seed: number): MetaKeys => ({
   metaKey: new Uint8Array(32).fill(seed),
   metaNonceKey: new Uint8Array(32).fill(seed + 1),
+  treeKeySecret: new Uint8Array(32).fill(seed + 2),
 });
 const KEYS = keysOf(1);
 const id64 = (b: number): string => b.toString(16).padStart(2, '0').repeat(32);
@@ -49,7 +51,15 @@ const b = (s: string) => Buffer.from(s, 'utf8');
 
 /** An encoded fragment built by hand around `wire` (a msgpack value), for read-side schema tests. */
 function forge(wire: unknown, keys: MetaKeys = KEYS, compression = META_COMPRESSION_NONE): { id: string; bytes: Uint8Array } {
-  const bytes = packSolmet({ encryption: META_ENCRYPTION_AES256GCM_SIV, compression, body: sealMetaBody(packPlain(wire), keys) });
+  // Sealed as the object's kind and version say (dir and manifest objects of version 3 under their own key).
+  const w = wire as { kind?: unknown; v?: unknown } | Map<string, unknown>;
+  const kind = w instanceof Map ? w.get('kind') : w?.kind;
+  const v = w instanceof Map ? w.get('v') : w?.v;
+  const own = (kind === 'dir' || kind === 'manifest') && typeof v === 'number' && v >= 3;
+  const x = packPlain(wire);
+  const bytes = own
+    ? packSolmet({ encryption: META_ENCRYPTION_AES256GCM_OWN_KEY, compression, body: sealOwnKeyBody(x, keys).body })
+    : packSolmet({ encryption: META_ENCRYPTION_AES256GCM_SIV, compression, body: sealMetaBody(x, keys) });
   return { id: toHex(blake3(bytes)), bytes };
 }
 
@@ -278,7 +288,7 @@ const BAD_OBJECTS: [string, () => MetaObject][] = [
   ['xattr value over 64 KiB', () => dir(file('a', { xattrs: [{ name: b('user.big'), value: Buffer.alloc(65537) }] }))],
   ['link 0', () => dir(file('a', { link: 0 }))],
   ['version 0', () => ({ ...dir(), v: 0 })],
-  ['version 3', () => ({ ...dir(), v: 3 })],
+  ['version 4', () => ({ ...dir(), v: 4 })],
   ['unknown kind', () => ({ kind: 'inode', v: META_VERSION }) as never],
   ['ref with a bad snapshot id', () => ({ kind: 'ref', v: META_VERSION, snapshot: 'abc', createdMs: 0, logicalBytes: 0 })],
   ['snapshot root named ".."', () => ({ kind: 'snapshot', v: META_VERSION, createdMs: 0, source: [], hostname: 'h', blockSize: 65536, root: file('..'), files: 0, dirs: 0, logicalBytes: 0 })],
@@ -300,7 +310,7 @@ for (const [what, make] of BAD_OBJECTS) {
   test(`read side rejects a forged bad object as CORRUPT naming it: ${what}`, (t) => {
     const { id, bytes } = forge(wire);
     const e = t.throws(() => decodeMeta(bytes, id, KEYS));
-    if (what === 'version 3') {
+    if (what === 'version 4') {
       t.true(isFragfsError(e, 'BAD_STORE'), String(e));
       t.regex(e!.message, /newer fragfs/);
     } else {

@@ -65,7 +65,7 @@ test('the body is msgpack bin8, bin16 or bin32 by length, also for Buffers and o
 });
 
 test('packSolmet rejects unknown type bytes', (t) => {
-  t.throws(() => packSolmet({ encryption: 2, compression: 0, body: new Uint8Array() }), { code: 'INVALID' } as never);
+  t.throws(() => packSolmet({ encryption: 3, compression: 0, body: new Uint8Array() }), { code: 'INVALID' } as never);
   t.throws(() => packSolmet({ encryption: 0, compression: 7, body: new Uint8Array() }), { code: 'INVALID' } as never);
 });
 
@@ -80,7 +80,7 @@ const MALFORMED: [string, Uint8Array][] = [
   ['wrong magic', packPlain(['SOLFIL', 0, 0, new Uint8Array(3)])],
   ['lowercase magic', packPlain(['solmet', 0, 0, new Uint8Array(3)])],
   ['magic as bin', packPlain([new TextEncoder().encode('SOLMET'), 0, 0, new Uint8Array(3)])],
-  ['unknown encryption', packPlain(['SOLMET', 2, 0, new Uint8Array(3)])],
+  ['unknown encryption', packPlain(['SOLMET', 3, 0, new Uint8Array(3)])],
   ['unknown compression', packPlain(['SOLMET', 0, 2, new Uint8Array(3)])],
   ['negative type', packPlain(['SOLMET', -1, 0, new Uint8Array(3)])],
   ['type as string', packPlain(['SOLMET', '0', 0, new Uint8Array(3)])],

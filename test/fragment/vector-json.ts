@@ -33,6 +33,10 @@ export interface MetaVector {
   description: string;
   metaKey: string;
   metaNonceKey: string;
+  /** Version 3 on: the tree key secret (FORMAT.md 2.5), which gives dir and manifest objects their own keys. */
+  treeKeySecret?: string;
+  /** A version 3 dir or manifest object's own key: what the entry naming it carries. */
+  ownKey?: string;
   /** The object in vector JSON form. */
   object: unknown;
   /** msgpack plaintext before compression. */

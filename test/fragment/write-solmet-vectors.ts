@@ -1,4 +1,5 @@
-// Writes fixtures/vectors/solmet/*.json from the current code. Run only on a deliberate format
+// Writes fixtures/vectors/solmet/*.json from the current code (the version fragfs writes; earlier
+// versions' vectors stay in v1/ and v2/, never rewritten). Run only on a deliberate format
 // change (then bump META_VERSION and update docs/FORMAT.md):
 //   npx tsc -p . && node dist/test/fragment/write-solmet-vectors.js
 
@@ -28,11 +29,13 @@ write('frame-plain.json', {
 
 const keys = deriveSpaceKeys(VECTOR_KEYS.masterKey, VECTOR_KEYS.convergenceSecret);
 for (const [file, description, obj] of VECTOR_OBJECTS as [string, string, MetaObject][]) {
-  const { id, bytes } = encodeMeta(obj, keys);
+  const { id, bytes, key } = encodeMeta(obj, keys);
   const v: MetaVector = {
     description,
     metaKey: hex(keys.metaKey),
     metaNonceKey: hex(keys.metaNonceKey),
+    treeKeySecret: hex(keys.treeKeySecret),
+    ...(key === undefined ? {} : { ownKey: hex(key) }),
     object: toVectorJson(obj),
     plaintext: hex(packPlain(metaToWire(obj))),
     compression: bytes[9]!,
@@ -52,6 +55,7 @@ write('keys.json', {
   convergenceSecret: hex(keys.convergenceSecret),
   metaKey: hex(keys.metaKey),
   metaNonceKey: hex(keys.metaNonceKey),
+  treeKeySecret: hex(keys.treeKeySecret),
   convergenceWrapKey: hex(convergenceWrapKey(keys.masterKey)),
   convergenceId: convergenceIdOf(keys.convergenceSecret),
   scrypt: { passphrase, kdf: { name: 'scrypt', N: 1024, r: 8, p: 1, salt }, key: hex(kek) },

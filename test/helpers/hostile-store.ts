@@ -5,8 +5,8 @@
 
 import { blake3, toHex } from '../../src/codec/blake3.js';
 import { metaToWire } from '../../src/fragment/meta-schema.js';
-import { sealMetaBody, type MetaKeys } from '../../src/fragment/meta-codec.js';
-import { META_COMPRESSION_NONE, META_ENCRYPTION_AES256GCM_SIV, packPlain, packSolmet } from '../../src/fragment/solmet.js';
+import { hasOwnKey, sealMetaBody, sealOwnKeyBody, type MetaKeys } from '../../src/fragment/meta-codec.js';
+import { META_COMPRESSION_NONE, META_ENCRYPTION_AES256GCM_OWN_KEY, META_ENCRYPTION_AES256GCM_SIV, packPlain, packSolmet } from '../../src/fragment/solmet.js';
 import { META_VERSION, type BlockRef, type Entry, type Extent, type MetaObject } from '../../src/fragment/tree-format.js';
 import { DEFAULT_SPACE, Repo } from '../../src/repo/repo.js';
 import { readStoreConfig, unlockSpace } from '../../src/repo/store-config.js';
@@ -60,13 +60,18 @@ export async function metaKeysOf(storePath: string): Promise<MetaKeys> {
   return (await unlockSpace(config, DEFAULT_SPACE, TEST_PASSPHRASE, storePath)).keys;
 }
 
+/** writeDir's id alone: the hostile trees name folders by id; readers with the space's keys need no more. */
+export async function writeDirId(repo: Repo, entries: Entry[]): Promise<string> {
+  return (await writeDir(repo, entries)).id;
+}
+
 /** Stores `obj` as a meta fragment under the right key, without the write-side schema check. */
 export async function forgeMeta(repo: Repo, keys: MetaKeys, obj: MetaObject): Promise<string> {
-  const bytes = packSolmet({
-    encryption: META_ENCRYPTION_AES256GCM_SIV,
-    compression: META_COMPRESSION_NONE,
-    body: sealMetaBody(packPlain(metaToWire(obj)), keys),
-  });
+  const x = packPlain(metaToWire(obj));
+  // Sealed as its version says (FORMAT.md 2.2), so what the test finds wrong is the object, not the seal.
+  const bytes = hasOwnKey(obj)
+    ? packSolmet({ encryption: META_ENCRYPTION_AES256GCM_OWN_KEY, compression: META_COMPRESSION_NONE, body: sealOwnKeyBody(x, keys).body })
+    : packSolmet({ encryption: META_ENCRYPTION_AES256GCM_SIV, compression: META_COMPRESSION_NONE, body: sealMetaBody(x, keys) });
   const id = toHex(blake3(bytes));
   await repo.store.put(repo.metaNs, id, bytes);
   return id;
@@ -94,7 +99,7 @@ export async function buildHostileStore(storePath: string): Promise<HostileStore
     const snap = async (name: HostileCase, badDir: string | undefined, totals: TreeTotals, extra: Entry[] = []): Promise<void> => {
       const entries = [ok, ...extra];
       if (badDir !== undefined) entries.push(dir('bad', badDir));
-      const root = dir('', await writeDir(repo, entries));
+      const root = dir('', await writeDirId(repo, entries));
       out.keys[name] = await writeSnapshot(repo, root, { source: [Buffer.from('/hostile')], name, ...totals });
     };
     // ok.txt and /bad, as put counts: the top folder too.
@@ -106,7 +111,7 @@ export async function buildHostileStore(storePath: string): Promise<HostileStore
     out.fragments['past-size-paged'] = await page([at(0)]);
     await snap(
       'past-size-paged',
-      await writeDir(repo, [file('paged.txt', 3, { pages: [out.fragments['past-size-paged']] })]),
+      await writeDirId(repo, [file('paged.txt', 3, { pages: [out.fragments['past-size-paged']] })]),
       honest(1, 3),
     );
 
@@ -116,7 +121,7 @@ export async function buildHostileStore(storePath: string): Promise<HostileStore
     out.fragments['overlap-paged'] = await page([at(3)]);
     await snap(
       'overlap-paged',
-      await writeDir(repo, [file('overlap.bin', 9, { pages: [await page([at(0)]), out.fragments['overlap-paged']] })]),
+      await writeDirId(repo, [file('overlap.bin', 9, { pages: [await page([at(0)]), out.fragments['overlap-paged']] })]),
       honest(1, 9),
     );
 
@@ -125,8 +130,8 @@ export async function buildHostileStore(storePath: string): Promise<HostileStore
 
     {
       const linked = { ...ok, link: 1 };
-      out.fragments['link-conflict'] = await writeDir(repo, [file('b.txt', 3, { blocks: [] }, { link: 1 })]);
-      const root = dir('', await writeDir(repo, [dir('bad', out.fragments['link-conflict']), linked]));
+      out.fragments['link-conflict'] = await writeDirId(repo, [file('b.txt', 3, { blocks: [] }, { link: 1 })]);
+      const root = dir('', await writeDirId(repo, [dir('bad', out.fragments['link-conflict']), linked]));
       out.keys['link-conflict'] = await writeSnapshot(repo, root, { source: [Buffer.from('/hostile')], name: 'link-conflict', files: 1, dirs: 2, logicalBytes: 6 });
     }
 
@@ -139,27 +144,27 @@ export async function buildHostileStore(storePath: string): Promise<HostileStore
     await snap('slash-name', out.fragments['slash-name'], honest(1, 6));
 
     {
-      let level = await writeDir(repo, [file('f', 0, { blocks: [] })]);
-      for (let i = 0; i < 40; i++) level = await writeDir(repo, [dir('a', level), dir('b', level)]);
+      let level = await writeDirId(repo, [file('f', 0, { blocks: [] })]);
+      for (let i = 0; i < 40; i++) level = await writeDirId(repo, [dir('a', level), dir('b', level)]);
       out.fragments['dag-bomb'] = level;
       // What a tree of 40 nested folders and one empty file would declare.
       await snap('dag-bomb', level, { files: 2, dirs: 42, logicalBytes: 6 });
     }
 
-    out.fragments['huge-declared'] = await writeDir(repo, [file('huge.img', 2 ** 50, { blocks: [] })]);
+    out.fragments['huge-declared'] = await writeDirId(repo, [file('huge.img', 2 ** 50, { blocks: [] })]);
     await snap('huge-declared', out.fragments['huge-declared'], honest(1, 2 ** 50));
     out.fragments['huge-undeclared'] = out.fragments['huge-declared'];
     await snap('huge-undeclared', out.fragments['huge-undeclared'], { files: 2, dirs: 2, logicalBytes: 6 });
 
-    out.fragments['big-sparse'] = await writeDir(repo, [file('big.img', 16 * 1024 * 1024, { blocks: [] })]);
+    out.fragments['big-sparse'] = await writeDirId(repo, [file('big.img', 16 * 1024 * 1024, { blocks: [] })]);
     await snap('big-sparse', out.fragments['big-sparse'], honest(1, 16 * 1024 * 1024));
 
     await snap('fewer', undefined, { files: 5, dirs: 1, logicalBytes: 6 });
 
     {
-      const same = await writeDir(repo, [file('inner.txt', 6, { blocks: [at(0)] })]);
+      const same = await writeDirId(repo, [file('inner.txt', 6, { blocks: [at(0)] })]);
       out.fragments['shared-folders'] = same;
-      const bad = await writeDir(repo, [dir('one', same), dir('two', same)]);
+      const bad = await writeDirId(repo, [dir('one', same), dir('two', same)]);
       // ok.txt + two inner.txt; /, /bad, /bad/one, /bad/two.
       await snap('shared-folders', bad, { files: 3, dirs: 4, logicalBytes: 18 });
     }

@@ -13,11 +13,11 @@ import type { DirObject, Entry, SnapshotObject } from '../../src/fragment/tree-f
 import { getTree } from '../../src/repo/get.js';
 import { Repo } from '../../src/repo/repo.js';
 import { storeStats } from '../../src/repo/stats.js';
-import { writeDir, writeSnapshot } from '../../src/repo/tree-writer.js';
+import { writeSnapshot } from '../../src/repo/tree-writer.js';
 import { verifyStore, type VerifyProblem } from '../../src/repo/verify.js';
 import { SnapshotVfs } from '../../src/vfs/snapshot-vfs.js';
 import { TEST_PASSPHRASE } from '../helpers/cli.js';
-import { buildHostileStore, type HostileCase, type HostileStore } from '../helpers/hostile-store.js';
+import { buildHostileStore, writeDirId, type HostileCase, type HostileStore } from '../helpers/hostile-store.js';
 import { tempDir } from '../helpers/stores.js';
 import { tempRefusesHugeFiles, testIf } from '../helpers/capabilities.js';
 
@@ -165,8 +165,8 @@ test('verify of the whole store reports every hostile case once and checks the o
 test('stats of a store holding a 2^40-file DAG finishes: it reads each fragment once', async (t) => {
   const mem = await Repo.openMemory({ threads: 1 });
   t.teardown(() => mem.close());
-  let level = await writeDir(mem, []);
-  for (let i = 0; i < 40; i++) level = await writeDir(mem, [dirEntry('a', level), dirEntry('b', level)]);
+  let level = await writeDirId(mem, []);
+  for (let i = 0; i < 40; i++) level = await writeDirId(mem, [dirEntry('a', level), dirEntry('b', level)]);
   await writeSnapshot(mem, dirEntry('', level), { source: [], files: 0, dirs: 40, logicalBytes: 0 });
   const started = Date.now();
   const s = await storeStats(mem);
