@@ -390,8 +390,12 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
     }
     const mountedVfs = vfs;
     server = await startControlServer(record.socket, {
-      snapshot: async (name, unlessRoot) =>
-        mountedVfs instanceof LiveVfs ? mountedVfs.snapshotUnless(name, unlessRoot) : { key: await mountedVfs.snapshot(name), root: '' },
+      snapshot: async (name, unlessRoot) => {
+        const taken = mountedVfs instanceof LiveVfs ? await mountedVfs.snapshotUnless(name, unlessRoot) : { key: await mountedVfs.snapshot(name), root: '' };
+        // A space that keeps parity: the snapshot's fragments are in stripes when the command returns.
+        await repo?.protect();
+        return taken;
+      },
       umount: () => stop('control', false),
       // memory: what the mount holds (process.memoryUsage), for tests and for people watching a mount.
       status: () => ({ ...record, memory: process.memoryUsage() }),

@@ -12,7 +12,7 @@ import { decodeMeta, encodeMeta, fragmentKeyOf } from '../fragment/meta-codec.js
 import type { BlockRef, MetaObject, RefObject } from '../fragment/tree-format.js';
 import { openBackend } from '../store/open-backend.js';
 import type { ParitySettings } from '../parity/parity-settings.js';
-import { protectStore, storedObjectsOf } from '../parity/protect.js';
+import { protectStore, storedObjectsOf, type ProtectReport } from '../parity/protect.js';
 import { withParityPlace } from '../parity/parity-store.js';
 import { stripeCachePath } from '../parity/stripe-view.js';
 import { packSettingsFor, withPacks, withPacksByIndexKey, type PackSettings } from '../pack/pack-settings.js';
@@ -529,22 +529,30 @@ export class Repo {
     }
   }
 
+  /**
+   * Puts what the store holds and no stripe covers yet into stripes, when the space keeps parity
+   * and this opening writes (a no-op otherwise). close() calls it; a mount calls it after each
+   * snapshot it takes.
+   */
+  async protect(): Promise<ProtectReport | undefined> {
+    const settings = this.parity;
+    if (this.readOnly || !settings) return undefined;
+    await this.store.sync();
+    const members = storedObjectsOf(this.store);
+    return withParityPlace(settings, members, { readOnly: false }, (parityStore) =>
+      protectStore(members, this.space, settings, { parityStore, cachePath: stripeCachePath(this.storePath, this.space) }),
+    );
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     let protectFailure: unknown;
-    if (!this.readOnly && this.parity) {
-      // What this opening stored gets its stripes before the store closes.
-      try {
-        await this.store.sync();
-        const members = storedObjectsOf(this.store);
-        const settings = this.parity;
-        await withParityPlace(settings, members, { readOnly: false }, (parityStore) =>
-          protectStore(members, this.space, settings, { parityStore, cachePath: stripeCachePath(this.storePath, this.space) }),
-        );
-      } catch (e) {
-        protectFailure = e;
-      }
+    // What this opening stored gets its stripes before the store closes.
+    try {
+      await this.protect();
+    } catch (e) {
+      protectFailure = e;
     }
     // Every write has ended: the lease goes (until then a gc waits for what they wrote to be named).
     const guard = this.guard;
