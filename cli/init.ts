@@ -2,6 +2,8 @@
 // and prints a recovery key that opens it too, once (unless --no-recovery-key).
 
 import type { Command } from 'commander';
+import { parseParityShape } from '../src/parity/parity-settings.js';
+import { parityStoreLocation } from './parity.js';
 import { FragfsError } from '../src/errors.js';
 import { checkBlockSize } from '../src/codec/block-size.js';
 import { Repo } from '../src/repo/repo.js';
@@ -16,6 +18,9 @@ interface InitOptions extends StoreOptions {
   shareSpace?: string;
   /** false with --no-packs. */
   packs?: boolean;
+  /** K+M: the space keeps parity (src/parity). */
+  parity?: string;
+  parityStore?: string;
   /** false with --no-recovery-key. */
   recoveryKey?: boolean;
   json?: boolean;
@@ -35,6 +40,8 @@ export function registerInit(program: Command): void {
       )
       .option('--share-space <name>', 'the space of the store named by --share-convergence-with', 'default')
       .option('--no-packs', 'store every fragment as its own file or object (dir, split and remote stores gather small ones into packs)')
+      .option('--parity <shape>', 'keep Reed-Solomon parity: stripes of up to K stored objects with M parity objects (e.g. 10+2)')
+      .option('--parity-store <location>', 'with --parity: keep the parity objects in this folder or remote store URL instead of the store itself')
       .option('--no-recovery-key', 'make no recovery key (by default one is printed once: it opens the space like a passphrase)')
       .option('--json', 'print the result as JSON'),
   ).action(
@@ -47,6 +54,9 @@ export function registerInit(program: Command): void {
       }
       const blockSize = opts.blockSize === undefined ? undefined : parseByteSize(opts.blockSize, '--block-size');
       if (blockSize !== undefined) checkBlockSize(blockSize);
+      if (opts.parityStore !== undefined && opts.parity === undefined) throw new FragfsError('USAGE', '--parity-store goes with --parity K+M');
+      const shape = opts.parity === undefined ? undefined : parseParityShape(opts.parity, '--parity');
+      const parity = shape && opts.parityStore !== undefined ? { ...shape, store: parityStoreLocation(opts.parityStore, store) } : shape;
       // A store already there, or a folder that is not empty, is said before the passphrase is asked twice.
       await Repo.checkInitTarget({ storePath: store, backend: opts.backend as BackendName, ...(opts.space === undefined ? {} : { space: opts.space }) });
       const passphrase = await readPassphrase(opts, { confirm: true });
@@ -66,6 +76,7 @@ export function registerInit(program: Command): void {
         ...(blockSize === undefined ? {} : { blockSize }),
         ...(share ? { shareConvergenceWith: share } : {}),
         ...(opts.packs === false ? { packs: false } : {}),
+        ...(parity ? { parity } : {}),
         ...(recoveryKey === undefined ? {} : { recoveryKey }),
       });
       const info = {

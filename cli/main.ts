@@ -21,8 +21,10 @@ import { registerKey } from './key.js';
 import { registerLs } from './ls.js';
 import { registerMan } from './man.js';
 import { registerMount } from './mount.js';
+import { registerParity } from './parity.js';
 import { registerPasswd } from './passwd.js';
 import { registerPut } from './put.js';
+import { registerRepair } from './repair.js';
 import { registerSnapshot } from './snapshot.js';
 import { registerShare } from './share.js';
 import { registerSnapshots } from './snapshots.js';
@@ -54,6 +56,8 @@ export function buildProgram(): Command {
     registerStats,
     registerVerify,
     registerGc,
+    registerParity,
+    registerRepair,
     registerPasswd,
     registerKey,
     registerId,

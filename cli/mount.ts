@@ -421,9 +421,12 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
       snapshot: async (name, unlessRoot, ask = {}) => {
         // The request crossed a socket: its tags are checked here as on the command line.
         const tags = ask.tags === undefined ? undefined : tagList(ask.tags);
-        return claimingName(mountedRepo, name, { ...ask, onMoved: (old) => log(`fragfs: snapshot ${old.slice(0, 12)} is no longer named ${JSON.stringify(name)}`) }, async () =>
+        const taken = await claimingName(mountedRepo, name, { ...ask, onMoved: (old) => log(`fragfs: snapshot ${old.slice(0, 12)} is no longer named ${JSON.stringify(name)}`) }, async () =>
           mountedVfs instanceof LiveVfs ? mountedVfs.snapshotUnless(name, unlessRoot, tags) : { key: await mountedVfs.snapshot(name), root: '' },
         );
+        // A space that keeps parity: the snapshot's fragments are in stripes when the command returns.
+        await mountedRepo?.protect();
+        return taken;
       },
       umount: (lazy) => {
         if (!lazy) return stop('control', false);

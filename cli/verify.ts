@@ -5,6 +5,12 @@ import { FragfsError } from '../src/errors.js';
 import { liveDir } from '../src/repo/store-lock.js';
 import { verifyStore } from '../src/repo/verify.js';
 import { liveBlocks } from '../src/vfs/live-verify.js';
+import { parityCoverage, type ParityCoverage } from '../src/parity/coverage.js';
+import type { ParitySettings } from '../src/parity/parity-settings.js';
+import { storedObjectsOf } from '../src/parity/protect.js';
+import { withParityPlace } from '../src/parity/parity-store.js';
+import { stripeCachePath } from '../src/parity/stripe-view.js';
+import { coverageLine } from './parity.js';
 import { action, addStoreOptions, bytesProgress, printJson, withRepo, type StoreOptions } from './common.js';
 
 interface VerifyCliOptions extends StoreOptions {
@@ -24,7 +30,16 @@ export function registerVerify(program: Command): void {
   ).action(
     action(async (store: string, key: string | undefined, opts: VerifyCliOptions) => {
       let liveFiles: number | undefined;
+      let parity: { shape: ParitySettings; coverage: ParityCoverage } | undefined;
       const report = await withRepo(store, { ...opts, readOnly: true }, async (repo) => {
+        // Unprotected data is a line, not a problem: the next write or `fragfs parity --set` covers it.
+        if (key === undefined && repo.parity) {
+          const members = storedObjectsOf(repo.store);
+          const coverage = await withParityPlace(repo.parity, members, { readOnly: true }, (parityStore) =>
+            parityCoverage(members, repo.space, stripeCachePath(repo.storePath, repo.space), parityStore),
+          );
+          parity = { shape: repo.parity, coverage };
+        }
         // The whole store includes the live tree a read-write mount keeps between snapshots.
         const live = key === undefined ? await liveBlocks(repo, liveDir(repo.storePath, repo.space)) : undefined;
         liveFiles = live?.files;
@@ -43,7 +58,7 @@ export function registerVerify(program: Command): void {
           progress.stop();
         }
       });
-      if (opts.json) printJson({ ...report, ...(liveFiles === undefined ? {} : { liveFiles }) });
+      if (opts.json) printJson({ ...report, ...(liveFiles === undefined ? {} : { liveFiles }), ...(parity ? { parity: { ...parity.shape, ...parity.coverage } } : {}) });
       else {
         for (const p of report.problems) {
           const users = p.usedBy.length > 0 ? ` — needed by ${p.usedBy.join(', ')}` : '';
@@ -54,6 +69,7 @@ export function registerVerify(program: Command): void {
             `: ${report.problems.length === 0 ? 'no problems' : `${report.problems.length} problems`}` +
             `${report.unreferencedChecked ? `; ${report.unreferencedChecked} more fragments no snapshot or live file needs are intact and reclaimable (fragfs gc frees them)` : ''}\n`,
         );
+        if (parity) process.stdout.write(`${coverageLine(parity.shape, parity.coverage)}\n`);
       }
       if (report.problems.length > 0) {
         throw new FragfsError('CORRUPT', `${report.problems.length} problems: corrupt or missing fragments, or trees that do not hold what their snapshots declare (listed above)`);

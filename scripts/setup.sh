@@ -32,6 +32,19 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 # lmdb-js with LMDB's fix for processes that open an environment another one writes (ITS#9496).
 bash scripts/build-lmdb.sh
+# @ronomon/reed-solomon (parity, src/parity/rs-codec.ts) ships its C source and builds its addon
+# in an install script, which npm does not run here: build it when it does not load.
+RS=node_modules/@ronomon/reed-solomon
+if ! node -e "require('./$RS')" 2>/dev/null; then
+  echo "setup: building @ronomon/reed-solomon" >&2
+  NODE_GYP="$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js"
+  [ -f "$NODE_GYP" ] || NODE_GYP="$(npm root -g)/npm/node_modules/node-gyp/bin/node-gyp.js"
+  NODE_DIR="$(dirname "$(readlink -f "$(command -v node)")")/.."
+  (cd "$RS" && node "$NODE_GYP" rebuild --nodedir="$NODE_DIR" >/tmp/fragfs-build-rs.log 2>&1 && { [ -f binding.node ] || cp build/Release/binding.node binding.node; }) || {
+    echo "setup: building @ronomon/reed-solomon failed; see /tmp/fragfs-build-rs.log" >&2
+    exit 1
+  }
+fi
 echo "setup: building" >&2
 npm run --silent build
 npm run --silent man

@@ -42,6 +42,8 @@ export async function sweepPacks(
   spared: (key: string) => boolean,
   readPins: () => Promise<ReadonlySet<string>>,
   log: (line: string) => void,
+  /** Told each pack deleted for good (its index goes with it): parity retires its stripe. */
+  onPurged: (pack: string) => void = () => undefined,
 ): Promise<PackSweep> {
   const out: PackSweep = { freed: 0, freedBytes: 0, kept: 0, packsDeleted: 0, rewritten: 0 };
   const limit = new Semaphore(IN_FLIGHT);
@@ -54,7 +56,10 @@ export async function sweepPacks(
       limit.run(async () => {
         const idx = await store.entriesOf(pack);
         if (idx !== undefined && idx.entries.some((e) => spared(pinKey(idx.kind, e.id)))) await store.untrashPack(pack);
-        else await store.purgePack(pack);
+        else {
+          await store.purgePack(pack);
+          onPurged(pack);
+        }
       }),
     ),
   );
@@ -72,6 +77,7 @@ export async function sweepPacks(
           // the index's delete) names nothing; the trash is looked at first, the place second, so
           // an untrash in between cannot slip past (only a gc, this one, moves packs the other way).
           await store.deleteOrphanIndex(pack);
+          onPurged(pack);
           return;
         }
         const idx = await store.entriesOf(pack);
@@ -117,6 +123,7 @@ export async function sweepPacks(
           return;
         }
         await store.purgePack(a.pack);
+        onPurged(a.pack);
         out.packsDeleted++;
         for (const e of a.doomed) {
           const key = pinKey(a.kind, e.id);

@@ -14,6 +14,11 @@ import { gcPlaceOf, leaseState, objectsOf, type GcPlace } from './gc-place.js';
 import { CLOCK_SKEW_MS, leasePrefix } from '../remote/remote-lease.js';
 import { reachable, type Reachable } from './reachable.js';
 import { sweepPacks } from './gc-packs.js';
+import { memberKey } from '../parity/parity-format.js';
+import { storedObjectsOf } from '../parity/protect.js';
+import { retireStripesOf } from '../parity/retire.js';
+import { withParityPlace } from '../parity/parity-store.js';
+import { stripeCachePath } from '../parity/stripe-view.js';
 import { PackStore } from '../pack/pack-store.js';
 
 export interface GcOptions {
@@ -207,6 +212,8 @@ async function sweep(
   for (const key of leftovers) condemned.add(key);
   const doomed: string[] = [];
   const spared: string[] = [];
+  /** Deleted for good, by memberKey: the stripes that held them are retired. */
+  const purged = new Set<string>();
   // Packed fragments go with their packs (gc-packs.ts); the rest one by one, below.
   const packs = repo.store instanceof PackStore ? repo.store : undefined;
   if (packs) await packs.packIds();
@@ -247,6 +254,7 @@ async function sweep(
         return;
       }
       await repo.store.purge(ns, id);
+      purged.add(memberKey(ns.kind, id));
       if (gone.has(key)) return;
       report.freed++;
       report.freedBytes += sizes.get(key) ?? 0;
@@ -262,11 +270,22 @@ async function sweep(
       },
       () => place.readPins(m.mark),
       log,
+      (pack) => {
+        purged.add(memberKey('pack', pack));
+        purged.add(memberKey('index', pack));
+      },
     );
     report.freed += ps.freed;
     report.freedBytes += ps.freedBytes;
     report.kept += ps.kept;
     if (ps.packsDeleted > 0) log(`gc: ${ps.packsDeleted} packs deleted, ${ps.rewritten} live fragments written anew`);
+  }
+  if (repo.parity) {
+    const settings = repo.parity;
+    const retired = await withParityPlace(settings, storedObjectsOf(repo.store), { readOnly: false }, (parityStore) =>
+      retireStripesOf(parityStore, repo.space, purged, stripeCachePath(repo.storePath, repo.space)),
+    );
+    if (retired > 0) log(`gc: ${retired} parity stripes retired (their other members get new stripes as the store closes)`);
   }
   await repo.sync();
   // Swept: writers need its ids no more, and the file need not keep 32 bytes for each fragment freed.

@@ -9,7 +9,7 @@ import { withKeyLock } from '../store/key-lock.js';
 import type { ObjectBackend } from './object-backend.js';
 
 /** Folder of each kind under `<space>/`, the same names as the dir backend's. */
-export const OBJECT_KIND_DIRS: Readonly<Record<FragmentKind, string>> = { data: 'objects', meta: 'meta', ref: 'refs', pack: 'packs', index: 'index' };
+export const OBJECT_KIND_DIRS: Readonly<Record<FragmentKind, string>> = { data: 'objects', meta: 'meta', ref: 'refs', pack: 'packs', index: 'index', parity: 'parity' };
 export const OBJECT_TRASH_DIR = 'trash';
 
 const ID_RE = /^[0-9a-f]{64}$/;

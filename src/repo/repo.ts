@@ -11,6 +11,10 @@ import { FragfsError, fromFsError, isFragfsError } from '../errors.js';
 import { decodeMeta, encodeMeta, fragmentKeyOf } from '../fragment/meta-codec.js';
 import type { BlockRef, MetaObject, RefObject } from '../fragment/tree-format.js';
 import { openBackend } from '../store/open-backend.js';
+import type { ParitySettings } from '../parity/parity-settings.js';
+import { protectStore, storedObjectsOf, type ProtectReport } from '../parity/protect.js';
+import { withParityPlace } from '../parity/parity-store.js';
+import { stripeCachePath } from '../parity/stripe-view.js';
 import { packSettingsFor, withPacks, withPacksByIndexKey, type PackSettings } from '../pack/pack-settings.js';
 import { packIndexKeyOf } from '../pack/pack-format.js';
 import { isRemoteLocation, remoteBackendOf, storeLocation } from '../remote/store-site.js';
@@ -50,6 +54,8 @@ export interface InitRepoOptions {
   threads?: number;
   /** false: every fragment its own object even on a backend that packs (packSettingsFor). */
   packs?: boolean;
+  /** The space keeps parity of this shape (src/parity). */
+  parity?: ParitySettings;
   /** A recovery key (src/people/recovery-key.ts newRecoveryKey) that opens the new space too. */
   recoveryKey?: string;
 }
@@ -85,6 +91,11 @@ export class Repo {
    * many puts into one write (PutOptions.deferred).
    */
   deferWrites = false;
+  /**
+   * The space's parity shape (fragfs.json), when it keeps parity: closing a read-write repo then
+   * protects what this opening stored (src/parity/protect.ts).
+   */
+  parity: ParitySettings | undefined;
 
   private constructor(
     readonly storePath: string,
@@ -206,6 +217,7 @@ export class Repo {
     // The new space is authenticated (layout 2); spaces already there keep their own layout.
     const next: StoreConfig = config ?? { fragfs: STORE_FORMAT_VERSION, backend, spaces: {} };
     next.fragfs = Math.max(next.fragfs, STORE_FORMAT_VERSION);
+    if (o.parity) created.space.parity = { ...o.parity };
     next.spaces[space] = created.space;
     // A remote store is made by its one config object, written last: nothing to undo before it.
     const undo = config || isRemoteLocation(storePath) ? undefined : await InitUndo.prepare(storePath);
@@ -221,7 +233,9 @@ export class Repo {
       throw e;
     }
     const packed = withPacks(store, space, created.keys.masterKey, created.space.packs);
-    return new Repo(storePath, space, blockSize, packed, false, created.keys, newPool(created.keys, o.threads));
+    const repo = new Repo(storePath, space, blockSize, packed, false, created.keys, newPool(created.keys, o.threads));
+    repo.parity = created.space.parity;
+    return repo;
   }
 
   static async open(o: OpenRepoOptions): Promise<Repo> {
@@ -247,7 +261,9 @@ export class Repo {
       if (!unlocked.authenticated) await upgradeSpaceConfig(storePath, space, unlocked, spaceConfig);
     }
     const store = withPacks(await openBackend(config.backend, storePath, { readOnly: o.readOnly ?? false }), space, keys.masterKey, spaceConfig.packs);
-    return new Repo(storePath, space, spaceConfig.blockSize, store, o.readOnly ?? false, keys, newPool(keys, o.threads));
+    const repo = new Repo(storePath, space, spaceConfig.blockSize, store, o.readOnly ?? false, keys, newPool(keys, o.threads));
+    repo.parity = spaceConfig.parity;
+    return repo;
   }
 
   /**
@@ -271,7 +287,9 @@ export class Repo {
     const entry = (await readStoreConfig(this.storePath)).spaces[this.space];
     if (entry === undefined) throw new FragfsError('NO_STORE', `the store at ${this.storePath} has no space ${this.space}`);
     // The copy packs as a new space of DST's backend would.
-    const { packs: _packs, ...rest } = entry;
+    // It keeps parity of the same shape, in itself: a parity store is the source's own.
+    const { packs: _packs, parity, ...bare } = entry;
+    const rest: SpaceConfig = parity ? { ...bare, parity: { k: parity.k, m: parity.m } } : bare;
     const packs = packSettingsFor(g.backend);
     const copy: SpaceConfig = packs ? { ...rest, packs: entry.packs ?? packs } : rest;
     return copy.mac === undefined ? copy : withMac(copy, this.space, this.keys.masterKey, g);
@@ -511,15 +529,38 @@ export class Repo {
     }
   }
 
+  /**
+   * Puts what the store holds and no stripe covers yet into stripes, when the space keeps parity
+   * and this opening writes (a no-op otherwise). close() calls it; a mount calls it after each
+   * snapshot it takes.
+   */
+  async protect(): Promise<ProtectReport | undefined> {
+    const settings = this.parity;
+    if (this.readOnly || !settings) return undefined;
+    await this.store.sync();
+    const members = storedObjectsOf(this.store);
+    return withParityPlace(settings, members, { readOnly: false }, (parityStore) =>
+      protectStore(members, this.space, settings, { parityStore, cachePath: stripeCachePath(this.storePath, this.space) }),
+    );
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    let protectFailure: unknown;
+    // What this opening stored gets its stripes before the store closes.
+    try {
+      await this.protect();
+    } catch (e) {
+      protectFailure = e;
+    }
     // Every write has ended: the lease goes (until then a gc waits for what they wrote to be named).
     const guard = this.guard;
     this.guard = undefined;
     await (await guard?.catch(() => undefined))?.close();
     await this.pool.close();
     await this.store.close();
+    if (protectFailure !== undefined) throw fromFsError(protectFailure, 'writing parity');
   }
 
   /** `held`: the caller already held the fragment with the gc lease (before it looked for it). */

@@ -16,6 +16,7 @@ import { BACKEND_NAMES, isValidSpaceName, type BackendName } from '../store/stor
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, checkBlockSize } from '../codec/block-size.js';
 import { derivePassphraseKey, kdfParamsProblem, newKdfParams, passphraseBytes, type KdfParams } from './passphrase-kdf.js';
 import { packSettingsProblem, type PackSettings } from '../pack/pack-settings.js';
+import { paritySettingsProblem, type ParitySettings } from '../parity/parity-settings.js';
 import { changedField, computeConfigMac, sameTag, tagOfLines, type AuthenticatedValues, type ConfigMac } from './config-mac.js';
 import { looksLikeRecoveryKey, parseRecoveryKey } from '../people/recovery-key.js';
 import {
@@ -84,6 +85,11 @@ export interface SpaceConfig {
    */
   packs?: PackSettings;
   /**
+   * Present: the space keeps Reed-Solomon parity over its stored objects (src/parity), in
+   * stripes of up to k objects with m parity objects. Outside the tags, like `packs`.
+   */
+  parity?: ParitySettings;
+  /**
    * Id, time and sealed label of the first passphrase (`kdf`/`masterKey`). Absent: its id is
    * LEGACY_FIRST_SLOT_ID and its time `createdMs`. Covered by the `slots` tag.
    */
@@ -123,6 +129,10 @@ export function spaceConfigProblem(s: unknown): string | undefined {
   }
   if (c.packs !== undefined) {
     const p = packSettingsProblem(c.packs);
+    if (p !== undefined) return p;
+  }
+  if (c.parity !== undefined) {
+    const p = paritySettingsProblem(c.parity);
     if (p !== undefined) return p;
   }
   const sp = slotsProblem(c.firstSlot, c.slots);

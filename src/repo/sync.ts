@@ -7,6 +7,9 @@ import { blake3, toHex } from '../codec/blake3.js';
 import { FragfsError, isFragfsError } from '../errors.js';
 import { GcGuard } from '../gc/gc-guard.js';
 import { gcPlaceOf } from '../gc/gc-place.js';
+import { protectStore, storedObjectsOf } from '../parity/protect.js';
+import { withParityPlace } from '../parity/parity-store.js';
+import { stripeCachePath } from '../parity/stripe-view.js';
 import { isRemoteLocation, storeLocation } from '../remote/store-site.js';
 import { openBackend } from '../store/open-backend.js';
 import type { BackendName, Namespace, Store } from '../store/store.js';
@@ -159,6 +162,14 @@ export async function syncStore(src: Repo, destPath: string, keyOrName: string |
       result.snapshots = 1;
     }
     await out.sync();
+    // A space that keeps parity covers what the copy stored before it is called done.
+    const parity = (await readStoreConfig(dest)).spaces[src.space]?.parity;
+    if (parity) {
+      const members = storedObjectsOf(out);
+      await withParityPlace(parity, members, { readOnly: false }, (parityStore) =>
+        protectStore(members, src.space, parity, { parityStore, cachePath: stripeCachePath(dest, src.space) }),
+      );
+    }
   } finally {
     await Promise.allSettled(tasks);
     await guard?.close();

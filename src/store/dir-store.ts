@@ -36,7 +36,7 @@ import {
 } from './store.js';
 
 /** Folder name of each kind under STORE/<space>/. */
-export const KIND_DIRS: Readonly<Record<FragmentKind, string>> = { data: 'objects', meta: 'meta', ref: 'refs', pack: 'packs', index: 'index' };
+export const KIND_DIRS: Readonly<Record<FragmentKind, string>> = { data: 'objects', meta: 'meta', ref: 'refs', pack: 'packs', index: 'index', parity: 'parity' };
 export const TEMP_DIR = 'tmp';
 /** Folder under STORE/<space>/ holding the trash, with the kind folders of the store's own tree. */
 export const TRASH_DIR = 'trash';

@@ -15,9 +15,11 @@ import { FragfsError } from '../errors.js';
  *           (src/pack/pack-format.ts); the id is the hash of the whole pack.
  * - `index`: a pack's sealed index on its own, stored under the pack's id, so that a machine
  *           learns where fragments lie without reading the packs.
+ * - `parity`: a Reed-Solomon parity shard of a stripe of the kinds above, led by the stripe's
+ *           record (src/parity/parity-format.ts); the id is the hash of the whole object.
  */
-export type FragmentKind = 'data' | 'meta' | 'ref' | 'pack' | 'index';
-export const FRAGMENT_KINDS: readonly FragmentKind[] = ['data', 'meta', 'ref', 'pack', 'index'];
+export type FragmentKind = 'data' | 'meta' | 'ref' | 'pack' | 'index' | 'parity';
+export const FRAGMENT_KINDS: readonly FragmentKind[] = ['data', 'meta', 'ref', 'pack', 'index', 'parity'];
 
 /**
  * Seed 000's `space:id`: one backend can hold several independent stores ("spaces"), each with its

@@ -213,7 +213,7 @@ export function runConformance(test: TestFn, name: string, factory: StoreFactory
 
   test(t_('list yields each id exactly once over ~300 ids; kinds are independent'), async (t) => {
     await withStore(factory, async (store) => {
-      const expected: Record<FragmentKind, Set<string>> = { data: new Set(), meta: new Set(), ref: new Set(), pack: new Set(), index: new Set() };
+      const expected: Record<FragmentKind, Set<string>> = { data: new Set(), meta: new Set(), ref: new Set(), pack: new Set(), index: new Set(), parity: new Set() };
       const shared: string[] = [];
       for (let i = 0; i < 100; i++) {
         for (const kind of FRAGMENT_KINDS) expected[kind].add(randomId());
@@ -504,7 +504,7 @@ export function runConformance(test: TestFn, name: string, factory: StoreFactory
 
   test(t_('the trash survives close and reopen; read-only opens list it and reject trash, untrash and purge'), async (t) => {
     await withStore(factory, async (first, loc) => {
-      const ids: Record<FragmentKind, string> = { data: randomId(), meta: randomId(), ref: randomId(), pack: randomId(), index: randomId() };
+      const ids: Record<FragmentKind, string> = { data: randomId(), meta: randomId(), ref: randomId(), pack: randomId(), index: randomId(), parity: randomId() };
       const samples = trashSamples();
       for (const kind of FRAGMENT_KINDS) {
         await first.put(ns(kind), ids[kind], samples[3]!);
