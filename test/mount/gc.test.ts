@@ -309,7 +309,9 @@ for (const backend of ['lmdb', 'dir'] as const) {
     await sh(t, `head -c ${BIG} /dev/urandom > ${m.mountpoint}/big && sync`);
     const written = await statsJson(t, e, store);
     t.true(written.dataStoredBytes >= BIG, `the 200 MiB are stored: ${written.dataStoredBytes}`);
-    t.is(written.reclaimableBytes, 0, 'a live file is not reclaimable');
+    // A folder written ahead (src/vfs: quiet for 2 s) while the write paused, then changed again, is a
+    // small metadata fragment no tree names any more: reclaimable, rightly. The file's blocks never are.
+    t.true(written.reclaimableBytes! < MIB, `a live file is not reclaimable: ${written.reclaimableBytes}`);
     await sh(t, `rm ${m.mountpoint}/big && sync`);
 
     const text = await ok(t, e, ['stats', store]);
