@@ -359,24 +359,34 @@ function dot(w: number, k: number, shards: Uint8Array[], shardSize: number, row:
     }
     return;
   }
-  // Packets that do not start on a 4-byte boundary are copied into word-aligned scratch first.
-  const scratchBytes = new Uint8Array((k * w + 1) * n * 4);
+  // Packets that do not start on a 4-byte boundary are copied into word-aligned scratch first, a
+  // slice of every packet at a time so that the scratch (about 1 MiB, the addon's own budget) stays
+  // in cache; XOR works byte by byte, so slicing changes nothing in the result.
+  const used = new Set<number>();
+  for (const uses of plan) for (const { b, c } of uses) used.add(b * w + c);
+  const sliceWords = Math.min(n, Math.max(16, Math.floor(262144 / (k * w + 1))));
+  const scratchBytes = new Uint8Array((k * w + 1) * sliceWords * 4);
   const scratch = words(scratchBytes);
-  const out = k * w * n;
+  const out = k * w * sliceWords;
   for (let off = 0; off < shardSize; off += w * chunk) {
-    for (let b = 0; b < k; b++) {
-      const src = shards[sourceIndex[b]!]!;
-      for (let c = 0; c < w; c++) scratchBytes.set(src.subarray(off + c * chunk, off + (c + 1) * chunk), (b * w + c) * n * 4);
-    }
-    for (let a = 0; a < w; a++) {
-      const uses = plan[a]!;
-      if (uses.length === 0) continue;
-      uses.forEach(({ b, c }, i) => {
-        v[i] = scratch;
-        o[i] = (b * w + c) * n;
-      });
-      xorPackets(scratch, out, v, o, uses.length, n);
-      target.set(scratchBytes.subarray(out * 4, out * 4 + chunk), off + a * chunk);
+    for (let from = 0; from < chunk; from += sliceWords * 4) {
+      const len = Math.min(sliceWords * 4, chunk - from);
+      const lenWords = Math.ceil(len / 4);
+      for (const bc of used) {
+        const src = shards[sourceIndex[Math.floor(bc / w)]!]!;
+        const at = off + (bc % w) * chunk + from;
+        scratchBytes.set(src.subarray(at, at + len), bc * sliceWords * 4);
+      }
+      for (let a = 0; a < w; a++) {
+        const uses = plan[a]!;
+        if (uses.length === 0) continue;
+        uses.forEach(({ b, c }, i) => {
+          v[i] = scratch;
+          o[i] = (b * w + c) * sliceWords;
+        });
+        xorPackets(scratch, out, v, o, uses.length, lenWords);
+        target.set(scratchBytes.subarray(out * 4, out * 4 + len), off + a * chunk + from);
+      }
     }
   }
 }
