@@ -227,6 +227,10 @@ test.serial('repair through the CLI with FRAGFS_RS=js of a store protected by th
       damaged.push(...hit.map((x, i) => ({ ...x, how: i === 0 ? ('corrupt' as const) : ('delete' as const) })));
     }
     await damage(store, damaged);
+    // FRAGFS_RS reaches the codec's choice in the CLI: a value it does not know stops the repair.
+    const refused = await runCli(['repair', store], { env: { FRAGFS_PASSPHRASE: undefined, FRAGFS_RS: 'wasm' } });
+    t.not(refused.code, 0, refused.stdout);
+    t.regex(refused.stderr, /FRAGFS_RS is "wasm": it may be js or native/);
     const rep = ok(t, await runCli(['repair', store], { env: { FRAGFS_PASSPHRASE: undefined, FRAGFS_RS: repairWith } }), `repair with ${repairWith}`);
     t.is(rep.stdout.split('\n').filter((l) => l.startsWith('rebuilt ')).length, damaged.length, rep.stdout);
     t.regex(rep.stdout, / 0 lost/);
