@@ -2,11 +2,12 @@
 // have (1..24 members, 1..6 parity), random data and shard sizes (aligned or not, packets halved or
 // not), its parity and its rebuilds are the addon's byte for byte, whole buffers compared; on its
 // own it rebuilds any m lost shards; it gives the parity vector; and a store protected with one
-// codec is repaired through the CLI with the other (FRAGFS_RS).
+// codec is repaired through the CLI with the other, where the addon does not load at all.
 
 import test, { type ExecutionContext } from 'ava';
 import { randomBytes, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { rsFallback } from '../../src/parity/rs-fallback.js';
@@ -203,18 +204,31 @@ function ok(t: ExecutionContext, r: CliResult, what: string): CliResult {
   return r;
 }
 
-test.serial('repair through the CLI with FRAGFS_RS=js of a store protected by the addon, and the other way round', async (t) => {
+test.serial('a store protected by the addon is repaired through the CLI where it does not load, and the other way round', async (t) => {
   work = await tempDir('fragfs-rs-js-');
   const store = join(work.path, 'store');
   await createParityStore(store, 'dir', { k: 4, m: 2 });
-  // Without the addon both sides are the fallback, which still repairs what it protected.
-  const other = native ? 'native' : 'js';
+  // A machine without the addon: its require fails, as when it was never built.
+  const hook = join(work.path, 'no-rs-addon.cjs');
+  await writeFile(
+    hook,
+    `const Module = require('node:module');
+const load = Module._load;
+Module._load = function (request, ...rest) {
+  if (request === '@ronomon/reed-solomon') throw new Error('Cannot find module: the addon is not built');
+  return load.call(this, request, ...rest);
+};
+`,
+  );
+  const noAddon = { FRAGFS_RS: undefined, NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --require ${hook}` };
+  // Without the addon here, the other side is the fallback as well, forced.
+  const withAddon = { FRAGFS_RS: native ? 'native' : 'js' };
   const trees: { key: string; tree: string }[] = [];
-  for (const [round, [protectWith, repairWith]] of [[other, 'js'], ['js', other]].entries()) {
+  for (const [round, [protectWith, repairWith]] of [[withAddon, noAddon], [noAddon, withAddon]].entries()) {
     const tree = join(work.path, `tree-${round}`);
     await makeTree(tree, 20, `r${round}`);
     const before = new Set((await stripesOf(store)).map((s) => s.stripeId));
-    const r = await runCli(['put', store, tree], { env: { FRAGFS_RS: protectWith } });
+    const r = await runCli(['put', store, tree], { env: protectWith });
     t.is(r.code, 0, r.stderr);
     trees.push({ key: r.stdout.trim().split('\n').pop()!, tree });
     const fresh = (await stripesOf(store)).filter((s) => !before.has(s.stripeId) && s.record.members.length >= 2);
@@ -227,11 +241,16 @@ test.serial('repair through the CLI with FRAGFS_RS=js of a store protected by th
       damaged.push(...hit.map((x, i) => ({ ...x, how: i === 0 ? ('corrupt' as const) : ('delete' as const) })));
     }
     await damage(store, damaged);
-    // FRAGFS_RS reaches the codec's choice in the CLI: a value it does not know stops the repair.
-    const refused = await runCli(['repair', store], { env: { FRAGFS_PASSPHRASE: undefined, FRAGFS_RS: 'wasm' } });
-    t.not(refused.code, 0, refused.stdout);
-    t.regex(refused.stderr, /FRAGFS_RS is "wasm": it may be js or native/);
-    const rep = ok(t, await runCli(['repair', store], { env: { FRAGFS_PASSPHRASE: undefined, FRAGFS_RS: repairWith } }), `repair with ${repairWith}`);
+    if (round === 0) {
+      // FRAGFS_RS reaches the codec's choice in the CLI, and the hook does keep the addon out.
+      const unknown = await runCli(['repair', store], { env: { FRAGFS_PASSPHRASE: undefined, FRAGFS_RS: 'wasm' } });
+      t.not(unknown.code, 0, unknown.stdout);
+      t.regex(unknown.stderr, /FRAGFS_RS is "wasm": it may be js or native/);
+      const forced = await runCli(['repair', store], { env: { ...noAddon, FRAGFS_PASSPHRASE: undefined, FRAGFS_RS: 'native' } });
+      t.not(forced.code, 0, forced.stdout);
+      t.regex(forced.stderr, /FRAGFS_RS=native, but the @ronomon\/reed-solomon addon is not built/);
+    }
+    const rep = ok(t, await runCli(['repair', store], { env: { ...repairWith, FRAGFS_PASSPHRASE: undefined } }), `repair, round ${round}`);
     t.is(rep.stdout.split('\n').filter((l) => l.startsWith('rebuilt ')).length, damaged.length, rep.stdout);
     t.regex(rep.stdout, / 0 lost/);
     const v = ok(t, await runCli(['verify', store]), 'verify');
