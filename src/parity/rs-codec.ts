@@ -1,10 +1,13 @@
-// Reed-Solomon over the bytes of a stripe: @ronomon/reed-solomon (Cauchy matrices over GF(2^8),
-// native C run on the libuv pool), loaded once, with a clear error when its addon was not built.
+// Reed-Solomon over the bytes of a stripe: @ronomon/reed-solomon (Cauchy bit-matrices over
+// GF(2^w), native C run on the libuv pool) when its addon loads, else the same code in TypeScript
+// (rs-fallback.ts), which writes the same bytes; FRAGFS_RS=js or =native forces one of them.
 
 import { createRequire } from 'node:module';
 import { FragfsError } from '../errors.js';
+import { rsFallback } from './rs-fallback.js';
 
-interface RsBinding {
+/** The addon's interface, which rs-fallback.ts also offers. */
+export interface RsBinding {
   MAX_K: number;
   MAX_M: number;
   create(k: number, m: number): unknown;
@@ -22,18 +25,41 @@ interface RsBinding {
   ): void;
 }
 
+/** Which implementation computes parity in this process. */
+export type RsCodecName = 'native' | 'js';
+
 let binding: RsBinding | undefined;
+let bindingName: RsCodecName | undefined;
 const contexts = new Map<string, unknown>();
 
 function rs(): RsBinding {
   if (binding) return binding;
-  try {
-    binding = createRequire(import.meta.url)('@ronomon/reed-solomon') as RsBinding;
-  } catch (e) {
-    // npm does not run install scripts here: scripts/setup.sh builds the addon.
-    throw new FragfsError('NOT_SUPPORTED', `parity needs the @ronomon/reed-solomon addon, which is not built (run scripts/setup.sh): ${(e as Error).message.split('\n')[0]}`);
+  const wanted = process.env['FRAGFS_RS'];
+  if (wanted !== undefined && wanted !== '' && wanted !== 'js' && wanted !== 'native') {
+    throw new FragfsError('USAGE', `FRAGFS_RS is ${JSON.stringify(wanted)}: it may be js or native`);
   }
+  if (wanted !== 'js') {
+    try {
+      binding = createRequire(import.meta.url)('@ronomon/reed-solomon') as RsBinding;
+      bindingName = 'native';
+      return binding;
+    } catch (e) {
+      // npm runs no install scripts: without a compiler (scripts/setup.sh) the addon is not built,
+      // and the TypeScript code, slower but byte-identical, does the work instead.
+      if (wanted === 'native') {
+        throw new FragfsError('NOT_SUPPORTED', `FRAGFS_RS=native, but the @ronomon/reed-solomon addon is not built (run scripts/setup.sh): ${(e as Error).message.split('\n')[0]}`);
+      }
+    }
+  }
+  binding = rsFallback;
+  bindingName = 'js';
   return binding;
+}
+
+/** The implementation parity uses here: the addon, or the TypeScript code when it is not built. */
+export function rsCodecName(): RsCodecName {
+  rs();
+  return bindingName!;
 }
 
 /** The most data and parity shards one stripe can have (the library's bounds). */
