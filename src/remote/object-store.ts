@@ -4,7 +4,7 @@
 // nothing left to do.
 
 import { FragfsError } from '../errors.js';
-import { checkId, checkNamespace, missingFragment, type FragmentKind, type Namespace, type Store } from '../store/store.js';
+import { checkId, checkNamespace, checkRange, missingFragment, rangeOf, type FragmentKind, type Namespace, type Store } from '../store/store.js';
 import { withKeyLock } from '../store/key-lock.js';
 import type { ObjectBackend } from './object-backend.js';
 
@@ -68,6 +68,34 @@ export class ObjectStore implements Store {
     checkId(id);
     const bytes = await this.objects.get(ObjectStore.keyOf(ns, id));
     if (bytes === undefined) throw missingFragment(ns, id);
+    return bytes;
+  }
+
+  /**
+   * One ranged request where the service has them (ResilientBackend always answers, reading the
+   * whole object where it must). A zero-length range asks only whether the fragment is that long.
+   */
+  async getRange(ns: Namespace, id: string, offset: number, length: number): Promise<Uint8Array> {
+    checkNamespace(ns);
+    checkId(id);
+    checkRange(offset, length);
+    const key = ObjectStore.keyOf(ns, id);
+    if (length === 0 || !this.objects.getRange) {
+      if (length === 0) {
+        const size = await this.objects.size(key);
+        if (size === undefined) throw missingFragment(ns, id);
+        if (size < offset) throw new FragfsError('CORRUPT', `fragment ${id} (${ns.kind}) is shorter than ${offset} bytes`, { fragmentId: id });
+        return new Uint8Array(0);
+      }
+      const whole = await this.objects.get(key);
+      if (whole === undefined) throw missingFragment(ns, id);
+      return rangeOf(whole, ns, id, offset, length);
+    }
+    const bytes = await this.objects.getRange(key, offset, length);
+    if (bytes === undefined) throw missingFragment(ns, id);
+    if (bytes.length !== length) {
+      throw new FragfsError('CORRUPT', `fragment ${id} (${ns.kind}) is shorter than ${offset + length} bytes`, { fragmentId: id });
+    }
     return bytes;
   }
 
