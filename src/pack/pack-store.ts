@@ -11,6 +11,7 @@
 // Not yet: gc's repack of partly dead packs (delete and the trash moves of a packed fragment pass
 // to the inner store, which does not hold it; its pack keeps it).
 
+import { timingSafeEqual } from 'node:crypto';
 import { blake3, toHex } from '../codec/blake3.js';
 import { FragfsError, isFragfsError } from '../errors.js';
 import { getRangeOf, missingFragment, rangeOf, type Namespace, type PutOptions, type Store } from '../store/store.js';
@@ -399,6 +400,30 @@ export class PackStore implements Store {
   async packIds(): Promise<string[]> {
     await this.relearn();
     return this.table.packIds();
+  }
+
+  /** The kind of a pack this process knows (packIds lists them). */
+  kindOfPack(pack: string): PackedKind | undefined {
+    return this.table.kindOf(pack);
+  }
+
+  /** Whether `other` seals pack indexes with this store's key (a copy of the same space). */
+  sharesIndexKeyWith(other: PackStore): boolean {
+    return timingSafeEqual(Buffer.from(this.o.indexKey), Buffer.from(other.o.indexKey));
+  }
+
+  /**
+   * Stores a pack of this space read from another store (sync) as it is, under its own id, then
+   * its index: the pack first, so an index never names a pack that is not there. Refused with
+   * CORRUPT unless the bytes hash to the id and the pack's index opens with this space's key; the
+   * caller checks each fragment against its id before it hands the pack over.
+   */
+  async adoptPack(pack: string, bytes: Uint8Array): Promise<void> {
+    if (toHex(blake3(bytes)) !== pack) throw new FragfsError('CORRUPT', `pack ${pack}: its bytes do not hash to its id`, { fragmentId: pack });
+    const idx = readPackIndex(this.o.indexKey, bytes, `pack ${pack}`);
+    await this.inner.put(this.packNs, pack, bytes);
+    await this.inner.put(this.indexNs, pack, sealedIndexOf(bytes, `pack ${pack}`));
+    this.table.add(pack, idx.kind, idx.entries);
   }
 
   /** The pack this process reads `id` from, if packed. */
