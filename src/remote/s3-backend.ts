@@ -284,7 +284,7 @@ class S3Backend implements ObjectBackend {
       );
       const bytes = await readBody(res.Body as Parameters<typeof readBody>[0], o);
       // A service that ignores Range answers 200 with the whole object: the range is cut from it.
-      if (res.ContentRange === undefined && bytes.length > length) return bytes.subarray(Math.min(offset, bytes.length), offset + length);
+      if (res.ContentRange === undefined) return bytes.subarray(Math.min(offset, bytes.length), Math.min(offset + length, bytes.length));
       return bytes;
     } catch (e) {
       if (isMissing(e) && !o?.signal?.aborted) return undefined;
