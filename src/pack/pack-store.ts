@@ -14,6 +14,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { blake3, toHex } from '../codec/blake3.js';
 import { FragfsError, isFragfsError } from '../errors.js';
+import { Semaphore, settleAll } from '../repo/semaphore.js';
 import { getRangeOf, missingFragment, rangeOf, type Namespace, type PutOptions, type Store } from '../store/store.js';
 import { buildPack, openSealedIndex, readPackIndex, sealedIndexOf, type PackIndex, type PackedKind } from './pack-format.js';
 import { PackTable, type PackLocation } from './pack-table.js';
@@ -146,11 +147,21 @@ export class PackStore implements Store {
 
   private async load(): Promise<void> {
     const listed = new Set<string>();
-    for await (const pack of this.inner.list(this.indexNs)) {
-      listed.add(pack);
-      if (this.table.hasPack(pack)) continue;
-      await this.learn(pack);
+    // Indexes are read side by side: on a remote store each is a round trip or two (the index,
+    // the pack's size), which one after the other made opening a store of many packs take seconds.
+    const gate = new Semaphore(Math.max(2, this.inner.parallelism ?? 4));
+    const learning: Promise<void>[] = [];
+    try {
+      for await (const pack of this.inner.list(this.indexNs)) {
+        listed.add(pack);
+        if (this.table.hasPack(pack)) continue;
+        learning.push(gate.run(() => this.learn(pack)));
+      }
+    } finally {
+      // A listing that fails leaves no read running behind the failure it reports.
+      await Promise.allSettled(learning);
     }
+    await settleAll(learning);
     for (const pack of this.table.packIds()) if (!listed.has(pack)) this.table.drop(pack);
     // A pack whose index object is missing (lost, or deleted by hand) is indexed from its own tail.
     for await (const pack of this.inner.list(this.packNs)) {
