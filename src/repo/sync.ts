@@ -149,20 +149,28 @@ export async function syncStore(src: Repo, destPath: string, keyOrName: string |
       if (srcPacks.kindOfPack(pack) !== kind) continue;
       tasks.push(
         limit.run(async () => {
-          const idx = await srcPacks.entriesOf(pack);
+          const idx = await srcPacks.entriesOf(pack, true);
           // Gone meanwhile (a gc of SRC): what it held is found elsewhere, one by one.
           if (idx === undefined || idx.kind !== kind) return;
           if (wanted && !idx.entries.every((e) => wanted.has(e.id))) return;
+          for (const e of idx.entries) if ((await guard?.hold(kind, e.id)) === true) return;
           queued += idx.entries.length;
           o.onQueued?.(queued);
-          for (const e of idx.entries) if ((await guard?.hold(kind, e.id)) === true) return;
           if (destPacks!.has(pack)) {
             wholePacks.add(pack);
             result.presentFragments += idx.entries.length;
             idx.entries.forEach(() => o.onFragment?.(0, false));
             return;
           }
-          const { bytes } = await srcPacks.checkPack(pack);
+          let bytes: Uint8Array;
+          try {
+            ({ bytes } = await srcPacks.checkPack(pack));
+          } catch (e) {
+            if (!isFragfsError(e, 'MISSING_FRAGMENT')) throw e;
+            // Moved by a gc of SRC since it was listed: its fragments go one by one.
+            queued -= idx.entries.length;
+            return;
+          }
           for (const e of idx.entries) {
             if (toHex(blake3(bytes.subarray(e.offset, e.offset + e.length))) !== e.id) {
               throw new FragfsError('CORRUPT', `fragment ${e.id} in pack ${pack} of the source does not match its id; not copied (run verify)`, {
