@@ -69,7 +69,7 @@ export function registerSync(program: Command): void {
       if (opts.json) printJson(result);
       else if (!opts.quiet) {
         process.stdout.write(
-          `copied ${result.copiedFragments} fragments (${formatBytes(result.copiedBytes)}), ${result.presentFragments} already there, ${result.snapshots} snapshots, into ${result.dest}\n`,
+          `copied ${result.copiedFragments} fragments (${formatBytes(result.copiedBytes)}${result.copiedPacks > 0 ? `, ${result.copiedPacks} packs as they are` : ''}), ${result.presentFragments} already there, ${result.snapshots} snapshots, into ${result.dest}\n`,
         );
       }
     }),

@@ -11,8 +11,10 @@
 // Not yet: gc's repack of partly dead packs (delete and the trash moves of a packed fragment pass
 // to the inner store, which does not hold it; its pack keeps it).
 
+import { timingSafeEqual } from 'node:crypto';
 import { blake3, toHex } from '../codec/blake3.js';
 import { FragfsError, isFragfsError } from '../errors.js';
+import { Semaphore, settleAll } from '../repo/semaphore.js';
 import { getRangeOf, missingFragment, rangeOf, type Namespace, type PutOptions, type Store } from '../store/store.js';
 import { buildPack, openSealedIndex, readPackIndex, sealedIndexOf, type PackIndex, type PackedKind } from './pack-format.js';
 import { PackTable, type PackLocation } from './pack-table.js';
@@ -145,11 +147,21 @@ export class PackStore implements Store {
 
   private async load(): Promise<void> {
     const listed = new Set<string>();
-    for await (const pack of this.inner.list(this.indexNs)) {
-      listed.add(pack);
-      if (this.table.hasPack(pack)) continue;
-      await this.learn(pack);
+    // Indexes are read side by side: on a remote store each is a round trip or two (the index,
+    // the pack's size), which one after the other made opening a store of many packs take seconds.
+    const gate = new Semaphore(Math.max(2, this.inner.parallelism ?? 4));
+    const learning: Promise<void>[] = [];
+    try {
+      for await (const pack of this.inner.list(this.indexNs)) {
+        listed.add(pack);
+        if (this.table.hasPack(pack)) continue;
+        learning.push(gate.run(() => this.learn(pack)));
+      }
+    } finally {
+      // A listing that fails leaves no read running behind the failure it reports.
+      await Promise.allSettled(learning);
     }
+    await settleAll(learning);
     for (const pack of this.table.packIds()) if (!listed.has(pack)) this.table.drop(pack);
     // A pack whose index object is missing (lost, or deleted by hand) is indexed from its own tail.
     for await (const pack of this.inner.list(this.packNs)) {
@@ -399,6 +411,30 @@ export class PackStore implements Store {
   async packIds(): Promise<string[]> {
     await this.relearn();
     return this.table.packIds();
+  }
+
+  /** The kind of a pack this process knows (packIds lists them). */
+  kindOfPack(pack: string): PackedKind | undefined {
+    return this.table.kindOf(pack);
+  }
+
+  /** Whether `other` seals pack indexes with this store's key (a copy of the same space). */
+  sharesIndexKeyWith(other: PackStore): boolean {
+    return timingSafeEqual(Buffer.from(this.o.indexKey), Buffer.from(other.o.indexKey));
+  }
+
+  /**
+   * Stores a pack of this space read from another store (sync) as it is, under its own id, then
+   * its index: the pack first, so an index never names a pack that is not there. Refused with
+   * CORRUPT unless the bytes hash to the id and the pack's index opens with this space's key; the
+   * caller checks each fragment against its id before it hands the pack over.
+   */
+  async adoptPack(pack: string, bytes: Uint8Array): Promise<void> {
+    if (toHex(blake3(bytes)) !== pack) throw new FragfsError('CORRUPT', `pack ${pack}: its bytes do not hash to its id`, { fragmentId: pack });
+    const idx = readPackIndex(this.o.indexKey, bytes, `pack ${pack}`);
+    await this.inner.put(this.packNs, pack, bytes);
+    await this.inner.put(this.indexNs, pack, sealedIndexOf(bytes, `pack ${pack}`));
+    this.table.add(pack, idx.kind, idx.entries);
   }
 
   /** The pack this process reads `id` from, if packed. */

@@ -226,6 +226,23 @@ class AzureBackend implements ObjectBackend {
     }
   }
 
+  async getRange(key: string, offset: number, length: number, o: CallOptions = {}): Promise<Uint8Array | undefined> {
+    try {
+      const res = await this.container.getBlockBlobClient(this.root + key).download(offset, length, { abortSignal: o.signal, maxRetryRequests: 0 });
+      const body = res.readableStreamBody as Readable | undefined;
+      const bytes = body === undefined ? Buffer.alloc(0) : await collect(body, o.signal);
+      if (res.contentLength !== undefined && bytes.length !== res.contentLength) {
+        throw new RemoteFailure('retry', `the answer held ${bytes.length} of ${res.contentLength} bytes`);
+      }
+      return bytes;
+    } catch (e) {
+      if (isStatus(e, 404, 'BlobNotFound')) return undefined;
+      // 416: the blob ends before `offset`.
+      if (isStatus(e, 416)) return Buffer.alloc(0);
+      throw this.classify(e, o);
+    }
+  }
+
   async put(key: string, bytes: Uint8Array, o: PutOptions & CallOptions = {}): Promise<boolean> {
     const blob = this.container.getBlockBlobClient(this.root + key);
     const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { blake3, toHex } from '../codec/blake3.js';
 import { FragfsError } from '../errors.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../store/private-modes.js';
-import { checkId, checkNamespace, checkRange, rangeOf, type Namespace, type PutOptions, type Store } from '../store/store.js';
+import { checkId, checkNamespace, checkRange, getRangeOf, rangeOf, type Namespace, type PutOptions, type Store } from '../store/store.js';
 
 export const DEFAULT_CACHE_MAX_BYTES = 1024 * 1024 * 1024;
 /** Eviction goes down to this share of the limit, so it runs in batches rather than per put. */
@@ -18,6 +18,15 @@ const EVICT_TO = 0.9;
 const TMP_SUFFIX = '.part';
 /** Cache writes of fragments read from the service that may run beside the reads. */
 const MAX_BACKGROUND_WRITES = 16;
+/**
+ * Ranges of one uncached fragment (a pack) read from the service on their own before the next read
+ * of it fetches it whole and caches it: one or two small files of a pack cost what they hold, and a
+ * reader that goes on through the pack (a sequential read, a walk) pays one request for the rest
+ * (docs/DESIGN.md, "Packs on a remote store").
+ */
+export const RANGED_READS_BEFORE_WHOLE = 2;
+/** Fragments whose ranged reads are counted at once; the oldest counts go first. */
+const MAX_RANGE_COUNTS = 4096;
 
 /** The byte limit from FRAGFS_CACHE_MAX (a number of bytes, set by `--cache-max`), else the default. */
 export function cacheMaxBytes(): number {
@@ -39,6 +48,10 @@ export class CachingStore implements Store {
   hits = 0;
   misses = 0;
   private writing = 0;
+  /** Ranged reads from the service so far of each uncached fragment (for RANGED_READS_BEFORE_WHOLE). */
+  private readonly rangeReads = new Map<string, number>();
+  /** Whole reads from the service under way: concurrent readers of one pack share one request. */
+  private readonly fetching = new Map<string, Promise<Uint8Array>>();
 
   constructor(
     private readonly inner: Store,
@@ -168,38 +181,54 @@ export class CachingStore implements Store {
 
   /**
    * A range of a cached fragment is read from its file (a pack: the fragment read from it is
-   * checked against its own id by the repo); an uncached one is fetched whole and cached, so the
-   * next fragment of the same pack is local.
+   * checked against its own id by the repo). An uncached one is read by range from the service for
+   * its first RANGED_READS_BEFORE_WHOLE ranges, then fetched whole (once, however many readers wait)
+   * and cached, so the rest of the pack is local.
    */
   async getRange(ns: Namespace, id: string, offset: number, length: number): Promise<Uint8Array> {
     checkNamespace(ns);
     checkId(id);
     checkRange(offset, length);
-    if (this.cacheable(ns)) {
-      const path = this.pathOf(ns, id);
-      let fh;
-      try {
-        fh = await open(path, 'r');
-      } catch {
-        fh = undefined;
-      }
-      if (fh) {
-        try {
-          const buf = Buffer.allocUnsafe(length);
-          const { bytesRead } = await fh.read(buf, 0, length, offset);
-          if (bytesRead === length) {
-            this.hits++;
-            this.remember(path, (await fh.stat()).size);
-            return buf;
-          }
-        } catch {
-          // A cached copy that cannot be read is fetched again.
-        } finally {
-          await fh.close();
-        }
-      }
+    if (!this.cacheable(ns)) return getRangeOf(this.inner, ns, id, offset, length);
+    const local = await this.cachedRange(ns, id, offset, length);
+    if (local) return local;
+    const key = `${ns.space}:${ns.kind}:${id}`;
+    // A copy of the range: the shared bytes may still be on their way to the cache.
+    if (this.fetching.has(key)) return rangeOf(await this.fetchShared(ns, id), ns, id, offset, length).slice();
+    const ranged = this.rangeReads.get(key) ?? 0;
+    if (this.inner.getRange && ranged < RANGED_READS_BEFORE_WHOLE) {
+      this.rangeReads.delete(key);
+      this.rangeReads.set(key, ranged + 1);
+      if (this.rangeReads.size > MAX_RANGE_COUNTS) this.rangeReads.delete(this.rangeReads.keys().next().value!);
+      this.misses++;
+      return this.inner.getRange(ns, id, offset, length);
     }
-    return rangeOf(await this.get(ns, id), ns, id, offset, length);
+    this.rangeReads.delete(key);
+    return rangeOf(await this.fetchShared(ns, id), ns, id, offset, length).slice();
+  }
+
+  /** The range from the cached copy's file, or undefined when it is not cached (or cannot be read). */
+  private async cachedRange(ns: Namespace, id: string, offset: number, length: number): Promise<Uint8Array | undefined> {
+    const path = this.pathOf(ns, id);
+    let fh;
+    try {
+      fh = await open(path, 'r');
+    } catch {
+      return undefined;
+    }
+    try {
+      const buf = Buffer.allocUnsafe(length);
+      const { bytesRead } = await fh.read(buf, 0, length, offset);
+      if (bytesRead !== length) return undefined;
+      this.hits++;
+      this.remember(path, (await fh.stat()).size);
+      return buf;
+    } catch {
+      // A cached copy that cannot be read is fetched again.
+      return undefined;
+    } finally {
+      await fh.close();
+    }
   }
 
   async get(ns: Namespace, id: string): Promise<Uint8Array> {
@@ -208,17 +237,39 @@ export class CachingStore implements Store {
       this.hits++;
       return hit;
     }
-    this.misses++;
-    const bytes = await this.inner.get(ns, id);
-    // Written beside the caller rather than before it goes on (a read should not wait for the local
-    // disk), from a copy: the caller may hand `bytes` to a worker thread. Bounded: past a few writes
-    // in flight, what is read is not cached.
-    if (this.cacheable(ns) && this.writing < MAX_BACKGROUND_WRITES) {
-      this.writing++;
-      const copy = Uint8Array.prototype.slice.call(bytes);
-      void this.add(ns, id, copy).finally(() => this.writing--);
+    if (!this.cacheable(ns)) {
+      this.misses++;
+      return this.inner.get(ns, id);
     }
-    return bytes;
+    return Uint8Array.prototype.slice.call(await this.fetchShared(ns, id));
+  }
+
+  /**
+   * The whole fragment from the service, one request however many callers want it meanwhile. The
+   * bytes stay shared until the cache holds them (else a reader arriving between the answer and
+   * the cache write would ask again); each caller takes a copy, as it may hand its bytes to a
+   * worker thread.
+   */
+  private fetchShared(ns: Namespace, id: string): Promise<Uint8Array> {
+    const key = `${ns.space}:${ns.kind}:${id}`;
+    const under = this.fetching.get(key);
+    if (under) return under;
+    this.misses++;
+    const fetch = this.inner.get(ns, id).then((bytes) => {
+      // Written beside the callers rather than before they go on (a read should not wait for the
+      // local disk). Bounded: past a few writes in flight, what is read is not cached.
+      if (this.writing < MAX_BACKGROUND_WRITES) {
+        this.writing++;
+        void this.add(ns, id, bytes).finally(() => {
+          this.writing--;
+          this.fetching.delete(key);
+        });
+      } else this.fetching.delete(key);
+      return bytes;
+    });
+    fetch.catch(() => this.fetching.delete(key));
+    this.fetching.set(key, fetch);
+    return fetch;
   }
 
   has(ns: Namespace, id: string): Promise<boolean> {
@@ -231,6 +282,8 @@ export class CachingStore implements Store {
 
   private async drop(ns: Namespace, id: string): Promise<void> {
     if (!this.cacheable(ns)) return;
+    // Gone from the service: a read from now on must not be served a fetch made before.
+    this.fetching.delete(`${ns.space}:${ns.kind}:${id}`);
     const path = this.pathOf(ns, id);
     this.forget(path);
     await unlink(path).catch(() => undefined);

@@ -51,6 +51,14 @@ export interface ObjectBackend {
   /** How many calls the service takes at once to full speed (ResilientBackend's default bound). */
   readonly parallelism: number;
   get(key: string, o?: CallOptions): Promise<Uint8Array | undefined>;
+  /**
+   * MAY be given by a service that reads part of an object in one request (S3 and rclone's Range,
+   * Azure's offset and count, SFTP's read at an offset): `length` (at least 1) bytes from `offset`.
+   * MUST resolve `undefined` when the key does not exist, and the bytes of the object from
+   * `offset` up to its end (fewer than asked, possibly none) when it ends before offset + length;
+   * never a byte that is not the object's. Without it, callers read the whole object.
+   */
+  getRange?(key: string, offset: number, length: number, o?: CallOptions): Promise<Uint8Array | undefined>;
   put(key: string, bytes: Uint8Array, o?: PutOptions & CallOptions): Promise<boolean>;
   size(key: string, o?: CallOptions): Promise<number | undefined>;
   delete(key: string, o?: CallOptions): Promise<void>;

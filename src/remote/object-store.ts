@@ -4,7 +4,7 @@
 // nothing left to do.
 
 import { FragfsError } from '../errors.js';
-import { checkId, checkNamespace, missingFragment, type FragmentKind, type Namespace, type Store } from '../store/store.js';
+import { checkId, checkNamespace, checkRange, missingFragment, rangeOf, type FragmentKind, type Namespace, type Store } from '../store/store.js';
 import { withKeyLock } from '../store/key-lock.js';
 import type { ObjectBackend } from './object-backend.js';
 
@@ -19,6 +19,13 @@ const ID_RE = /^[0-9a-f]{64}$/;
  * another name) then costs no upload. Smaller ones are sent at once (a lookup would cost as much).
  */
 export const LOOK_BEFORE_PUT_BYTES = 64 * 1024;
+/**
+ * A ranged read asks for at least this many bytes (those after the range, up to the object's end,
+ * are dropped). Measured on radosgw: an answer under 64 KiB waits about 40 ms for a delayed ACK
+ * (1 to 48 KiB: 47-63 ms a request; 64 KiB to 256 KiB: 4-5 ms), and the extra bytes cost less than
+ * that on any link faster than 10 Mbit/s.
+ */
+export const MIN_RANGED_READ_BYTES = 64 * 1024;
 
 export class ObjectStore implements Store {
   readonly backend = 'object' as const;
@@ -69,6 +76,35 @@ export class ObjectStore implements Store {
     const bytes = await this.objects.get(ObjectStore.keyOf(ns, id));
     if (bytes === undefined) throw missingFragment(ns, id);
     return bytes;
+  }
+
+  /**
+   * One ranged request where the service has them (ResilientBackend always answers, reading the
+   * whole object where it must), of at least MIN_RANGED_READ_BYTES. A zero-length range asks only
+   * whether the fragment is that long.
+   */
+  async getRange(ns: Namespace, id: string, offset: number, length: number): Promise<Uint8Array> {
+    checkNamespace(ns);
+    checkId(id);
+    checkRange(offset, length);
+    const key = ObjectStore.keyOf(ns, id);
+    if (length === 0 || !this.objects.getRange) {
+      if (length === 0) {
+        const size = await this.objects.size(key);
+        if (size === undefined) throw missingFragment(ns, id);
+        if (size < offset) throw new FragfsError('CORRUPT', `fragment ${id} (${ns.kind}) is shorter than ${offset} bytes`, { fragmentId: id });
+        return new Uint8Array(0);
+      }
+      const whole = await this.objects.get(key);
+      if (whole === undefined) throw missingFragment(ns, id);
+      return rangeOf(whole, ns, id, offset, length);
+    }
+    const bytes = await this.objects.getRange(key, offset, Math.max(length, MIN_RANGED_READ_BYTES));
+    if (bytes === undefined) throw missingFragment(ns, id);
+    if (bytes.length < length) {
+      throw new FragfsError('CORRUPT', `fragment ${id} (${ns.kind}) is shorter than ${offset + length} bytes`, { fragmentId: id });
+    }
+    return bytes.length === length ? bytes : bytes.subarray(0, length);
   }
 
   async has(ns: Namespace, id: string): Promise<boolean> {

@@ -160,6 +160,8 @@ interface RequestOptions {
   accept?: string;
   body?: readonly Uint8Array[];
   signal?: AbortSignal | undefined;
+  /** A Range header's value (restic's REST protocol reads parts of packs so). */
+  range?: string;
 }
 
 interface Reply {
@@ -276,6 +278,7 @@ class RcloneChild {
     return new Promise<Reply>((resolve, reject) => {
       const headers: http2.OutgoingHttpHeaders = { ':method': method, ':path': path };
       if (o.accept) headers['accept'] = o.accept;
+      if (o.range) headers['range'] = o.range;
       if (o.body) {
         headers['content-type'] = 'application/octet-stream';
         headers['content-length'] = o.body.reduce((n, b) => n + b.byteLength, 0);
@@ -398,7 +401,7 @@ export class RcloneBackend implements ObjectBackend {
     const child = await this.live();
     const r = await child.request(method, path, o);
     if (r.status >= 200 && r.status < 300) return r;
-    if (r.status === 404) return r;
+    if (r.status === 404 || (o.range !== undefined && r.status === 416)) return r;
     throw this.statusFailure(child, method, path, r.status);
   }
 
@@ -423,6 +426,31 @@ export class RcloneBackend implements ObjectBackend {
     // A remote that writes in place shows a put under way as a prefix; one a crash cut short stays so.
     if (!bytes) throw new RemoteFailure('retry', `GET ${key}: the object is incomplete (a write under way, or one that was cut short)`);
     return bytes;
+  }
+
+  /**
+   * Asks for the trailer's length beyond the range too: an answer that holds all of it proves the
+   * object's data covers the range, and a shorter one says where the data ends, so a trailer byte
+   * is never taken for data. What is read is not checked against the trailer's crc (that needs the
+   * whole object): the caller checks it against its own hash, as it checks every fragment.
+   */
+  async getRange(key: string, offset: number, length: number, o: CallOptions = {}): Promise<Uint8Array | undefined> {
+    const r = await this.call('GET', objectPath(key), { signal: o.signal, range: `bytes=${offset}-${offset + length + TRAILER_BYTES - 1}` });
+    if (r.status === 404) return undefined;
+    if (r.status === 416) return new Uint8Array(0);
+    if (r.status === 200) {
+      // The whole object (a remote that cannot seek): its trailer is checked as get checks it.
+      const whole = withoutTrailer(r.body);
+      if (!whole) throw new RemoteFailure('retry', `GET ${key}: the object is incomplete (a write under way, or one that was cut short)`);
+      return whole.subarray(Math.min(offset, whole.length), Math.min(offset + length, whole.length));
+    }
+    const total = /\/(\d+)$/.exec(String(r.headers['content-range'] ?? ''));
+    if (!total) throw new RemoteFailure('retry', `GET ${key}: a ranged answer without its object's size`);
+    const dataEnd = Number(total[1]) - TRAILER_BYTES;
+    if (dataEnd < 0) throw new RemoteFailure('retry', `GET ${key}: the object is incomplete (a write under way, or one that was cut short)`);
+    const want = Math.max(0, Math.min(length, dataEnd - offset));
+    if (r.body.byteLength < want) throw new RemoteFailure('retry', `GET ${key}: ${r.body.byteLength} of ${want} bytes at ${offset}`);
+    return new Uint8Array(r.body.buffer, r.body.byteOffset, want);
   }
 
   async size(key: string, o: CallOptions = {}): Promise<number | undefined> {

@@ -68,6 +68,17 @@ export class ResilientBackend implements ObjectBackend {
     return this.call(`reading ${key}`, o, (c) => this.inner.get(key, c));
   }
 
+  /** Always given: a service without ranged reads is read whole and the range cut from it. */
+  async getRange(key: string, offset: number, length: number, o?: CallOptions): Promise<Uint8Array | undefined> {
+    checkObjectKey(key);
+    const inner = this.inner;
+    if (!inner.getRange) {
+      const whole = await this.get(key, o);
+      return whole?.subarray(Math.min(offset, whole.length), Math.min(offset + length, whole.length));
+    }
+    return this.call(`reading ${length} bytes at ${offset} of ${key}`, o, (c) => inner.getRange!(key, offset, length, c));
+  }
+
   async put(key: string, bytes: Uint8Array, o: PutOptions & CallOptions = {}): Promise<boolean> {
     checkObjectKey(key);
     const ifAbsent = o.ifAbsent ?? false;

@@ -276,6 +276,24 @@ class S3Backend implements ObjectBackend {
     }
   }
 
+  async getRange(key: string, offset: number, length: number, o?: CallOptions): Promise<Uint8Array | undefined> {
+    try {
+      const res = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: this.root + key, Range: `bytes=${offset}-${offset + length - 1}` }),
+        { abortSignal: o?.signal },
+      );
+      const bytes = await readBody(res.Body as Parameters<typeof readBody>[0], o);
+      // A service that ignores Range answers 200 with the whole object: the range is cut from it.
+      if (res.ContentRange === undefined) return bytes.subarray(Math.min(offset, bytes.length), Math.min(offset + length, bytes.length));
+      return bytes;
+    } catch (e) {
+      if (isMissing(e) && !o?.signal?.aborted) return undefined;
+      // 416: the object ends before `offset`.
+      if ((e as ServiceError).$metadata?.httpStatusCode === 416 && !o?.signal?.aborted) return new Uint8Array(0);
+      throw classify(e, this.bucket, o);
+    }
+  }
+
   async put(key: string, bytes: Uint8Array, o: PutOptions & CallOptions = {}): Promise<boolean> {
     try {
       await this.client.send(

@@ -420,6 +420,35 @@ class SftpBackend implements ObjectBackend {
     });
   }
 
+  async getRange(key: string, offset: number, length: number, o?: CallOptions): Promise<Uint8Array | undefined> {
+    const path = this.pathOf(key);
+    return this.run(o?.signal, path, async (sftp) => {
+      let handle: Buffer;
+      try {
+        handle = await call<Buffer>((cb) => sftp.open(path, 'r', cb));
+      } catch (e) {
+        if (statusOf(e) === FX.NO_SUCH_FILE) return undefined;
+        throw e;
+      }
+      try {
+        const { size } = await call<Stats>((cb) => sftp.fstat(handle, cb));
+        const want = Math.max(0, Math.min(length, size - offset));
+        const buf = Buffer.allocUnsafe(want);
+        await inChunks(want, async (start, len) => {
+          for (let done = 0; done < len; ) {
+            const at = offset + start + done;
+            const n = await call<number>((cb) => sftp.read(handle, buf, start + done, len - done, at, cb));
+            if (!n) throw new RemoteFailure('retry', `${path} ended at ${at} of ${size} bytes while it was read`);
+            done += n;
+          }
+        });
+        return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+      } finally {
+        await call((cb) => sftp.close(handle, cb)).catch(() => undefined);
+      }
+    });
+  }
+
   async put(key: string, bytes: Uint8Array, o: PutOptions & CallOptions = {}): Promise<boolean> {
     const target = this.pathOf(key);
     const dir = posix.dirname(target);

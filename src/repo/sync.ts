@@ -10,6 +10,8 @@ import { gcPlaceOf } from '../gc/gc-place.js';
 import { protectStore, storedObjectsOf } from '../parity/protect.js';
 import { withParityPlace } from '../parity/parity-store.js';
 import { stripeCachePath } from '../parity/stripe-view.js';
+import { PackStore } from '../pack/pack-store.js';
+import type { PackedKind } from '../pack/pack-format.js';
 import { isRemoteLocation, storeLocation } from '../remote/store-site.js';
 import { openBackend } from '../store/open-backend.js';
 import type { BackendName, Namespace, Store } from '../store/store.js';
@@ -33,6 +35,8 @@ export interface SyncResult {
   copiedFragments: number;
   copiedBytes: number;
   presentFragments: number;
+  /** Packs copied as they are (their fragments count in copiedFragments and copiedBytes too). */
+  copiedPacks: number;
 }
 
 /** Makes DST hold SRC's space (same keys), creating the store if needed; returns DST's backend. */
@@ -96,7 +100,7 @@ export async function syncStore(src: Repo, destPath: string, keyOrName: string |
       present.set(ns.kind, ids);
     }
   }
-  const result: SyncResult = { dest, snapshots: 0, copiedFragments: 0, copiedBytes: 0, presentFragments: 0 };
+  const result: SyncResult = { dest, snapshots: 0, copiedFragments: 0, copiedBytes: 0, presentFragments: 0, copiedPacks: 0 };
   const limit = new Semaphore(16);
   const tasks: Promise<void>[] = [];
   let queued = 0;
@@ -126,11 +130,77 @@ export async function syncStore(src: Repo, destPath: string, keyOrName: string |
       }),
     );
   };
+  // Packs go as they are when both sides pack with the same keys (the same space: prepareDest made
+  // sure): one read and one write per pack, the same id on both sides. Packs DST holds are skipped.
+  const srcPacks = src.store instanceof PackStore ? src.store : undefined;
+  const outPacks = out instanceof PackStore && srcPacks?.sharesIndexKeyWith(out) ? out : undefined;
+  /** Source packs whose fragments DST now holds in the same pack (copied, or there already). */
+  const wholePacks = new Set<string>();
+  let destPacks: Set<string> | undefined;
+  /**
+   * Copies the packs of `kind` whose every fragment is in `wanted` (all of them when not given);
+   * the fragments of the others, and of packs a gc of DST is about to collect (pinned: they are
+   * written anew), go one by one afterwards.
+   */
+  const copyPacks = async (kind: PackedKind, wanted?: Set<string>): Promise<void> => {
+    if (!srcPacks || !outPacks) return;
+    destPacks ??= new Set(await outPacks.packIds());
+    for (const pack of await srcPacks.packIds()) {
+      if (srcPacks.kindOfPack(pack) !== kind) continue;
+      tasks.push(
+        limit.run(async () => {
+          const idx = await srcPacks.entriesOf(pack, true);
+          // Gone meanwhile (a gc of SRC): what it held is found elsewhere, one by one.
+          if (idx === undefined || idx.kind !== kind) return;
+          if (wanted && !idx.entries.every((e) => wanted.has(e.id))) return;
+          for (const e of idx.entries) if ((await guard?.hold(kind, e.id)) === true) return;
+          queued += idx.entries.length;
+          o.onQueued?.(queued);
+          if (destPacks!.has(pack)) {
+            wholePacks.add(pack);
+            result.presentFragments += idx.entries.length;
+            idx.entries.forEach(() => o.onFragment?.(0, false));
+            return;
+          }
+          let bytes: Uint8Array;
+          try {
+            ({ bytes } = await srcPacks.checkPack(pack));
+          } catch (e) {
+            if (!isFragfsError(e, 'MISSING_FRAGMENT')) throw e;
+            // Moved by a gc of SRC since it was listed: its fragments go one by one.
+            queued -= idx.entries.length;
+            return;
+          }
+          for (const e of idx.entries) {
+            if (toHex(blake3(bytes.subarray(e.offset, e.offset + e.length))) !== e.id) {
+              throw new FragfsError('CORRUPT', `fragment ${e.id} in pack ${pack} of the source does not match its id; not copied (run verify)`, {
+                fragmentId: e.id,
+              });
+            }
+          }
+          await outPacks.adoptPack(pack, bytes);
+          wholePacks.add(pack);
+          result.copiedPacks++;
+          result.copiedFragments += idx.entries.length;
+          result.copiedBytes += bytes.length;
+          for (const e of idx.entries) o.onFragment?.(e.length, true);
+        }),
+      );
+    }
+    await settleAll(tasks.splice(0));
+  };
+  /** Whether `id` went along with its whole pack. */
+  const inWholePack = (kind: PackedKind, id: string): boolean => {
+    const pack = srcPacks?.packOf(kind, id);
+    return pack !== undefined && wholePacks.has(pack);
+  };
   try {
     if (keyOrName === undefined) {
       // Data first, then metadata, then refs: DST never names what it does not hold yet.
       for (const ns of [src.dataNs, src.metaNs]) {
-        for await (const id of src.store.list(ns)) copy(ns, id);
+        const kind = ns.kind as PackedKind;
+        await copyPacks(kind);
+        for await (const id of src.store.list(ns)) if (!inWholePack(kind, id)) copy(ns, id);
         await settleAll(tasks.splice(0));
         await out.sync();
       }
@@ -150,11 +220,13 @@ export async function syncStore(src: Repo, destPath: string, keyOrName: string |
           if (e.type === 'file') for (const x of await readExtents(src, e, path)) data.add(x.id);
         },
       });
-      for (const id of data) copy(src.dataNs, id);
+      meta.add(key);
+      await copyPacks('data', data);
+      for (const id of data) if (!inWholePack('data', id)) copy(src.dataNs, id);
       await settleAll(tasks.splice(0));
       await out.sync();
-      for (const id of meta) copy(src.metaNs, id);
-      copy(src.metaNs, key);
+      await copyPacks('meta', meta);
+      for (const id of meta) if (!inWholePack('meta', id)) copy(src.metaNs, id);
       await settleAll(tasks.splice(0));
       await out.sync();
       if (await src.store.has(src.refNs, key)) copy(src.refNs, key);

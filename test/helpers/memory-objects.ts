@@ -11,6 +11,10 @@ export class MemoryObjectRoot {
   /** Calls that never answer (until aborted): consumed like failures. */
   hangs = 0;
   calls = 0;
+  /** Bytes answered by get and getRange, and how many of each call (tests of what reads cost). */
+  bytesRead = 0;
+  gets = 0;
+  rangeGets = 0;
 
   open(): ObjectBackend {
     return new MemoryObjectBackend(this);
@@ -39,7 +43,19 @@ class MemoryObjectBackend implements ObjectBackend {
   async get(key: string, o?: CallOptions): Promise<Uint8Array | undefined> {
     await this.enter('get', o);
     const v = this.root.objects.get(key);
+    this.root.gets++;
+    this.root.bytesRead += v?.length ?? 0;
     return v === undefined ? undefined : Uint8Array.from(v);
+  }
+
+  async getRange(key: string, offset: number, length: number, o?: CallOptions): Promise<Uint8Array | undefined> {
+    await this.enter('getRange', o);
+    const v = this.root.objects.get(key);
+    this.root.rangeGets++;
+    if (v === undefined) return undefined;
+    const part = v.slice(Math.min(offset, v.length), Math.min(offset + length, v.length));
+    this.root.bytesRead += part.length;
+    return part;
   }
 
   async put(key: string, bytes: Uint8Array, o: PutOptions & CallOptions = {}): Promise<boolean> {
