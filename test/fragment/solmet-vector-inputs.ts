@@ -31,7 +31,7 @@ const fileEntry: Entry = {
 export const VECTOR_OBJECTS: [string, string, MetaObject][] = [
   [
     'meta-ref.json',
-    'ref object naming a snapshot (the worked example of docs/FORMAT.md)',
+    'ref object naming a snapshot (docs/FORMAT.md 2.4 works through its version 2 form, v2/meta-ref.json)',
     { kind: 'ref', v: META_VERSION, snapshot: id(0x5e), name: 'monday', createdMs: 1767225600000, logicalBytes: 1048586 },
   ],
   [
