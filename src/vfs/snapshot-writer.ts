@@ -67,11 +67,15 @@ export class SnapshotWriter {
     const cached = this.state.getDirCache(ino, this.rtx);
     if (cached) {
       await this.hold('meta', cached.id);
-      // A record from before dir objects had keys: the key is read from the fragment (once; the
-      // record is not rewritten here, the next change of the folder replaces it).
       if (cached.key !== undefined) return cached;
+      // A record from before dir objects had keys: the key is read from the fragment, and the record
+      // given it (a cache candidate like a folder written here), so later snapshots read it no more.
       const key = await this.repo.metaKeyOf(cached.id);
-      if (key !== undefined) return { ...cached, key };
+      if (key !== undefined) {
+        const keyed = { ...cached, key };
+        this.newDirs.set(ino, keyed);
+        return keyed;
+      }
       // A folder sealed under the space's key (imported from an earlier store version): written
       // again below, so every keyed folder names a keyed tree (src/repo/tree-keys.ts).
     }
@@ -143,7 +147,11 @@ export class SnapshotWriter {
           const key = await this.repo.metaKeyOf(id);
           if (key !== undefined) keys.push(key);
         }
-        if (keys.length === cached.pages.length) return { pages: cached.pages, pageKeys: keys };
+        if (keys.length === cached.pages.length) {
+          const keyed = { pages: cached.pages, pageKeys: keys };
+          this.newContent.set(ino, keyed);
+          return keyed;
+        }
         const keyed = await keyedPages(this.repo, cached.pages, undefined, `inode ${ino}`);
         this.newContent.set(ino, keyed);
         return keyed;

@@ -88,3 +88,28 @@ test('a folder that keeps changing keeps its ancestors from being written ahead 
     await fx.done();
   }
 });
+
+test('a cached folder record from before folders had keys gets its key at the next snapshot, read once', async (t) => {
+  const fx = await fixture({ backend: 'lmdb' });
+  try {
+    const v = fx.vfs;
+    await v.mkdir('/a', 0o755, ME);
+    await v.mkdir('/b', 0o755, ME);
+    await writeFile(v, '/a/f', Buffer.from('a'));
+    await v.snapshot();
+    const state = (fx.live as unknown as { state: import('../../src/vfs/live-state.js').LiveState }).state;
+    const a = (await v.getattr('/a')).ino;
+    const rec = state.getDirCache(a)!;
+    t.truthy(rec.key, 'a folder written now caches its key');
+    // As a record written before keys: 56 bytes, no key.
+    state.txn(() => state.putDirCache(a, { id: rec.id, files: rec.files, dirs: rec.dirs, bytes: rec.bytes }));
+    await writeFile(v, '/b/g', Buffer.from('b')); // the root is written again, /a is reused from its record
+    const key = await v.snapshot();
+    t.deepEqual(state.getDirCache(a)?.key, rec.key, 'the record got its key back');
+    const snap = await fx.repo.getMeta(key, 'snapshot');
+    const root = await fx.repo.getMeta(snap.root.dir!, 'dir');
+    t.deepEqual(root.entries.find((e) => e.name.toString() === 'a')?.dirKey, rec.key, 'the new tree names /a with its key');
+  } finally {
+    await fx.done();
+  }
+});
