@@ -15,7 +15,8 @@ import { checkName, where } from './dir-ops.js';
 import { S_IFDIR, S_IFLNK } from './inode.js';
 import { DEFAULT_META_CACHE_BYTES } from './live-state.js';
 import { SnapshotVfs } from './snapshot-vfs.js';
-import { ROOT_INO, type Attr, type AttrChanges, type Caller, type DirEntry, type StatFs, type Vfs } from './vfs-api.js';
+import { ROOT_INO, type Attr, type DirEntry, type StatFs, type Vfs } from './vfs-api.js';
+import { ReadOnlyVfs } from './read-only-vfs.js';
 
 export interface AllSnapshotsVfsOptions {
   repo: Repo;
@@ -66,7 +67,7 @@ export function timeFolderName(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 19)}Z`;
 }
 
-export class AllSnapshotsVfs implements Vfs {
+export class AllSnapshotsVfs extends ReadOnlyVfs implements Vfs {
   readonly readOnly = true;
   /** Snapshots come and go (put, snapshot, forget) while mounted. */
   readonly frozen = false;
@@ -90,6 +91,7 @@ export class AllSnapshotsVfs implements Vfs {
   private readonly gid = process.getgid?.() ?? 0;
 
   private constructor(private readonly repo: Repo, o: AllSnapshotsVfsOptions) {
+    super();
     this.cache = new BlockCache(repo, o.cacheBytes ?? DEFAULT_CACHE_BYTES);
     this.metaCacheBytes = Math.max(1 << 20, Math.floor((o.metaCacheBytes ?? DEFAULT_META_CACHE_BYTES) / 8));
     this.refreshMs = o.refreshMs ?? 5000;
@@ -467,28 +469,10 @@ export class AllSnapshotsVfs implements Vfs {
     return [];
   }
 
-  private ro(ino: number): never {
+  protected ro(ino: number): never {
     throw new FragfsError('READ_ONLY', `${where(ino)}: every snapshot is read-only`);
   }
 
-  // --- mutations: all READ_ONLY
-
-  async create(parent: number, _name: Buffer, _mode: number, _flags: number, _caller: Caller): Promise<{ attr: Attr; fh: number }> { this.ro(parent); }
-  async mkdir(parent: number, _name: Buffer, _mode: number, _caller: Caller): Promise<Attr> { this.ro(parent); }
-  async rmdir(parent: number, _name: Buffer): Promise<void> { this.ro(parent); }
-  async mknod(parent: number, _name: Buffer, _mode: number, _rdev: number, _caller: Caller): Promise<Attr> { this.ro(parent); }
-  async write(ino: number, _fh: number, _buf: Buffer, _length: number, _position: number): Promise<number> { this.ro(ino); }
-  async fallocate(ino: number, _fh: number, _mode: number, _offset: number, _length: number): Promise<void> { this.ro(ino); }
-  async unlink(parent: number, _name: Buffer): Promise<void> { this.ro(parent); }
-  async rename(parent: number, _name: Buffer, _newParent: number, _newName: Buffer, _flags: number): Promise<void> { this.ro(parent); }
-  async symlink(parent: number, _name: Buffer, _target: Buffer, _caller: Caller): Promise<Attr> { this.ro(parent); }
-  async link(ino: number, _newParent: number, _newName: Buffer): Promise<Attr> { this.ro(ino); }
-  async setattr(ino: number, fh: number | undefined, c: AttrChanges): Promise<Attr> {
-    if (Object.values(c).some((v) => v !== undefined)) this.ro(ino);
-    return this.getattr(ino, fh);
-  }
-  async setxattr(ino: number, _name: Buffer, _value: Buffer, _flags: number): Promise<void> { this.ro(ino); }
-  async removexattr(ino: number, _name: Buffer): Promise<void> { this.ro(ino); }
 
   async flushAll(): Promise<void> {}
 

@@ -18,7 +18,8 @@ import { cachedExtentAt, readExtentFile } from './extent-reader.js';
 import { S_IFDIR, fmtOfEntryType, nsToMs } from './inode.js';
 import { DEFAULT_READ_AHEAD_BYTES, newReadAheadState, type ReadAheadState } from './prefetch.js';
 import { SIBLING_FILES, SiblingStream } from './sibling-prefetch.js';
-import { ROOT_INO, type Attr, type AttrChanges, type Caller, type DirEntry, type StatFs, type Vfs } from './vfs-api.js';
+import { ROOT_INO, type Attr, type DirEntry, type StatFs, type Vfs } from './vfs-api.js';
+import { ReadOnlyVfs } from './read-only-vfs.js';
 
 export interface SnapshotVfsOptions {
   repo: Repo;
@@ -73,7 +74,7 @@ export function dirViewBytes(obj: DirObject): number {
 }
 const HEX64 = /^[0-9a-f]{64}$/;
 
-export class SnapshotVfs implements Vfs {
+export class SnapshotVfs extends ReadOnlyVfs implements Vfs {
   readonly readOnly = true;
   readonly checksPermissions = false;
   private readonly cache: BlockCache;
@@ -107,6 +108,7 @@ export class SnapshotVfs implements Vfs {
     private readonly snap: SnapshotObject,
     o: SnapshotVfsOptions,
   ) {
+    super();
     this.cache = o.cache ?? new BlockCache(repo, o.cacheBytes ?? DEFAULT_CACHE_BYTES);
     this.readAheadBytes = o.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES;
     const metaBytes = o.metaCacheBytes ?? DEFAULT_META_CACHE_BYTES;
@@ -227,7 +229,7 @@ export class SnapshotVfs implements Vfs {
     };
   }
 
-  private ro(ino: number): never {
+  protected ro(ino: number): never {
     throw new FragfsError('READ_ONLY', `${where(ino)}: a snapshot is read-only`);
   }
 
@@ -338,10 +340,6 @@ export class SnapshotVfs implements Vfs {
     return fh;
   }
 
-  async create(parent: number, _name: Buffer, _mode: number, _flags: number, _caller: Caller): Promise<{ attr: Attr; fh: number }> {
-    this.ro(parent);
-  }
-
   /**
    * A file opened right after another of the same folder: load its first block and those of the
    * next small files (sibling-prefetch.ts). Its folder is the slot its number was computed in.
@@ -413,23 +411,6 @@ export class SnapshotVfs implements Vfs {
     this.freeFhs.push(fh);
   }
 
-  // --- mutations: all READ_ONLY
-
-  async mkdir(parent: number, _name: Buffer, _mode: number, _caller: Caller): Promise<Attr> { this.ro(parent); }
-  async rmdir(parent: number, _name: Buffer): Promise<void> { this.ro(parent); }
-  async mknod(parent: number, _name: Buffer, _mode: number, _rdev: number, _caller: Caller): Promise<Attr> { this.ro(parent); }
-  async write(ino: number, _fh: number, _buf: Buffer, _length: number, _position: number): Promise<number> { this.ro(ino); }
-  async fallocate(ino: number, _fh: number, _mode: number, _offset: number, _length: number): Promise<void> { this.ro(ino); }
-  async unlink(parent: number, _name: Buffer): Promise<void> { this.ro(parent); }
-  async rename(parent: number, _name: Buffer, _newParent: number, _newName: Buffer, _flags: number): Promise<void> { this.ro(parent); }
-  async symlink(parent: number, _name: Buffer, _target: Buffer, _caller: Caller): Promise<Attr> { this.ro(parent); }
-  async link(ino: number, _newParent: number, _newName: Buffer): Promise<Attr> { this.ro(ino); }
-  async setattr(ino: number, fh: number | undefined, c: AttrChanges): Promise<Attr> {
-    if (Object.values(c).some((v) => v !== undefined)) this.ro(ino);
-    return this.getattr(ino, fh);
-  }
-  async setxattr(ino: number, _name: Buffer, _value: Buffer, _flags: number): Promise<void> { this.ro(ino); }
-  async removexattr(ino: number, _name: Buffer): Promise<void> { this.ro(ino); }
 
   async flushAll(): Promise<void> {}
 
