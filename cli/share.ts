@@ -76,7 +76,7 @@ export function registerShare(program: Command): void {
       await withRepo(store, { ...opts, readOnly: true }, async (repo) => {
         const shares = await listShares(repo);
         if (opts.json) {
-          printJson(shares.map(({ files: _f, dirs: _d, logicalBytes: _b, ...s }) => s));
+          printJson(shares);
           return;
         }
         for (const s of shares) {

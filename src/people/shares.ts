@@ -38,10 +38,15 @@ export interface ShareAdmin {
   key?: string;
 }
 
-export interface ShareInfo extends ShareAdmin {
+/** A share as `fragfs shares` lists it. */
+export interface ShareListing extends Omit<ShareAdmin, 'key'> {
   id: string;
   createdMs: number;
+  /** Its link: for a link share, with its key (the space's holders may hand it out again). */
   link: string;
+}
+
+export interface ShareInfo extends ShareListing {
   files: number;
   dirs: number;
   logicalBytes: number;
@@ -83,7 +88,12 @@ function openBody(shareKey: Uint8Array, body: string, id: string): { snapshot: S
     throw new FragfsError('BAD_PASSPHRASE', `share ${id}: the key does not open it (a wrong or damaged link)`);
   }
   const fail = failWith('CORRUPT', `share ${id}`);
-  const value = plainUnpackr.unpack(plain) as unknown[];
+  let value: unknown[] = [];
+  try {
+    value = plainUnpackr.unpack(plain) as unknown[];
+  } catch (e) {
+    fail(`its body is not msgpack (${(e as Error).message})`);
+  }
   if (!Array.isArray(value) || value[0] !== 1 || value.length !== 3) fail('not a version 1 share body');
   const snapshot = metaFromWire(fail, (why) => fail(`written by a newer fragfs: ${why}`), value[1]);
   checkMetaObject(fail, snapshot);
@@ -130,14 +140,15 @@ export async function createShare(repo: Repo, o: { snapshot: string; path: Buffe
   return { id, createdMs, link, snapshot: key, path, to: o.to, ...totals };
 }
 
-/** The space's shares as its holder sees them (the links of link shares included). */
-export async function listShares(repo: Repo): Promise<ShareInfo[]> {
+/** The space's shares as its holder sees them (link shares with their keys). */
+export async function listShares(repo: Repo): Promise<ShareListing[]> {
   const entry = await readPeople(repo.storePath, repo.space);
   const adminKey = repo.deriveKey(PEOPLE_ADMIN_KEY_CONTEXT);
-  const out: ShareInfo[] = [];
+  const out: ShareListing[] = [];
   for (const [id, r] of Object.entries(entry.shares ?? {})) {
-    const { key: _key, ...admin } = openAdmin<ShareAdmin>(adminKey, SHARE_ADMIN, r.admin, `share ${id}`);
-    out.push({ id, createdMs: r.createdMs, link: formatShareLink({ location: storeLocation(repo.storePath), space: repo.space, id }), ...admin, files: 0, dirs: 0, logicalBytes: 0 });
+    const { key, ...admin } = openAdmin<ShareAdmin>(adminKey, SHARE_ADMIN, r.admin, `share ${id}`);
+    const linkKey = r.grants === undefined && key !== undefined ? { key: new Uint8Array(Buffer.from(key, 'base64')) } : {};
+    out.push({ id, createdMs: r.createdMs, link: formatShareLink({ location: storeLocation(repo.storePath), space: repo.space, id, ...linkKey }), ...admin });
   }
   return out.sort((a, b) => a.createdMs - b.createdMs);
 }

@@ -15,7 +15,7 @@ import { newIdentity, recipientOf } from '../../src/people/age-box.js';
 import { Groups } from '../../src/people/groups.js';
 import { updatePeople } from '../../src/people/people-config.js';
 import { parseShareLink } from '../../src/people/share-link.js';
-import { createShare, openShareLink, removeShare } from '../../src/people/shares.js';
+import { createShare, listShares, openShareLink, removeShare } from '../../src/people/shares.js';
 import { runGc } from '../../src/gc/gc.js';
 import { putPaths } from '../../src/repo/put.js';
 import { Repo } from '../../src/repo/repo.js';
@@ -142,6 +142,10 @@ test('fragfs.json and the link hold no name, content, passphrase or identity in 
       t.false(text.includes(secret), `${secret} in ${text.slice(0, 40)}`);
     }
   }
+  // The space's holder lists both: the link share with its key, the people share without one.
+  const listed = await listShares(repo);
+  t.deepEqual(listed.map((x) => [x.id, x.link, x.path, x.to]), [[a.id, a.link, '/a', ['@secret-team']], [b.id, b.link, '/', []]]);
+  t.false(JSON.stringify(listed).includes('"key"'));
   // The link names its store and share, nothing else readable.
   const parsed = parseShareLink(b.link);
   t.is(parsed.location, storePath);
