@@ -36,7 +36,7 @@ import { processAccessor } from '../src/vfs/permissions.js';
 import { LiveVfs } from '../src/vfs/live-vfs.js';
 import { AllSnapshotsVfs } from '../src/vfs/all-snapshots-vfs.js';
 import { SnapshotVfs } from '../src/vfs/snapshot-vfs.js';
-import { parseShareLink } from '../src/people/share-link.js';
+import { linkWithoutKey, parseShareLink } from '../src/people/share-link.js';
 import { openShareLink } from '../src/people/shares.js';
 import { resolveEntry, showTreePath, splitKeyPath } from '../src/repo/tree-reader.js';
 import { argBytes } from './argv-bytes.js';
@@ -135,7 +135,10 @@ async function runInBackground(store: string, mountpoint: string, opts: MountCli
   const logFd = openSync(logFile, 'a', 0o600);
   const env: NodeJS.ProcessEnv = { ...process.env, [CHILD_ENV]: '1', FRAGFS_MOUNT_LOG: logFile };
   delete env['FRAGFS_PASSPHRASE'];
-  const child = spawn(process.execPath, [...process.execArgv, ...missingNodeFlags(), process.argv[1]!, ...process.argv.slice(2)], {
+  // A link share's key goes over the IPC pipe with the credentials, not on the child's command line
+  // (which every local user can read in /proc for as long as the mount runs).
+  const args = process.argv.slice(2).map((a) => (a === store && isShareLink(store) ? linkWithoutKey(store) : a));
+  const child = spawn(process.execPath, [...process.execArgv, ...missingNodeFlags(), process.argv[1]!, ...args], {
     detached: true,
     stdio: ['ignore', 'ignore', logFd, 'ipc'],
     env,
@@ -158,7 +161,7 @@ async function runInBackground(store: string, mountpoint: string, opts: MountCli
         exitCode: typeof code === 'number' && code !== 0 ? code : 8,
       });
     });
-    child.send({ type: 'credentials', credentials });
+    child.send({ type: 'credentials', credentials, ...(isShareLink(store) ? { shareLink: store } : {}) });
   });
   if (verdict.type === 'error') {
     process.stderr.write(`fragfs: ${verdict.message}\n`);
@@ -192,15 +195,16 @@ async function rerunWithFlags(flags: string[]): Promise<void> {
   process.exit(code);
 }
 
-function credentialsFromParent(): Promise<Credentials> {
+function credentialsFromParent(): Promise<Credentials & { shareLink?: string }> {
   return new Promise((resolvePass, reject) => {
-    const onMessage = (m: { type?: string; credentials?: Credentials }) => {
+    const onMessage = (m: { type?: string; credentials?: Credentials; shareLink?: unknown }) => {
       if (m.type === 'credentials' && typeof m.credentials === 'object' && m.credentials !== null) {
         process.off('message', onMessage);
         const c = m.credentials;
         resolvePass({
           ...(typeof c.passphrase === 'string' ? { passphrase: c.passphrase } : {}),
           ...(Array.isArray(c.identities) ? { identities: c.identities.filter((i): i is string => typeof i === 'string') } : {}),
+          ...(typeof m.shareLink === 'string' ? { shareLink: m.shareLink } : {}),
         });
       }
     };
@@ -316,14 +320,16 @@ async function runMount(store: string, mountpoint: string, opts: MountCliOptions
 
   try {
     if (!shared && !isChild) await Repo.checkExists(storePath, space); // before the prompt, as every command
-    const credentials: Credentials = isChild
+    const credentials: Credentials & { shareLink?: string } = isChild
       ? await credentialsFromParent()
       : shared
         ? { identities: await identitiesOf(opts) }
         : await readCredentials(opts);
     if (shared) {
       if (opts.snapshot !== undefined) throw new FragfsError('USAGE', 'a share link mounts its own folder: leave out --snapshot');
-      const opened = await openShareLink(shared.key, [...(credentials.identities ?? [])]);
+      // A background child's command line holds the link without its key: the parent sent it whole.
+      const whole = credentials.shareLink === undefined ? shared.key : splitKeyPath(argBytes(credentials.shareLink)).key;
+      const opened = await openShareLink(whole, [...(credentials.identities ?? [])]);
       repo = opened.repo;
       const root = shared.path.length > 0 ? await resolveEntry(repo, opened.snapshot.root, shared.path) : opened.snapshot.root;
       if (root.type !== 'dir') throw new FragfsError('NOT_DIR', `${showTreePath(shared.path)} of the share is a ${root.type}: mount a folder (or use fragfs cat)`);

@@ -46,3 +46,15 @@ export function parseShareLink(text: string): ShareLink {
   }
   return link;
 }
+
+/**
+ * `text` (a link, maybe with /path) with its key field made `-`: what may stand where others can read
+ * it (a process's command line) while the whole link travels another way.
+ */
+export function linkWithoutKey(text: string): string {
+  const slash = text.indexOf('/');
+  const head = slash < 0 ? text : text.slice(0, slash);
+  const tail = slash < 0 ? '' : text.slice(slash);
+  const at = head.lastIndexOf(':');
+  return at < 0 ? text : `${head.slice(0, at)}:-${tail}`;
+}

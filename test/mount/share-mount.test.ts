@@ -22,6 +22,10 @@ maybe('fragfs mount LINK DIR: the shared folder read-only, without the passphras
   const link = s.stdout.trim();
   const m = await mount(t, { ...e, env: { ...e.env, FRAGFS_PASSPHRASE: undefined } }, link, 'mnt');
   t.is(await readFile(join(m.mountpoint, 'sub', 'a.txt'), 'utf8'), 'hi\n');
+  // The key travels to the background mount process over its IPC pipe, never in its command line.
+  const cmdline = await readFile(`/proc/${m.pid}/cmdline`, 'utf8');
+  t.true(cmdline.includes('fragfs:share:'), cmdline);
+  t.false(cmdline.includes(link.split(':').pop()!), 'the share key is not in the mount process\'s command line');
   t.deepEqual(await readFile(join(m.mountpoint, 'big.bin')), await readFile(join(e.root, 'src', 'pub', 'big.bin')));
   const mounts = await readFile('/proc/self/mounts', 'utf8');
   t.regex(mounts.split('\n').find((l) => l.includes(m.mountpoint)) ?? '', / ro,/);
