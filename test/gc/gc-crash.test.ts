@@ -160,9 +160,10 @@ for (const backend of ['dir', 'lmdb'] as const) {
     for (let k = 0; k < KILLS; k++) {
       const next = reserve.shift();
       if (next !== undefined) await forget(store, next);
-      // Every other kill lands anywhere in a run; the others within its sweep.
+      // Every other kill lands anywhere in a run; the others within its sweep, in its first half: a
+      // sweep measured whole includes the process's exit, and a kill near its end finds it gone.
       const afterMark = k % 2 === 1;
-      const delay = Math.floor(Math.random() * (afterMark ? sweepMs : runMs));
+      const delay = Math.floor(Math.random() * (afterMark ? sweepMs / 2 : runMs));
       const r = await gcRun(store, delay, afterMark);
       // A kill sent as the process exits by itself finds it gone: that run ended too.
       const ended = r.finished || r.signal !== 'SIGKILL';
