@@ -2,7 +2,13 @@
 // descriptors stay bounded whatever the size of the tree.
 
 export class Semaphore {
+  /**
+   * Waiters in arrival order, served from `head`: Array.shift copies the whole array, which made
+   * releasing quadratic when tens of thousands of tasks queue at once (a gc sizing 47,000 fragments
+   * spent a second in it).
+   */
   private waiters: (() => void)[] = [];
+  private head = 0;
   private available: number;
 
   constructor(readonly capacity: number) {
@@ -26,9 +32,19 @@ export class Semaphore {
   }
 
   release(): void {
-    const next = this.waiters.shift();
-    if (next) next();
-    else this.available++;
+    if (this.head < this.waiters.length) {
+      const next = this.waiters[this.head]!;
+      this.waiters[this.head++] = undefined as unknown as () => void;
+      // Compacted when the served part is at least half the array: amortized O(1) per waiter.
+      if (this.head === this.waiters.length) {
+        this.waiters = [];
+        this.head = 0;
+      } else if (this.head >= 1024 && this.head * 2 >= this.waiters.length) {
+        this.waiters = this.waiters.slice(this.head);
+        this.head = 0;
+      }
+      next();
+    } else this.available++;
   }
 
   async run<T>(fn: () => Promise<T>): Promise<T> {
