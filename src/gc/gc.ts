@@ -109,7 +109,7 @@ export async function runGc(repo: Repo, o: GcOptions = {}): Promise<GcReport> {
       await place.removeOldPins(m.mark);
       log(`gc: mark ${m.mark}: ${m.data.length + m.meta.length} fragments no snapshot or live file needs`);
       await o.afterMark?.(m);
-      await sweep(repo, place, m, live, o, report, log, l.sizes);
+      await sweep(repo, place, m, live, o, report, log, l.sizes, reach);
     }
   } finally {
     await lock.release();
@@ -156,7 +156,16 @@ async function unreachedSizes(repo: Repo, listed: { data: Set<string>; meta: Set
   const out = new Map<string, number>();
   const keys: [FragmentKind, string][] = [];
   for (const kind of ['data', 'meta'] as const) for (const id of listed[kind]) if (!reach[kind].has(id)) keys.push([kind, id]);
-  await inParallel(keys, async ([kind, id]) => {
+  // The listing just learnt every pack's index: a packed fragment's size is in the table (a stat of
+  // its pack per fragment cost more than the rest of the look).
+  const packs = repo.store instanceof PackStore ? repo.store : undefined;
+  const single: [FragmentKind, string][] = [];
+  for (const [kind, id] of keys) {
+    const packed = packs?.packedSize(kind as 'data' | 'meta', id);
+    if (packed !== undefined) out.set(pinKey(kind, id), packed);
+    else single.push([kind, id]);
+  }
+  await inParallel(single, async ([kind, id]) => {
     out.set(pinKey(kind, id), (await repo.store.size({ space: repo.space, kind }, id)) ?? 0);
   });
   return out;
@@ -188,6 +197,8 @@ async function sweep(
   log: (l: string) => void,
   /** Stored sizes from this run's listing (by pin key), when it made the mark. */
   known?: Map<string, number>,
+  /** What this run's first look reached, when it made the mark: the second look starts from it. */
+  firstReach?: Reachable,
 ): Promise<boolean> {
   const waiting = await waitForLeases(repo, place, m.mark, o.waitMs ?? DEFAULT_WAIT_MS);
   if (waiting.length > 0) {
@@ -201,7 +212,7 @@ async function sweep(
   }
   // Every writer now pins what it takes from the condemned, and what it took before is named by a
   // root: look at the roots again.
-  const reach = await reachable(repo, live);
+  const reach = await reachable(repo, live, firstReach);
   const pins = await place.readPins(m.mark);
   const condemned = condemnedKeys(m);
   // What an interrupted sweep of this mark left in the trash (its size cannot be seen there).

@@ -32,8 +32,15 @@ export interface Reachable {
 }
 
 /** Every fragment the space's roots reach. Fails (naming the fragment) when any of them cannot be read. */
-export async function reachable(repo: Repo, liveStatePath: string | undefined): Promise<Reachable> {
+export async function reachable(repo: Repo, liveStatePath: string | undefined, known?: Reachable): Promise<Reachable> {
   const w = new Walk(repo);
+  // A fragment is never changed, so what an earlier walk reached below a folder is reached again:
+  // a second look (gc's sweep) reads only the folders that are new since (a ref written meanwhile,
+  // the live tree's latest), not every snapshot again.
+  if (known) {
+    for (const id of known.meta) w.out.meta.add(id);
+    for (const id of known.data) w.out.data.add(id);
+  }
   // Refs and fragments another process (a mount, a put) wrote a moment ago must be seen.
   repo.store.refresh?.();
   const keys = new Set<string>();
@@ -41,6 +48,10 @@ export async function reachable(repo: Repo, liveStatePath: string | undefined): 
   for (const r of refs) keys.add(r.snapshot);
   await settleAll(
     [...keys].map(async (key) => {
+      if (known?.meta.has(key)) {
+        w.out.snapshots++;
+        return;
+      }
       let root: Entry;
       try {
         root = (await w.limit.run(() => loadSnapshot(repo, key))).snapshot.root;

@@ -443,6 +443,14 @@ export class PackStore implements Store {
   }
 
   /**
+   * The stored bytes of a packed fragment as the table last learnt them, with no look at the store
+   * (`size` stats the pack each time): for figures over many fragments, such as gc's report.
+   */
+  packedSize(kind: PackedKind, id: string): number | undefined {
+    return this.table.lookup(id, kind)?.length;
+  }
+
+  /**
    * A pack's entries from its index object; undefined when the index is gone, or, with `inPlace`,
    * when the pack itself is not in place (then they are also checked against its size).
    */
