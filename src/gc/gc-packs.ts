@@ -30,6 +30,8 @@ interface Acting {
 
 /** Calls at once: each is a small read or write of the store. */
 const IN_FLIGHT = 32;
+/** Packs whose live part is read at once (up to a pack's size each: a few MiB). */
+const PACK_READS_IN_FLIGHT = 4;
 
 /**
  * Sweeps the packs holding the fragments of `doomed` (pin keys, kind:id, of packed fragments).
@@ -95,17 +97,31 @@ export async function sweepPacks(
   if (acting.length === 0) return out;
   log(`gc: ${acting.length} packs hold condemned fragments; ${acting.reduce((n, a) => n + a.keep.length, 0)} live fragments in them are written anew`);
 
-  // Live fragments first: they are in fresh packs before their old pack leaves.
+  // Live fragments first: they are in fresh packs before their old pack leaves. Each pack's live
+  // part is read in one range (one request, not one per fragment), a few packs at a time.
+  const reads = new Semaphore(PACK_READS_IN_FLIGHT);
   await settleAll(
-    acting.flatMap((a) =>
-      a.keep.map((e) =>
-        limit.run(async () => {
-          const bytes = await store.readEntry(a.pack, e.offset, e.length);
-          await store.put({ space: store.space, kind: a.kind }, e.id, bytes, { fresh: true, deferred: true });
-          out.rewritten++;
+    acting
+      .filter((a) => a.keep.length > 0)
+      .map((a) =>
+        reads.run(async () => {
+          let from = Infinity;
+          let to = 0;
+          for (const e of a.keep) {
+            from = Math.min(from, e.offset);
+            to = Math.max(to, e.offset + e.length);
+          }
+          const span = await store.readEntry(a.pack, from, to - from);
+          await settleAll(
+            a.keep.map(async (e) => {
+              // A copy: the new pack must not hold the whole span alive.
+              const bytes = Buffer.from(span.subarray(e.offset - from, e.offset - from + e.length));
+              await store.put({ space: store.space, kind: a.kind }, e.id, bytes, { fresh: true, deferred: true });
+              out.rewritten++;
+            }),
+          );
         }),
       ),
-    ),
   );
   await store.sync();
   await settleAll(acting.map((a) => limit.run(() => store.trashPack(a.pack))));

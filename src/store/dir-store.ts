@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { FragfsError, fromFsError } from '../errors.js';
 import { DirSyncer, readOnlyError, removeStrayTempFiles, writeFileAtomic } from './atomic-file.js';
 import { mkdirPrivate } from './private-modes.js';
+import { OpenFileCache } from './open-file-cache.js';
 import {
   checkId,
   checkRange,
@@ -83,6 +84,8 @@ export class DirStore implements Store {
   /** Directories known to exist (created or seen by this handle), so a put does one mkdir per dir, ever. */
   private readonly knownDirs = new Set<string>();
   protected readonly syncer = new DirSyncer();
+  /** Read handles kept between range reads (packs are read a fragment at a time). */
+  protected readonly readHandles = new OpenFileCache();
 
   protected constructor(
     readonly root: string,
@@ -302,28 +305,22 @@ export class DirStore implements Store {
     checkId(id);
     checkRange(offset, length);
     const path = this.pathOf(ns, id);
-    let fh;
     try {
-      fh = await open(path, 'r');
-    } catch (e) {
-      if (isEnoent(e)) throw missingFragment(ns, id);
-      throw fromFsError(e, 'cannot read fragment file', path);
-    }
-    try {
-      const buf = Buffer.allocUnsafe(length);
-      let got = 0;
-      while (got < length) {
-        const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
-      if (got !== length) throw new FragfsError('CORRUPT', `fragment ${id} (${ns.kind}) is shorter than ${offset + length} bytes`, { fragmentId: id });
-      return buf;
+      return await this.readHandles.with(path, async (fh) => {
+        const buf = Buffer.allocUnsafe(length);
+        let got = 0;
+        while (got < length) {
+          const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
+          if (bytesRead === 0) break;
+          got += bytesRead;
+        }
+        if (got !== length) throw new FragfsError('CORRUPT', `fragment ${id} (${ns.kind}) is shorter than ${offset + length} bytes`, { fragmentId: id });
+        return buf;
+      });
     } catch (e) {
       if (e instanceof FragfsError) throw e;
+      if (isEnoent(e)) throw missingFragment(ns, id);
       throw fromFsError(e, 'cannot read fragment file', path);
-    } finally {
-      await fh.close();
     }
   }
 
@@ -343,6 +340,7 @@ export class DirStore implements Store {
     checkNamespace(ns);
     checkId(id);
     this.checkWritable('delete');
+    this.readHandles.forget(this.pathOf(ns, id));
     await this.unlinkIfPresent(this.fanDir(ns, id), this.pathOf(ns, id));
   }
 
@@ -358,6 +356,7 @@ export class DirStore implements Store {
     const path = this.pathOf(ns, id);
     // Looked at first so that a trash of an absent id makes no trash folder.
     if (!(await this.exists(path))) return;
+    this.readHandles.forget(path);
     await this.moveFile(this.fanDir(ns, id), path, this.fanDir(ns, id, true), this.trashPathOf(ns, id));
   }
 
@@ -390,6 +389,7 @@ export class DirStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.readHandles.closeAll();
     await this.syncer.sync();
   }
 }
