@@ -1,5 +1,6 @@
-// `fragfs forget STORE [KEY|NAME...] [--keep-* ...]`: removes the refs of the snapshots given by hand
-// and of those no retention policy keeps. Only refs go: the fragments stay until a later gc.
+// `fragfs forget STORE [KEY|NAME...] [--keep-* ...] [--gc]`: removes the refs of the snapshots given
+// by hand and of those no retention policy keeps. Only refs go: the fragments stay until a gc (a
+// later one, or the one --gc runs in the same opening).
 
 import type { Command } from 'commander';
 import { FragfsError, fromFsError } from '../src/errors.js';
@@ -14,7 +15,9 @@ import {
   type PolicySnapshot,
 } from '../src/repo/forget-policy.js';
 import type { Repo } from '../src/repo/repo.js';
+import { DEFAULT_WAIT_MS } from '../src/gc/gc.js';
 import { action, addStoreOptions, formatBytes, printJson, withRepo, type StoreOptions } from './common.js';
+import { gcSummary, gcWithStatus } from './gc.js';
 
 interface ForgetCliOptions extends StoreOptions {
   keepLast?: string;
@@ -27,6 +30,8 @@ interface ForgetCliOptions extends StoreOptions {
   keepName?: boolean;
   dryRun?: boolean;
   json?: boolean;
+  gc?: boolean;
+  progress?: boolean;
 }
 
 /** A ref as the policy sees it, with the ref kept for printing. */
@@ -50,11 +55,13 @@ same answer everywhere. --keep-within counts back from the newest snapshot, not 
 
 forget removes refs only: the snapshot no longer lists, and its name no longer resolves, but its
 fragments (data and metadata) stay in the store until a later gc frees them; until then its full
-meta key still reads.
+meta key still reads. --gc runs that gc at once, in the same process (one passphrase, one opening),
+and prints its report after the decisions.
 
 Examples:
   fragfs forget ./vault 1a2b3c4d monday          # these two
   fragfs forget ./vault --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --keep-name --dry-run
+  fragfs forget ./vault --keep-last 10 --gc        # and free their space now
 `;
 
 export function registerForget(program: Command): void {
@@ -74,6 +81,8 @@ export function registerForget(program: Command): void {
       .option('--keep-name', 'keep every named snapshot (one is then removed only when given by hand)')
       .option('--dry-run', 'print what would be kept and removed; remove nothing')
       .option('--json', 'print the decisions as JSON')
+      .option('--gc', "then free what no snapshot needs any more, as `fragfs gc` does (restic's forget --prune), in the same run")
+      .option('--no-progress', 'no status line for --gc, even on a terminal')
       .addHelpText('after', HELP_AFTER),
   ).action(
     action(async (store: string, given: string[], opts: ForgetCliOptions) => {
@@ -83,6 +92,9 @@ export function registerForget(program: Command): void {
         throw new FragfsError('USAGE', 'forget: give the snapshots to remove, or a --keep-* policy (see fragfs forget --help)');
       }
       const dryRun = opts.dryRun === true;
+      if (dryRun && opts.gc) {
+        throw new FragfsError('USAGE', 'forget: --gc frees what the removed snapshots held, and --dry-run removes none; run fragfs gc --dry-run after a forget instead');
+      }
       await withRepo(store, { ...opts, readOnly: dryRun }, async (repo) => {
         const refs = await repo.listRefs();
         const keys = await resolveGiven(repo, refs, given);
@@ -94,6 +106,8 @@ export function registerForget(program: Command): void {
         }));
         const plan = planForget(snapshots, { given: keys, policy, nowMs: Date.now() });
         if (!dryRun) await removeRefs(repo, plan.remove.map((s) => s.key));
+        // One opening for both (its key derivation is most of a small forget's time).
+        const gc = opts.gc ? await gcWithStatus(repo, { dryRun: false, waitMs: DEFAULT_WAIT_MS, verbose: false, progress: opts.progress !== false && !opts.json }) : undefined;
         // Oldest first, as `snapshots` lists them.
         const rows = [...plan.decisions].reverse();
         if (opts.json) {
@@ -110,6 +124,7 @@ export function registerForget(program: Command): void {
               action: d.keep ? 'keep' : 'remove',
               reasons: d.reasons,
             })),
+            ...(gc ? { gc } : {}),
           });
           return;
         }
@@ -128,7 +143,8 @@ export function registerForget(program: Command): void {
         const summary = dryRun
           ? `would remove ${n} of ${rows.length} snapshots (--dry-run: nothing was removed)`
           : `removed ${n} of ${rows.length} snapshots`;
-        process.stdout.write(`${summary}; ${GC_NOTE}\n`);
+        if (gc) process.stdout.write(`${summary}\n${gcSummary(gc)}`);
+        else process.stdout.write(`${summary}; ${GC_NOTE}\n`);
       });
     }),
   );

@@ -3,6 +3,7 @@
 
 import type { Command } from 'commander';
 import { checkWaitMs, DEFAULT_WAIT_MS, runGc, type GcReport } from '../src/gc/gc.js';
+import type { Repo } from '../src/repo/repo.js';
 import { action, addStoreOptions, formatBytes, printJson, withRepo, type StoreOptions } from './common.js';
 import { statusProgress } from './progress.js';
 
@@ -28,29 +29,35 @@ export function registerGc(program: Command): void {
   ).action(
     action(async (store: string, opts: GcCliOptions) => {
       const waitMs = checkWaitMs(opts.wait === undefined ? DEFAULT_WAIT_MS : Number(opts.wait) * 1000);
-      const report = await withRepo(store, { ...opts, readOnly: opts.dryRun === true }, async (repo) => {
-        // Each step on one status line on a terminal (gc has no measure of how far it is); -v prints them all.
-        const status = statusProgress('gc', opts.progress !== false && !opts.verbose && process.stderr.isTTY === true);
-        try {
-          return await runGc(repo, {
-            dryRun: opts.dryRun === true,
-            waitMs,
-            log: opts.verbose ? (l: string) => process.stderr.write(`fragfs: ${l}\n`) : (l: string) => status.step(l.replace(/^gc: /, '')),
-          });
-        } finally {
-          status.stop();
-        }
-      });
+      const report = await withRepo(store, { ...opts, readOnly: opts.dryRun === true }, (repo) =>
+        gcWithStatus(repo, { dryRun: opts.dryRun === true, waitMs, verbose: opts.verbose === true, progress: opts.progress !== false }),
+      );
       if (opts.json) {
         printJson(report);
         return;
       }
-      process.stdout.write(summary(report));
+      process.stdout.write(gcSummary(report));
     }),
   );
 }
 
-function summary(r: GcReport): string {
+/** gc of an open repo, its steps on one status line on a terminal (-v: every step on its own line). */
+export async function gcWithStatus(repo: Repo, o: { dryRun: boolean; waitMs: number; verbose: boolean; progress: boolean }): Promise<GcReport> {
+  // gc has no measure of how far it is: the status line names the step.
+  const status = statusProgress('gc', o.progress && !o.verbose && process.stderr.isTTY === true);
+  try {
+    return await runGc(repo, {
+      dryRun: o.dryRun,
+      waitMs: o.waitMs,
+      log: o.verbose ? (l: string) => process.stderr.write(`fragfs: ${l}\n`) : (l: string) => status.step(l.replace(/^gc: /, '')),
+    });
+  } finally {
+    status.stop();
+  }
+}
+
+/** The lines `fragfs gc` prints for its report. */
+export function gcSummary(r: GcReport): string {
   const secs = (r.ms / 1000).toFixed(2);
   const head = `${count(r.fragments, 'fragment')}; ${count(r.snapshots, 'snapshot')} and ${count(r.liveFiles, 'live file')} need ${r.fragments - r.unreferenced}\n`;
   if (r.dryRun) {

@@ -1,6 +1,7 @@
 // Garbage collection side by side with restic (a benchmark script, not a test): a tree of small
 // files changes over N rounds and each round is saved (fragfs put, restic backup); then half of the
-// snapshots are forgotten and the space freed (fragfs forget + gc; restic forget --prune). Prints
+// snapshots are forgotten and the space freed (fragfs forget + gc, and forget --gc in one run; restic
+// forget --prune). Prints
 // the store's fragments, the time and peak memory of gc without and with a read-write mount of the
 // store running (and writing), and the bytes each tool freed.
 //
@@ -117,6 +118,9 @@ async function main(): Promise<void> {
     out['fragments'] = await fragmentsOf(store);
     const keep = String(Math.ceil(a.rounds / 2));
 
+    // One copy for `forget --gc`, the one-command form restic's `forget --prune` is.
+    const oneRun = join(work, 'store-forget-gc');
+    await run(['cp', '-a', store, oneRun]);
     // fragfs: forget half, then gc on two copies: alone, and beside a mount that writes.
     const forget = await run(['node', CLI, 'forget', store, '--keep-last', keep]);
     out['forgetSeconds'] = forget.seconds;
@@ -170,6 +174,13 @@ async function main(): Promise<void> {
       const rAfter = await duBytes(restic);
       out['restic'] = { seconds: p.seconds, peakRssMiB: p.maxRssMiB, freedBytes: rBefore - rAfter, repoBytesBefore: rBefore, repoBytesAfter: rAfter };
     }
+    {
+      const before = await duBytes(oneRun);
+      const f = await run(['node', CLI, 'forget', oneRun, '--keep-last', keep, '--gc', '--json']);
+      const after = await duBytes(oneRun);
+      const r = JSON.parse(f.out) as { gc: { freed: number; freedBytes: number; ms: number } };
+      out['forgetGc'] = { seconds: f.seconds, peakRssMiB: f.maxRssMiB, gcSeconds: r.gc.ms / 1000, freedFragments: r.gc.freed, freedBytes: before - after, storeBytesBefore: before, storeBytesAfter: after };
+    }
     if (a.json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     else {
       const g = out['gc'] as { seconds: number; peakRssMiB: number; freedBytes: number; storeBytesBefore: number; storeBytesAfter: number; freedFragments: number };
@@ -184,6 +195,11 @@ async function main(): Promise<void> {
         process.stdout.write(`restic forget --prune: ${JSON.stringify(r)}\n`);
         process.stdout.write(
           `fragfs forget + gc / restic forget --prune: time ${((forget.seconds + g.seconds) / r.seconds).toFixed(2)}x, on-disk bytes freed ${((g.storeBytesBefore - g.storeBytesAfter) / r.freedBytes).toFixed(2)}x\n`,
+        );
+        const fg = out['forgetGc'] as { seconds: number; peakRssMiB: number; freedBytes: number };
+        process.stdout.write(
+          `fragfs forget --gc: ${JSON.stringify(fg)}\n` +
+            `fragfs forget --gc / restic forget --prune: time ${(fg.seconds / r.seconds).toFixed(2)}x, on-disk bytes freed ${(fg.freedBytes / r.freedBytes).toFixed(2)}x, peak memory ${(fg.peakRssMiB / (out['restic'] as { peakRssMiB: number }).peakRssMiB).toFixed(2)}x\n`,
         );
       }
     }

@@ -111,6 +111,27 @@ test('--dry-run prints what it would free and deletes nothing; the real run then
   t.true(after <= du - Number(bytes) + 2 * 256 * 4096 + 64 * 1024, 'the real run frees the space');
 });
 
+test('forget --gc removes the snapshot and frees its fragments in one run; --json carries the gc report; with --dry-run it is refused', async (t) => {
+  const store = join(work.path, 'forget-gc');
+  await createStore(store, 'dir');
+  await files(join(work.path, 'forget-gc-keep'), 20, 500);
+  ok(t, await runCli(['put', store, join(work.path, 'forget-gc-keep')]), 'put keep');
+  await files(join(work.path, 'forget-gc-junk'), 50, 20_000);
+  const junk = lastLine(ok(t, await runCli(['put', store, join(work.path, 'forget-gc-junk')]), 'put junk').stdout);
+  oneLineError(t, await runCli(['forget', store, junk, '--gc', '--dry-run']), 2, /--gc .*--dry-run/);
+  const du = await duBytes(store);
+  const r = ok(t, await runCli(['forget', store, junk, '--gc', '--json']), 'forget --gc');
+  const report = JSON.parse(r.stdout) as { removed: number; gc: { freed: number; freedBytes: number } };
+  t.is(report.removed, 1);
+  t.true(report.gc.freedBytes >= 50 * 20_000, `the forgotten snapshot's 1 MB is freed: ${report.gc.freedBytes}`);
+  // As above: gc adds trash fan-out folders and its own small files.
+  const after = await duBytes(store);
+  t.true(after <= du - report.gc.freedBytes + 2 * 256 * 4096 + 64 * 1024, `the store shrank: ${du} -> ${after}`);
+  t.not((await runCli(['get', store, junk, join(work.path, 'forget-gc-back')])).code, 0, 'the forgotten snapshot is gone');
+  const again = ok(t, await runCli(['gc', store]), 'gc after');
+  t.regex(again.stdout, /^freed 0 fragments/m, 'nothing left for a later gc');
+});
+
 test('a store with nothing to free: "freed 0 fragments"', async (t) => {
   const { store } = await storeWithGarbage('nothing');
   ok(t, await runCli(['gc', store]), 'first gc');
