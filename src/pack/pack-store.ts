@@ -16,7 +16,8 @@ import { blake3, toHex } from '../codec/blake3.js';
 import { FragfsError, isFragfsError } from '../errors.js';
 import { Semaphore, settleAll } from '../repo/semaphore.js';
 import { getRangeOf, missingFragment, rangeOf, type Namespace, type PutOptions, type Store } from '../store/store.js';
-import { buildPack, openSealedIndex, readPackIndex, sealedIndexOf, type PackIndex, type PackedKind } from './pack-format.js';
+import { ByteLru } from '../vfs/byte-lru.js';
+import { buildPack, openSealedIndex, PACK_TAIL_BYTES, readPackIndex, sealedIndexOf, type PackIndex, type PackedKind } from './pack-format.js';
 import { PackTable, type PackLocation } from './pack-table.js';
 
 /** Fragments up to this many stored bytes go into packs; larger ones stay single objects. */
@@ -25,6 +26,8 @@ export const DEFAULT_PACK_SMALL_BYTES = 256 * 1024;
 export const DEFAULT_PACK_TARGET_BYTES = 4 * 1024 * 1024;
 /** An open pack waits at most this long for more fragments before it is written. */
 export const DEFAULT_PACK_DELAY_MS = 5;
+/** What one decoded index entry holds in V8's heap (object, 64-char id string), for keepDecodedIndexes. */
+const DECODED_ENTRY_BYTES = 150;
 
 export interface PackStoreOptions {
   space: string;
@@ -455,6 +458,17 @@ export class PackStore implements Store {
    * when the pack itself is not in place (then they are also checked against its size).
    */
   async entriesOf(pack: string, inPlace = false): Promise<PackIndex | undefined> {
+    const known = this.decodedIndexes.get(pack);
+    if (known !== undefined) {
+      // Decoded before: an index never changes (it is its pack's trailer), so only whether it and
+      // its pack are still there is asked, and the size check is made again.
+      if (!(await this.inner.has(this.indexNs, pack))) return undefined;
+      if (!inPlace) return known.idx;
+      const size = await this.inner.size(this.packNs, pack);
+      if (size === undefined) return undefined;
+      if (size === known.packBytes) return known.idx;
+      // A size the index does not fit: the full check below says how.
+    }
     let sealed: Uint8Array;
     try {
       sealed = await this.inner.get(this.indexNs, pack);
@@ -462,9 +476,34 @@ export class PackStore implements Store {
       if (isFragfsError(e, 'MISSING_FRAGMENT')) return undefined;
       throw e;
     }
-    if (!inPlace) return openSealedIndex(this.o.indexKey, sealed, `pack ${pack}`);
+    if (!inPlace) {
+      const idx = openSealedIndex(this.o.indexKey, sealed, `pack ${pack}`);
+      this.rememberIndex(pack, idx, sealed.length);
+      return idx;
+    }
     const size = await this.inner.size(this.packNs, pack);
-    return size === undefined ? undefined : openSealedIndex(this.o.indexKey, sealed, `pack ${pack}`, size);
+    if (size === undefined) return undefined;
+    const idx = openSealedIndex(this.o.indexKey, sealed, `pack ${pack}`, size);
+    this.rememberIndex(pack, idx, sealed.length);
+    return idx;
+  }
+
+  /**
+   * Indexes decoded lately, with the size of the pack they describe (entries, then the sealed index
+   * and the tail). Off unless asked for (keepDecodedIndexes): gc reads every index three times in
+   * one run (the listing, the table, the sweep), and a mount needs them once.
+   */
+  private decodedIndexes = new ByteLru<string, { idx: PackIndex; packBytes: number }>(0, () => 1);
+
+  /** Keeps up to `maxBytes` of decoded indexes for this store's life (gc asks for it). */
+  keepDecodedIndexes(maxBytes: number): void {
+    this.decodedIndexes = new ByteLru(maxBytes, (v) => 256 + v.idx.entries.length * DECODED_ENTRY_BYTES);
+  }
+
+  private rememberIndex(pack: string, idx: PackIndex, sealedBytes: number): void {
+    const last = idx.entries.at(-1);
+    const end = last === undefined ? 0 : last.offset + last.length;
+    this.decodedIndexes.set(pack, { idx, packBytes: end + sealedBytes + PACK_TAIL_BYTES });
   }
 
   readEntry(pack: string, offset: number, length: number): Promise<Uint8Array> {
@@ -490,6 +529,7 @@ export class PackStore implements Store {
    * place before the purge (once purged, nothing can bring it back, so the look cannot go stale).
    */
   async purgePack(pack: string): Promise<void> {
+    this.decodedIndexes.delete(pack);
     // The index first: a process that looks again (forgetGone) then no longer finds the pack.
     await this.inner.delete(this.indexNs, pack);
     await this.inner.purge(this.packNs, pack);
@@ -506,6 +546,7 @@ export class PackStore implements Store {
   async deleteOrphanIndex(pack: string): Promise<void> {
     for await (const id of this.inner.listTrash(this.packNs)) if (id === pack) return;
     if (await this.inner.has(this.packNs, pack)) return;
+    this.decodedIndexes.delete(pack);
     await this.inner.delete(this.indexNs, pack);
   }
 
