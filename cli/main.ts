@@ -4,70 +4,62 @@
 import './env.js';
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { registerCat } from './cat.js';
 import { closeRemoteBackends } from '../src/remote/store-site.js';
 import { reportAndExit } from './common.js';
 import { quietOnClosedStdout } from './stdout-pipe.js';
-import { registerCompletion } from './completion.js';
-import { registerDiff } from './diff.js';
-import { registerFind } from './find.js';
-import { registerForget } from './forget.js';
-import { registerGc } from './gc.js';
-import { registerGet } from './get.js';
-import { registerGroup } from './group.js';
-import { registerId } from './id.js';
-import { registerInit } from './init.js';
-import { registerKey } from './key.js';
-import { registerLs } from './ls.js';
-import { registerMan } from './man.js';
-import { registerMount } from './mount.js';
-import { registerParity } from './parity.js';
-import { registerPasswd } from './passwd.js';
-import { registerPut } from './put.js';
-import { registerRepair } from './repair.js';
-import { registerSnapshot } from './snapshot.js';
-import { registerShare } from './share.js';
-import { registerSnapshots } from './snapshots.js';
-import { registerStats } from './stats.js';
-import { registerSync } from './sync.js';
-import { registerUmount } from './umount.js';
-import { registerVerify } from './verify.js';
 
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/**
+ * Each command's module, loaded when needed: a run of one command loads only its own (every module
+ * loaded costs start-up time, about a third of a second for all of them), help and completion all.
+ * In help order.
+ */
+const COMMANDS: readonly [names: readonly string[], load: () => Promise<Register>][] = [
+  [['init'], async () => (await import('./init.js')).registerInit],
+  [['put'], async () => (await import('./put.js')).registerPut],
+  [['get'], async () => (await import('./get.js')).registerGet],
+  [['ls'], async () => (await import('./ls.js')).registerLs],
+  [['cat'], async () => (await import('./cat.js')).registerCat],
+  [['mount'], async () => (await import('./mount.js')).registerMount],
+  [['umount', 'unmount'], async () => (await import('./umount.js')).registerUmount],
+  [['snapshot'], async () => (await import('./snapshot.js')).registerSnapshot],
+  [['snapshots'], async () => (await import('./snapshots.js')).registerSnapshots],
+  [['diff'], async () => (await import('./diff.js')).registerDiff],
+  [['find'], async () => (await import('./find.js')).registerFind],
+  [['forget'], async () => (await import('./forget.js')).registerForget],
+  [['sync'], async () => (await import('./sync.js')).registerSync],
+  [['stats'], async () => (await import('./stats.js')).registerStats],
+  [['verify'], async () => (await import('./verify.js')).registerVerify],
+  [['gc'], async () => (await import('./gc.js')).registerGc],
+  [['parity'], async () => (await import('./parity.js')).registerParity],
+  [['repair'], async () => (await import('./repair.js')).registerRepair],
+  [['passwd'], async () => (await import('./passwd.js')).registerPasswd],
+  [['key'], async () => (await import('./key.js')).registerKey],
+  [['id'], async () => (await import('./id.js')).registerId],
+  [['share', 'shares', 'unshare'], async () => (await import('./share.js')).registerShare],
+  [['group'], async () => (await import('./group.js')).registerGroup],
+  [['completion'], async () => (await import('./completion.js')).registerCompletion],
+  [['man'], async () => (await import('./man.js')).registerMan],
+];
+
+/** Commands that read the whole program (every command's options), so they need every module. */
+const NEED_ALL = new Set(['completion', 'man']);
+
+/**
+ * The program with the commands `argv` may run: the one it names, or every one (no command, an
+ * unknown one, help, completion, man), so help and "did you mean" see them all.
+ */
+export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('fragfs')
     .description('an encrypted, deduplicated, content-addressed store you can mount as a folder')
     .version(packageVersion())
     .showHelpAfterError('(run fragfs <command> --help for usage)')
     .exitOverride();
-  for (const register of [
-    registerInit,
-    registerPut,
-    registerGet,
-    registerLs,
-    registerCat,
-    registerMount,
-    registerUmount,
-    registerSnapshot,
-    registerSnapshots,
-    registerDiff,
-    registerFind,
-    registerForget,
-    registerSync,
-    registerStats,
-    registerVerify,
-    registerGc,
-    registerParity,
-    registerRepair,
-    registerPasswd,
-    registerKey,
-    registerId,
-    registerShare,
-    registerGroup,
-    registerCompletion,
-    registerMan,
-  ]) {
-    register(program);
-  }
+  const first = argv[2];
+  const named = first === undefined || NEED_ALL.has(first) ? undefined : COMMANDS.find(([names]) => names.includes(first));
+  const registers = await Promise.all((named ? [named] : COMMANDS).map(([, load]) => load()));
+  for (const register of registers) register(program);
   return program;
 }
 
@@ -86,7 +78,7 @@ async function main(): Promise<void> {
   // either. `get` sets the modes a snapshot recorded explicitly, so restored trees are unaffected.
   process.umask(0o077);
   quietOnClosedStdout();
-  const program = buildProgram();
+  const program = await buildProgram(process.argv);
   try {
     await program.parseAsync(process.argv);
     await closeRemoteBackends();

@@ -5,8 +5,17 @@
 // are what every age release reads, and an X25519 stanza does not name its recipient.
 
 import { readFile } from 'node:fs/promises';
-import { Decrypter, Encrypter, armor, generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { FragfsError, fromFsError } from '../errors.js';
+
+/**
+ * age-encryption, loaded on first use: it brings its post-quantum code along, a tenth of a second
+ * of every command's start, and most runs (a put, a gc) open no age box.
+ */
+let ageModule: Promise<typeof import('age-encryption')> | undefined;
+function age(): Promise<typeof import('age-encryption')> {
+  ageModule ??= import('age-encryption');
+  return ageModule;
+}
 
 /** age's Bech32 forms: lowercase recipient, uppercase identity (age spec, "Native X25519 keys"). */
 const RECIPIENT_RE = /^age1[02-9ac-hj-np-z]{58}$/;
@@ -29,13 +38,13 @@ export function checkRecipient(text: string, what = 'recipient'): string {
 
 /** A new X25519 identity (`AGE-SECRET-KEY-1...`). */
 export async function newIdentity(): Promise<string> {
-  return generateX25519Identity();
+  return (await age()).generateX25519Identity();
 }
 
 /** The recipient (`age1...`) of an identity. */
 export async function recipientOf(identity: string): Promise<string> {
   if (!isIdentity(identity)) throw new FragfsError('INVALID', 'not an age X25519 identity');
-  return identityToRecipient(identity);
+  return (await age()).identityToRecipient(identity);
 }
 
 /**
@@ -67,6 +76,7 @@ export async function readIdentityFile(path: string): Promise<string[]> {
 /** `payload` sealed to every recipient, as an armored age file (`-----BEGIN AGE ENCRYPTED FILE-----`). */
 export async function sealTo(recipients: readonly string[], payload: Uint8Array): Promise<string> {
   if (recipients.length === 0) throw new Error('sealTo: no recipient');
+  const { Encrypter, armor } = await age();
   const e = new Encrypter();
   for (const r of recipients) e.addRecipient(checkRecipient(r));
   return armor.encode(await e.encrypt(payload));
@@ -78,6 +88,7 @@ export async function sealTo(recipients: readonly string[], payload: Uint8Array)
  */
 export async function openWith(identities: readonly string[], armored: string, what: string): Promise<Uint8Array | undefined> {
   if (identities.length === 0) return undefined;
+  const { Decrypter, armor } = await age();
   let raw: Uint8Array;
   try {
     raw = armor.decode(armored);
