@@ -63,8 +63,22 @@ export class ByteLru<K, V> {
 
   /** Adds or replaces; a value costing more than the whole limit is not kept. */
   set(key: K, value: V): void {
-    this.delete(key);
     const bytes = this.costOf(value, key);
+    const had = this.map.get(key);
+    if (had !== undefined && bytes <= this.maxBytes) {
+      // Replaced in place: a Map delete and set of one key, over and over (a folder's inode on every
+      // create in it), cost time in proportion to the Map's size in V8 (15 us at 20,000 entries).
+      this.usedBytes += bytes - had.bytes;
+      had.value = value;
+      had.bytes = bytes;
+      if (had !== this.newest) {
+        this.unlink(had);
+        this.append(had);
+      }
+      while (this.usedBytes > this.maxBytes && this.oldest !== undefined && this.oldest !== had) this.delete(this.oldest.key);
+      return;
+    }
+    this.delete(key);
     if (bytes > this.maxBytes) return;
     const n: Node<K, V> = { key, value, bytes, older: undefined, newer: undefined };
     this.map.set(key, n);
