@@ -143,30 +143,32 @@ function removeOne<T>(list: T[], v: T): void {
 }
 
 /**
- * Drops one name of an inode. Returns the inode when it has no name left (the caller frees it now or,
- * while it is open, on its last release: an open file or folder keeps answering fstat and fchmod).
+ * Drops one name of an inode. Returns the inode, with its record as it stands now (nlink 0), when
+ * it has no name left: that record is NOT written here, because the caller frees the inode at once
+ * (writing it first was a seal and a put thrown away on every unlink) or, while it is open, writes
+ * it and marks it an orphan, freed on its last release (an open file or folder keeps answering
+ * fstat and fchmod).
  */
-function dropName(state: LiveState, parent: number, parentRec: InodeRecord, name: Buffer, target: Found, now: number): number | undefined {
+function dropName(state: LiveState, parent: number, parentRec: InodeRecord, name: Buffer, target: Found, now: number): Found | undefined {
   state.removeEntry(parent, name);
   const { ino, rec } = target;
   if (isDir(rec)) {
     parentRec.nlink--;
     rec.nlink = 0;
     rec.ctimeMs = now;
-    state.putInode(ino, rec);
-    return ino;
+    return target;
   }
   rec.nlink--;
   removeOne(rec.parents, parent);
   rec.ctimeMs = now;
+  if (rec.nlink <= 0) return target;
   state.putInode(ino, rec);
-  if (rec.nlink <= 0) return ino;
   state.inodeChanged(ino, rec);
   return undefined;
 }
 
-/** unlink(2) or rmdir(2). Returns an inode left without names (see dropName). */
-export function removeNode(state: LiveState, parent: number, name: Buffer, dir: boolean, who?: Accessor): number | undefined {
+/** unlink(2) or rmdir(2). Returns an inode left without names, its record not yet written (see dropName). */
+export function removeNode(state: LiveState, parent: number, name: Buffer, dir: boolean, who?: Accessor): Found | undefined {
   const p = parentRef(state, parent, name, who);
   const t = p.existing;
   if (!t) throw new FragfsError('NOT_FOUND', `${where(parent, name)}: no such file or directory`);
@@ -198,7 +200,7 @@ function isWithin(state: LiveState, dir: number, ancestor: number): boolean {
 
 /**
  * rename(2) and renameat2(2) (RENAME_NOREPLACE, RENAME_EXCHANGE). Returns an inode the rename left
- * without names (a replaced file).
+ * without names (a replaced file), its record not yet written (see dropName).
  */
 export function renameNode(
   state: LiveState,
@@ -208,7 +210,7 @@ export function renameNode(
   newName: Buffer,
   flags: number,
   who?: Accessor,
-): number | undefined {
+): Found | undefined {
   if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) || (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE)) {
     throw new FragfsError('INVALID', `${where(parent)}: rename flags ${flags} are not supported`);
   }
@@ -253,7 +255,7 @@ export function renameNode(
     if (!sameParent) touchDir(state, newParent, dst.parentRec, now);
     return undefined;
   }
-  let freed: number | undefined;
+  let freed: Found | undefined;
   if (dst.existing) {
     const t = dst.existing;
     if (movingDir && !isDir(t.rec)) throw new FragfsError('NOT_DIR', `${where(t.ino)}: not a directory`);

@@ -12,7 +12,7 @@ import { FragfsError } from '../errors.js';
 import { LMDB_PERMISSIONS_MODE } from '../store/lmdb-files.js';
 import { lmdbError } from '../store/lmdb-errors.js';
 import type { BlockRef } from '../fragment/tree-format.js';
-import { ROOT_INO, S_IFDIR, S_IFMT, isDir, type InodeRecord } from './inode.js';
+import { ROOT_INO, S_IFDIR, S_IFMT, S_IFREG, isDir, type InodeRecord } from './inode.js';
 import { ByteLru } from './byte-lru.js';
 import { INDEX_BYTES, Kind, LiveCrypto, prefixEnd, type LiveKeys } from './live-crypto.js';
 import {
@@ -340,12 +340,19 @@ export class LiveState {
 
   /** Removes an inode and everything it owns (extents, xattrs, caches, orphan mark). */
   deleteInode(ino: number): void {
+    // The record says what else there can be: extents and a manifest only for a regular file, a
+    // cached meta id only for a folder, xattrs only when it counts some (getxattr trusts the count
+    // too). Each look skipped is a range scan or a B-tree descent (an unlink cost 10 of them).
+    const rec = this.peekInode(ino);
+    const type = rec === undefined ? undefined : rec.mode & S_IFMT;
     this.inodeCache.delete(ino);
     this.records.removeSync(this.crypto.index(Kind.INODE, ino));
-    for (const k of this.groupKeys(Kind.EXTENTS, ino)) this.records.removeSync(k);
-    for (const k of this.groupKeys(Kind.XATTRS, ino)) this.records.removeSync(k);
-    this.records.removeSync(this.crypto.index(Kind.CONTENT_CACHE, ino));
-    this.records.removeSync(this.crypto.index(Kind.DIR_CACHE, ino));
+    if (type === undefined || type === S_IFREG) {
+      for (const k of this.groupKeys(Kind.EXTENTS, ino)) this.records.removeSync(k);
+      this.records.removeSync(this.crypto.index(Kind.CONTENT_CACHE, ino));
+    }
+    if (rec === undefined || rec.xattrs) for (const k of this.groupKeys(Kind.XATTRS, ino)) this.records.removeSync(k);
+    if (type === undefined || type === S_IFDIR) this.records.removeSync(this.crypto.index(Kind.DIR_CACHE, ino));
     this.records.removeSync(orphanKey(this.crypto, ino));
   }
 

@@ -308,11 +308,17 @@ export class LiveVfs implements Vfs {
     return fh;
   }
 
-  /** A file left without names: freed now unless open (then on its last release). Inside a txn. */
-  private freeOrOrphan(ino: number | undefined): void {
-    if (ino === undefined) return;
-    if (this.files.has(ino) || this.openDirs.has(ino)) this.state.addOrphan(ino);
-    else this.state.deleteInode(ino);
+  /**
+   * An inode left without names: freed now, or, while it is open, written as it is and kept as an
+   * orphan (freed on its last release). Inside a txn.
+   */
+  private freeOrOrphan(freed: Found | undefined): void {
+    if (freed === undefined) return;
+    const { ino, rec } = freed;
+    if (this.files.has(ino) || this.openDirs.has(ino)) {
+      this.state.putInode(ino, rec);
+      this.state.addOrphan(ino);
+    } else this.state.deleteInode(ino);
   }
 
   /** Keeps the in-memory times of an open file in step with a metadata change. */
