@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { FragfsError, isFragfsError } from '../errors.js';
 import type { SnapshotObject } from '../fragment/tree-format.js';
+import { PackStore } from '../pack/pack-store.js';
 import { isRemoteLocation, localFolderOf } from '../remote/store-site.js';
 import type { Repo } from '../repo/repo.js';
 import { writeSnapshot } from '../repo/tree-writer.js';
@@ -597,10 +598,21 @@ export class LiveVfs implements Vfs {
   async fsync(ino: number, fh: number, _dataOnly: boolean): Promise<void> {
     const h = this.handle(fh, ino);
     if (this.readOnly) return;
-    if (h.file) await h.file.flush();
-    // Order: fragments durable, then the state that names them.
-    await this.repo.sync();
+    await this.hurried(async () => {
+      if (h.file) await h.file.flush();
+      // Order: fragments durable, then the state that names them.
+      await this.repo.sync();
+    });
     await this.state.sync();
+  }
+
+  /**
+   * Runs `fn` with the packs that block stores wait for written at once: someone waits for them
+   * (an fsync, a snapshot, an unmount), where a closed file's release does not (PackStore.hurry).
+   */
+  private hurried<T>(fn: () => Promise<T>): Promise<T> {
+    const store = this.repo.store;
+    return store instanceof PackStore ? store.hurry(fn) : fn();
   }
 
   async release(ino: number, fh: number): Promise<void> {
@@ -863,8 +875,10 @@ export class LiveVfs implements Vfs {
 
   async flushAll(): Promise<void> {
     if (this.readOnly || this.closed) return;
-    await Promise.all([...this.files.values()].map((f) => f.flush()));
-    await this.repo.sync();
+    await this.hurried(async () => {
+      await Promise.all([...this.files.values()].map((f) => f.flush()));
+      await this.repo.sync();
+    });
     await this.state.sync();
   }
 
@@ -906,18 +920,20 @@ export class LiveVfs implements Vfs {
    * then sees every write acknowledged before it (docs/DESIGN.md, "Snapshots": close means saved).
    * Most buffered data is stored before the gate closes, so writers wait only for what came since.
    */
-  private async takeInstant(): Promise<ReturnType<LiveState['readTxn']>> {
-    await Promise.all([...this.files.values()].map((f) => f.flush()));
-    let open!: () => void;
-    this.gate = new Promise<void>((resolve) => (open = resolve));
-    try {
-      if (this.active > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+  private takeInstant(): Promise<ReturnType<LiveState['readTxn']>> {
+    return this.hurried(async () => {
       await Promise.all([...this.files.values()].map((f) => f.flush()));
-      return this.state.readTxn();
-    } finally {
-      this.gate = null;
-      open();
-    }
+      let open!: () => void;
+      this.gate = new Promise<void>((resolve) => (open = resolve));
+      try {
+        if (this.active > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+        await Promise.all([...this.files.values()].map((f) => f.flush()));
+        return this.state.readTxn();
+      } finally {
+        this.gate = null;
+        open();
+      }
+    });
   }
 
   private async snapshotOnce(name: string | undefined, unlessRoot: string | undefined, tags?: string[]): Promise<{ key: string; root: string } | undefined> {

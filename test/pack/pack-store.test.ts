@@ -73,9 +73,31 @@ test('the pack table finds every entry, forgets dropped packs and grows past its
   t.is(table.entryCount, 2000);
 });
 
+test('a pack that puts wait for is written once maxWaiting of them wait, else after delayMs; hurry() writes it at once', async (t) => {
+  const dir = await withDir(t);
+  const store = new PackStore(await DirStore.open(dir), { space, indexKey: key, writePacks: true, delayMs: 10_000, maxWaiting: 10 });
+  const burst = Array.from({ length: 100 }, () => fragment());
+  let started = performance.now();
+  await Promise.all(burst.map((f) => store.put(data, f.id, f.bytes)));
+  t.true(performance.now() - started < 5000, 'written by count, not after the 10 s delay');
+  t.is(await count(store.inner, 'pack'), 10);
+  // Three puts wait: far below the count, so only the delay would write them, unless hurried.
+  const few = Array.from({ length: 3 }, () => fragment());
+  let resolved = 0;
+  const puts = few.map((f) => store.put(data, f.id, f.bytes).then(() => resolved++));
+  await new Promise((r) => setTimeout(r, 100));
+  t.is(resolved, 0, 'still waiting for the delay');
+  started = performance.now();
+  await store.hurry(() => Promise.all(puts));
+  t.true(performance.now() - started < 5000, 'hurry wrote the open pack');
+  t.is(await count(store.inner, 'pack'), 11);
+  for (const f of [...burst, ...few]) t.deepEqual(Buffer.from(await store.get(data, f.id)), f.bytes);
+});
+
 test('a thousand small fragments put at once become a few packs; large ones stay single; all read back', async (t) => {
   const dir = await withDir(t);
-  const store = new PackStore(await DirStore.open(dir), { space, indexKey: key, writePacks: true, targetBytes: 1024 * 1024 });
+  // No bound on puts waiting for one pack here (the next test has it): packs close by size.
+  const store = new PackStore(await DirStore.open(dir), { space, indexKey: key, writePacks: true, targetBytes: 1024 * 1024, maxWaiting: Infinity });
   const small = Array.from({ length: 1000 }, () => fragment());
   const large = [fragment(randomBytes(300_000)), fragment(randomBytes(400_000))];
   const metas = Array.from({ length: 50 }, () => fragment());
