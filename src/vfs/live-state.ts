@@ -210,18 +210,37 @@ export class LiveState {
 
   /** One atomic write transaction. */
   txn<T>(fn: () => T): T {
+    const outer = !this.inTxn;
+    if (outer) {
+      this.inTxn = true;
+      this.cachesTouched = false;
+      this.inoRangeTaken = false;
+    }
     try {
       return this.root.transactionSync(fn);
     } catch (e) {
       // The transaction's writes were rolled back; the caches may hold some of them, and an inode
-      // range it took from the counter was not taken after all.
-      this.inodeCache.clear();
-      this.entryCache.clear();
-      this.nextIno = undefined;
+      // range it took from the counter was not taken after all. A transaction that changed no
+      // inode or entry (most failures: ENOENT, EEXIST, ENOTEMPTY, EACCES found before any change)
+      // leaves the caches as they are: everything in them was read as committed. Dropping them on
+      // every such failure made an `rm -rf` read every record again (the kernel's SETATTR of the
+      // ctime of each file it just unlinked fails with ENOENT).
+      if (this.cachesTouched) {
+        this.inodeCache.clear();
+        this.entryCache.clear();
+      }
+      if (this.inoRangeTaken) this.nextIno = undefined;
       if (e instanceof FragfsError) throw e;
       throw stateError(e, this.path);
+    } finally {
+      if (outer) this.inTxn = false;
     }
   }
+
+  /** Inside txn: whether one is running, and whether it changed a cached inode or entry or the inode range. */
+  private inTxn = false;
+  private cachesTouched = false;
+  private inoRangeTaken = false;
 
   /**
    * A read transaction that sees every commit so far. lmdb-js shares one read transaction and renews
@@ -295,6 +314,7 @@ export class LiveState {
   allocIno(): number {
     if (this.nextIno === undefined || this.nextIno >= this.inoRangeEnd) {
       const start = this.getCounter(NEXT_INO) ?? ROOT_INO + 1;
+      this.inoRangeTaken = true;
       this.putCounter(NEXT_INO, start + INO_RANGE);
       this.nextIno = start;
       this.inoRangeEnd = start + INO_RANGE;
@@ -328,6 +348,7 @@ export class LiveState {
   }
 
   putInode(ino: number, rec: InodeRecord): void {
+    this.cachesTouched = true;
     this.putSealed(this.crypto.index(Kind.INODE, ino), encodeInode(rec));
     this.remember(ino, copyRecord(rec));
   }
@@ -345,6 +366,7 @@ export class LiveState {
     // too). Each look skipped is a range scan or a B-tree descent (an unlink cost 10 of them).
     const rec = this.peekInode(ino);
     const type = rec === undefined ? undefined : rec.mode & S_IFMT;
+    this.cachesTouched = true;
     this.inodeCache.delete(ino);
     this.records.removeSync(this.crypto.index(Kind.INODE, ino));
     if (type === undefined || type === S_IFREG) {
@@ -379,11 +401,13 @@ export class LiveState {
 
   putEntry(parent: number, name: Uint8Array, child: number, typeBits: number): void {
     const bits = typeBits & S_IFMT;
+    this.cachesTouched = true;
     this.putSealed(this.crypto.named(Kind.DIRENTS, parent, name), encodeDirent(child, bits, name));
     this.rememberEntry(entryKey(parent, name), { ino: child, typeBits: bits });
   }
 
   removeEntry(parent: number, name: Uint8Array): void {
+    this.cachesTouched = true;
     this.records.removeSync(this.crypto.named(Kind.DIRENTS, parent, name));
     this.entryCache.delete(entryKey(parent, name));
   }

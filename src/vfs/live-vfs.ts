@@ -773,6 +773,9 @@ export class LiveVfs implements Vfs {
   }
 
   async setattr(ino: number, fh: number | undefined, c: AttrChanges): Promise<Attr> {
+    // The kernel sets the ctime of every regular file it has just unlinked (writeback cache): the
+    // inode is gone already, and the answer needs no reservation and no transaction.
+    if (fh === undefined && this.state.peekInode(ino) === undefined) throw new FragfsError('NOT_FOUND', `${where(ino)}: no such file or directory`);
     const { size, ...rest } = c;
     const owner = rest.mode !== undefined || rest.uid !== undefined || rest.gid !== undefined;
     const times = rest.atimeMs !== undefined || rest.mtimeMs !== undefined;
