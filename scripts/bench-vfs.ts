@@ -1,6 +1,7 @@
 // In-process throughput of the vfs layer (no FUSE): sequential write of incompressible data in
-// 128 KiB writes, cold sequential read, small-file creation, and snapshot cost after one change in
-// a 10,000-file tree. Usage: node dist/scripts/bench-vfs.js [--backend memory|lmdb] [--mib N]
+// 128 KiB writes, cold sequential read, small-file creation, snapshot cost after one change in
+// a 10,000-file tree, and creating then removing files in one big folder.
+// Usage: node dist/scripts/bench-vfs.js [--backend memory|lmdb] [--mib N] [--files N] [--big-folder N]
 
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -17,6 +18,7 @@ const arg = (name: string, dflt: string) => {
 const backend = arg('backend', 'lmdb') as 'memory' | 'lmdb';
 const mib = Number(arg('mib', '1024'));
 const smallFiles = Number(arg('files', '10000'));
+const bigFolderFiles = Number(arg('big-folder', '20000'));
 const me = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
 const CHUNK = 128 * 1024;
 
@@ -86,6 +88,28 @@ try {
   t0 = performance.now();
   await vfs.snapshot();
   line('snapshot after changing one file', `${((performance.now() - t0) / 1000).toFixed(3)} s`);
+
+  // --- one big folder: create + write + release (releases not awaited, as the kernel sends them
+  // after close returns), then lookup + unlink of each
+  const bigDir = (await vfs.mkdir(ROOT, b('big-folder'), 0o755, me)).ino;
+  const releases: Promise<void>[] = [];
+  t0 = performance.now();
+  for (let i = 0; i < bigFolderFiles; i++) {
+    const { attr, fh } = await vfs.create(bigDir, b(`file-${i}`), 0o644, 1, me);
+    small.writeUInt32LE(i, 0);
+    await vfs.write(attr.ino, fh, small, 1000 + (i % 1000), 0);
+    releases.push(vfs.release(attr.ino, fh));
+  }
+  await Promise.all(releases);
+  s = (performance.now() - t0) / 1000;
+  line(`${bigFolderFiles} files created in one folder`, `${((s * 1e6) / bigFolderFiles).toFixed(0)} us a file`);
+  t0 = performance.now();
+  for (let i = 0; i < bigFolderFiles; i++) {
+    await vfs.lookup(bigDir, b(`file-${i}`));
+    await vfs.unlink(bigDir, b(`file-${i}`));
+  }
+  s = (performance.now() - t0) / 1000;
+  line(`${bigFolderFiles} files removed from it`, `${((s * 1e6) / bigFolderFiles).toFixed(0)} us a file`);
 } finally {
   await vfs.close();
   await repo.close();
