@@ -94,6 +94,18 @@ test('a pack that puts wait for is written once maxWaiting of them wait, else af
   for (const f of [...burst, ...few]) t.deepEqual(Buffer.from(await store.get(data, f.id)), f.bytes);
 });
 
+test('a metadata pack waits metaDelayMs, not the data packs\' delay (folders are written one after another)', async (t) => {
+  const dir = await withDir(t);
+  const store = new PackStore(await DirStore.open(dir), { space, indexKey: key, writePacks: true, delayMs: 10_000, metaDelayMs: 1 });
+  const started = performance.now();
+  for (let i = 0; i < 5; i++) {
+    const f = fragment();
+    await store.put(meta, f.id, f.bytes);
+  }
+  t.true(performance.now() - started < 5000, 'five metadata puts one after another did not wait for the data delay');
+  t.is(await count(store.inner, 'pack'), 5);
+});
+
 test('a thousand small fragments put at once become a few packs; large ones stay single; all read back', async (t) => {
   const dir = await withDir(t);
   // No bound on puts waiting for one pack here (the next test has it): packs close by size.
