@@ -7,6 +7,7 @@ import { FragfsError } from '../errors.js';
 import { MANIFEST_INLINE_MAX, type BlockRef, type Entry, type Extent } from '../fragment/tree-format.js';
 import type { Repo } from '../repo/repo.js';
 import { fileContent, setDir, writeDir, type FileContent } from '../repo/tree-writer.js';
+import { Semaphore, settleAll } from '../repo/semaphore.js';
 import { keyedPages } from '../repo/tree-keys.js';
 import { ROOT_INO, entryTypeOf, isDir, isReg, msToNs, type InodeRecord } from './inode.js';
 import type { DirCacheValue, FileContentCache, LiveState } from './live-state.js';
@@ -22,9 +23,13 @@ export interface TreeResult {
   newContent: Map<number, FileContentCache>;
 }
 
+/** Sub-folders written side by side (see dirValue). */
+const SUBTREES_AT_ONCE = 16;
+
 export class SnapshotWriter {
   private readonly newDirs = new Map<number, DirCacheValue>();
   private readonly newContent = new Map<number, FileContentCache>();
+  private readonly subtrees = new Semaphore(SUBTREES_AT_ONCE);
 
   constructor(
     private readonly state: LiveState,
@@ -83,27 +88,54 @@ export class SnapshotWriter {
     let files = 0;
     let dirs = 0;
     let bytes = 0;
+    const beside: Promise<void>[] = [];
+    try {
+      await this.fillEntries(ino, entries, beside, (f, d, b) => {
+        files += f;
+        dirs += d;
+        bytes += b;
+      });
+    } catch (e) {
+      // Nothing is left running behind a failure (nor failing later, unheard).
+      await Promise.allSettled(beside);
+      throw e;
+    }
+    await settleAll(beside);
+    const d = await writeDir(this.repo, entries);
+    const v: DirCacheValue = { ...d, files, dirs, bytes };
+    this.newDirs.set(ino, v);
+    return v;
+  }
+
+  /** The entries of folder `ino` into `entries`; sub-folders written beside go into `beside`. */
+  private async fillEntries(
+    ino: number,
+    entries: Entry[],
+    beside: Promise<void>[],
+    count: (files: number, dirs: number, bytes: number) => void,
+  ): Promise<void> {
     for (const { name, ino: child } of [...this.state.listDir(ino, this.rtx)]) {
       const rec = this.state.getInode(child, this.rtx);
       if (!rec) continue;
       const e = this.baseEntry(name, child, rec);
       if (isDir(rec)) {
-        const sub = await this.dirValue(child);
-        setDir(e, sub);
-        files += sub.files;
-        dirs += sub.dirs + 1;
-        bytes += sub.bytes;
+        const fill = async (): Promise<void> => {
+          const sub = await this.dirValue(child);
+          setDir(e, sub);
+          count(sub.files, sub.dirs + 1, sub.bytes);
+        };
+        // Sub-folders are written side by side while a slot is free (each write waits for its
+        // pack, or a round trip to a remote store), else here and now: never waiting for a slot,
+        // so a folder cannot wait on its own children, and at most SUBTREES_AT_ONCE paths are
+        // held in memory.
+        if (this.subtrees.tryAcquire()) beside.push(fill().finally(() => this.subtrees.release()));
+        else await fill();
       } else if (isReg(rec)) {
         Object.assign(e, await this.content(child, rec));
-        files++;
-        bytes += rec.size;
+        count(1, 0, rec.size);
       }
       entries.push(e);
     }
-    const d = await writeDir(this.repo, entries);
-    const v: DirCacheValue = { ...d, files, dirs, bytes };
-    this.newDirs.set(ino, v);
-    return v;
   }
 
   private baseEntry(name: Buffer, ino: number, rec: InodeRecord): Entry {
