@@ -210,24 +210,18 @@ class AzureBackend implements ObjectBackend {
     this.root = where.prefix === '' ? '' : `${where.prefix}/`;
   }
 
-  async get(key: string, o: CallOptions = {}): Promise<Uint8Array | undefined> {
-    try {
-      // One GET, not the SDK's parallel ranged reads: a read racing a replace sees one version.
-      const res = await this.container.getBlockBlobClient(this.root + key).download(0, undefined, { abortSignal: o.signal, maxRetryRequests: 0 });
-      const body = res.readableStreamBody as Readable | undefined;
-      const bytes = body === undefined ? Buffer.alloc(0) : await collect(body, o.signal);
-      if (res.contentLength !== undefined && bytes.length !== res.contentLength) {
-        throw new RemoteFailure('retry', `the answer held ${bytes.length} of ${res.contentLength} bytes`);
-      }
-      return bytes;
-    } catch (e) {
-      if (isStatus(e, 404, 'BlobNotFound')) return undefined;
-      throw this.classify(e, o);
-    }
+  get(key: string, o: CallOptions = {}): Promise<Uint8Array | undefined> {
+    return this.download(key, 0, undefined, o);
   }
 
-  async getRange(key: string, offset: number, length: number, o: CallOptions = {}): Promise<Uint8Array | undefined> {
+  getRange(key: string, offset: number, length: number, o: CallOptions = {}): Promise<Uint8Array | undefined> {
+    return this.download(key, offset, length, o);
+  }
+
+  /** From `offset`, `length` bytes or the rest of the blob; undefined if absent. */
+  private async download(key: string, offset: number, length: number | undefined, o: CallOptions): Promise<Uint8Array | undefined> {
     try {
+      // One GET, not the SDK's parallel ranged reads: a read racing a replace sees one version.
       const res = await this.container.getBlockBlobClient(this.root + key).download(offset, length, { abortSignal: o.signal, maxRetryRequests: 0 });
       const body = res.readableStreamBody as Readable | undefined;
       const bytes = body === undefined ? Buffer.alloc(0) : await collect(body, o.signal);
@@ -238,7 +232,7 @@ class AzureBackend implements ObjectBackend {
     } catch (e) {
       if (isStatus(e, 404, 'BlobNotFound')) return undefined;
       // 416: the blob ends before `offset`.
-      if (isStatus(e, 416)) return Buffer.alloc(0);
+      if (length !== undefined && isStatus(e, 416)) return Buffer.alloc(0);
       throw this.classify(e, o);
     }
   }

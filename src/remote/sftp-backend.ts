@@ -392,35 +392,16 @@ class SftpBackend implements ObjectBackend {
     return new RemoteFailure('final', `${messageOf(e)}${where}`, { cause: e });
   }
 
-  async get(key: string, o?: CallOptions): Promise<Uint8Array | undefined> {
-    const path = this.pathOf(key);
-    return this.run(o?.signal, path, async (sftp) => {
-      let handle: Buffer;
-      try {
-        handle = await call<Buffer>((cb) => sftp.open(path, 'r', cb));
-      } catch (e) {
-        if (statusOf(e) === FX.NO_SUCH_FILE) return undefined;
-        throw e;
-      }
-      try {
-        const { size } = await call<Stats>((cb) => sftp.fstat(handle, cb));
-        const buf = Buffer.allocUnsafe(size);
-        await inChunks(size, async (start, len) => {
-          // The server may answer with fewer bytes than asked: ask again for the rest.
-          for (let done = 0; done < len; ) {
-            const n = await call<number>((cb) => sftp.read(handle, buf, start + done, len - done, start + done, cb));
-            if (!n) throw new RemoteFailure('retry', `${path} ended at ${start + done} of ${size} bytes while it was read`);
-            done += n;
-          }
-        });
-        return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-      } finally {
-        await call((cb) => sftp.close(handle, cb)).catch(() => undefined);
-      }
-    });
+  get(key: string, o?: CallOptions): Promise<Uint8Array | undefined> {
+    return this.read(key, 0, undefined, o);
   }
 
-  async getRange(key: string, offset: number, length: number, o?: CallOptions): Promise<Uint8Array | undefined> {
+  getRange(key: string, offset: number, length: number, o?: CallOptions): Promise<Uint8Array | undefined> {
+    return this.read(key, offset, length, o);
+  }
+
+  /** From `offset`, `length` bytes or up to the end (fewer where the file ends first); undefined if absent. */
+  private async read(key: string, offset: number, length: number | undefined, o?: CallOptions): Promise<Uint8Array | undefined> {
     const path = this.pathOf(key);
     return this.run(o?.signal, path, async (sftp) => {
       let handle: Buffer;
@@ -432,9 +413,10 @@ class SftpBackend implements ObjectBackend {
       }
       try {
         const { size } = await call<Stats>((cb) => sftp.fstat(handle, cb));
-        const want = Math.max(0, Math.min(length, size - offset));
+        const want = Math.max(0, Math.min(length ?? size, size - offset));
         const buf = Buffer.allocUnsafe(want);
         await inChunks(want, async (start, len) => {
+          // The server may answer with fewer bytes than asked: ask again for the rest.
           for (let done = 0; done < len; ) {
             const at = offset + start + done;
             const n = await call<number>((cb) => sftp.read(handle, buf, start + done, len - done, at, cb));
