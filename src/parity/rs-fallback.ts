@@ -493,18 +493,7 @@ function isUint(n: unknown): n is number {
  * `encode` with the addon's arguments and checks (the same messages); the work runs on the main
  * thread at the next turn of the event loop, then `end` is called.
  */
-function encode(
-  context: unknown,
-  sources: number,
-  targets: number,
-  buffer: Buffer,
-  bufferOffset: number,
-  bufferSize: number,
-  parity: Buffer,
-  parityOffset: number,
-  paritySize: number,
-  end: (error?: Error) => void,
-): void {
+const encode: RsBinding['encode'] = (context, sources, targets, buffer, bufferOffset, bufferSize, parity, parityOffset, paritySize, end) => {
   const ctx = context as RsContext;
   if (
     typeof ctx !== 'object' || ctx === null || ctx.kind !== 'fragfs-rs-js' ||
@@ -545,7 +534,7 @@ function encode(
     }
     end();
   });
-}
+};
 
 /** The addon's interface, in TypeScript. */
 export const rsFallback: RsBinding = { MAX_K, MAX_M, create, encode };
