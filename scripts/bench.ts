@@ -48,7 +48,7 @@ async function main(): Promise<void> {
     const drop = canDropCaches();
     log(`fragfs bench, ${opts.quick ? 'quick' : 'full'} mode, ${opts.runs} runs; scratch ${tmp}${drop ? '' : ' (not root: cold reads only remount, caches are not dropped)'}`);
     log('peers:');
-    const peers = await checkPeers(opts.skip, log);
+    const peers = await checkPeers(opts.skip, log, opts.baseline || undefined);
     if (!peers.infos.some((p) => p.name === opts.subject && p.available))
       log(`NOTE: the subject ${opts.subject} cannot run here; peers are measured, ratios stay empty`);
 

@@ -15,18 +15,19 @@ export interface FragfsSettings {
 }
 export const fragfsSettings: FragfsSettings = { backend: 'lmdb' };
 
-export function fragfs(args: string[], o: CmdOptions = {}): Promise<CmdResult> {
-  return run([process.execPath, FRAGFS_MAIN, ...args], {
+/** Runs `main` (this build's CLI unless another build's is named, as `--baseline` does). */
+export function fragfs(args: string[], o: CmdOptions = {}, main: string = FRAGFS_MAIN): Promise<CmdResult> {
+  return run([process.execPath, main, ...args], {
     ...o,
     env: { ...process.env, ...o.env, FRAGFS_PASSPHRASE: BENCH_PASSPHRASE },
   });
 }
 
-export async function fragfsPresent(): Promise<string | undefined> {
+export async function fragfsPresent(main: string = FRAGFS_MAIN): Promise<string | undefined> {
   try {
-    await access(FRAGFS_MAIN);
+    await access(main);
   } catch {
-    return `${FRAGFS_MAIN} does not exist (run npm run build)`;
+    return `${main} does not exist (run npm run build)`;
   }
   return undefined;
 }

@@ -1,6 +1,7 @@
 // Command-line options of the bench and the sizes of each mode (--quick keeps a run under 3 minutes).
 
 import { tmpdir } from 'node:os';
+import { resolve } from 'node:path';
 
 export interface Sizes {
   /** (a), (b): bytes written then read sequentially. */
@@ -27,6 +28,8 @@ export interface BenchOptions {
   /** The peer the ratios are about: fragfs, or another for checking the harness itself. */
   subject: string;
   fragfsBackend: string;
+  /** Another build's dist/cli/main.js, measured beside this one as the peer fragfs-base; '' for none. */
+  baseline: string;
   outDir: string;
   tmpDir: string;
   sizes: Sizes;
@@ -61,6 +64,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --skip LIST          peers to leave out, comma-separated: gocryptfs,rclone,plain,restic,borg
   --subject NAME       the peer the ratios compare (default fragfs)
   --backend NAME       fragfs store backend: lmdb|dir|split (default lmdb)
+  --baseline PATH      another build's dist/cli/main.js (a worktree of an earlier commit), measured
+                       beside this build as the peer fragfs-base (e.g. --skip gocryptfs,rclone,plain,restic,borg)
   --out DIR            results folder (default bench-results/<timestamp>)
   --tmp DIR            scratch folder on the disk to test (default the OS temp folder)
 `;
@@ -74,6 +79,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     skip: [],
     subject: 'fragfs',
     fragfsBackend: 'lmdb',
+    baseline: '',
     outDir: '',
     tmpDir: tmpdir(),
     sizes: FULL,
@@ -94,6 +100,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       case '--skip': o.skip = list(val()); break;
       case '--subject': o.subject = val(); break;
       case '--backend': o.fragfsBackend = val(); break;
+      case '--baseline': o.baseline = resolve(val()); break;
       case '--out': o.outDir = val(); break;
       case '--tmp': o.tmpDir = val(); break;
       case '-h': case '--help': process.stdout.write(USAGE); process.exit(0); break;

@@ -2,7 +2,7 @@
 // trial mount), and one that cannot run is reported with its reason rather than failing the bench.
 
 import { borgPeer } from './peer-borg.js';
-import { fragfsBackupPeer, fragfsMountPeer } from './peer-fragfs.js';
+import { fragfsBackupPeer, fragfsMountPeer, fragfsPeers } from './peer-fragfs.js';
 import { gocryptfsPeer } from './peer-gocryptfs.js';
 import { plainPeer } from './peer-plain.js';
 import { rclonePeer } from './peer-rclone.js';
@@ -19,7 +19,11 @@ export interface ReadyPeers {
   infos: PeerInfo[];
 }
 
-export async function checkPeers(skip: string[], log: (l: string) => void): Promise<ReadyPeers> {
+/** The name `--baseline` gives the other build's peers. */
+export const BASELINE_PEER = 'fragfs-base';
+
+/** `baseline`: another build's dist/cli/main.js, run as a peer right after this build's fragfs. */
+export async function checkPeers(skip: string[], log: (l: string) => void, baseline?: string): Promise<ReadyPeers> {
   const ready: ReadyPeers = { mount: [], backup: [], infos: [] };
   const check = async <P extends MountPeer | BackupPeer>(peers: P[], kind: 'mount' | 'backup', into: P[]): Promise<void> => {
     for (const p of peers) {
@@ -33,7 +37,9 @@ export async function checkPeers(skip: string[], log: (l: string) => void): Prom
       log(`  ${kind.padEnd(6)} ${p.name.padEnd(9)} ${a.ok ? 'ok   ' + a.version : 'NOT RUN: ' + a.reason}`);
     }
   };
-  await check(MOUNT_PEERS, 'mount', ready.mount);
-  await check(BACKUP_PEERS, 'backup', ready.backup);
+  const base = baseline ? fragfsPeers(BASELINE_PEER, baseline) : undefined;
+  const withBase = <P>(peers: P[], b: P | undefined): P[] => (b ? [peers[0]!, b, ...peers.slice(1)] : peers);
+  await check(withBase(MOUNT_PEERS, base?.mount), 'mount', ready.mount);
+  await check(withBase(BACKUP_PEERS, base?.backup), 'backup', ready.backup);
   return ready;
 }
