@@ -29,6 +29,13 @@ const SUBTREES_AT_ONCE = 16;
 export class SnapshotWriter {
   private readonly newDirs = new Map<number, DirCacheValue>();
   private readonly newContent = new Map<number, FileContentCache>();
+  /**
+   * Folders this run has written or is writing, as the read transaction sees them: the live state
+   * learns their ids only when the run ends, so without this a batch that holds a folder and one of
+   * its ancestors wrote the folder again for each of them (2,616 folder writes for 706 folders in an
+   * untar of 12,000 files).
+   */
+  private readonly written = new Map<number, Promise<DirCacheValue>>();
   private readonly subtrees = new Semaphore(SUBTREES_AT_ONCE);
 
   constructor(
@@ -68,7 +75,16 @@ export class SnapshotWriter {
     return { newDirs: this.newDirs, newContent: this.newContent };
   }
 
-  private async dirValue(ino: number): Promise<DirCacheValue> {
+  private dirValue(ino: number): Promise<DirCacheValue> {
+    let v = this.written.get(ino);
+    if (v === undefined) {
+      v = this.writeDirValue(ino);
+      this.written.set(ino, v);
+    }
+    return v;
+  }
+
+  private async writeDirValue(ino: number): Promise<DirCacheValue> {
     const cached = this.state.getDirCache(ino, this.rtx);
     if (cached) {
       await this.hold('meta', cached.id);

@@ -71,6 +71,31 @@ test('a folder changed after, and while, it is written ahead is current in the n
   }
 });
 
+test('a batch that holds a folder and its ancestors writes each folder once', async (t) => {
+  const fx = await fixture({ backend: 'lmdb' });
+  try {
+    const v = fx.vfs;
+    const chain = ['/a', '/a/b', '/a/b/c', '/a/b/c/d'];
+    for (const p of chain) {
+      await v.mkdir(p, 0o755, ME);
+      for (let f = 0; f < 5; f++) await writeFile(v, `${p}/f${f}`, Buffer.from(`${p} ${f}`));
+    }
+    const inos = await Promise.all(chain.map(async (p) => (await v.getattr(p)).ino));
+    const repo = fx.repo as unknown as { putMetaKeyed(o: { kind: string }): Promise<unknown> };
+    const put = repo.putMetaKeyed.bind(repo);
+    let dirWrites = 0;
+    repo.putMetaKeyed = (o) => {
+      if (o.kind === 'dir') dirWrites++;
+      return put(o);
+    };
+    // Deepest first, as quiet folders come: each ancestor's walk meets the folders written before it.
+    t.is(await fx.live.writeAhead([...inos].reverse()), chain.length);
+    t.is(dirWrites, chain.length, 'each folder serialized once');
+  } finally {
+    await fx.done();
+  }
+});
+
 test('a folder that keeps changing keeps its ancestors from being written ahead (they are not quiet)', async (t) => {
   const fx = await fixture({ backend: 'lmdb' });
   try {
