@@ -96,6 +96,34 @@ test('a batch that holds a folder and its ancestors writes each folder once', as
   }
 });
 
+test('while the mount is busy, folders wait to be written ahead until it pauses', async (t) => {
+  const fx = await fixture({ backend: 'lmdb' });
+  try {
+    const v = fx.vfs;
+    for (let d = 0; d < 5; d++) {
+      await v.mkdir(`/d${d}`, 0o755, ME);
+      for (let f = 0; f < 5; f++) await writeFile(v, `/d${d}/f${f}`, Buffer.from(`file ${d}/${f}`));
+    }
+    const state = (fx.live as unknown as { state: { changedDirs: Map<number, number> } }).state;
+    const changed = state.changedDirs.size;
+    fx.live.startWritingAhead(50, 20);
+    // Busy: the event loop serves in 15 ms stretches with a moment between them, for 800 ms.
+    const end = Date.now() + 800;
+    while (Date.now() < end) {
+      const until = Date.now() + 15;
+      while (Date.now() < until) {
+        /* serving */
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    t.is(state.changedDirs.size, changed, 'nothing was written ahead while the loop was busy');
+    await until(() => state.changedDirs.size === 0, 10_000);
+    t.is(state.changedDirs.size, 0, 'every folder was written ahead once the loop paused');
+  } finally {
+    await fx.done();
+  }
+});
+
 test('a folder that keeps changing keeps its ancestors from being written ahead (they are not quiet)', async (t) => {
   const fx = await fixture({ backend: 'lmdb' });
   try {
