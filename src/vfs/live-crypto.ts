@@ -8,6 +8,7 @@
 
 import { createCipheriv, timingSafeEqual, type Cipher } from 'node:crypto';
 import { Blake3Hasher } from '@napi-rs/blake-hash';
+import { createBLAKE3, type IHasher } from 'hash-wasm';
 import { FragfsError } from '../errors.js';
 import { ByteLru } from './byte-lru.js';
 
@@ -67,9 +68,19 @@ export class LiveCrypto {
   private scratch = Buffer.allocUnsafeSlow(512);
   private readonly nameHasher: Blake3Hasher;
   private readonly tagHasher: Blake3Hasher;
+  /**
+   * The same two keyed BLAKE3 hashers in WebAssembly, once made (asynchronously). Every record costs
+   * one tag and most lookups a name hash, over a hundred bytes or so: a call into WebAssembly took
+   * 0.35 us here where the native binding's three calls (reset, update, digest) took 1.7 us. Both
+   * compute BLAKE3, so which one answers changes no byte (test/vfs/live-vectors.test.ts).
+   */
+  private nameWasm: IHasher | undefined;
+  private tagWasm: IHasher | undefined;
   /** Index keys by (kind, id) for sub 0 (id x 16 + kind, exact below 2^52), else by a string. */
   private readonly indexCache: ByteLru<number | string, Buffer>;
   private readonly namedCache = new Map<string, Buffer>();
+  /** Resolves once the WebAssembly hashers answer (or could not be made: the native ones go on). */
+  readonly ready: Promise<void>;
 
   constructor(keys: LiveKeys, indexCacheBytes = DEFAULT_INDEX_CACHE_BYTES) {
     // A request computes the same few keys again and again; a walk computes each once.
@@ -84,6 +95,21 @@ export class LiveCrypto {
     this.ctr.setAutoPadding(false);
     this.nameHasher = Blake3Hasher.newKeyed(Buffer.from(keys.name));
     this.tagHasher = Blake3Hasher.newKeyed(Buffer.from(keys.nonce));
+    this.ready = Promise.all([createBLAKE3(256, new Uint8Array(keys.name)), createBLAKE3(256, new Uint8Array(keys.nonce))]).then(
+      ([name, tag]) => {
+        this.nameWasm = name;
+        this.tagWasm = tag;
+      },
+      () => undefined,
+    );
+  }
+
+  /** BLAKE3-keyed(`h`'s key, input)[0..16]: through WebAssembly once it is ready. */
+  private static first16(native: Blake3Hasher, wasm: IHasher | undefined, input: Uint8Array): Uint8Array {
+    if (wasm !== undefined) return wasm.init().update(input).digest('binary').subarray(0, TAG_BYTES);
+    native.reset();
+    native.update(input as Buffer);
+    return native.digestBuffer().subarray(0, TAG_BYTES);
   }
 
   /**
@@ -129,10 +155,7 @@ export class LiveCrypto {
     input[0] = kind;
     input.writeUIntBE(id, 1, 6);
     input.set(name, 7);
-    const h = this.nameHasher;
-    h.reset();
-    h.update(input);
-    h.digestBuffer().copy(key, INDEX_BYTES, 0, INDEX_BYTES);
+    key.set(LiveCrypto.first16(this.nameHasher, this.nameWasm, input), INDEX_BYTES);
     return key;
   }
 
@@ -142,20 +165,17 @@ export class LiveCrypto {
   }
 
   /** tag = BLAKE3-keyed(nonceKey, key || plain)[0..16]. */
-  private tagOf(key: Uint8Array, plain: Uint8Array): Buffer {
-    const h = this.tagHasher;
-    h.reset();
+  private tagOf(key: Uint8Array, plain: Uint8Array): Uint8Array {
     // key || plain laid out in one scratch buffer: one call into BLAKE3 and no allocation (a concat
     // per record read, or two updates, cost more).
     const n = key.length + plain.length;
     if (this.scratch.length < n) this.scratch = Buffer.allocUnsafeSlow(Math.max(n, 2 * this.scratch.length));
     this.scratch.set(key, 0);
     this.scratch.set(plain, key.length);
-    h.update(this.scratch.subarray(0, n));
-    return h.digestBuffer().subarray(0, TAG_BYTES);
+    return LiveCrypto.first16(this.tagHasher, this.tagWasm, this.scratch.subarray(0, n));
   }
 
-  /** AES-256-CTR keystream of `n` bytes from the counter blocks tag[0..12] || i (32-bit BE), i = 0, 1, ... */
+  /** AES-256-CTR keystream of `n` bytes from the counter blocks tag[0..12] || i (32-bit BE), i = 0, 1, ... (`tag`: its first 16 bytes) */
   private keystream(tag: Buffer, n: number): Buffer {
     const blocks = Math.ceil(n / 16);
     // Counter blocks are built in one scratch buffer (records are small); the cipher copies them out.
@@ -174,15 +194,15 @@ export class LiveCrypto {
    * both the IV and the authenticator, then the plaintext is XORed with AES-256-CTR(valueKey) from
    * tag[0..12]. Output: tag || ciphertext. Equal values under equal keys seal alike (which reveals
    * only that they are equal); no nonce has to be stored or counted, so none can repeat after a crash;
-   * the key in the tag binds a value to its place. Two calls into native code (BLAKE3, AES), against
-   * the five an AES-GCM object costs in Node: a seal was a third of a small-file create.
+   * the key in the tag binds a value to its place. One call into WebAssembly (BLAKE3) and one into
+   * native code (AES), against the five an AES-GCM object costs in Node: a seal was a third of a
+   * small-file create.
    */
   seal(key: Uint8Array, plain: Uint8Array): Buffer {
-    const tag = this.tagOf(key, plain);
     const out = Buffer.allocUnsafe(TAG_BYTES + plain.length);
-    tag.copy(out, 0);
+    out.set(this.tagOf(key, plain), 0);
     if (plain.length > 0) {
-      const ks = this.keystream(tag, plain.length);
+      const ks = this.keystream(out, plain.length);
       for (let i = 0; i < plain.length; i++) out[TAG_BYTES + i] = plain[i]! ^ ks[i]!;
     }
     return out;
