@@ -15,7 +15,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { blake3, toHex } from '../codec/blake3.js';
 import { FragfsError, isFragfsError } from '../errors.js';
 import { Semaphore, settleAll } from '../repo/semaphore.js';
-import { getRangeOf, missingFragment, rangeOf, type Namespace, type PutOptions, type Store } from '../store/store.js';
+import { getRangeOf, missingFragment, rangeOf, type GetOptions, type Namespace, type PutOptions, type Store } from '../store/store.js';
 import { ByteLru } from '../vfs/byte-lru.js';
 import { buildPack, openSealedIndex, PACK_TAIL_BYTES, readPackIndex, sealedIndexOf, type PackIndex, type PackedKind } from './pack-format.js';
 import { PackTable, type PackLocation } from './pack-table.js';
@@ -370,9 +370,9 @@ export class PackStore implements Store {
     return getRangeOf(this.inner, this.packNs, loc.pack, loc.offset, loc.length);
   }
 
-  async get(ns: Namespace, id: string): Promise<Uint8Array> {
+  async get(ns: Namespace, id: string, o?: GetOptions): Promise<Uint8Array> {
     const kind = this.packedKind(ns);
-    if (kind === undefined) return this.inner.get(ns, id);
+    if (kind === undefined) return this.inner.get(ns, id, o);
     const pending = this.pendingPack(kind, id);
     if (pending) return Buffer.from(pending.byId.get(id)!);
     if (!this.isLoaded) await this.ready();
@@ -387,7 +387,7 @@ export class PackStore implements Store {
       }
     } else {
       try {
-        return await this.inner.get(ns, id);
+        return await this.inner.get(ns, id, o);
       } catch (e) {
         if (!isFragfsError(e, 'MISSING_FRAGMENT')) throw e;
       }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { blake3, toHex } from '../codec/blake3.js';
 import { FragfsError } from '../errors.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../store/private-modes.js';
-import { checkId, checkNamespace, checkRange, getRangeOf, rangeOf, type Namespace, type PutOptions, type Store } from '../store/store.js';
+import { checkId, checkNamespace, checkRange, getRangeOf, rangeOf, type GetOptions, type Namespace, type PutOptions, type Store } from '../store/store.js';
 
 export const DEFAULT_CACHE_MAX_BYTES = 1024 * 1024 * 1024;
 /** Eviction goes down to this share of the limit, so it runs in batches rather than per put. */
@@ -231,7 +231,7 @@ export class CachingStore implements Store {
     }
   }
 
-  async get(ns: Namespace, id: string): Promise<Uint8Array> {
+  async get(ns: Namespace, id: string, o?: GetOptions): Promise<Uint8Array> {
     const hit = await this.cached(ns, id);
     if (hit) {
       this.hits++;
@@ -239,7 +239,7 @@ export class CachingStore implements Store {
     }
     if (!this.cacheable(ns)) {
       this.misses++;
-      return this.inner.get(ns, id);
+      return this.inner.get(ns, id, o);
     }
     return Uint8Array.prototype.slice.call(await this.fetchShared(ns, id));
   }

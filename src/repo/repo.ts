@@ -326,7 +326,7 @@ export class Repo {
   async readBlock(ref: BlockRef, where?: string): Promise<Uint8Array> {
     let stored: Uint8Array;
     try {
-      stored = await this.store.get(this.dataNs, ref.id);
+      stored = await this.store.get(this.dataNs, ref.id, { expectedBytes: ref.plainSize });
     } catch (e) {
       throw withWhere(e, where);
     }

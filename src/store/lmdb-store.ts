@@ -31,7 +31,10 @@ import { guardLmdbCommitRejections, lmdbError, lmdbWriteError } from './lmdb-err
 import { LMDB_PERMISSIONS_MODE, lmdbFilePaths, prepareLmdbFiles } from './lmdb-files.js';
 import { LmdbSpaceReserve } from './lmdb-space-reserve.js';
 import { mkdirPrivate } from './private-modes.js';
-import { checkId, checkNamespace, missingFragment, type Namespace, type Store } from './store.js';
+import { checkId, checkNamespace, missingFragment, type GetOptions, type Namespace, type Store } from './store.js';
+
+/** Data fragments from this size up are paged in by lmdb-js's own thread before they are read (see get). */
+const PREFETCH_FROM_BYTES = 64 * 1024;
 
 export const LMDB_FILE = 'fragments.lmdb';
 /**
@@ -206,7 +209,7 @@ export class LmdbStore implements Store {
     }
   }
 
-  async get(ns: Namespace, id: string): Promise<Uint8Array> {
+  async get(ns: Namespace, id: string, o?: GetOptions): Promise<Uint8Array> {
     checkNamespace(ns);
     checkId(id);
     const db = this.db(ns, false);
@@ -214,8 +217,10 @@ export class LmdbStore implements Store {
     try {
       const key = LmdbStore.key(id);
       // A data block not in the page cache would page-fault 1 MiB in on the JS thread, stalling
-      // every FUSE request meanwhile: lmdb-js touches its pages on a background thread first.
-      if (db !== undefined && ns.kind === 'data') await db.prefetch([key]);
+      // every FUSE request meanwhile: lmdb-js touches its pages on a background thread first. Not
+      // for a small one: the trip to that thread and back cost more than its few pages (tar of
+      // 12,000 files out of a mount after a cache drop: 3.94-4.01 s with it, 3.57-3.75 s without).
+      if (db !== undefined && ns.kind === 'data' && !((o?.expectedBytes ?? Infinity) < PREFETCH_FROM_BYTES)) await db.prefetch([key]);
       v = db?.getBinary(key);
     } catch (e) {
       throw lmdbError(e, 'cannot read fragment from', this.path);

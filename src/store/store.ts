@@ -39,6 +39,14 @@ export const BACKEND_NAMES: readonly BackendName[] = ['memory', 'lmdb', 'dir', '
 /** The backends a local folder can hold (`init --backend`, `sync --backend`). */
 export const LOCAL_BACKEND_NAMES: readonly BackendName[] = ['lmdb', 'dir', 'split'];
 
+export interface GetOptions {
+  /**
+   * About how many bytes the fragment holds, when the caller knows (a block's plain size). A backend
+   * MAY use it to choose how to read; it MUST return the whole fragment whatever its real size.
+   */
+  expectedBytes?: number;
+}
+
 export interface PutOptions {
   /**
    * Set by a writer that pinned the id against a running gc (src/gc/gc-guard.ts): the put MUST
@@ -130,7 +138,7 @@ export interface Store {
    */
   readonly dedupesPuts?: boolean;
   put(ns: Namespace, id: string, bytes: Uint8Array, o?: PutOptions): Promise<void>;
-  get(ns: Namespace, id: string): Promise<Uint8Array>;
+  get(ns: Namespace, id: string, o?: GetOptions): Promise<Uint8Array>;
   /**
    * MAY be given: `length` bytes of the fragment from `offset` (a fragment inside a pack), without
    * reading the rest. MUST reject MISSING_FRAGMENT as `get` does, and CORRUPT when the fragment is

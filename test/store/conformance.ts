@@ -90,6 +90,10 @@ export function runConformance(test: TestFn, name: string, factory: StoreFactory
           const got = await store.get(ns(kind), id);
           t.true(got instanceof Uint8Array);
           t.true(Buffer.from(got).equals(bytes), `${kind} ${size} bytes`);
+          // A size hint is only a hint: one too small or too large still gives the whole fragment.
+          for (const expectedBytes of [1, size, 4 * size + 1]) {
+            t.true(Buffer.from(await store.get(ns(kind), id, { expectedBytes })).equals(bytes), `${kind} ${size} bytes, expecting ${expectedBytes}`);
+          }
         }
       }
     });

@@ -157,3 +157,29 @@ test('lmdb: the trash of a namespace is the database <space>:<kind>:trash, made 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('lmdb: a data fragment expected small is read at once; one expected large, or of unknown size, is paged in on lmdb-js thread first', async (t) => {
+  const dir = await tempStore();
+  try {
+    const store = await openBackend('lmdb', dir);
+    const id = randomId();
+    const bytes = randomBytes(200 * 1024);
+    await store.put(ns('data'), id, bytes);
+    const db = (store as unknown as { db(n: unknown, create: boolean): { prefetch(keys: unknown[]): Promise<void> } }).db(ns('data'), false);
+    let prefetches = 0;
+    const prefetch = db.prefetch.bind(db);
+    db.prefetch = (keys) => {
+      prefetches++;
+      return prefetch(keys);
+    };
+    for (const [expectedBytes, want] of [[4096, 0], [1 << 20, 1], [undefined, 1]] as const) {
+      prefetches = 0;
+      const got = await store.get(ns('data'), id, expectedBytes === undefined ? undefined : { expectedBytes });
+      t.true(Buffer.from(got).equals(bytes), `whole fragment, expecting ${expectedBytes}`);
+      t.is(prefetches, want, `prefetches, expecting ${expectedBytes} bytes`);
+    }
+    await store.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
