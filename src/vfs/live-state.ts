@@ -47,6 +47,8 @@ export const LIVE_FORMAT = 2;
 const FORMAT_KEY = 'format';
 /** A sealed constant: opening it proves the keys are this state's (another space's state fails here). */
 const CHECK_TEXT = Buffer.from('fragfs live state');
+/** Records opened together (one AES call for their keystreams) when a group or a listing is read. */
+const GROUP_BATCH = 256;
 
 /** The most of the environment's file `warm` reads (a bigger state is warmed in its first part). */
 export const WARM_MAX_BYTES = 512 * 1024 * 1024;
@@ -193,14 +195,24 @@ export class LiveState {
     this.records.putSync(key, this.crypto.seal(key, plain));
   }
 
-  /** Every member of a group (kind, id), opened. */
+  /** Every member of a group (kind, id), opened GROUP_BATCH at a time (one AES call each). */
   private *group(kind: Kind, id: number, rtx?: Transaction): Iterable<{ key: Buffer; plain: Buffer }> {
     const start = this.crypto.index(kind, id);
     const range = this.records.getRange({ start, end: prefixEnd(start), ...(rtx ? { transaction: rtx } : {}) });
+    let keys: Buffer[] = [];
+    let values: Buffer[] = [];
+    const opened = function* (crypto: LiveCrypto): Iterable<{ key: Buffer; plain: Buffer }> {
+      const plains = crypto.openMany(keys, values);
+      for (let i = 0; i < keys.length; i++) yield { key: keys[i]!, plain: plains[i]! };
+      keys = [];
+      values = [];
+    };
     for (const { key, value } of range) {
-      const k = Buffer.from(key);
-      yield { key: k, plain: this.crypto.open(k, value) };
+      keys.push(Buffer.from(key));
+      values.push(Buffer.from(value));
+      if (keys.length === GROUP_BATCH) yield* opened(this.crypto);
     }
+    if (keys.length > 0) yield* opened(this.crypto);
   }
 
   private groupKeys(kind: Kind, id: number): Buffer[] {
@@ -345,6 +357,31 @@ export class LiveState {
     const rec = decodeInode(v);
     this.remember(ino, rec);
     return rec;
+  }
+
+  /**
+   * Reads the records of those of `inos` not in memory into it, with one AES call for their keys and
+   * one for their values (a listing's children, before their attributes are read one by one).
+   */
+  peekInodes(inos: readonly number[]): void {
+    if (!this.cacheRecords) return;
+    for (let from = 0; from < inos.length; from += GROUP_BATCH) {
+      const want = inos.slice(from, from + GROUP_BATCH).filter((ino) => this.inodeCache.get(ino) === undefined);
+      if (want.length === 0) continue;
+      const keys = this.crypto.indexMany(Kind.INODE, want);
+      const found: number[] = [];
+      const foundKeys: Buffer[] = [];
+      const values: Buffer[] = [];
+      for (let i = 0; i < want.length; i++) {
+        const v = this.records.get(keys[i]!);
+        if (v === undefined) continue;
+        found.push(want[i]!);
+        foundKeys.push(keys[i]!);
+        values.push(v);
+      }
+      const plains = this.crypto.openMany(foundKeys, values);
+      for (let i = 0; i < found.length; i++) this.remember(found[i]!, decodeInode(plains[i]!));
+    }
   }
 
   putInode(ino: number, rec: InodeRecord): void {

@@ -421,7 +421,9 @@ export class LiveVfs implements Vfs {
     if (!isDir(f.rec)) throw new FragfsError('NOT_DIR', `${where(ino)}: not a directory`);
     if (this.who) checkAccess(f.rec, this.who, MAY_READ, where(ino));
     const out: DirEntry[] = [];
-    for (const e of this.state.listDir(ino)) {
+    const listing = [...this.state.listDir(ino)];
+    if (plus) this.state.peekInodes(listing.map((e) => e.ino));
+    for (const e of listing) {
       const d: DirEntry = { name: e.name, ino: e.ino, mode: e.typeBits };
       if (plus) {
         const rec = this.state.peekInode(e.ino);

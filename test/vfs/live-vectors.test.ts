@@ -103,3 +103,18 @@ test('LiveCrypto gives the vector through the native BLAKE3 and through WebAssem
   flipped[flipped.length - 1]! ^= 1;
   t.throws(() => fast.open(hex(a.lmdbKey), flipped), { message: /damaged or belongs to another store/ });
 });
+
+test('many values opened together, and many index keys made together, are the vector\'s; one damaged value fails the batch', async (t) => {
+  const c = new LiveCrypto(keys);
+  await c.ready;
+  const opened = c.openMany(v.cases.map((x) => hex(x.lmdbKey)), v.cases.map((x) => hex(x.sealed)));
+  t.deepEqual(opened.map((p) => p.toString('hex')), v.cases.map((x) => x.plain));
+  const plain = v.cases.filter((x) => x.name === undefined && x.member === undefined && (x.sub ?? 0) === 0);
+  const fresh = new LiveCrypto(keys);
+  t.deepEqual(fresh.indexMany(plain[0]!.kind, [plain[0]!.id]).map((k) => k.toString('hex')), [plain[0]!.lmdbKey]);
+  const ids = [1, 2, 5, 2 ** 40 + 5, 1];
+  t.deepEqual(fresh.indexMany(1 as Kind, ids).map((k) => k.toString('hex')), ids.map((id) => specIndex(1 as Kind, id, 0).toString('hex')));
+  const damaged = v.cases.map((x) => hex(x.sealed));
+  damaged[4]![20]! ^= 1;
+  t.throws(() => c.openMany(v.cases.map((x) => hex(x.lmdbKey)), damaged), { message: /damaged or belongs to another store/ });
+});
