@@ -164,20 +164,6 @@ export class LiveCrypto {
     return out;
   }
 
-  /** index(kind, id) for each of `kinds` (sub 0), those not remembered made by one AES call. */
-  indexKinds(id: number, kinds: readonly Kind[]): void {
-    if (!Number.isSafeInteger(id) || id < 0 || id > MAX_ID) throw new FragfsError('INVALID', `live state index out of range: ${id}/0`);
-    const missing = kinds.filter((kind) => this.indexCache.get(id * 16 + kind) === undefined);
-    if (missing.length === 0) return;
-    const blocks = Buffer.alloc(missing.length * 16);
-    for (let j = 0; j < missing.length; j++) {
-      blocks[j * 16] = missing[j]!;
-      blocks.writeUIntBE(id, j * 16 + 1, 6);
-    }
-    const keys = this.prp.update(blocks);
-    for (let j = 0; j < missing.length; j++) this.indexCache.set(id * 16 + missing[j]!, Buffer.from(keys.subarray(j * 16, j * 16 + 16)));
-  }
-
   /**
    * A member key of group (kind, id) named by bytes: prefix || BLAKE3-keyed(nameKey, kind || id ||
    * name)[0..16]. The caller MUST NOT change it.

@@ -47,8 +47,6 @@ export const LIVE_FORMAT = 2;
 const FORMAT_KEY = 'format';
 /** A sealed constant: opening it proves the keys are this state's (another space's state fails here). */
 const CHECK_TEXT = Buffer.from('fragfs live state');
-/** The index keys every new inode's records use soon after it is made (see allocIno). */
-const NEW_INODE_KINDS: readonly Kind[] = [Kind.INODE, Kind.EXTENTS, Kind.EXTENT, Kind.XATTRS, Kind.DIR_CACHE, Kind.CONTENT_CACHE];
 /** Records opened together (one AES call for their keystreams) when a group or a listing is read. */
 const GROUP_BATCH = 256;
 
@@ -333,11 +331,7 @@ export class LiveState {
       this.nextIno = start;
       this.inoRangeEnd = start + INO_RANGE;
     }
-    const ino = this.nextIno++;
-    // The keys a new inode's records will be written and looked for under, made by one AES call
-    // rather than one each as they come (a new file's create, first block and release need five).
-    this.crypto.indexKinds(ino, NEW_INODE_KINDS);
-    return ino;
+    return this.nextIno++;
   }
 
   // --- inodes

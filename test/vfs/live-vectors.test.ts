@@ -118,12 +118,3 @@ test('many values opened together, and many index keys made together, are the ve
   damaged[4]![20]! ^= 1;
   t.throws(() => c.openMany(v.cases.map((x) => hex(x.lmdbKey)), damaged), { message: /damaged or belongs to another store/ });
 });
-
-test('index keys made for several kinds of one inode at once are the ones made one by one', (t) => {
-  const batch = new LiveCrypto(keys);
-  const one = new LiveCrypto(keys);
-  const kinds = [1, 3, 4, 5, 7, 8] as Kind[];
-  batch.indexKinds(4242, kinds);
-  for (const kind of kinds) t.is(batch.index(kind, 4242).toString('hex'), one.index(kind, 4242).toString('hex'));
-  t.is(batch.index(4 as Kind, 4242).toString('hex'), specIndex(4 as Kind, 4242, 0).toString('hex'));
-});
