@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { blake3DeriveKey, toHex } from '../src/codec/blake3.js';
 import { Kind, LIVE_INDEX_KEY_CONTEXT, LIVE_NAME_KEY_CONTEXT, LIVE_NONCE_KEY_CONTEXT, LIVE_VALUE_KEY_CONTEXT, LiveCrypto, type LiveKeys } from '../src/vfs/live-crypto.js';
-import { LIVE_VECTOR_CASES } from '../src/vfs/live-vector-cases.js';
+import { LIVE_VECTOR_CASES, vectorKey } from '../src/vfs/live-vector-cases.js';
 
 const masterKey = Buffer.alloc(32, 0x5a);
 const keys: LiveKeys = {
@@ -22,7 +22,7 @@ const vector = {
   keys: { index: toHex(keys.index), name: toHex(keys.name), value: toHex(keys.value), nonce: toHex(keys.nonce) },
   kinds: Kind,
   cases: LIVE_VECTOR_CASES.map((c) => {
-    const key = c.name !== undefined ? crypto.named(c.kind, c.id, Buffer.from(c.name, 'hex')) : c.member !== undefined ? crypto.numbered(c.kind, c.id, c.member.kind, c.member.sub) : crypto.index(c.kind, c.id, c.sub ?? 0);
+    const key = vectorKey(crypto, c);
     return { ...c, lmdbKey: toHex(key), sealed: toHex(crypto.seal(key, Buffer.from(c.plain, 'hex'))) };
   }),
 };

@@ -5,8 +5,7 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FRAGFS_MAIN, fragfs as fragfsOf, fragfsPresent, fragfsSettings, metaKey } from './fragfs-cli.js';
-import type { CmdOptions, CmdResult } from './proc.js';
-import { q, run } from './proc.js';
+import { q, run, type CmdOptions, type CmdResult } from './proc.js';
 import { adoptMount, allocatedBytes, apparentBytes, dropCaches, fuseUnmount, isMounted, waitMounted } from './fs-util.js';
 import type { Availability, BackupInstance, BackupPeer, MountInstance, MountPeer, SnapshotView, StepContext, StoreFacts } from './peer.js';
 

@@ -220,7 +220,7 @@ export class LmdbStore implements Store {
       // every FUSE request meanwhile: lmdb-js touches its pages on a background thread first. Not
       // for a small one: the trip to that thread and back cost more than its few pages (tar of
       // 12,000 files out of a mount after a cache drop: 3.94-4.01 s with it, 3.57-3.75 s without).
-      if (db !== undefined && ns.kind === 'data' && !((o?.expectedBytes ?? Infinity) < PREFETCH_FROM_BYTES)) await db.prefetch([key]);
+      if (db !== undefined && ns.kind === 'data' && (o?.expectedBytes ?? Infinity) >= PREFETCH_FROM_BYTES) await db.prefetch([key]);
       v = db?.getBinary(key);
     } catch (e) {
       throw lmdbError(e, 'cannot read fragment from', this.path);

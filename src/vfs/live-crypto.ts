@@ -48,6 +48,7 @@ export const GROUP_KEY_BYTES = 32;
 /** The synthetic IV, which is also the authentication tag. */
 const TAG_BYTES = 16;
 const MAX_ID = 2 ** 48 - 1;
+const EMPTY = new Uint8Array(0);
 /** What one remembered index key holds (its Buffer, backing store and map key), measured. */
 export const INDEX_KEY_BYTES = 200;
 /** Memory for remembered index keys unless the state says otherwise. */
@@ -120,15 +121,8 @@ export class LiveCrypto {
     const memo = sub === 0 && Number.isSafeInteger(id) && id >= 0 && id <= MAX_ID ? id * 16 + kind : `${kind}.${id}.${sub}`;
     const hit = this.indexCache.get(memo);
     if (hit !== undefined) return hit;
-    if (!Number.isSafeInteger(id) || id < 0 || id > MAX_ID || !Number.isSafeInteger(sub) || sub < 0 || sub > MAX_ID) {
-      throw new FragfsError('INVALID', `live state index out of range: ${id}/${sub}`);
-    }
-    const b = this.block;
-    b.fill(0);
-    b[0] = kind;
-    b.writeUIntBE(id, 1, 6);
-    b.writeUIntBE(sub, 7, 6);
-    const key = this.prp.update(b);
+    writeIndexInput(this.block, 0, kind, id, sub);
+    const key = this.prp.update(this.block);
     this.indexCache.set(memo, key);
     return key;
   }
@@ -141,18 +135,13 @@ export class LiveCrypto {
     const out = new Array<Buffer>(ids.length);
     const missing: number[] = [];
     for (let i = 0; i < ids.length; i++) {
-      const id = ids[i]!;
-      if (!Number.isSafeInteger(id) || id < 0 || id > MAX_ID) throw new FragfsError('INVALID', `live state index out of range: ${id}/0`);
-      const hit = this.indexCache.get(id * 16 + kind);
+      const hit = this.indexCache.get(ids[i]! * 16 + kind);
       if (hit !== undefined) out[i] = hit;
       else missing.push(i);
     }
     if (missing.length === 0) return out;
-    const blocks = Buffer.alloc(missing.length * 16);
-    for (let j = 0; j < missing.length; j++) {
-      blocks[j * 16] = kind;
-      blocks.writeUIntBE(ids[missing[j]!]!, j * 16 + 1, 6);
-    }
+    const blocks = Buffer.allocUnsafe(missing.length * 16);
+    for (let j = 0; j < missing.length; j++) writeIndexInput(blocks, j * 16, kind, ids[missing[j]!]!, 0);
     // ECB enciphers each block on its own: block j is index(kind, ids[missing[j]]).
     const keys = this.prp.update(blocks);
     for (let j = 0; j < missing.length; j++) {
@@ -207,15 +196,12 @@ export class LiveCrypto {
   }
 
   /** AES-256-CTR keystream of `n` bytes from the counter blocks tag[0..12] || i (32-bit BE), i = 0, 1, ... (`tag`: its first 16 bytes) */
-  private keystream(tag: Buffer, n: number): Buffer {
+  private keystream(tag: Uint8Array, n: number): Buffer {
     const blocks = Math.ceil(n / 16);
     // Counter blocks are built in one scratch buffer (records are small); the cipher copies them out.
     if (this.counters.length < blocks * 16) this.counters = Buffer.allocUnsafeSlow(Math.max(blocks * 16, 2 * this.counters.length));
     const counters = this.counters.subarray(0, blocks * 16);
-    for (let i = 0; i < blocks; i++) {
-      tag.copy(counters, i * 16, 0, 12);
-      counters.writeUInt32BE(i, i * 16 + 12);
-    }
+    writeCounters(counters, 0, tag, blocks);
     return this.ctr.update(counters);
   }
 
@@ -242,21 +228,14 @@ export class LiveCrypto {
   /** The value sealed under `key`; CORRUPT when it does not authenticate (damage, or another space's state). */
   open(key: Uint8Array, sealed: Uint8Array): Buffer {
     if (sealed.length < TAG_BYTES) throw corrupt();
-    const s = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
-    const tag = s.subarray(0, TAG_BYTES);
-    const n = s.length - TAG_BYTES;
-    const plain = Buffer.allocUnsafe(n);
-    if (n > 0) {
-      const ks = this.keystream(tag, n);
-      for (let i = 0; i < n; i++) plain[i] = s[TAG_BYTES + i]! ^ ks[i]!;
-    }
-    if (!timingSafeEqual(this.tagOf(key, plain), tag)) throw corrupt();
-    return plain;
+    const n = sealed.length - TAG_BYTES;
+    return this.openWith(key, sealed, n > 0 ? this.keystream(sealed, n) : EMPTY, 0);
   }
 
   /**
-   * open() of many values, their keystreams made by one AES call (a listing's entries, its
-   * children's inodes). CORRUPT as soon as one does not authenticate.
+   * The values sealed under `keys`, their keystreams made by one AES call (a listing's entries, its
+   * children's inodes). CORRUPT as soon as one does not authenticate. Opening recomputes the tag
+   * from the plaintext and compares it in constant time.
    */
   openMany(keys: readonly Uint8Array[], sealed: readonly Uint8Array[]): Buffer[] {
     let blocks = 0;
@@ -266,27 +245,46 @@ export class LiveCrypto {
     }
     const counters = Buffer.allocUnsafe(blocks * 16);
     let at = 0;
-    for (const v of sealed) {
-      const n = Math.ceil((v.length - TAG_BYTES) / 16);
-      for (let i = 0; i < n; i++, at += 16) {
-        counters.set(v.subarray(0, 12), at);
-        counters.writeUInt32BE(i, at + 12);
-      }
-    }
+    for (const v of sealed) at = writeCounters(counters, at, v, Math.ceil((v.length - TAG_BYTES) / 16));
     const ks = blocks > 0 ? this.ctr.update(counters) : counters;
     const out = new Array<Buffer>(sealed.length);
     let k = 0;
     for (let r = 0; r < sealed.length; r++) {
       const v = sealed[r]!;
-      const n = v.length - TAG_BYTES;
-      const plain = Buffer.allocUnsafe(n);
-      for (let i = 0; i < n; i++) plain[i] = v[TAG_BYTES + i]! ^ ks[k + i]!;
-      k += Math.ceil(n / 16) * 16;
-      if (!timingSafeEqual(this.tagOf(keys[r]!, plain), v.subarray(0, TAG_BYTES))) throw corrupt();
-      out[r] = plain;
+      out[r] = this.openWith(keys[r]!, v, ks, k);
+      k += Math.ceil((v.length - TAG_BYTES) / 16) * 16;
     }
     return out;
   }
+
+  /** The plaintext of `sealed` (its keystream in `ks` from `ksAt`), once its tag authenticates it under `key`. */
+  private openWith(key: Uint8Array, sealed: Uint8Array, ks: Uint8Array, ksAt: number): Buffer {
+    const n = sealed.length - TAG_BYTES;
+    const plain = Buffer.allocUnsafe(n);
+    for (let i = 0; i < n; i++) plain[i] = sealed[TAG_BYTES + i]! ^ ks[ksAt + i]!;
+    if (!timingSafeEqual(this.tagOf(key, plain), sealed.subarray(0, TAG_BYTES))) throw corrupt();
+    return plain;
+  }
+}
+
+/** kind || id (6 bytes BE) || sub (6 bytes BE) || 3 zero bytes at `at`: the input of index(). */
+function writeIndexInput(out: Buffer, at: number, kind: Kind, id: number, sub: number): void {
+  if (!Number.isSafeInteger(id) || id < 0 || id > MAX_ID || !Number.isSafeInteger(sub) || sub < 0 || sub > MAX_ID) {
+    throw new FragfsError('INVALID', `live state index out of range: ${id}/${sub}`);
+  }
+  out.fill(0, at, at + 16);
+  out[at] = kind;
+  out.writeUIntBE(id, at + 1, 6);
+  out.writeUIntBE(sub, at + 7, 6);
+}
+
+/** `blocks` CTR counter blocks tag[0..12] || i (32-bit BE) at `at`; returns where they end. */
+function writeCounters(out: Buffer, at: number, tag: Uint8Array, blocks: number): number {
+  for (let i = 0; i < blocks; i++, at += 16) {
+    out.set(tag.subarray(0, 12), at);
+    out.writeUInt32BE(i, at + 12);
+  }
+  return at;
 }
 
 function corrupt(): FragfsError {

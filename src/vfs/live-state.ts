@@ -201,18 +201,21 @@ export class LiveState {
     const range = this.records.getRange({ start, end: prefixEnd(start), ...(rtx ? { transaction: rtx } : {}) });
     let keys: Buffer[] = [];
     let values: Buffer[] = [];
-    const opened = function* (crypto: LiveCrypto): Iterable<{ key: Buffer; plain: Buffer }> {
-      const plains = crypto.openMany(keys, values);
-      for (let i = 0; i < keys.length; i++) yield { key: keys[i]!, plain: plains[i]! };
-      keys = [];
-      values = [];
-    };
     for (const { key, value } of range) {
       keys.push(Buffer.from(key));
       values.push(Buffer.from(value));
-      if (keys.length === GROUP_BATCH) yield* opened(this.crypto);
+      if (keys.length === GROUP_BATCH) {
+        yield* this.opened(keys, values);
+        keys = [];
+        values = [];
+      }
     }
-    if (keys.length > 0) yield* opened(this.crypto);
+    yield* this.opened(keys, values);
+  }
+
+  private *opened(keys: Buffer[], values: Buffer[]): Iterable<{ key: Buffer; plain: Buffer }> {
+    const plains = this.crypto.openMany(keys, values);
+    for (let i = 0; i < keys.length; i++) yield { key: keys[i]!, plain: plains[i]! };
   }
 
   private groupKeys(kind: Kind, id: number): Buffer[] {

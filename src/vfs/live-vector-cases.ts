@@ -2,7 +2,7 @@
 // each key form of docs/FORMAT.md section 4.2, with plaintexts of the lengths that matter to the
 // keystream (empty, under one AES block, exactly one, several).
 
-import { Kind } from './live-crypto.js';
+import { Kind, type LiveCrypto } from './live-crypto.js';
 
 export interface LiveVectorCase {
   what: string;
@@ -27,3 +27,10 @@ export const LIVE_VECTOR_CASES: readonly LiveVectorCase[] = [
   { what: 'xattr "user.k" of inode 9', kind: Kind.XATTRS, id: 9, name: Buffer.from('user.k').toString('hex'), plain: '06' + Buffer.from('user.kvalue').toString('hex') },
   { what: 'orphan 12', kind: Kind.ORPHAN, id: 0, member: { kind: Kind.ORPHAN, sub: 12 }, plain: '00000000000c' },
 ];
+
+/** The LMDB key of a case, as `crypto` makes it. */
+export function vectorKey(crypto: LiveCrypto, c: LiveVectorCase): Buffer {
+  if (c.name !== undefined) return crypto.named(c.kind, c.id, Buffer.from(c.name, 'hex'));
+  if (c.member !== undefined) return crypto.numbered(c.kind, c.id, c.member.kind, c.member.sub);
+  return crypto.index(c.kind, c.id, c.sub ?? 0);
+}

@@ -9,7 +9,7 @@ import { createCipheriv } from 'node:crypto';
 import { blake3 } from '@noble/hashes/blake3.js';
 import { blake3DeriveKey } from '../../src/codec/blake3.js';
 import { LIVE_INDEX_KEY_CONTEXT, LIVE_NAME_KEY_CONTEXT, LIVE_NONCE_KEY_CONTEXT, LIVE_VALUE_KEY_CONTEXT, LiveCrypto, type Kind, type LiveKeys } from '../../src/vfs/live-crypto.js';
-import { LIVE_VECTOR_CASES, type LiveVectorCase } from '../../src/vfs/live-vector-cases.js';
+import { LIVE_VECTOR_CASES, vectorKey, type LiveVectorCase } from '../../src/vfs/live-vector-cases.js';
 
 interface Vector {
   masterKey: string;
@@ -58,12 +58,6 @@ function specSeal(k: Buffer, plain: Buffer): Buffer {
   return Buffer.concat([tag, Buffer.from(plain.map((b, i) => b ^ ks[i]!))]);
 }
 
-function keyOf(c: LiveCrypto, x: LiveVectorCase): Buffer {
-  if (x.name !== undefined) return c.named(x.kind, x.id, hex(x.name));
-  if (x.member !== undefined) return c.numbered(x.kind, x.id, x.member.kind, x.member.sub);
-  return c.index(x.kind, x.id, x.sub ?? 0);
-}
-
 test('the vector holds the spec: keys derived from the master key, every LMDB key and sealed value', (t) => {
   const master = hex(v.masterKey);
   t.is(Buffer.from(blake3DeriveKey(LIVE_INDEX_KEY_CONTEXT, master)).toString('hex'), v.keys.index);
@@ -85,7 +79,7 @@ test('the vector holds the spec: keys derived from the master key, every LMDB ke
 test('LiveCrypto gives the vector through the native BLAKE3 and through WebAssembly, and opens what it sealed', async (t) => {
   const check = (c: LiveCrypto, path: string): void => {
     for (const x of v.cases) {
-      const k = keyOf(c, x);
+      const k = vectorKey(c, x);
       t.is(k.toString('hex'), x.lmdbKey, `${path}, ${x.what}: LMDB key`);
       t.is(c.seal(k, hex(x.plain)).toString('hex'), x.sealed, `${path}, ${x.what}: sealed value`);
       t.is(c.open(k, hex(x.sealed)).toString('hex'), x.plain, `${path}, ${x.what}: opened`);
