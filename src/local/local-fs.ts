@@ -1,6 +1,7 @@
 // The local file system calls Node lacks (native/local-fs.c): extended attributes of a path without
-// following symlinks, and mknod for FIFOs, sockets and device nodes. Built with the system C compiler
-// against Node's headers on first use (or by scripts/setup.sh), like the FUSE addon (build-kernel.ts):
+// following symlinks, mknod for FIFOs, sockets and device nodes, and a batch of lstats off the JS
+// thread. Built with the system C compiler against Node's headers on first use (or by
+// scripts/setup.sh), like the FUSE addon (build-kernel.ts):
 // dist/native/fragfs-local/local_fs.node in the repo, else a per-user cache folder. A machine that
 // cannot build it still puts and gets: without xattrs and special files, with a warning saying why.
 
@@ -22,6 +23,12 @@ export interface LocalFs {
   lsetxattr(path: Buffer, name: Buffer, value: Buffer): void;
   /** mknod(2): `mode` holds the type bits (S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK) and the permissions. */
   mknod(path: Buffer, mode: number, rdev: number): void;
+  /**
+   * lstat, and with `xattrs` the extended attributes, of `count` NUL-terminated paths held back to
+   * back in `paths`, off the JS thread. MUST answer one record per path (source-stat.ts reads them),
+   * an lstat's or attribute list's failure as that record's errno, never as a rejection.
+   */
+  lstatMany(paths: Buffer, count: number, xattrs: boolean): Promise<Buffer>;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -8,9 +8,9 @@
 // changed meanwhile is read again, and one that keeps changing, vanishes or cannot be read is stored
 // as read or left out with a warning (restic's "incomplete snapshot").
 
-import { closeSync, constants as fsConstants, fstatSync, lstatSync, open as openCb, read as readCb, type BigIntStats } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, open as openCb, read as readCb, type BigIntStats } from 'node:fs';
 import { promisify } from 'node:util';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { readdir, readlink } from 'node:fs/promises';
 import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { FragfsError, fromFsError } from '../errors.js';
@@ -18,6 +18,7 @@ import { entryNameProblem } from '../fragment/meta-schema.js';
 import { compareNames, joinName, showName } from '../fragment/names.js';
 import { type Entry, type EntryType, type Extent, type Xattr } from '../fragment/tree-format.js';
 import { localFs, type LocalFs } from '../local/local-fs.js';
+import { lstatPaths, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type SourceLstat, type SourceStat } from '../local/source-stat.js';
 import type { ExcludePatterns } from './exclude-patterns.js';
 import type { Repo } from './repo.js';
 import { Semaphore } from './semaphore.js';
@@ -124,12 +125,8 @@ const RACY_TICK_NS = 20_000_000n;
  */
 const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
 
-/**
- * Errors of one source file that leave it out with a warning: it vanished, was replaced, or cannot
- * be read. Anything else (the store is full, no file descriptors left) stops the put.
- */
-/** Entries of one folder lstat'ed at once: enough to keep libuv's threads busy, few to hold. */
-const LSTAT_BATCH = 64;
+/** Entries of one folder lstat'ed in one call (with the addon): few calls for a big folder, few entries to hold. */
+const LSTAT_BATCH = 256;
 
 /** Files read (or symlinks read) at once across the whole put. */
 const FILES_IN_FLIGHT = 64;
@@ -140,6 +137,10 @@ const FILES_IN_FLIGHT = 64;
  */
 const FOLDERS_IN_FLIGHT = 4;
 
+/**
+ * Errors of one source file that leave it out with a warning: it vanished, was replaced, or cannot
+ * be read. Anything else (the store is full, no file descriptors left) stops the put.
+ */
 const SKIPPED_ERRNOS: ReadonlySet<string> = new Set(['ENOENT', 'ENOTDIR', 'EACCES', 'EPERM', 'EIO', 'ELOOP', 'ENXIO', 'ENODEV', 'ESTALE', 'EISDIR']);
 
 /** A source entry as the walk found it: one lstat, kept only while its folder is being walked. */
@@ -147,8 +148,12 @@ interface Found {
   /** The local path, bytes: names on disk need not be UTF-8. */
   path: Buffer;
   name: Buffer;
-  st: BigIntStats;
+  st: SourceStat;
   type: EntryType;
+  /** Its extended attributes as the lstat's batch read them (none read: undefined). */
+  xattrs?: [Buffer, Buffer][];
+  /** Why its extended attributes could not be read. */
+  xattrError?: NodeJS.ErrnoException;
   /** A path the user named: it cannot be left out, so its failures are errors, not warnings. */
   isRoot?: boolean;
   /** st_dev of the path the user named that this one is under (--one-file-system). */
@@ -190,10 +195,14 @@ async function source<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    const errno = (e as NodeJS.ErrnoException | undefined)?.code;
-    if (typeof errno === 'string' && SKIPPED_ERRNOS.has(errno)) throw new SourceError(errno, e);
-    throw e;
+    throw asSourceError(e);
   }
+}
+
+/** A SourceError for a failure of the source file itself; any other error as it is. */
+function asSourceError(e: unknown): unknown {
+  const errno = (e as NodeJS.ErrnoException | undefined)?.code;
+  return typeof errno === 'string' && SKIPPED_ERRNOS.has(errno) ? new SourceError(errno, e) : e;
 }
 
 /** A name's key in maps: latin1 maps every byte to one code unit, so distinct bytes stay distinct. */
@@ -381,27 +390,33 @@ function rootName(p: Buffer): Buffer {
   return name.length > 0 ? Buffer.from(name) : Buffer.from('root');
 }
 
-function typeOf(st: BigIntStats): EntryType {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isFIFO()) return 'fifo';
-  if (st.isCharacterDevice()) return 'chardev';
-  if (st.isBlockDevice()) return 'blockdev';
-  return 'socket';
+function typeOf(mode: number): EntryType {
+  switch (mode & S_IFMT) {
+    case S_IFREG:
+      return 'file';
+    case S_IFDIR:
+      return 'dir';
+    case S_IFLNK:
+      return 'symlink';
+    case fsConstants.S_IFIFO:
+      return 'fifo';
+    case fsConstants.S_IFCHR:
+      return 'chardev';
+    case fsConstants.S_IFBLK:
+      return 'blockdev';
+    default:
+      return 'socket';
+  }
 }
 
-/** lstat of one path for the survey; undefined when it vanished (the walk decides what that means). */
-async function surveyStat(path: Buffer, isRoot: boolean): Promise<BigIntStats | undefined> {
-  try {
-    return await lstat(path, { bigint: true });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      if (!isRoot) return undefined;
-      throw new FragfsError('NOT_FOUND', `no such file or folder: ${showName(path)}`, { path: showName(path) });
-    }
-    throw fromFsError(e, 'cannot read', showName(path));
+/** An lstat's answer for the survey; undefined when it vanished (the walk decides what that means). */
+function surveyStat(path: Buffer, found: SourceLstat, isRoot: boolean): SourceStat | undefined {
+  if (found.st !== undefined) return found.st;
+  if (found.error.code === 'ENOENT') {
+    if (!isRoot) return undefined;
+    throw new FragfsError('NOT_FOUND', `no such file or folder: ${showName(path)}`, { path: showName(path) });
   }
+  throw fromFsError(found.error, 'cannot read', showName(path));
 }
 
 class TreePutter {
@@ -456,9 +471,9 @@ class TreePutter {
    */
   async survey(roots: Buffer[]): Promise<number> {
     let total = 0;
-    const count = (st: BigIntStats): void => {
-      if (!st.isFile()) return;
-      if (st.nlink > 1n) {
+    const count = (st: SourceStat): void => {
+      if ((st.mode & S_IFMT) !== S_IFREG) return;
+      if (st.nlink > 1) {
         const id = `${st.dev}:${st.ino}`;
         const names = this.linked.get(id);
         this.linked.set(id, (names ?? 0) + 1);
@@ -466,7 +481,7 @@ class TreePutter {
       }
       total += Number(st.size);
     };
-    const folder = async (path: Buffer, st: BigIntStats, rootDev: bigint): Promise<void> => {
+    const folder = async (path: Buffer, st: SourceStat, rootDev: bigint): Promise<void> => {
       let names: Buffer[];
       try {
         names = await this.keptNames(path, st, rootDev, await readdir(path, { encoding: 'buffer' }));
@@ -475,20 +490,35 @@ class TreePutter {
         if (errno === 'ENOENT' || errno === 'ENOTDIR') return; // replaced since its lstat: the walk decides
         throw fromFsError(e, 'cannot list folder', showName(path));
       }
-      const sub: [Buffer, BigIntStats][] = [];
-      for (let b = 0; b < names.length; b += LSTAT_BATCH) {
-        const batch = names.slice(b, b + LSTAT_BATCH);
-        const stats = await Promise.all(batch.map((n) => surveyStat(joinName(path, n), false)));
-        stats.forEach((st, i) => {
-          if (st?.isDirectory()) sub.push([batch[i]!, st]);
-          else if (st !== undefined) count(st);
-        });
+      const paths = names.map((n) => joinName(path, n));
+      const batches: Promise<SourceLstat[]>[] = [];
+      for (let b = 0; b < paths.length; b += LSTAT_BATCH) batches.push(lstatPaths(this.local, paths.slice(b, b + LSTAT_BATCH), false));
+      const sub: [Buffer, SourceStat][] = [];
+      (await Promise.all(batches)).flat().forEach((found, i) => {
+        const st = surveyStat(paths[i]!, found, false);
+        if (st === undefined) return;
+        if ((st.mode & S_IFMT) === S_IFDIR) sub.push([paths[i]!, st]);
+        else count(st);
+      });
+      // Sub-folders beside this one while a slot is free, else in turn (as the walk does).
+      const pending: Promise<void>[] = [];
+      let failure: { error: unknown } | undefined;
+      try {
+        for (const [child, st] of sub) {
+          if (failure !== undefined) break;
+          if (!slots.tryAcquire()) await folder(child, st, rootDev);
+          else pending.push(folder(child, st, rootDev).catch((error: unknown) => void (failure ??= { error })).finally(() => slots.release()));
+        }
+      } catch (error) {
+        failure ??= { error };
       }
-      for (const [name, st] of sub) await folder(joinName(path, name), st, rootDev);
+      await Promise.all(pending);
+      if (failure !== undefined) throw failure.error;
     };
+    const slots = new Semaphore(FOLDERS_IN_FLIGHT);
     for (const path of roots) {
-      const st = (await surveyStat(path, true))!;
-      if (st.isDirectory()) await folder(path, st, st.dev);
+      const st = surveyStat(path, (await lstatPaths(this.local, [path], false))[0]!, true)!;
+      if ((st.mode & S_IFMT) === S_IFDIR) await folder(path, st, st.dev);
       else count(st);
     }
     return total;
@@ -499,7 +529,7 @@ class TreePutter {
    * on another file system than its root, only the tag when it is a tagged cache folder, and none
    * that an exclude pattern matches.
    */
-  private async keptNames(path: Buffer, st: BigIntStats, rootDev: bigint, names: Buffer[], report = false): Promise<Buffer[]> {
+  private async keptNames(path: Buffer, st: SourceStat, rootDev: bigint, names: Buffer[], report = false): Promise<Buffer[]> {
     const leftOut = report ? this.o.onLeftOut : undefined;
     if (this.o.oneFileSystem && st.dev !== rootDev) {
       if (names.length > 0) leftOut?.(path, 'other file system');
@@ -555,9 +585,7 @@ class TreePutter {
     try {
       for (let b = 0; b < count && failure === undefined; b += LSTAT_BATCH) {
         const end = Math.min(count, b + LSTAT_BATCH);
-        const batch: Promise<Found | undefined>[] = [];
-        for (let i = b; i < end; i++) batch.push(this.find(pathOf(i), nameOf(i), isRoot, rootDev));
-        const found = await Promise.all(batch);
+        const found = await this.find(b, end, nameOf, pathOf, isRoot, rootDev);
         for (let i = b; i < end && failure === undefined; i++) {
           const n = found[i - b];
           if (n === undefined) continue;
@@ -581,21 +609,35 @@ class TreePutter {
     return out;
   }
 
-  /** One lstat of a listed entry; undefined when it vanished or cannot be read (a warning says so). */
-  private async find(path: Buffer, name: Buffer, isRoot: boolean, rootDev: bigint | undefined): Promise<Found | undefined> {
-    try {
-      // On the calling thread: the survey has just looked at this path, so the kernel holds its
-      // inode and a thread-pool round trip would cost more than the call.
-      const st = await source(async () => lstatSync(path, { bigint: true }));
-      return { path, name, st, type: typeOf(st), rootDev: rootDev ?? st.dev, ...(isRoot ? { isRoot } : {}) };
-    } catch (e) {
-      return this.skip({ path, isRoot }, e, 'cannot read');
-    }
+  /**
+   * Entries `from` to `to` (exclusive) of a walk, each from one lstat (with its extended attributes),
+   * all in one batch; undefined for one that vanished or cannot be read (a warning says so).
+   */
+  private async find(
+    from: number,
+    to: number,
+    nameOf: (i: number) => Buffer,
+    pathOf: (i: number) => Buffer,
+    isRoot: boolean,
+    rootDev: bigint | undefined,
+  ): Promise<(Found | undefined)[]> {
+    const paths: Buffer[] = [];
+    for (let i = from; i < to; i++) paths.push(pathOf(i));
+    const stats = await lstatPaths(this.local, paths, this.local !== undefined);
+    return stats.map((found, k) => {
+      const path = paths[k]!;
+      if (found.st === undefined) return this.skip({ path, isRoot }, asSourceError(found.error), 'cannot read');
+      const st = found.st;
+      const n: Found = { path, name: nameOf(from + k), st, type: typeOf(st.mode), rootDev: rootDev ?? st.dev, ...(isRoot ? { isRoot } : {}) };
+      if (found.xattrs !== undefined) n.xattrs = found.xattrs;
+      if (found.xattrError !== undefined) n.xattrError = found.xattrError;
+      return n;
+    });
   }
 
   /** How many names the inode of file `n` has inside the tree (1 unless it is in a hard-link group). */
   private linkedNames(n: Found): number {
-    if (n.st.nlink <= 1n) return 1;
+    if (n.st.nlink <= 1) return 1;
     return this.linked.get(`${n.st.dev}:${n.st.ino}`) ?? 1;
   }
 
@@ -620,9 +662,9 @@ class TreePutter {
     const e: Entry = {
       name: n.name,
       type: n.type,
-      mode: Number(st.mode & 0o7777n),
-      uid: Number(st.uid),
-      gid: Number(st.gid),
+      mode: st.mode & 0o7777,
+      uid: st.uid,
+      gid: st.gid,
       mtimeNs: st.mtimeNs,
       size: 0,
     };
@@ -681,7 +723,7 @@ class TreePutter {
       }
       case 'chardev':
       case 'blockdev':
-        e.rdev = Number(st.rdev);
+        e.rdev = st.rdev;
         break;
       default:
       // FIFOs and sockets are their type, mode and owner: nothing else to keep.
@@ -695,17 +737,15 @@ class TreePutter {
    * the entry is kept without them.
    */
   private xattrs(n: Found): Xattr[] | undefined {
-    if (this.local === undefined) return undefined;
-    let pairs: [Buffer, Buffer][];
-    try {
-      pairs = this.local.lgetxattrs(n.path);
-    } catch (e) {
-      const errno = (e as NodeJS.ErrnoException).code;
+    const e = n.xattrError;
+    if (e !== undefined) {
+      const errno = e.code;
       if (errno === 'ENOTSUP' || errno === 'ENOENT') return undefined; // none kept here; a vanished file is the read's business
-      this.warn(`${showName(n.path)}: extended attributes could not be read (${errno ?? ''}: ${(e as Error).message}); stored without them`);
+      this.warn(`${showName(n.path)}: extended attributes could not be read (${errno ?? ''}: ${e.message}); stored without them`);
       return undefined;
     }
-    if (pairs.length === 0) return undefined;
+    const pairs = n.xattrs;
+    if (pairs === undefined || pairs.length === 0) return undefined;
     return pairs.map(([name, value]) => ({ name, value })).sort((a, b) => compareNames(a.name, b.name));
   }
 

@@ -1,8 +1,9 @@
 /*
  * fragfs's addon for the local file system calls Node has no API for, used by `put` and `get`:
  * extended attributes of a path without following a symlink (llistxattr, lgetxattr, lsetxattr) and
- * mknod (FIFOs, sockets, device nodes). Each is one synchronous system call on the calling thread,
- * like fs.lstatSync: they touch an inode the caller has just looked at. Failures throw an Error
+ * mknod (FIFOs, sockets, device nodes), each one synchronous call on the calling thread, like
+ * fs.lstatSync: they touch an inode the caller has just looked at; and lstatMany, a folder's entries'
+ * lstat and extended attributes in one call run on libuv's thread pool. Failures throw an Error
  * whose `code` is the errno name (as node:fs does). local-fs.ts types and builds this file.
  */
 #define _GNU_SOURCE
@@ -75,29 +76,56 @@ static char *cstring_arg(napi_env env, napi_value v, const char *what) {
   return s;
 }
 
-/* lgetxattrs(path: Buffer): [name: Buffer, value: Buffer][] in the order llistxattr gives. */
-static napi_value js_lgetxattrs(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], out = NULL;
-  NAPI(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1) { napi_throw_type_error(env, NULL, "lgetxattrs(path)"); return NULL; }
-  char *path = cstring_arg(env, argv[0], "lgetxattrs: path must be a Buffer without NUL");
-  if (path == NULL) return NULL;
+/* A growable byte buffer; `failed` once an allocation failed (its bytes are then incomplete). */
+typedef struct { unsigned char *data; size_t len, cap; int failed; } growbuf;
+
+static int grow(growbuf *b, size_t more) {
+  if (b->failed) return 0;
+  if (b->len + more <= b->cap) return 1;
+  size_t cap = b->cap ? b->cap : 4096;
+  while (cap < b->len + more) cap *= 2;
+  unsigned char *d = realloc(b->data, cap);
+  if (d == NULL) { b->failed = 1; return 0; }
+  b->data = d;
+  b->cap = cap;
+  return 1;
+}
+
+static void put_u32(growbuf *b, uint32_t v) {
+  if (!grow(b, 4)) return;
+  for (int i = 0; i < 4; i++) b->data[b->len++] = (unsigned char) (v >> (8 * i));
+}
+
+static void put_bytes(growbuf *b, const void *p, size_t n) {
+  if (!grow(b, n)) return;
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+}
+
+/*
+ * Appends every extended attribute of `path` (a symlink's own) to `out` as [u32 LE name length][name]
+ * [u32 LE value length][value], in the order llistxattr gives; 0, or the errno that stopped it (what
+ * it appended is then to be dropped). The list and each value may change between the size query and
+ * the read (ERANGE): asked again, at most 8 times.
+ */
+static int read_xattrs(const char *path, growbuf *out) {
   char *names = NULL, *value = NULL;
-  /* The list and each value may change between the size query and the read (ERANGE): ask again. */
+  size_t start = out->len;
+  int result = ERANGE; /* the list never held still */
   for (int attempt = 0; attempt < 8; attempt++) {
     free(names);
     names = NULL;
+    out->len = start;
     ssize_t want = llistxattr(path, NULL, 0);
-    if (want < 0) { int e = errno; free(path); return throw_errno(env, e, "llistxattr"); }
-    names = malloc(want > 0 ? (size_t) want : 1);
-    if (names == NULL) { free(path); napi_throw_error(env, "ENOMEM", "fragfs-local: out of memory"); return NULL; }
-    ssize_t got = want == 0 ? 0 : llistxattr(path, names, (size_t) want);
+    if (want < 0) { result = errno; break; }
+    if (want == 0) { result = 0; break; }
+    names = malloc((size_t) want);
+    if (names == NULL) { result = ENOMEM; break; }
+    ssize_t got = llistxattr(path, names, (size_t) want);
     if (got < 0 && errno == ERANGE) continue;
-    if (got < 0) { int e = errno; free(names); free(path); return throw_errno(env, e, "llistxattr"); }
-    if (napi_create_array(env, &out) != napi_ok) { free(names); free(path); return NULL; }
-    uint32_t n = 0;
-    for (ssize_t at = 0; at < got;) {
+    if (got < 0) { result = errno; break; }
+    result = 0;
+    for (ssize_t at = 0; at < got && result == 0;) {
       const char *name = names + at;
       size_t nlen = strlen(name);
       at += (ssize_t) nlen + 1;
@@ -115,27 +143,177 @@ static napi_value js_lgetxattrs(napi_env env, napi_callback_info info) {
       }
       if (vlen < 0) {
         if (errno == ENODATA) continue; /* removed since the list: not there */
-        int e = errno;
-        free(value); free(names); free(path);
-        return throw_errno(env, e, "lgetxattr");
+        result = errno;
+        break;
       }
-      napi_value pair, nbuf, vbuf;
-      if (napi_create_buffer_copy(env, nlen, name, NULL, &nbuf) != napi_ok ||
-          napi_create_buffer_copy(env, (size_t) vlen, value, NULL, &vbuf) != napi_ok ||
-          napi_create_array_with_length(env, 2, &pair) != napi_ok ||
-          napi_set_element(env, pair, 0, nbuf) != napi_ok || napi_set_element(env, pair, 1, vbuf) != napi_ok ||
-          napi_set_element(env, out, n++, pair) != napi_ok) {
-        free(value); free(names); free(path);
-        return NULL;
-      }
+      put_u32(out, (uint32_t) nlen);
+      put_bytes(out, name, nlen);
+      put_u32(out, (uint32_t) vlen);
+      put_bytes(out, value, (size_t) vlen);
     }
     break;
   }
   free(value);
   free(names);
+  if (result == 0 && out->failed) result = ENOMEM;
+  if (result != 0) out->len = start;
+  return result;
+}
+
+/* lgetxattrs(path: Buffer): [name: Buffer, value: Buffer][] in the order llistxattr gives. */
+static napi_value js_lgetxattrs(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  NAPI(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) { napi_throw_type_error(env, NULL, "lgetxattrs(path)"); return NULL; }
+  char *path = cstring_arg(env, argv[0], "lgetxattrs: path must be a Buffer without NUL");
+  if (path == NULL) return NULL;
+  growbuf b = { 0 };
+  int e = read_xattrs(path, &b);
   free(path);
-  if (out == NULL) return throw_errno(env, ERANGE, "llistxattr"); /* the list never held still */
+  if (e != 0) { free(b.data); return throw_errno(env, e, e == ERANGE ? "llistxattr" : "lgetxattr"); }
+  if (napi_create_array(env, &out) != napi_ok) { free(b.data); return NULL; }
+  uint32_t n = 0;
+  for (size_t at = 0; at < b.len;) {
+    uint32_t len[2];
+    napi_value buf[2], pair;
+    for (int k = 0; k < 2; k++) {
+      memcpy(&len[k], b.data + at, 4); /* written little-endian above; Linux targets here are LE */
+      at += 4;
+      if (napi_create_buffer_copy(env, len[k], b.data + at, NULL, &buf[k]) != napi_ok) { free(b.data); return NULL; }
+      at += len[k];
+    }
+    if (napi_create_array_with_length(env, 2, &pair) != napi_ok || napi_set_element(env, pair, 0, buf[0]) != napi_ok ||
+        napi_set_element(env, pair, 1, buf[1]) != napi_ok || napi_set_element(env, out, n++, pair) != napi_ok) {
+      free(b.data);
+      return NULL;
+    }
+  }
+  free(b.data);
   return out;
+}
+
+/*
+ * lstatMany(paths: Buffer, count: number, xattrs: boolean): Promise<Buffer>. `paths` holds `count`
+ * NUL-terminated paths back to back. Runs on libuv's thread pool: one lstat (and with `xattrs`, the
+ * extended attributes) per path, so a folder's entries cost one call from JavaScript instead of
+ * two each. The result: `count` records of LSTAT_RECORD bytes (layout in local-fs.ts, `readLstat`),
+ * then the extended attributes' bytes the records point into.
+ */
+#define LSTAT_RECORD 80
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  char *paths;
+  uint32_t count;
+  int xattrs;
+  growbuf out;
+} lstat_batch;
+
+static void put_u64_at(unsigned char *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (unsigned char) (v >> (8 * i));
+}
+
+static void put_u32_at(unsigned char *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (unsigned char) (v >> (8 * i));
+}
+
+static void lstat_many_execute(napi_env env, void *data) {
+  (void) env;
+  lstat_batch *b = data;
+  size_t records = (size_t) b->count * LSTAT_RECORD;
+  if (!grow(&b->out, records)) return;
+  memset(b->out.data, 0, records);
+  b->out.len = records;
+  const char *path = b->paths;
+  for (uint32_t i = 0; i < b->count; i++, path += strlen(path) + 1) {
+    struct stat st;
+    /* The record's offset is recomputed each time: read_xattrs may move the buffer. */
+    if (lstat(path, &st) != 0) {
+      put_u32_at(b->out.data + (size_t) i * LSTAT_RECORD, (uint32_t) errno);
+      continue;
+    }
+    size_t blob = b->out.len;
+    int xe = b->xattrs ? read_xattrs(path, &b->out) : 0;
+    if (b->out.failed) return;
+    unsigned char *r = b->out.data + (size_t) i * LSTAT_RECORD;
+    put_u32_at(r + 4, (uint32_t) xe);
+    put_u32_at(r + 8, st.st_mode);
+    put_u32_at(r + 12, st.st_uid);
+    put_u32_at(r + 16, st.st_gid);
+    put_u32_at(r + 20, (uint32_t) st.st_mtim.tv_nsec);
+    put_u64_at(r + 24, (uint64_t) (int64_t) st.st_mtim.tv_sec);
+    put_u64_at(r + 32, (uint64_t) st.st_size);
+    put_u64_at(r + 40, (uint64_t) st.st_nlink);
+    put_u64_at(r + 48, (uint64_t) st.st_ino);
+    put_u64_at(r + 56, (uint64_t) st.st_dev);
+    put_u64_at(r + 64, (uint64_t) st.st_rdev);
+    put_u32_at(r + 72, (uint32_t) blob);
+    put_u32_at(r + 76, (uint32_t) (b->out.len - blob));
+  }
+}
+
+static void lstat_many_complete(napi_env env, napi_status status, void *data) {
+  lstat_batch *b = data;
+  napi_value result;
+  if (status == napi_ok && !b->out.failed && napi_create_buffer_copy(env, b->out.len, b->out.data, NULL, &result) == napi_ok) {
+    napi_resolve_deferred(env, b->deferred, result);
+  } else {
+    napi_value code, msg, err;
+    napi_create_string_utf8(env, "ENOMEM", NAPI_AUTO_LENGTH, &code);
+    napi_create_string_utf8(env, "lstatMany: out of memory", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, code, msg, &err);
+    napi_set_named_property(env, err, "code", code);
+    napi_reject_deferred(env, b->deferred, err);
+  }
+  napi_delete_async_work(env, b->work);
+  free(b->out.data);
+  free(b->paths);
+  free(b);
+}
+
+static napi_value js_lstat_many(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], name, promise;
+  NAPI(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  bool is_buf = false;
+  void *data;
+  size_t len;
+  uint32_t count;
+  bool xattrs;
+  if (argc < 3 || napi_is_buffer(env, argv[0], &is_buf) != napi_ok || !is_buf || napi_get_value_uint32(env, argv[1], &count) != napi_ok ||
+      napi_get_value_bool(env, argv[2], &xattrs) != napi_ok) {
+    napi_throw_type_error(env, NULL, "lstatMany(paths: Buffer, count: number, xattrs: boolean)");
+    return NULL;
+  }
+  NAPI(napi_get_buffer_info(env, argv[0], &data, &len));
+  /* Exactly `count` NUL-terminated paths, so the thread never reads past the copy. */
+  uint32_t nuls = 0;
+  for (size_t k = 0; k < len; k++) nuls += ((const char *) data)[k] == 0;
+  if (nuls != count || (len > 0 && ((const char *) data)[len - 1] != 0)) {
+    napi_throw_type_error(env, NULL, "lstatMany: paths must be `count` NUL-terminated paths");
+    return NULL;
+  }
+  lstat_batch *b = calloc(1, sizeof *b);
+  if (b == NULL || (b->paths = malloc(len ? len : 1)) == NULL) {
+    free(b);
+    napi_throw_error(env, "ENOMEM", "fragfs-local: out of memory");
+    return NULL;
+  }
+  memcpy(b->paths, data, len);
+  b->count = count;
+  b->xattrs = xattrs;
+  if (napi_create_promise(env, &b->deferred, &promise) != napi_ok || napi_create_string_utf8(env, "fragfs-lstat-many", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, lstat_many_execute, lstat_many_complete, b, &b->work) != napi_ok ||
+      napi_queue_async_work(env, b->work) != napi_ok) {
+    /* A promise made before the failure stays pending: the throw below is what the caller sees. */
+    free(b->paths);
+    free(b);
+    napi_throw_error(env, NULL, "fragfs-local: cannot queue lstatMany");
+    return NULL;
+  }
+  return promise;
 }
 
 /* lsetxattr(path: Buffer, name: Buffer, value: Buffer): creates or replaces one attribute. */
@@ -186,6 +364,7 @@ NAPI_MODULE_INIT() {
     { "lgetxattrs", NULL, js_lgetxattrs, NULL, NULL, NULL, napi_enumerable, NULL },
     { "lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_enumerable, NULL },
     { "mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "lstatMany", NULL, js_lstat_many, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   NAPI(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;
