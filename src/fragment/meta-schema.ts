@@ -342,71 +342,82 @@ export function metaToWire(obj: MetaObject): WireMap {
 /** Thrown (as FragfsError BAD_STORE) when an object needs a newer fragfs to read. */
 export type TooNew = (why: string) => never;
 
-function asMap(fail: Fail, what: string, v: unknown): Map<unknown, unknown> {
-  if (!(v instanceof Map)) return fail(`${what} is not a msgpack map`);
+/** What a decoded value is, for a failure's message: a function, so it is only built on failure. */
+type What = string | (() => string);
+
+function say(what: What): string {
+  return typeof what === 'string' ? what : what();
+}
+
+function asMap(fail: Fail, what: What, v: unknown): Map<unknown, unknown> {
+  if (!(v instanceof Map)) return fail(`${say(what)} is not a msgpack map`);
   return v;
 }
 
-function asArray(fail: Fail, what: string, v: unknown): unknown[] {
-  if (!Array.isArray(v)) return fail(`${what} is not a msgpack array`);
+function asArray(fail: Fail, what: What, v: unknown): unknown[] {
+  if (!Array.isArray(v)) return fail(`${say(what)} is not a msgpack array`);
   return v;
 }
 
 /** A msgpack integer (any width) as a safe JS number. */
-function asInt(fail: Fail, what: string, v: unknown): number {
+function asInt(fail: Fail, what: What, v: unknown): number {
   if (typeof v === 'bigint') {
-    if (v < BigInt(Number.MIN_SAFE_INTEGER) || v > BigInt(Number.MAX_SAFE_INTEGER)) fail(`${what} is out of range`);
+    if (v < BigInt(Number.MIN_SAFE_INTEGER) || v > BigInt(Number.MAX_SAFE_INTEGER)) fail(`${say(what)} is out of range`);
     return Number(v);
   }
-  if (typeof v !== 'number' || !Number.isSafeInteger(v)) return fail(`${what} is not an integer`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) return fail(`${say(what)} is not an integer`);
   return v;
 }
 
-function asBigInt(fail: Fail, what: string, v: unknown): bigint {
+function asBigInt(fail: Fail, what: What, v: unknown): bigint {
   if (typeof v === 'bigint') return v;
   if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v);
-  return fail(`${what} is not an integer`);
+  return fail(`${say(what)} is not an integer`);
 }
 
-/** A fresh plain Uint8Array copy of a msgpack bin (decoded bins are views into the whole plaintext). */
-function asBin(fail: Fail, what: string, v: unknown, length?: number): Uint8Array {
-  if (!(v instanceof Uint8Array)) return fail(`${what} is not msgpack bin`);
-  if (length !== undefined && v.length !== length) fail(`${what} is ${v.length} bytes, not ${length}`);
-  return new Uint8Array(v);
+/**
+ * A msgpack bin as a plain Uint8Array view into the decoded plaintext, not a copy: a copy of each
+ * name and key was two thirds of a folder's decoding (an ArrayBuffer each). A fragment's entries are
+ * used together (a listing, a cached folder), so they share its plaintext.
+ */
+function asBin(fail: Fail, what: What, v: unknown, length?: number): Uint8Array {
+  if (!(v instanceof Uint8Array)) return fail(`${say(what)} is not msgpack bin`);
+  if (length !== undefined && v.length !== length) fail(`${say(what)} is ${v.length} bytes, not ${length}`);
+  return v.constructor === Uint8Array ? v : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 }
 
-function asId(fail: Fail, what: string, v: unknown): string {
-  if (!(v instanceof Uint8Array) || v.length !== 32) return fail(`${what} is not a 32-byte bin id`);
+function asId(fail: Fail, what: What, v: unknown): string {
+  if (!(v instanceof Uint8Array) || v.length !== 32) return fail(`${say(what)} is not a 32-byte bin id`);
   return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex');
 }
 
-function asString(fail: Fail, what: string, v: unknown): string {
-  if (typeof v !== 'string') return fail(`${what} is not a msgpack str`);
+function asString(fail: Fail, what: What, v: unknown): string {
+  if (typeof v !== 'string') return fail(`${say(what)} is not a msgpack str`);
   return v;
 }
 
-function field(fail: Fail, m: Map<unknown, unknown>, what: string, key: string): unknown {
+function field(fail: Fail, m: Map<unknown, unknown>, what: What, key: string): unknown {
   const v = m.get(key);
-  if (v === undefined) fail(`${what} has no "${key}"`);
+  if (v === undefined) fail(`${say(what)} has no "${key}"`);
   return v;
 }
 
-function extentFromWire(fail: Fail, what: string, v: unknown): Extent {
+function extentFromWire(fail: Fail, what: What, v: unknown): Extent {
   const a = asArray(fail, what, v);
-  if (a.length !== 4) fail(`${what} is not an array of 4`);
+  if (a.length !== 4) fail(`${say(what)} is not an array of 4`);
   return {
-    offset: asInt(fail, `${what} offset`, a[0]),
-    plainSize: asInt(fail, `${what} plainSize`, a[1]),
-    id: asId(fail, `${what} id`, a[2]),
-    key: asBin(fail, `${what} key`, a[3], 32),
+    offset: asInt(fail, () => `${say(what)} offset`, a[0]),
+    plainSize: asInt(fail, () => `${say(what)} plainSize`, a[1]),
+    id: asId(fail, () => `${say(what)} id`, a[2]),
+    key: asBin(fail, () => `${say(what)} key`, a[3], 32),
   };
 }
 
 /** A name, target or source: bin in version 2; in version 1 names were UTF-8 bin and the rest str. */
-function bytesFromWire(fail: Fail, what: string, v: unknown, version: number, v1Str: boolean): Buffer {
+function bytesFromWire(fail: Fail, what: What, v: unknown, version: number, v1Str: boolean): Buffer {
   if (version === 1 && v1Str) {
     const text = asString(fail, what, v);
-    if (LONE_SURROGATE.test(text)) fail(`${what} is not valid Unicode`);
+    if (LONE_SURROGATE.test(text)) fail(`${say(what)} is not valid Unicode`);
     return Buffer.from(text, 'utf8');
   }
   const b = asBin(fail, what, v);
@@ -414,27 +425,27 @@ function bytesFromWire(fail: Fail, what: string, v: unknown, version: number, v1
     try {
       strictUtf8.decode(b);
     } catch {
-      fail(`${what} is not UTF-8`);
+      fail(`${say(what)} is not UTF-8`);
     }
   }
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
-function xattrsFromWire(fail: Fail, what: string, v: unknown, version: number): Xattr[] {
+function xattrsFromWire(fail: Fail, what: What, v: unknown, version: number): Xattr[] {
   const out: Xattr[] = [];
   if (version === 1) {
-    for (const [k, x] of asMap(fail, `${what} xattrs`, v)) {
-      const name = Buffer.from(asString(fail, `${what} xattr name`, k), 'utf8');
-      const value = asBin(fail, `${what} xattr ${showName(name)}`, x);
+    for (const [k, x] of asMap(fail, () => `${say(what)} xattrs`, v)) {
+      const name = Buffer.from(asString(fail, () => `${say(what)} xattr name`, k), 'utf8');
+      const value = asBin(fail, () => `${say(what)} xattr ${showName(name)}`, x);
       out.push({ name, value: Buffer.from(value.buffer, value.byteOffset, value.byteLength) });
     }
     return out.sort((a, b) => compareNames(a.name, b.name));
   }
-  for (const [i, pair] of asArray(fail, `${what} xattrs`, v).entries()) {
-    const a = asArray(fail, `${what} xattrs[${i}]`, pair);
-    if (a.length !== 2) fail(`${what} xattrs[${i}] is not a [name, value] pair`);
-    const name = asBin(fail, `${what} xattrs[${i}] name`, a[0]);
-    const value = asBin(fail, `${what} xattrs[${i}] value`, a[1]);
+  for (const [i, pair] of asArray(fail, () => `${say(what)} xattrs`, v).entries()) {
+    const a = asArray(fail, () => `${say(what)} xattrs[${i}]`, pair);
+    if (a.length !== 2) fail(`${say(what)} xattrs[${i}] is not a [name, value] pair`);
+    const name = asBin(fail, () => `${say(what)} xattrs[${i}] name`, a[0]);
+    const value = asBin(fail, () => `${say(what)} xattrs[${i}] value`, a[1]);
     out.push({ name: Buffer.from(name.buffer, name.byteOffset, name.byteLength), value: Buffer.from(value.buffer, value.byteOffset, value.byteLength) });
   }
   return out;
@@ -443,32 +454,32 @@ function xattrsFromWire(fail: Fail, what: string, v: unknown, version: number): 
 function entryFromWire(fail: Fail, v: unknown, version: number): Entry {
   const m = asMap(fail, 'entry', v);
   const name = bytesFromWire(fail, 'entry name', field(fail, m, 'entry', 'name'), version, false);
-  const what = `entry ${showName(name)}`;
+  const what = (): string => `entry ${showName(name)}`;
   const e: Entry = {
     name,
-    type: asString(fail, `${what} type`, field(fail, m, what, 'type')) as EntryType,
-    mode: asInt(fail, `${what} mode`, field(fail, m, what, 'mode')),
-    uid: asInt(fail, `${what} uid`, field(fail, m, what, 'uid')),
-    gid: asInt(fail, `${what} gid`, field(fail, m, what, 'gid')),
-    mtimeNs: asBigInt(fail, `${what} mtimeNs`, field(fail, m, what, 'mtimeNs')),
-    size: asInt(fail, `${what} size`, field(fail, m, what, 'size')),
+    type: asString(fail, () => `${say(what)} type`, field(fail, m, what, 'type')) as EntryType,
+    mode: asInt(fail, () => `${say(what)} mode`, field(fail, m, what, 'mode')),
+    uid: asInt(fail, () => `${say(what)} uid`, field(fail, m, what, 'uid')),
+    gid: asInt(fail, () => `${say(what)} gid`, field(fail, m, what, 'gid')),
+    mtimeNs: asBigInt(fail, () => `${say(what)} mtimeNs`, field(fail, m, what, 'mtimeNs')),
+    size: asInt(fail, () => `${say(what)} size`, field(fail, m, what, 'size')),
   };
-  if (m.has('target')) e.target = bytesFromWire(fail, `${what} target`, m.get('target'), version, true);
-  if (m.has('rdev')) e.rdev = asInt(fail, `${what} rdev`, m.get('rdev'));
+  if (m.has('target')) e.target = bytesFromWire(fail, () => `${say(what)} target`, m.get('target'), version, true);
+  if (m.has('rdev')) e.rdev = asInt(fail, () => `${say(what)} rdev`, m.get('rdev'));
   if (m.has('xattrs')) e.xattrs = xattrsFromWire(fail, what, m.get('xattrs'), version);
-  if (m.has('link')) e.link = asInt(fail, `${what} link`, m.get('link'));
-  if (m.has('nlink')) e.nlink = asInt(fail, `${what} nlink`, m.get('nlink'));
+  if (m.has('link')) e.link = asInt(fail, () => `${say(what)} link`, m.get('link'));
+  if (m.has('nlink')) e.nlink = asInt(fail, () => `${say(what)} nlink`, m.get('nlink'));
   if (m.has('blocks')) {
-    e.blocks = asArray(fail, `${what} blocks`, m.get('blocks')).map((x, i) => extentFromWire(fail, `${what} blocks[${i}]`, x));
+    e.blocks = asArray(fail, () => `${say(what)} blocks`, m.get('blocks')).map((x, i) => extentFromWire(fail, () => `${say(what)} blocks[${i}]`, x));
   }
   if (m.has('pages')) {
-    e.pages = asArray(fail, `${what} pages`, m.get('pages')).map((x, i) => asId(fail, `${what} pages[${i}]`, x));
+    e.pages = asArray(fail, () => `${say(what)} pages`, m.get('pages')).map((x, i) => asId(fail, () => `${say(what)} pages[${i}]`, x));
   }
   if (version >= META_VERSION_OWN_KEYS && m.has('pageKeys')) {
-    e.pageKeys = asArray(fail, `${what} pageKeys`, m.get('pageKeys')).map((x, i) => asBin(fail, `${what} pageKeys[${i}]`, x, 32));
+    e.pageKeys = asArray(fail, () => `${say(what)} pageKeys`, m.get('pageKeys')).map((x, i) => asBin(fail, () => `${say(what)} pageKeys[${i}]`, x, 32));
   }
-  if (m.has('dir')) e.dir = asId(fail, `${what} dir`, m.get('dir'));
-  if (version >= META_VERSION_OWN_KEYS && m.has('dirKey')) e.dirKey = asBin(fail, `${what} dirKey`, m.get('dirKey'), 32);
+  if (m.has('dir')) e.dir = asId(fail, () => `${say(what)} dir`, m.get('dir'));
+  if (version >= META_VERSION_OWN_KEYS && m.has('dirKey')) e.dirKey = asBin(fail, () => `${say(what)} dirKey`, m.get('dirKey'), 32);
   return e;
 }
 

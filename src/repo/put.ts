@@ -205,8 +205,30 @@ function asSourceError(e: unknown): unknown {
   return typeof errno === 'string' && SKIPPED_ERRNOS.has(errno) ? new SourceError(errno, e) : e;
 }
 
-/** A name's key in maps: latin1 maps every byte to one code unit, so distinct bytes stay distinct. */
+/** A name's key in sets: latin1 maps every byte to one code unit, so distinct bytes stay distinct. */
 const nameKey = (name: Uint8Array): string => Buffer.from(name.buffer, name.byteOffset, name.byteLength).toString('latin1');
+
+/**
+ * The entry of a folder listing (sorted by name, as the format keeps it) with a given name. Asked in
+ * name order, as a walk asks, each call moves a cursor one step or two; out of order, it searches.
+ */
+function byName(entries: readonly Entry[]): (name: Buffer) => Entry | undefined {
+  let at = 0;
+  return (name) => {
+    while (at < entries.length && compareNames(entries[at]!.name, name) < 0) at++;
+    if (at < entries.length && compareNames(entries[at]!.name, name) === 0) return entries[at];
+    let lo = 0;
+    let hi = Math.min(at, entries.length);
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = compareNames(entries[mid]!.name, name);
+      if (c === 0) return entries[mid];
+      if (c < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return undefined;
+  };
+}
 
 /**
  * Puts one or more paths; one path becomes the root itself, several become a folder holding them.
@@ -248,10 +270,10 @@ async function putRoots(repo: Repo, rootNames: Buffer[], source: Buffer[], o: Pu
   let root: Entry;
   if (source.length === 1) {
     // The parent's root stands for this root whatever its name (an explicit parent of another path).
-    const previous = parent === undefined ? undefined : new Map([[nameKey(rootNames[0]!), parent.root]]);
+    const previous = parent === undefined ? undefined : (): Entry => parent.root;
     root = rootOf(await writer.walk(1, () => rootNames[0]!, () => source[0]!, previous, true), source);
   } else {
-    const previous = parent?.root.type === 'dir' ? await writer.listing(parent.root, '/') : undefined;
+    const previous = parent?.root.type === 'dir' ? byName(await readDirEntries(repo, parent.root, '/')) : undefined;
     const found = await writer.walk(source.length, (i) => rootNames[i]!, (i) => source[i]!, previous, true);
     const entries = source.map((_, i) => rootOf([found[i]], [source[i]!]));
     const nowNs = BigInt(Date.now()) * 1_000_000n;
@@ -549,11 +571,6 @@ class TreePutter {
     });
   }
 
-  /** A parent directory's entries by name (keyed by nameKey). */
-  async listing(dir: Entry, where: string): Promise<Map<string, Entry>> {
-    return new Map((await readDirEntries(this.repo, dir, where)).map((e) => [nameKey(e.name), e]));
-  }
-
   /**
    * The entries of `count` paths (one folder's children in order, or the roots), undefined for one
    * left out. Entries are lstat'ed LSTAT_BATCH at a time; files that must be read go at most
@@ -564,7 +581,8 @@ class TreePutter {
     count: number,
     nameOf: (i: number) => Buffer,
     pathOf: (i: number) => Buffer,
-    previous: Map<string, Entry> | undefined,
+    /** The parent snapshot's entry for a name, if any. */
+    previous: ((name: Buffer) => Entry | undefined) | undefined,
     isRoot: boolean,
     /** st_dev of the root the entries are under; undefined for roots (each is its own). */
     rootDev?: bigint,
@@ -589,7 +607,7 @@ class TreePutter {
         for (let i = b; i < end && failure === undefined; i++) {
           const n = found[i - b];
           if (n === undefined) continue;
-          const prev = previous?.get(nameKey(n.name));
+          const prev = previous?.(n.name);
           if (n.type === 'dir') {
             if (this.folders.tryAcquire()) launch(i, this.folders, n, prev);
             else out[i] = await this.entry(n, prev);
@@ -765,12 +783,12 @@ class TreePutter {
       throw fromFsError(err instanceof SourceError ? err.cause : err, 'cannot list folder', showName(n.path));
     }
     names.sort(compareNames);
-    const previous = prev?.type === 'dir' ? await this.listing(prev, showName(n.path)) : undefined;
+    const previous = prev?.type === 'dir' ? await readDirEntries(this.repo, prev, showName(n.path)) : undefined;
     const found = await this.walk(
       names.length,
       (i) => names[i]!,
       (i) => joinName(n.path, names[i]!),
-      previous,
+      previous && byName(previous),
       false,
       n.rootDev,
     );
@@ -780,7 +798,7 @@ class TreePutter {
     this.dirs++;
     // A parent folder without a key (a store written before folders had keys) is written again, so
     // every keyed folder names a keyed tree (src/repo/tree-keys.ts).
-    if (!links && prev?.dir !== undefined && prev.dirKey !== undefined && previous !== undefined && entries.length === previous.size && entries.every((c) => sameValue(c, previous.get(nameKey(c.name))))) {
+    if (!links && prev?.dir !== undefined && prev.dirKey !== undefined && previous !== undefined && entries.length === previous.length && entries.every((c, i) => sameValue(c, previous[i]))) {
       // Named without being written: held against a gc running beside this put, as a mount's
       // snapshot holds the folders it reuses (src/gc/gc-guard.ts).
       await (await this.repo.writerGuard())?.hold('meta', prev.dir, true);
