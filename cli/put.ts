@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { FragfsError } from '../src/errors.js';
 import { ExcludePatterns, readExcludeFile } from '../src/repo/exclude-patterns.js';
 import { putPaths } from '../src/repo/put.js';
+import { PutSurvey } from '../src/repo/put-survey.js';
 import { argBytes } from './argv-bytes.js';
 import { showName } from '../src/fragment/names.js';
 import { checkNameFree, moveName } from '../src/repo/snapshot-claim.js';
@@ -66,6 +67,9 @@ export function registerPut(program: Command): void {
       const patterns = [...opts.exclude];
       for (const f of opts.excludeFile) patterns.push(...(await readExcludeFile(f)));
       const exclude = new ExcludePatterns(patterns);
+      const rules = { exclude, ...(opts.excludeCaches ? { excludeCaches: true } : {}), ...(opts.oneFileSystem ? { oneFileSystem: true } : {}) };
+      // The survey of the paths needs no store: it runs while the passphrase's KDF does.
+      const survey = fromStdin ? undefined : new PutSurvey(paths.map(argBytes), rules);
       await withRepo(store, opts, async (repo) => {
         repo.purpose = 'put';
         if (opts.name !== undefined) await checkNameFree(repo, opts.name, opts.replace === true);
@@ -77,9 +81,8 @@ export function registerPut(program: Command): void {
             ...(opts.name === undefined ? {} : { name: opts.name }),
             ...(tags.length === 0 ? {} : { tags }),
             ...(fromStdin ? { stdin: { stream: process.stdin, name: argBytes(opts.stdinName ?? 'stdin') } } : {}),
-            exclude,
-            ...(opts.excludeCaches ? { excludeCaches: true } : {}),
-            ...(opts.oneFileSystem ? { oneFileSystem: true } : {}),
+            ...rules,
+            ...(survey === undefined ? {} : { survey }),
             ...(opts.verbose
               ? {
                   onLeftOut: (p: Buffer, why: string) =>

@@ -12,16 +12,16 @@ import { closeSync, constants as fsConstants, fstatSync, open as openCb, read as
 import { promisify } from 'node:util';
 import { readdir, readlink } from 'node:fs/promises';
 import { availableParallelism, hostname } from 'node:os';
-import { resolve } from 'node:path';
 import { FragfsError, fromFsError } from '../errors.js';
 import { entryNameProblem } from '../fragment/meta-schema.js';
 import { compareNames, joinName, showName } from '../fragment/names.js';
 import { type Entry, type EntryType, type Extent, type Xattr } from '../fragment/tree-format.js';
 import { localFs, type LocalFs } from '../local/local-fs.js';
-import { lstatPaths, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type SourceLstat, type SourceStat } from '../local/source-stat.js';
+import { lstatPaths, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type SourceStat } from '../local/source-stat.js';
 import type { ExcludePatterns } from './exclude-patterns.js';
 import type { Repo } from './repo.js';
 import { Semaphore } from './semaphore.js';
+import { absolutePath, keptNames, PutSurvey } from './put-survey.js';
 import { checkSnapshotName } from './snapshot-name.js';
 import { loadSnapshot, readDirEntries } from './tree-reader.js';
 import { fileContent, setDir, writeDir, writeSnapshot, type FileContent } from './tree-writer.js';
@@ -68,6 +68,11 @@ export interface PutOptions {
   stdin?: { stream: AsyncIterable<Buffer>; name: Buffer };
   /** Called with each path the rules above leave out, and which rule (`put --verbose`). */
   onLeftOut?: (path: Buffer, why: 'excluded' | 'cache' | 'other file system') => void;
+  /**
+   * The survey of these paths, already started with these rules (`fragfs put` starts it before the
+   * KDF); one of other paths is not used, and without one the put starts its own.
+   */
+  survey?: PutSurvey;
 }
 
 export interface PutResult {
@@ -241,6 +246,8 @@ export async function putPaths(repo: Repo, paths: (string | Buffer)[], o: PutOpt
   } else if (paths.length === 0) throw new FragfsError('USAGE', 'put needs at least one path');
   if (o.name !== undefined) checkSnapshotName(o.name);
   const source = paths.map(absolutePath);
+  // Started before anything else, so it overlaps choosing the parent.
+  const survey = o.stdin !== undefined ? undefined : o.survey?.covers(source) ? o.survey : new PutSurvey(source, o);
   const rootNames = source.map(rootName);
   const names = new Set<string>();
   for (const name of rootNames) {
@@ -255,18 +262,19 @@ export async function putPaths(repo: Repo, paths: (string | Buffer)[], o: PutOpt
   const deferred = repo.deferWrites;
   repo.deferWrites = true;
   try {
-    return o.stdin === undefined ? await putRoots(repo, rootNames, source, o) : await putStdin(repo, o.stdin, o);
+    return survey !== undefined ? await putRoots(repo, rootNames, source, survey, o) : await putStdin(repo, o.stdin!, o);
   } finally {
     repo.deferWrites = deferred;
   }
 }
 
-async function putRoots(repo: Repo, rootNames: Buffer[], source: Buffer[], o: PutOptions): Promise<PutResult> {
+async function putRoots(repo: Repo, rootNames: Buffer[], source: Buffer[], survey: PutSurvey, o: PutOptions): Promise<PutResult> {
   const parent = o.parent === false ? undefined : await findParent(repo, source, o.parent);
-  const writer = new TreePutter(repo, o, parent === undefined ? 0n : BigInt(Math.max(0, parent.createdMs - RACY_MS)) * 1_000_000n, await localFs());
-  // The survey also finds the hard links: it runs whether or not anyone wants the total.
-  const total = await writer.survey(source);
-  o.onTotal?.(total);
+  // The survey also finds the hard links: the walk waits for it whether or not anyone wants the total.
+  const { plainBytes, linked } = await survey.result;
+  o.onTotal?.(plainBytes);
+  const trustBeforeNs = parent === undefined ? 0n : BigInt(Math.max(0, parent.createdMs - RACY_MS)) * 1_000_000n;
+  const writer = new TreePutter(repo, o, trustBeforeNs, await localFs(), linked);
   let root: Entry;
   if (source.length === 1) {
     // The parent's root stands for this root whatever its name (an explicit parent of another path).
@@ -324,7 +332,7 @@ function checkStdinName(name: Buffer): void {
  * process, its mtime now). It is read once: a stream cannot be read again, so it holds what came.
  */
 async function putStdin(repo: Repo, input: { stream: AsyncIterable<Buffer>; name: Buffer }, o: PutOptions): Promise<PutResult> {
-  const writer = new TreePutter(repo, o, 0n, new Error('not used'));
+  const writer = new TreePutter(repo, o, 0n, new Error('not used'), new Map());
   const { content, size } = await writer.streamContent(input.stream);
   const root: Entry = {
     name: input.name,
@@ -390,23 +398,7 @@ async function findParent(repo: Repo, source: Buffer[], keyOrName: string | unde
   return undefined;
 }
 
-/** An absolute local path as bytes, with `.`, `..` and repeated slashes resolved (as path.resolve does). */
-function absolutePath(p: string | Buffer): Buffer {
-  const b = typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
-  const parts: Buffer[] = [];
-  const full = b[0] === 0x2f ? b : joinName(Buffer.from(resolve('.'), 'utf8'), b);
-  let start = 0;
-  for (let i = 0; i <= full.length; i++) {
-    if (i < full.length && full[i] !== 0x2f) continue;
-    const part = full.subarray(start, i);
-    start = i + 1;
-    if (part.length === 0 || (part.length === 1 && part[0] === 0x2e)) continue;
-    if (part.length === 2 && part[0] === 0x2e && part[1] === 0x2e) parts.pop();
-    else parts.push(part);
-  }
-  return Buffer.concat([Buffer.from('/'), ...parts.flatMap((x, i) => (i === 0 ? [x] : [Buffer.from('/'), x]))]);
-}
-
+/** The name a root path gets in the snapshot: its last component ("root" for `/`). */
 function rootName(p: Buffer): Buffer {
   const name = p.subarray(p.lastIndexOf(0x2f) + 1);
   return name.length > 0 ? Buffer.from(name) : Buffer.from('root');
@@ -431,16 +423,6 @@ function typeOf(mode: number): EntryType {
   }
 }
 
-/** An lstat's answer for the survey; undefined when it vanished (the walk decides what that means). */
-function surveyStat(path: Buffer, found: SourceLstat, isRoot: boolean): SourceStat | undefined {
-  if (found.st !== undefined) return found.st;
-  if (found.error.code === 'ENOENT') {
-    if (!isRoot) return undefined;
-    throw new FragfsError('NOT_FOUND', `no such file or folder: ${showName(path)}`, { path: showName(path) });
-  }
-  throw fromFsError(found.error, 'cannot read', showName(path));
-}
-
 class TreePutter {
   files = 0;
   dirs = 0;
@@ -458,13 +440,6 @@ class TreePutter {
   /** Folders walked beside the ones their walkers are in; a folder that finds none free is walked in turn. */
   private readonly folders = new Semaphore(FOLDERS_IN_FLIGHT);
   private readonly links = new Map<string, { link: number; stored: Promise<StoredFile | typeof SKIPPED>; counted: boolean }>();
-  /**
-   * Inodes (dev:ino) with nlink > 1, and how many names each has inside the tree (from the survey):
-   * only those with two or more form hard-link groups. A file whose other names lie outside the tree
-   * is stored as a plain file, as tar and rsync -H do. Other inodes cannot repeat, so they are not
-   * remembered.
-   */
-  private readonly linked = new Map<string, number>();
   /** Folder entries with a hard-link group member at or below them: never taken whole (see walkDir). */
   private readonly holdsLinks = new WeakSet<Entry>();
   private nextLink = 1;
@@ -477,6 +452,12 @@ class TreePutter {
     private readonly trustBeforeNs: bigint,
     /** Reads extended attributes; an Error: none are read (said once in `notices`). */
     local: LocalFs | Error,
+    /**
+     * Inodes (dev:ino) with nlink > 1, and how many names each has inside the tree (the survey's):
+     * only those with two or more form hard-link groups. A file whose other names lie outside the
+     * tree is stored as a plain file, as tar and rsync -H do.
+     */
+    private readonly linked: ReadonlyMap<string, number>,
   ) {
     if (local instanceof Error) this.notices.push(`extended attributes are not kept: ${local.message}`);
     else this.local = local;
@@ -484,91 +465,6 @@ class TreePutter {
     // and a remote service's connections busy (each block waits a round trip there).
     this.blocks = new Semaphore(Math.max(availableParallelism() * 2 + 2, Math.min(64, repo.store.parallelism ?? 0)));
     this.zero = Buffer.alloc(repo.blockSize);
-  }
-
-  /**
-   * Content bytes to read (each inode once), from one lstat per entry and nothing kept but the
-   * inodes with nlink > 1; also counts their names inside the tree. Errors come here, before any
-   * write: a root that is missing, a folder that cannot be listed.
-   */
-  async survey(roots: Buffer[]): Promise<number> {
-    let total = 0;
-    const count = (st: SourceStat): void => {
-      if ((st.mode & S_IFMT) !== S_IFREG) return;
-      if (st.nlink > 1) {
-        const id = `${st.dev}:${st.ino}`;
-        const names = this.linked.get(id);
-        this.linked.set(id, (names ?? 0) + 1);
-        if (names !== undefined) return;
-      }
-      total += Number(st.size);
-    };
-    const folder = async (path: Buffer, st: SourceStat, rootDev: bigint): Promise<void> => {
-      let names: Buffer[];
-      try {
-        names = await this.keptNames(path, st, rootDev, await readdir(path, { encoding: 'buffer' }));
-      } catch (e) {
-        const errno = (e as NodeJS.ErrnoException).code;
-        if (errno === 'ENOENT' || errno === 'ENOTDIR') return; // replaced since its lstat: the walk decides
-        throw fromFsError(e, 'cannot list folder', showName(path));
-      }
-      const paths = names.map((n) => joinName(path, n));
-      const batches: Promise<SourceLstat[]>[] = [];
-      for (let b = 0; b < paths.length; b += LSTAT_BATCH) batches.push(lstatPaths(this.local, paths.slice(b, b + LSTAT_BATCH), false));
-      const sub: [Buffer, SourceStat][] = [];
-      (await Promise.all(batches)).flat().forEach((found, i) => {
-        const st = surveyStat(paths[i]!, found, false);
-        if (st === undefined) return;
-        if ((st.mode & S_IFMT) === S_IFDIR) sub.push([paths[i]!, st]);
-        else count(st);
-      });
-      // Sub-folders beside this one while a slot is free, else in turn (as the walk does).
-      const pending: Promise<void>[] = [];
-      let failure: { error: unknown } | undefined;
-      try {
-        for (const [child, st] of sub) {
-          if (failure !== undefined) break;
-          if (!slots.tryAcquire()) await folder(child, st, rootDev);
-          else pending.push(folder(child, st, rootDev).catch((error: unknown) => void (failure ??= { error })).finally(() => slots.release()));
-        }
-      } catch (error) {
-        failure ??= { error };
-      }
-      await Promise.all(pending);
-      if (failure !== undefined) throw failure.error;
-    };
-    const slots = new Semaphore(FOLDERS_IN_FLIGHT);
-    for (const path of roots) {
-      const st = surveyStat(path, (await lstatPaths(this.local, [path], false))[0]!, true)!;
-      if ((st.mode & S_IFMT) === S_IFDIR) await folder(path, st, st.dev);
-      else count(st);
-    }
-    return total;
-  }
-
-  /**
-   * The names of folder `path` (lstat `st`) that the put keeps: none when --one-file-system finds it
-   * on another file system than its root, only the tag when it is a tagged cache folder, and none
-   * that an exclude pattern matches.
-   */
-  private async keptNames(path: Buffer, st: SourceStat, rootDev: bigint, names: Buffer[], report = false): Promise<Buffer[]> {
-    const leftOut = report ? this.o.onLeftOut : undefined;
-    if (this.o.oneFileSystem && st.dev !== rootDev) {
-      if (names.length > 0) leftOut?.(path, 'other file system');
-      return [];
-    }
-    if (this.o.excludeCaches && names.some((n) => n.equals(CACHEDIR_TAG)) && (await isCacheTag(joinName(path, CACHEDIR_TAG)))) {
-      if (names.length > 1) leftOut?.(path, 'cache');
-      return [CACHEDIR_TAG];
-    }
-    const exclude = this.o.exclude;
-    if (exclude === undefined || exclude.isEmpty) return names;
-    return names.filter((n) => {
-      const child = joinName(path, n);
-      if (!exclude.matches(child)) return true;
-      leftOut?.(child, 'excluded');
-      return false;
-    });
   }
 
   /**
@@ -777,7 +673,7 @@ class TreePutter {
   private async walkDir(n: Found, e: Entry, prev: Entry | undefined): Promise<Entry | undefined> {
     let names: Buffer[];
     try {
-      names = await source(async () => this.keptNames(n.path, n.st, n.rootDev, await readdir(n.path, { encoding: 'buffer' }), true));
+      names = await source(async () => keptNames(n.path, n.st, n.rootDev, await readdir(n.path, { encoding: 'buffer' }), this.o, this.o.onLeftOut));
     } catch (err) {
       if (err instanceof SourceError && (err.errno === 'ENOENT' || err.errno === 'ENOTDIR')) return this.skip(n, err, 'cannot list folder');
       throw fromFsError(err instanceof SourceError ? err.cause : err, 'cannot list folder', showName(n.path));
@@ -974,24 +870,6 @@ class TreePutter {
       this.blocks.release();
       this.o.onBytes?.(plainSize);
     }
-  }
-}
-
-/** CACHEDIR.TAG: its first bytes MUST be this signature (https://bford.info/cachedir/). */
-const CACHEDIR_TAG = Buffer.from('CACHEDIR.TAG');
-const CACHEDIR_SIGNATURE = Buffer.from('Signature: 8a477f597d28d172789f06886806bc55');
-
-async function isCacheTag(path: Buffer): Promise<boolean> {
-  let fd: number | undefined;
-  try {
-    fd = await openFd(path, READ_FLAGS);
-    const head = Buffer.alloc(CACHEDIR_SIGNATURE.length);
-    const got = await readFully(fd, head, 0);
-    return got === head.length && head.equals(CACHEDIR_SIGNATURE);
-  } catch {
-    return false; // unreadable or gone: not a tag, and the folder is stored as any other
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
 }
 
