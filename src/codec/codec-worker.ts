@@ -19,6 +19,11 @@ export interface EncodeTask {
   encrypt?: boolean;
 }
 
+/** Many small blocks encoded in one task (CodecPool.encodeBulk): one round trip for all of them. */
+export interface EncodeManyTask {
+  plains: Uint8Array[];
+}
+
 export interface DecodeTask {
   stored: Uint8Array;
   id: string;
@@ -67,6 +72,26 @@ export function encode(task: EncodeTask): unknown {
   // The plaintext that came in and the cipher's output copied into `stored` are garbage now.
   letGo(task.plain.byteLength + stored.byteLength);
   return moving({ ...enc, stored }, [stored.buffer as ArrayBuffer]);
+}
+
+/** Each block of the task encoded as `encode` would: an EncodedBlock or a WorkerFailure each, in order. */
+export function encodeMany(task: EncodeManyTask): unknown {
+  const out: (EncodedBlock | WorkerFailure)[] = [];
+  const buffers: ArrayBuffer[] = [];
+  let bytes = 0;
+  for (const plain of task.plains) {
+    try {
+      const enc = encodeBlock(plain, secret);
+      const stored = owned(enc.stored);
+      out.push({ ...enc, stored });
+      buffers.push(stored.buffer as ArrayBuffer);
+      bytes += plain.byteLength + stored.byteLength;
+    } catch (e) {
+      out.push(failure(e));
+    }
+  }
+  letGo(bytes);
+  return moving(out, buffers);
 }
 
 export function decode(task: DecodeTask): unknown {

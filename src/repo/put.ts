@@ -133,8 +133,19 @@ const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O
 /** Entries of one folder lstat'ed in one call (with the addon): few calls for a big folder, few entries to hold. */
 const LSTAT_BATCH = 256;
 
-/** Files read (or symlinks read) at once across the whole put. */
-const FILES_IN_FLIGHT = 64;
+/**
+ * Blocks under this size count against SMALL_BLOCKS_IN_FLIGHT instead of the few large ones: at most
+ * 32 MiB held, and enough in flight to fill bulk encode tasks (codec-pool.ts, BULK_BATCH).
+ */
+const SMALL_BLOCK_BYTES = 64 * 1024;
+const SMALL_BLOCKS_IN_FLIGHT = 512;
+
+/**
+ * Files read (or symlinks read) at once across the whole put: a small file waits a codec thread's
+ * round trip, so many in flight keep the threads fed. A put of 100,000 files of 1-4 KiB took 12.1 s
+ * with 64, 11.6 s with 128, 9.8-10.1 s with 256 and 9.3 s with 512 (a descriptor each).
+ */
+const FILES_IN_FLIGHT = 256;
 
 /**
  * Folders walked beside the ones their walkers are in. Each holds its listing, its entries and its
@@ -435,6 +446,8 @@ class TreePutter {
   readonly notices: string[] = [];
   private readonly local?: LocalFs;
   private readonly blocks: Semaphore;
+  /** Small blocks in flight: many, so they share trips to a codec thread (CodecPool.encodeBulk). */
+  private readonly smallBlocks = new Semaphore(SMALL_BLOCKS_IN_FLIGHT);
   // Many small files in flight so their stores' fsyncs overlap; memory is bounded by `blocks`.
   private readonly openFiles = new Semaphore(FILES_IN_FLIGHT);
   /** Folders walked beside the ones their walkers are in; a folder that finds none free is walked in turn. */
@@ -786,8 +799,9 @@ class TreePutter {
       const expected = Number(st.size);
       const bs = this.repo.blockSize;
       for (let offset = 0; offset < expected; offset += bs) {
-        await this.blocks.acquire();
         const want = Math.min(bs, expected - offset);
+        const slots = want < SMALL_BLOCK_BYTES ? this.smallBlocks : this.blocks;
+        await slots.acquire();
         let buf: Buffer;
         let got: number;
         try {
@@ -795,12 +809,12 @@ class TreePutter {
           got = await readFully(fh, buf, offset);
           if (got < want) buf = buf.subarray(0, got);
         } catch (e) {
-          this.blocks.release();
+          slots.release();
           throw e;
         }
         size += got;
         // storeBlock may hand buf's memory to a worker: decide from `got`, not from buf.
-        const stored = this.storeBlock(buf, offset);
+        const stored = this.storeBlock(buf, offset, slots);
         // Stop reading at the first failure; the rejection itself surfaces from Promise.all below.
         stored.catch((e: unknown) => (failure ??= e));
         pending.push(stored);
@@ -832,7 +846,7 @@ class TreePutter {
     let filled = 0;
     const flush = async (): Promise<void> => {
       await this.blocks.acquire();
-      const stored = this.storeBlock(buf.subarray(0, filled), size - filled);
+      const stored = this.storeBlock(buf.subarray(0, filled), size - filled, this.blocks);
       stored.catch((e: unknown) => (failure ??= e));
       pending.push(stored);
       buf = Buffer.allocUnsafeSlow(bs);
@@ -857,17 +871,18 @@ class TreePutter {
     }
   }
 
-  private async storeBlock(buf: Buffer, offset: number): Promise<Extent | undefined> {
+  /** Stores one block read from a file; releases the slot (of `slots`) its read held. */
+  private async storeBlock(buf: Buffer, offset: number, slots: Semaphore): Promise<Extent | undefined> {
     const plainSize = buf.length;
     try {
       // An all-zero block is a hole: nothing stored, and `get` recreates it sparse.
       if (plainSize === 0 || buf.equals(plainSize === this.zero.length ? this.zero : this.zero.subarray(0, plainSize))) {
         return undefined;
       }
-      const ref = await this.repo.writeBlock(buf);
+      const ref = await this.repo.writeBlock(buf, { bulk: true });
       return { offset, ...ref };
     } finally {
-      this.blocks.release();
+      slots.release();
       this.o.onBytes?.(plainSize);
     }
   }

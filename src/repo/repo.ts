@@ -311,13 +311,14 @@ export class Repo {
   }
 
   /** Encodes one block on the pool and stores it. `plain` MAY be transferred to a worker: do not reuse it. */
-  async writeBlock(plain: Uint8Array): Promise<BlockRef> {
+  async writeBlock(plain: Uint8Array, o: { bulk?: boolean } = {}): Promise<BlockRef> {
     this.writable();
     if (plain.length > this.blockSize) {
       throw new Error(`writeBlock: ${plain.length} bytes is over the block size ${this.blockSize}`);
     }
     const plainSize = plain.length;
-    const enc = await this.pool.encode(plain);
+    // `bulk`: a writer of many blocks at once (put) lets small ones share a trip to a codec thread.
+    const enc = await (o.bulk === true ? this.pool.encodeBulk(plain) : this.pool.encode(plain));
     await this.storePut(this.dataNs, enc.id, enc.stored);
     return { id: enc.id, key: enc.key, plainSize };
   }

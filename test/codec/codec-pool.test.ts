@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { FragfsError, isFragfsError } from '../../src/errors.js';
 import { blake3, toHex } from '../../src/codec/blake3.js';
 import { decodeBlock, encodeBlock, type EncodedBlock } from '../../src/codec/block-codec.js';
-import { CodecPool, INLINE_BELOW } from '../../src/codec/codec-pool.js';
+import { BULK_BATCH, CodecPool, INLINE_BELOW } from '../../src/codec/codec-pool.js';
 
 const run = promisify(execFile);
 const KiB = 1024;
@@ -186,4 +186,28 @@ test('a key that is a view into a larger buffer decodes through a worker', async
   holder.set(e.key, 100);
   const plain = await pool.decode(new Uint8Array(e.stored), { id: e.id, key: holder.subarray(100, 132), plainSize: data.length });
   t.true(same(plain, data));
+});
+
+test('encodeBulk: 300 small blocks asked in one turn come back as encodeBlock gives them, in tasks of at most BULK_BATCH; a view is left intact', async (t) => {
+  const blocks = Array.from({ length: 300 }, (_, i) => (i % 2 === 0 ? textData(1 + i * 37) : randomData(1 + i * 37)));
+  const big = new Uint8Array(64 * KiB).fill(7);
+  const view = big.subarray(KiB, 2 * KiB);
+  let tasks = 0;
+  const counting = new CodecPool({ convergenceSecret: secret, threads: 2 });
+  t.teardown(() => counting.close());
+  const inner = (counting as unknown as { pool: { run: (...a: unknown[]) => Promise<unknown> } }).pool;
+  const run = inner.run.bind(inner);
+  inner.run = (...a: unknown[]) => {
+    tasks++;
+    return run(...a);
+  };
+  const got = await Promise.all([...blocks.map((b) => counting.encodeBulk(new Uint8Array(b))), counting.encodeBulk(view)]);
+  blocks.forEach((b, i) => t.deepEqual(summary(got[i]!), summary(encodeBlock(b, secret)), `block ${i}`));
+  t.deepEqual(summary(got[300]!), summary(encodeBlock(big.subarray(KiB, 2 * KiB), secret)));
+  t.is(view.byteLength, KiB);
+  t.true(view.every((x) => x === 7));
+  t.true(got.every((e) => e.stored.constructor === Uint8Array));
+  // Blocks of INLINE_BELOW and more went one by one, the rest BULK_BATCH at a time.
+  const small = blocks.filter((b) => b.length < INLINE_BELOW).length + 1;
+  t.is(tasks, Math.ceil(small / BULK_BATCH) + (300 - small + 1));
 });
