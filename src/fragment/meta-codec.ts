@@ -237,7 +237,7 @@ export function decodeMeta(bytes: Uint8Array, id: string, keys: MetaKeys | MetaO
       fragmentId: id,
     });
   }, value);
-  checkMetaObject(fail, obj);
+  checkMetaObject(fail, obj, true);
   // The encryption type is outside the AEAD: an object must be sealed the way its version says.
   if (hasOwnKey(obj) !== (frame.encryption === META_ENCRYPTION_AES256GCM_OWN_KEY)) {
     fail(`a ${obj.kind} object of version ${obj.v} sealed with encryption type ${frame.encryption}`);

@@ -60,6 +60,11 @@ function checkUint(fail: Fail, what: string, n: unknown, max = Number.MAX_SAFE_I
   return n as number;
 }
 
+/** A 64-hex-digit id; one made from 32 bytes (`fromBytes`) needs only to be a string. */
+function isHexId(id: unknown, fromBytes: boolean): boolean {
+  return typeof id === 'string' && (fromBytes ? id.length === 64 : HEX_ID.test(id));
+}
+
 function checkHexId(fail: Fail, what: string, id: unknown): string {
   if (typeof id !== 'string' || !HEX_ID.test(id)) fail(`${what} is not a 64-hex-digit id: ${String(id).slice(0, 80)}`);
   return id as string;
@@ -76,7 +81,7 @@ function checkString(fail: Fail, what: string, s: unknown, nonEmpty = false): st
  * Extents: each well formed, sorted by offset, not overlapping, and (given the file's `size`) within
  * it. Messages are built only on failure.
  */
-export function checkExtents(fail: Fail, what: () => string, blocks: unknown, size?: number): void {
+export function checkExtents(fail: Fail, what: () => string, blocks: unknown, size?: number, idsFromBytes = false): void {
   if (!Array.isArray(blocks)) fail(`${what()} is not an array of extents`);
   let end = 0;
   const list = blocks as unknown[];
@@ -88,7 +93,7 @@ export function checkExtents(fail: Fail, what: () => string, blocks: unknown, si
     if (!isUint(plainSize, MAX_BLOCK_SIZE) || plainSize < 1) {
       fail(`${what()}[${i}].plainSize is not 1..${MAX_BLOCK_SIZE}: ${String(plainSize)}`);
     }
-    if (typeof id !== 'string' || !HEX_ID.test(id)) fail(`${what()}[${i}].id is not a 64-hex-digit id`);
+    if (!isHexId(id, idsFromBytes)) fail(`${what()}[${i}].id is not a 64-hex-digit id`);
     if (!(key instanceof Uint8Array) || key.length !== 32) fail(`${what()}[${i}].key is not 32 bytes`);
     if (offset! < end) fail(`${what()}[${i}] at offset ${offset} overlaps or precedes the extent before it (ends at ${end})`);
     end = offset! + plainSize!;
@@ -98,7 +103,7 @@ export function checkExtents(fail: Fail, what: () => string, blocks: unknown, si
 }
 
 /** Everything about one entry; `isRoot` allows the empty name a snapshot's root may have. */
-export function checkEntry(fail: Fail, e: Entry, isRoot = false, version = META_VERSION): void {
+export function checkEntry(fail: Fail, e: Entry, isRoot = false, version = META_VERSION, idsFromBytes = false): void {
   if (typeof e !== 'object' || e === null) fail('entry is not an object');
   const where = (): string => (e.name instanceof Uint8Array ? `entry ${showName(e.name)}` : 'entry');
   if (!(isRoot && e.name instanceof Uint8Array && e.name.length === 0)) {
@@ -159,12 +164,12 @@ export function checkEntry(fail: Fail, e: Entry, isRoot = false, version = META_
   } else if (hasBlocks || hasPages || hasDir) {
     fail(`${where()} is a ${e.type} with content fields`);
   }
-  if (hasBlocks) checkExtents(fail, () => `${where()} blocks`, e.blocks, e.size);
+  if (hasBlocks) checkExtents(fail, () => `${where()} blocks`, e.blocks, e.size, idsFromBytes);
   if (hasPages) {
     if (!Array.isArray(e.pages) || e.pages.length === 0) fail(`${where()} pages is not a non-empty array`);
-    for (const p of e.pages!) if (typeof p !== 'string' || !HEX_ID.test(p)) fail(`${where()} has a page id that is not 64 hex digits`);
+    for (const p of e.pages!) if (!isHexId(p, idsFromBytes)) fail(`${where()} has a page id that is not 64 hex digits`);
   }
-  if (hasDir && (typeof e.dir !== 'string' || !HEX_ID.test(e.dir))) fail(`${where()} dir is not a 64-hex-digit id`);
+  if (hasDir && !isHexId(e.dir, idsFromBytes)) fail(`${where()} dir is not a 64-hex-digit id`);
   // Version 3: the keys of the objects an entry names (FORMAT.md 2.3.6); a key never goes without its object.
   const isKey = (k: unknown): boolean => k instanceof Uint8Array && k.length === 32;
   if (e.dirKey !== undefined) {
@@ -193,8 +198,12 @@ function isUtf8(b: Uint8Array): boolean {
 /** Longest symlink target Linux stores (PATH_MAX, including the terminating NUL it does not store). */
 export const PATH_MAX_BYTES = 4095;
 
-/** Every check of a whole object, on the write side (before encoding) and the read side (after decoding). */
-export function checkMetaObject(fail: Fail, obj: MetaObject): void {
+/**
+ * Every check of a whole object, on the write side (before encoding) and the read side (after
+ * decoding). `idsFromBytes`: the object's ids were just made from 32-byte bins (metaFromWire), so
+ * their hex form is not tested again (a regular expression an id, a tenth of a re-put's decoding).
+ */
+export function checkMetaObject(fail: Fail, obj: MetaObject, idsFromBytes = false): void {
   if (typeof obj !== 'object' || obj === null) fail('metadata object is not an object');
   if (!META_KINDS.has(obj.kind)) fail(`unknown metadata kind ${JSON.stringify(obj.kind)}`);
   checkUint(fail, 'version', obj.v, META_VERSION, META_VERSION_MIN);
@@ -203,7 +212,7 @@ export function checkMetaObject(fail: Fail, obj: MetaObject): void {
       if (!Array.isArray(obj.entries)) fail('dir entries is not an array');
       let prev: Uint8Array | undefined;
       for (const e of obj.entries) {
-        checkEntry(fail, e, false, obj.v);
+        checkEntry(fail, e, false, obj.v, idsFromBytes);
         if (prev !== undefined && compareNames(prev, e.name) >= 0) {
           fail(`dir entries are not sorted and unique at ${showName(e.name)}`);
         }
@@ -212,7 +221,7 @@ export function checkMetaObject(fail: Fail, obj: MetaObject): void {
       break;
     }
     case 'manifest':
-      checkExtents(fail, () => 'manifest blocks', obj.blocks);
+      checkExtents(fail, () => 'manifest blocks', obj.blocks, undefined, idsFromBytes);
       break;
     case 'snapshot':
       checkUint(fail, 'snapshot createdMs', obj.createdMs);
@@ -222,7 +231,7 @@ export function checkMetaObject(fail: Fail, obj: MetaObject): void {
       });
       checkString(fail, 'snapshot hostname', obj.hostname);
       checkUint(fail, 'snapshot blockSize', obj.blockSize, MAX_BLOCK_SIZE, 1);
-      checkEntry(fail, obj.root, true, obj.v);
+      checkEntry(fail, obj.root, true, obj.v, idsFromBytes);
       checkUint(fail, 'snapshot files', obj.files);
       checkUint(fail, 'snapshot dirs', obj.dirs);
       checkUint(fail, 'snapshot logicalBytes', obj.logicalBytes);

@@ -136,7 +136,7 @@ export function openSealedIndex(key: Uint8Array, sealed: Uint8Array, what: strin
     if (offset !== next || !Number.isSafeInteger(length) || (length as number) <= 0) throw bad('entries do not lie end to end');
     next += length as number;
     if (next > 2 ** 40) throw bad('entries past any pack size');
-    const hex = Buffer.from(id).toString('hex');
+    const hex = Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex');
     if (seen.has(hex)) throw bad(`fragment ${hex} twice`);
     seen.add(hex);
     entries.push({ id: hex, offset: offset as number, length: length as number });
