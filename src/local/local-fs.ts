@@ -29,6 +29,12 @@ export interface LocalFs {
    * an lstat's or attribute list's failure as that record's errno, never as a rejection.
    */
   lstatMany(paths: Buffer, count: number, xattrs: boolean): Promise<Buffer>;
+  /**
+   * Every entry of folder `path` but `.` and `..`, listed and lstat'ed (with `xattrs`, their
+   * attributes read) off the JS thread, in the answer lstatMany gives plus each entry's name. MUST
+   * answer a folder that cannot be listed with the errno in the answer's header, not a rejection.
+   */
+  scanDir(path: Buffer, xattrs: boolean): Promise<Buffer>;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

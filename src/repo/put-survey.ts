@@ -6,12 +6,12 @@
 // names a put keeps (--one-file-system, --exclude-caches, --exclude), for the survey and the walk.
 
 import { constants as fsConstants } from 'node:fs';
-import { open, readdir } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { FragfsError, fromFsError } from '../errors.js';
 import { joinName, showName } from '../fragment/names.js';
 import { localFs } from '../local/local-fs.js';
-import { lstatPaths, S_IFDIR, S_IFMT, S_IFREG, type SourceLstat, type SourceStat } from '../local/source-stat.js';
+import { lstatPaths, scanFolder, S_IFDIR, S_IFMT, S_IFREG, type FolderScan, type SourceLstat, type SourceStat } from '../local/source-stat.js';
 import type { ExcludePatterns } from './exclude-patterns.js';
 import { Semaphore } from './semaphore.js';
 
@@ -29,8 +29,6 @@ export interface SurveyResult {
   linked: Map<string, number>;
 }
 
-/** Entries lstat'ed in one call. */
-const SURVEY_BATCH = 256;
 /** Folders listed beside the one the survey is in. */
 const SURVEY_FOLDERS_IN_FLIGHT = 4;
 
@@ -72,28 +70,37 @@ async function survey(roots: Buffer[], rules: KeepRules): Promise<SurveyResult> 
       linked.set(id, (names ?? 0) + 1);
       if (names !== undefined) return;
     }
-    plainBytes += Number(st.size);
+    plainBytes += st.size;
   };
   const slots = new Semaphore(SURVEY_FOLDERS_IN_FLIGHT);
   const folder = async (path: Buffer, st: SourceStat, rootDev: bigint): Promise<void> => {
+    let scan: FolderScan;
     let names: Buffer[];
     try {
-      names = await keptNames(path, st, rootDev, await readdir(path, { encoding: 'buffer' }), rules);
+      scan = await scanFolder(local, path, false);
+      names = await keptNames(path, st, rootDev, scan.names, rules);
     } catch (e) {
       const errno = (e as NodeJS.ErrnoException).code;
       if (errno === 'ENOENT' || errno === 'ENOTDIR') return; // replaced since its lstat: the walk decides
       throw fromFsError(e, 'cannot list folder', showName(path));
     }
-    const paths = names.map((n) => joinName(path, n));
-    const batches: Promise<SourceLstat[]>[] = [];
-    for (let b = 0; b < paths.length; b += SURVEY_BATCH) batches.push(lstatPaths(local, paths.slice(b, b + SURVEY_BATCH), false));
+    // The scan's answers of the names kept (the keep rules hand back the scan's own name objects,
+    // or a name of their own, such as CACHEDIR.TAG's, lstat'ed here).
+    const scanned = new Map(scan.names.map((n, i) => [n, scan.found[i]!]));
+    const unscanned = names.filter((n) => !scanned.has(n));
+    if (unscanned.length > 0) {
+      const late = await lstatPaths(local, unscanned.map((n) => joinName(path, n)), false);
+      unscanned.forEach((n, i) => scanned.set(n, late[i]!));
+    }
     const sub: [Buffer, SourceStat][] = [];
-    (await Promise.all(batches)).flat().forEach((found, i) => {
-      const st = surveyStat(paths[i]!, found, false);
-      if (st === undefined) return;
-      if ((st.mode & S_IFMT) === S_IFDIR) sub.push([paths[i]!, st]);
-      else count(st);
-    });
+    for (const n of names) {
+      const found = scanned.get(n)!;
+      // Paths are joined only where they are needed: a sub-folder, a failure's message.
+      const childSt = found.st ?? surveyStat(joinName(path, n), found, false);
+      if (childSt === undefined) continue;
+      if ((childSt.mode & S_IFMT) === S_IFDIR) sub.push([joinName(path, n), childSt]);
+      else count(childSt);
+    }
     // Sub-folders beside this one while a slot is free, else in turn: none waits on a slot its caller holds.
     const pending: Promise<void>[] = [];
     let failure: { error: unknown } | undefined;

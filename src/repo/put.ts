@@ -10,14 +10,14 @@
 
 import { closeSync, constants as fsConstants, fstatSync, open as openCb, read as readCb, type BigIntStats } from 'node:fs';
 import { promisify } from 'node:util';
-import { readdir, readlink } from 'node:fs/promises';
+import { readlink } from 'node:fs/promises';
 import { availableParallelism, hostname } from 'node:os';
 import { FragfsError, fromFsError } from '../errors.js';
 import { entryNameProblem } from '../fragment/meta-schema.js';
 import { compareNames, joinName, showName } from '../fragment/names.js';
 import { type Entry, type EntryType, type Extent, type Xattr } from '../fragment/tree-format.js';
 import { localFs, type LocalFs } from '../local/local-fs.js';
-import { lstatPaths, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type SourceStat } from '../local/source-stat.js';
+import { lstatPaths, scanFolder, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type FolderScan, type SourceLstat, type SourceStat } from '../local/source-stat.js';
 import type { ExcludePatterns } from './exclude-patterns.js';
 import type { Repo } from './repo.js';
 import { Semaphore } from './semaphore.js';
@@ -162,7 +162,7 @@ const SKIPPED_ERRNOS: ReadonlySet<string> = new Set(['ENOENT', 'ENOTDIR', 'EACCE
 /** A source entry as the walk found it: one lstat, kept only while its folder is being walked. */
 interface Found {
   /** The local path, bytes: names on disk need not be UTF-8. */
-  path: Buffer;
+  readonly path: Buffer;
   name: Buffer;
   st: SourceStat;
   type: EntryType;
@@ -174,6 +174,30 @@ interface Found {
   isRoot?: boolean;
   /** st_dev of the path the user named that this one is under (--one-file-system). */
   rootDev: bigint;
+}
+
+/**
+ * A Found whose path is joined when first asked for: an unchanged file of a re-put never needs it,
+ * and a Buffer.concat per entry was a tenth of such a put's walk.
+ */
+class FoundEntry implements Found {
+  private joined: Buffer | undefined;
+  xattrs?: [Buffer, Buffer][];
+  xattrError?: NodeJS.ErrnoException;
+  isRoot?: boolean;
+
+  constructor(
+    private readonly pathOf: (i: number) => Buffer,
+    private readonly index: number,
+    readonly name: Buffer,
+    readonly st: SourceStat,
+    readonly type: EntryType,
+    readonly rootDev: bigint,
+  ) {}
+
+  get path(): Buffer {
+    return (this.joined ??= this.pathOf(this.index));
+  }
 }
 
 /** One read of an open file, from the first byte to EOF or the size fstat gave when it began. */
@@ -495,6 +519,8 @@ class TreePutter {
     isRoot: boolean,
     /** st_dev of the root the entries are under; undefined for roots (each is its own). */
     rootDev?: bigint,
+    /** Entry i's lstat when its folder's scan made it already (else it is lstat'ed here). */
+    scanned?: (i: number) => SourceLstat | undefined,
   ): Promise<(Entry | undefined)[]> {
     const out = new Array<Entry | undefined>(count);
     const pending: Promise<void>[] = [];
@@ -512,7 +538,7 @@ class TreePutter {
     try {
       for (let b = 0; b < count && failure === undefined; b += LSTAT_BATCH) {
         const end = Math.min(count, b + LSTAT_BATCH);
-        const found = await this.find(b, end, nameOf, pathOf, isRoot, rootDev);
+        const found = await this.find(b, end, nameOf, pathOf, isRoot, rootDev, scanned);
         for (let i = b; i < end && failure === undefined; i++) {
           const n = found[i - b];
           if (n === undefined) continue;
@@ -547,15 +573,27 @@ class TreePutter {
     pathOf: (i: number) => Buffer,
     isRoot: boolean,
     rootDev: bigint | undefined,
+    scanned: ((i: number) => SourceLstat | undefined) | undefined,
   ): Promise<(Found | undefined)[]> {
-    const paths: Buffer[] = [];
-    for (let i = from; i < to; i++) paths.push(pathOf(i));
-    const stats = await lstatPaths(this.local, paths, this.local !== undefined);
+    const known: SourceLstat[] = [];
+    for (let i = from; i < to; i++) {
+      const s = scanned?.(i);
+      if (s !== undefined) known.push(s);
+    }
+    const stats =
+      known.length === to - from
+        ? known
+        : await lstatPaths(
+            this.local,
+            Array.from({ length: to - from }, (_, k) => pathOf(from + k)),
+            this.local !== undefined,
+          );
     return stats.map((found, k) => {
-      const path = paths[k]!;
-      if (found.st === undefined) return this.skip({ path, isRoot }, asSourceError(found.error), 'cannot read');
+      const i = from + k;
+      if (found.st === undefined) return this.skip({ path: pathOf(i), isRoot }, asSourceError(found.error), 'cannot read');
       const st = found.st;
-      const n: Found = { path, name: nameOf(from + k), st, type: typeOf(st.mode), rootDev: rootDev ?? st.dev, ...(isRoot ? { isRoot } : {}) };
+      const n = new FoundEntry(pathOf, i, nameOf(i), st, typeOf(st.mode), rootDev ?? st.dev);
+      if (isRoot) n.isRoot = true;
       if (found.xattrs !== undefined) n.xattrs = found.xattrs;
       if (found.xattrError !== undefined) n.xattrError = found.xattrError;
       return n;
@@ -574,7 +612,7 @@ class TreePutter {
    */
   private unchanged(n: Found, prev: Entry | undefined): FileContent | undefined {
     if (prev === undefined || prev.type !== 'file' || prev.link !== undefined) return undefined;
-    if (BigInt(prev.size) !== n.st.size || prev.mtimeNs !== n.st.mtimeNs || n.st.mtimeNs >= this.trustBeforeNs) return undefined;
+    if (prev.size !== n.st.size || prev.mtimeNs !== n.st.mtimeNs || n.st.mtimeNs >= this.trustBeforeNs) return undefined;
     if (prev.size > 0 && prev.blocks === undefined && prev.pages === undefined) return undefined;
     const content: FileContent = {};
     if (prev.blocks !== undefined) content.blocks = prev.blocks;
@@ -622,7 +660,7 @@ class TreePutter {
         } else {
           const same = this.unchanged(n, prev);
           if (same) {
-            e.size = Number(st.size);
+            e.size = st.size;
             Object.assign(e, same);
             // Pages from a store written before pages had keys get them (their extents as they are).
             if (same.pages !== undefined && same.pageKeys === undefined) Object.assign(e, await keyedPages(this.repo, same.pages, undefined, showName(n.path)));
@@ -685,12 +723,18 @@ class TreePutter {
    */
   private async walkDir(n: Found, e: Entry, prev: Entry | undefined): Promise<Entry | undefined> {
     let names: Buffer[];
+    let scan: FolderScan;
     try {
-      names = await source(async () => keptNames(n.path, n.st, n.rootDev, await readdir(n.path, { encoding: 'buffer' }), this.o, this.o.onLeftOut));
+      // Listed and lstat'ed in one call; what the keep rules leave out was lstat'ed for nothing.
+      scan = await source(() => scanFolder(this.local, n.path, this.local !== undefined));
+      names = await source(() => keptNames(n.path, n.st, n.rootDev, scan.names, this.o, this.o.onLeftOut));
     } catch (err) {
       if (err instanceof SourceError && (err.errno === 'ENOENT' || err.errno === 'ENOTDIR')) return this.skip(n, err, 'cannot list folder');
       throw fromFsError(err instanceof SourceError ? err.cause : err, 'cannot list folder', showName(n.path));
     }
+    // The scan's answer by name object: the keep rules hand back the scan's own names (or a name of
+    // their own, such as CACHEDIR.TAG's, which the walk then lstats itself).
+    const scanned = new Map(scan.names.map((name, i) => [name, scan.found[i]!]));
     names.sort(compareNames);
     const previous = prev?.type === 'dir' ? await readDirEntries(this.repo, prev, showName(n.path)) : undefined;
     const found = await this.walk(
@@ -700,6 +744,7 @@ class TreePutter {
       previous && byName(previous),
       false,
       n.rootDev,
+      (i) => scanned.get(names[i]!),
     );
     const entries = found.filter((c): c is Entry => c !== undefined);
     const links = entries.some((c) => c.link !== undefined || this.holdsLinks.has(c));
@@ -933,12 +978,21 @@ function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
   if (a instanceof Uint8Array || b instanceof Uint8Array) {
-    return a instanceof Uint8Array && b instanceof Uint8Array && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+    return a instanceof Uint8Array && b instanceof Uint8Array && a.length === b.length && compareNames(a, b) === 0;
   }
   if (Array.isArray(a) || Array.isArray(b)) {
     return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => sameValue(x, b[i]));
   }
-  const ka = Object.keys(a).filter((k) => (a as Record<string, unknown>)[k] !== undefined);
-  const kb = Object.keys(b).filter((k) => (b as Record<string, unknown>)[k] !== undefined);
-  return ka.length === kb.length && ka.every((k) => sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+  // Loops rather than Object.keys and filter: this runs for every entry of a re-put.
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  let defined = 0;
+  for (const k in ra) {
+    const v = ra[k];
+    if (v === undefined) continue;
+    if (!sameValue(v, rb[k])) return false;
+    defined++;
+  }
+  for (const k in rb) if (rb[k] !== undefined) defined--;
+  return defined === 0;
 }

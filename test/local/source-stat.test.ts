@@ -1,13 +1,14 @@
-// lstatPaths: the addon's batched lstat (local-fs.c, lstatMany) answers what node:fs's lstat and the
-// addon's lgetxattrs answer, path by path, for every kind of entry, failures included, and for names
-// that are not UTF-8; a batch far larger than one folder's comes back whole and in order.
+// lstatPaths and scanFolder: the addon's batched lstat (local-fs.c, lstatMany, scanDir) answers what
+// node:fs's lstat and the addon's lgetxattrs answer, path by path, for every kind of entry, failures
+// included, and for names that are not UTF-8; a batch far larger than one folder's comes back whole
+// and in order; a folder is listed as node:fs lists it.
 
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { lstat, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { localFs, type LocalFs } from '../../src/local/local-fs.js';
-import { lstatPaths } from '../../src/local/source-stat.js';
+import { lstatPaths, scanFolder } from '../../src/local/source-stat.js';
 import { tempDir } from '../helpers/stores.js';
 
 async function addon(t: { fail: (m: string) => void }): Promise<LocalFs> {
@@ -75,11 +76,38 @@ test('a batch of 3,000 paths, every fifth one missing, comes back in order', asy
   }
   const found = await lstatPaths(local, paths, true);
   t.is(found.length, 3000);
-  t.true(found.every((f, i) => (i % 5 === 0 ? f.st === undefined && f.error.code === 'ENOENT' : f.st?.size === BigInt(i))));
+  t.true(found.every((f, i) => (i % 5 === 0 ? f.st === undefined && f.error.code === 'ENOENT' : f.st?.size === i)));
 });
 
 test('lstatMany refuses paths that do not match the count, before any call', async (t) => {
   const local = await addon(t);
   t.throws(() => local.lstatMany(Buffer.from('/a\0/b\0'), 3, false), { message: /NUL-terminated/ });
   t.throws(() => local.lstatMany(Buffer.from('/a\0/b'), 1, false), { message: /NUL-terminated/ });
+});
+
+test('scanFolder: the addon lists and lstats a folder as node:fs does, names as bytes, attributes included; a missing folder throws ENOENT', async (t) => {
+  const local = await addon(t);
+  const tmp = await tempDir('scan-folder-');
+  t.teardown(tmp.remove);
+  const dir = tmp.path;
+  await writeFile(join(dir, 'plain'), 'x');
+  await mkdir(join(dir, 'sub'));
+  await symlink('nowhere', join(dir, 'dangling'));
+  const odd = Buffer.concat([Buffer.from(dir + '/'), Buffer.from([0x61, 0xff, 0xfe])]);
+  await writeFile(odd, 'latin');
+  local.lsetxattr(odd, Buffer.from('user.k'), Buffer.from([1, 2, 3]));
+  for (let i = 0; i < 1500; i++) await writeFile(join(dir, `n${i}`), Buffer.alloc(i % 7));
+
+  const byAddon = await scanFolder(local, Buffer.from(dir), true);
+  const byNode = await scanFolder(undefined, Buffer.from(dir), false);
+  const table = (s: typeof byAddon): [string, unknown][] => s.names.map((n, i): [string, unknown] => [n.toString('latin1'), s.found[i]!.st]).sort((x, y) => (x[0] < y[0] ? -1 : 1));
+  t.is(byAddon.names.length, 1504);
+  t.deepEqual(table(byAddon), table(byNode));
+  const at = byAddon.names.findIndex((n) => n.equals(Buffer.from([0x61, 0xff, 0xfe])));
+  const f = byAddon.found[at]!;
+  t.deepEqual(f.st === undefined ? undefined : f.xattrs, [[Buffer.from('user.k'), Buffer.from([1, 2, 3])]]);
+  const e = await t.throwsAsync(scanFolder(local, Buffer.from(join(dir, 'missing')), true));
+  t.is((e as NodeJS.ErrnoException).code, 'ENOENT');
+  const e2 = await t.throwsAsync(scanFolder(local, Buffer.from(join(dir, 'plain')), false));
+  t.is((e2 as NodeJS.ErrnoException).code, 'ENOTDIR');
 });

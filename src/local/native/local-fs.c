@@ -9,7 +9,11 @@
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,17 +201,24 @@ static napi_value js_lgetxattrs(napi_env env, napi_callback_info info) {
  * lstatMany(paths: Buffer, count: number, xattrs: boolean): Promise<Buffer>. `paths` holds `count`
  * NUL-terminated paths back to back. Runs on libuv's thread pool: one lstat (and with `xattrs`, the
  * extended attributes) per path, so a folder's entries cost one call from JavaScript instead of
- * two each. The result: `count` records of LSTAT_RECORD bytes (layout in local-fs.ts, `readLstat`),
- * then the extended attributes' bytes the records point into.
+ * two each.
+ * scanDir(path: Buffer, xattrs: boolean): Promise<Buffer>. The same for every entry of folder `path`
+ * (but `.` and `..`), listed first: one call a folder, and no name crosses into JavaScript alone.
+ * The answer of both: an 8-byte header (u32 count, u32 errno of the listing), `count` records of
+ * LSTAT_RECORD bytes (layout in source-stat.ts, `readRecord`), then the names (scanDir) and the
+ * extended attributes' bytes the records point into. All little-endian.
  */
+#define LSTAT_HEADER 8
 #define LSTAT_RECORD 80
 
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
+  /* lstatMany: `count` NUL-terminated paths; scanDir: the folder's path. */
   char *paths;
   uint32_t count;
   int xattrs;
+  int scan;
   growbuf out;
 } lstat_batch;
 
@@ -219,38 +230,117 @@ static void put_u32_at(unsigned char *p, uint32_t v) {
   for (int i = 0; i < 4; i++) p[i] = (unsigned char) (v >> (8 * i));
 }
 
+/*
+ * Fills record `i` of `out` from an lstat's result `r` (0, or the errno) and `st`; with `xattrs`,
+ * appends the attributes of `path` (needed only then) and points the record at them.
+ */
+static void fill_record(growbuf *out, uint32_t i, int r, const struct stat *st, const char *path, int xattrs) {
+  size_t at = LSTAT_HEADER + (size_t) i * LSTAT_RECORD;
+  if (r != 0) {
+    put_u32_at(out->data + at, (uint32_t) r);
+    return;
+  }
+  size_t blob = out->len;
+  int xe = xattrs ? read_xattrs(path, out) : 0;
+  if (out->failed) return;
+  /* After read_xattrs: it may have moved the buffer. */
+  unsigned char *rec = out->data + at;
+  put_u32_at(rec + 4, (uint32_t) xe);
+  put_u32_at(rec + 8, st->st_mode);
+  put_u32_at(rec + 12, st->st_uid);
+  put_u32_at(rec + 16, st->st_gid);
+  put_u32_at(rec + 20, st->st_nlink > UINT32_MAX ? UINT32_MAX : (uint32_t) st->st_nlink);
+  /* Nanoseconds since the epoch fit an int64 until 2262, as in FORMAT.md's mtimeNs. */
+  put_u64_at(rec + 24, (uint64_t) ((int64_t) st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec));
+  put_u64_at(rec + 32, (uint64_t) st->st_size);
+  put_u64_at(rec + 40, (uint64_t) st->st_ino);
+  put_u64_at(rec + 48, (uint64_t) st->st_dev);
+  put_u64_at(rec + 56, (uint64_t) st->st_rdev);
+  put_u32_at(rec + 64, (uint32_t) blob);
+  put_u32_at(rec + 68, (uint32_t) (out->len - blob));
+}
+
+/* The header and `count` zeroed records; 0 when out of memory. */
+static int start_answer(growbuf *out, uint32_t count) {
+  size_t head = LSTAT_HEADER + (size_t) count * LSTAT_RECORD;
+  if (!grow(out, head)) return 0;
+  memset(out->data, 0, head);
+  put_u32_at(out->data, count);
+  out->len = head;
+  return 1;
+}
+
+static void scan_dir(lstat_batch *b) {
+  DIR *d = opendir(b->paths);
+  if (d == NULL) {
+    int e = errno;
+    if (start_answer(&b->out, 0)) put_u32_at(b->out.data + 4, (uint32_t) e);
+    return;
+  }
+  /* The names first (NUL-terminated, back to back): the records come before them in the answer. */
+  growbuf names = { 0 };
+  uint32_t count = 0;
+  struct dirent *de;
+  errno = 0;
+  while ((de = readdir(d)) != NULL) {
+    const char *n = de->d_name;
+    if (n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0))) continue;
+    put_bytes(&names, n, strlen(n) + 1);
+    count++;
+  }
+  int listing = errno;
+  if (names.failed || !start_answer(&b->out, count)) {
+    b->out.failed = 1;
+    free(names.data);
+    closedir(d);
+    return;
+  }
+  put_u32_at(b->out.data + 4, (uint32_t) listing);
+  size_t dir_len = strlen(b->paths);
+  char path[PATH_MAX + NAME_MAX + 2];
+  int fd = dirfd(d);
+  size_t at = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    const char *n = (const char *) names.data + at;
+    size_t len = strlen(n);
+    size_t name_at = b->out.len;
+    put_bytes(&b->out, n, len);
+    if (b->out.failed) break;
+    unsigned char *rec = b->out.data + LSTAT_HEADER + (size_t) i * LSTAT_RECORD;
+    put_u32_at(rec + 72, (uint32_t) name_at);
+    put_u32_at(rec + 76, (uint32_t) len);
+    struct stat st;
+    int r = fstatat(fd, n, &st, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
+    int full = dir_len + 1 + len < sizeof path;
+    if (full) {
+      memcpy(path, b->paths, dir_len);
+      path[dir_len] = '/';
+      memcpy(path + dir_len + 1, n, len + 1);
+    }
+    /* A path too long for the attribute calls: its record says so, as an lstat of it would. */
+    fill_record(&b->out, i, r, &st, path, b->xattrs && full);
+    if (r == 0 && b->xattrs && !full) put_u32_at(b->out.data + LSTAT_HEADER + (size_t) i * LSTAT_RECORD + 4, ENAMETOOLONG);
+    if (b->out.failed) break;
+    at += len + 1;
+  }
+  free(names.data);
+  closedir(d);
+}
+
 static void lstat_many_execute(napi_env env, void *data) {
   (void) env;
   lstat_batch *b = data;
-  size_t records = (size_t) b->count * LSTAT_RECORD;
-  if (!grow(&b->out, records)) return;
-  memset(b->out.data, 0, records);
-  b->out.len = records;
+  if (b->scan) {
+    scan_dir(b);
+    return;
+  }
+  if (!start_answer(&b->out, b->count)) return;
   const char *path = b->paths;
   for (uint32_t i = 0; i < b->count; i++, path += strlen(path) + 1) {
     struct stat st;
-    /* The record's offset is recomputed each time: read_xattrs may move the buffer. */
-    if (lstat(path, &st) != 0) {
-      put_u32_at(b->out.data + (size_t) i * LSTAT_RECORD, (uint32_t) errno);
-      continue;
-    }
-    size_t blob = b->out.len;
-    int xe = b->xattrs ? read_xattrs(path, &b->out) : 0;
+    int r = lstat(path, &st) == 0 ? 0 : errno;
+    fill_record(&b->out, i, r, &st, path, b->xattrs);
     if (b->out.failed) return;
-    unsigned char *r = b->out.data + (size_t) i * LSTAT_RECORD;
-    put_u32_at(r + 4, (uint32_t) xe);
-    put_u32_at(r + 8, st.st_mode);
-    put_u32_at(r + 12, st.st_uid);
-    put_u32_at(r + 16, st.st_gid);
-    put_u32_at(r + 20, (uint32_t) st.st_mtim.tv_nsec);
-    put_u64_at(r + 24, (uint64_t) (int64_t) st.st_mtim.tv_sec);
-    put_u64_at(r + 32, (uint64_t) st.st_size);
-    put_u64_at(r + 40, (uint64_t) st.st_nlink);
-    put_u64_at(r + 48, (uint64_t) st.st_ino);
-    put_u64_at(r + 56, (uint64_t) st.st_dev);
-    put_u64_at(r + 64, (uint64_t) st.st_rdev);
-    put_u32_at(r + 72, (uint32_t) blob);
-    put_u32_at(r + 76, (uint32_t) (b->out.len - blob));
   }
 }
 
@@ -262,7 +352,7 @@ static void lstat_many_complete(napi_env env, napi_status status, void *data) {
   } else {
     napi_value code, msg, err;
     napi_create_string_utf8(env, "ENOMEM", NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, "lstatMany: out of memory", NAPI_AUTO_LENGTH, &msg);
+    napi_create_string_utf8(env, "lstatMany/scanDir: out of memory", NAPI_AUTO_LENGTH, &msg);
     napi_create_error(env, code, msg, &err);
     napi_set_named_property(env, err, "code", code);
     napi_reject_deferred(env, b->deferred, err);
@@ -273,9 +363,47 @@ static void lstat_many_complete(napi_env env, napi_status status, void *data) {
   free(b);
 }
 
+/* Queues `b` on the thread pool; its promise, or NULL with an exception set (and `b` freed). */
+static napi_value queue_batch(napi_env env, lstat_batch *b, const char *resource) {
+  napi_value name, promise;
+  if (napi_create_promise(env, &b->deferred, &promise) != napi_ok || napi_create_string_utf8(env, resource, NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, lstat_many_execute, lstat_many_complete, b, &b->work) != napi_ok ||
+      napi_queue_async_work(env, b->work) != napi_ok) {
+    /* A promise made before the failure stays pending: the throw below is what the caller sees. */
+    free(b->paths);
+    free(b);
+    napi_throw_error(env, NULL, "fragfs-local: cannot queue a batch of lstats");
+    return NULL;
+  }
+  return promise;
+}
+
+static napi_value js_scan_dir(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  bool xattrs;
+  if (argc < 2 || napi_get_value_bool(env, argv[1], &xattrs) != napi_ok) {
+    napi_throw_type_error(env, NULL, "scanDir(path: Buffer, xattrs: boolean)");
+    return NULL;
+  }
+  char *path = cstring_arg(env, argv[0], "scanDir: path must be a Buffer without NUL");
+  if (path == NULL) return NULL;
+  lstat_batch *b = calloc(1, sizeof *b);
+  if (b == NULL) {
+    free(path);
+    napi_throw_error(env, "ENOMEM", "fragfs-local: out of memory");
+    return NULL;
+  }
+  b->paths = path;
+  b->xattrs = xattrs;
+  b->scan = 1;
+  return queue_batch(env, b, "fragfs-scan-dir");
+}
+
 static napi_value js_lstat_many(napi_env env, napi_callback_info info) {
   size_t argc = 3;
-  napi_value argv[3], name, promise;
+  napi_value argv[3];
   NAPI(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   bool is_buf = false;
   void *data;
@@ -304,16 +432,7 @@ static napi_value js_lstat_many(napi_env env, napi_callback_info info) {
   memcpy(b->paths, data, len);
   b->count = count;
   b->xattrs = xattrs;
-  if (napi_create_promise(env, &b->deferred, &promise) != napi_ok || napi_create_string_utf8(env, "fragfs-lstat-many", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, lstat_many_execute, lstat_many_complete, b, &b->work) != napi_ok ||
-      napi_queue_async_work(env, b->work) != napi_ok) {
-    /* A promise made before the failure stays pending: the throw below is what the caller sees. */
-    free(b->paths);
-    free(b);
-    napi_throw_error(env, NULL, "fragfs-local: cannot queue lstatMany");
-    return NULL;
-  }
-  return promise;
+  return queue_batch(env, b, "fragfs-lstat-many");
 }
 
 /* lsetxattr(path: Buffer, name: Buffer, value: Buffer): creates or replaces one attribute. */
@@ -365,6 +484,7 @@ NAPI_MODULE_INIT() {
     { "lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_enumerable, NULL },
     { "mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL },
     { "lstatMany", NULL, js_lstat_many, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "scanDir", NULL, js_scan_dir, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   NAPI(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;
