@@ -42,8 +42,8 @@ export const DEFAULT_PACK_DELAY_MS = 25;
 export const DEFAULT_META_PACK_DELAY_MS = 5;
 /** Puts waiting for one open pack that make it be written at once: below the kernel's 64 (see above). */
 export const DEFAULT_PACK_MAX_WAITING = 48;
-/** What one decoded index entry holds in V8's heap (object, 64-char id string), for keepDecodedIndexes. */
-const DECODED_ENTRY_BYTES = 150;
+/** What one decoded index entry holds in V8's heap (object, 64-char id string, two keys), for keepDecodedIndexes. */
+const DECODED_ENTRY_BYTES = 166;
 
 export interface PackStoreOptions {
   space: string;
@@ -214,7 +214,7 @@ export class PackStore implements Store {
       return;
     }
     // Undefined: the index or its pack is gone meanwhile, so nothing lies there.
-    if (idx !== undefined) this.table.add(pack, idx.kind, idx.entries);
+    if (idx !== undefined) this.table.add(pack, idx.kind, idx.entries, idx.keys);
   }
 
   /** `pack` read whole and its own index: CORRUPT unless its bytes hash to its id and the index opens. */
@@ -233,7 +233,7 @@ export class PackStore implements Store {
       // A store open read-only reads the pack's own index; the next writer writes it back.
       if (!isFragfsError(e, 'READ_ONLY')) throw e;
     }
-    this.table.add(pack, idx.kind, idx.entries);
+    this.table.add(pack, idx.kind, idx.entries, idx.keys);
   }
 
   // ---- writing ----------------------------------------------------------------------------------
@@ -484,7 +484,7 @@ export class PackStore implements Store {
     const idx = readPackIndex(this.o.indexKey, bytes, `pack ${pack}`);
     await this.inner.put(this.packNs, pack, bytes);
     await this.inner.put(this.indexNs, pack, sealedIndexOf(bytes, `pack ${pack}`));
-    this.table.add(pack, idx.kind, idx.entries);
+    this.table.add(pack, idx.kind, idx.entries, idx.keys);
   }
 
   /** The pack this process reads `id` from, if packed. */

@@ -60,8 +60,11 @@ export class PackTable {
     return n === undefined ? undefined : this.packs[n]!.kind;
   }
 
-  /** Adds a pack's entries (a pack already known is left as it is). */
-  add(pack: string, kind: PackedKind, entries: readonly PackEntry[]): void {
+  /**
+   * Adds a pack's entries (a pack already known is left as it is). `keys`: each entry's lookup key
+   * pair as the index gave it (PackIndex.keys), else parsed from the hex ids.
+   */
+  add(pack: string, kind: PackedKind, entries: readonly PackEntry[], keys?: Float64Array): void {
     if (this.packNo.has(pack)) return;
     const no = this.packs.length;
     const offsets = new Uint32Array(entries.length);
@@ -72,7 +75,7 @@ export class PackTable {
     entries.forEach((e, i) => {
       offsets[i] = e.offset;
       lengths[i] = e.length;
-      this.insert(keyOf(e.id), no * ENTRY_BITS + i);
+      this.insert(keys === undefined ? keyOf(e.id) : [keys[2 * i]!, keys[2 * i + 1]!], no * ENTRY_BITS + i);
     });
   }
 
