@@ -31,12 +31,12 @@ import { guardLmdbCommitRejections, lmdbError, lmdbWriteError } from './lmdb-err
 import { LMDB_PERMISSIONS_MODE, lmdbFilePaths, prepareLmdbFiles } from './lmdb-files.js';
 import { LmdbSpaceReserve } from './lmdb-space-reserve.js';
 import { mkdirPrivate } from './private-modes.js';
-import { checkId, checkNamespace, missingFragment, type GetOptions, type Namespace, type Store } from './store.js';
+import { checkId, checkNamespace, LMDB_FILE, missingFragment, type GetOptions, type Namespace, type Store } from './store.js';
 
 /** Data fragments from this size up are paged in by lmdb-js's own thread before they are read (see get). */
 const PREFETCH_FROM_BYTES = 64 * 1024;
 
-export const LMDB_FILE = 'fragments.lmdb';
+export { LMDB_FILE };
 /**
  * Three databases per space and a trash beside each, for 1024 spaces; LMDB scans its db table
  * linearly, so this is bounded, not unlimited.

@@ -5,13 +5,12 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FragfsError } from '../errors.js';
 import { DirStore, KIND_DIRS } from './dir-store.js';
-import { LMDB_FILE, LmdbStore } from './lmdb-store.js';
 import { MemoryStore } from './memory-store.js';
 import { ObjectStore } from '../remote/object-store.js';
 import { CachingStore, cacheMaxBytes } from '../remote/fragment-cache.js';
 import { localFolderOf, remoteBackendOf } from '../remote/store-site.js';
 import { SplitStore } from './split-store.js';
-import { BACKEND_NAMES, isValidSpaceName, type BackendName, type Store } from './store.js';
+import { BACKEND_NAMES, isValidSpaceName, LMDB_FILE, type BackendName, type Store } from './store.js';
 
 export interface OpenBackendOptions {
   /** put, delete and the trash moves reject READ_ONLY; nothing is created; a missing location rejects NO_STORE. */
@@ -27,7 +26,8 @@ export async function openBackend(backend: BackendName, location: string, o: Ope
     case 'memory':
       return new MemoryStore(undefined, o.readOnly ?? false);
     case 'lmdb':
-      return LmdbStore.open(location, o);
+      // Loaded when used: lmdb-js is a good part of a command's start, and other stores never need it.
+      return (await import('./lmdb-store.js')).LmdbStore.open(location, o);
     case 'dir':
       return DirStore.open(location, o);
     case 'split':

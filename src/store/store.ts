@@ -39,6 +39,9 @@ export const BACKEND_NAMES: readonly BackendName[] = ['memory', 'lmdb', 'dir', '
 /** The backends a local folder can hold (`init --backend`, `sync --backend`). */
 export const LOCAL_BACKEND_NAMES: readonly BackendName[] = ['lmdb', 'dir', 'split'];
 
+/** The lmdb backend's file in a STORE folder (here so that telling backends apart loads no lmdb-js). */
+export const LMDB_FILE = 'fragments.lmdb';
+
 export interface GetOptions {
   /**
    * About how many bytes the fragment holds, when the caller knows (a block's plain size). A backend
