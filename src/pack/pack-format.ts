@@ -41,12 +41,38 @@ export interface PackEntry {
 
 export interface PackIndex {
   kind: PackedKind;
-  entries: PackEntry[];
-  /**
-   * Entry i's id as two numbers: its bytes 0-5 and 6-11, big-endian (PackTable's lookup key), read
-   * from the bytes as the index is opened rather than parsed back from the hex.
-   */
-  keys?: Float64Array;
+  readonly entries: PackEntry[];
+}
+
+/**
+ * An index as opened from its bytes: the entries' offsets, lengths and lookup keys in typed arrays,
+ * and `entries` (hex ids) made only when asked for. Loading a store's packs into its table needs no
+ * hex id: making one per fragment, and the objects, was most of opening a store of many fragments.
+ */
+export class OpenedPackIndex implements PackIndex {
+  private listed: PackEntry[] | undefined;
+
+  constructor(
+    readonly kind: PackedKind,
+    /** The entries' ids, 32 bytes each (views of the opened index). */
+    private readonly ids: readonly Uint8Array[],
+    readonly offsets: Float64Array,
+    readonly lengths: Float64Array,
+    /** Entry i's id as two numbers at 2i and 2i + 1: its bytes 0-5 and 6-11, big-endian (PackTable's key). */
+    readonly keys: Float64Array,
+  ) {}
+
+  get count(): number {
+    return this.ids.length;
+  }
+
+  get entries(): PackEntry[] {
+    return (this.listed ??= this.ids.map((id, i) => ({ id: hexOf(id), offset: this.offsets[i]!, length: this.lengths[i]! })));
+  }
+}
+
+function hexOf(id: Uint8Array): string {
+  return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex');
 }
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
@@ -108,7 +134,7 @@ export function trailerLengthOf(tail: Uint8Array, packBytes: number, what: strin
  * sealed index begins. Without the size (a pack in the trash, whose size not every backend can
  * tell) that last check is left out.
  */
-export function openSealedIndex(key: Uint8Array, sealed: Uint8Array, what: string, packBytes?: number): PackIndex {
+export function openSealedIndex(key: Uint8Array, sealed: Uint8Array, what: string, packBytes?: number): OpenedPackIndex {
   if (sealed.length < NONCE_BYTES + TAG_BYTES) throw new FragfsError('CORRUPT', `${what}: pack index too short`);
   let plain: Buffer;
   try {
@@ -134,8 +160,11 @@ export function openSealedIndex(key: Uint8Array, sealed: Uint8Array, what: strin
   // Ids by their first 48 bits: a Set of the 64-character hex strings cost more than the rest of
   // the entry. Two ids of one pack that share 48 bits (about 1 pack in 100,000) are compared whole.
   const firstOf = new Map<number, number>();
-  const keys = new Float64Array(list.length * 2);
-  const entries: PackEntry[] = [];
+  const n = list.length;
+  const keys = new Float64Array(n * 2);
+  const offsets = new Float64Array(n);
+  const lengths = new Float64Array(n);
+  const ids: Uint8Array[] = [];
   let next = 0;
   for (const e of list as unknown[]) {
     if (!Array.isArray(e) || e.length !== 3) throw bad('an entry is not [id, offset, length]');
@@ -144,20 +173,22 @@ export function openSealedIndex(key: Uint8Array, sealed: Uint8Array, what: strin
     if (offset !== next || !Number.isSafeInteger(length) || (length as number) <= 0) throw bad('entries do not lie end to end');
     next += length as number;
     if (next > 2 ** 40) throw bad('entries past any pack size');
+    const i = ids.length;
     const bytes = Buffer.from(id.buffer, id.byteOffset, id.byteLength);
-    const hex = bytes.toString('hex');
     const key = bytes.readUIntBE(0, 6);
     const prior = firstOf.get(key);
-    if (prior === undefined) firstOf.set(key, entries.length);
-    else if (entries.some((x, i) => i >= prior && x.id === hex)) throw bad(`fragment ${hex} twice`);
-    keys[entries.length * 2] = key;
-    keys[entries.length * 2 + 1] = bytes.readUIntBE(6, 6);
-    entries.push({ id: hex, offset: offset as number, length: length as number });
+    if (prior === undefined) firstOf.set(key, i);
+    else if (ids.some((x, j) => j >= prior && bytes.equals(x))) throw bad(`fragment ${hexOf(id)} twice`);
+    keys[2 * i] = key;
+    keys[2 * i + 1] = bytes.readUIntBE(6, 6);
+    offsets[i] = offset as number;
+    lengths[i] = length as number;
+    ids.push(id);
   }
   if (packBytes !== undefined && next !== packBytes - sealed.length - PACK_TAIL_BYTES) {
     throw bad(`its entries end at ${next}, the index begins at ${packBytes - sealed.length - PACK_TAIL_BYTES}`);
   }
-  return { kind, entries, keys };
+  return new OpenedPackIndex(kind, ids, offsets, lengths, keys);
 }
 
 /** The sealed index of a whole pack held in memory (what its index object holds). */
@@ -168,6 +199,6 @@ export function sealedIndexOf(pack: Uint8Array, what: string): Uint8Array {
 }
 
 /** The index of a whole pack held in memory. */
-export function readPackIndex(key: Uint8Array, pack: Uint8Array, what: string): PackIndex {
+export function readPackIndex(key: Uint8Array, pack: Uint8Array, what: string): OpenedPackIndex {
   return openSealedIndex(key, sealedIndexOf(pack, what), what, pack.length);
 }

@@ -17,7 +17,7 @@ import { FragfsError, isFragfsError } from '../errors.js';
 import { Semaphore, settleAll } from '../repo/semaphore.js';
 import { getRangeOf, missingFragment, rangeOf, type GetOptions, type Namespace, type PutOptions, type Store } from '../store/store.js';
 import { ByteLru } from '../vfs/byte-lru.js';
-import { buildPack, openSealedIndex, PACK_TAIL_BYTES, readPackIndex, sealedIndexOf, type PackIndex, type PackedKind } from './pack-format.js';
+import { buildPack, openSealedIndex, PACK_TAIL_BYTES, readPackIndex, sealedIndexOf, type OpenedPackIndex, type PackIndex, type PackedKind } from './pack-format.js';
 import { PackTable, type PackLocation } from './pack-table.js';
 
 /** Fragments up to this many stored bytes go into packs; larger ones stay single objects. */
@@ -205,7 +205,7 @@ export class PackStore implements Store {
 
   /** Reads a pack's index object into the table; a damaged one is rebuilt from the pack's tail. */
   private async learn(pack: string): Promise<void> {
-    let idx: PackIndex | undefined;
+    let idx: OpenedPackIndex | undefined;
     try {
       idx = await this.entriesOf(pack, true);
     } catch (e) {
@@ -214,11 +214,11 @@ export class PackStore implements Store {
       return;
     }
     // Undefined: the index or its pack is gone meanwhile, so nothing lies there.
-    if (idx !== undefined) this.table.add(pack, idx.kind, idx.entries, idx.keys);
+    if (idx !== undefined) this.table.addIndex(pack, idx);
   }
 
   /** `pack` read whole and its own index: CORRUPT unless its bytes hash to its id and the index opens. */
-  async checkPack(pack: string): Promise<{ bytes: Uint8Array; idx: PackIndex }> {
+  async checkPack(pack: string): Promise<{ bytes: Uint8Array; idx: OpenedPackIndex }> {
     const bytes = await this.inner.get(this.packNs, pack);
     if (toHex(blake3(bytes)) !== pack) throw new FragfsError('CORRUPT', `pack ${pack}: its bytes do not hash to its id`, { fragmentId: pack });
     return { bytes, idx: readPackIndex(this.o.indexKey, bytes, `pack ${pack}`) };
@@ -233,7 +233,7 @@ export class PackStore implements Store {
       // A store open read-only reads the pack's own index; the next writer writes it back.
       if (!isFragfsError(e, 'READ_ONLY')) throw e;
     }
-    this.table.add(pack, idx.kind, idx.entries, idx.keys);
+    this.table.addIndex(pack, idx);
   }
 
   // ---- writing ----------------------------------------------------------------------------------
@@ -484,7 +484,7 @@ export class PackStore implements Store {
     const idx = readPackIndex(this.o.indexKey, bytes, `pack ${pack}`);
     await this.inner.put(this.packNs, pack, bytes);
     await this.inner.put(this.indexNs, pack, sealedIndexOf(bytes, `pack ${pack}`));
-    this.table.add(pack, idx.kind, idx.entries, idx.keys);
+    this.table.addIndex(pack, idx);
   }
 
   /** The pack this process reads `id` from, if packed. */
@@ -504,7 +504,7 @@ export class PackStore implements Store {
    * A pack's entries from its index object; undefined when the index is gone, or, with `inPlace`,
    * when the pack itself is not in place (then they are also checked against its size).
    */
-  async entriesOf(pack: string, inPlace = false): Promise<PackIndex | undefined> {
+  async entriesOf(pack: string, inPlace = false): Promise<OpenedPackIndex | undefined> {
     const known = this.decodedIndexes.get(pack);
     if (known !== undefined) {
       // Decoded before: an index never changes (it is its pack's trailer), so only whether it and
@@ -540,14 +540,14 @@ export class PackStore implements Store {
    * and the tail). Off unless asked for (keepDecodedIndexes): gc reads every index three times in
    * one run (the listing, the table, the sweep), and a mount needs them once.
    */
-  private decodedIndexes = new ByteLru<string, { idx: PackIndex; packBytes: number }>(0, () => 1);
+  private decodedIndexes = new ByteLru<string, { idx: OpenedPackIndex; packBytes: number }>(0, () => 1);
 
   /** Keeps up to `maxBytes` of decoded indexes for this store's life (gc asks for it). */
   keepDecodedIndexes(maxBytes: number): void {
     this.decodedIndexes = new ByteLru(maxBytes, (v) => 256 + v.idx.entries.length * DECODED_ENTRY_BYTES);
   }
 
-  private rememberIndex(pack: string, idx: PackIndex, sealedBytes: number): void {
+  private rememberIndex(pack: string, idx: OpenedPackIndex, sealedBytes: number): void {
     const last = idx.entries.at(-1);
     const end = last === undefined ? 0 : last.offset + last.length;
     this.decodedIndexes.set(pack, { idx, packBytes: end + sealedBytes + PACK_TAIL_BYTES });

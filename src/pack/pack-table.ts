@@ -60,23 +60,30 @@ export class PackTable {
     return n === undefined ? undefined : this.packs[n]!.kind;
   }
 
-  /**
-   * Adds a pack's entries (a pack already known is left as it is). `keys`: each entry's lookup key
-   * pair as the index gave it (PackIndex.keys), else parsed from the hex ids.
-   */
-  add(pack: string, kind: PackedKind, entries: readonly PackEntry[], keys?: Float64Array): void {
+  /** Adds a pack's entries (a pack already known is left as it is). */
+  add(pack: string, kind: PackedKind, entries: readonly PackEntry[]): void {
+    const keys = new Float64Array(entries.length * 2);
+    entries.forEach((e, i) => {
+      [keys[2 * i], keys[2 * i + 1]] = keyOf(e.id);
+    });
+    this.addIndex(pack, {
+      kind,
+      count: entries.length,
+      offsets: Float64Array.from(entries, (e) => e.offset),
+      lengths: Float64Array.from(entries, (e) => e.length),
+      keys,
+    });
+  }
+
+  /** Adds a pack from its opened index's arrays (OpenedPackIndex), without a hex id. */
+  addIndex(pack: string, idx: { kind: PackedKind; count: number; offsets: Float64Array; lengths: Float64Array; keys: Float64Array }): void {
     if (this.packNo.has(pack)) return;
     const no = this.packs.length;
-    const offsets = new Uint32Array(entries.length);
-    const lengths = new Uint32Array(entries.length);
-    this.packs.push({ id: pack, kind, offsets, lengths });
+    const n = idx.count;
+    this.packs.push({ id: pack, kind: idx.kind, offsets: Uint32Array.from(idx.offsets), lengths: Uint32Array.from(idx.lengths) });
     this.packNo.set(pack, no);
-    this.reserve(this.used + entries.length);
-    entries.forEach((e, i) => {
-      offsets[i] = e.offset;
-      lengths[i] = e.length;
-      this.insert(keys === undefined ? keyOf(e.id) : [keys[2 * i]!, keys[2 * i + 1]!], no * ENTRY_BITS + i);
-    });
+    this.reserve(this.used + n);
+    for (let i = 0; i < n; i++) this.insert([idx.keys[2 * i]!, idx.keys[2 * i + 1]!], no * ENTRY_BITS + i);
   }
 
   /** Forgets a pack (gone from the store): its entries no longer resolve. */
