@@ -84,17 +84,15 @@ async function survey(roots: Buffer[], rules: KeepRules): Promise<SurveyResult> 
       if (errno === 'ENOENT' || errno === 'ENOTDIR') return; // replaced since its lstat: the walk decides
       throw fromFsError(e, 'cannot list folder', showName(path));
     }
-    // The scan's answers of the names kept (the keep rules hand back the scan's own name objects,
-    // or a name of their own, such as CACHEDIR.TAG's, lstat'ed here).
-    const scanned = new Map(scan.names.map((n, i) => [n, scan.found[i]!]));
-    const unscanned = names.filter((n) => !scanned.has(n));
+    const kept = keptScan(scan, names);
+    const unscanned = kept.found.flatMap((f, i) => (f === undefined ? [i] : []));
     if (unscanned.length > 0) {
-      const late = await lstatPaths(local, unscanned.map((n) => joinName(path, n)), false);
-      unscanned.forEach((n, i) => scanned.set(n, late[i]!));
+      const late = await lstatPaths(local, unscanned.map((i) => joinName(path, names[i]!)), false);
+      unscanned.forEach((at, i) => (kept.found[at] = late[i]!));
     }
     const sub: [Buffer, SourceStat][] = [];
-    for (const n of names) {
-      const found = scanned.get(n)!;
+    for (const [i, n] of names.entries()) {
+      const found = kept.found[i]!;
       // Paths are joined only where they are needed: a sub-folder, a failure's message.
       const childSt = found.st ?? surveyStat(joinName(path, n), found, false);
       if (childSt === undefined) continue;
@@ -135,9 +133,21 @@ function surveyStat(path: Buffer, found: SourceLstat, isRoot: boolean): SourceSt
 }
 
 /**
+ * The scan's answer for each of the names the keep rules kept (`kept`, from keptNames): undefined for
+ * a name the rules added (CACHEDIR.TAG's), which the caller lstats itself. When the rules kept the
+ * scan's own list, its answers as they are (no lookup by name).
+ */
+export function keptScan(scan: FolderScan, kept: Buffer[]): { names: Buffer[]; found: (SourceLstat | undefined)[] } {
+  if (kept === scan.names) return { names: kept, found: scan.found.slice() };
+  const byName = new Map(scan.names.map((n, i) => [n, scan.found[i]!]));
+  return { names: kept, found: kept.map((n) => byName.get(n)) };
+}
+
+/**
  * The names of folder `path` (lstat `st`, under a root on `rootDev`) that the put keeps: none when
  * --one-file-system finds it on another file system than its root, only the tag when it is a tagged
  * cache folder, and none that an exclude pattern matches. `leftOut` hears of each rule applied.
+ * Without a rule that applies, `names` itself is the answer (keptScan relies on it).
  */
 export async function keptNames(
   path: Buffer,

@@ -21,7 +21,7 @@ import { lstatPaths, scanFolder, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type FolderS
 import type { ExcludePatterns } from './exclude-patterns.js';
 import type { Repo } from './repo.js';
 import { Semaphore } from './semaphore.js';
-import { absolutePath, keptNames, PutSurvey } from './put-survey.js';
+import { absolutePath, keptNames, keptScan, PutSurvey } from './put-survey.js';
 import { checkSnapshotName } from './snapshot-name.js';
 import { loadSnapshot, readDirEntries } from './tree-reader.js';
 import { fileContent, setDir, writeDir, writeSnapshot, type FileContent } from './tree-writer.js';
@@ -732,19 +732,20 @@ class TreePutter {
       if (err instanceof SourceError && (err.errno === 'ENOENT' || err.errno === 'ENOTDIR')) return this.skip(n, err, 'cannot list folder');
       throw fromFsError(err instanceof SourceError ? err.cause : err, 'cannot list folder', showName(n.path));
     }
-    // The scan's answer by name object: the keep rules hand back the scan's own names (or a name of
-    // their own, such as CACHEDIR.TAG's, which the walk then lstats itself).
-    const scanned = new Map(scan.names.map((name, i) => [name, scan.found[i]!]));
-    names.sort(compareNames);
+    // In name order, each with the scan's answer (none for a name the keep rules added, such as
+    // CACHEDIR.TAG's: the walk lstats it).
+    const kept = keptScan(scan, names);
+    const order = kept.names.map((_, i) => i).sort((a, b) => compareNames(kept.names[a]!, kept.names[b]!));
+    const sorted = order.map((i) => kept.names[i]!);
     const previous = prev?.type === 'dir' ? await readDirEntries(this.repo, prev, showName(n.path)) : undefined;
     const found = await this.walk(
-      names.length,
-      (i) => names[i]!,
-      (i) => joinName(n.path, names[i]!),
+      sorted.length,
+      (i) => sorted[i]!,
+      (i) => joinName(n.path, sorted[i]!),
       previous && byName(previous),
       false,
       n.rootDev,
-      (i) => scanned.get(names[i]!),
+      (i) => kept.found[order[i]!],
     );
     const entries = found.filter((c): c is Entry => c !== undefined);
     const links = entries.some((c) => c.link !== undefined || this.holdsLinks.has(c));
