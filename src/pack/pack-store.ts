@@ -544,12 +544,13 @@ export class PackStore implements Store {
 
   /** Keeps up to `maxBytes` of decoded indexes for this store's life (gc asks for it). */
   keepDecodedIndexes(maxBytes: number): void {
-    this.decodedIndexes = new ByteLru(maxBytes, (v) => 256 + v.idx.entries.length * DECODED_ENTRY_BYTES);
+    this.decodedIndexes = new ByteLru(maxBytes, (v) => 256 + v.idx.count * DECODED_ENTRY_BYTES);
   }
 
   private rememberIndex(pack: string, idx: OpenedPackIndex, sealedBytes: number): void {
-    const last = idx.entries.at(-1);
-    const end = last === undefined ? 0 : last.offset + last.length;
+    // From the arrays: asking for `entries` would make every hex id (most of opening a big store).
+    const last = idx.count - 1;
+    const end = last < 0 ? 0 : idx.offsets[last]! + idx.lengths[last]!;
     this.decodedIndexes.set(pack, { idx, packBytes: end + sealedBytes + PACK_TAIL_BYTES });
   }
 
