@@ -42,7 +42,7 @@ export interface EncodedBlock {
   id: string;
   /** Block key: keyed BLAKE3(convergence secret, plaintext), 32 bytes. */
   key: Uint8Array;
-  /** The fragment bytes to put in the store; owns its whole ArrayBuffer (transferable). */
+  /** The fragment bytes to put in the store; owns its whole ArrayBuffer (transferable), except from CodecPool.encodeBulk (a view). */
   stored: Uint8Array;
   plainSize: number;
   /** True when the payload is zstd-compressed (status bit 7). */
