@@ -127,8 +127,8 @@ test('a file that vanishes after its folder was listed is left out with a warnin
   const { repo, dir } = await setup(t);
   const tree = join(dir, 'tree');
   await mkdir(join(tree, 'sub'), { recursive: true });
-  // More files before it than put lstats in one batch and reads at once (256 each): gone.txt is
-  // lstat'ed or opened only after one of them finished, so after the first block stored, when it is removed.
+  // More files before it than put reads at once (512): gone.txt is opened only after one of them
+  // finished, so after the first block stored, when it is removed.
   for (let i = 0; i < 600; i++) await writeFile(join(tree, 'sub', `a${String(i).padStart(3, '0')}`), `${i}\n`);
   await writeFile(join(tree, 'sub', 'gone.txt'), 'gone\n');
   let removed = false;
