@@ -117,7 +117,8 @@ async function spawnToy(
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exit = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+  // 'close', not 'exit': the child's last output can still be in the pipe when 'exit' comes.
+  const exit = new Promise<number | null>((done) => child.on('close', (code) => done(code)));
   t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exit;
