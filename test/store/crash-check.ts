@@ -22,7 +22,9 @@ const WRITER = fileURLToPath(new URL('./crash-writer.js', import.meta.url));
 export async function runUntilKilled(t: ExecutionContext, script: string, args: string[], lines: number): Promise<string[]> {
   const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_c, sig) => resolve(sig)));
+  // 'close', not 'exit': the child's last lines can still be in the pipe when 'exit' comes, and a
+  // line lost there (an "X" before a purge) made a purged fragment look lost.
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_c, sig) => resolve(sig)));
   await new Promise<void>((resolve) => {
     child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString();
