@@ -87,9 +87,8 @@ export function encode(task: EncodeTask): unknown {
 }
 
 /**
- * Each block of the task encoded as `encode` would, answered in one message with one buffer: a
- * buffer transferred a block made many small allocations freed on the other thread, and the
- * process's memory grew by hundreds of MiB over a put of 300,000 small files.
+ * Each block of the task encoded as `encode` would, answered in one message with one buffer to
+ * transfer (their stored bytes end to end) rather than one a block.
  */
 export function encodeMany(task: EncodeManyTask): unknown {
   const results: EncodeManyResult['results'] = [];

@@ -42,7 +42,10 @@ export const DEFAULT_PACK_DELAY_MS = 25;
 export const DEFAULT_META_PACK_DELAY_MS = 5;
 /** Puts waiting for one open pack that make it be written at once: below the kernel's 64 (see above). */
 export const DEFAULT_PACK_MAX_WAITING = 48;
-/** What one decoded index entry holds in V8's heap (object, 64-char id string, two keys), for keepDecodedIndexes. */
+/**
+ * What one entry of a kept index holds in V8's heap (its id's view, offset, length and keys, and the
+ * object with a 64-character hex id once someone lists it), for keepDecodedIndexes.
+ */
 const DECODED_ENTRY_BYTES = 166;
 
 export interface PackStoreOptions {

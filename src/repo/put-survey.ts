@@ -10,8 +10,9 @@ import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { FragfsError, fromFsError } from '../errors.js';
 import { joinName, showName } from '../fragment/names.js';
-import { localFs } from '../local/local-fs.js';
-import { lstatPaths, scanFolder, S_IFDIR, S_IFMT, S_IFREG, type FolderScan, type SourceLstat, type SourceStat } from '../local/source-stat.js';
+import { localFs, type LocalFs } from '../local/local-fs.js';
+import { lstatPaths, scanFolder, type FolderScan, type SourceLstat, type SourceStat } from '../local/source-stat.js';
+import { S_IFDIR, S_IFMT, S_IFREG } from '../vfs/inode.js';
 import type { ExcludePatterns } from './exclude-patterns.js';
 import { Semaphore } from './semaphore.js';
 
@@ -84,14 +85,9 @@ async function survey(roots: Buffer[], rules: KeepRules): Promise<SurveyResult> 
       if (errno === 'ENOENT' || errno === 'ENOTDIR') return; // replaced since its lstat: the walk decides
       throw fromFsError(e, 'cannot list folder', showName(path));
     }
-    const kept = keptScan(scan, names);
-    const unscanned = kept.found.flatMap((f, i) => (f === undefined ? [i] : []));
-    if (unscanned.length > 0) {
-      const late = await lstatPaths(local, unscanned.map((i) => joinName(path, names[i]!)), false);
-      unscanned.forEach((at, i) => (kept.found[at] = late[i]!));
-    }
+    const kept = await keptScan(local, path, scan, names, false);
     const sub: [Buffer, SourceStat][] = [];
-    for (const [i, n] of names.entries()) {
+    for (const [i, n] of kept.names.entries()) {
       const found = kept.found[i]!;
       // Paths are joined only where they are needed: a sub-folder, a failure's message.
       const childSt = found.st ?? surveyStat(joinName(path, n), found, false);
@@ -133,14 +129,19 @@ function surveyStat(path: Buffer, found: SourceLstat, isRoot: boolean): SourceSt
 }
 
 /**
- * The scan's answer for each of the names the keep rules kept (`kept`, from keptNames): undefined for
- * a name the rules added (CACHEDIR.TAG's), which the caller lstats itself. When the rules kept the
- * scan's own list, its answers as they are (no lookup by name).
+ * The scan of folder `path` cut to the names the keep rules kept (`kept`, from keptNames), each with
+ * its answer: the scan's, or, for a name the rules added (CACHEDIR.TAG's), one lstat made here (with
+ * the attributes when `xattrs`). When the rules kept the scan's own list, its answers as they are.
  */
-export function keptScan(scan: FolderScan, kept: Buffer[]): { names: Buffer[]; found: (SourceLstat | undefined)[] } {
-  if (kept === scan.names) return { names: kept, found: scan.found.slice() };
+export async function keptScan(local: LocalFs | undefined, path: Buffer, scan: FolderScan, kept: Buffer[], xattrs: boolean): Promise<FolderScan> {
+  if (kept === scan.names) return scan;
   const byName = new Map(scan.names.map((n, i) => [n, scan.found[i]!]));
-  return { names: kept, found: kept.map((n) => byName.get(n)) };
+  const missing = kept.filter((n) => !byName.has(n));
+  if (missing.length > 0) {
+    const late = await lstatPaths(local, missing.map((n) => joinName(path, n)), xattrs);
+    missing.forEach((n, i) => byName.set(n, late[i]!));
+  }
+  return { names: kept, found: kept.map((n) => byName.get(n)!) };
 }
 
 /**

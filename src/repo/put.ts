@@ -17,7 +17,8 @@ import { entryNameProblem } from '../fragment/meta-schema.js';
 import { compareNames, joinName, showName } from '../fragment/names.js';
 import { type Entry, type EntryType, type Extent, type Xattr } from '../fragment/tree-format.js';
 import { localFs, type LocalFs } from '../local/local-fs.js';
-import { lstatPaths, scanFolder, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type FolderScan, type SourceLstat, type SourceStat } from '../local/source-stat.js';
+import { lstatPaths, scanFolder, type FolderScan, type SourceLstat, type SourceStat } from '../local/source-stat.js';
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG } from '../vfs/inode.js';
 import type { ExcludePatterns } from './exclude-patterns.js';
 import type { Repo } from './repo.js';
 import { Semaphore } from './semaphore.js';
@@ -130,7 +131,7 @@ const RACY_TICK_NS = 20_000_000n;
  */
 const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
 
-/** Entries of one folder lstat'ed in one call (with the addon): few calls for a big folder, few entries to hold. */
+/** Entries of a walk taken at once (lstat'ed in one addon call when no scan made them): few entries to hold. */
 const LSTAT_BATCH = 256;
 
 /**
@@ -448,11 +449,11 @@ function typeOf(mode: number): EntryType {
       return 'dir';
     case S_IFLNK:
       return 'symlink';
-    case fsConstants.S_IFIFO:
+    case S_IFIFO:
       return 'fifo';
-    case fsConstants.S_IFCHR:
+    case S_IFCHR:
       return 'chardev';
-    case fsConstants.S_IFBLK:
+    case S_IFBLK:
       return 'blockdev';
     default:
       return 'socket';
@@ -507,9 +508,10 @@ class TreePutter {
 
   /**
    * The entries of `count` paths (one folder's children in order, or the roots), undefined for one
-   * left out. Entries are lstat'ed LSTAT_BATCH at a time; files that must be read go at most
-   * FILES_IN_FLIGHT at once across the whole put, and a sub-folder is walked beside this one when a
-   * folder slot is free, else in turn: nothing waits on a slot its own caller holds.
+   * left out. Entries are taken LSTAT_BATCH at a time (lstat'ed then, unless `scanned` has them);
+   * files that must be read go at most FILES_IN_FLIGHT at once across the whole put, and a
+   * sub-folder is walked beside this one when a folder slot is free, else in turn: nothing waits on
+   * a slot its own caller holds.
    */
   async walk(
     count: number,
@@ -520,8 +522,8 @@ class TreePutter {
     isRoot: boolean,
     /** st_dev of the root the entries are under; undefined for roots (each is its own). */
     rootDev?: bigint,
-    /** Entry i's lstat when its folder's scan made it already (else it is lstat'ed here). */
-    scanned?: (i: number) => SourceLstat | undefined,
+    /** Entry i's lstat as its folder's scan made it; without, the entries are lstat'ed here. */
+    scanned?: (i: number) => SourceLstat,
   ): Promise<(Entry | undefined)[]> {
     const out = new Array<Entry | undefined>(count);
     const pending: Promise<void>[] = [];
@@ -574,16 +576,11 @@ class TreePutter {
     pathOf: (i: number) => Buffer,
     isRoot: boolean,
     rootDev: bigint | undefined,
-    scanned: ((i: number) => SourceLstat | undefined) | undefined,
+    scanned: ((i: number) => SourceLstat) | undefined,
   ): Promise<(Found | undefined)[]> {
-    const known: SourceLstat[] = [];
-    for (let i = from; i < to; i++) {
-      const s = scanned?.(i);
-      if (s !== undefined) known.push(s);
-    }
     const stats =
-      known.length === to - from
-        ? known
+      scanned !== undefined
+        ? Array.from({ length: to - from }, (_, k) => scanned(from + k))
         : await lstatPaths(
             this.local,
             Array.from({ length: to - from }, (_, k) => pathOf(from + k)),
@@ -733,9 +730,8 @@ class TreePutter {
       if (err instanceof SourceError && (err.errno === 'ENOENT' || err.errno === 'ENOTDIR')) return this.skip(n, err, 'cannot list folder');
       throw fromFsError(err instanceof SourceError ? err.cause : err, 'cannot list folder', showName(n.path));
     }
-    // In name order, each with the scan's answer (none for a name the keep rules added, such as
-    // CACHEDIR.TAG's: the walk lstats it).
-    const kept = keptScan(scan, names);
+    // In name order, each with its answer.
+    const kept = await keptScan(this.local, n.path, scan, names, this.local !== undefined);
     const order = kept.names.map((_, i) => i).sort((a, b) => compareNames(kept.names[a]!, kept.names[b]!));
     const sorted = order.map((i) => kept.names[i]!);
     const previous = prev?.type === 'dir' ? await readDirEntries(this.repo, prev, showName(n.path)) : undefined;
@@ -746,7 +742,7 @@ class TreePutter {
       previous && byName(previous),
       false,
       n.rootDev,
-      (i) => kept.found[order[i]!],
+      (i) => kept.found[order[i]!]!,
     );
     const entries = found.filter((c): c is Entry => c !== undefined);
     const links = entries.some((c) => c.link !== undefined || this.holdsLinks.has(c));

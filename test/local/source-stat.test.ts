@@ -7,21 +7,12 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { lstat, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { localFs, type LocalFs } from '../../src/local/local-fs.js';
+import { localAddon } from '../helpers/local-addon.js';
 import { lstatPaths, scanFolder } from '../../src/local/source-stat.js';
 import { tempDir } from '../helpers/stores.js';
 
-async function addon(t: { fail: (m: string) => void }): Promise<LocalFs> {
-  const l = await localFs();
-  if (l instanceof Error) {
-    t.fail(`the local-fs addon did not build: ${l.message}`);
-    throw l;
-  }
-  return l;
-}
-
 test('each entry kind, a missing path, a path through a file and a non-UTF-8 name: the same answers as node:fs', async (t) => {
-  const local = await addon(t);
+  const local = await localAddon(t);
   const tmp = await tempDir('lstat-many-');
   t.teardown(tmp.remove);
   const dir = tmp.path;
@@ -64,7 +55,7 @@ test('each entry kind, a missing path, a path through a file and a non-UTF-8 nam
 });
 
 test('a batch of 3,000 paths, every fifth one missing, comes back in order', async (t) => {
-  const local = await addon(t);
+  const local = await localAddon(t);
   const tmp = await tempDir('lstat-many-big-');
   t.teardown(tmp.remove);
   const dir = tmp.path;
@@ -80,13 +71,13 @@ test('a batch of 3,000 paths, every fifth one missing, comes back in order', asy
 });
 
 test('lstatMany refuses paths that do not match the count, before any call', async (t) => {
-  const local = await addon(t);
+  const local = await localAddon(t);
   t.throws(() => local.lstatMany(Buffer.from('/a\0/b\0'), 3, false), { message: /NUL-terminated/ });
   t.throws(() => local.lstatMany(Buffer.from('/a\0/b'), 1, false), { message: /NUL-terminated/ });
 });
 
 test('scanFolder: the addon lists and lstats a folder as node:fs does, names as bytes, attributes included; a missing folder throws ENOENT', async (t) => {
-  const local = await addon(t);
+  const local = await localAddon(t);
   const tmp = await tempDir('scan-folder-');
   t.teardown(tmp.remove);
   const dir = tmp.path;

@@ -9,7 +9,7 @@ import { lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { isFragfsError } from '../../src/errors.js';
-import { localFs, type LocalFs } from '../../src/local/local-fs.js';
+import { localAddon } from '../helpers/local-addon.js';
 import { getToStream, getTree } from '../../src/repo/get.js';
 import { ExcludePatterns } from '../../src/repo/exclude-patterns.js';
 import { putPaths } from '../../src/repo/put.js';
@@ -19,15 +19,6 @@ import { canMountTmpfs, testIf } from '../helpers/capabilities.js';
 import { tempDir } from '../helpers/stores.js';
 
 const isRoot = process.getuid?.() === 0;
-
-async function addon(t: { fail: (m: string) => void }): Promise<LocalFs> {
-  const l = await localFs();
-  if (l instanceof Error) {
-    t.fail(`the local-fs addon did not build: ${l.message}`);
-    throw l;
-  }
-  return l;
-}
 
 async function names(repo: Repo, key: string, path: string[] = []): Promise<string[]> {
   const { snapshot } = await loadSnapshot(repo, key);
@@ -73,7 +64,7 @@ test('FIFOs, sockets and (as root) device nodes are stored and come back with th
 });
 
 test('extended attributes and a POSIX ACL are stored and restored on files, folders and FIFOs', async (t) => {
-  const local = await addon(t);
+  const local = await localAddon(t);
   const work = await tempDir('fragfs-xattr-');
   t.teardown(work.remove);
   const tree = join(work.path, 'tree');
@@ -139,7 +130,7 @@ test('extended attributes and a POSIX ACL are stored and restored on files, fold
 });
 
 test('xattrs a target refuses are summed up as warnings, and the files are restored', async (t) => {
-  const local = await addon(t);
+  const local = await localAddon(t);
   if (!canMountTmpfs) {
     t.log('cannot mount a tmpfs here (not root): no file system without user xattrs to restore into');
     t.pass();

@@ -2,8 +2,9 @@
  * fragfs's addon for the local file system calls Node has no API for, used by `put` and `get`:
  * extended attributes of a path without following a symlink (llistxattr, lgetxattr, lsetxattr) and
  * mknod (FIFOs, sockets, device nodes), each one synchronous call on the calling thread, like
- * fs.lstatSync: they touch an inode the caller has just looked at; and lstatMany, a folder's entries'
- * lstat and extended attributes in one call run on libuv's thread pool. Failures throw an Error
+ * fs.lstatSync: they touch an inode the caller has just looked at; and scanDir and lstatMany, a
+ * folder's (or a batch of paths') lstats and extended attributes in one call run on libuv's thread
+ * pool. Failures throw an Error
  * whose `code` is the errno name (as node:fs does). local-fs.ts types and builds this file.
  */
 #define _GNU_SOURCE
@@ -95,9 +96,23 @@ static int grow(growbuf *b, size_t more) {
   return 1;
 }
 
+/* Little-endian words at `p`: the answers' byte order, whatever the machine's. */
+static void put_u32_at(unsigned char *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (unsigned char) (v >> (8 * i));
+}
+
+static void put_u64_at(unsigned char *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (unsigned char) (v >> (8 * i));
+}
+
+static uint32_t get_u32_at(const unsigned char *p) {
+  return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
 static void put_u32(growbuf *b, uint32_t v) {
   if (!grow(b, 4)) return;
-  for (int i = 0; i < 4; i++) b->data[b->len++] = (unsigned char) (v >> (8 * i));
+  put_u32_at(b->data + b->len, v);
+  b->len += 4;
 }
 
 static void put_bytes(growbuf *b, const void *p, size_t n) {
@@ -182,7 +197,7 @@ static napi_value js_lgetxattrs(napi_env env, napi_callback_info info) {
     uint32_t len[2];
     napi_value buf[2], pair;
     for (int k = 0; k < 2; k++) {
-      memcpy(&len[k], b.data + at, 4); /* written little-endian above; Linux targets here are LE */
+      len[k] = get_u32_at(b.data + at);
       at += 4;
       if (napi_create_buffer_copy(env, len[k], b.data + at, NULL, &buf[k]) != napi_ok) { free(b.data); return NULL; }
       at += len[k];
@@ -221,14 +236,6 @@ typedef struct {
   int scan;
   growbuf out;
 } lstat_batch;
-
-static void put_u64_at(unsigned char *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (unsigned char) (v >> (8 * i));
-}
-
-static void put_u32_at(unsigned char *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (unsigned char) (v >> (8 * i));
-}
 
 /*
  * Fills record `i` of `out` from an lstat's result `r` (0, or the errno) and `st`; with `xattrs`,
@@ -280,15 +287,20 @@ static void scan_dir(lstat_batch *b) {
   /* The names first (NUL-terminated, back to back): the records come before them in the answer. */
   growbuf names = { 0 };
   uint32_t count = 0;
-  struct dirent *de;
-  errno = 0;
-  while ((de = readdir(d)) != NULL) {
+  int listing = 0;
+  for (;;) {
+    /* readdir's end and its failure look alike but for errno, which nothing between may touch. */
+    errno = 0;
+    struct dirent *de = readdir(d);
+    if (de == NULL) {
+      listing = errno;
+      break;
+    }
     const char *n = de->d_name;
     if (n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0))) continue;
     put_bytes(&names, n, strlen(n) + 1);
     count++;
   }
-  int listing = errno;
   if (names.failed || !start_answer(&b->out, count)) {
     b->out.failed = 1;
     free(names.data);
