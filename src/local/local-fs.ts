@@ -23,6 +23,8 @@ export interface LocalFs {
   lsetxattr(path: Buffer, name: Buffer, value: Buffer): void;
   /** mknod(2): `mode` holds the type bits (S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK) and the permissions. */
   mknod(path: Buffer, mode: number, rdev: number): void;
+  /** utimensat(2) of `path` (a symlink's own times), to the nanosecond; throws with `code` like node:fs. */
+  lutimens(path: Buffer, atimeNs: bigint, mtimeNs: bigint): void;
   /**
    * lstat, and with `xattrs` the extended attributes, of `count` NUL-terminated paths held back to
    * back in `paths`, off the JS thread. MUST answer one record per path (source-stat.ts reads them),

@@ -202,7 +202,7 @@ class TreeGetter {
         await this.owner(path, e, false);
         this.setXattrs(path, e, treePath);
         await this.attempt(path, () => chmod(path, e.mode));
-        await this.attempt(path, () => utimes(path, atime(e), mtime(e)));
+        await this.setTimes(path, e, false);
         this.dirs++;
         return;
       }
@@ -241,7 +241,7 @@ class TreeGetter {
         }
         await this.owner(path, e, true);
         this.setXattrs(path, e, treePath);
-        await this.attempt(path, () => lutimes(path, atime(e), mtime(e)));
+        await this.setTimes(path, e, true);
         this.symlinks++;
         return;
       }
@@ -276,7 +276,7 @@ class TreeGetter {
     await this.owner(path, e, false);
     this.setXattrs(path, e, treePath);
     await this.attempt(path, () => chmod(path, e.mode));
-    await this.attempt(path, () => utimes(path, atime(e), mtime(e)));
+    await this.setTimes(path, e, false);
   }
 
   /**
@@ -343,7 +343,7 @@ class TreeGetter {
         await this.owner(temp, e, false);
         this.setXattrs(temp, e, treePath);
         await this.attempt(path, () => chmod(temp, e.mode));
-        await this.attempt(path, () => utimes(temp, atime(e), mtime(e)));
+        await this.setTimes(temp, e, false);
         try {
           await rename(temp, path);
         } catch (err) {
@@ -380,6 +380,16 @@ class TreeGetter {
   private async owner(path: Buffer, e: Entry, isLink: boolean): Promise<void> {
     if (!isRoot) return;
     await this.attempt(path, () => (isLink ? lchown(path, e.uid, e.gid) : chown(path, e.uid, e.gid)));
+  }
+
+  /**
+   * The entry's mtime (and as atime) on `path`, to the nanosecond through the local-fs addon; node's
+   * utimes keeps microseconds, so without the addon a restore is exact to the microsecond.
+   */
+  private async setTimes(path: Buffer, e: Entry, isSymlink: boolean): Promise<void> {
+    const local = this.local;
+    if (local !== undefined) return this.attempt(path, async () => local.lutimens(path, e.mtimeNs, e.mtimeNs));
+    return this.attempt(path, () => (isSymlink ? lutimes : utimes)(path, atime(e), mtime(e)));
   }
 
   private async attempt(path: Buffer, fn: () => Promise<void>): Promise<void> {

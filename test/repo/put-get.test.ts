@@ -308,23 +308,24 @@ test('a second put of the same tree adds no data fragment and only its snapshot 
   t.is(await repo.resolveSnapshot('two'), second.key);
 });
 
-test('get restores mtimes to the microsecond (files, folders, symlinks, before 1970)', async (t) => {
+test('get restores mtimes to the nanosecond (files, folders, symlinks, before 1970)', async (t) => {
   const work = await tempDir('fragfs-mtime-');
   t.teardown(work.remove);
   const tree = join(work.path, 'tree');
   await mkdir(join(tree, 'sub'), { recursive: true });
-  // Times set with exact nanoseconds by touch (node's utimes takes seconds as a double), each a whole
-  // number of microseconds, which is what get promises; several land exactly on a millisecond.
+  // Times set with exact nanoseconds by touch (node's utimes takes seconds as a double and keeps
+  // microseconds); some land exactly on a millisecond, some a few ns before the next one (where
+  // a microsecond restore floors to the millisecond before what stat's mtimeMs rounds to).
   const stamps = new Map<string, string>();
-  for (const [i, frac] of ['001', '789', '123456', '999999', '000001', '5', '25'].entries()) {
+  for (const [i, frac] of ['001', '789', '123456', '999999', '000001', '5', '25', '123456789', '999999999', '000000001', '786999950'].entries()) {
     await writeFile(join(tree, `f${i}`), `${i}\n`);
     stamps.set(`f${i}`, `@${1_600_000_000 + i}.${frac}`);
   }
   await writeFile(join(tree, 'old'), 'from 1969\n');
-  stamps.set('old', '@-1000000.25');
+  stamps.set('old', '@-1000000.250000007');
   await symlink('f0', join(tree, 'link'));
-  stamps.set('link', '@1650000000.001');
-  stamps.set('sub', '@1700000000.001');
+  stamps.set('link', '@1650000000.001000003');
+  stamps.set('sub', '@1700000000.000999999');
   stamps.set('', '@1600000123.001');
   const want: Record<string, string> = {};
   for (const [rel, stamp] of stamps) {
@@ -333,7 +334,8 @@ test('get restores mtimes to the microsecond (files, folders, symlinks, before 1
     want[rel || '.'] = String((await lstat(join(tree, rel), { bigint: true })).mtimeNs);
   }
   t.is(want['f0'], '1600000000001000000');
-  t.is(want['old'], '-1000000250000000');
+  t.is(want['old'], '-1000000250000007');
+  t.is(want['f8'], '1600000008999999999');
 
   const repo = await Repo.openMemory({ blockSize: BS, threads: 1 });
   t.teardown(() => repo.close());

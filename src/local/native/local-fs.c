@@ -490,11 +490,47 @@ static napi_value js_mknod(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* A time in ns since the epoch (a BigInt, negative before 1970) as a timespec (tv_nsec in 0..1e9-1). */
+static bool timespec_arg(napi_env env, napi_value v, struct timespec *ts) {
+  int64_t ns;
+  bool lossless = false;
+  if (napi_get_value_bigint_int64(env, v, &ns, &lossless) != napi_ok || !lossless) {
+    napi_throw_type_error(env, NULL, "lutimens: times must be BigInts of ns within 64 bits");
+    return false;
+  }
+  int64_t sec = ns / 1000000000, rem = ns % 1000000000;
+  if (rem < 0) { rem += 1000000000; sec -= 1; }
+  ts->tv_sec = (time_t) sec;
+  ts->tv_nsec = (long) rem;
+  return true;
+}
+
+/*
+ * lutimens(path: Buffer, atimeNs: bigint, mtimeNs: bigint): utimensat(2) without following a symlink,
+ * to the nanosecond (node's utimes takes seconds as a float and keeps microseconds).
+ */
+static napi_value js_lutimens(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  NAPI(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) { napi_throw_type_error(env, NULL, "lutimens(path, atimeNs, mtimeNs)"); return NULL; }
+  struct timespec times[2];
+  if (!timespec_arg(env, argv[1], &times[0]) || !timespec_arg(env, argv[2], &times[1])) return NULL;
+  char *path = cstring_arg(env, argv[0], "lutimens: path must be a Buffer without NUL");
+  if (path == NULL) return NULL;
+  int r = utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW);
+  int e = errno;
+  free(path);
+  if (r != 0) return throw_errno(env, e, "utimensat");
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
     { "lgetxattrs", NULL, js_lgetxattrs, NULL, NULL, NULL, napi_enumerable, NULL },
     { "lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_enumerable, NULL },
     { "mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "lutimens", NULL, js_lutimens, NULL, NULL, NULL, napi_enumerable, NULL },
     { "lstatMany", NULL, js_lstat_many, NULL, NULL, NULL, napi_enumerable, NULL },
     { "scanDir", NULL, js_scan_dir, NULL, NULL, NULL, napi_enumerable, NULL },
   };
