@@ -71,7 +71,7 @@ try {
     small.writeUInt32LE(i, 0);
     await vfs.write(attr.ino, fh, small, 500 + (i % 1500), 0);
     await vfs.release(attr.ino, fh);
-    await vfs.setattr(attr.ino, undefined, { atimeMs: 1_700_000_000_000, mtimeMs: 1_700_000_000_000 });
+    await vfs.setattr(attr.ino, undefined, { atimeNs: 1_700_000_000_000_000_000n, mtimeNs: 1_700_000_000_000_000_000n });
   }
   s = (performance.now() - t0) / 1000;
   line(`${smallFiles} small files (create+write+release+utimens)`, `${(smallFiles / s).toFixed(0)} files/s`);

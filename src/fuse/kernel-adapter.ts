@@ -8,6 +8,7 @@
 import { constants as osConstants } from 'node:os';
 import { FragfsError } from '../errors.js';
 import type { Attr, AttrChanges, Caller, DirEntry, Vfs } from '../vfs/vfs-api.js';
+import { nowNs } from '../vfs/inode.js';
 import { Attr as A, Op, OpenReply, SetattrValid as V, Statfs as S, type KernelReplies } from './kernel-binding.js';
 
 const { EIO, ENOSYS, EOPNOTSUPP, ENODATA, ERANGE } = osConstants.errno;
@@ -107,7 +108,7 @@ export class KernelAdapter {
   }
 
   /** The addon's dispatch callback: one call per kernel request, in arrival order. */
-  readonly dispatch = (op: number, unique: number, nodeid: number, uid: number, gid: number, _pid: number, a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown, g?: unknown, h?: unknown): void => {
+  readonly dispatch = (op: number, unique: number, nodeid: number, uid: number, gid: number, _pid: number, a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown, g?: unknown, h?: unknown, i?: unknown, j?: unknown): void => {
     this.requests++;
     switch (op) {
       case Op.EXIT:
@@ -124,7 +125,7 @@ export class KernelAdapter {
     const c0 = this.o.opStats ? this.begin(name) : undefined;
     let p: Promise<void>;
     try {
-      p = this.handle(op, unique, nodeid, { uid, gid }, a, b, c, d, e, f, g, h);
+      p = this.handle(op, unique, nodeid, { uid, gid }, a, b, c, d, e, f, g, h, i, j);
     } catch (err) {
       p = Promise.reject(err);
     }
@@ -246,9 +247,9 @@ export class KernelAdapter {
     o[at + A.RDEV] = a.rdev;
     o[at + A.SIZE] = a.size;
     o[at + A.BLOCKS] = a.blocks;
-    o[at + A.ATIME_MS] = a.atimeMs;
-    o[at + A.MTIME_MS] = a.mtimeMs;
-    o[at + A.CTIME_MS] = a.ctimeMs;
+    putTime(o, at + A.ATIME_SEC, a.atimeNs);
+    putTime(o, at + A.MTIME_SEC, a.mtimeNs);
+    putTime(o, at + A.CTIME_SEC, a.ctimeNs);
     o[at + A.BLKSIZE] = PREFERRED_IO_BYTES;
     return o;
   }
@@ -281,7 +282,7 @@ export class KernelAdapter {
 
   // --- requests
 
-  private async handle(op: number, unique: number, ino: number, caller: Caller, a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown, g?: unknown, h?: unknown): Promise<void> {
+  private async handle(op: number, unique: number, ino: number, caller: Caller, a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown, g?: unknown, h?: unknown, i?: unknown, j?: unknown): Promise<void> {
     const vfs = this.vfs;
     const out = this.out;
     switch (op) {
@@ -314,7 +315,7 @@ export class KernelAdapter {
           await this.fillsLanded(ino);
         }
         try {
-          out.replyAttr(unique, this.fill(await vfs.setattr(ino, fhOf(valid, b as number), changesOf(valid, c, d, e, f, g, h))), this.o.attrTimeoutS);
+          out.replyAttr(unique, this.fill(await vfs.setattr(ino, fhOf(valid, b as number), changesOf(valid, c, d, e, f, [g, h], [i, j]))), this.o.attrTimeoutS);
         } finally {
           if (sizing) this.changed(ino);
         }
@@ -573,15 +574,38 @@ function fhOf(valid: number, fh: number): number | undefined {
   return valid & V.FH && fh >= 0 ? fh : undefined;
 }
 
+const NS_PER_S = 1_000_000_000n;
+
+/** A time in ns as the attribute array's (seconds, nanoseconds) at `o[at]`, `o[at + 1]`. */
+function putTime(o: Float64Array, at: number, ns: bigint): void {
+  let sec = ns / NS_PER_S;
+  let nsec = ns - sec * NS_PER_S;
+  if (nsec < 0n) {
+    sec -= 1n;
+    nsec += NS_PER_S;
+  }
+  o[at] = Number(sec);
+  o[at + 1] = Number(nsec);
+}
+
+/** Beyond a signed 64-bit ns count: the vfs answers EINVAL. */
+const BAD_TIME = 1n << 64n;
+
+/** A SETATTR's (seconds, nanoseconds) as ns; what is no timespec (not whole, nsec out of range): BAD_TIME. */
+function timeOf([sec, nsec]: [unknown, unknown]): bigint {
+  if (!Number.isInteger(sec) || !Number.isInteger(nsec) || (nsec as number) < 0 || (nsec as number) >= 1e9) return BAD_TIME;
+  return BigInt(sec as number) * NS_PER_S + BigInt(nsec as number);
+}
+
 /** What a SETATTR changes, from its valid bits. */
-function changesOf(valid: number, mode: unknown, uid: unknown, gid: unknown, size: unknown, atimeMs: unknown, mtimeMs: unknown): AttrChanges {
-  const now = Date.now();
+function changesOf(valid: number, mode: unknown, uid: unknown, gid: unknown, size: unknown, atime: [unknown, unknown], mtime: [unknown, unknown]): AttrChanges {
+  const now = nowNs();
   const c: AttrChanges = {};
   if (valid & V.MODE) c.mode = mode as number;
   if (valid & V.UID) c.uid = uid as number;
   if (valid & V.GID) c.gid = gid as number;
   if (valid & V.SIZE) c.size = size as number;
-  if (valid & V.ATIME) c.atimeMs = valid & V.ATIME_NOW ? now : (atimeMs as number);
-  if (valid & V.MTIME) c.mtimeMs = valid & V.MTIME_NOW ? now : (mtimeMs as number);
+  if (valid & V.ATIME) c.atimeNs = valid & V.ATIME_NOW ? now : timeOf(atime);
+  if (valid & V.MTIME) c.mtimeNs = valid & V.MTIME_NOW ? now : timeOf(mtime);
   return c;
 }

@@ -55,8 +55,8 @@ export type OpCode = (typeof Op)[OpName];
 
 /**
  * Index of each field in an attribute array (Float64Array of Attr.LENGTH; replyDirPlus takes n of them
- * back to back). Times are ms since the epoch (fractional; sent as seconds + nanoseconds, rounded to
- * the nanosecond). RDEV is the kernel's encoding (as stat's st_rdev on Linux, as MKNOD's rdev).
+ * back to back). Times are whole seconds since the epoch (negative before 1970) and nanoseconds
+ * (0..999,999,999), as the kernel's timespecs; a double of ms would keep only about 0.24 us. RDEV is the kernel's encoding (as stat's st_rdev on Linux, as MKNOD's rdev).
  */
 export const Attr = {
   INO: 0,
@@ -67,11 +67,14 @@ export const Attr = {
   RDEV: 5,
   SIZE: 6,
   BLOCKS: 7,
-  ATIME_MS: 8,
-  MTIME_MS: 9,
-  CTIME_MS: 10,
-  BLKSIZE: 11,
-  LENGTH: 12,
+  ATIME_SEC: 8,
+  ATIME_NSEC: 9,
+  MTIME_SEC: 10,
+  MTIME_NSEC: 11,
+  CTIME_SEC: 12,
+  CTIME_NSEC: 13,
+  BLKSIZE: 14,
+  LENGTH: 15,
 } as const;
 
 /** Index of each field in the statfs array (Float64Array of Statfs.LENGTH). */
@@ -97,7 +100,7 @@ export const SetattrValid = {
   MTIME: 1 << 5,
   /** `fh` is the handle the change is made through (ftruncate); otherwise fh is -1. */
   FH: 1 << 6,
-  /** Set with ATIME/MTIME: "now" (the fs's clock); atimeMs/mtimeMs are then meaningless. */
+  /** Set with ATIME/MTIME: "now" (the fs's clock); the times given are then meaningless. */
   ATIME_NOW: 1 << 7,
   MTIME_NOW: 1 << 8,
   LOCKOWNER: 1 << 9,
@@ -216,7 +219,8 @@ export interface KernelInfo {
  * and MAY keep (one of at least half of maxWriteBytes is the very memory the kernel wrote it into, any
  * other a copy of its own size). Arguments after pid:
  *
- *   LOOKUP name | FORGET nlookup | GETATTR fh | SETATTR valid fh mode uid gid size atimeMs mtimeMs
+ *   LOOKUP name | FORGET nlookup | GETATTR fh | SETATTR valid fh mode uid gid size atimeSec atimeNsec
+ *   mtimeSec mtimeNsec
  *   (valid: SetattrValid bits; fields whose bit is clear are meaningless) | READLINK | SYMLINK name
  *   target | MKNOD name mode rdev umask | MKDIR name mode umask | UNLINK name | RMDIR name |
  *   RENAME name newParent newName 0 | RENAME2 name newParent newName flags (RENAME_NOREPLACE=1,
@@ -252,6 +256,8 @@ export type KernelDispatch = (
   f?: unknown,
   g?: unknown,
   h?: unknown,
+  i?: unknown,
+  j?: unknown,
 ) => void;
 
 /** What mount() returns: pass it to release(), info() and the notify calls. */

@@ -12,7 +12,7 @@ import type { Repo } from '../repo/repo.js';
 import { STATFS_UNIT_BYTES } from '../store/store-usage.js';
 import { BlockCache, DEFAULT_CACHE_BYTES } from './block-cache.js';
 import { checkName, where } from './dir-ops.js';
-import { S_IFDIR, S_IFLNK } from './inode.js';
+import { S_IFDIR, S_IFLNK, msToNs } from './inode.js';
 import { DEFAULT_META_CACHE_BYTES } from './live-state.js';
 import { SnapshotVfs } from './snapshot-vfs.js';
 import { ROOT_INO, type Attr, type DirEntry, type StatFs, type Vfs } from './vfs-api.js';
@@ -217,7 +217,8 @@ export class AllSnapshotsVfs extends ReadOnlyVfs implements Vfs {
   }
 
   private dirAttr(ino: number, perm: number, nlink: number, ms = this.mountedMs): Attr {
-    return { ino, mode: S_IFDIR | perm, nlink, uid: this.uid, gid: this.gid, size: 0, blocks: 0, atimeMs: ms, mtimeMs: ms, ctimeMs: ms, rdev: 0 };
+    const ns = msToNs(ms);
+    return { ino, mode: S_IFDIR | perm, nlink, uid: this.uid, gid: this.gid, size: 0, blocks: 0, atimeNs: ns, mtimeNs: ns, ctimeNs: ns, rdev: 0 };
   }
 
   /** A snapshot's folder: its tree's root when it is open, else made from the ref (no read). */
@@ -237,8 +238,8 @@ export class AllSnapshotsVfs extends ReadOnlyVfs implements Vfs {
 
   private nameLinkAttr(ino: number, i: number): Attr {
     const target = `../${this.latestTarget(i)}`;
-    const ms = this.snaps[i]!.ref.createdMs;
-    return { ino, mode: S_IFLNK | 0o777, nlink: 1, uid: this.uid, gid: this.gid, size: Buffer.byteLength(target), blocks: 0, atimeMs: ms, mtimeMs: ms, ctimeMs: ms, rdev: 0 };
+    const ns = msToNs(this.snaps[i]!.ref.createdMs);
+    return { ino, mode: S_IFLNK | 0o777, nlink: 1, uid: this.uid, gid: this.gid, size: Buffer.byteLength(target), blocks: 0, atimeNs: ns, mtimeNs: ns, ctimeNs: ns, rdev: 0 };
   }
 
   /** by-name/ links: numbered after the snapshot they point to (a name's link changes number when it moves). */

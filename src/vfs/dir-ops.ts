@@ -6,7 +6,7 @@
 
 import { FragfsError } from '../errors.js';
 import { NAME_MAX_BYTES } from '../fragment/names.js';
-import { ROOT_INO, S_IFDIR, S_IFMT, isDir, type InodeRecord } from './inode.js';
+import { ROOT_INO, S_IFDIR, S_IFMT, isDir, nowNs, type InodeRecord } from './inode.js';
 import type { LiveState } from './live-state.js';
 import { type Accessor, checkAccess, checkDirChange, checkSticky, MAY_EXEC, MAY_WRITE } from './permissions.js';
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, type Caller } from './vfs-api.js';
@@ -91,9 +91,9 @@ function parentRef(state: LiveState, parent: number, name: Buffer, who?: Accesso
   return out;
 }
 
-function touchDir(state: LiveState, ino: number, rec: InodeRecord, now: number): void {
-  rec.mtimeMs = now;
-  rec.ctimeMs = now;
+function touchDir(state: LiveState, ino: number, rec: InodeRecord, now: bigint): void {
+  rec.mtimeNs = now;
+  rec.ctimeNs = now;
   state.putInode(ino, rec);
   state.dirChanged(ino);
 }
@@ -111,7 +111,7 @@ export function createNode(
   const p = parentRef(state, parent, name, who);
   if (p.existing) throw new FragfsError('EXISTS', `${where(parent, name)}: already exists`);
   if (who) checkDirChange(p.parentRec, who, where(parent));
-  const now = Date.now();
+  const now = nowNs();
   const ino = state.allocIno();
   const dir = (mode & S_IFMT) === S_IFDIR;
   // setgid directories hand their group to new entries, and their setgid bit to new directories.
@@ -121,9 +121,9 @@ export function createNode(
     uid: caller.uid,
     gid: inheritGid ? p.parentRec.gid : caller.gid,
     size: extra.target !== undefined ? extra.target.length : 0,
-    atimeMs: now,
-    mtimeMs: now,
-    ctimeMs: now,
+    atimeNs: now,
+    mtimeNs: now,
+    ctimeNs: now,
     nlink: dir ? 2 : 1,
     alloc: 0,
     parents: [parent],
@@ -149,18 +149,18 @@ function removeOne<T>(list: T[], v: T): void {
  * it and marks it an orphan, freed on its last release (an open file or folder keeps answering
  * fstat and fchmod).
  */
-function dropName(state: LiveState, parent: number, parentRec: InodeRecord, name: Buffer, target: Found, now: number): Found | undefined {
+function dropName(state: LiveState, parent: number, parentRec: InodeRecord, name: Buffer, target: Found, now: bigint): Found | undefined {
   state.removeEntry(parent, name);
   const { ino, rec } = target;
   if (isDir(rec)) {
     parentRec.nlink--;
     rec.nlink = 0;
-    rec.ctimeMs = now;
+    rec.ctimeNs = now;
     return target;
   }
   rec.nlink--;
   removeOne(rec.parents, parent);
-  rec.ctimeMs = now;
+  rec.ctimeNs = now;
   if (rec.nlink <= 0) return target;
   state.putInode(ino, rec);
   state.inodeChanged(ino, rec);
@@ -182,7 +182,7 @@ export function removeNode(state: LiveState, parent: number, name: Buffer, dir: 
   } else if (isDir(t.rec)) {
     throw new FragfsError('IS_DIR', `${where(t.ino)}: is a directory`);
   }
-  const now = Date.now();
+  const now = nowNs();
   const freed = dropName(state, parent, p.parentRec, name, t, now);
   touchDir(state, parent, p.parentRec, now);
   return freed;
@@ -239,7 +239,7 @@ export function renameNode(
   if (flags & RENAME_EXCHANGE && dst.existing && isDir(dst.existing.rec) && isWithin(state, parent, dst.existing.ino)) {
     throw new FragfsError('INVALID', `${where(dst.existing.ino)}: cannot move a directory into itself`);
   }
-  const now = Date.now();
+  const now = nowNs();
   if (flags & RENAME_EXCHANGE) {
     const other = dst.existing!;
     state.putEntry(parent, name, other.ino, other.rec.mode);
@@ -276,13 +276,13 @@ export function renameNode(
 }
 
 /** One name of `node` moved from directory `from` to `to`: its parents list and ctime follow. */
-function repoint(state: LiveState, node: Found, from: number, to: number, now: number): void {
+function repoint(state: LiveState, node: Found, from: number, to: number, now: bigint): void {
   const rec = node.rec;
   // Caches of both parent chains go: the entry is no longer where they say.
   state.inodeChanged(node.ino, rec);
   const i = rec.parents.indexOf(from);
   if (i >= 0) rec.parents[i] = to;
-  rec.ctimeMs = now;
+  rec.ctimeNs = now;
   state.putInode(node.ino, rec);
   state.inodeChanged(node.ino, rec);
 }
@@ -294,11 +294,11 @@ export function linkNode(state: LiveState, ino: number, newParent: number, newNa
   const p = parentRef(state, newParent, newName, who);
   if (p.existing) throw new FragfsError('EXISTS', `${where(newParent, newName)}: already exists`);
   if (who) checkDirChange(p.parentRec, who, where(newParent));
-  const now = Date.now();
+  const now = nowNs();
   state.putEntry(newParent, newName, ino, src.rec.mode);
   src.rec.nlink++;
   src.rec.parents.push(newParent);
-  src.rec.ctimeMs = now;
+  src.rec.ctimeNs = now;
   state.putInode(ino, src.rec);
   state.inodeChanged(ino, src.rec);
   touchDir(state, newParent, p.parentRec, now);

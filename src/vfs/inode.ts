@@ -15,8 +15,8 @@ export const S_IFIFO = 0o010000;
 export { ROOT_INO } from './vfs-api.js';
 
 /**
- * One inode. `mode` carries the type bits. Times are milliseconds since the epoch (fractions keep
- * sub-millisecond precision). `parents` lists the directory of every name of this inode (a dir has
+ * One inode. `mode` carries the type bits. Times are nanoseconds since the epoch (negative before
+ * 1970), kept exactly as utimensat(2) set them: a double of ms keeps only about 0.24 us today. `parents` lists the directory of every name of this inode (a dir has
  * exactly one, the root none; a hard-linked file one per name, repeats allowed): snapshot cache
  * invalidation walks it upwards.
  */
@@ -26,9 +26,9 @@ export interface InodeRecord {
   gid: number;
   /** Logical size: files the content length including holes, symlinks the target length. */
   size: number;
-  atimeMs: number;
-  mtimeMs: number;
-  ctimeMs: number;
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
   nlink: number;
   /** Plaintext bytes held in extents (for `blocks` in stat). */
   alloc: number;
@@ -61,9 +61,9 @@ export function toAttr(ino: number, rec: InodeRecord): Attr {
     gid: rec.gid,
     size: rec.size,
     blocks: Math.ceil(rec.alloc / 512),
-    atimeMs: rec.atimeMs,
-    mtimeMs: rec.mtimeMs,
-    ctimeMs: rec.ctimeMs,
+    atimeNs: rec.atimeNs,
+    mtimeNs: rec.mtimeNs,
+    ctimeNs: rec.ctimeNs,
     rdev: rec.rdev ?? 0,
   };
 }
@@ -88,10 +88,25 @@ export function fmtOfEntryType(t: EntryType): number {
   return S_IFREG;
 }
 
+/** ms since the epoch (a live state record of layout 1, a ref's time) as ns; not a number: 0. */
 export function msToNs(ms: number): bigint {
-  return BigInt(Math.round(ms * 1e6));
+  if (!Number.isFinite(ms)) return 0n;
+  const whole = Math.floor(ms);
+  return BigInt(whole) * 1_000_000n + BigInt(Math.round((ms - whole) * 1e6));
 }
 
-export function nsToMs(ns: bigint): number {
-  return Number(ns) / 1e6;
+let lastMs = 0;
+let lastNs = 0n;
+
+/**
+ * The time now in ns since the epoch, to the millisecond (Date.now's resolution); the same BigInt
+ * within one millisecond, since every write asks.
+ */
+export function nowNs(): bigint {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastNs = BigInt(ms) * 1_000_000n;
+  }
+  return lastNs;
 }

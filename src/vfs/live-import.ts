@@ -11,7 +11,7 @@ import { Semaphore } from '../repo/semaphore.js';
 import { TreeBudget, type TreeTotals } from '../repo/tree-limits.js';
 import { childPath } from '../repo/tree-reader.js';
 import { readExtents } from '../repo/tree-writer.js';
-import { ROOT_INO, S_IFDIR, fmtOfEntryType, nsToMs, type InodeRecord } from './inode.js';
+import { ROOT_INO, S_IFDIR, fmtOfEntryType, nowNs, type InodeRecord } from './inode.js';
 import type { DirCacheValue } from './live-records.js';
 import type { LiveState } from './live-state.js';
 
@@ -53,7 +53,7 @@ export class LiveImport {
     }
     if (!this.state.dirIsEmpty(ROOT_INO)) throw new Error('LiveImport: the live state is not empty');
     const totals = await this.importDir(ROOT_INO, root.dir, '/');
-    const now = Date.now();
+    const now = nowNs();
     this.state.txn(() => {
       const rec = this.state.getInode(ROOT_INO)!;
       this.state.putInode(ROOT_INO, {
@@ -61,8 +61,8 @@ export class LiveImport {
         mode: S_IFDIR | (root.mode & 0o7777),
         uid: root.uid,
         gid: root.gid,
-        mtimeMs: nsToMs(root.mtimeNs),
-        ctimeMs: now,
+        mtimeNs: root.mtimeNs,
+        ctimeNs: now,
         xattrs: root.xattrs?.length ?? 0,
       });
       for (const x of root.xattrs ?? []) this.state.putXattr(ROOT_INO, x.name, x.value);
@@ -84,7 +84,7 @@ export class LiveImport {
     });
     const subdirs: { ino: number; entry: Entry }[] = [];
     const totals: Totals = { files: 0, dirs: 0, bytes: 0 };
-    const now = Date.now();
+    const now = nowNs();
     // One transaction per directory: a crash mid-import leaves a state the next mount starts over.
     this.state.txn(() => {
       for (const e of entries) {
@@ -103,15 +103,15 @@ export class LiveImport {
         const child = this.state.allocIno();
         if (e.link !== undefined) this.links.set(e.link, child);
         const content = contents.get(e);
-        const mtimeMs = nsToMs(e.mtimeNs);
+        const mtimeNs = e.mtimeNs;
         const rec: InodeRecord = {
           mode: fmt | (e.mode & 0o7777),
           uid: e.uid,
           gid: e.gid,
           size: e.size,
-          atimeMs: mtimeMs,
-          mtimeMs,
-          ctimeMs: now,
+          atimeNs: mtimeNs,
+          mtimeNs,
+          ctimeNs: now,
           nlink: e.type === 'dir' ? 2 : (e.nlink ?? 1),
           alloc: content?.alloc ?? 0,
           parents: [ino],

@@ -8,7 +8,7 @@ import { rm, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import { FragfsError } from '../errors.js';
-import { S_IFMT, type InodeRecord } from './inode.js';
+import { S_IFMT, msToNs, type InodeRecord } from './inode.js';
 import type { LiveKeys } from './live-crypto.js';
 import { LiveState } from './live-state.js';
 
@@ -17,9 +17,12 @@ export const OLD_STATE_FILE = 'data.mdb';
 const OLD_LOCK_FILE = 'lock.mdb';
 const KEY_INO_BYTES = 6;
 
-/** What the clear layout kept per inode (msgpack, target as text). */
-interface OldInode extends Omit<InodeRecord, 'target'> {
+/** What the clear layout kept per inode (msgpack, target as text, times as ms). */
+interface OldInode extends Omit<InodeRecord, 'target' | 'atimeNs' | 'mtimeNs' | 'ctimeNs'> {
   target?: string;
+  atimeMs: number;
+  mtimeMs: number;
+  ctimeMs: number;
 }
 
 export async function migrateLiveState(liveDir: string, newDir: string, keys: LiveKeys, owner: { uid: number; gid: number }): Promise<void> {
@@ -57,8 +60,8 @@ export async function migrateLiveState(liveDir: string, newDir: string, keys: Li
       flush();
     };
     batch(inodes.getRange({}), ({ key, value }) => {
-      const { target, ...rest } = value;
-      const rec: InodeRecord = { ...rest, parents: [...rest.parents] };
+      const { target, atimeMs, mtimeMs, ctimeMs, ...rest } = value;
+      const rec: InodeRecord = { ...rest, atimeNs: msToNs(atimeMs), mtimeNs: msToNs(mtimeMs), ctimeNs: msToNs(ctimeMs), parents: [...rest.parents] };
       if (target !== undefined) rec.target = Buffer.from(target, 'utf8');
       const n = xattrCounts.get(key);
       if (n) rec.xattrs = n;

@@ -12,7 +12,7 @@ import { FragfsError } from '../errors.js';
 import { LMDB_PERMISSIONS_MODE } from '../store/lmdb-files.js';
 import { lmdbError } from '../store/lmdb-errors.js';
 import type { BlockRef } from '../fragment/tree-format.js';
-import { ROOT_INO, S_IFDIR, S_IFMT, S_IFREG, isDir, type InodeRecord } from './inode.js';
+import { ROOT_INO, S_IFDIR, S_IFMT, S_IFREG, isDir, nowNs, type InodeRecord } from './inode.js';
 import { ByteLru } from './byte-lru.js';
 import { INDEX_BYTES, Kind, LiveCrypto, prefixEnd, type LiveKeys } from './live-crypto.js';
 import {
@@ -165,16 +165,16 @@ export class LiveState {
       throw new FragfsError('BAD_STORE', `the live state at ${o.path} does not belong to this store space`);
     }
     if (!o.readOnly && this.getInode(ROOT_INO) === undefined) {
-      const now = Date.now();
+      const now = nowNs();
       this.txn(() => {
         this.putInode(ROOT_INO, {
           mode: S_IFDIR | 0o755,
           uid: o.owner.uid,
           gid: o.owner.gid,
           size: 0,
-          atimeMs: now,
-          mtimeMs: now,
-          ctimeMs: now,
+          atimeNs: now,
+          mtimeNs: now,
+          ctimeNs: now,
           nlink: 2,
           alloc: 0,
           parents: [],

@@ -18,7 +18,7 @@ import { LmdbSpaceReserve } from '../store/lmdb-space-reserve.js';
 import { STATFS_UNIT_BYTES, StoreUsage } from '../store/store-usage.js';
 import { BlockCache, DEFAULT_CACHE_BYTES } from './block-cache.js';
 import { checkName, createNode, getNode, linkNode, lookupChild, removeNode, renameNode, where, type Found } from './dir-ops.js';
-import { ROOT_INO, S_IFDIR, S_IFMT, S_IFREG, S_IFLNK, isDir, isReg, isSymlink, toAttr, type InodeRecord } from './inode.js';
+import { ROOT_INO, S_IFDIR, S_IFMT, S_IFREG, S_IFLNK, isDir, isReg, isSymlink, nowNs, toAttr, type InodeRecord } from './inode.js';
 import { LiveImport } from './live-import.js';
 import { liveKeysOf } from './live-keys.js';
 import { migrateLiveState, OLD_STATE_FILE } from './live-migrate.js';
@@ -332,9 +332,9 @@ export class LiveVfs implements Vfs {
   }
 
   /** Keeps the in-memory times of an open file in step with a metadata change. */
-  private syncOpenTimes(ino: number, mtimeMs: number | undefined, ctimeMs: number): void {
+  private syncOpenTimes(ino: number, mtimeNs: bigint | undefined, ctimeNs: bigint): void {
     const f = this.files.get(ino);
-    if (f) f.setTimes(mtimeMs ?? f.mtimeMs, ctimeMs);
+    if (f) f.setTimes(mtimeNs ?? f.mtimeNs, ctimeNs);
   }
 
   /**
@@ -733,8 +733,9 @@ export class LiveVfs implements Vfs {
    */
   private changeAttrs(ino: number, fh: number | undefined, c: Omit<AttrChanges, 'size'>): Attr {
     this.writable(ino);
-    for (const t of [c.atimeMs, c.mtimeMs]) {
-      if (t !== undefined && !Number.isFinite(t)) throw new FragfsError('INVALID', `${where(ino)}: bad time`);
+    for (const t of [c.atimeNs, c.mtimeNs]) {
+      // What a timespec of the kernel's (a signed 64-bit ns count) can hold.
+      if (t !== undefined && (typeof t !== 'bigint' || BigInt.asIntN(64, t) !== t)) throw new FragfsError('INVALID', `${where(ino)}: bad time`);
     }
     const given = (id: number | undefined) => (id !== undefined && id >= 0 && id !== NO_ID ? id : undefined);
     const uid = given(c.uid);
@@ -751,7 +752,7 @@ export class LiveVfs implements Vfs {
         if (uid !== undefined || gid !== undefined) checkChown(rec, who, uid, gid, label);
         // The owner sets any times; others with write permission only "now" (which the kernel does
         // not tell apart from given times here, so write permission is accepted for both).
-        if ((c.atimeMs !== undefined || c.mtimeMs !== undefined) && rec.uid !== who.uid && !permits(rec, who, MAY_WRITE)) {
+        if ((c.atimeNs !== undefined || c.mtimeNs !== undefined) && rec.uid !== who.uid && !permits(rec, who, MAY_WRITE)) {
           checkOwner(rec, who, label);
         }
       }
@@ -762,9 +763,9 @@ export class LiveVfs implements Vfs {
       if ((uid !== undefined || gid !== undefined) && c.mode === undefined && !isDir(rec) && (!who || who.uid !== 0)) {
         rec.mode &= ~0o6000;
       }
-      if (c.atimeMs !== undefined) rec.atimeMs = c.atimeMs;
-      if (c.mtimeMs !== undefined) rec.mtimeMs = c.mtimeMs;
-      rec.ctimeMs = Date.now();
+      if (c.atimeNs !== undefined) rec.atimeNs = c.atimeNs;
+      if (c.mtimeNs !== undefined) rec.mtimeNs = c.mtimeNs;
+      rec.ctimeNs = nowNs();
       return rec;
     };
     const openFile = this.files.get(target);
@@ -789,14 +790,14 @@ export class LiveVfs implements Vfs {
     if (fh === undefined && this.state.peekInode(ino) === undefined) throw new FragfsError('NOT_FOUND', `${where(ino)}: no such file or directory`);
     const { size, ...rest } = c;
     const owner = rest.mode !== undefined || rest.uid !== undefined || rest.gid !== undefined;
-    const times = rest.atimeMs !== undefined || rest.mtimeMs !== undefined;
+    const times = rest.atimeNs !== undefined || rest.mtimeNs !== undefined;
     if (size === undefined) {
       if (owner || times) return this.files.has(fh === undefined ? ino : this.handle(fh, ino).ino) ? this.changeAttrs(ino, fh, rest) : this.withRoom(() => this.changeAttrs(ino, fh, rest));
       return this.getattr(ino, fh);
     }
     if (owner) await this.withRoom(() => this.changeAttrs(ino, fh, { mode: rest.mode, uid: rest.uid, gid: rest.gid }));
     await this.truncate(ino, fh, size);
-    if (times) return this.withRoom(() => this.changeAttrs(ino, fh, { atimeMs: rest.atimeMs, mtimeMs: rest.mtimeMs }));
+    if (times) return this.withRoom(() => this.changeAttrs(ino, fh, { atimeNs: rest.atimeNs, mtimeNs: rest.mtimeNs }));
     return this.getattr(ino, fh);
   }
 
@@ -879,10 +880,10 @@ export class LiveVfs implements Vfs {
   }
 
   private touchCtime(f: Found): void {
-    f.rec.ctimeMs = Date.now();
+    f.rec.ctimeNs = nowNs();
     this.state.putInode(f.ino, f.rec);
     this.state.inodeChanged(f.ino, f.rec);
-    this.syncOpenTimes(f.ino, undefined, f.rec.ctimeMs);
+    this.syncOpenTimes(f.ino, undefined, f.rec.ctimeNs);
   }
 
   // --- whole filesystem

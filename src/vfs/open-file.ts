@@ -8,7 +8,7 @@ import type { GcGuard } from '../gc/gc-guard.js';
 import type { Repo } from '../repo/repo.js';
 import type { BlockCache } from './block-cache.js';
 import { copyOrZero } from './extent-reader.js';
-import type { InodeRecord } from './inode.js';
+import { nowNs, type InodeRecord } from './inode.js';
 import type { LiveState } from './live-state.js';
 import { readAhead, type ReadAheadState } from './prefetch.js';
 import type { BlockPatch, DirtyBlock, WriteBuffer } from './write-buffer.js';
@@ -57,13 +57,13 @@ export class OpenFile {
   handles = 0;
   /** Logical size, ahead of the committed one while writes are buffered. */
   size: number;
-  mtimeMs: number;
-  ctimeMs: number;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
   /** Mode (type bits included), owner and atime, which setattr on an open file changes here. */
   private mode: number;
   private uid: number;
   private gid: number;
-  private atimeMs: number;
+  private atimeNs: bigint;
   /** size, times, mode or owner differ from the committed record. */
   private attrsDirty = false;
   private readonly dirty = new Map<number, DirtyBlock>();
@@ -89,12 +89,12 @@ export class OpenFile {
   ) {
     this.bs = ctx.blockSize;
     this.size = rec.size;
-    this.mtimeMs = rec.mtimeMs;
-    this.ctimeMs = rec.ctimeMs;
+    this.mtimeNs = rec.mtimeNs;
+    this.ctimeNs = rec.ctimeNs;
     this.mode = rec.mode;
     this.uid = rec.uid;
     this.gid = rec.gid;
-    this.atimeMs = rec.atimeMs;
+    this.atimeNs = rec.atimeNs;
   }
 
   /** The committed record with this file's in-memory size, times, mode and owner laid over it. */
@@ -108,10 +108,10 @@ export class OpenFile {
       mode: this.mode,
       uid: this.uid,
       gid: this.gid,
-      atimeMs: this.atimeMs,
+      atimeNs: this.atimeNs,
       size: this.size,
-      mtimeMs: this.mtimeMs,
-      ctimeMs: this.ctimeMs,
+      mtimeNs: this.mtimeNs,
+      ctimeNs: this.ctimeNs,
       alloc: rec.alloc + buffered,
     };
   }
@@ -126,9 +126,9 @@ export class OpenFile {
     this.mode = rec.mode;
     this.uid = rec.uid;
     this.gid = rec.gid;
-    this.atimeMs = rec.atimeMs;
-    this.mtimeMs = rec.mtimeMs;
-    this.ctimeMs = rec.ctimeMs;
+    this.atimeNs = rec.atimeNs;
+    this.mtimeNs = rec.mtimeNs;
+    this.ctimeNs = rec.ctimeNs;
     this.attrsDirty = true;
   }
 
@@ -137,9 +137,9 @@ export class OpenFile {
     rec.mode = this.mode;
     rec.uid = this.uid;
     rec.gid = this.gid;
-    rec.atimeMs = this.atimeMs;
-    rec.mtimeMs = this.mtimeMs;
-    rec.ctimeMs = this.ctimeMs;
+    rec.atimeNs = this.atimeNs;
+    rec.mtimeNs = this.mtimeNs;
+    rec.ctimeNs = this.ctimeNs;
   }
 
   /** The committed extent of block `blockNo`, remembered (bounded) for the next read of it. */
@@ -195,9 +195,9 @@ export class OpenFile {
         if (!d.patch && d.len === this.bs && !d.loaded && inOff + n === this.bs) this.storeBlock(blockNo);
         else this.ctx.wb.touch(d);
       }
-      const now = Date.now();
-      this.mtimeMs = now;
-      this.ctimeMs = now;
+      const now = nowNs();
+      this.mtimeNs = now;
+      this.ctimeNs = now;
       this.attrsDirty = true;
       this.ctx.wb.evictIfOver();
       return length;
@@ -233,7 +233,7 @@ export class OpenFile {
         }
         await this.drain();
         const { state } = this.ctx;
-        const now = Date.now();
+        const now = nowNs();
         state.txn(() => {
           const rec = state.getInode(this.ino);
           if (!rec) return;
@@ -242,14 +242,14 @@ export class OpenFile {
             state.removeExtent(this.ino, blockNo);
             rec.alloc -= ref.plainSize;
           }
-          rec.mtimeMs = now;
-          rec.ctimeMs = now;
+          rec.mtimeNs = now;
+          rec.ctimeNs = now;
           state.putInode(this.ino, rec);
           state.contentChanged(this.ino, rec);
         });
         this.extents.clear();
-        this.mtimeMs = now;
-        this.ctimeMs = now;
+        this.mtimeNs = now;
+        this.ctimeNs = now;
       }
     });
   }
@@ -441,9 +441,9 @@ export class OpenFile {
   }
 
   /** utimens/chmod etc. committed elsewhere: keep the in-memory times in step. */
-  setTimes(mtimeMs: number, ctimeMs: number): void {
-    this.mtimeMs = mtimeMs;
-    this.ctimeMs = ctimeMs;
+  setTimes(mtimeNs: bigint, ctimeNs: bigint): void {
+    this.mtimeNs = mtimeNs;
+    this.ctimeNs = ctimeNs;
   }
 
   // --- truncate
@@ -452,7 +452,7 @@ export class OpenFile {
     return this.locked(async () => {
       await this.drain();
       const { state, repo, cache } = this.ctx;
-      const now = Date.now();
+      const now = nowNs();
       let cutRef: { blockNo: number; ref: BlockRef } | undefined;
       let firstDrop = Infinity;
       if (newSize < this.size) {
@@ -496,15 +496,15 @@ export class OpenFile {
           rec.alloc += cutRef.ref.plainSize - (old?.plainSize ?? 0);
         }
         rec.size = newSize;
-        rec.mtimeMs = now;
-        rec.ctimeMs = now;
+        rec.mtimeNs = now;
+        rec.ctimeNs = now;
         state.putInode(this.ino, rec);
         state.contentChanged(this.ino, rec);
       });
       this.extents.clear();
       this.size = newSize;
-      this.mtimeMs = now;
-      this.ctimeMs = now;
+      this.mtimeNs = now;
+      this.ctimeNs = now;
     });
   }
 

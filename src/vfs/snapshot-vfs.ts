@@ -15,7 +15,7 @@ import { ByteLru } from './byte-lru.js';
 import { DEFAULT_META_CACHE_BYTES } from './live-state.js';
 import { checkName, where } from './dir-ops.js';
 import { cachedExtentAt, readExtentFile } from './extent-reader.js';
-import { S_IFDIR, fmtOfEntryType, nsToMs } from './inode.js';
+import { S_IFDIR, fmtOfEntryType } from './inode.js';
 import { DEFAULT_READ_AHEAD_BYTES, newReadAheadState, type ReadAheadState } from './prefetch.js';
 import { SIBLING_FILES, SiblingStream } from './sibling-prefetch.js';
 import { ROOT_INO, type Attr, type DirEntry, type StatFs, type Vfs } from './vfs-api.js';
@@ -208,7 +208,7 @@ export class SnapshotVfs extends ReadOnlyVfs implements Vfs {
   }
 
   private async attr(ino: number, e: Entry): Promise<Attr> {
-    const ms = nsToMs(e.mtimeNs);
+    const ns = e.mtimeNs;
     let nlink = e.nlink ?? 1;
     if (e.type === 'dir' && e.dir !== undefined) nlink = 2 + (this.subdirCounts.get(e.dir) ?? (await this.dirView(e.dir, ino, e.dirKey)).subdirs);
     let allocated = e.size;
@@ -222,9 +222,9 @@ export class SnapshotVfs extends ReadOnlyVfs implements Vfs {
       gid: e.gid,
       size: e.size,
       blocks: e.type === 'file' ? Math.ceil(allocated / 512) : 0,
-      atimeMs: ms,
-      mtimeMs: ms,
-      ctimeMs: ms,
+      atimeNs: ns,
+      mtimeNs: ns,
+      ctimeNs: ns,
       rdev: e.rdev ?? 0,
     };
   }

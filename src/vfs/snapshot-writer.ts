@@ -9,7 +9,7 @@ import type { Repo } from '../repo/repo.js';
 import { fileContent, setDir, writeDir, type FileContent } from '../repo/tree-writer.js';
 import { Semaphore, settleAll } from '../repo/semaphore.js';
 import { keyedPages } from '../repo/tree-keys.js';
-import { ROOT_INO, entryTypeOf, isDir, isReg, msToNs, type InodeRecord } from './inode.js';
+import { ROOT_INO, entryTypeOf, isDir, isReg, type InodeRecord } from './inode.js';
 import type { DirCacheValue, FileContentCache, LiveState } from './live-state.js';
 
 export interface TreeResult {
@@ -161,7 +161,7 @@ export class SnapshotWriter {
       mode: rec.mode & 0o7777,
       uid: rec.uid,
       gid: rec.gid,
-      mtimeNs: msToNs(rec.mtimeMs),
+      mtimeNs: rec.mtimeNs,
       size: rec.size,
     };
     if (rec.target !== undefined) e.target = rec.target;

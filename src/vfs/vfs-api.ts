@@ -14,9 +14,10 @@ export interface Attr {
   size: number;
   /** 512-byte blocks actually allocated (holes excluded). */
   blocks: number;
-  atimeMs: number;
-  mtimeMs: number;
-  ctimeMs: number;
+  /** Times in ns since the epoch (negative before 1970). */
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
   rdev: number;
 }
 
@@ -29,14 +30,14 @@ export interface DirEntry {
   attr?: Attr;
 }
 
-/** What one setattr changes; an absent field stays as it is. Times in ms since the epoch. */
+/** What one setattr changes; an absent field stays as it is. Times in ns since the epoch. */
 export interface AttrChanges {
   mode?: number;
   uid?: number;
   gid?: number;
   size?: number;
-  atimeMs?: number;
-  mtimeMs?: number;
+  atimeNs?: bigint;
+  mtimeNs?: bigint;
 }
 
 export interface StatFs {

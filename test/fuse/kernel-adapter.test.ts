@@ -118,7 +118,7 @@ test('renames racing opens, stats and truncates in one batch: no spurious ENOENT
               reply = send(Op.OPEN, files[op.file]!, 0);
             } else {
               size.set(files[op.file]!, op.size); // the model: a truncate changes the inode addressed, only it
-              reply = send(Op.SETATTR, files[op.file]!, V.SIZE, -1, 0, 0, 0, op.size, 0, 0);
+              reply = send(Op.SETATTR, files[op.file]!, V.SIZE, -1, 0, 0, 0, op.size, 0, 0, 0, 0);
             }
             pending.push({ op, reply });
           }

@@ -55,6 +55,13 @@ export interface ToyOptions {
 
 const ZEROS = Buffer.alloc(32 * 1024 * 1024);
 
+/** A time in ms as the attribute array's (seconds, nanoseconds) at `at`, `at + 1`. */
+function stamp(a: Float64Array, at: number, ms: number): void {
+  const sec = Math.floor(ms / 1000);
+  a[at] = sec;
+  a[at + 1] = Math.round((ms - sec * 1000) * 1e6);
+}
+
 export class ToyFs {
   readonly counts = new Map<number, number>();
   readonly writeSizes: number[] = [];
@@ -124,7 +131,7 @@ export class ToyFs {
     a[A.NLINK] = (mode & S_IFMT) === S_IFDIR ? 2 : 1;
     a[A.UID] = uid;
     a[A.GID] = gid;
-    a[A.ATIME_MS] = a[A.MTIME_MS] = a[A.CTIME_MS] = now;
+    for (const at of [A.ATIME_SEC, A.MTIME_SEC, A.CTIME_SEC]) stamp(a, at, now);
     a[A.BLKSIZE] = 4096;
     return a;
   }
@@ -170,7 +177,8 @@ export class ToyFs {
     }
     this.nodes.set(ino, node);
     dir.children.set(key, ino);
-    dir.attr[A.MTIME_MS] = dir.attr[A.CTIME_MS] = Date.now();
+    stamp(dir.attr, A.MTIME_SEC, Date.now());
+    stamp(dir.attr, A.CTIME_SEC, Date.now());
     return node;
   }
 
@@ -240,15 +248,21 @@ export class ToyFs {
         return;
       }
       case Op.SETATTR: {
-        const [valid, , mode, auid, agid, size, atime, mtime] = args as number[];
+        const [valid, , mode, auid, agid, size, asec, ansec, msec, mnsec] = args as number[];
         const now = Date.now();
         if (valid! & V.MODE) node.attr[A.MODE] = (node.attr[A.MODE]! & S_IFMT) | (mode! & 0o7777);
         if (valid! & V.UID) node.attr[A.UID] = auid!;
         if (valid! & V.GID) node.attr[A.GID] = agid!;
         if (valid! & V.SIZE) this.setSize(node, size!);
-        if (valid! & V.ATIME) node.attr[A.ATIME_MS] = valid! & V.ATIME_NOW ? now : atime!;
-        if (valid! & V.MTIME) node.attr[A.MTIME_MS] = valid! & V.MTIME_NOW ? now : mtime!;
-        node.attr[A.CTIME_MS] = now;
+        if (valid! & V.ATIME) {
+          if (valid! & V.ATIME_NOW) stamp(node.attr, A.ATIME_SEC, now);
+          else [node.attr[A.ATIME_SEC], node.attr[A.ATIME_NSEC]] = [asec!, ansec!];
+        }
+        if (valid! & V.MTIME) {
+          if (valid! & V.MTIME_NOW) stamp(node.attr, A.MTIME_SEC, now);
+          else [node.attr[A.MTIME_SEC], node.attr[A.MTIME_NSEC]] = [msec!, mnsec!];
+        }
+        stamp(node.attr, A.CTIME_SEC, now);
         const attr = Float64Array.from(node.attr);
         this.reply(() => this.binding.replyAttr(unique, attr, this.attrT));
         return;
@@ -350,7 +364,8 @@ export class ToyFs {
         const end = offset + data.length;
         if (end > node.attr[A.SIZE]!) this.setSize(node, end);
         if (!this.opts.nullData) data.copy(node.data, offset);
-        node.attr[A.MTIME_MS] = node.attr[A.CTIME_MS] = Date.now();
+        stamp(node.attr, A.MTIME_SEC, Date.now());
+        stamp(node.attr, A.CTIME_SEC, Date.now());
         this.reply(() => this.binding.replyWrite(unique, data.length));
         return;
       }

@@ -25,7 +25,7 @@ for (const how of ['unlinked', 'renamed over'] as const) {
       t.is((await live.getattr(ino)).size, 5, 'fstat without the handle too (the kernel may send either)');
       t.is((await live.setattr(ino, fh, { mode: 0o600 })).mode & 0o777, 0o600);
       t.is((await live.setattr(ino, fh, { uid: 1234, gid: 5678 })).uid, 1234);
-      t.is((await live.setattr(ino, fh, { atimeMs: 1_000, mtimeMs: 2_000 })).mtimeMs, 2_000);
+      t.is((await live.setattr(ino, fh, { atimeNs: 1_000n, mtimeNs: 2_000_000_123n })).mtimeNs, 2_000_000_123n);
       await live.write(ino, fh, Buffer.from('HELLO, world'), 12, 0);
       t.is((await live.setattr(ino, fh, { size: 5 })).size, 5);
       await live.fsync(ino, fh, false);
@@ -54,7 +54,7 @@ test('a folder removed while open: fstat, fchmod, fchown and futimens work; it t
     t.is((await live.getattr(ino)).nlink, 0);
     t.is((await live.setattr(ino, undefined, { mode: 0o700 })).mode & 0o777, 0o700);
     t.is((await live.setattr(ino, undefined, { uid: 7 })).uid, 7);
-    t.is((await live.setattr(ino, undefined, { mtimeMs: 5_000 })).mtimeMs, 5_000);
+    t.is((await live.setattr(ino, undefined, { mtimeNs: 5_000_000_001n })).mtimeNs, 5_000_000_001n);
     t.deepEqual(await live.readdir(ino, false), []);
     const e = await t.throwsAsync(live.mkdir(ino, Buffer.from('x'), 0o755, ME));
     t.true(isFragfsError(e, 'NOT_FOUND'), String(e));

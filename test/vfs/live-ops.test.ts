@@ -135,28 +135,28 @@ test('times: write updates mtime+ctime, chmod ctime only, entries change parent 
   try {
     await v.mkdir('/d', 0o755, ME);
     await writeFile(v, '/d/f', Buffer.from('a'));
-    await v.utimens('/d/f', 1_000_000, 2_000_000);
-    await v.utimens('/d', 1_000_000, 2_000_000);
+    await v.utimens('/d/f', 1_000_000_000_000n, 2_000_000_000_007n);
+    await v.utimens('/d', 1_000_000_000_000n, 2_000_000_000_007n);
     let a = await v.getattr('/d/f');
-    t.is(a.mtimeMs, 2_000_000);
-    t.is(a.atimeMs, 1_000_000);
+    t.is(a.mtimeNs, 2_000_000_000_007n, 'to the nanosecond');
+    t.is(a.atimeNs, 1_000_000_000_000n);
     await sleep(2);
     await v.chmod('/d/f', 0o600);
     a = await v.getattr('/d/f');
     t.is(a.mode, 0o100600);
-    t.is(a.mtimeMs, 2_000_000);
-    t.true(a.ctimeMs > 2_000_000);
+    t.is(a.mtimeNs, 2_000_000_000_007n);
+    t.true(a.ctimeNs > 2_000_000_000_007n);
     const fh = await v.open('/d/f', O_WRONLY);
     await v.write('/d/f', fh, Buffer.from('b'), 1, 1);
     a = await v.fgetattr('/d/f', fh);
-    t.true(a.mtimeMs > 2_000_000);
+    t.true(a.mtimeNs > 2_000_000_000_007n);
     t.is(a.size, 2);
     await v.release('/d/f', fh);
-    t.true((await v.getattr('/d/f')).mtimeMs > 2_000_000);
-    t.is((await v.getattr('/d')).mtimeMs, 2_000_000);
+    t.true((await v.getattr('/d/f')).mtimeNs > 2_000_000_000_007n);
+    t.is((await v.getattr('/d')).mtimeNs, 2_000_000_000_007n);
     await writeFile(v, '/d/new', Buffer.alloc(0));
     const d = await v.getattr('/d');
-    t.true(d.mtimeMs > 2_000_000 && d.ctimeMs > 2_000_000);
+    t.true(d.mtimeNs > 2_000_000_000_007n && d.ctimeNs > 2_000_000_000_007n);
     await v.chown('/d/f', 1234, -1);
     a = await v.getattr('/d/f');
     t.is(a.uid, 1234);
@@ -164,9 +164,9 @@ test('times: write updates mtime+ctime, chmod ctime only, entries change parent 
     // utimens on an open file with buffered writes wins over the buffered mtime
     const fh2 = await v.open('/d/f', O_WRONLY);
     await v.write('/d/f', fh2, Buffer.from('c'), 1, 2);
-    await v.utimens('/d/f', 5_000, 6_000);
+    await v.utimens('/d/f', 5_000_000_000n, 6_000_000_000n);
     await v.release('/d/f', fh2);
-    t.is((await v.getattr('/d/f')).mtimeMs, 6_000);
+    t.is((await v.getattr('/d/f')).mtimeNs, 6_000_000_000n);
   } finally {
     await fx.done();
   }
@@ -256,7 +256,7 @@ test('read-only vfs: every mutation fails EROFS, reads work', async (t) => {
     await fails(t, v.truncate('/d/f', 0), 'READ_ONLY', 'EROFS');
     await fails(t, v.chmod('/d/f', 0o600), 'READ_ONLY', 'EROFS');
     await fails(t, v.chown('/d/f', 1, 1), 'READ_ONLY', 'EROFS');
-    await fails(t, v.utimens('/d/f', 1, 1), 'READ_ONLY', 'EROFS');
+    await fails(t, v.utimens('/d/f', 1n, 1n), 'READ_ONLY', 'EROFS');
     await fails(t, v.symlink('x', '/l', ME), 'READ_ONLY', 'EROFS');
     await fails(t, v.link('/d/f', '/l'), 'READ_ONLY', 'EROFS');
     await fails(t, v.mknod('/n', 0o010644, 0, ME), 'READ_ONLY', 'EROFS');
@@ -295,16 +295,16 @@ test('setattr: mode, owner, size and times in one call; a time not given keeps t
     const fh = await v.create('/f', 0o644, O_RDWR, ME);
     await v.write('/f', fh, Buffer.from('buffered'), 8, 0);
     const before = await v.fgetattr('/f', fh);
-    const a = await v.setattr('/f', undefined, { mode: 0o600, uid: 7, gid: 8, atimeMs: 1_000.5 });
+    const a = await v.setattr('/f', undefined, { mode: 0o600, uid: 7, gid: 8, atimeNs: 1_000_500_000n });
     t.is(a.mode & 0o7777, 0o600);
     t.is(a.uid, 7);
     t.is(a.gid, 8);
-    t.is(a.atimeMs, 1_000.5);
-    t.is(a.mtimeMs, before.mtimeMs, 'mtime kept: the open file buffered a write');
+    t.is(a.atimeNs, 1_000_500_000n);
+    t.is(a.mtimeNs, before.mtimeNs, 'mtime kept: the open file buffered a write');
     t.is(a.size, 8);
-    const cut = await v.setattr('/f', fh, { size: 3, mtimeMs: 5_000 });
+    const cut = await v.setattr('/f', fh, { size: 3, mtimeNs: 5_000_000_000n });
     t.is(cut.size, 3);
-    t.is(cut.mtimeMs, 5_000);
+    t.is(cut.mtimeNs, 5_000_000_000n);
     await v.unlink('/f');
     const orphan = await v.setattr('/f', fh, { mode: 0o640 });
     t.is(orphan.mode & 0o7777, 0o640, 'an unlinked open file is reached by its handle');

@@ -134,7 +134,7 @@ test('a clear live state of an earlier fragfs is converted on the first read-wri
     t.deepEqual((await v.readdir('/old-dir')).sort(), ['empty', 'link']);
     t.is(await v.readlink('/old-dir/link'), 'a/b/cé');
     t.is((await v.getattr('/old-dir')).mode, S_IFDIR | 0o750);
-    t.is((await v.getattr('/old-dir/empty')).mtimeMs, 1_700_000_000_123.5);
+    t.is((await v.getattr('/old-dir/empty')).mtimeNs, 1_700_000_000_123_500_000n);
     t.deepEqual(await v.getxattr('/old-dir/empty', 'user.k'), Buffer.from('v'));
     const made = await v.mkdir('/new', 0o755, ME);
     t.true(made.ino >= 5, 'inode numbers continue after the converted ones');

@@ -48,7 +48,7 @@ test('failures that change nothing keep the caches; a failure after a change lea
     t.is(await readsDuring(state, again), 0, 'everything is cached');
     // The kernel's SETATTR of the ctime of a file it just unlinked, a mkdir of a name taken, an
     // rmdir of a full folder: each fails before changing anything.
-    await t.throwsAsync(live.setattr(files[0]!, undefined, { mtimeMs: 1_700_000_000_000 }), { instanceOf: FragfsError, message: /no such/ });
+    await t.throwsAsync(live.setattr(files[0]!, undefined, { mtimeNs: 1_700_000_000_000_000_000n }), { instanceOf: FragfsError, message: /no such/ });
     await t.throwsAsync(live.mkdir(dir.ino, b('f3'), 0o755, ME), { instanceOf: FragfsError });
     await t.throwsAsync(live.rmdir(ROOT, b('d')), { instanceOf: FragfsError });
     t.is(await readsDuring(state, again), 0, 'still cached after the failures');

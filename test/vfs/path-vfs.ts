@@ -170,8 +170,8 @@ export class PathVfs {
     await this.inner.setattr(await this.ino(path), undefined, { uid, gid });
   }
 
-  async utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
-    await this.inner.setattr(await this.ino(path), undefined, { atimeMs, mtimeMs });
+  async utimens(path: string, atimeNs: bigint, mtimeNs: bigint): Promise<void> {
+    await this.inner.setattr(await this.ino(path), undefined, { atimeNs, mtimeNs });
   }
 
   async setattr(path: string, fh: number | undefined, changes: AttrChanges): Promise<Attr> {

@@ -22,7 +22,7 @@ async function denied(t: { true(v: boolean, m?: string): void }, p: Promise<unkn
 }
 
 function rec(mode: number, uid: number, gid: number): InodeRecord {
-  return { mode, uid, gid, size: 0, atimeMs: 0, mtimeMs: 0, ctimeMs: 0, nlink: 1, alloc: 0, parents: [] };
+  return { mode, uid, gid, size: 0, atimeNs: 0n, mtimeNs: 0n, ctimeNs: 0n, nlink: 1, alloc: 0, parents: [] };
 }
 
 test('permits follows owner, group, other bits; root overrides all but exec without x', (t) => {
@@ -98,7 +98,7 @@ test('the mounting user gets EACCES and EPERM where the kernel would give them',
     await denied(t, v.chown('/mine/f', ME.uid, OTHER.gid), 'NOT_PERMITTED', 'chgrp to a group not mine');
     await v.chown('/mine/f', ME.uid, 50);
     t.is((await v.getattr('/mine/f')).gid, 50);
-    await denied(t, v.utimens('/open/secret', 0, 0), 'NOT_PERMITTED', 'utimens of another user read-only file');
+    await denied(t, v.utimens('/open/secret', 0n, 0n), 'NOT_PERMITTED', 'utimens of another user read-only file');
 
     // xattrs: user.* follows read/write permission, trusted.* is root's.
     await denied(t, v.setxattr('/open/secret', 'user.k', Buffer.from('v'), 0), 'PERMISSION', 'setxattr without write');

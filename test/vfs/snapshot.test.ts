@@ -33,10 +33,18 @@ test('snapshot equals the tree (walked with SnapshotVfs), including paged manife
     await v.setxattr('/docs/a.txt', 'user.tag', Buffer.from([1, 2, 3]), 0);
     await v.mknod('/fifo', 0o010600, 0, ME);
     await writeFile(v, '/empty', Buffer.alloc(0));
+    // Times to the nanosecond (walk compares them whole), one before 1970; a folder's last, since
+    // creating in it changes its mtime.
+    await v.utimens('/docs/a.txt', 1n, 1_600_000_000_123_456_789n);
+    await v.utimens('/empty', 1n, -1_000_000_250_000_007n);
+    await v.utimens('/docs', 1n, 1_700_000_000_999_999_999n);
     const key = await v.snapshot('first');
     t.regex(key, /^[0-9a-f]{64}$/);
     const s = new PathVfs(await SnapshotVfs.open({ repo: fx.repo, key }));
     t.deepEqual(await walk(s), await walk(v));
+    t.is((await s.getattr('/docs/a.txt')).mtimeNs, 1_600_000_000_123_456_789n);
+    t.is((await s.getattr('/empty')).mtimeNs, -1_000_000_250_000_007n);
+    t.is((await s.getattr('/docs')).mtimeNs, 1_700_000_000_999_999_999n);
     t.is(await s.snapshot(), key);
     t.is((await s.getattr('/hard')).ino, (await s.getattr('/docs/a.txt')).ino);
     const snap = await fx.repo.getMeta(key, 'snapshot');

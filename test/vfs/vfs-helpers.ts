@@ -107,7 +107,7 @@ export async function walk(vfs: PathVfs, dir = '/'): Promise<Map<string, string>
     const p = dir === '/' ? `/${name}` : `${dir}/${name}`;
     const a = await vfs.getattr(p);
     const type = a.mode & 0o170000;
-    let desc = `mode=${a.mode.toString(8)} uid=${a.uid} gid=${a.gid} size=${a.size} mtime=${Math.round(a.mtimeMs)}`;
+    let desc = `mode=${a.mode.toString(8)} uid=${a.uid} gid=${a.gid} size=${a.size} mtime=${a.mtimeNs}`;
     const xattrs = (await vfs.listxattr(p)).sort();
     for (const x of xattrs) desc += ` x:${x}=${(await vfs.getxattr(p, x)).toString('hex')}`;
     if (type === 0o040000) {

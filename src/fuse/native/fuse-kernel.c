@@ -53,7 +53,10 @@ __attribute__((used)) static const char source_mark[] = "fragfs-kernel-source:" 
 #define OP_EXIT 0
 
 /* Attr and statfs array layouts: kernel-binding.ts `Attr` and `Statfs` MUST match. */
-enum { A_INO, A_MODE, A_NLINK, A_UID, A_GID, A_RDEV, A_SIZE, A_BLOCKS, A_ATIME, A_MTIME, A_CTIME, A_BLKSIZE, A_LEN };
+enum {
+  A_INO, A_MODE, A_NLINK, A_UID, A_GID, A_RDEV, A_SIZE, A_BLOCKS,
+  A_ATIME_SEC, A_ATIME_NSEC, A_MTIME_SEC, A_MTIME_NSEC, A_CTIME_SEC, A_CTIME_NSEC, A_BLKSIZE, A_LEN
+};
 enum { S_BSIZE, S_FRSIZE, S_BLOCKS, S_BFREE, S_BAVAIL, S_FILES, S_FFREE, S_NAMEMAX, S_LEN };
 
 /* The opcodes JS can receive, by name: opcodes() returns this table; kernel-binding.ts `Op` MUST equal it. */
@@ -76,7 +79,7 @@ static const char *op_name(uint32_t op) {
   return "?";
 }
 
-#define MAX_ARGS 8 /* SETATTR's */
+#define MAX_ARGS 10 /* SETATTR's */
 #define TWO53 9007199254740992.0
 
 /*
@@ -388,7 +391,8 @@ static void reply_raw(state_t *st, uint64_t kunique, int err) { (void) write_msg
 /* ---- records and the FIFO ------------------------------------------------------------------- */
 
 static double u64d(uint64_t v) { return v > (uint64_t) TWO53 ? TWO53 : (double) v; } /* clamp to 2^53 */
-static double ts_ms(uint64_t sec, uint32_t nsec) { return (double) (int64_t) sec * 1000.0 + (double) nsec / 1e6; }
+/* A timespec's seconds (the kernel's signed time64) as a double: exact within 2^53. */
+static double ts_sec(uint64_t sec) { return (double) (int64_t) sec; }
 
 static rec_t *rec_new(int kind, uint32_t op, const struct fuse_in_header *h, size_t tail) {
   rec_t *r = malloc(sizeof *r + tail);
@@ -529,8 +533,10 @@ static rec_t *parse_request(state_t *st, size_t n) {
     add_num(r, s->uid);
     add_num(r, s->gid);
     add_num(r, u64d(s->size));
-    add_num(r, ts_ms(s->atime, s->atimensec));
-    add_num(r, ts_ms(s->mtime, s->mtimensec));
+    add_num(r, ts_sec(s->atime));
+    add_num(r, s->atimensec);
+    add_num(r, ts_sec(s->mtime));
+    add_num(r, s->mtimensec);
     break;
   }
   case FUSE_READLINK:
@@ -1693,23 +1699,10 @@ static uint64_t to_u64(double d) { return d > 0 && d < 18446744073709551616.0 ? 
 static int64_t to_i64(double d) { return d > -9223372036854775808.0 && d < 9223372036854775808.0 ? (int64_t) d : 0; }
 static uint32_t to_u32(double d) { return d > 0 && d < 4294967296.0 ? (uint32_t) d : 0; }
 
-/*
- * ms since the epoch (fractional) to seconds and nanoseconds: sec = floor(ms / 1000), nsec the rest,
- * rounded. Within JS Date's range (|ms| <= 8.64e15 < 2^53) sec * 1000 and ms - sec * 1000 are exact
- * doubles.
- */
-static void ms_to_ts(double ms, uint64_t *sec_out, uint32_t *nsec_out) {
-  *sec_out = 0;
-  *nsec_out = 0;
-  if (!isfinite(ms)) return;
-  ms = ms < -8.64e15 ? -8.64e15 : ms > 8.64e15 ? 8.64e15 : ms;
-  int64_t sec = to_i64(ms / 1000.0);
-  double rest = ms - (double) sec * 1000.0;
-  if (rest < 0) { sec--; rest += 1000.0; } /* also fixes a quotient rounded up */
-  int64_t nsec = (int64_t) (rest * 1e6 + 0.5);
-  if (nsec >= 1000000000) { sec++; nsec -= 1000000000; }
-  *sec_out = (uint64_t) sec; /* the kernel reads it back as a signed time64_t */
-  *nsec_out = (uint32_t) nsec;
+/* A time given as (seconds, nanoseconds) doubles; a nanosecond count outside 0..1e9-1 (or NaN): 0. */
+static void to_ts(double sec, double nsec, uint64_t *sec_out, uint32_t *nsec_out) {
+  *sec_out = (uint64_t) to_i64(sec); /* the kernel reads it back as a signed time64_t */
+  *nsec_out = nsec >= 0 && nsec < 1e9 ? (uint32_t) nsec : 0;
 }
 
 static void fill_attr(struct fuse_attr *fa, const double *a) {
@@ -1723,9 +1716,9 @@ static void fill_attr(struct fuse_attr *fa, const double *a) {
   int64_t size = to_i64(a[A_SIZE]); /* the kernel refuses sizes above 2^63 - 1 */
   fa->size = size > 0 ? (uint64_t) size : 0;
   fa->blocks = to_u64(a[A_BLOCKS]);
-  ms_to_ts(a[A_ATIME], &fa->atime, &fa->atimensec);
-  ms_to_ts(a[A_MTIME], &fa->mtime, &fa->mtimensec);
-  ms_to_ts(a[A_CTIME], &fa->ctime, &fa->ctimensec);
+  to_ts(a[A_ATIME_SEC], a[A_ATIME_NSEC], &fa->atime, &fa->atimensec);
+  to_ts(a[A_MTIME_SEC], a[A_MTIME_NSEC], &fa->mtime, &fa->mtimensec);
+  to_ts(a[A_CTIME_SEC], a[A_CTIME_NSEC], &fa->ctime, &fa->ctimensec);
   fa->blksize = to_u32(a[A_BLKSIZE]);
 }
 

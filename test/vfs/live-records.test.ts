@@ -1,0 +1,51 @@
+// The live state's inode record layout: times kept to the nanosecond (layout 2), records of layout 1
+// (times as ms in doubles) still read, and a record of neither layout refused as corrupt.
+
+import test from 'ava';
+import { isFragfsError } from '../../src/errors.js';
+import { S_IFLNK, S_IFREG, type InodeRecord } from '../../src/vfs/inode.js';
+import { decodeInode, encodeInode } from '../../src/vfs/live-records.js';
+
+const file: InodeRecord = {
+  mode: S_IFREG | 0o640,
+  uid: 1000,
+  gid: 100,
+  size: 12345,
+  atimeNs: -1_000_000_250_000_007n,
+  mtimeNs: 1_700_000_000_999_999_999n,
+  ctimeNs: 9_223_372_036_854_775_807n,
+  nlink: 2,
+  alloc: 12345,
+  parents: [1, 2 ** 40 + 5],
+  xattrs: 3,
+};
+
+test('an inode record keeps every field, times to the nanosecond (also before 1970 and at the i64 edge)', (t) => {
+  t.deepEqual(decodeInode(encodeInode(file)), file);
+  const link: InodeRecord = { ...file, mode: S_IFLNK | 0o777, target: Buffer.from([0x61, 0xff, 0x00]), rdev: 7, xattrs: undefined };
+  delete link.xattrs;
+  t.deepEqual(decodeInode(encodeInode(link)), link);
+  t.is(encodeInode(file)[0], 2, 'written in layout 2');
+});
+
+test('a record of layout 1 (times as ms in doubles) reads with its times as ns', (t) => {
+  const b = encodeInode(file);
+  b[0] = 1;
+  b.writeDoubleBE(1_700_000_000_123.25, 1 + 20 + 16);
+  b.writeDoubleBE(-1500.25, 1 + 20 + 24);
+  b.writeDoubleBE(0, 1 + 20 + 32);
+  const r = decodeInode(b);
+  t.is(r.atimeNs, 1_700_000_000_123_250_000n);
+  t.is(r.mtimeNs, -1_500_250_000n);
+  t.is(r.ctimeNs, 0n);
+  t.is(r.size, 12345);
+  t.deepEqual(r.parents, file.parents);
+});
+
+test('a record of an unknown layout or cut short is CORRUPT', (t) => {
+  const b = encodeInode(file);
+  for (const bad of [Buffer.concat([Buffer.from([3]), b.subarray(1)]), b.subarray(0, 40)]) {
+    const e = t.throws(() => decodeInode(bad));
+    t.true(isFragfsError(e, 'CORRUPT'), String(e));
+  }
+});
