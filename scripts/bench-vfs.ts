@@ -1,7 +1,7 @@
 // In-process throughput of the vfs layer (no FUSE): sequential write of incompressible data in
 // 128 KiB writes, cold sequential read, small-file creation, snapshot cost after one change in
 // a 10,000-file tree, and creating then removing files in one big folder.
-// Usage: node dist/scripts/bench-vfs.js [--backend memory|lmdb] [--mib N] [--files N] [--big-folder N]
+// Usage: node dist/scripts/bench-vfs.js [--backend memory|lmdb|dir] [--mib N] [--files N] [--big-folder N]
 
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -15,7 +15,7 @@ const arg = (name: string, dflt: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
 };
-const backend = arg('backend', 'lmdb') as 'memory' | 'lmdb';
+const backend = arg('backend', 'lmdb') as 'memory' | 'lmdb' | 'dir';
 const mib = Number(arg('mib', '1024'));
 const smallFiles = Number(arg('files', '10000'));
 const bigFolderFiles = Number(arg('big-folder', '20000'));
@@ -26,7 +26,7 @@ const dir = await mkdtemp(join(tmpdir(), 'fragfs-bench-vfs-'));
 const repo =
   backend === 'memory'
     ? await Repo.openMemory()
-    : await Repo.init({ storePath: join(dir, 'store'), backend: 'lmdb', passphrase: 'bench', kdfCost: 10 });
+    : await Repo.init({ storePath: join(dir, 'store'), backend, passphrase: 'bench', kdfCost: 10 });
 const statePath = join(dir, 'live');
 let vfs = await LiveVfs.open({ repo, statePath, owner: me });
 const line = (what: string, value: string) => console.log(`${what.padEnd(52)} ${value}`);
