@@ -576,16 +576,26 @@ function fhOf(valid: number, fh: number): number | undefined {
 
 const NS_PER_S = 1_000_000_000n;
 
+/** The last time putTime split: an answer's three times are often one (a create, a write). */
+let lastNs = 0n;
+let lastSec = 0;
+let lastNsec = 0;
+
 /** A time in ns as the attribute array's (seconds, nanoseconds) at `o[at]`, `o[at + 1]`. */
 function putTime(o: Float64Array, at: number, ns: bigint): void {
-  let sec = ns / NS_PER_S;
-  let nsec = ns - sec * NS_PER_S;
-  if (nsec < 0n) {
-    sec -= 1n;
-    nsec += NS_PER_S;
+  if (ns !== lastNs) {
+    let sec = ns / NS_PER_S;
+    let nsec = ns - sec * NS_PER_S;
+    if (nsec < 0n) {
+      sec -= 1n;
+      nsec += NS_PER_S;
+    }
+    lastNs = ns;
+    lastSec = Number(sec);
+    lastNsec = Number(nsec);
   }
-  o[at] = Number(sec);
-  o[at + 1] = Number(nsec);
+  o[at] = lastSec;
+  o[at + 1] = lastNsec;
 }
 
 /** Beyond a signed 64-bit ns count: the vfs answers EINVAL. */
