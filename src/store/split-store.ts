@@ -45,7 +45,7 @@ import { FragfsError, fromFsError } from '../errors.js';
 import { tempName } from './atomic-file.js';
 import { DirStore, TEMP_DIR, isEnoent, prepareFileTreeRoot, type FileTreeOpenOptions } from './dir-store.js';
 import { withKeyLock } from './key-lock.js';
-import { checkId, checkNamespace, isValidSpaceName, missingFragment, rangeOf, type FragmentKind, type Namespace } from './store.js';
+import { checkId, checkNamespace, isValidSpaceName, missingFragment, rangeOf, type FragmentKind, type Namespace, type PutOptions } from './store.js';
 
 export const HEADER_SUFFIX = '.meta.msgpack';
 /** Waits (ms) before a header found without its payload is looked at again; then it is CORRUPT. */
@@ -149,8 +149,8 @@ export class SplitStore extends DirStore {
     return this.pathOf(ns, id, '');
   }
 
-  override async put(ns: Namespace, id: string, bytes: Uint8Array): Promise<void> {
-    if (ns?.kind !== 'data') return super.put(ns, id, bytes);
+  override async put(ns: Namespace, id: string, bytes: Uint8Array, o?: PutOptions): Promise<void> {
+    if (ns?.kind !== 'data') return super.put(ns, id, bytes, o);
     checkNamespace(ns);
     checkId(id);
     this.checkWritable('put');

@@ -67,6 +67,11 @@ export interface PutOptions {
    * put resolved before its own put began.
    */
   deferred?: boolean;
+  /**
+   * Set by a caller that never changes `bytes` once it has called put (a pack built for this one
+   * put): the store MAY write them as they are rather than a copy of its own.
+   */
+  handedOver?: boolean;
 }
 
 /**
