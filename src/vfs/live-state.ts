@@ -42,8 +42,15 @@ export interface FileContentCache {
   pageKeys?: Uint8Array[];
 }
 
-/** Version of the live state's layout (the `format` database); a reader refuses another. */
-export const LIVE_FORMAT = 2;
+/**
+ * Version of the live state's layout (the `format` database). 3 writes inode records of layout 2
+ * (times in ns); a state of format 2 (inode records of layout 1, read as well) opens and is marked 3
+ * by its first read-write open, so that a fragfs that reads only 2 refuses it with a clear line
+ * instead of finding records it cannot decode.
+ */
+export const LIVE_FORMAT = 3;
+/** The formats this fragfs opens. */
+const READABLE_LIVE_FORMATS: readonly number[] = [2, 3];
 const FORMAT_KEY = 'format';
 /** A sealed constant: opening it proves the keys are this state's (another space's state fails here). */
 const CHECK_TEXT = Buffer.from('fragfs live state');
@@ -157,13 +164,14 @@ export class LiveState {
         format.putSync(FORMAT_KEY, LIVE_FORMAT);
         this.putSealed(this.crypto.index(Kind.CHECK, 0), CHECK_TEXT);
       });
-    } else if (version !== LIVE_FORMAT) {
-      throw new FragfsError('BAD_STORE', `the live state at ${o.path} has layout ${version}; this fragfs reads ${LIVE_FORMAT}`);
+    } else if (!READABLE_LIVE_FORMATS.includes(version)) {
+      throw new FragfsError('BAD_STORE', `the live state at ${o.path} has layout ${version}; this fragfs reads ${READABLE_LIVE_FORMATS.join(' and ')}`);
     }
     const check = this.getSealed(this.crypto.index(Kind.CHECK, 0));
     if (check === undefined || !check.equals(CHECK_TEXT)) {
       throw new FragfsError('BAD_STORE', `the live state at ${o.path} does not belong to this store space`);
     }
+    if (version !== undefined && version !== LIVE_FORMAT && !o.readOnly) this.txn(() => format.putSync(FORMAT_KEY, LIVE_FORMAT));
     if (!o.readOnly && this.getInode(ROOT_INO) === undefined) {
       const now = nowNs();
       this.txn(() => {

@@ -1,8 +1,13 @@
 // The live state's inode record layout: times kept to the nanosecond (layout 2), records of layout 1
-// (times as ms in doubles) still read, and a record of neither layout refused as corrupt.
+// (times as ms in doubles) still read, and a record of neither layout refused as corrupt; and the
+// state's format number: 2 (before layout 2) opens and becomes 3 on a read-write open, an unknown
+// one is refused in one line.
 
 import test from 'ava';
+import { open } from 'lmdb';
 import { isFragfsError } from '../../src/errors.js';
+import { LIVE_FORMAT, LiveState } from '../../src/vfs/live-state.js';
+import { tempDir } from '../helpers/stores.js';
 import { S_IFLNK, S_IFREG, type InodeRecord } from '../../src/vfs/inode.js';
 import { decodeInode, encodeInode } from '../../src/vfs/live-records.js';
 
@@ -48,4 +53,42 @@ test('a record of an unknown layout or cut short is CORRUPT', (t) => {
     const e = t.throws(() => decodeInode(bad));
     t.true(isFragfsError(e, 'CORRUPT'), String(e));
   }
+});
+
+test('a live state of format 2 opens (read-only as it is, read-write marked 3); an unknown format is refused', async (t) => {
+  const tmp = await tempDir('fragfs-live-format-');
+  t.teardown(() => tmp.remove());
+  const keys = { index: new Uint8Array(32).fill(1), name: new Uint8Array(32).fill(2), value: new Uint8Array(32).fill(3), nonce: new Uint8Array(32).fill(4) };
+  const owner = { uid: 0, gid: 0 };
+  const state = (readOnly: boolean) => new LiveState({ path: tmp.path, readOnly, owner, keys });
+  const setFormat = async (n: number) => {
+    const env = open({ path: tmp.path, maxDbs: 4 });
+    await env.openDB<number, string>({ name: 'format' }).put('format', n);
+    await env.close();
+  };
+  const formatNow = async () => {
+    const env = open({ path: tmp.path, maxDbs: 4, readOnly: true });
+    const n = env.openDB<number, string>({ name: 'format' }).get('format');
+    await env.close();
+    return n;
+  };
+  let s = state(false);
+  t.is(s.getInode(1)?.mode, 0o040755);
+  await s.close();
+  t.is(await formatNow(), LIVE_FORMAT);
+  t.is(LIVE_FORMAT, 3);
+
+  await setFormat(2);
+  s = state(true);
+  t.is(s.getInode(1)?.mode, 0o040755);
+  await s.close();
+  t.is(await formatNow(), 2, 'a read-only open changes nothing');
+  s = state(false);
+  await s.close();
+  t.is(await formatNow(), 3, 'a read-write open marks it 3');
+
+  await setFormat(4);
+  const e = t.throws(() => state(false));
+  t.true(isFragfsError(e, 'BAD_STORE'), String(e));
+  t.regex((e as Error).message, /has layout 4; this fragfs reads 2 and 3$/);
 });
