@@ -33,6 +33,37 @@ test('an inode record keeps every field, times to the nanosecond (also before 19
   t.is(encodeInode(file)[0], 2, 'written in layout 2');
 });
 
+test('the layout 2 vector of docs/FORMAT.md section 4.3, built from the table alone, is what encodeInode writes', (t) => {
+  // Big-endian fields in the table's order: layout, mode, uid, gid, nlink, xattr count (u32 each
+  // after the layout byte), size and allocated bytes (f64), the three times (i64 ns), rdev (f64),
+  // parent count (u16), parents (u48 each), the symlink target (none here).
+  const b = Buffer.alloc(1 + 5 * 4 + 2 * 8 + 3 * 8 + 8 + 2 + 6);
+  let o = b.writeUInt8(2, 0);
+  for (const v of [0o100640, 1000, 100, 1, 0]) o = b.writeUInt32BE(v, o);
+  for (const v of [5, 5]) o = b.writeDoubleBE(v, o);
+  for (const v of [-1_000_000_250_000_007n, 1_600_000_000_123_456_789n, 1_700_000_000_999_999_999n]) o = b.writeBigInt64BE(v, o);
+  o = b.writeDoubleBE(0, o);
+  o = b.writeUInt16BE(1, o);
+  b.writeUIntBE(1, o, 6);
+  const vector =
+    '02000081a0000003e800000064000000010000000040140000000000004014000000000000fffc72814c52cd7916345785dffbcd1517979cfe71c4c9ff00000000000000000001000000000001';
+  t.is(b.toString('hex'), vector);
+  const rec: InodeRecord = {
+    mode: 0o100640,
+    uid: 1000,
+    gid: 100,
+    size: 5,
+    atimeNs: -1_000_000_250_000_007n,
+    mtimeNs: 1_600_000_000_123_456_789n,
+    ctimeNs: 1_700_000_000_999_999_999n,
+    nlink: 1,
+    alloc: 5,
+    parents: [1],
+  };
+  t.is(encodeInode(rec).toString('hex'), vector);
+  t.deepEqual(decodeInode(Buffer.from(vector, 'hex')), rec);
+});
+
 test('a record of layout 1 (times as ms in doubles) reads with its times as ns', (t) => {
   const b = encodeInode(file);
   b[0] = 1;
