@@ -1,7 +1,7 @@
 // The local file system calls Node lacks (native/local-fs.c): extended attributes of a path without
-// following symlinks, mknod for FIFOs, sockets and device nodes, and a batch of lstats off the JS
-// thread. Built with the system C compiler against Node's headers on first use (or by
-// scripts/setup.sh), like the FUSE addon (build-kernel.ts):
+// following symlinks, mknod for FIFOs, sockets and device nodes, a batch of lstats off the JS thread,
+// and a batch of small files read whole off it. Built with the system C compiler against Node's
+// headers on first use (or by scripts/setup.sh), like the FUSE addon (build-kernel.ts):
 // dist/native/fragfs-local/local_fs.node in the repo, else a per-user cache folder. A machine that
 // cannot build it still puts and gets: without xattrs and special files, with a warning saying why.
 
@@ -37,6 +37,13 @@ export interface LocalFs {
    * answer a folder that cannot be listed with the errno in the answer's header, not a rejection.
    */
   scanDir(path: Buffer, xattrs: boolean): Promise<Buffer>;
+  /**
+   * Each of `count` NUL-terminated paths held back to back in `paths` opened (O_NOFOLLOW), fstat'ed,
+   * read up to that size when it is a regular file of at most `maxBytes`, fstat'ed again and closed,
+   * off the JS thread. MUST answer one record per path (small-files.ts reads them), a failure as that
+   * record's errno, never as a rejection.
+   */
+  readSmallFiles(paths: Buffer, count: number, maxBytes: number): Promise<Buffer>;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
