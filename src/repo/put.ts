@@ -6,7 +6,9 @@
 // being read (rsync's quick check; restic's parent snapshot), and a folder whose entries all come out
 // as the parent's takes the parent's fragment whole. A file is stored as one read saw it: one that
 // changed meanwhile is read again, and one that keeps changing, vanishes or cannot be read is stored
-// as read or left out with a warning (restic's "incomplete snapshot").
+// as read or left out with a warning (restic's "incomplete snapshot"). Files of one small block are
+// read a group at a time off the JS thread (the local-fs addon's readSmallFiles), judged as a read of
+// their own would be, and read on their own when that read did not hold still or failed.
 
 import { closeSync, constants as fsConstants, fstatSync, open as openCb, read as readCb, type BigIntStats } from 'node:fs';
 import { promisify } from 'node:util';
@@ -17,6 +19,7 @@ import { entryNameProblem } from '../fragment/meta-schema.js';
 import { compareNames, joinName, showName } from '../fragment/names.js';
 import { type Entry, type EntryType, type Extent, type Xattr } from '../fragment/tree-format.js';
 import { localFs, type LocalFs } from '../local/local-fs.js';
+import { readSmallFiles, type SmallRead } from '../local/small-files.js';
 import { lstatPaths, scanFolder, type FolderScan, type SourceLstat, type SourceStat } from '../local/source-stat.js';
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG } from '../vfs/inode.js';
 import type { ExcludePatterns } from './exclude-patterns.js';
@@ -142,6 +145,13 @@ const SMALL_BLOCK_BYTES = 64 * 1024;
 const SMALL_BLOCKS_IN_FLIGHT = 1024;
 
 /**
+ * Files of one small block read whole in one addon call (readSmallFiles) from a walk's batch: four
+ * round trips of the JS thread a file become one a batch, and the group's bytes (at most 4 MiB) are
+ * held only until its files are stored.
+ */
+const SMALL_READ_BATCH = 64;
+
+/**
  * Files read (or symlinks read) at once across the whole put: a small file waits a codec thread's
  * round trip, so many in flight keep the threads fed. A put of 100,000 files of 1-4 KiB took 12.1 s
  * with 64, 11.6 s with 128, 9.7-10.6 s with 256 and 9.2-9.3 s with 512, at the same peak memory
@@ -176,6 +186,8 @@ interface Found {
   isRoot?: boolean;
   /** st_dev of the path the user named that this one is under (--one-file-system). */
   rootDev: bigint;
+  /** Its read by its walk batch's readSmallFiles (started by the first file of the group that asks). */
+  preRead?: () => Promise<SmallRead | undefined>;
 }
 
 /**
@@ -187,6 +199,7 @@ class FoundEntry implements Found {
   xattrs?: [Buffer, Buffer][];
   xattrError?: NodeJS.ErrnoException;
   isRoot?: boolean;
+  preRead?: () => Promise<SmallRead | undefined>;
 
   constructor(
     private readonly pathOf: (i: number) => Buffer,
@@ -217,7 +230,7 @@ interface FileRead {
 interface StoredFile {
   content: FileContent;
   size: number;
-  st: BigIntStats;
+  st: Pick<BigIntStats, 'mode' | 'uid' | 'gid' | 'mtimeNs'>;
 }
 
 /** A source file left out of the snapshot; its warning was already given. */
@@ -483,6 +496,8 @@ class TreePutter {
   private readonly holdsLinks = new WeakSet<Entry>();
   private nextLink = 1;
   private readonly zero: Buffer;
+  /** The largest file read whole by readSmallFiles: one block, and a small one (smallBlocks). */
+  private readonly smallFileBytes: number;
 
   constructor(
     private readonly repo: Repo,
@@ -504,6 +519,7 @@ class TreePutter {
     // and a remote service's connections busy (each block waits a round trip there).
     this.blocks = new Semaphore(Math.max(availableParallelism() * 2 + 2, Math.min(64, repo.store.parallelism ?? 0)));
     this.zero = Buffer.alloc(repo.blockSize);
+    this.smallFileBytes = Math.min(SMALL_BLOCK_BYTES - 1, repo.blockSize);
   }
 
   /**
@@ -542,10 +558,12 @@ class TreePutter {
       for (let b = 0; b < count && failure === undefined; b += LSTAT_BATCH) {
         const end = Math.min(count, b + LSTAT_BATCH);
         const found = await this.find(b, end, nameOf, pathOf, isRoot, rootDev, scanned);
+        const prevs = found.map((n) => (n === undefined ? undefined : previous?.(n.name)));
+        if (this.local !== undefined) this.planSmallReads(this.local, found, prevs);
         for (let i = b; i < end && failure === undefined; i++) {
           const n = found[i - b];
           if (n === undefined) continue;
-          const prev = previous?.(n.name);
+          const prev = prevs[i - b];
           if (n.type === 'dir') {
             if (this.folders.tryAcquire()) launch(i, this.folders, n, prev);
             else out[i] = await this.entry(n, prev);
@@ -596,6 +614,31 @@ class TreePutter {
       if (found.xattrError !== undefined) n.xattrError = found.xattrError;
       return n;
     });
+  }
+
+  /**
+   * Groups the files of a walk batch that must be read and fit one small block (not roots, not
+   * hard-link group members) SMALL_READ_BATCH at a time, each group read in one addon call when the
+   * first of its files asks (it holds a FILES_IN_FLIGHT slot then, so the reads stay bounded).
+   */
+  private planSmallReads(local: LocalFs, found: readonly (Found | undefined)[], prevs: readonly (Entry | undefined)[]): void {
+    const max = this.smallFileBytes;
+    let group: Found[] = [];
+    const flush = (): void => {
+      const members = group;
+      group = [];
+      let reads: Promise<SmallRead[] | undefined> | undefined;
+      members.forEach((n, k) => {
+        // A batch that cannot be had (out of memory) leaves each file to the read of its own.
+        n.preRead = async () => (await (reads ??= readSmallFiles(local, members.map((m) => m.path), max).catch(() => undefined)))?.[k];
+      });
+    };
+    for (const [k, n] of found.entries()) {
+      if (n === undefined || n.type !== 'file' || n.isRoot || n.st.size > max || this.linkedNames(n) > 1 || this.unchanged(n, prevs[k]) !== undefined) continue;
+      group.push(n);
+      if (group.length === SMALL_READ_BATCH) flush();
+    }
+    if (group.length > 0) flush();
   }
 
   /** How many names the inode of file `n` has inside the tree (1 unless it is in a hard-link group). */
@@ -793,6 +836,21 @@ class TreePutter {
    * The caller holds one of the openFiles slots.
    */
   private async fileBlocks(n: Found): Promise<StoredFile | typeof SKIPPED> {
+    // The batch's read is the first attempt; any file it did not read steadily is read on its own.
+    let first = 1;
+    if (n.preRead !== undefined) {
+      const pre = await n.preRead();
+      n.preRead = undefined;
+      if (pre?.ok) {
+        try {
+          const read = await this.storeSmallRead(pre);
+          if (read.steady) return { content: await fileContent(this.repo, read.extents), size: read.size, st: read.st };
+        } catch (e) {
+          return this.skip(n, e, 'cannot read') ?? SKIPPED;
+        }
+        first = 2;
+      }
+    }
     let fh: number;
     try {
       fh = await source(() => openFd(n.path, READ_FLAGS));
@@ -801,7 +859,7 @@ class TreePutter {
     }
     try {
       let read: FileRead | undefined;
-      for (let attempt = 1; attempt <= MAX_READ_ATTEMPTS; attempt++) {
+      for (let attempt = first; attempt <= MAX_READ_ATTEMPTS; attempt++) {
         if (attempt === 2) this.rereadFiles++;
         read = await this.readOnce(fh, n);
         if (read === undefined) return SKIPPED;
@@ -877,6 +935,28 @@ class TreePutter {
     } finally {
       await Promise.allSettled(pending);
     }
+  }
+
+  /**
+   * A file readSmallFiles read whole, stored and judged as readOnce stores and judges its own read
+   * of a file of one small block.
+   */
+  private async storeSmallRead(r: Extract<SmallRead, { ok: true }>): Promise<Omit<FileRead, 'st'> & { st: StoredFile['st'] }> {
+    const { st, after, bytes } = r;
+    // storeBlock may hand the bytes' memory to a worker: their count is taken first.
+    const size = bytes.length;
+    const extents: Extent[] = [];
+    if (st.size > 0n) {
+      await this.smallBlocks.acquire();
+      const extent = await this.storeBlock(bytes, 0, this.smallBlocks);
+      if (extent !== undefined) extents.push(extent);
+    }
+    const early = BigInt(size) < st.size;
+    const changedNs = after.mtimeNs > after.ctimeNs ? after.mtimeNs : after.ctimeNs;
+    const racy = changedNs > r.startedNs - RACY_TICK_NS;
+    const steady = !early && !racy && after.size === st.size && after.mtimeNs === st.mtimeNs && after.ctimeNs === st.ctimeNs;
+    if (racy) await new Promise((done) => setTimeout(done, Number(RACY_TICK_NS / 1_000_000n)));
+    return { extents, size, st, steady };
   }
 
   /** The content of a stream (`put -`), stored block by block as it arrives. */
