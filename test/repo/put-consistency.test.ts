@@ -2,16 +2,16 @@
 // moved, or EOF came early) is read again; one that keeps changing is stored as its last read went,
 // never padded with zeros, with a warning; a file that vanishes once put has listed its folder is
 // left out with a warning. The changes here are made from put's own progress callbacks, so each race
-// is hit every time.
+// is hit every time. Small files, read a batch at a time by the local-fs addon, follow the same rules.
 
 import test, { type ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
 import { rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { link, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isFragfsError } from '../../src/errors.js';
 import { getTree } from '../../src/repo/get.js';
-import { putPaths } from '../../src/repo/put.js';
+import { MAX_READ_ATTEMPTS, putPaths } from '../../src/repo/put.js';
 import { Repo } from '../../src/repo/repo.js';
 import { verifyStore } from '../../src/repo/verify.js';
 import { TEST_PASSPHRASE } from '../helpers/cli.js';
@@ -189,4 +189,47 @@ test('a hard-linked file read again keeps one content and one size for all its n
   t.is(a.ino, b.ino);
   t.is(a.size, 100 * 1024 + 3);
   t.true((await readFile(join(dest, 'a.bin'))).equals(version(3, 100 * 1024 + 3)));
+});
+
+test('a small file whose mtime is ahead of the clock is read MAX_READ_ATTEMPTS times in all, the batched read the first', async (t) => {
+  const { repo, dir } = await setup(t);
+  const tree = join(dir, 'tree');
+  await mkdir(tree);
+  await writeFile(join(tree, 'calm.txt'), 'calm\n');
+  const file = join(tree, 'ahead.txt');
+  await writeFile(file, 'from the future\n');
+  // Every read of it is racy (changed "after" it began), so none holds still.
+  const future = Date.now() / 1000 + 3600;
+  await utimes(file, future, future);
+  const r = await putPaths(repo, [tree], {});
+  t.is(r.rereadFiles, 1);
+  t.is(r.warnings.length, 1, JSON.stringify(r.warnings));
+  t.regex(r.warnings[0]!, new RegExp(`ahead\\.txt changed while it was read \\(${MAX_READ_ATTEMPTS} times\\).*\\(16 bytes\\)`));
+  const dest = await restored(t, repo, r.key, dir);
+  t.is(await readFile(join(dest, 'ahead.txt'), 'utf8'), 'from the future\n');
+  t.is(await readFile(join(dest, 'calm.txt'), 'utf8'), 'calm\n');
+});
+
+test('small files of every shape come back byte for byte: empty, all zeros, binary, one byte under and at 64 KiB', async (t) => {
+  const { repo, dir } = await setup(t);
+  const tree = join(dir, 'tree');
+  await mkdir(tree);
+  const files: Record<string, Buffer> = {
+    empty: Buffer.alloc(0),
+    zeros: Buffer.alloc(4096),
+    binary: randomBytes(3001),
+    under: randomBytes(65535),
+    at: randomBytes(65536),
+  };
+  for (const [name, bytes] of Object.entries(files)) await writeFile(join(tree, name), bytes);
+  for (let i = 0; i < 150; i++) await writeFile(join(tree, `n${i}`), `${i}\n`);
+  // Settled: no read of them is racy.
+  await new Promise((done) => setTimeout(done, 50));
+  const r = await putPaths(repo, [tree], {});
+  t.deepEqual(r.warnings, []);
+  t.is(r.rereadFiles, 0);
+  t.is(r.files, 155);
+  const dest = await restored(t, repo, r.key, dir);
+  for (const [name, bytes] of Object.entries(files)) t.true((await readFile(join(dest, name))).equals(bytes), name);
+  for (let i = 0; i < 150; i++) t.is(await readFile(join(dest, `n${i}`), 'utf8'), `${i}\n`);
 });
