@@ -70,8 +70,12 @@ interface Child {
   done: Promise<number | null>;
 }
 
-function startCli(args: string[]): Child {
-  const child = spawn(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, FRAGFS_PASSPHRASE: TEST_PASSPHRASE }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** A CLI child; with `stdin`, its standard input is a pipe the test writes and ends. */
+function startCli(args: string[], o: { stdin?: boolean } = {}): Child {
+  const child = spawn(process.execPath, [CLI_PATH, ...args], {
+    env: { ...process.env, FRAGFS_PASSPHRASE: TEST_PASSPHRASE },
+    stdio: [o.stdin === true ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+  });
   const c: Child = { child, stdout: '', stderr: '', done: new Promise((res) => child.on('close', (code) => res(code))) };
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (c.stdout += d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (c.stderr += d));
@@ -150,13 +154,14 @@ test('a missing store is one line with exit 3, before any passphrase', async (t)
 
 test('while a put runs: --wait 1 waits for it and deletes nothing, a second gc beside one that waits is LOCKED, and the one that waited frees the garbage once the put ends', async (t) => {
   const { store, junk } = await storeWithGarbage('busy');
-  // Many small files: the put runs for seconds (about 10 on a 2-core machine).
-  const big = join(work.path, 'busy-big');
-  await files(big, 25_000, 1000);
-  const put = startCli(['put', store, big, '--no-progress']);
+  // A put of its standard input, which the test keeps open: the put runs exactly as long as the
+  // test needs (a put of many files ended too soon once puts got faster).
+  const put = startCli(['put', store, '-', '--stdin-name', 'busy', '--no-progress'], { stdin: true });
   t.teardown(() => {
     if (put.child.exitCode === null) put.child.kill('SIGKILL');
   });
+  put.child.stdin!.on('error', () => undefined); // a put that failed early: its exit code tells
+  put.child.stdin!.write(randomBytes(8 * 1024 * 1024));
   const leases = join(store, 'gc', 'default', 'leases');
   // The put's lease appears with its first write: from then on it holds back what gc condemns.
   await until(async () => put.child.exitCode !== null || (existsSync(leases) && (await readdir(leases)).some((n) => n.startsWith(`${put.child.pid}-`))), 60_000, 'the put to write');
@@ -179,6 +184,7 @@ test('while a put runs: --wait 1 waits for it and deletes nothing, a second gc b
   oneLineError(t, second, 9, new RegExp(`is being garbage-collected by pid ${first.child.pid} on .* \\(gc, since `));
   t.is(put.child.exitCode, null, 'all of this happened while the put ran');
 
+  put.child.stdin!.end(randomBytes(1024 * 1024));
   t.is(await put.done, 0, put.stderr);
   t.is(await first.done, 0, first.stderr);
   t.regex(first.stdout, /^freed [1-9]\d* fragments/m, `once the put ended the waiting gc swept: ${first.stdout}`);
