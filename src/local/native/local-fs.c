@@ -359,19 +359,24 @@ static void lstat_many_execute(napi_env env, void *data) {
   }
 }
 
-static void lstat_many_complete(napi_env env, napi_status status, void *data) {
-  lstat_batch *b = data;
+/* A batch's promise: resolved with a copy of its answer, or rejected with ENOMEM when it ran out. */
+static void settle_batch(napi_env env, napi_status status, napi_deferred deferred, const growbuf *out, const char *what) {
   napi_value result;
-  if (status == napi_ok && !b->out.failed && napi_create_buffer_copy(env, b->out.len, b->out.data, NULL, &result) == napi_ok) {
-    napi_resolve_deferred(env, b->deferred, result);
+  if (status == napi_ok && !out->failed && napi_create_buffer_copy(env, out->len, out->data, NULL, &result) == napi_ok) {
+    napi_resolve_deferred(env, deferred, result);
   } else {
     napi_value code, msg, err;
     napi_create_string_utf8(env, "ENOMEM", NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, "lstatMany/scanDir: out of memory", NAPI_AUTO_LENGTH, &msg);
+    napi_create_string_utf8(env, what, NAPI_AUTO_LENGTH, &msg);
     napi_create_error(env, code, msg, &err);
     napi_set_named_property(env, err, "code", code);
-    napi_reject_deferred(env, b->deferred, err);
+    napi_reject_deferred(env, deferred, err);
   }
+}
+
+static void lstat_many_complete(napi_env env, napi_status status, void *data) {
+  lstat_batch *b = data;
+  settle_batch(env, status, b->deferred, &b->out, "lstatMany/scanDir: out of memory");
   napi_delete_async_work(env, b->work);
   free(b->out.data);
   free(b->paths);
@@ -416,13 +421,37 @@ static napi_value js_scan_dir(napi_env env, napi_callback_info info) {
   return queue_batch(env, b, "fragfs-scan-dir");
 }
 
+/*
+ * A copy of `v`, a Buffer of exactly `count` NUL-terminated paths back to back (so a pool thread
+ * never reads past it); NULL with an exception set otherwise.
+ */
+static char *paths_arg(napi_env env, napi_value v, uint32_t count, const char *what) {
+  void *data;
+  size_t len;
+  if (napi_get_buffer_info(env, v, &data, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, what);
+    return NULL;
+  }
+  uint32_t nuls = 0;
+  for (size_t k = 0; k < len; k++) nuls += ((const char *) data)[k] == 0;
+  if (nuls != count || (len > 0 && ((const char *) data)[len - 1] != 0)) {
+    napi_throw_type_error(env, NULL, what);
+    return NULL;
+  }
+  char *copy = malloc(len ? len : 1);
+  if (copy == NULL) {
+    napi_throw_error(env, "ENOMEM", "fragfs-local: out of memory");
+    return NULL;
+  }
+  memcpy(copy, data, len);
+  return copy;
+}
+
 static napi_value js_lstat_many(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   NAPI(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   bool is_buf = false;
-  void *data;
-  size_t len;
   uint32_t count;
   bool xattrs;
   if (argc < 3 || napi_is_buffer(env, argv[0], &is_buf) != napi_ok || !is_buf || napi_get_value_uint32(env, argv[1], &count) != napi_ok ||
@@ -430,21 +459,15 @@ static napi_value js_lstat_many(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "lstatMany(paths: Buffer, count: number, xattrs: boolean)");
     return NULL;
   }
-  NAPI(napi_get_buffer_info(env, argv[0], &data, &len));
-  /* Exactly `count` NUL-terminated paths, so the thread never reads past the copy. */
-  uint32_t nuls = 0;
-  for (size_t k = 0; k < len; k++) nuls += ((const char *) data)[k] == 0;
-  if (nuls != count || (len > 0 && ((const char *) data)[len - 1] != 0)) {
-    napi_throw_type_error(env, NULL, "lstatMany: paths must be `count` NUL-terminated paths");
-    return NULL;
-  }
+  char *paths = paths_arg(env, argv[0], count, "lstatMany: paths must be `count` NUL-terminated paths");
+  if (paths == NULL) return NULL;
   lstat_batch *b = calloc(1, sizeof *b);
-  if (b == NULL || (b->paths = malloc(len ? len : 1)) == NULL) {
-    free(b);
+  if (b == NULL) {
+    free(paths);
     napi_throw_error(env, "ENOMEM", "fragfs-local: out of memory");
     return NULL;
   }
-  memcpy(b->paths, data, len);
+  b->paths = paths;
   b->count = count;
   b->xattrs = xattrs;
   return queue_batch(env, b, "fragfs-lstat-many");
@@ -549,17 +572,7 @@ static void read_small_execute(napi_env env, void *data) {
 
 static void read_small_complete(napi_env env, napi_status status, void *data) {
   small_batch *b = data;
-  napi_value result;
-  if (status == napi_ok && !b->out.failed && napi_create_buffer_copy(env, b->out.len, b->out.data, NULL, &result) == napi_ok) {
-    napi_resolve_deferred(env, b->deferred, result);
-  } else {
-    napi_value code, msg, err;
-    napi_create_string_utf8(env, "ENOMEM", NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, "readSmallFiles: out of memory", NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, code, msg, &err);
-    napi_set_named_property(env, err, "code", code);
-    napi_reject_deferred(env, b->deferred, err);
-  }
+  settle_batch(env, status, b->deferred, &b->out, "readSmallFiles: out of memory");
   napi_delete_async_work(env, b->work);
   free(b->out.data);
   free(b->paths);
@@ -571,8 +584,6 @@ static napi_value js_read_small_files(napi_env env, napi_callback_info info) {
   napi_value argv[3], name, promise;
   NAPI(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   bool is_buf = false;
-  void *data;
-  size_t len;
   uint32_t count;
   double max_bytes;
   if (argc < 3 || napi_is_buffer(env, argv[0], &is_buf) != napi_ok || !is_buf || napi_get_value_uint32(env, argv[1], &count) != napi_ok ||
@@ -580,21 +591,15 @@ static napi_value js_read_small_files(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "readSmallFiles(paths: Buffer, count: number, maxBytes: number (below 4 GiB))");
     return NULL;
   }
-  NAPI(napi_get_buffer_info(env, argv[0], &data, &len));
-  /* Exactly `count` NUL-terminated paths, so the thread never reads past the copy. */
-  uint32_t nuls = 0;
-  for (size_t k = 0; k < len; k++) nuls += ((const char *) data)[k] == 0;
-  if (nuls != count || (len > 0 && ((const char *) data)[len - 1] != 0)) {
-    napi_throw_type_error(env, NULL, "readSmallFiles: paths must be `count` NUL-terminated paths");
-    return NULL;
-  }
+  char *paths = paths_arg(env, argv[0], count, "readSmallFiles: paths must be `count` NUL-terminated paths");
+  if (paths == NULL) return NULL;
   small_batch *b = calloc(1, sizeof *b);
-  if (b == NULL || (b->paths = malloc(len ? len : 1)) == NULL) {
-    free(b);
+  if (b == NULL) {
+    free(paths);
     napi_throw_error(env, "ENOMEM", "fragfs-local: out of memory");
     return NULL;
   }
-  memcpy(b->paths, data, len);
+  b->paths = paths;
   b->count = count;
   b->max_bytes = (uint64_t) max_bytes;
   if (napi_create_promise(env, &b->deferred, &promise) != napi_ok ||
