@@ -634,7 +634,9 @@ class TreePutter {
       });
     };
     for (const [k, n] of found.entries()) {
-      if (n === undefined || n.type !== 'file' || n.isRoot || n.st.size > max || this.linkedNames(n) > 1 || this.unchanged(n, prevs[k]) !== undefined) continue;
+      if (n === undefined || n.type !== 'file' || n.isRoot || n.st.size > max || this.linkedNames(n) > 1) continue;
+      const prev = prevs[k];
+      if (prev !== undefined && this.isUnchanged(n, prev)) continue;
       group.push(n);
       if (group.length === SMALL_READ_BATCH) flush();
     }
@@ -652,14 +654,19 @@ class TreePutter {
    * link inside either tree) of the same size and mtime to the nanosecond.
    */
   private unchanged(n: Found, prev: Entry | undefined): FileContent | undefined {
-    if (prev === undefined || prev.type !== 'file' || prev.link !== undefined) return undefined;
-    if (prev.size !== n.st.size || prev.mtimeNs !== n.st.mtimeNs || n.st.mtimeNs >= this.trustBeforeNs) return undefined;
-    if (prev.size > 0 && prev.blocks === undefined && prev.pages === undefined) return undefined;
+    if (prev === undefined || !this.isUnchanged(n, prev)) return undefined;
     const content: FileContent = {};
     if (prev.blocks !== undefined) content.blocks = prev.blocks;
     if (prev.pages !== undefined) content.pages = prev.pages;
     if (prev.pageKeys !== undefined) content.pageKeys = prev.pageKeys;
     return content;
+  }
+
+  /** Whether file `n` may take `prev`'s content unread (what unchanged() decides, without building it). */
+  private isUnchanged(n: Found, prev: Entry): boolean {
+    if (prev.type !== 'file' || prev.link !== undefined) return false;
+    if (prev.size !== n.st.size || prev.mtimeNs !== n.st.mtimeNs || n.st.mtimeNs >= this.trustBeforeNs) return false;
+    return !(prev.size > 0 && prev.blocks === undefined && prev.pages === undefined);
   }
 
   /** The entry of `n`, or undefined when it was left out with a warning. */
