@@ -75,7 +75,15 @@ export async function scanFolder(local: LocalFs | undefined, path: Buffer, xattr
     const names = await readdir(path, { encoding: 'buffer' });
     return { names, found: await lstatPaths(undefined, names.map((n) => joinName(path, n)), false) };
   }
-  const w = wordsOf(await local.scanDir(path, xattrs));
+  return readFolderScan(await local.scanDir(path, xattrs), path);
+}
+
+/**
+ * The FolderScan of scanDir's answer `out` for folder `path` (names are views of `out`). Throws as
+ * scanFolder does when the folder could not be listed.
+ */
+export function readFolderScan(out: Buffer, path: Buffer): FolderScan {
+  const w = wordsOf(out);
   const count = w.u32[0]!;
   if (w.u32[1] !== 0) throw errnoError(w.u32[1]!, 'scandir', path);
   const names: Buffer[] = [];

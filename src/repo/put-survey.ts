@@ -11,7 +11,7 @@ import { resolve } from 'node:path';
 import { FragfsError, fromFsError } from '../errors.js';
 import { joinName, showName } from '../fragment/names.js';
 import { localFs, type LocalFs } from '../local/local-fs.js';
-import { lstatPaths, scanFolder, type FolderScan, type SourceLstat, type SourceStat } from '../local/source-stat.js';
+import { lstatPaths, readFolderScan, scanFolder, type FolderScan, type SourceLstat, type SourceStat } from '../local/source-stat.js';
 import { S_IFDIR, S_IFMT, S_IFREG } from '../vfs/inode.js';
 import type { ExcludePatterns } from './exclude-patterns.js';
 import { Semaphore } from './semaphore.js';
@@ -33,6 +33,64 @@ export interface SurveyResult {
 /** Folders listed beside the one the survey is in. */
 const SURVEY_FOLDERS_IN_FLIGHT = 4;
 
+/**
+ * Bytes of folder scans the survey keeps for the walk. The survey runs while the passphrase's KDF
+ * does, so its scans cost the put no time; the walk, which starts once both are done, takes its
+ * folders' scans from here instead of listing and lstat'ing them again. A scan is kept as the
+ * addon's packed answer (an 80-byte record per entry, its name and its attributes): 8 MiB holds the
+ * scans of about 70,000 entries of short names. Past the bound the walk scans as before.
+ */
+export const DEFAULT_SURVEY_SCAN_BYTES = 8 * 1024 * 1024;
+/** What keeping one scan costs beside its answer: the Buffer object, the map entry, the path key. */
+const KEPT_SCAN_OVERHEAD_BYTES = 160;
+
+/**
+ * Folder scans made by the survey (scanDir's answers, with attributes), kept up to a byte bound until
+ * the walk takes each once. Stats taken a little earlier are as good as the walk's own: the walk of
+ * a big tree lstats its last folders long after its first, and what put decides from an lstat is
+ * checked again when a file is read (size, mtime and ctime before and after).
+ */
+export class SurveyScans {
+  private readonly kept = new Map<string, Buffer>();
+  private keptBytes = 0;
+  private full = false;
+
+  constructor(private readonly maxBytes: number) {}
+
+  /** Keeps `out` (scanDir's answer for `path`) unless the bound is reached; once it is, keeps no more. */
+  offer(path: Buffer, out: Buffer): void {
+    if (this.full) return;
+    const cost = out.length + path.length + KEPT_SCAN_OVERHEAD_BYTES;
+    if (this.keptBytes + cost > this.maxBytes) {
+      this.full = true;
+      return;
+    }
+    this.kept.set(path.toString('latin1'), out);
+    this.keptBytes += cost;
+  }
+
+  /** The kept scan of folder `path`, handed over once (undefined: not kept). */
+  take(path: Buffer): FolderScan | undefined {
+    const key = path.toString('latin1');
+    const out = this.kept.get(key);
+    if (out === undefined) return undefined;
+    this.kept.delete(key);
+    this.keptBytes -= out.length + path.length + KEPT_SCAN_OVERHEAD_BYTES;
+    return readFolderScan(out, path);
+  }
+
+  /** Drops every scan not taken (the walk is over). */
+  clear(): void {
+    this.kept.clear();
+    this.keptBytes = 0;
+    this.full = true;
+  }
+
+  get bytes(): number {
+    return this.keptBytes;
+  }
+}
+
 /** CACHEDIR.TAG: its first bytes MUST be this signature (https://bford.info/cachedir/). */
 export const CACHEDIR_TAG = Buffer.from('CACHEDIR.TAG');
 const CACHEDIR_SIGNATURE = Buffer.from('Signature: 8a477f597d28d172789f06886806bc55');
@@ -45,10 +103,13 @@ export class PutSurvey {
   /** The paths as the put stores them: absolute, without `.` and `..` steps. */
   readonly roots: Buffer[];
   readonly result: Promise<SurveyResult>;
+  /** Folder scans for the walk (with the local-fs addon; without it none are kept). */
+  readonly scans: SurveyScans;
 
-  constructor(paths: (string | Buffer)[], rules: KeepRules) {
+  constructor(paths: (string | Buffer)[], rules: KeepRules, scanBytes: number = DEFAULT_SURVEY_SCAN_BYTES) {
     this.roots = paths.map(absolutePath);
-    this.result = survey(this.roots, rules);
+    this.scans = new SurveyScans(scanBytes);
+    this.result = survey(this.roots, rules, this.scans);
     this.result.catch(() => undefined);
   }
 
@@ -58,7 +119,7 @@ export class PutSurvey {
   }
 }
 
-async function survey(roots: Buffer[], rules: KeepRules): Promise<SurveyResult> {
+async function survey(roots: Buffer[], rules: KeepRules, scans: SurveyScans): Promise<SurveyResult> {
   const addon = await localFs();
   const local = addon instanceof Error ? undefined : addon;
   const linked = new Map<string, number>();
@@ -78,7 +139,13 @@ async function survey(roots: Buffer[], rules: KeepRules): Promise<SurveyResult> 
     let scan: FolderScan;
     let names: Buffer[];
     try {
-      scan = await scanFolder(local, path, false);
+      if (local === undefined) scan = await scanFolder(local, path, false);
+      else {
+        // With the attributes, as the walk lists a folder: the walk may take this scan as its own.
+        const out = await local.scanDir(path, true);
+        scan = readFolderScan(out, path);
+        scans.offer(path, out);
+      }
       names = await keptNames(path, st, rootDev, scan.names, rules);
     } catch (e) {
       const errno = (e as NodeJS.ErrnoException).code;

@@ -25,7 +25,7 @@ import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG } from '..
 import type { ExcludePatterns } from './exclude-patterns.js';
 import type { Repo } from './repo.js';
 import { Semaphore } from './semaphore.js';
-import { absolutePath, keptNames, keptScan, PutSurvey } from './put-survey.js';
+import { absolutePath, keptNames, keptScan, PutSurvey, type SurveyScans } from './put-survey.js';
 import { checkSnapshotName } from './snapshot-name.js';
 import { loadSnapshot, readDirEntries } from './tree-reader.js';
 import { fileContent, setDir, writeDir, writeSnapshot, type FileContent } from './tree-writer.js';
@@ -324,7 +324,15 @@ async function putRoots(repo: Repo, rootNames: Buffer[], source: Buffer[], surve
   const { plainBytes, linked } = await survey.result;
   o.onTotal?.(plainBytes);
   const trustBeforeNs = parent === undefined ? 0n : BigInt(Math.max(0, parent.createdMs - RACY_MS)) * 1_000_000n;
-  const writer = new TreePutter(repo, o, trustBeforeNs, await localFs(), linked);
+  const writer = new TreePutter(repo, o, trustBeforeNs, await localFs(), linked, survey.scans);
+  try {
+    return await putWalked(repo, rootNames, source, writer, parent, o);
+  } finally {
+    survey.scans.clear();
+  }
+}
+
+async function putWalked(repo: Repo, rootNames: Buffer[], source: Buffer[], writer: TreePutter, parent: Parent | undefined, o: PutOptions): Promise<PutResult> {
   let root: Entry;
   if (source.length === 1) {
     // The parent's root stands for this root whatever its name (an explicit parent of another path).
@@ -512,6 +520,8 @@ class TreePutter {
      * tree is stored as a plain file, as tar and rsync -H do.
      */
     private readonly linked: ReadonlyMap<string, number>,
+    /** The survey's folder scans, taken instead of scanning again where the survey kept one. */
+    private readonly scans?: SurveyScans,
   ) {
     if (local instanceof Error) this.notices.push(`extended attributes are not kept: ${local.message}`);
     else this.local = local;
@@ -774,7 +784,9 @@ class TreePutter {
     let scan: FolderScan;
     try {
       // Listed and lstat'ed in one call; what the keep rules leave out was lstat'ed for nothing.
-      scan = await source(() => scanFolder(this.local, n.path, this.local !== undefined));
+      // The survey's scan carries the attributes, so it stands in only where the walk reads them too.
+      const early = this.local !== undefined ? this.scans?.take(n.path) : undefined;
+      scan = early ?? (await source(() => scanFolder(this.local, n.path, this.local !== undefined)));
       names = await source(() => keptNames(n.path, n.st, n.rootDev, scan.names, this.o, this.o.onLeftOut));
     } catch (err) {
       if (err instanceof SourceError && (err.errno === 'ENOENT' || err.errno === 'ENOTDIR')) return this.skip(n, err, 'cannot list folder');

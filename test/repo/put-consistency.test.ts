@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { isFragfsError } from '../../src/errors.js';
 import { getTree } from '../../src/repo/get.js';
 import { MAX_READ_ATTEMPTS, putPaths } from '../../src/repo/put.js';
+import { PutSurvey } from '../../src/repo/put-survey.js';
 import { Repo } from '../../src/repo/repo.js';
 import { verifyStore } from '../../src/repo/verify.js';
 import { TEST_PASSPHRASE } from '../helpers/cli.js';
@@ -153,8 +154,24 @@ test('a file that vanishes after the survey, before its folder is listed, is sim
   await mkdir(join(tree, 'sub'), { recursive: true });
   await writeFile(join(tree, 'sub', 'gone.txt'), 'gone\n');
   await writeFile(join(tree, 'sub', 'kept.txt'), 'kept\n');
-  const r = await putPaths(repo, [tree], { onTotal: () => rmSync(join(tree, 'sub', 'gone.txt')) });
+  // A survey that keeps no scans: the walk lists the folder itself, after the file is gone.
+  const survey = new PutSurvey([tree], {}, 0);
+  const r = await putPaths(repo, [tree], { survey, onTotal: () => rmSync(join(tree, 'sub', 'gone.txt')) });
   t.deepEqual(r.warnings, []);
+  t.is(r.files, 1);
+  const dest = await restored(t, repo, r.key, dir);
+  t.deepEqual(await readdir(join(dest, 'sub')), ['kept.txt']);
+});
+
+test('a file that vanishes after the survey listed its folder for the walk is left out with a warning', async (t) => {
+  const { repo, dir } = await setup(t);
+  const tree = join(dir, 'tree');
+  await mkdir(join(tree, 'sub'), { recursive: true });
+  await writeFile(join(tree, 'sub', 'gone.txt'), 'gone\n');
+  await writeFile(join(tree, 'sub', 'kept.txt'), 'kept\n');
+  const r = await putPaths(repo, [tree], { onTotal: () => rmSync(join(tree, 'sub', 'gone.txt')) });
+  t.is(r.warnings.length, 1, JSON.stringify(r.warnings));
+  t.regex(r.warnings[0]!, /sub\/gone\.txt.*(vanished|no longer)/);
   t.is(r.files, 1);
   const dest = await restored(t, repo, r.key, dir);
   t.deepEqual(await readdir(join(dest, 'sub')), ['kept.txt']);
