@@ -87,6 +87,21 @@ export class ByteLru<K, V> {
     while (this.usedBytes > this.maxBytes && this.oldest !== undefined) this.delete(this.oldest.key);
   }
 
+  /**
+   * Adds `value` only when it fits beside what is kept, evicting nothing (a key already kept is
+   * left as it is). For what a scan meets on the way: a walk bigger than the limit then neither
+   * pushes out what is in use nor pays an eviction per entry.
+   */
+  offer(key: K, value: V): void {
+    if (this.map.has(key)) return;
+    const bytes = this.costOf(value, key);
+    if (this.usedBytes + bytes > this.maxBytes) return;
+    const n: Node<K, V> = { key, value, bytes, older: undefined, newer: undefined };
+    this.map.set(key, n);
+    this.append(n);
+    this.usedBytes += bytes;
+  }
+
   delete(key: K): boolean {
     const n = this.map.get(key);
     if (n === undefined) return false;

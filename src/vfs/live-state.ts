@@ -371,28 +371,41 @@ export class LiveState {
   }
 
   /**
-   * Reads the records of those of `inos` not in memory into it, with one AES call for their keys and
-   * one for their values (a listing's children, before their attributes are read one by one).
+   * The records of `inos` (undefined where there is none), as peekInode gives them (not copies: for
+   * reading on the way through, a listing's attributes), those not in memory read with one AES call
+   * for their keys and one for their values. They are kept only where the cache has room
+   * (ByteLru.offer): a walk bigger than the cache leaves it as it was and pays no eviction an entry.
    */
-  peekInodes(inos: readonly number[]): void {
-    if (!this.cacheRecords) return;
-    for (let from = 0; from < inos.length; from += GROUP_BATCH) {
-      const want = inos.slice(from, from + GROUP_BATCH).filter((ino) => this.inodeCache.get(ino) === undefined);
-      if (want.length === 0) continue;
-      const keys = this.crypto.indexMany(Kind.INODE, want);
+  inodesOf(inos: readonly number[]): (Readonly<InodeRecord> | undefined)[] {
+    const out = new Array<Readonly<InodeRecord> | undefined>(inos.length);
+    const missing: number[] = [];
+    for (let i = 0; i < inos.length; i++) {
+      const hit = this.cacheRecords ? this.inodeCache.get(inos[i]!) : undefined;
+      if (hit !== undefined) out[i] = hit;
+      else missing.push(i);
+    }
+    for (let from = 0; from < missing.length; from += GROUP_BATCH) {
+      const at = missing.slice(from, from + GROUP_BATCH);
+      const keys = this.crypto.indexMany(Kind.INODE, at.map((i) => inos[i]!));
       const found: number[] = [];
       const foundKeys: Buffer[] = [];
       const values: Buffer[] = [];
-      for (let i = 0; i < want.length; i++) {
-        const v = this.records.get(keys[i]!);
+      for (let j = 0; j < at.length; j++) {
+        const v = this.records.get(keys[j]!);
         if (v === undefined) continue;
-        found.push(want[i]!);
-        foundKeys.push(keys[i]!);
+        found.push(at[j]!);
+        foundKeys.push(keys[j]!);
         values.push(v);
       }
       const plains = this.crypto.openMany(foundKeys, values);
-      for (let i = 0; i < found.length; i++) this.remember(found[i]!, decodeInode(plains[i]!));
+      for (let j = 0; j < found.length; j++) {
+        const i = found[j]!;
+        const rec = decodeInode(plains[j]!);
+        out[i] = rec;
+        if (this.cacheRecords) this.inodeCache.offer(inos[i]!, rec);
+      }
     }
+    return out;
   }
 
   putInode(ino: number, rec: InodeRecord): void {

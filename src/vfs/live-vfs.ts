@@ -117,6 +117,8 @@ const WRITE_AHEAD_BUSY = 0.5;
 export const WRITE_AHEAD_MAX_DEFER_MS = 20_000;
 /** Names of inodes looked up lately, kept for read-ahead across files. */
 const LAST_NAMES = 4096;
+/** Listings with attributes kept for naming the files opened after them (a few walkers at once). */
+const KEPT_LISTINGS = 4;
 /** Folders (each with its uncached subfolders) written ahead in one read transaction. */
 const WRITE_AHEAD_BATCH = 64;
 
@@ -422,18 +424,19 @@ export class LiveVfs implements Vfs {
     if (this.who) checkAccess(f.rec, this.who, MAY_READ, where(ino));
     const out: DirEntry[] = [];
     const listing = [...this.state.listDir(ino)];
-    if (plus) this.state.peekInodes(listing.map((e) => e.ino));
-    for (const e of listing) {
-      const d: DirEntry = { name: e.name, ino: e.ino, mode: e.typeBits };
-      if (plus) {
-        const rec = this.state.peekInode(e.ino);
-        if (!rec) continue;
-        const file = this.files.get(e.ino);
-        d.attr = toAttr(e.ino, file ? file.overlay(rec as InodeRecord) : rec);
-        this.noteName(e.ino, e.name);
-      }
-      out.push(d);
+    if (!plus) {
+      for (const e of listing) out.push({ name: e.name, ino: e.ino, mode: e.typeBits });
+      return out;
     }
+    const recs = this.state.inodesOf(listing.map((e) => e.ino));
+    for (let i = 0; i < listing.length; i++) {
+      const e = listing[i]!;
+      const rec = recs[i];
+      if (!rec) continue;
+      const file = this.files.get(e.ino);
+      out.push({ name: e.name, ino: e.ino, mode: e.typeBits, attr: toAttr(e.ino, file ? file.overlay(rec as InodeRecord) : rec) });
+    }
+    this.noteListing(ino, out);
     return out;
   }
 
@@ -543,7 +546,7 @@ export class LiveVfs implements Vfs {
     const { state, cache, blockSize } = this.ctx;
     // The name this file has in `dir`: found by scanning would cost a listing; the entry cache knows
     // it when the kernel just looked it up, which is how a walker reaches a file.
-    const name = this.lastNames.get(f.ino);
+    const name = this.nameIn(dir, f.ino);
     // Siblings already loaded ahead, in listing order: each costs the decryption of its entry, inode
     // and extent, so a walk reads each entry once instead of SIBLING_FILES times.
     const ahead = this.ahead?.dir === dir ? this.ahead : undefined;
@@ -574,6 +577,33 @@ export class LiveVfs implements Vfs {
 
   private noteName(ino: number, name: Buffer): void {
     this.lastNames.set(ino, name);
+  }
+
+  /**
+   * The last few listings with attributes, by folder: the kernel knows their entries from the
+   * listing and looks none of them up, so a file opened next is named from here (loadAhead). One
+   * record a listing, not one lastNames entry each (an eviction apiece once a walk passed 4,096).
+   */
+  private readonly listings: { dir: number; entries: readonly DirEntry[] }[] = [];
+
+  private noteListing(dir: number, entries: readonly DirEntry[]): void {
+    if (entries.length > LAST_NAMES) return; // a huge folder: its names are not kept
+    const at = this.listings.findIndex((l) => l.dir === dir);
+    if (at >= 0) this.listings.splice(at, 1);
+    this.listings.push({ dir, entries });
+    if (this.listings.length > KEPT_LISTINGS) this.listings.shift();
+  }
+
+  /** The name `ino` was last seen by in `dir`: looked up, or in a recent listing. */
+  private nameIn(dir: number, ino: number): Buffer | undefined {
+    const name = this.lastNames.get(ino);
+    if (name !== undefined) return name;
+    for (let i = this.listings.length - 1; i >= 0; i--) {
+      const l = this.listings[i]!;
+      if (l.dir !== dir) continue;
+      return l.entries.find((e) => e.ino === ino)?.name;
+    }
+    return undefined;
   }
 
   async read(ino: number, fh: number, buf: Buffer, length: number, position: number): Promise<number> {

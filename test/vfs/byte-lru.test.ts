@@ -59,3 +59,20 @@ test('replacing one key over and over in a full cache takes constant time', (t) 
   t.deepEqual(lru.peek(7), [99_999]);
   t.true(ms < 500, `100,000 replacements took ${ms.toFixed(0)} ms`);
 });
+
+test('offer keeps a value only where it fits beside the rest: nothing is evicted and a kept key is left as it is', (t) => {
+  const lru = new ByteLru<string, string>(100, (v) => v.length);
+  lru.set('a', 'x'.repeat(40));
+  lru.offer('b', 'x'.repeat(40)); // 80: fits
+  lru.offer('c', 'x'.repeat(40)); // 120 would pass the limit: not kept, nothing goes
+  t.deepEqual(['a', 'b', 'c'].map((k) => lru.has(k)), [true, true, false]);
+  t.is(lru.bytes, 80);
+  lru.offer('a', 'y'); // already kept: unchanged
+  t.is(lru.peek('a'), 'x'.repeat(40));
+  lru.offer('d', 'x'.repeat(20)); // exactly 100
+  t.is(lru.bytes, 100);
+  // An offered value is an ordinary one afterwards: the least recent first to go.
+  lru.set('e', 'x'.repeat(20));
+  t.false(lru.has('a'));
+  t.true(lru.has('d'));
+});
