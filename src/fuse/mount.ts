@@ -10,6 +10,7 @@ import type { Vfs } from '../vfs/vfs-api.js';
 import { fusermountUnmount, type FusermountError } from './fusermount.js';
 import { KernelAdapter, PREFERRED_IO_BYTES } from './kernel-adapter.js';
 import { ensureKernelBinding, type KernelMountOptions } from './kernel-binding.js';
+import { type CollectFn, MemoryPacer } from './memory-pacer.js';
 
 /** The largest FUSE request (READ and WRITE): one 1 MiB block, what the kernel's max_pages allows. */
 export const MAX_REQUEST_BYTES = PREFERRED_IO_BYTES;
@@ -26,6 +27,11 @@ export interface MountOptions {
   /** Source column of /proc/mounts (commas and spaces are replaced). */
   fsname?: string;
   log?: (line: string) => void;
+  /**
+   * The mount's own memory (RssAnon, bytes) above which it collects garbage while busy
+   * (memory-pacer.ts); undefined: only the collections after it goes quiet.
+   */
+  softMemoryBytes?: number;
 }
 
 export interface MountHandle {
@@ -71,6 +77,8 @@ export async function findMount(mountpoint: string): Promise<MountEntry | undefi
 export const READ_AHEAD_KIB = 1024;
 /** How often a mount hands freed malloc pages back to the system. */
 const TRIM_EVERY_MS = 1000;
+/** How often a busy mount compares its own memory with its soft limit (memory-pacer.ts). */
+const PACE_EVERY_MS = 200;
 /**
  * Seconds without a request after which a mount runs a full garbage collection. V8 gives its heap
  * back in steps: after an untar of 100,000 files one collection left 122 MiB of heap for 45 MiB in
@@ -184,11 +192,20 @@ export async function mountVfs(vfs: Vfs, mountpoint: string, o: MountOptions = {
   // and over untar from 196-221 to 168-177 MiB, with no change in their speed beyond the noise.
   // Once requests stop (a walk, an untar ended), a few full collections give back what V8 keeps of the
   // garbage they left, which an idle mount would otherwise hold until its next burst of work
-  // (`--expose-gc` is among the mount's node flags; without it only the trim runs).
+  // (`--expose-gc` is among the mount's node flags; without it only the trim runs). While busy, the
+  // pacer collects whenever the mount's own memory passes what its settings grant.
   let seen = adapter.requests;
   let quietTicks = 0;
-  const collect = (globalThis as { gc?: () => void }).gc;
+  const collect = (globalThis as { gc?: CollectFn }).gc;
+  const pacer = o.softMemoryBytes === undefined ? undefined : new MemoryPacer({ softLimitBytes: o.softMemoryBytes, collect, afterCollect: () => binding.trimMemory() });
+  let ticks = 0;
+  let busySeen = adapter.requests;
   const trimmer = setInterval(() => {
+    if (adapter.requests !== busySeen) {
+      busySeen = adapter.requests;
+      pacer?.check();
+    }
+    if (++ticks % (TRIM_EVERY_MS / PACE_EVERY_MS) !== 0) return;
     if (adapter.requests !== seen) {
       seen = adapter.requests;
       quietTicks = 0;
@@ -196,7 +213,7 @@ export async function mountVfs(vfs: Vfs, mountpoint: string, o: MountOptions = {
       collect();
     }
     binding.trimMemory();
-  }, TRIM_EVERY_MS);
+  }, PACE_EVERY_MS);
   trimmer.unref();
 
   await raiseReadAhead(mp, READ_AHEAD_KIB, log);

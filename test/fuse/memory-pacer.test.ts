@@ -1,0 +1,82 @@
+// The memory pacer: a collection starts only above the soft limit, never two at once, never sooner
+// than its gaps allow; the real V8 gc() takes the options it passes; the limit follows the settings.
+
+import test from 'ava';
+import { GAP_PER_COLLECT_MS, MIN_GAP_MS, MemoryPacer, RUNTIME_ALLOWANCE_BYTES, ownAnonBytes, softMemoryLimit, type CollectFn } from '../../src/fuse/memory-pacer.js';
+import { runInNewContext } from 'node:vm';
+import { setFlagsFromString } from 'node:v8';
+
+const MiB = 1024 * 1024;
+
+function fakeCollect() {
+  const calls: unknown[] = [];
+  let finish: () => void = () => undefined;
+  const collect: CollectFn = (o) => {
+    calls.push(o);
+    return new Promise<void>((r) => (finish = r));
+  };
+  return { calls, collect, finish: () => finish() };
+}
+
+test('collects only above the limit, one at a time, then waits at least MIN_GAP_MS', async (t) => {
+  let own = 100 * MiB;
+  let trims = 0;
+  const f = fakeCollect();
+  const pacer = new MemoryPacer({ softLimitBytes: 150 * MiB, collect: f.collect, afterCollect: () => trims++, ownBytes: () => own });
+  t.false(pacer.check(0), 'under the limit');
+  own = 151 * MiB;
+  t.true(pacer.check(1));
+  t.deepEqual(f.calls, [{ type: 'major', execution: 'async' }]);
+  t.false(pacer.check(2), 'a collection is running');
+  f.finish();
+  await new Promise((r) => setImmediate(r));
+  t.is(trims, 1, 'malloc trimmed after it');
+  const now = Date.now();
+  t.false(pacer.check(now + MIN_GAP_MS - 50), 'within the gap');
+  t.true(pacer.check(now + MIN_GAP_MS + 50), 'after the gap');
+  t.is(pacer.collections, 2);
+});
+
+test('a long collection stretches the gap to GAP_PER_COLLECT_MS times its length', async (t) => {
+  const f = fakeCollect();
+  const pacer = new MemoryPacer({ softLimitBytes: 0, collect: f.collect, afterCollect: () => undefined, ownBytes: () => MiB });
+  t.true(pacer.check(0));
+  await new Promise((r) => setTimeout(r, 150));
+  f.finish();
+  await new Promise((r) => setImmediate(r));
+  const now = Date.now();
+  t.false(pacer.check(now + Math.max(MIN_GAP_MS, GAP_PER_COLLECT_MS * 140) - 20));
+  t.true(pacer.check(now + GAP_PER_COLLECT_MS * 250));
+});
+
+test('without gc() or a reading of /proc it does nothing; a collect that throws leaves it usable', (t) => {
+  t.false(new MemoryPacer({ softLimitBytes: 0, collect: undefined, afterCollect: () => undefined, ownBytes: () => MiB }).check());
+  t.false(new MemoryPacer({ softLimitBytes: 0, collect: () => undefined, afterCollect: () => undefined, ownBytes: () => undefined }).check());
+  let after = 0;
+  const throwing = new MemoryPacer({
+    softLimitBytes: 0,
+    collect: () => {
+      throw new Error('no such option');
+    },
+    afterCollect: () => after++,
+    ownBytes: () => MiB,
+  });
+  t.true(throwing.check(0));
+  t.is(after, 1);
+  t.true(throwing.check(Date.now() + MIN_GAP_MS + 1));
+});
+
+test("V8's gc() takes the options the pacer passes and answers with a promise", async (t) => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as CollectFn;
+  const r = gc({ type: 'major', execution: 'async' });
+  // The promise belongs to the context gc() was taken from: test its shape, not its class.
+  t.is(typeof (r as Promise<void> | undefined)?.then, 'function');
+  await r;
+});
+
+test('the limit is the caches plus the runtime allowance; RssAnon reads', (t) => {
+  t.is(softMemoryLimit({ cacheBytes: 32 * MiB, metaCacheBytes: 16 * MiB, writeBufferBytes: 16 * MiB }), RUNTIME_ALLOWANCE_BYTES + 64 * MiB);
+  const own = ownAnonBytes();
+  t.true(own !== undefined && own > MiB && own < 4096 * MiB, `RssAnon read as ${own}`);
+});
