@@ -192,19 +192,15 @@ export async function mountVfs(vfs: Vfs, mountpoint: string, o: MountOptions = {
   // and over untar from 196-221 to 168-177 MiB, with no change in their speed beyond the noise.
   // Once requests stop (a walk, an untar ended), a few full collections give back what V8 keeps of the
   // garbage they left, which an idle mount would otherwise hold until its next burst of work
-  // (`--expose-gc` is among the mount's node flags; without it only the trim runs). While busy, the
+  // (`--expose-gc` is among the mount's node flags; without it only the trim runs). Meanwhile the
   // pacer collects whenever the mount's own memory passes what its settings grant.
   let seen = adapter.requests;
   let quietTicks = 0;
   const collect = (globalThis as { gc?: CollectFn }).gc;
   const pacer = o.softMemoryBytes === undefined ? undefined : new MemoryPacer({ softLimitBytes: o.softMemoryBytes, collect, afterCollect: () => binding.trimMemory() });
   let ticks = 0;
-  let busySeen = adapter.requests;
   const trimmer = setInterval(() => {
-    if (adapter.requests !== busySeen) {
-      busySeen = adapter.requests;
-      pacer?.check();
-    }
+    pacer?.check();
     if (++ticks % (TRIM_EVERY_MS / PACE_EVERY_MS) !== 0) return;
     if (adapter.requests !== seen) {
       seen = adapter.requests;

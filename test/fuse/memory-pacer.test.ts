@@ -2,7 +2,7 @@
 // than its gaps allow; the real V8 gc() takes the options it passes; the limit follows the settings.
 
 import test from 'ava';
-import { GAP_PER_COLLECT_MS, MIN_GAP_MS, MemoryPacer, RUNTIME_ALLOWANCE_BYTES, ownAnonBytes, softMemoryLimit, type CollectFn } from '../../src/fuse/memory-pacer.js';
+import { GAP_PER_COLLECT_MS, MAX_GAP_MS, MIN_GAP_MS, MemoryPacer, RUNTIME_ALLOWANCE_BYTES, ownAnonBytes, softMemoryLimit, type CollectFn } from '../../src/fuse/memory-pacer.js';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 
@@ -28,9 +28,11 @@ test('collects only above the limit, one at a time, then waits at least MIN_GAP_
   t.true(pacer.check(1));
   t.deepEqual(f.calls, [{ type: 'major', execution: 'async' }]);
   t.false(pacer.check(2), 'a collection is running');
+  own = 100 * MiB;
   f.finish();
   await new Promise((r) => setImmediate(r));
   t.is(trims, 1, 'malloc trimmed after it');
+  own = 151 * MiB;
   const now = Date.now();
   t.false(pacer.check(now + MIN_GAP_MS - 50), 'within the gap');
   t.true(pacer.check(now + MIN_GAP_MS + 50), 'after the gap');
@@ -49,6 +51,38 @@ test('a long collection stretches the gap to GAP_PER_COLLECT_MS times its length
   t.true(pacer.check(now + GAP_PER_COLLECT_MS * 250));
 });
 
+test('collections that leave the process above its limit double the gap, up to MAX_GAP_MS; one that helps resets it', async (t) => {
+  let own = 200 * MiB;
+  const f = fakeCollect();
+  const pacer = new MemoryPacer({ softLimitBytes: 150 * MiB, collect: f.collect, afterCollect: () => undefined, ownBytes: () => own });
+  let now = 0;
+  const gaps: number[] = [];
+  for (let i = 0; i < 8; i++) {
+    t.true(pacer.check(now));
+    f.finish();
+    await new Promise((r) => setImmediate(r));
+    // The next allowed time, found by probing (the pacer counts from Date.now() when one ends).
+    const base = Date.now();
+    let gap = MIN_GAP_MS / 2;
+    while (!pacer.check(base + gap)) gap *= 2;
+    gaps.push(gap);
+    f.finish();
+    await new Promise((r) => setImmediate(r));
+    now = Date.now() + 2 * MAX_GAP_MS;
+  }
+  t.true(gaps.every((g, i) => i === 0 || g >= gaps[i - 1]!), `gaps grow: ${gaps.join(' ')}`);
+  t.true(gaps[gaps.length - 1]! >= MAX_GAP_MS / 2 && gaps[gaps.length - 1]! <= 2 * MAX_GAP_MS, `capped: ${gaps.join(' ')}`);
+  own = 100 * MiB;
+  t.false(pacer.check(now), 'under the limit: nothing to do');
+  own = 200 * MiB;
+  t.true(pacer.check(now));
+  own = 100 * MiB;
+  f.finish();
+  await new Promise((r) => setImmediate(r));
+  own = 200 * MiB;
+  t.true(pacer.check(Date.now() + MIN_GAP_MS + 50), 'a collection that helped: back to the shortest gap');
+});
+
 test('without gc() or a reading of /proc it does nothing; a collect that throws leaves it usable', (t) => {
   t.false(new MemoryPacer({ softLimitBytes: 0, collect: undefined, afterCollect: () => undefined, ownBytes: () => MiB }).check());
   t.false(new MemoryPacer({ softLimitBytes: 0, collect: () => undefined, afterCollect: () => undefined, ownBytes: () => undefined }).check());
@@ -63,7 +97,7 @@ test('without gc() or a reading of /proc it does nothing; a collect that throws 
   });
   t.true(throwing.check(0));
   t.is(after, 1);
-  t.true(throwing.check(Date.now() + MIN_GAP_MS + 1));
+  t.true(throwing.check(Date.now() + MAX_GAP_MS + 1));
 });
 
 test("V8's gc() takes the options the pacer passes and answers with a promise", async (t) => {
