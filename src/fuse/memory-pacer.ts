@@ -31,9 +31,15 @@ export const GAP_PER_COLLECT_MS = 10;
 /**
  * A collection that leaves the process above its limit found little garbage: the memory is in use
  * (blocks in flight, a cache filling). The gap then doubles up to this, so a mount whose live memory
- * stays above the limit, busy or idle, is not woken to collect in vain every second.
+ * stays above the limit, busy or idle, is not woken to collect in vain every second; unless its
+ * memory grows again by REGROWTH_BYTES.
  */
 export const MAX_GAP_MS = 64_000;
+/**
+ * Growth past what the last fruitless collection left that ends the doubled wait at once: new
+ * garbage (a walk after an untar that left the mount just above its limit), not memory in use.
+ */
+export const REGROWTH_BYTES = 16 * 1024 * 1024;
 
 /**
  * What a mount needs beside its caches: node and its modules, two codec threads with their heaps, V8's
@@ -69,7 +75,11 @@ export function ownAnonBytes(): number | undefined {
 export class MemoryPacer {
   private readonly o: MemoryPacerOptions;
   private running = false;
+  /** Before this, no collection at all (MIN_GAP_MS, GAP_PER_COLLECT_MS). */
   private nextAllowedMs = 0;
+  /** Before this, only regrowth past `floorBytes` starts one (MAX_GAP_MS, REGROWTH_BYTES). */
+  private backoffUntilMs = 0;
+  private floorBytes = 0;
   /** Collections in a row that left the process above its limit. */
   private fruitless = 0;
   /** Collections started, for tests and status. */
@@ -84,6 +94,7 @@ export class MemoryPacer {
     if (!collect || this.running || nowMs < this.nextAllowedMs) return false;
     const own = (this.o.ownBytes ?? ownAnonBytes)();
     if (own === undefined || own <= this.o.softLimitBytes) return false;
+    if (nowMs < this.backoffUntilMs && own < this.floorBytes + REGROWTH_BYTES) return false;
     this.running = true;
     this.collections++;
     const started = performance.now();
@@ -93,8 +104,10 @@ export class MemoryPacer {
       this.o.afterCollect();
       const after = (this.o.ownBytes ?? ownAnonBytes)();
       this.fruitless = after !== undefined && after > this.o.softLimitBytes ? this.fruitless + 1 : 0;
-      const backoffMs = Math.min(MAX_GAP_MS, MIN_GAP_MS * 2 ** this.fruitless);
-      this.nextAllowedMs = Date.now() + Math.max(backoffMs, GAP_PER_COLLECT_MS * tookMs);
+      this.floorBytes = after ?? 0;
+      const now = Date.now();
+      this.nextAllowedMs = now + Math.max(MIN_GAP_MS, GAP_PER_COLLECT_MS * tookMs);
+      this.backoffUntilMs = this.fruitless === 0 ? 0 : now + Math.min(MAX_GAP_MS, MIN_GAP_MS * 2 ** this.fruitless);
     };
     try {
       Promise.resolve(collect({ type: 'major', execution: 'async' })).then(done, done);

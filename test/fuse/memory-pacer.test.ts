@@ -2,7 +2,7 @@
 // than its gaps allow; the real V8 gc() takes the options it passes; the limit follows the settings.
 
 import test from 'ava';
-import { GAP_PER_COLLECT_MS, MAX_GAP_MS, MIN_GAP_MS, MemoryPacer, RUNTIME_ALLOWANCE_BYTES, ownAnonBytes, softMemoryLimit, type CollectFn } from '../../src/fuse/memory-pacer.js';
+import { GAP_PER_COLLECT_MS, MAX_GAP_MS, MIN_GAP_MS, MemoryPacer, REGROWTH_BYTES, RUNTIME_ALLOWANCE_BYTES, ownAnonBytes, softMemoryLimit, type CollectFn } from '../../src/fuse/memory-pacer.js';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 
@@ -81,6 +81,25 @@ test('collections that leave the process above its limit double the gap, up to M
   await new Promise((r) => setImmediate(r));
   own = 200 * MiB;
   t.true(pacer.check(Date.now() + MIN_GAP_MS + 50), 'a collection that helped: back to the shortest gap');
+});
+
+test('during a doubled wait, growth by REGROWTH_BYTES past what the last collection left starts one', async (t) => {
+  let own = 200 * MiB;
+  const f = fakeCollect();
+  const pacer = new MemoryPacer({ softLimitBytes: 150 * MiB, collect: f.collect, afterCollect: () => undefined, ownBytes: () => own });
+  let now = 0;
+  for (let i = 0; i < 5; i++) {
+    t.true(pacer.check(now));
+    f.finish();
+    await new Promise((r) => setImmediate(r));
+    now = Date.now() + MAX_GAP_MS + 10;
+  }
+  now = Date.now() + MIN_GAP_MS + 10;
+  t.false(pacer.check(now), 'fruitless five times: waiting');
+  own = 200 * MiB + REGROWTH_BYTES - 1;
+  t.false(pacer.check(now), 'grown less than REGROWTH_BYTES');
+  own = 200 * MiB + REGROWTH_BYTES;
+  t.true(pacer.check(now), 'grown again: new garbage');
 });
 
 test('without gc() or a reading of /proc it does nothing; a collect that throws leaves it usable', (t) => {
