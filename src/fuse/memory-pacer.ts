@@ -30,9 +30,9 @@ export const MIN_GAP_MS = 1000;
 export const GAP_PER_COLLECT_MS = 10;
 /**
  * A collection that leaves the process above its limit found little garbage: the memory is in use
- * (blocks in flight, a cache filling). The gap then doubles up to this, so a mount whose live memory
- * stays above the limit, busy or idle, is not woken to collect in vain every second; unless its
- * memory grows again by REGROWTH_BYTES.
+ * (a cache filled, a snapshot's work). The gap then doubles up to this while the mount is not busy,
+ * so a mount idle above its limit is not woken to collect in vain every second; unless its memory
+ * grows again by REGROWTH_BYTES (a snapshot, the write-ahead of folders).
  */
 export const MAX_GAP_MS = 64_000;
 /**
@@ -89,12 +89,17 @@ export class MemoryPacer {
     this.o = o;
   }
 
-  check(nowMs = Date.now()): boolean {
+  /**
+   * `busy`: the mount served requests since the last check. A busy mount collects whenever it is over
+   * its limit (within MIN_GAP_MS and GAP_PER_COLLECT_MS): its garbage grows with its work. The doubled
+   * wait after fruitless collections holds only while it is not busy.
+   */
+  check(nowMs = Date.now(), busy = false): boolean {
     const collect = this.o.collect;
     if (!collect || this.running || nowMs < this.nextAllowedMs) return false;
     const own = (this.o.ownBytes ?? ownAnonBytes)();
     if (own === undefined || own <= this.o.softLimitBytes) return false;
-    if (nowMs < this.backoffUntilMs && own < this.floorBytes + REGROWTH_BYTES) return false;
+    if (!busy && nowMs < this.backoffUntilMs && own < this.floorBytes + REGROWTH_BYTES) return false;
     this.running = true;
     this.collections++;
     const started = performance.now();

@@ -199,8 +199,10 @@ export async function mountVfs(vfs: Vfs, mountpoint: string, o: MountOptions = {
   const collect = (globalThis as { gc?: CollectFn }).gc;
   const pacer = o.softMemoryBytes === undefined ? undefined : new MemoryPacer({ softLimitBytes: o.softMemoryBytes, collect, afterCollect: () => binding.trimMemory() });
   let ticks = 0;
+  let busySeen = adapter.requests;
   const trimmer = setInterval(() => {
-    pacer?.check();
+    pacer?.check(Date.now(), adapter.requests !== busySeen);
+    busySeen = adapter.requests;
     if (++ticks % (TRIM_EVERY_MS / PACE_EVERY_MS) !== 0) return;
     if (adapter.requests !== seen) {
       seen = adapter.requests;

@@ -98,7 +98,13 @@ test('during a doubled wait, growth by REGROWTH_BYTES past what the last collect
   t.false(pacer.check(now), 'fruitless five times: waiting');
   own = 200 * MiB + REGROWTH_BYTES - 1;
   t.false(pacer.check(now), 'grown less than REGROWTH_BYTES');
-  own = 200 * MiB + REGROWTH_BYTES;
+  t.true(pacer.check(now, true), 'busy: the doubled wait does not hold');
+  f.finish();
+  await new Promise((r) => setImmediate(r));
+  own = 200 * MiB + 2 * REGROWTH_BYTES - 2;
+  now = Date.now() + MIN_GAP_MS + 10;
+  t.false(pacer.check(now), 'idle again, waiting');
+  own = 200 * MiB + 2 * REGROWTH_BYTES - 1;
   t.true(pacer.check(now), 'grown again: new garbage');
 });
 
