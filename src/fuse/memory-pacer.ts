@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 export type CollectFn = (options?: { type: 'major' | 'minor'; execution: 'sync' | 'async' }) => unknown;
 
 export interface MemoryPacerOptions {
-  /** Above this many bytes of RssAnon a busy mount runs a full collection. */
+  /** Above this many bytes of RssAnon the process runs a full collection (within the gaps below). */
   softLimitBytes: number;
   /** V8's gc(); the pacer does nothing without it. */
   collect: CollectFn | undefined;

@@ -28,8 +28,8 @@ export interface MountOptions {
   fsname?: string;
   log?: (line: string) => void;
   /**
-   * The mount's own memory (RssAnon, bytes) above which it collects garbage while busy
-   * (memory-pacer.ts); undefined: only the collections after it goes quiet.
+   * The mount's own memory (RssAnon, bytes) above which it collects garbage (memory-pacer.ts);
+   * undefined: only the collections after it goes quiet.
    */
   softMemoryBytes?: number;
 }
@@ -77,7 +77,7 @@ export async function findMount(mountpoint: string): Promise<MountEntry | undefi
 export const READ_AHEAD_KIB = 1024;
 /** How often a mount hands freed malloc pages back to the system. */
 const TRIM_EVERY_MS = 1000;
-/** How often a busy mount compares its own memory with its soft limit (memory-pacer.ts). */
+/** How often a mount compares its own memory with its soft limit (memory-pacer.ts). */
 const PACE_EVERY_MS = 200;
 /**
  * Seconds without a request after which a mount runs a full garbage collection. V8 gives its heap
