@@ -14,6 +14,7 @@ import {
   META_VERSION,
   META_VERSION_MIN,
   META_VERSION_OWN_KEYS,
+  SOURCE_TAG_BYTES,
   type DirObject,
   type Entry,
   type EntryType,
@@ -177,6 +178,11 @@ export function checkEntry(fail: Fail, e: Entry, isRoot = false, version = META_
     if (!hasDir) fail(`${where()} has a dirKey without a dir`);
     if (!isKey(e.dirKey)) fail(`${where()} dirKey is not 32 bytes`);
   }
+  if (e.sourceTag !== undefined) {
+    if (version < META_VERSION_OWN_KEYS) fail(`${where()} has a sourceTag, which a version ${version} object cannot hold`);
+    if (!hasDir) fail(`${where()} has a sourceTag without a dir`);
+    if (!(e.sourceTag instanceof Uint8Array) || e.sourceTag.length !== SOURCE_TAG_BYTES) fail(`${where()} sourceTag is not ${SOURCE_TAG_BYTES} bytes`);
+  }
   if (e.pageKeys !== undefined) {
     if (version < META_VERSION_OWN_KEYS) fail(`${where()} has pageKeys, which a version ${version} object cannot hold`);
     if (!hasPages) fail(`${where()} has pageKeys without pages`);
@@ -304,6 +310,7 @@ function entryToWire(e: Entry, version: number): WireMap {
   if (e.pageKeys !== undefined) m.pageKeys = e.pageKeys.map(bin);
   if (e.dir !== undefined) m.dir = idBytes(e.dir);
   if (e.dirKey !== undefined) m.dirKey = bin(e.dirKey);
+  if (e.sourceTag !== undefined) m.sourceTag = bin(e.sourceTag);
   return m;
 }
 
@@ -489,6 +496,7 @@ function entryFromWire(fail: Fail, v: unknown, version: number): Entry {
   }
   if (m.has('dir')) e.dir = asId(fail, () => `${say(what)} dir`, m.get('dir'));
   if (version >= META_VERSION_OWN_KEYS && m.has('dirKey')) e.dirKey = asBin(fail, () => `${say(what)} dirKey`, m.get('dirKey'), 32);
+  if (version >= META_VERSION_OWN_KEYS && m.has('sourceTag')) e.sourceTag = asBin(fail, () => `${say(what)} sourceTag`, m.get('sourceTag'), SOURCE_TAG_BYTES);
   return e;
 }
 

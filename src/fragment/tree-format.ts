@@ -92,7 +92,16 @@ export interface Entry {
   dir?: string;
   /** The key of that object (version 3; absent when it is sealed under the space's metadata key). */
   dirKey?: Uint8Array;
+  /**
+   * A put's tag of the source folder this listing was made from (16 bytes, only with `dir`; see
+   * src/repo/folder-tag.ts): a later put that finds the folder as it was takes the listing unread.
+   * Opaque to every reader.
+   */
+  sourceTag?: Uint8Array;
 }
+
+/** Bytes of an entry's `sourceTag`: BLAKE3's first 16 (the tag guards no secret; 2^64 work to collide). */
+export const SOURCE_TAG_BYTES = 16;
 
 /** Files with more extents than this keep them in manifest pages. */
 export const MANIFEST_INLINE_MAX = 32;

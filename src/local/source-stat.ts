@@ -18,6 +18,11 @@ export interface SourceStat {
   /** Bytes (a number: no file comes near 2^53 bytes). */
   size: number;
   mtimeNs: bigint;
+  /**
+   * Inode change time, ns: moves with every change to the inode (content, mode, owner, links,
+   * extended attributes) and cannot be set back, so a folder's source tag (folder-tag.ts) holds it.
+   */
+  ctimeNs: bigint;
   dev: bigint;
   ino: bigint;
   rdev: number;
@@ -30,7 +35,7 @@ export type SourceLstat =
 
 /** Bytes of the header and of one record of lstatMany's and scanDir's answers (local-fs.c). */
 const ANSWER_HEADER_BYTES = 8;
-const LSTAT_RECORD_BYTES = 80;
+const LSTAT_RECORD_BYTES = 88;
 
 const errorMap = getSystemErrorMap();
 
@@ -109,6 +114,7 @@ async function lstatOne(path: Buffer): Promise<SourceLstat> {
         nlink: Number(st.nlink),
         size: Number(st.size),
         mtimeNs: st.mtimeNs,
+        ctimeNs: st.ctimeNs,
         dev: st.dev,
         ino: st.ino,
         rdev: Number(st.rdev),
@@ -149,7 +155,7 @@ function wordsOf(out: Buffer): Words {
  * record, in bytes from its start, little-endian (local-fs.c, fill_record): 0 lstat errno, 4
  * attribute-list errno, 8 st_mode, 12 uid, 16 gid, 20 nlink (u32), 24 mtime ns (i64), 32 size, 40
  * ino, 48 dev, 56 rdev (u64), 64 offset and 68 length of its attributes in the answer, 72 offset and
- * 76 length of its name (scanDir).
+ * 76 length of its name (scanDir), 80 ctime ns (i64).
  */
 function readRecord(w: Words, i: number, path: Buffer): SourceLstat {
   const q = (ANSWER_HEADER_BYTES + i * LSTAT_RECORD_BYTES) / 4;
@@ -162,6 +168,7 @@ function readRecord(w: Words, i: number, path: Buffer): SourceLstat {
     gid: u32[q + 4]!,
     nlink: u32[q + 5]!,
     mtimeNs: w.i64[d + 3]!,
+    ctimeNs: w.i64[d + 10]!,
     size: u32[q + 8]! + u32[q + 9]! * 2 ** 32,
     ino: u64[d + 5]!,
     dev: u64[d + 6]!,

@@ -2,8 +2,10 @@
 // the content bytes to read (each inode once), counts the names each inode with several links has
 // inside the trees (only those with two or more form hard-link groups), and meets first what fails a
 // put at once: a missing root, a folder that cannot be listed. It needs no store, so `fragfs put`
-// starts it before the passphrase's KDF and the two run side by side. Also here: which of a folder's
-// names a put keeps (--one-file-system, --exclude-caches, --exclude), for the survey and the walk.
+// starts it before the passphrase's KDF and the two run side by side. It keeps, for the walk, folder
+// scans up to a bound and a summary of each folder of files (folder-tag.ts), by which a re-put takes
+// an unchanged folder whole without listing it again. Also here: which of a folder's names a put
+// keeps (--one-file-system, --exclude-caches, --exclude), for the survey and the walk.
 
 import { constants as fsConstants } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -13,6 +15,7 @@ import { joinName, showName } from '../fragment/names.js';
 import { localFs, type LocalFs } from '../local/local-fs.js';
 import { lstatPaths, readFolderScan, scanFolder, type FolderScan, type SourceLstat, type SourceStat } from '../local/source-stat.js';
 import { S_IFDIR, S_IFMT, S_IFREG } from '../vfs/inode.js';
+import { summarizeFolder, type FolderSummary } from './folder-tag.js';
 import type { ExcludePatterns } from './exclude-patterns.js';
 import { Semaphore } from './semaphore.js';
 
@@ -37,12 +40,20 @@ const SURVEY_FOLDERS_IN_FLIGHT = 4;
  * Bytes of folder scans the survey keeps for the walk. The survey runs while the passphrase's KDF
  * does, so its scans cost the put no time; the walk, which starts once both are done, takes its
  * folders' scans from here instead of listing and lstat'ing them again. A scan is kept as the
- * addon's packed answer (an 80-byte record per entry, its name and its attributes): 8 MiB holds the
+ * addon's packed answer (an 88-byte record per entry, its name and its attributes): 8 MiB holds the
  * scans of about 70,000 entries of short names. Past the bound the walk scans as before.
  */
 export const DEFAULT_SURVEY_SCAN_BYTES = 8 * 1024 * 1024;
 /** What keeping one scan costs beside its answer: the Buffer object, the map entry, the path key. */
 const KEPT_SCAN_OVERHEAD_BYTES = 160;
+/**
+ * Bytes of folder summaries (folder-tag.ts) the survey keeps for the walk: one per folder of files,
+ * whatever its size, so a re-put takes a folder unchanged since its parent snapshot without
+ * listing it again. 16 MiB holds those of about 70,000 folders.
+ */
+export const DEFAULT_SURVEY_SUMMARY_BYTES = 16 * 1024 * 1024;
+/** What keeping one summary costs: its object, digest, bigint, map entry and path key. */
+const KEPT_SUMMARY_OVERHEAD_BYTES = 240;
 
 /**
  * Folder scans made by the survey (scanDir's answers, with attributes), kept up to a byte bound until
@@ -54,8 +65,40 @@ export class SurveyScans {
   private readonly kept = new Map<string, Buffer>();
   private keptBytes = 0;
   private full = false;
+  private readonly summaries = new Map<string, FolderSummary>();
+  private summaryBytes = 0;
 
-  constructor(private readonly maxBytes: number) {}
+  constructor(
+    private readonly maxBytes: number,
+    private readonly maxSummaryBytes = DEFAULT_SURVEY_SUMMARY_BYTES,
+  ) {}
+
+  /** Keeps the summary of folder `path` while the summaries' bound allows. */
+  offerSummary(path: Buffer, summary: FolderSummary): void {
+    const cost = path.length + KEPT_SUMMARY_OVERHEAD_BYTES;
+    if (this.summaryBytes + cost > this.maxSummaryBytes) return;
+    this.summaries.set(path.toString('latin1'), summary);
+    this.summaryBytes += cost;
+  }
+
+  /** The summary of folder `path`, handed over once (undefined: none kept). */
+  takeSummary(path: Buffer): FolderSummary | undefined {
+    const key = path.toString('latin1');
+    const s = this.summaries.get(key);
+    if (s === undefined) return undefined;
+    this.summaries.delete(key);
+    this.summaryBytes -= path.length + KEPT_SUMMARY_OVERHEAD_BYTES;
+    return s;
+  }
+
+  /** Drops the scan of folder `path` if one is kept (the walk took the folder without it). */
+  drop(path: Buffer): void {
+    const key = path.toString('latin1');
+    const out = this.kept.get(key);
+    if (out === undefined) return;
+    this.kept.delete(key);
+    this.keptBytes -= out.length + path.length + KEPT_SCAN_OVERHEAD_BYTES;
+  }
 
   /** Keeps `out` (scanDir's answer for `path`) unless the bound is reached; once it is, keeps no more. */
   offer(path: Buffer, out: Buffer): void {
@@ -84,6 +127,8 @@ export class SurveyScans {
     this.kept.clear();
     this.keptBytes = 0;
     this.full = true;
+    this.summaries.clear();
+    this.summaryBytes = 0;
   }
 
   get bytes(): number {
@@ -153,6 +198,10 @@ async function survey(roots: Buffer[], rules: KeepRules, scans: SurveyScans): Pr
       throw fromFsError(e, 'cannot list folder', showName(path));
     }
     const kept = await keptScan(local, path, scan, names, false);
+    if (local !== undefined) {
+      const summary = summarizeFolder(kept.names, kept.found);
+      if (summary !== undefined) scans.offerSummary(path, summary);
+    }
     const sub: [Buffer, SourceStat][] = [];
     for (const [i, n] of kept.names.entries()) {
       const found = kept.found[i]!;

@@ -28,6 +28,7 @@ import { Semaphore } from './semaphore.js';
 import { absolutePath, keptNames, keptScan, PutSurvey, type SurveyScans } from './put-survey.js';
 import { checkSnapshotName } from './snapshot-name.js';
 import { loadSnapshot, readDirEntries } from './tree-reader.js';
+import { sourceTag, summarizeFolder, type FolderSummary } from './folder-tag.js';
 import { fileContent, setDir, writeDir, writeSnapshot, type FileContent } from './tree-writer.js';
 import { keyedPages } from './tree-keys.js';
 
@@ -780,6 +781,8 @@ class TreePutter {
    * are this put's own and could collide with the parent's.
    */
   private async walkDir(n: Found, e: Entry, prev: Entry | undefined): Promise<Entry | undefined> {
+    const summary = this.local !== undefined ? this.scans?.takeSummary(n.path) : undefined;
+    if (summary !== undefined && (await this.takenByTag(n, e, prev, summary))) return e;
     let names: Buffer[];
     let scan: FolderScan;
     try {
@@ -821,7 +824,38 @@ class TreePutter {
     } else {
       setDir(e, await writeDir(this.repo, entries));
     }
+    // The tag only where the listing holds every entry exactly as its lstat found it: none left out
+    // (a vanished or unreadable file is tried again by the next put), none read at another size
+    // or mtime than the scan's (a file that changed while it was read).
+    const complete = this.local !== undefined && entries.length === sorted.length && entries.every((c, i) => agrees(c, kept.found[order[i]!]!));
+    const now = complete ? summarizeFolder(kept.names, kept.found) : undefined;
+    if (now !== undefined) e.sourceTag = sourceTag(now.digest, e.dir!);
     return e;
+  }
+
+  /**
+   * Takes folder `n` whole, its listing unread, when the survey's lstats of its entries (`summary`)
+   * are those its parent entry's tag was made from, and none of its files is young enough to have
+   * changed within a tick of the clock since (isUnchanged's racy bound). --verbose walks every
+   * folder: it names what the keep rules leave out, which only a listing of the folder tells.
+   */
+  private async takenByTag(n: Found, e: Entry, prev: Entry | undefined, summary: FolderSummary): Promise<boolean> {
+    if (prev?.type !== 'dir' || prev.dir === undefined || prev.dirKey === undefined || prev.sourceTag === undefined) return false;
+    if (this.o.onLeftOut !== undefined || summary.newestFileMtimeNs >= this.trustBeforeNs) return false;
+    const tag = sourceTag(summary.digest, prev.dir);
+    if (compareNames(tag, prev.sourceTag) !== 0) return false;
+    this.scans?.drop(n.path);
+    await (await this.repo.writerGuard())?.hold('meta', prev.dir, true);
+    setDir(e, { id: prev.dir, key: prev.dirKey });
+    e.sourceTag = tag;
+    this.dirs++;
+    this.unchangedDirs++;
+    this.files += summary.files;
+    this.unchangedFiles += summary.files;
+    this.symlinks += summary.symlinks;
+    this.logicalBytes += summary.plainBytes;
+    this.o.onBytes?.(summary.plainBytes);
+    return true;
   }
 
   private warn(message: string): void {
@@ -1071,6 +1105,12 @@ function asStored(e: Entry, stored: StoredFile): void {
  * defined value, bytes equal, numbers and bigints equal, arrays and objects alike all the way down.
  * A field the fresh entry lacks (an xattr a mount recorded) makes them differ: the folder is written.
  */
+/** Whether entry `c` holds what lstat `found` saw: the same mtime and, for a file, the same size. */
+function agrees(c: Entry, found: SourceLstat): boolean {
+  const st = found.st;
+  return st !== undefined && c.mtimeNs === st.mtimeNs && (c.type !== 'file' || c.size === st.size);
+}
+
 function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;

@@ -43,6 +43,7 @@ test('each entry kind, a missing path, a path through a file and a non-UTF-8 nam
     t.deepEqual(a.st, b.st, path.toString('latin1'));
     const st = await lstat(path, { bigint: true });
     t.is(a.st?.mtimeNs, st.mtimeNs);
+    t.is(a.st?.ctimeNs, st.ctimeNs, 'ctime: the source tag of a folder holds it');
     if (a.st !== undefined) t.deepEqual(a.xattrs ?? [], local.lgetxattrs(path), path.toString('latin1'));
   }
   t.is(batched[4]!.st === undefined ? batched[4]!.error.code : 'found', 'ENOENT');

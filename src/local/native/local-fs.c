@@ -227,7 +227,7 @@ static napi_value js_lgetxattrs(napi_env env, napi_callback_info info) {
  * extended attributes' bytes the records point into. All little-endian.
  */
 #define LSTAT_HEADER 8
-#define LSTAT_RECORD 80
+#define LSTAT_RECORD 88
 
 typedef struct {
   napi_async_work work;
@@ -268,6 +268,7 @@ static void fill_record(growbuf *out, uint32_t i, int r, const struct stat *st, 
   put_u64_at(rec + 56, (uint64_t) st->st_rdev);
   put_u32_at(rec + 64, (uint32_t) blob);
   put_u32_at(rec + 68, (uint32_t) (out->len - blob));
+  put_u64_at(rec + 80, (uint64_t) ((int64_t) st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec));
 }
 
 /* The header and `count` zeroed records; 0 when out of memory. */
