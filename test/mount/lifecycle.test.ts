@@ -254,3 +254,16 @@ maybe('one kernel inode per hard link: attributes cached for a second still show
   t.regex(log, /FUSE requests over/);
   t.regex(log, /^\s+lookup\s+\d+/m, 'op-stats names the requests');
 });
+
+maybe('a read-write mount lets the kernel keep names and attributes for a minute: files made 2 s ago are stat\'ed and removed without a LOOKUP', async (t) => {
+  const e = await makeEnv(t);
+  const store = await initStore(t, e);
+  const m = await mount(t, e, store, 'mnt', ['--op-stats']);
+  // 300 creates cost 300 LOOKUPs (each name is looked up before it is made). With the 1 s of go-fuse,
+  // a stat and an unlink by name (no listing to refresh the names) 2 s later would look each up again.
+  const names = `seq -f 'f%.0f' 1 300`;
+  await sh(t, `mkdir ${m.mountpoint}/d && cd ${m.mountpoint}/d && ${names} | xargs touch && sleep 2 && ${names} | xargs stat -c %s >/dev/null && ${names} | xargs rm`);
+  t.is((await m.umount()).code, 0);
+  const lookups = Number(/^\s+lookup\s+(\d+)/m.exec(await readFile(m.logFile!, 'utf8'))?.[1]);
+  t.true(lookups >= 300 && lookups < 350, `${lookups} LOOKUPs for 300 files made, stat'ed and removed`);
+});
