@@ -229,3 +229,17 @@ test('a folder holding a file young enough to be racy is listed and the file rea
   t.is(left.length, 3, 'each folder named its f4');
   t.true(verbose.size >= 4, 'every listing read');
 });
+
+test('a keep rule added since the parent is applied to folders whose files did not change', async (t) => {
+  await localAddon(t);
+  const { repo, tree } = await fixture(t);
+  const r = await putPaths(repo, [tree], { exclude: new ExcludePatterns(['f4']) });
+  t.is(r.files, 12);
+  const { snapshot } = await loadSnapshot(repo, r.key);
+  for (const folder of await readDirEntries(repo, snapshot.root, '/')) {
+    const names = (await readDirEntries(repo, folder, '/')).map((e) => e.name.toString());
+    t.false(names.includes('f4'), `${folder.name.toString()} holds no f4`);
+  }
+  // The rule dropped again: the files come back (read again, as the parent lacks them).
+  t.is((await putPaths(repo, [tree])).files, 15);
+});
