@@ -93,11 +93,7 @@ export class SurveyScans {
 
   /** Drops the scan of folder `path` if one is kept (the walk took the folder without it). */
   drop(path: Buffer): void {
-    const key = path.toString('latin1');
-    const out = this.kept.get(key);
-    if (out === undefined) return;
-    this.kept.delete(key);
-    this.keptBytes -= out.length + path.length + KEPT_SCAN_OVERHEAD_BYTES;
+    this.remove(path);
   }
 
   /** Keeps `out` (scanDir's answer for `path`) unless the bound is reached; once it is, keeps no more. */
@@ -114,12 +110,18 @@ export class SurveyScans {
 
   /** The kept scan of folder `path`, handed over once (undefined: not kept). */
   take(path: Buffer): FolderScan | undefined {
+    const out = this.remove(path);
+    return out === undefined ? undefined : readFolderScan(out, path);
+  }
+
+  /** The kept answer for folder `path`, no longer kept. */
+  private remove(path: Buffer): Buffer | undefined {
     const key = path.toString('latin1');
     const out = this.kept.get(key);
     if (out === undefined) return undefined;
     this.kept.delete(key);
     this.keptBytes -= out.length + path.length + KEPT_SCAN_OVERHEAD_BYTES;
-    return readFolderScan(out, path);
+    return out;
   }
 
   /** Drops every scan not taken (the walk is over). */

@@ -84,6 +84,12 @@ test('the survey keeps folder scans within its bound for the walk, each taken on
   t.truthy(kept);
   t.deepEqual(kept, await scanFolder(local, a, true)); // names, lstats and attributes
   t.is(survey.scans.take(a), undefined); // handed over once
+  // A folder the walk takes by its tag (folder-tag.ts) drops its scan unread.
+  const deep = Buffer.from(join(tree, 'a', 'deep'));
+  const before = survey.scans.bytes;
+  survey.scans.drop(deep);
+  t.true(survey.scans.bytes < before);
+  t.is(survey.scans.take(deep), undefined);
   survey.scans.clear();
   t.is(survey.scans.take(Buffer.from(tree)), undefined);
   t.is(survey.scans.bytes, 0);
