@@ -11,16 +11,15 @@ import { SOURCE_TAG_BYTES } from '../fragment/tree-format.js';
 import type { SourceLstat, SourceStat } from '../local/source-stat.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../vfs/inode.js';
 
-
 /** Domain of the digest, so it can never be mistaken for another BLAKE3 input of fragfs. */
 const DIGEST_DOMAIN = Buffer.from('fragfs folder entries v1\0');
 const TAG_DOMAIN = Buffer.from('fragfs source tag v1\0');
-/** Fixed bytes of one entry in the digest's input (see entryBytes). */
+/** Fixed bytes of one entry in the digest's input (layout at summarizeFolder). */
 const ENTRY_FIXED_BYTES = 64;
 
 /** What a put needs of a folder of files to take it whole: its digest and what it counts. */
 export interface FolderSummary {
-  /** BLAKE3-256 of the folder's kept entries in name order (folderDigest). */
+  /** BLAKE3-256 of the folder's kept entries in name order (input at summarizeFolder). */
   digest: Uint8Array;
   files: number;
   /** Sum of its files' sizes. */
@@ -47,7 +46,6 @@ const pad8 = (n: number): number => (n + 7) & ~7;
  * st_dev is left out: it may change across boots while the files do not.
  */
 export function summarizeFolder(names: readonly Buffer[], found: readonly SourceLstat[]): FolderSummary | undefined {
-  let total = DIGEST_DOMAIN.length;
   let files = 0;
   let plainBytes = 0;
   let symlinks = 0;
@@ -66,7 +64,7 @@ export function summarizeFolder(names: readonly Buffer[], found: readonly Source
     } else if (type === S_IFLNK) symlinks++;
   }
   const order = names.map((_, i) => i).sort((a, b) => compareNames(names[a]!, names[b]!));
-  total = pad8(total);
+  let total = pad8(DIGEST_DOMAIN.length);
   for (const i of order) {
     total += ENTRY_FIXED_BYTES + pad8(names[i]!.length);
     for (const [k, v] of ok[i]!.xattrs ?? []) total += 8 + pad8(k.length) + pad8(v.length);

@@ -785,10 +785,11 @@ class TreePutter {
     if (summary !== undefined && (await this.takenByTag(n, e, prev, summary))) return e;
     let names: Buffer[];
     let scan: FolderScan;
+    let early: FolderScan | undefined;
     try {
       // Listed and lstat'ed in one call; what the keep rules leave out was lstat'ed for nothing.
       // The survey's scan carries the attributes, so it stands in only where the walk reads them too.
-      const early = this.local !== undefined ? this.scans?.take(n.path) : undefined;
+      early = this.local !== undefined ? this.scans?.take(n.path) : undefined;
       scan = early ?? (await source(() => scanFolder(this.local, n.path, this.local !== undefined)));
       names = await source(() => keptNames(n.path, n.st, n.rootDev, scan.names, this.o, this.o.onLeftOut));
     } catch (err) {
@@ -827,8 +828,9 @@ class TreePutter {
     // The tag only where the listing holds every entry exactly as its lstat found it: none left out
     // (a vanished or unreadable file is tried again by the next put), none read at another size
     // or mtime than the scan's (a file that changed while it was read).
+    // The survey's summary is of this very scan when the walk took the survey's: not digested again.
     const complete = this.local !== undefined && entries.length === sorted.length && entries.every((c, i) => agrees(c, kept.found[order[i]!]!));
-    const now = complete ? summarizeFolder(kept.names, kept.found) : undefined;
+    const now = !complete ? undefined : early !== undefined && summary !== undefined ? summary : summarizeFolder(kept.names, kept.found);
     if (now !== undefined) e.sourceTag = sourceTag(now.digest, e.dir!);
     return e;
   }
