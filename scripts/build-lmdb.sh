@@ -1,33 +1,54 @@
 #!/usr/bin/env bash
-# Builds lmdb-js's addon from its own sources with one fix from LMDB upstream (ITS#9496, LMDB
-# 0.9.29): every process that opened an environment wrote the shared transaction id, so opening one
-# that another process was committing to could roll that commit back (a mount's live state read by
-# gc, stats or verify; fragments.lmdb opened by any command beside a mount). lmdb-js 3.5.6 still has
-# the line. The build lands in node_modules/lmdb/build/Release, which lmdb-js loads before its
-# prebuilt package. Offline: node-gyp from npm, Node's own headers, g++ and make.
-# test/store/lmdb-reopen.test.ts fails without it.
+# Builds lmdb-js's addon from its own sources with two fixes from LMDB upstream that lmdb-js 3.5.6
+# lacks, both about several processes opening one environment (a mount's live state read by gc,
+# stats or verify; fragments.lmdb opened by any command beside a mount):
+# - ITS#9496 (LMDB 0.9.29): every process that opened an environment wrote the shared transaction
+#   id, so opening one that another process was committing to could roll that commit back.
+# - ITS#10095 (LMDB 0.9.32): the last process to close an environment destroyed the robust mutexes
+#   in its lock file while another could be waiting to open it; that one then failed every
+#   transaction with EINVAL ("Invalid argument").
+# The build lands in node_modules/lmdb/build/Release, which lmdb-js loads before its prebuilt
+# package. Offline: node-gyp from npm, Node's own headers, g++ and make.
+# test/store/lmdb-reopen.test.ts fails without either fix.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 LMDB=node_modules/lmdb
 MDB_C=$LMDB/dependencies/lmdb/libraries/liblmdb/mdb.c
-MARK='fragfs: ITS#9496'
 [ -f "$MDB_C" ] || { echo "build-lmdb: $MDB_C is missing (run npm install first)" >&2; exit 1; }
 
-if ! grep -q "$MARK" "$MDB_C"; then
-  python3 - "$MDB_C" "$MARK" <<'EOF'
+# Each fix carries its own mark, so a tree patched by an earlier setup gets only what it lacks.
+patched="$(python3 - "$MDB_C" <<'PY'
 import sys
-path, mark = sys.argv[1], sys.argv[2]
+path = sys.argv[1]
 src = open(path).read()
-old = "\tif (env->me_txns)\n\t\tenv->me_txns->mti_txnid = meta.mm_txnid;\n\n#if MDB_DEBUG"
-if src.count(old) != 1:
-    sys.exit(f"build-lmdb: {path} is not the mdb.c this patch was written for (lmdb-js 3.5.6)")
-new = (f"\t/* {mark}: only the first opener, under the exclusive lock, sets the shared txnid\n"
-       "\t * (mdb_env_share_locks); a later opener writing it here can roll back another process's commit. */\n\n#if MDB_DEBUG")
-open(path, 'w').write(src.replace(old, new))
-EOF
-  rm -rf "$LMDB/build"
-fi
+fixes = [
+    ("fragfs: ITS#9496",
+     "\tif (env->me_txns)\n\t\tenv->me_txns->mti_txnid = meta.mm_txnid;\n\n#if MDB_DEBUG",
+     "\t/* fragfs: ITS#9496: only the first opener, under the exclusive lock, sets the shared txnid\n"
+     "\t * (mdb_env_share_locks); a later opener writing it here can roll back another process's commit. */\n\n#if MDB_DEBUG"),
+    ("fragfs: ITS#10095",
+     "\t\tif (excl == 0)\n\t\t\tmdb_env_excl_lock(env, &excl);\n\t\tif (excl > 0) {\n"
+     "\t\t\tpthread_mutex_destroy(env->me_txns->mti_rmutex);\n"
+     "\t\t\tpthread_mutex_destroy(env->me_txns->mti_wmutex);\n"
+     "\t\t\tpthread_mutex_destroy(env->me_txns->mti_sync_mutex);\n\t\t}\n",
+     "\t\t/* fragfs: ITS#10095: the robust mutexes are left as they are; destroying them broke an\n"
+     "\t\t * opener waiting for the shared lock, and the next exclusive opener initialises them. */\n"),
+]
+changed = False
+for mark, old, new in fixes:
+    if mark in src:
+        continue
+    if src.count(old) != 1:
+        sys.exit(f"build-lmdb: {path} is not the mdb.c these fixes were written for (lmdb-js 3.5.6)")
+    src = src.replace(old, new)
+    changed = True
+if changed:
+    open(path, 'w').write(src)
+    print("yes")
+PY
+)"
+if [ "$patched" = yes ]; then rm -rf "$LMDB/build"; fi
 
 if [ -f "$LMDB/build/Release/lmdb.node" ] && [ "$LMDB/build/Release/lmdb.node" -nt "$MDB_C" ]; then
   exit 0
@@ -35,7 +56,7 @@ fi
 NODE_GYP="$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js"
 [ -f "$NODE_GYP" ] || NODE_GYP="$(npm root -g)/npm/node_modules/node-gyp/bin/node-gyp.js"
 NODE_DIR="$(dirname "$(readlink -f "$(command -v node)")")/.."
-echo "build-lmdb: building lmdb-js with the ITS#9496 fix (about 30 s)" >&2
+echo "build-lmdb: building lmdb-js with LMDB's ITS#9496 and ITS#10095 fixes (about 30 s)" >&2
 (cd "$LMDB" && node "$NODE_GYP" rebuild --nodedir="$NODE_DIR" >/tmp/fragfs-build-lmdb.log 2>&1) || {
   echo "build-lmdb: the build failed; see /tmp/fragfs-build-lmdb.log" >&2
   exit 1

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything fragfs needs on a fresh Debian machine: fusermount (mounts by users other than
 # root, and unmounting), a C compiler and Linux's headers for fragfs's FUSE addon, g++ and make for
-# lmdb-js built with an upstream LMDB fix (scripts/build-lmdb.sh), the tools the
+# lmdb-js built with upstream LMDB fixes (scripts/build-lmdb.sh), the tools the
 # real-mount tests drive (sqlite3, rsync, git, attr, fio, xz, python3), the npm dependencies and the
 # build. Safe to run again: it skips what is already there.
 set -euo pipefail
@@ -30,7 +30,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
     npm install --no-save --no-audit --no-fund --loglevel=error
   fi
 fi
-# lmdb-js with LMDB's fix for processes that open an environment another one writes (ITS#9496).
+# lmdb-js with LMDB's fixes for environments several processes open and close (ITS#9496, ITS#10095).
 bash scripts/build-lmdb.sh
 # @ronomon/reed-solomon (parity, src/parity/rs-codec.ts) ships its C source and builds its addon
 # in an install script, which npm does not run here: build it when it does not load.
