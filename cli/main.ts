@@ -5,6 +5,7 @@ import './env.js';
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { closeRemoteBackends } from '../src/remote/store-site.js';
+import { useFixedLmdb } from '../src/store/lmdb-binding.js';
 import { reportAndExit } from './common.js';
 import { quietOnClosedStdout } from './stdout-pipe.js';
 
@@ -78,6 +79,18 @@ async function main(): Promise<void> {
   // either. `get` sets the modes a snapshot recorded explicitly, so restored trees are unaffected.
   process.umask(0o077);
   quietOnClosedStdout();
+  try {
+    // Before any command module loads lmdb-js: an installed package builds its fixed LMDB binding
+    // at the first command that opens a store (docs/DESIGN.md, "LMDB opened by several processes").
+    const first = process.argv[2];
+    const opensStores = first !== undefined && !NEED_ALL.has(first) && !process.argv.some((a) => a === '--help' || a === '-h' || a === '--version' || a === '-V');
+    await useFixedLmdb({
+      build: opensStores,
+      onBuild: () => process.stderr.write('fragfs: building its LMDB binding with two upstream fixes, once (about a minute)\n'),
+    });
+  } catch (e) {
+    reportAndExit(e);
+  }
   const program = await buildProgram(process.argv);
   try {
     await program.parseAsync(process.argv);

@@ -8,7 +8,7 @@
 #   in its lock file while another could be waiting to open it; that one then failed every
 #   transaction with EINVAL ("Invalid argument").
 # The build lands in node_modules/lmdb/build/Release, which lmdb-js loads before its prebuilt
-# package. Offline: node-gyp from npm, Node's own headers, g++ and make.
+# package. Run after the TypeScript build. Offline: node-gyp from npm, Node's own headers, g++ and make.
 # test/store/lmdb-reopen.test.ts fails without either fix.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,38 +17,11 @@ LMDB=node_modules/lmdb
 MDB_C=$LMDB/dependencies/lmdb/libraries/liblmdb/mdb.c
 [ -f "$MDB_C" ] || { echo "build-lmdb: $MDB_C is missing (run npm install first)" >&2; exit 1; }
 
-# Each fix carries its own mark, so a tree patched by an earlier setup gets only what it lacks.
-patched="$(python3 - "$MDB_C" <<'PY'
-import sys
-path = sys.argv[1]
-src = open(path).read()
-fixes = [
-    ("fragfs: ITS#9496",
-     "\tif (env->me_txns)\n\t\tenv->me_txns->mti_txnid = meta.mm_txnid;\n\n#if MDB_DEBUG",
-     "\t/* fragfs: ITS#9496: only the first opener, under the exclusive lock, sets the shared txnid\n"
-     "\t * (mdb_env_share_locks); a later opener writing it here can roll back another process's commit. */\n\n#if MDB_DEBUG"),
-    ("fragfs: ITS#10095",
-     "\t\tif (excl == 0)\n\t\t\tmdb_env_excl_lock(env, &excl);\n\t\tif (excl > 0) {\n"
-     "\t\t\tpthread_mutex_destroy(env->me_txns->mti_rmutex);\n"
-     "\t\t\tpthread_mutex_destroy(env->me_txns->mti_wmutex);\n"
-     "\t\t\tpthread_mutex_destroy(env->me_txns->mti_sync_mutex);\n\t\t}\n",
-     "\t\t/* fragfs: ITS#10095: the robust mutexes are left as they are; destroying them broke an\n"
-     "\t\t * opener waiting for the shared lock, and the next exclusive opener initialises them. */\n"),
-]
-changed = False
-for mark, old, new in fixes:
-    if mark in src:
-        continue
-    if src.count(old) != 1:
-        sys.exit(f"build-lmdb: {path} is not the mdb.c these fixes were written for (lmdb-js 3.5.6)")
-    src = src.replace(old, new)
-    changed = True
-if changed:
-    open(path, 'w').write(src)
-    print("yes")
-PY
-)"
-if [ "$patched" = yes ]; then rm -rf "$LMDB/build"; fi
+# The fixes live in src/store/lmdb-binding.ts (an installed package builds the same into a cache
+# folder); each carries its own mark, so a tree patched by an earlier setup gets only what it lacks.
+[ -f dist/src/store/lmdb-binding.js ] || { echo "build-lmdb: run npm run build first" >&2; exit 1; }
+patched="$(node dist/src/store/lmdb-binding.js patch "$MDB_C")"
+if [ "$patched" = patched ]; then rm -rf "$LMDB/build"; fi
 
 if [ -f "$LMDB/build/Release/lmdb.node" ] && [ "$LMDB/build/Release/lmdb.node" -nt "$MDB_C" ]; then
   exit 0

@@ -30,8 +30,6 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
     npm install --no-save --no-audit --no-fund --loglevel=error
   fi
 fi
-# lmdb-js with LMDB's fixes for environments several processes open and close (ITS#9496, ITS#10095).
-bash scripts/build-lmdb.sh
 # @ronomon/reed-solomon (parity, src/parity/rs-codec.ts) ships its C source and builds its addon
 # in an install script, which npm does not run here: build it when it does not load.
 RS=node_modules/@ronomon/reed-solomon
@@ -47,6 +45,8 @@ if ! node -e "require('./$RS')" 2>/dev/null; then
 fi
 echo "setup: building" >&2
 npm run --silent build
+# lmdb-js with LMDB's fixes for environments several processes open and close (ITS#9496, ITS#10095).
+bash scripts/build-lmdb.sh
 npm run --silent man
 # fragfs's FUSE addon speaks the kernel's protocol on /dev/fuse (src/fuse/native/fuse-kernel.c); a
 # mount builds it too when it is missing (docs/DESIGN.md, "The FUSE addon").

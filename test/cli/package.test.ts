@@ -1,18 +1,24 @@
 // The package as a user gets it: `npm pack` holds the compiled code and the addon's C source, and no
 // binary compiled here, no tests and no fixtures; installed with `npm i -g` into a fresh prefix, its
-// `fragfs` builds the FUSE addon at the first mount and mounts (real mount, as root in CI); it
-// reports the package's version and comes with mount.fragfs, the man page and shell completion.
+// `fragfs` builds its LMDB binding with LMDB's two fixes at the first command that opens a store (a
+// binding three processes opening and closing one environment do not break), builds the FUSE addon
+// at the first mount and mounts (real mount, as root in CI); it reports the package's version and
+// comes with mount.fragfs, the man page and shell completion.
 
 import test from 'ava';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fuseAvailable, run } from '../mount/helpers.js';
 
 const REPO = process.cwd();
 
+const REOPEN_CHILD = new URL('../store/lmdb-reopen-child.js', import.meta.url).pathname;
+
 test('npm pack ships code and the addon source only; an npm i -g of it mounts, building the addon on first use', async (t) => {
+  t.timeout(600_000);
   const work = await mkdtemp(join(tmpdir(), 'fragfs-package-'));
   t.teardown(async () => {
     await run('fusermount', ['-uz', join(work, 'mnt')]);
@@ -58,8 +64,40 @@ test('npm pack ships code and the addon source only; an npm i -g of it mounts, b
   t.true(existsSync(join(prefix, 'bin', 'mount.fragfs')), 'mount.fragfs is installed beside fragfs');
   t.true(existsSync(join(prefix, 'share', 'man', 'man1', 'fragfs.1')), 'man fragfs finds the page');
   t.regex((await cli(['completion', 'bash'])).stdout, /complete -o filenames -F _fragfs_complete fragfs/);
+  t.false(existsSync(join(home, '.cache', 'fragfs')), 'help, version and completion build nothing');
   const init = await cli(['init', join(work, 'vault')]);
   t.is(init.code, 0, init.stderr);
+  t.regex(init.stderr, /building its LMDB binding with two upstream fixes/);
+  const cached = (await readdir(join(home, '.cache', 'fragfs'))).filter((d) => d.startsWith('lmdb-'));
+  t.is(cached.length, 1, cached.join(' '));
+  const lmdbDir = join(home, '.cache', 'fragfs', cached[0]!);
+  // The installed package's lmdb-js loads that build, not its prebuilt package.
+  const loads = await run(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `const b = await import(${JSON.stringify(join(pkgDir, 'dist', 'src', 'store', 'lmdb-binding.js'))});
+       await b.useFixedLmdb({ build: false });
+       const { createRequire } = await import('node:module');
+       const req = createRequire(${JSON.stringify(join(pkgDir, 'dist', 'src', 'store', 'x.js'))});
+       req('lmdb');
+       console.log(Object.keys(req.cache).filter((k) => /lmdb.*[.]node$/.test(k)).join(' '));`,
+    ],
+    { cwd: work, env },
+  );
+  t.is(loads.stdout.trim(), join(lmdbDir, 'build', 'Release', 'lmdb.node'), loads.stderr);
+  // Three processes opening and closing one environment: lmdb-js's prebuilt binding fails them
+  // "Invalid argument" within a second or two (LMDB ITS#10095); the fixed build does not.
+  const envDir = join(work, 'lmdb-env');
+  t.is((await run(process.execPath, [REOPEN_CHILD, 'writer', envDir, '100'])).code, 0);
+  const openers = await Promise.all(
+    [1, 2, 3].map(async (i) => {
+      await sleep(i * 50);
+      return run(process.execPath, [REOPEN_CHILD, 'reopener', envDir, '3000'], { env: { ...env, LMDB_PREBUILD: lmdbDir } });
+    }),
+  );
+  for (const o of openers) t.regex(o.stdout, /opens \d+/, o.stderr);
   if (!fuseAvailable()) {
     t.log('no /dev/fuse or fusermount here: the mount of the installed package is not tried');
     return;
