@@ -183,7 +183,7 @@ export async function mount(t: Ctx, e: Env, store: string, name: string, extra: 
   return m;
 }
 
-async function readRecord(e: Env, mountpoint: string): Promise<{ pid: number; logFile?: string }> {
+export async function readRecord(e: Env, mountpoint: string): Promise<{ pid: number; logFile?: string }> {
   const { recordPathFor } = await import('../../src/fuse/mount-registry.js');
   const prev = process.env['FRAGFS_RUNTIME_DIR'];
   process.env['FRAGFS_RUNTIME_DIR'] = e.runtimeDir;

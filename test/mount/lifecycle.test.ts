@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  CLI,
   ensurePatchedAddon,
   fragfs,
   fuseAvailable,
@@ -15,6 +16,7 @@ import {
   makeEnv,
   mount,
   pidAlive,
+  readRecord,
   run,
   sh,
   waitFor,
@@ -266,4 +268,37 @@ maybe('a read-write mount lets the kernel keep names and attributes for a minute
   t.is((await m.umount()).code, 0);
   const lookups = Number(/^\s+lookup\s+(\d+)/m.exec(await readFile(m.logFile!, 'utf8'))?.[1]);
   t.true(lookups >= 300 && lookups < 350, `${lookups} LOOKUPs for 300 files made, stat'ed and removed`);
+});
+
+maybe('the mount process runs with its V8 flags and two malloc arenas, foreground or background; a MALLOC_ARENA_MAX of the user is kept', async (t) => {
+  const e = await makeEnv(t);
+  delete e.env['MALLOC_ARENA_MAX'];
+  const settings = async (pid: number) => ({
+    arenas: (await readFile(`/proc/${pid}/environ`, 'latin1')).split('\0').find((v) => v.startsWith('MALLOC_ARENA_MAX=')),
+    oldSpace: (await readFile(`/proc/${pid}/cmdline`, 'latin1')).split('\0').includes('--initial-old-space-size=64'),
+  });
+  const a = await initStore(t, e, 'a');
+  const b = await initStore(t, e, 'b');
+  const bg = await mount(t, e, a, 'bg');
+  t.deepEqual(await settings(bg.pid), { arenas: 'MALLOC_ARENA_MAX=2', oldSpace: true }, '--background');
+
+  // A foreground mount runs itself again with them and serves from that process.
+  const fgDir = join(e.root, 'fg');
+  await sh(t, `mkdir ${fgDir}`);
+  const fg = spawn(process.execPath, [CLI, 'mount', b, fgDir], { env: e.env, stdio: 'ignore' });
+  const fgExit = new Promise<number | null>((r) => fg.on('exit', (code) => r(code)));
+  t.teardown(() => void (fg.exitCode === null && fg.kill('SIGKILL')));
+  // The record is written just after the kernel shows the mount.
+  let served: { pid: number } | undefined;
+  await waitFor(async () => (served = await readRecord(e, fgDir).catch(() => undefined)) !== undefined, 60_000, 'the foreground mount');
+  if (served === undefined) return;
+  t.true(await isMounted(fgDir));
+  t.not(served.pid, fg.pid);
+  t.deepEqual(await settings(served.pid), { arenas: 'MALLOC_ARENA_MAX=2', oldSpace: true }, 'foreground');
+  t.is((await fragfs(e, ['umount', fgDir])).code, 0);
+  t.is(await fgExit, 0);
+
+  t.is((await bg.umount()).code, 0);
+  const own = await mount(t, { ...e, env: { ...e.env, MALLOC_ARENA_MAX: '4' } }, a, 'own');
+  t.is((await settings(own.pid)).arenas, 'MALLOC_ARENA_MAX=4');
 });
