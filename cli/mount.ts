@@ -90,13 +90,13 @@ export const MOUNT_NODE_FLAGS = ['--initial-old-space-size=64', '--max-semi-spac
 
 /**
  * glibc malloc settings the mount process runs with, unless the environment already sets them (glibc
- * reads them once, at process start). With a malloc arena per thread (the JS thread, the codec
- * threads, LMDB's writer, libuv's 16) a block image or encoded copy is often freed in another
- * arena than the one it came from and each arena trims what it frees, so the next one is fresh
- * memory again: writing 1 GiB through a mount (dd bs=1M conv=fsync, 2-core VM, 2026-12-01) took
- * about 800,000 minor page faults, three per page written, and 45 % of the process's CPU time in
- * the kernel. Two arenas: 550,000-600,000 faults, 102-108 against 78-88 MB/s, the mount's own
- * memory no higher (163-179 against 156-202 MiB RssAnon); random 4 KiB writes about 6 % slower.
+ * reads them once, at process start). The write path runs 1 MiB buffers through several threads
+ * (the JS thread, the codec threads, LMDB's writer; libuv has 16 more), and with an arena per
+ * thread the next buffer was fresh memory far more often: writing 1 GiB through a mount (dd bs=1M
+ * conv=fsync, 2-core VM, 2026-12-01) took about 800,000 minor page faults, three per page written,
+ * and 45 % of the process's CPU time in the kernel. Two arenas: 550,000-600,000 faults, 102-108
+ * against 78-88 MB/s, the mount's own memory no higher (163-179 against 156-202 MiB RssAnon);
+ * random 4 KiB writes about 6 % slower. Larger trim and mmap thresholds did less; four arenas nothing.
  */
 export const MOUNT_MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
 

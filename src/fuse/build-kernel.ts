@@ -10,9 +10,10 @@ import { createHash } from 'node:crypto';
 import { constants as fsConstants, existsSync } from 'node:fs';
 import { access, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { delimiter, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FragfsError } from '../errors.js';
+import { onPath } from '../on-path.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -61,11 +62,6 @@ export async function kernelAddonIsCurrent(file: string, mark: string): Promise<
   } catch {
     return false;
   }
-}
-
-function onPath(cmd: string): boolean {
-  if (cmd.includes('/')) return existsSync(cmd);
-  return (process.env['PATH'] ?? '').split(delimiter).some((d) => d !== '' && existsSync(join(d, cmd)));
 }
 
 /** The compiler to use; throws NOT_SUPPORTED with one line saying what to install when a piece is missing. */

@@ -15,6 +15,7 @@ import { homedir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FragfsError } from '../errors.js';
+import { onPath } from '../on-path.js';
 
 interface MdbFix {
   /** Written into the patched source: a source that carries it has the fix. */
@@ -116,10 +117,6 @@ export function findFixedLmdb(pkgDir = lmdbPackageDir()): { dir: string; inPacka
   }
   const cached = lmdbCacheDir(pkgDir);
   return existsSync(join(cached, BINARY)) ? { dir: cached, inPackage: false } : undefined;
-}
-
-function onPath(cmd: string): boolean {
-  return (process.env['PATH'] ?? '').split(delimiter).some((d) => d !== '' && existsSync(join(d, cmd)));
 }
 
 /** npm's own node-gyp: beside the npm that comes with Node, or where PATH finds npm. */
