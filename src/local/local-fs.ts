@@ -1,6 +1,6 @@
 // The local file system calls Node lacks (native/local-fs.c): extended attributes of a path without
 // following symlinks, mknod for FIFOs, sockets and device nodes, a batch of lstats off the JS thread,
-// and a batch of small files read whole off it. Built with the system C compiler against Node's
+// a batch of small files read whole off it, and fallocate(KEEP_SIZE) for the LMDB space reserve. Built with the system C compiler against Node's
 // headers on first use (or by scripts/setup.sh), like the FUSE addon (build-kernel.ts):
 // dist/native/fragfs-local/local_fs.node in the repo, else a per-user cache folder. A machine that
 // cannot build it still puts and gets: without xattrs and special files, with a warning saying why.
@@ -44,6 +44,11 @@ export interface LocalFs {
    * record's errno, never as a rejection.
    */
   readSmallFiles(paths: Buffer, count: number, maxBytes: number): Promise<Buffer>;
+  /**
+   * fallocate(2) with FALLOC_FL_KEEP_SIZE of [offset, offset + length) of the file `path` (not
+   * following a symlink), off the JS thread. MUST resolve with 0 or the errno, never reject.
+   */
+  fallocateKeepSize(path: Buffer, offset: number, length: number): Promise<number>;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

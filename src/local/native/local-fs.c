@@ -5,7 +5,8 @@
  * fs.lstatSync: they touch an inode the caller has just looked at; and scanDir and lstatMany, a
  * folder's (or a batch of paths') lstats and extended attributes in one call run on libuv's thread
  * pool; and readSmallFiles, a batch of small files opened, fstat'ed, read and fstat'ed again on the
- * thread pool, so `put` spends no JavaScript round trip per small file. Failures throw an Error
+ * thread pool, so `put` spends no JavaScript round trip per small file; and fallocateKeepSize, for the
+ * LMDB space reserve, on the thread pool too. Failures throw an Error
  * whose `code` is the errno name (as node:fs does). local-fs.ts types and builds this file.
  */
 #define _GNU_SOURCE
@@ -693,6 +694,75 @@ static napi_value js_lutimens(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * fallocate(FALLOC_FL_KEEP_SIZE) of [offset, offset + length) of `path`, on the thread pool: it may
+ * wait for the disk. The LMDB space reserve (lmdb-space-reserve.ts) runs it while a mount or put
+ * writes; util-linux's fallocate did it before, but spawning a program forks the whole process, and
+ * every page the process wrote afterwards took a copy-on-write fault.
+ */
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  char *path;
+  off_t offset, length;
+  int err;
+} falloc_job;
+
+static void falloc_execute(napi_env env, void *data) {
+  (void) env;
+  falloc_job *j = data;
+  int fd = open(j->path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) { j->err = errno; return; }
+  int r;
+  do r = fallocate(fd, FALLOC_FL_KEEP_SIZE, j->offset, j->length); while (r != 0 && errno == EINTR);
+  j->err = r == 0 ? 0 : errno;
+  close(fd);
+}
+
+static void falloc_complete(napi_env env, napi_status status, void *data) {
+  falloc_job *j = data;
+  napi_value v;
+  if (napi_create_int32(env, status == napi_ok ? j->err : EIO, &v) == napi_ok) napi_resolve_deferred(env, j->deferred, v);
+  napi_delete_async_work(env, j->work);
+  free(j->path);
+  free(j);
+}
+
+/* fallocateKeepSize(path: Buffer, offset: number, length: number): Promise<number>, 0 or the errno. */
+static napi_value js_fallocate_keep_size(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  NAPI(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t offset, length;
+  if (argc < 3 || napi_get_value_int64(env, argv[1], &offset) != napi_ok || napi_get_value_int64(env, argv[2], &length) != napi_ok ||
+      offset < 0 || length <= 0) {
+    napi_throw_type_error(env, NULL, "fallocateKeepSize(path: Buffer, offset >= 0, length > 0)");
+    return NULL;
+  }
+  char *path = cstring_arg(env, argv[0], "fallocateKeepSize: path must be a Buffer without NUL");
+  if (path == NULL) return NULL;
+  falloc_job *j = calloc(1, sizeof *j);
+  napi_value name, promise;
+  if (j == NULL) {
+    free(path);
+    napi_throw_error(env, "ENOMEM", "fragfs-local: out of memory");
+    return NULL;
+  }
+  j->path = path;
+  j->offset = (off_t) offset;
+  j->length = (off_t) length;
+  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "fragfs:fallocate", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, falloc_execute, falloc_complete, j, &j->work) != napi_ok ||
+      napi_queue_async_work(env, j->work) != napi_ok) {
+    free(j->path);
+    free(j);
+    napi_throw_error(env, NULL, "fragfs-local: cannot queue a fallocate");
+    return NULL;
+  }
+  return promise;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
     { "lgetxattrs", NULL, js_lgetxattrs, NULL, NULL, NULL, napi_enumerable, NULL },
@@ -702,6 +772,7 @@ NAPI_MODULE_INIT() {
     { "lstatMany", NULL, js_lstat_many, NULL, NULL, NULL, napi_enumerable, NULL },
     { "scanDir", NULL, js_scan_dir, NULL, NULL, NULL, napi_enumerable, NULL },
     { "readSmallFiles", NULL, js_read_small_files, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "fallocateKeepSize", NULL, js_fallocate_keep_size, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   NAPI(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;
