@@ -118,7 +118,13 @@ async function spawnToy(
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   // 'close', not 'exit': the child's last output can still be in the pipe when 'exit' comes.
-  const exit = new Promise<number | null>((done) => child.on('close', (code) => done(code)));
+  let closed = false;
+  const exit = new Promise<number | null>((done) =>
+    child.on('close', (code) => {
+      closed = true;
+      done(code);
+    }),
+  );
   t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exit;
@@ -126,7 +132,9 @@ async function spawnToy(
   });
   const ready = await Promise.race([
     (async () => {
-      while (!out.includes('ready') && child.exitCode === null) await delay(20);
+      // Until 'close', not until the exit code: a child that exits soon after mounting
+      // (--exit-after-ms) may have its 'ready' still in the pipe when its exit code is known.
+      while (!out.includes('ready') && !closed) await delay(20);
       return out.includes('ready');
     })(),
     delay(30_000).then(() => false),
