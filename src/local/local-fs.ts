@@ -1,7 +1,8 @@
 // The local file system calls Node lacks (native/local-fs.c): extended attributes of a path without
 // following symlinks, mknod for FIFOs, sockets and device nodes, a batch of lstats off the JS thread,
-// a batch of small files read whole off it, and fallocate(KEEP_SIZE) for the LMDB space reserve. Built with the system C compiler against Node's
-// headers on first use (or by scripts/setup.sh), like the FUSE addon (build-kernel.ts):
+// a batch of small files read whole off it, and fallocate(KEEP_SIZE) for the LMDB space reserve.
+// Built with the system C compiler against Node's headers on first use (or by scripts/setup.sh),
+// like the FUSE addon (build-kernel.ts):
 // dist/native/fragfs-local/local_fs.node in the repo, else a per-user cache folder. A machine that
 // cannot build it still puts and gets: without xattrs and special files, with a warning saying why.
 

@@ -39,8 +39,8 @@ type FallocateResult = 'ok' | 'ENOSPC' | 'unsupported';
  * fallocate(2) with FALLOC_FL_KEEP_SIZE (Node has no binding for it): through the local-fs addon, or
  * where it cannot be built, util-linux's fallocate. The addon matters: spawning a program forks the
  * process, after which every page it writes takes a copy-on-write fault. Writing 1 GiB through the
- * vfs in-process (bench-vfs) spawned it about fifteen times and ran at 90-97 MB/s with 585,000-609,000
- * page faults; without the spawns 117-127 MB/s and 397,000-440,000.
+ * vfs in-process (bench-vfs) spawned it about fifteen times: 84-91 MB/s with 609,000-677,000 page
+ * faults, against 113-126 MB/s and 372,000-410,000 with the addon (three interleaved pairs).
  */
 async function fallocateKeepSize(path: string, offset: number, length: number): Promise<FallocateResult> {
   const addon = await localFs();
