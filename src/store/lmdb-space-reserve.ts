@@ -40,7 +40,8 @@ type FallocateResult = 'ok' | 'ENOSPC' | 'unsupported';
  * where it cannot be built, util-linux's fallocate. The addon matters: spawning a program forks the
  * process, after which every page it writes takes a copy-on-write fault. Writing 1 GiB through the
  * vfs in-process (bench-vfs) spawned it about fifteen times: 84-91 MB/s with 609,000-677,000 page
- * faults, against 113-126 MB/s and 372,000-410,000 with the addon (three interleaved pairs).
+ * faults, against 113-126 MB/s and 372,000-410,000 with the addon (three interleaved pairs; that
+ * build also reused block images, a change dropped since for measuring no different).
  */
 async function fallocateKeepSize(path: string, offset: number, length: number): Promise<FallocateResult> {
   const addon = await localFs();
