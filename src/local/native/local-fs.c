@@ -385,17 +385,28 @@ static void lstat_many_complete(napi_env env, napi_status status, void *data) {
   free(b);
 }
 
+/*
+ * A promise for `data`'s work, queued on libuv's thread pool: `execute` runs there, `complete` on the
+ * JS thread settles `*deferred`. NULL when any step fails (the caller frees `data` and throws; a
+ * promise made before the failure stays pending, and the throw is what the caller sees).
+ */
+static napi_value queue_work(napi_env env, const char *resource, napi_async_execute_callback execute,
+                             napi_async_complete_callback complete, void *data, napi_async_work *work, napi_deferred *deferred) {
+  napi_value name, promise;
+  if (napi_create_promise(env, deferred, &promise) != napi_ok || napi_create_string_utf8(env, resource, NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, execute, complete, data, work) != napi_ok || napi_queue_async_work(env, *work) != napi_ok) {
+    return NULL;
+  }
+  return promise;
+}
+
 /* Queues `b` on the thread pool; its promise, or NULL with an exception set (and `b` freed). */
 static napi_value queue_batch(napi_env env, lstat_batch *b, const char *resource) {
-  napi_value name, promise;
-  if (napi_create_promise(env, &b->deferred, &promise) != napi_ok || napi_create_string_utf8(env, resource, NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, lstat_many_execute, lstat_many_complete, b, &b->work) != napi_ok ||
-      napi_queue_async_work(env, b->work) != napi_ok) {
-    /* A promise made before the failure stays pending: the throw below is what the caller sees. */
+  napi_value promise = queue_work(env, resource, lstat_many_execute, lstat_many_complete, b, &b->work, &b->deferred);
+  if (promise == NULL) {
     free(b->paths);
     free(b);
     napi_throw_error(env, NULL, "fragfs-local: cannot queue a batch of lstats");
-    return NULL;
   }
   return promise;
 }
@@ -583,7 +594,7 @@ static void read_small_complete(napi_env env, napi_status status, void *data) {
 
 static napi_value js_read_small_files(napi_env env, napi_callback_info info) {
   size_t argc = 3;
-  napi_value argv[3], name, promise;
+  napi_value argv[3];
   NAPI(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   bool is_buf = false;
   uint32_t count;
@@ -604,10 +615,8 @@ static napi_value js_read_small_files(napi_env env, napi_callback_info info) {
   b->paths = paths;
   b->count = count;
   b->max_bytes = (uint64_t) max_bytes;
-  if (napi_create_promise(env, &b->deferred, &promise) != napi_ok ||
-      napi_create_string_utf8(env, "fragfs-read-small-files", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, read_small_execute, read_small_complete, b, &b->work) != napi_ok ||
-      napi_queue_async_work(env, b->work) != napi_ok) {
+  napi_value promise = queue_work(env, "fragfs-read-small-files", read_small_execute, read_small_complete, b, &b->work, &b->deferred);
+  if (promise == NULL) {
     free(b->paths);
     free(b);
     napi_throw_error(env, NULL, "fragfs-local: cannot queue a batch of reads");
@@ -742,7 +751,6 @@ static napi_value js_fallocate_keep_size(napi_env env, napi_callback_info info) 
   char *path = cstring_arg(env, argv[0], "fallocateKeepSize: path must be a Buffer without NUL");
   if (path == NULL) return NULL;
   falloc_job *j = calloc(1, sizeof *j);
-  napi_value name, promise;
   if (j == NULL) {
     free(path);
     napi_throw_error(env, "ENOMEM", "fragfs-local: out of memory");
@@ -751,10 +759,8 @@ static napi_value js_fallocate_keep_size(napi_env env, napi_callback_info info) 
   j->path = path;
   j->offset = (off_t) offset;
   j->length = (off_t) length;
-  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
-      napi_create_string_utf8(env, "fragfs:fallocate", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, falloc_execute, falloc_complete, j, &j->work) != napi_ok ||
-      napi_queue_async_work(env, j->work) != napi_ok) {
+  napi_value promise = queue_work(env, "fragfs:fallocate", falloc_execute, falloc_complete, j, &j->work, &j->deferred);
+  if (promise == NULL) {
     free(j->path);
     free(j);
     napi_throw_error(env, NULL, "fragfs-local: cannot queue a fallocate");
