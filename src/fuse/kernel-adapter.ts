@@ -9,7 +9,7 @@ import { constants as osConstants } from 'node:os';
 import { FragfsError } from '../errors.js';
 import type { Attr, AttrChanges, Caller, DirEntry, Vfs } from '../vfs/vfs-api.js';
 import { nowNs } from '../vfs/inode.js';
-import { Attr as A, Op, OpenReply, SetattrValid as V, Statfs as S, type KernelReplies } from './kernel-binding.js';
+import { Attr as A, InitFlag, Op, OpenReply, SetattrValid as V, Statfs as S, WriteFlag, type KernelReplies } from './kernel-binding.js';
 
 const { EIO, ENOSYS, EOPNOTSUPP, ENODATA, ERANGE } = osConstants.errno;
 const S_IFDIR = 0o040000;
@@ -44,6 +44,11 @@ export interface KernelAdapterOptions {
   opStats?: boolean;
 }
 
+/** What INIT granted (KernelInfo.flags: InitFlag bits). */
+export interface Granted {
+  flags: number;
+}
+
 /** A directory open for listing: taken at offset 0, served by index (offsets are index + 1). */
 interface DirListing {
   ino: number;
@@ -62,6 +67,7 @@ interface Counter {
 
 const O_ACCMODE = 3;
 const O_TRUNC = 0o1000;
+const O_APPEND = 0o2000;
 /** Reads smaller than this (random reads; the kernel's read-ahead asks for more) fill the page cache with their whole block. */
 const FILL_BELOW = 128 * 1024;
 /** Page-cache fills queued at once (each holds a copy of its block until the kernel takes it). */
@@ -89,6 +95,14 @@ export class KernelAdapter {
    * mount is up; resolves with the kernel's errno. See `fillAround` for when it is safe.
    */
   fillPages: ((ino: number, offset: number, data: Uint8Array) => Promise<number>) | undefined;
+  /**
+   * What INIT granted, set once the mount is up. Read at the first OPEN or CREATE, which the kernel
+   * sends only after INIT; without it the adapter assumes nothing was granted.
+   */
+  granted: (() => Granted) | undefined;
+  /** Drops the kernel's cached attributes of an inode (notifyInvalInode without data), set once the mount is up. */
+  invalidateAttrs: ((ino: number) => Promise<unknown>) | undefined;
+  private writebackGranted: boolean | undefined;
   /** Per inode: handles open with write access or O_TRUNC, and size changes under way. */
   private readonly changers = new Map<number, number>();
   /** Handles counted in `changers`: fh -> ino. */
@@ -258,8 +272,27 @@ export class KernelAdapter {
     this.out.replyEntry(unique, this.fill(a), this.o.entryTimeoutS, this.o.attrTimeoutS);
   }
 
+  /** Whether INIT granted the write-back cache (asked once, at the first OPEN or CREATE). */
+  private writeback(): boolean {
+    this.writebackGranted ??= ((this.granted?.().flags ?? 0) & InitFlag.WRITEBACK_CACHE) !== 0;
+    return this.writebackGranted;
+  }
+
+  /**
+   * The open flags the vfs is given. With the write-back cache the kernel handles O_APPEND itself: it
+   * writes at its own end of file and later writes the pages back at their offsets, through any
+   * handle open for writing. A vfs that also appended would write them a second time at its end.
+   */
+  private vfsFlags(flags: number): number {
+    return this.writeback() ? flags & ~O_APPEND : flags;
+  }
+
   private openFlags(flags: number): number {
-    if (flags & O_DIRECT) return OpenReply.DIRECT_IO;
+    // With the write-back cache the kernel serves O_DIRECT itself (through the page cache's direct I/O
+    // path), updating its times and clearing setuid as it goes. A handle answered DIRECT_IO would
+    // bypass both: the kernel keeps a regular file's mtime itself in that mode and never takes fragfs's,
+    // so `stat` showed the time before the write for as long as the inode stayed cached.
+    if ((flags & O_DIRECT) !== 0 && !this.writeback()) return OpenReply.DIRECT_IO;
     return this.o.keepCache ? OpenReply.KEEP_CACHE : 0;
   }
 
@@ -352,7 +385,7 @@ export class KernelAdapter {
         this.entry(unique, await vfs.link(a as number, ino, b as Buffer));
         return;
       case Op.OPEN: {
-        const flags = a as number;
+        const flags = this.vfsFlags(a as number);
         if ((flags & O_ACCMODE) === 0 && (flags & O_TRUNC) === 0) {
           out.replyOpen(unique, await vfs.open(ino, flags), this.openFlags(flags));
           return;
@@ -384,7 +417,14 @@ export class KernelAdapter {
       }
       case Op.WRITE: {
         const data = c as Buffer;
-        out.replyWrite(unique, await vfs.write(ino, a as number, data, data.length, b as number));
+        // The kernel flags writes of processes without CAP_FSETID that bypass its page cache (the
+        // cached path clears the bits with a SETATTR of its own first). It keeps the mode it cached
+        // and `stat -c %a` asks for nothing else, so a mode the write changes is invalidated before
+        // the write is answered.
+        const kill = ((d as number) & WriteFlag.KILL_SUIDGID) !== 0 && ((await vfs.getattr(ino, a as number)).mode & 0o6000) !== 0;
+        const written = await vfs.write(ino, a as number, data, data.length, b as number, kill);
+        if (kill) await this.invalidateAttrs?.(ino);
+        out.replyWrite(unique, written);
         return;
       }
       case Op.STATFS: {
@@ -485,7 +525,7 @@ export class KernelAdapter {
         out.replyErr(unique, 0);
         return;
       case Op.CREATE: {
-        const flags = c as number;
+        const flags = this.vfsFlags(c as number);
         this.creating++;
         let made: { attr: Attr; fh: number };
         try {

@@ -178,6 +178,8 @@ export async function mountVfs(vfs: Vfs, mountpoint: string, o: MountOptions = {
     throw new FragfsError('IO', `cannot mount at ${mp}: ${(e as Error).message}`, { path: mp, cause: e });
   }
   adapter.fillPages = (ino, offset, data) => binding.notifyStore(handle, ino, offset, data);
+  adapter.granted = () => binding.info(handle);
+  adapter.invalidateAttrs = (ino) => binding.notifyInvalInode(handle, ino, -1, 0);
   let released = false;
   const release = () => {
     if (released) return;

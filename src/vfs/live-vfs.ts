@@ -82,6 +82,9 @@ const O_RDWR = 2;
 const O_EXCL = 0o200;
 const O_TRUNC = 0o1000;
 const O_APPEND = 0o2000;
+const S_ISUID = 0o4000;
+const S_ISGID = 0o2000;
+const S_IXGRP = 0o010;
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
 const NO_ID = 0xffffffff;
@@ -617,7 +620,7 @@ export class LiveVfs implements Vfs {
     return h?.ino === ino && h.file ? h.file.cleanBlockAt(position) : undefined;
   }
 
-  async write(ino: number, fh: number, data: Buffer, length: number, position: number): Promise<number> {
+  async write(ino: number, fh: number, data: Buffer, length: number, position: number, killSuidGid = false): Promise<number> {
     this.writable(ino);
     const h = this.handle(fh, ino);
     checkRange(ino, length, position, data);
@@ -626,7 +629,21 @@ export class LiveVfs implements Vfs {
     const file = this.fileOf(h);
     if (position + length > MAX_FILE_BYTES) throw new FragfsError('FILE_TOO_BIG', `${where(ino)}: a file cannot grow past ${MAX_FILE_BYTES} bytes`);
     await this.checkRoomForData(ino);
+    if (killSuidGid) this.dropSuidGid(ino, file);
     return this.changing(() => file.write(data, length, position, (h.flags & O_APPEND) !== 0));
+  }
+
+  /**
+   * file_remove_privs() (fs/inode.c) for a writer without CAP_FSETID: setuid goes, and setgid where
+   * group execute is set (without it the bit means mandatory locking, which a write leaves alone).
+   */
+  private dropSuidGid(ino: number, file: OpenFile): void {
+    const rec = { ...file.overlay(getNode(this.state, ino).rec) };
+    const kill = (rec.mode & S_ISUID) | ((rec.mode & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP) ? S_ISGID : 0);
+    if (kill === 0) return;
+    rec.mode &= ~kill;
+    rec.ctimeNs = nowNs();
+    file.setAttrs(rec);
   }
 
   async flush(ino: number, fh: number): Promise<void> {

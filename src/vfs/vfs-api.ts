@@ -146,7 +146,11 @@ export interface Vfs {
    * asked for (kernel-adapter.ts).
    */
   cleanBlockAt?(ino: number, fh: number, position: number): { offset: number; data: Uint8Array } | undefined;
-  write(ino: number, fh: number, data: Buffer, length: number, position: number): Promise<number>;
+  /**
+   * killSuidGid: the writer lacks CAP_FSETID (the kernel's FUSE_WRITE_KILL_SUIDGID, sent on writes that
+   * bypass its page cache); the write MUST then clear setuid, and setgid where group execute is set.
+   */
+  write(ino: number, fh: number, data: Buffer, length: number, position: number, killSuidGid?: boolean): Promise<number>;
   flush(ino: number, fh: number): Promise<void>;
   fsync(ino: number, fh: number, dataOnly: boolean): Promise<void>;
   release(ino: number, fh: number): Promise<void>;

@@ -1,6 +1,7 @@
 // What an open handle keeps: fstat, fchmod, fchown, futimens, ftruncate and fsync on a file after its
 // name is unlinked or another file is renamed over it, and on a folder after rmdir (ext4 answers all
-// of them). Also fallocate (mode 0, KEEP_SIZE, PUNCH_HOLE) and renameat2's NOREPLACE and EXCHANGE.
+// of them). Also fallocate (mode 0, KEEP_SIZE, PUNCH_HOLE), renameat2's NOREPLACE and EXCHANGE, and
+// the setuid and setgid bits a write by a writer without CAP_FSETID clears.
 
 import test from 'ava';
 import { isFragfsError } from '../../src/errors.js';
@@ -124,6 +125,41 @@ test('rename NOREPLACE refuses an existing target; EXCHANGE swaps two names, fil
     t.true(isFragfsError(e2, 'NOT_FOUND'), String(e2));
     const e3 = await t.throwsAsync(v.rename('/b', '/c', RENAME_EXCHANGE | RENAME_NOREPLACE));
     t.true(isFragfsError(e3, 'INVALID'), String(e3));
+  } finally {
+    await fx.done();
+  }
+});
+
+test('a write flagged killSuidGid clears setuid, and setgid only with group execute; an unflagged write keeps both', async (t) => {
+  const fx = await fixture();
+  try {
+    const v = fx.vfs;
+    const live = fx.live;
+    // [mode before, mode after a flagged write]: file_remove_privs() of fs/inode.c.
+    const cases: [number, number][] = [
+      [0o6755, 0o0755],
+      [0o4700, 0o0700],
+      [0o2745, 0o2745],
+      [0o2775, 0o0775],
+      [0o0644, 0o0644],
+    ];
+    for (const [before, after] of cases) {
+      await writeFile(v, '/f', Buffer.from('x'), before);
+      await v.chmod('/f', before);
+      const ino = (await v.getattr('/f')).ino;
+      const fh = await v.open('/f', O_RDWR);
+      await live.write(ino, fh, Buffer.from('y'), 1, 1);
+      t.is((await live.getattr(ino, fh)).mode & 0o7777, before, `${before.toString(8)}: a write without the flag (a writer with CAP_FSETID)`);
+      const ctimeBefore = (await live.getattr(ino, fh)).ctimeNs;
+      await live.write(ino, fh, Buffer.from('z'), 1, 2, true);
+      const a = await live.getattr(ino, fh);
+      t.is(a.mode & 0o7777, after, `${before.toString(8)} after a flagged write`);
+      if (after !== before) t.true(a.ctimeNs >= ctimeBefore, 'the mode change moves ctime');
+      await live.release(ino, fh);
+      t.is((await v.getattr('/f')).mode & 0o7777, after, `${before.toString(8)}: kept after release`);
+      t.is((await readFile(v, '/f')).toString(), 'xyz');
+      await v.unlink('/f');
+    }
   } finally {
     await fx.done();
   }
