@@ -6,6 +6,7 @@ import { parseParityShape } from '../src/parity/parity-settings.js';
 import { parityStoreLocation } from './parity.js';
 import { FragfsError } from '../src/errors.js';
 import { checkBlockSize } from '../src/codec/block-size.js';
+import { DEFAULT_KDF_COST, MAX_KDF_COST, MIN_KDF_COST } from '../src/repo/passphrase-kdf.js';
 import { Repo } from '../src/repo/repo.js';
 import { newRecoveryKey } from '../src/people/recovery-key.js';
 import { LOCAL_BACKEND_NAMES, type BackendName } from '../src/store/store.js';
@@ -23,7 +24,17 @@ interface InitOptions extends StoreOptions {
   parityStore?: string;
   /** false with --no-recovery-key. */
   recoveryKey?: boolean;
+  kdfCost?: string;
   json?: boolean;
+}
+
+/** --kdf-cost: a whole number in the range a config may carry (passphrase-kdf.ts). */
+function parseKdfCost(text: string): number {
+  const n = /^\d{1,2}$/.test(text) ? Number(text) : NaN;
+  if (!(n >= MIN_KDF_COST && n <= MAX_KDF_COST)) {
+    throw new FragfsError('USAGE', `--kdf-cost takes a whole number from ${MIN_KDF_COST} to ${MAX_KDF_COST}, not ${JSON.stringify(text)}`);
+  }
+  return n;
 }
 
 export function registerInit(program: Command): void {
@@ -43,6 +54,10 @@ export function registerInit(program: Command): void {
       .option('--parity <shape>', 'keep Reed-Solomon parity: stripes of up to K stored objects with M parity objects (e.g. 10+2)')
       .option('--parity-store <location>', 'with --parity: keep the parity objects in this folder or remote store URL instead of the store itself')
       .option('--no-recovery-key', 'make no recovery key (by default one is printed once: it opens the space like a passphrase)')
+      .option(
+        '--kdf-cost <n>',
+        `scrypt cost of the passphrase, log2 of N, ${MIN_KDF_COST} to ${MAX_KDF_COST} (default ${DEFAULT_KDF_COST}): each step down halves the time to open the store and to guess its passphrase; for tests and throwaway stores`,
+      )
       .option('--json', 'print the result as JSON'),
   ).action(
     action(async (store: string, opts: InitOptions) => {
@@ -52,6 +67,7 @@ export function registerInit(program: Command): void {
       if (opts.identity !== undefined) {
         throw new FragfsError('USAGE', 'init sets a passphrase; give identities access afterwards with fragfs key add --recipient');
       }
+      const kdfCost = opts.kdfCost === undefined ? undefined : parseKdfCost(opts.kdfCost);
       const blockSize = opts.blockSize === undefined ? undefined : parseByteSize(opts.blockSize, '--block-size');
       if (blockSize !== undefined) checkBlockSize(blockSize);
       if (opts.parityStore !== undefined && opts.parity === undefined) throw new FragfsError('USAGE', '--parity-store goes with --parity K+M');
@@ -78,6 +94,7 @@ export function registerInit(program: Command): void {
         ...(opts.packs === false ? { packs: false } : {}),
         ...(parity ? { parity } : {}),
         ...(recoveryKey === undefined ? {} : { recoveryKey }),
+        ...(kdfCost === undefined ? {} : { kdfCost }),
       });
       const info = {
         store: repo.storePath,

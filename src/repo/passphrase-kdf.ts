@@ -22,7 +22,7 @@ export interface KdfParams {
 export const DEFAULT_KDF_COST = 17;
 /**
  * What a config may carry is what fragfs could have written: r = 8, p = 1 and N = 2^cost with cost
- * DEFAULT_KDF_COST or a lower one that only code chooses (tests use 10). Anything else is a damaged
+ * DEFAULT_KDF_COST or one `init --kdf-cost` chose (tests use 10). Anything else is a damaged
  * or planted config: an N of 2^24 alone asks for a 16 GiB scrypt, so the bounds are checked before
  * any scrypt runs. The upper bound leaves room for a default raised on faster machines (2^20: 1 GiB).
  */
@@ -36,8 +36,8 @@ export const MAX_KDF_SALT_BYTES = 64;
 export const KDF_KEY_BYTES = 32;
 
 /**
- * Fresh parameters with a random salt. `cost` is log2(N); only code passes it (tests use ~10 to
- * stay fast), users always get DEFAULT_KDF_COST.
+ * Fresh parameters with a random salt. `cost` is log2(N): DEFAULT_KDF_COST unless `init --kdf-cost`
+ * or a test (10, to stay fast) says otherwise.
  */
 export function newKdfParams(cost: number = DEFAULT_KDF_COST): KdfParams {
   if (!Number.isInteger(cost) || cost < MIN_KDF_COST || cost > MAX_KDF_COST) {

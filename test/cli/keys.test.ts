@@ -3,6 +3,7 @@
 
 import test from 'ava';
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -128,4 +129,27 @@ test('init prints a recovery key once (stderr says to keep it) that opens the st
   t.is(plain.code, 0, plain.stderr);
   t.notRegex(plain.stdout + plain.stderr, /recovery key/);
   t.is(JSON.parse((await runCli(['key', 'list', b, '--json'])).stdout).length, 1);
+});
+
+test('init --kdf-cost sets the scrypt cost, which passphrases added later keep; outside 10..20 it is refused', async (t) => {
+  const work = await tempDir('fragfs-cli-kdf-cost-');
+  t.teardown(work.remove);
+  const kdfN = async (store: string): Promise<number[]> => {
+    const space = (JSON.parse(await readFile(join(store, 'fragfs.json'), 'utf8')) as { spaces: { default: { kdf?: { N: number }; slots?: { kdf?: { N: number } }[] } } }).spaces.default;
+    return [space.kdf?.N, ...(space.slots ?? []).map((s) => s.kdf?.N)].filter((n): n is number => n !== undefined);
+  };
+  const cheap = join(work.path, 'cheap');
+  t.is((await runCli(['init', cheap, '--backend', 'dir', '--no-recovery-key', '--kdf-cost', '10'])).code, 0);
+  t.deepEqual(await kdfN(cheap), [1024]);
+  const added = await runCli(['key', 'add', cheap], { env: { FRAGFS_NEW_PASSPHRASE: 'a second passphrase' } });
+  t.is(added.code, 0, added.stderr);
+  t.deepEqual(await kdfN(cheap), [1024, 1024], 'an added passphrase takes the space cost');
+  t.is((await runCli(['snapshots', cheap], { env: { FRAGFS_PASSPHRASE: 'a second passphrase' } })).code, 0);
+  const plain = join(work.path, 'plain');
+  t.is((await runCli(['init', plain, '--backend', 'dir', '--no-recovery-key'])).code, 0);
+  t.deepEqual(await kdfN(plain), [2 ** 17], 'the default');
+  for (const bad of ['9', '21', 'ten', '1e1', '']) {
+    oneLineError(t, await runCli(['init', join(work.path, `bad-${bad}`), '--kdf-cost', bad]), 2, /--kdf-cost takes a whole number from 10 to 20/);
+    t.false(existsSync(join(work.path, `bad-${bad}`)), `nothing made for --kdf-cost ${JSON.stringify(bad)}`);
+  }
 });
