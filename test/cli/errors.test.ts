@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { lastLine, runCli, type CliResult } from '../helpers/cli.js';
+import { FAST_KDF, lastLine, runCli, type CliResult } from '../helpers/cli.js';
 import { createStore, tempDir } from '../helpers/stores.js';
 import { canMountTmpfs, canRunAsNobody, testIf } from '../helpers/capabilities.js';
 
@@ -132,7 +132,7 @@ testIf(canRunAsNobody, 'running the CLI as nobody needs root, runuser and a nobo
   const secret = join(shared, 'secret.txt');
   await writeFile(secret, 'no\n', { mode: 0o600 });
   const nobodyStore = join(shared, 'store');
-  const init = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, join(process.cwd(), 'dist', 'cli', 'main.js'), 'init', nobodyStore, '--backend', 'dir'], {
+  const init = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, join(process.cwd(), 'dist', 'cli', 'main.js'), 'init', nobodyStore, '--backend', 'dir', ...FAST_KDF], {
     env: { ...process.env, FRAGFS_PASSPHRASE: 'p' },
     encoding: 'utf8',
   });

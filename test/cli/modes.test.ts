@@ -5,7 +5,7 @@
 import test from 'ava';
 import { chmod, lstat, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { lastLine, runCli } from '../helpers/cli.js';
+import { FAST_KDF, lastLine, runCli } from '../helpers/cli.js';
 import { createStore, tempDir } from '../helpers/stores.js';
 
 const BACKENDS = ['lmdb', 'dir', 'split'] as const;
@@ -31,7 +31,7 @@ for (const backend of BACKENDS) {
     await mkdir(join(tree, 'sub'), { recursive: true });
     await writeFile(join(tree, 'a.txt'), 'hello\n');
     await writeFile(join(tree, 'sub', 'b.txt'), 'world\n');
-    const init = await runCli(['init', store, '--backend', backend]);
+    const init = await runCli(['init', store, '--backend', backend, ...FAST_KDF]);
     t.is(init.code, 0, init.stderr);
     const put = await runCli(['put', store, tree, '--name', 'one']);
     t.is(put.code, 0, put.stderr);

@@ -8,7 +8,7 @@ import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmod, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CLI_PATH, lastLine, runCli } from '../helpers/cli.js';
+import { CLI_PATH, FAST_KDF, lastLine, runCli } from '../helpers/cli.js';
 import { createStore, tempDir } from '../helpers/stores.js';
 import { canRunAsNobody, testIf } from '../helpers/capabilities.js';
 
@@ -109,7 +109,7 @@ testIf(canRunAsNobody, 'running the CLI as nobody needs root, runuser and a nobo
       env: { ...process.env, FRAGFS_PASSPHRASE: 'p' },
       encoding: 'utf8',
     });
-  const init = asNobody(['init', store, '--backend', 'dir']);
+  const init = asNobody(['init', store, '--backend', 'dir', ...FAST_KDF]);
   t.is(init.status, 0, init.stderr);
   const put = asNobody(['put', store, tree]);
   t.is(put.status, 11, put.stderr);

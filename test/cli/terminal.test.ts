@@ -6,7 +6,7 @@ import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CLI_PATH, lastLine, runCli } from '../helpers/cli.js';
+import { CLI_PATH, FAST_KDF, lastLine, runCli } from '../helpers/cli.js';
 import { createStore, tempDir } from '../helpers/stores.js';
 import { testIf } from '../helpers/capabilities.js';
 
@@ -127,7 +127,7 @@ test('a reader that closes stdout early ends ls, cat and get - quietly with exit
   t.teardown(work.remove);
   const store = join(work.path, 'store');
   const env = { FRAGFS_PASSPHRASE: 'pipe passphrase' };
-  t.is((await runCli(['init', store, '--backend', 'dir'], { env })).code, 0);
+  t.is((await runCli(['init', store, '--backend', 'dir', ...FAST_KDF], { env })).code, 0);
   const tree = join(work.path, 'tree');
   await mkdir(tree);
   for (let i = 0; i < 1500; i++) await writeFile(join(tree, `file-with-a-longish-name-${i}`), String(i));

@@ -7,6 +7,7 @@ import { rm } from 'node:fs/promises';
 import { canMountTmpfs, testIf } from '../helpers/capabilities.js';
 import { fillDisk, mountTmpfs } from '../helpers/tmpfs.js';
 import { ensurePatchedAddon, fragfs, fuseAvailable, makeEnv, mount, sh } from './helpers.js';
+import { FAST_KDF } from '../helpers/cli.js';
 
 const maybe = testIf(fuseAvailable() && canMountTmpfs, 'the full-disk mount test needs /dev/fuse and root to mount a tmpfs');
 if (fuseAvailable()) maybe.before(ensurePatchedAddon);
@@ -15,7 +16,7 @@ maybe('full disk under a mount: ENOSPC to the writer, reads go on, umount finish
   const e = await makeEnv(t);
   const disk = await mountTmpfs(t, 96);
   const full = join(disk, 'store');
-  const init = await fragfs(e, ['init', full]);
+  const init = await fragfs(e, ['init', full, ...FAST_KDF]);
   t.is(init.code, 0, init.stderr);
   const m = await mount(t, e, full, 'mnt');
   await sh(t, `printf 'kept\\n' > ${m.mountpoint}/small && mkdir ${m.mountpoint}/dir && sync`);

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
+import { FAST_KDF } from '../helpers/cli.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The built CLI; FRAGFS_TEST_CLI may point at another entry (e.g. while a command is not wired in yet). */
@@ -129,7 +130,7 @@ export function fragfs(e: Env, args: string[], o: { timeoutMs?: number; env?: No
 
 export async function initStore(t: Ctx, e: Env, name = 'store', extra: string[] = []): Promise<string> {
   const store = join(e.root, name);
-  const r = await fragfs(e, ['init', store, ...extra]);
+  const r = await fragfs(e, ['init', store, ...FAST_KDF, ...extra]);
   if (r.code !== 0) t.fail(`fragfs init failed: ${r.stderr}`);
   return store;
 }

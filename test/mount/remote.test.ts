@@ -13,6 +13,7 @@ import { createS3Bucket } from '../../src/remote/s3-backend.js';
 import { Relay } from '../helpers/relay.js';
 import { S3_TEST_VARS, s3ClientEnv, serverEnv } from '../helpers/remote-env.js';
 import { ensurePatchedAddon, fragfs, fuseAvailable, makeEnv, mount, run, waitFor, type Env } from './helpers.js';
+import { FAST_KDF } from '../helpers/cli.js';
 
 const s3 = serverEnv(test, 'S3 (radosgw)', S3_TEST_VARS);
 const enabled = fuseAvailable() && s3 !== undefined;
@@ -48,7 +49,7 @@ if (enabled) {
     const a = machine(e, 'a');
     const b = machine(e, 'b');
     const url = `s3://${BUCKET}/two-machines`;
-    t.is((await fragfs(a, ['init', url])).code, 0);
+    t.is((await fragfs(a, ['init', url, ...FAST_KDF])).code, 0);
 
     // A: a put, then a read-write mount that writes names that are not UTF-8, a symlink, a hard link.
     const src = join(e.root, 'src');
@@ -126,7 +127,7 @@ if (enabled) {
     const a = machine(e, 'a');
     const b = machine(e, 'b');
     const local = join(e.root, 'vault');
-    t.is((await fragfs(a, ['init', local])).code, 0);
+    t.is((await fragfs(a, ['init', local, ...FAST_KDF])).code, 0);
     const m = await mount(t, a, local, 'mnt-local');
     await writeFile(join(m.mountpoint, 'live.txt'), 'only in the live tree\n');
     t.is((await m.umount()).code, 0);
@@ -159,7 +160,7 @@ if (enabled) {
     // A small retry budget, so an unreachable service fails a call in seconds.
     const a: Env = { ...machine(e, 'a'), env: { ...machine(e, 'a').env, AWS_ENDPOINT_URL: via, FRAGFS_REMOTE_RETRIES: '1', FRAGFS_REMOTE_TIMEOUT: '5' } };
     const url = `s3://${BUCKET}/outage`;
-    t.is((await fragfs(a, ['init', url])).code, 0);
+    t.is((await fragfs(a, ['init', url, ...FAST_KDF])).code, 0);
     const m = await mount(t, a, url, 'mnt-outage', ['--commit-interval', '0']);
 
     const before = randomBytes(2 * 1024 * 1024 + 5);

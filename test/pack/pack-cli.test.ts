@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rm, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CLI_PATH, runCli, TEST_PASSPHRASE } from '../helpers/cli.js';
+import { CLI_PATH, FAST_KDF, runCli, TEST_PASSPHRASE } from '../helpers/cli.js';
 import { createStore, tempDir } from '../helpers/stores.js';
 import { describeTree } from '../helpers/tree-compare.js';
 
@@ -123,7 +123,7 @@ test('init --no-packs keeps one file per fragment', async (t) => {
   const work = await tempDir('fragfs-nopacks-');
   t.teardown(work.remove);
   const store = join(work.path, 'store');
-  t.is((await runCli(['init', store, '--backend', 'dir', '--no-packs'])).code, 0);
+  t.is((await runCli(['init', store, '--backend', 'dir', '--no-packs', ...FAST_KDF])).code, 0);
   const src = join(work.path, 'src');
   await smallTree(src, 50);
   t.is((await runCli(['put', store, src])).code, 0);

@@ -6,7 +6,7 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { join } from 'node:path';
-import { runCli, type CliResult } from '../helpers/cli.js';
+import { FAST_KDF, runCli, type CliResult } from '../helpers/cli.js';
 import { tempDir } from '../helpers/stores.js';
 import { describeTree } from '../helpers/tree-compare.js';
 import { createParityStore, makeTree, putTree, stripesOf } from './parity-helpers.js';
@@ -74,7 +74,7 @@ test.serial('put, sync and gc leave every stored object in a complete stripe', a
 
 test.serial('init --parity sets the shape; parity --set off drops every parity object; a bad shape is one line, exit 2', async (t) => {
   const store = join(work.path, 'init');
-  const init = await runCli(['init', store, '--backend', 'lmdb', '--parity', '6+3']);
+  const init = await runCli(['init', store, '--backend', 'lmdb', '--parity', '6+3', ...FAST_KDF]);
   ok(t, init, 'init');
   const tree = join(work.path, 'init-tree');
   await makeTree(tree, 10, 'i');

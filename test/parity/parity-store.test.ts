@@ -7,7 +7,7 @@ import test, { type ExecutionContext } from 'ava';
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCli, type CliResult } from '../helpers/cli.js';
+import { FAST_KDF, runCli, type CliResult } from '../helpers/cli.js';
 import { tempDir } from '../helpers/stores.js';
 import { describeTree } from '../helpers/tree-compare.js';
 import { damage, makeTree, pick, putTree, stripesOf, type Damage } from './parity-helpers.js';
@@ -36,7 +36,7 @@ async function coverage(t: ExecutionContext, store: string): Promise<{ unprotect
 test.serial('parity in another folder protects the store, and survives nothing but itself', async (t) => {
   const store = join(work.path, 'main');
   const parity = join(work.path, 'parity-elsewhere');
-  ok(t, await runCli(['init', store, '--backend', 'dir', '--parity', '4+2', '--parity-store', parity]), 'init');
+  ok(t, await runCli(['init', store, '--backend', 'dir', '--parity', '4+2', '--parity-store', parity, ...FAST_KDF]), 'init');
   const trees = [join(work.path, 'ta'), join(work.path, 'tb')];
   const keys: string[] = [];
   for (const [i, tree] of trees.entries()) {

@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createS3Bucket } from '../../src/remote/s3-backend.js';
-import { lastLine, runCli } from '../helpers/cli.js';
+import { FAST_KDF, lastLine, runCli } from '../helpers/cli.js';
 import { Relay } from '../helpers/relay.js';
 import { S3_TEST_VARS, s3ClientEnv, serverEnv } from '../helpers/remote-env.js';
 
@@ -61,7 +61,7 @@ if (s3) {
       await relay.start();
       const via = `http://127.0.0.1:${relay.port}`;
       const cache = { FRAGFS_CACHE_DIR: join(dir, 'cache') };
-      t.is((await runCli(['init', url], { env: { ...env(via), ...cache } })).code, 0);
+      t.is((await runCli(['init', url, ...FAST_KDF], { env: { ...env(via), ...cache } })).code, 0);
       const put = runCli(['put', url, src], { env: { ...env(via), ...cache } });
       await waitUntil(() => relay.upBytes > 6 * 1024 * 1024, 60_000);
       await relay.cut();
@@ -95,7 +95,7 @@ if (s3) {
     try {
       const src = await randomTree(dir);
       const local = join(dir, 'local');
-      t.is((await runCli(['init', local])).code, 0);
+      t.is((await runCli(['init', local, ...FAST_KDF])).code, 0);
       t.is((await runCli(['put', local, src])).code, 0);
       await relay.start();
       const via = `http://127.0.0.1:${relay.port}`;
