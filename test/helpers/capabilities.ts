@@ -62,3 +62,14 @@ export const tempFallocatesPastEnd: boolean = (() => {
     spawnSync('rm', ['-rf', dir]);
   }
 })();
+
+/** The temp folder's file system keeps user.* extended attributes (what put's xattr tests store and restore). */
+export const tempHasUserXattrs: boolean = (() => {
+  const dir = mkdtempSync(join(tmpdir(), 'fragfs-probe-'));
+  try {
+    writeFileSync(join(dir, 'f'), '');
+    return spawnSync('python3', ['-c', 'import os, sys; os.setxattr(sys.argv[1], "user.probe", b"1")', join(dir, 'f')]).status === 0;
+  } finally {
+    spawnSync('rm', ['-rf', dir]);
+  }
+})();

@@ -19,6 +19,11 @@ if (enabled) test.before(ensurePatchedAddon);
 const HELPER = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'cli', 'mount-helper.js');
 /** Where mount(8) looks for the helper of type fuse.fragfs. */
 const SBIN_HELPER = '/sbin/mount.fuse.fragfs';
+/** Nothing there, or only a link left by an earlier run of this test (its temp folder gone). */
+const sbinFree = !existsSync(SBIN_HELPER) && (!isSymlink(SBIN_HELPER) || readlinkSync(SBIN_HELPER).includes('fragfs-mount-'));
+const fstabMissing = !hasTool('mount') ? 'no mount(8) here: the fstab test needs it' : !sbinFree ? `${SBIN_HELPER} is installed and is not this test's: the fstab test does not replace it` : undefined;
+if (enabled && fstabMissing) console.warn(`!!! SKIPPED here: ${fstabMissing}`);
+const maybeFstab = enabled && !fstabMissing ? test.serial : test.serial.skip;
 
 function procMountLine(mp: string, mounts: string): string | undefined {
   return mounts.split('\n').find((l) => l.split(' ')[1] === mp);
@@ -36,21 +41,16 @@ async function storeWithSnapshot(t: ExecutionContext, e: Env): Promise<{ store: 
   return { store, passFile };
 }
 
-/** Installs the helper as mount(8) finds it, for this test; false when another one is installed. */
-async function installHelper(t: ExecutionContext, e: Env): Promise<boolean> {
-  if (existsSync(SBIN_HELPER) || isSymlink(SBIN_HELPER)) {
-    const target = isSymlink(SBIN_HELPER) ? readlinkSync(SBIN_HELPER) : '';
-    // One left by an earlier run of this test (its temp folder is gone) is replaced; any other is not ours.
-    if (!target.includes('fragfs-mount-') || existsSync(target)) return false;
-    await unlink(SBIN_HELPER);
-  }
+/** Installs the helper as mount(8) finds it, for this test (the slot is free: `sbinFree`). */
+async function installHelper(t: ExecutionContext, e: Env): Promise<void> {
+  // One left by an earlier run of this test (its temp folder is gone) is replaced.
+  if (isSymlink(SBIN_HELPER)) await unlink(SBIN_HELPER);
   // mount(8) runs helpers with a clean PATH: node and the helper by full path.
   const wrapper = join(e.root, 'mount.fuse.fragfs');
   await writeFile(wrapper, `#!/bin/sh\nexec '${process.execPath}' '${HELPER}' "$@"\n`);
   await chmod(wrapper, 0o755);
   await symlink(wrapper, SBIN_HELPER);
   t.teardown(() => unlink(SBIN_HELPER).catch(() => undefined));
-  return true;
 }
 
 function isSymlink(p: string): boolean {
@@ -61,19 +61,10 @@ function isSymlink(p: string): boolean {
   }
 }
 
-maybe('an fstab line of type fuse.fragfs mounts with mount -a -T, and mount -t fuse.fragfs works', async (t) => {
-  if (!hasTool('mount')) {
-    t.log('no mount(8) here');
-    t.pass();
-    return;
-  }
+maybeFstab('an fstab line of type fuse.fragfs mounts with mount -a -T, and mount -t fuse.fragfs works', async (t) => {
   const e = await makeEnv(t);
   const { store, passFile } = await storeWithSnapshot(t, e);
-  if (!(await installHelper(t, e))) {
-    t.log(`${SBIN_HELPER} is installed and is not this test's: not replaced`);
-    t.pass();
-    return;
-  }
+  await installHelper(t, e);
   const mp = join(e.root, 'fstab-mp');
   await mkdir(mp);
   const fstab = join(e.root, 'fstab');

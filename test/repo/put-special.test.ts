@@ -15,7 +15,7 @@ import { ExcludePatterns } from '../../src/repo/exclude-patterns.js';
 import { putPaths } from '../../src/repo/put.js';
 import { Repo } from '../../src/repo/repo.js';
 import { loadSnapshot, readDirEntries } from '../../src/repo/tree-reader.js';
-import { canMountTmpfs, testIf } from '../helpers/capabilities.js';
+import { canMountTmpfs, tempHasUserXattrs, testIf } from '../helpers/capabilities.js';
 import { tempDir } from '../helpers/stores.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -63,7 +63,7 @@ test('FIFOs, sockets and (as root) device nodes are stored and come back with th
   t.is(await readFile(join(dest, 'plain'), 'utf8'), 'plain\n');
 });
 
-test('extended attributes and a POSIX ACL are stored and restored on files, folders and FIFOs', async (t) => {
+testIf(tempHasUserXattrs, "user xattrs on the temp folder's file system")('extended attributes and a POSIX ACL are stored and restored on files, folders and FIFOs', async (t) => {
   const local = await localAddon(t);
   const work = await tempDir('fragfs-xattr-');
   t.teardown(work.remove);
@@ -73,15 +73,9 @@ test('extended attributes and a POSIX ACL are stored and restored on files, fold
   await writeFile(file, 'content');
   t.is(spawnSync('mkfifo', [join(tree, 'fifo')]).status, 0);
   const big = Buffer.alloc(4000, 7);
-  try {
-    local.lsetxattr(Buffer.from(file), Buffer.from('user.comment'), Buffer.from('hello'));
-    local.lsetxattr(Buffer.from(file), Buffer.from('user.binary'), big);
-    local.lsetxattr(Buffer.from(join(tree, 'sub')), Buffer.from('user.dir'), Buffer.from(''));
-  } catch (e) {
-    t.log(`no user xattrs on ${work.path}: ${(e as Error).message}`);
-    t.pass();
-    return;
-  }
+  local.lsetxattr(Buffer.from(file), Buffer.from('user.comment'), Buffer.from('hello'));
+  local.lsetxattr(Buffer.from(file), Buffer.from('user.binary'), big);
+  local.lsetxattr(Buffer.from(join(tree, 'sub')), Buffer.from('user.dir'), Buffer.from(''));
   if (isRoot) local.lsetxattr(Buffer.from(join(tree, 'fifo')), Buffer.from('trusted.fifo'), Buffer.from('f'));
   // An access ACL (version 2): user::rw-, user:1234:r--, group::r--, mask::r--, other::---.
   const acl = Buffer.alloc(4 + 5 * 8);
@@ -129,13 +123,8 @@ test('extended attributes and a POSIX ACL are stored and restored on files, fold
   if (isRoot) t.deepEqual(local.lgetxattrs(Buffer.from(join(dest, 'fifo'))).find(([n]) => n.toString() === 'trusted.fifo')?.[1], Buffer.from('f'));
 });
 
-test('xattrs a target refuses are summed up as warnings, and the files are restored', async (t) => {
+testIf(canMountTmpfs && tempHasUserXattrs, 'root to mount a file system without user xattrs (a ramfs), and user xattrs on the temp folder')('xattrs a target refuses are summed up as warnings, and the files are restored', async (t) => {
   const local = await localAddon(t);
-  if (!canMountTmpfs) {
-    t.log('cannot mount a tmpfs here (not root): no file system without user xattrs to restore into');
-    t.pass();
-    return;
-  }
   const work = await tempDir('fragfs-xattr-refused-');
   t.teardown(work.remove);
   const tree = join(work.path, 'tree');
@@ -151,11 +140,9 @@ test('xattrs a target refuses are summed up as warnings, and the files are resto
   // a ramfs (no xattrs at all) stands in.
   const mnt = join(work.path, 'mnt');
   await mkdir(mnt);
-  if (spawnSync('mount', ['-t', 'ramfs', 'ramfs', mnt]).status !== 0) {
-    t.log('cannot mount a ramfs here');
-    t.pass();
-    return;
-  }
+  const ramfs = spawnSync('mount', ['-t', 'ramfs', 'ramfs', mnt], { encoding: 'utf8' });
+  t.is(ramfs.status, 0, `root, yet no ramfs mounts here: ${ramfs.stderr}`);
+  if (ramfs.status !== 0) return;
   t.teardown(() => void spawnSync('umount', [mnt]));
   const got = await getTree(repo, put.key, join(mnt, 'out'));
   t.is(got.files, 2);
