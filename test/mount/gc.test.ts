@@ -26,7 +26,9 @@ import { CLI, ensurePatchedAddon, fragfs, fuseAvailable, makeEnv, mount, PASSPHR
 
 const enabled = fuseAvailable();
 if (enabled) test.before(ensurePatchedAddon);
-const maybe = enabled ? test : test.skip;
+// One at a time: run side by side, the tests' writers keep writing while the others hold the CPU, and
+// the file took 367 s of CPU against 285 s one at a time, for about the same wall time on 2 cores.
+const maybe = enabled ? test.serial : test.serial.skip;
 
 const MIB = 1024 * 1024;
 
