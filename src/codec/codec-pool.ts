@@ -2,8 +2,9 @@
 // that hold the space's convergence secret. Tiny blocks are coded inline, where a thread
 // round-trip would cost more than the work.
 
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { ERROR_CODES, FragfsError, type ErrorCode } from '../errors.js';
 import {
   CONVERGENCE_SECRET_LEN,
@@ -14,6 +15,11 @@ import {
   type EncodedBlock,
 } from './block-codec.js';
 import type { CodecWorkerData, DecodeTask, EncodeManyResult, EncodeManyTask, EncodeTask, WorkerFailure } from './codec-worker.js';
+
+/** piscina's constructor, loaded on first use (it is CommonJS: require is synchronous). */
+function loadPiscina(): typeof Piscina {
+  return (createRequire(import.meta.url)('piscina') as { Piscina: typeof Piscina }).Piscina;
+}
 
 /**
  * Blocks shorter than this many bytes are coded on the calling thread by encode()/decode().
@@ -111,7 +117,9 @@ function rethrow(f: WorkerFailure['failure']): never {
 export class CodecPool {
   readonly threads: number;
   readonly inlineBelow: number;
-  private readonly pool: Piscina;
+  /** Made with the first task: a command that codes nothing inline-only (ls, snapshots) never loads piscina. */
+  private piscina: Piscina | undefined;
+  private readonly piscinaOptions: ConstructorParameters<typeof Piscina>[0];
   private readonly secret: Uint8Array;
   private closing: Promise<void> | undefined;
   /** Small blocks waiting for encodeBulk's next task, sent at the end of this turn of the event loop. */
@@ -138,7 +146,7 @@ export class CodecPool {
     this.inlineBelow = inlineBelow;
     this.secret = new Uint8Array(o.convergenceSecret);
     const workerData: CodecWorkerData = { convergenceSecret: this.secret };
-    this.pool = new Piscina({
+    this.piscinaOptions = {
       filename: WORKER_URL,
       // Threads start with the first task, not with the pool: a command that ends before needing one
       // (ls, snapshots, a small put) would otherwise end the process while they load their modules,
@@ -160,7 +168,13 @@ export class CodecPool {
       // parked in Atomics.wait between tasks never ran. A put of 300,000 small files grew to 422 MiB
       // that way; with the loop, 281 MiB, as fast.
       atomics: 'disabled',
-    });
+    };
+  }
+
+  private get pool(): Piscina {
+    // Loaded here, not at the top: its 21 modules cost every command about 20 ms of start-up.
+    this.piscina ??= new (loadPiscina())(this.piscinaOptions);
+    return this.piscina;
   }
 
   /** Encodes one block; see encodeBlock. */
@@ -279,7 +293,7 @@ export class CodecPool {
 
   /** Waits for tasks in flight, then stops every thread. Idempotent. */
   close(): Promise<void> {
-    this.closing ??= this.pool.close();
+    this.closing ??= this.piscina ? this.piscina.close() : Promise.resolve();
     return this.closing;
   }
 
