@@ -20,6 +20,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import { join } from 'node:path';
 import type { GcReport } from '../../src/gc/gc.js';
 import { Repo } from '../../src/repo/repo.js';
+import { WRITE_AHEAD_QUIET_MS } from '../../src/vfs/live-vfs.js';
 import type { BackendName } from '../../src/store/store.js';
 import { TEST_KDF_COST } from '../helpers/stores.js';
 import { CLI, ensurePatchedAddon, fragfs, fuseAvailable, makeEnv, mount, PASSPHRASE, sh, waitFor, type Env, type ShResult } from './helpers.js';
@@ -218,6 +219,24 @@ async function statsJson(t: ExecutionContext, e: Env, store: string): Promise<St
   return JSON.parse((await ok(t, e, ['stats', store, '--json'])).stdout) as StatsJson;
 }
 
+/**
+ * Stats once the mount has written ahead what changed. A folder left unchanged for
+ * WRITE_AHEAD_QUIET_MS is written at the mount's next tick, so a gc run right after a change could
+ * count one fragment its dry run a moment before did not. Waits until the fragment counts hold still.
+ */
+async function settledStats(t: ExecutionContext, e: Env, store: string): Promise<StatsJson> {
+  await delay(WRITE_AHEAD_QUIET_MS + 1500);
+  let last = await statsJson(t, e, store);
+  for (let i = 0; i < 20; i++) {
+    await delay(1500);
+    const now = await statsJson(t, e, store);
+    if (now.metaFragments === last.metaFragments && now.dataFragments === last.dataFragments) return now;
+    last = now;
+  }
+  t.fail(`the store kept changing: ${JSON.stringify(last)}`);
+  return last;
+}
+
 /** What `fragfs gc --json` prints. */
 type GcJson = GcReport;
 
@@ -315,6 +334,7 @@ for (const backend of ['lmdb', 'dir'] as const) {
     // small metadata fragment no tree names any more: reclaimable, rightly. The file's blocks never are.
     t.true(written.reclaimableBytes! < MIB, `a live file is not reclaimable: ${written.reclaimableBytes}`);
     await sh(t, `rm ${m.mountpoint}/big && sync`);
+    await settledStats(t, e, store);
 
     const text = await ok(t, e, ['stats', store]);
     t.regex(text.stdout, /^reclaimable\s+200\.\d MiB in \d+ fragments/m);
