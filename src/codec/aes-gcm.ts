@@ -1,7 +1,7 @@
 // AES-256-GCM (NIST SP 800-38D) with a 96-bit nonce and a 128-bit tag appended to the ciphertext, on
 // node:crypto (OpenSSL), for the small things fragfs seals with it: keys, slot descriptions, share
-// bodies, admin records. The same bytes as @noble/ciphers' `gcm(key, nonce, aad)` (the test vectors
-// check both), without loading that module's tables into every command.
+// bodies, admin records. The same bytes as @noble/ciphers' `gcm(key, nonce, aad)` (a property test
+// checks it against that one), without loading that module's tables into every command.
 
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { FragfsError } from '../errors.js';

@@ -117,7 +117,7 @@ function rethrow(f: WorkerFailure['failure']): never {
 export class CodecPool {
   readonly threads: number;
   readonly inlineBelow: number;
-  /** Made with the first task: a command that codes nothing inline-only (ls, snapshots) never loads piscina. */
+  /** Made with the first task: a command that gives the threads none (ls, snapshots) never loads piscina. */
   private piscina: Piscina | undefined;
   private readonly piscinaOptions: ConstructorParameters<typeof Piscina>[0];
   private readonly secret: Uint8Array;
