@@ -5,9 +5,10 @@
 // (so a folder can be read with its key alone) and that the body also holds sealed for the space.
 // Deterministic by design: equal objects give equal bytes and ids, so unchanged directories dedup.
 
-import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { createCipheriv } from 'node:crypto';
 import { compress, decompress } from 'zstd-napi';
 import { FragfsError } from '../errors.js';
+import { gcmOpen, gcmSeal } from '../codec/aes-gcm.js';
 import { blake3, blake3Keyed, toHex } from '../codec/blake3.js';
 import { META_VERSION_OWN_KEYS, type MetaObject } from './tree-format.js';
 import {
@@ -80,42 +81,7 @@ export function sealMetaBody(x: Uint8Array, keys: MetaKeys): Uint8Array {
 /** The inverse of sealMetaBody; undefined when the tag does not verify (wrong key or damage). */
 export function openMetaBody(body: Uint8Array, keys: MetaKeys): Uint8Array | undefined {
   if (body.length < META_NONCE_BYTES + META_TAG_BYTES) return undefined;
-  const nonce = body.subarray(0, META_NONCE_BYTES);
-  const ct = body.subarray(META_NONCE_BYTES, body.length - META_TAG_BYTES);
-  const tag = body.subarray(body.length - META_TAG_BYTES);
-  try {
-    const d = createDecipheriv('aes-256-gcm', keys.metaKey, nonce, { authTagLength: META_TAG_BYTES });
-    d.setAuthTag(tag);
-    const a = d.update(ct);
-    const b = d.final();
-    const plain = b.length === 0 ? a : Buffer.concat([a, b]);
-    return new Uint8Array(plain.buffer, plain.byteOffset, plain.byteLength);
-  } catch {
-    return undefined;
-  }
-}
-
-function gcmSeal(key: Uint8Array, nonce: Uint8Array, x: Uint8Array, aad?: Uint8Array): Buffer {
-  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: META_TAG_BYTES });
-  if (aad) cipher.setAAD(aad);
-  const ct = cipher.update(x);
-  cipher.final();
-  return Buffer.concat([ct, cipher.getAuthTag()]);
-}
-
-function gcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Uint8Array | undefined {
-  if (sealed.length < META_TAG_BYTES) return undefined;
-  try {
-    const d = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: META_TAG_BYTES });
-    if (aad) d.setAAD(aad);
-    d.setAuthTag(sealed.subarray(sealed.length - META_TAG_BYTES));
-    const a = d.update(sealed.subarray(0, sealed.length - META_TAG_BYTES));
-    const b = d.final();
-    const plain = b.length === 0 ? a : Buffer.concat([a, b]);
-    return new Uint8Array(plain.buffer, plain.byteOffset, plain.byteLength);
-  } catch {
-    return undefined;
-  }
+  return gcmOpen(keys.metaKey, body.subarray(0, META_NONCE_BYTES), body.subarray(META_NONCE_BYTES));
 }
 
 /**

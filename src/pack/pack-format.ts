@@ -9,8 +9,9 @@
 //
 // A pack's own id is the BLAKE3-256 of all its bytes, as every fragment's is.
 
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Packr, Unpackr } from 'msgpackr';
+import { gcmOpen, gcmSeal } from '../codec/aes-gcm.js';
 import { blake3DeriveKey } from '../codec/blake3.js';
 import { FragfsError } from '../errors.js';
 
@@ -107,10 +108,7 @@ export function buildPack(
 }
 
 export function sealIndex(key: Uint8Array, plain: Uint8Array, nonce: Uint8Array = randomBytes(NONCE_BYTES)): Buffer {
-  const c = createCipheriv('aes-256-gcm', key, nonce);
-  c.setAAD(Buffer.from(PACK_INDEX_AAD, 'latin1'));
-  const body = Buffer.concat([c.update(plain), c.final()]);
-  return Buffer.concat([nonce, body, c.getAuthTag()]);
+  return Buffer.concat([nonce, gcmSeal(key, nonce, plain, Buffer.from(PACK_INDEX_AAD, 'latin1'))]);
 }
 
 /**
@@ -136,15 +134,8 @@ export function trailerLengthOf(tail: Uint8Array, packBytes: number, what: strin
  */
 export function openSealedIndex(key: Uint8Array, sealed: Uint8Array, what: string, packBytes?: number): OpenedPackIndex {
   if (sealed.length < NONCE_BYTES + TAG_BYTES) throw new FragfsError('CORRUPT', `${what}: pack index too short`);
-  let plain: Buffer;
-  try {
-    const d = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, NONCE_BYTES));
-    d.setAAD(Buffer.from(PACK_INDEX_AAD, 'latin1'));
-    d.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-    plain = Buffer.concat([d.update(sealed.subarray(NONCE_BYTES, sealed.length - TAG_BYTES)), d.final()]);
-  } catch {
-    throw new FragfsError('CORRUPT', `${what}: its index does not open with this space's key (damaged, or another space's)`);
-  }
+  const plain = gcmOpen(key, sealed.subarray(0, NONCE_BYTES), sealed.subarray(NONCE_BYTES), Buffer.from(PACK_INDEX_AAD, 'latin1'));
+  if (plain === undefined) throw new FragfsError('CORRUPT', `${what}: its index does not open with this space's key (damaged, or another space's)`);
   let v: unknown;
   try {
     v = unpackr.unpack(plain);

@@ -3,7 +3,7 @@
 // random nonce, the record's purpose as associated data. Stored in fragfs.json beside what members read.
 
 import { randomBytes } from 'node:crypto';
-import { aesGcm } from '../codec/aes-gcm.js';
+import { gcmOpen, gcmSeal } from '../codec/aes-gcm.js';
 import { FragfsError } from '../errors.js';
 
 /** BLAKE3 derive_key context of the admin key (Repo.deriveKey). Fixed forever. */
@@ -14,7 +14,7 @@ const NONCE_BYTES = 12;
 /** base64(nonce(12) || AES-256-GCM(adminKey, nonce, UTF-8 JSON, aad = purpose)). */
 export function sealAdmin(adminKey: Uint8Array, purpose: string, value: unknown): string {
   const nonce = new Uint8Array(randomBytes(NONCE_BYTES));
-  const sealed = aesGcm(adminKey, nonce, Buffer.from(purpose, 'utf8')).encrypt(Buffer.from(JSON.stringify(value), 'utf8'));
+  const sealed = gcmSeal(adminKey, nonce, Buffer.from(JSON.stringify(value), 'utf8'), Buffer.from(purpose, 'utf8'));
   return Buffer.concat([nonce, sealed]).toString('base64');
 }
 
@@ -23,7 +23,8 @@ export function openAdmin<T>(adminKey: Uint8Array, purpose: string, text: unknow
   try {
     if (typeof text !== 'string') throw new Error('not a string');
     const raw = Buffer.from(text, 'base64');
-    const plain = aesGcm(adminKey, raw.subarray(0, NONCE_BYTES), Buffer.from(purpose, 'utf8')).decrypt(raw.subarray(NONCE_BYTES));
+    const plain = gcmOpen(adminKey, raw.subarray(0, NONCE_BYTES), raw.subarray(NONCE_BYTES), Buffer.from(purpose, 'utf8'));
+    if (plain === undefined) throw new Error('the record does not open');
     return JSON.parse(Buffer.from(plain).toString('utf8')) as T;
   } catch {
     throw new FragfsError('BAD_STORE', `${what} in fragfs.json does not open with this space's key (damaged, or copied from another space)`);

@@ -4,7 +4,7 @@
 // recipient (an armored age file). What a slot says about people (its label, its recipient) is sealed
 // under a key derived from the master key, so fragfs.json names nobody. docs/FORMAT.md section 2.6.1.
 
-import { aesGcm } from '../codec/aes-gcm.js';
+import { gcmOpen, gcmSeal } from '../codec/aes-gcm.js';
 import { randomBytes } from 'node:crypto';
 import { blake3, blake3DeriveKey, toHex } from '../codec/blake3.js';
 import { FragfsError } from '../errors.js';
@@ -188,7 +188,7 @@ export function sealInfo(masterKey: Uint8Array, space: string, slotId: string, i
   const padded = new Uint8Array(Math.ceil((text.length + 1) / INFO_PAD_BYTES) * INFO_PAD_BYTES).fill(0x20);
   padded.set(text);
   const n = nonce ?? new Uint8Array(randomBytes(12));
-  const sealed = aesGcm(slotInfoKey(masterKey), n, infoAad(space, slotId)).encrypt(padded);
+  const sealed = gcmSeal(slotInfoKey(masterKey), n, padded, infoAad(space, slotId));
   return { nonce: toHex(n), sealed: toHex(sealed) };
 }
 
@@ -196,7 +196,8 @@ export function sealInfo(masterKey: Uint8Array, space: string, slotId: string, i
 export function openInfo(masterKey: Uint8Array, space: string, slotId: string, info: SealedInfo | undefined): SlotInfo {
   if (info === undefined) return {};
   try {
-    const plain = aesGcm(slotInfoKey(masterKey), Buffer.from(info.nonce, 'hex'), infoAad(space, slotId)).decrypt(Buffer.from(info.sealed, 'hex'));
+    const plain = gcmOpen(slotInfoKey(masterKey), Buffer.from(info.nonce, 'hex'), Buffer.from(info.sealed, 'hex'), infoAad(space, slotId));
+    if (plain === undefined) throw new Error('the slot description does not open');
     const v = JSON.parse(new TextDecoder().decode(plain).trimEnd()) as SlotInfo;
     return {
       ...(typeof v.label === 'string' ? { label: v.label } : {}),

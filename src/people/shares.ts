@@ -6,7 +6,7 @@
 // count of the folder (each distinct folder read once) and one fragfs.json write, whatever its size.
 
 import { randomBytes } from 'node:crypto';
-import { aesGcm } from '../codec/aes-gcm.js';
+import { gcmOpen, gcmSeal } from '../codec/aes-gcm.js';
 import { FragfsError } from '../errors.js';
 import { checkMetaObject, failWith, metaFromWire, metaToWire } from '../fragment/meta-schema.js';
 import { packPlain, plainUnpackr } from '../fragment/solmet.js';
@@ -76,14 +76,16 @@ async function countTree(repo: Repo, root: Entry): Promise<{ files: number; dirs
 function sealBody(shareKey: Uint8Array, snapshot: SnapshotObject, packIndexKey: Uint8Array): string {
   const plain = packPlain([1, metaToWire(snapshot), packIndexKey]);
   const nonce = new Uint8Array(randomBytes(NONCE_BYTES));
-  return Buffer.concat([nonce, aesGcm(shareKey, nonce, SHARE_BODY_AAD).encrypt(plain)]).toString('base64');
+  return Buffer.concat([nonce, gcmSeal(shareKey, nonce, plain, SHARE_BODY_AAD)]).toString('base64');
 }
 
 function openBody(shareKey: Uint8Array, body: string, id: string): { snapshot: SnapshotObject; packIndexKey: Uint8Array } {
   let plain: Uint8Array;
   try {
     const raw = Buffer.from(body, 'base64');
-    plain = aesGcm(shareKey, raw.subarray(0, NONCE_BYTES), SHARE_BODY_AAD).decrypt(raw.subarray(NONCE_BYTES));
+    const opened = gcmOpen(shareKey, raw.subarray(0, NONCE_BYTES), raw.subarray(NONCE_BYTES), SHARE_BODY_AAD);
+    if (opened === undefined) throw new Error('the share body does not open');
+    plain = opened;
   } catch {
     throw new FragfsError('BAD_PASSPHRASE', `share ${id}: the key does not open it (a wrong or damaged link)`);
   }

@@ -2,7 +2,7 @@
 // secret (the block-key secret, shareable between stores for cross-store dedup), the derivations
 // from the master key, and the sealing of keys under a wrapping key (AES-256-GCM, random nonce).
 
-import { aesGcm } from '../codec/aes-gcm.js';
+import { gcmOpen, gcmSeal } from '../codec/aes-gcm.js';
 import { randomBytes } from 'node:crypto';
 import { FragfsError } from '../errors.js';
 import { blake3DeriveKey, toHex } from '../codec/blake3.js';
@@ -96,7 +96,7 @@ export function sealKey(wrappingKey: Uint8Array, key: Uint8Array, aad: string): 
   checkKey('wrapping key', wrappingKey);
   checkKey('key to seal', key);
   const nonce = new Uint8Array(randomBytes(SEAL_NONCE_BYTES));
-  const sealed = aesGcm(wrappingKey, nonce, new TextEncoder().encode(aad)).encrypt(key);
+  const sealed = gcmSeal(wrappingKey, nonce, key, new TextEncoder().encode(aad));
   return { alg: SEAL_ALG, nonce: toHex(nonce), sealed: toHex(sealed) };
 }
 
@@ -119,10 +119,8 @@ export function unsealKey(wrappingKey: Uint8Array, s: SealedKey, aad: string): U
   const problem = sealedKeyProblem(s);
   if (problem !== undefined) throw new FragfsError('INVALID', `sealed key: ${problem}`);
   try {
-    const key = aesGcm(wrappingKey, Buffer.from(s.nonce, 'hex'), new TextEncoder().encode(aad)).decrypt(
-      Buffer.from(s.sealed, 'hex'),
-    );
-    return key.length === KEY_BYTES ? new Uint8Array(key) : undefined;
+    const key = gcmOpen(wrappingKey, Buffer.from(s.nonce, 'hex'), Buffer.from(s.sealed, 'hex'), new TextEncoder().encode(aad));
+    return key?.length === KEY_BYTES ? new Uint8Array(key) : undefined;
   } catch {
     return undefined;
   }
