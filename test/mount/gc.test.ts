@@ -327,7 +327,9 @@ for (const backend of ['lmdb', 'dir'] as const) {
     const stats0 = await statsJson(t, e, store);
     const fragTree0 = await fileBytes(join(store, 'default'));
 
-    await sh(t, `head -c ${BIG} /dev/urandom > ${m.mountpoint}/big && sync`);
+    // fsync, not a bare sync(2): syncfs reaches a FUSE file system only as written-back pages, and the
+    // mount may still be encoding its last blocks when `sync` returns; fsync means in the store.
+    await sh(t, `head -c ${BIG} /dev/urandom > ${m.mountpoint}/big && sync ${m.mountpoint}/big`);
     const written = await statsJson(t, e, store);
     t.true(written.dataStoredBytes >= BIG, `the 200 MiB are stored: ${written.dataStoredBytes}`);
     // A folder written ahead (src/vfs: quiet for 2 s) while the write paused, then changed again, is a
