@@ -15,8 +15,9 @@ export class Relay {
 
   async start(): Promise<void> {
     this.upBytes = 0;
-    this.server = net.createServer((client) => {
-      const up = net.connect(this.target);
+    // noDelay both ways: a relay that holds a response's second write for a delayed ACK adds 40 ms.
+    this.server = net.createServer({ noDelay: true }, (client) => {
+      const up = net.connect({ ...this.target, noDelay: true });
       this.sockets.add(client).add(up);
       client.on('data', (d: Buffer) => (this.upBytes += d.length));
       client.pipe(up).pipe(client);
