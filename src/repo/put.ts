@@ -29,7 +29,7 @@ import { absolutePath, keptNames, keptScan, PutSurvey, type SurveyScans } from '
 import { checkSnapshotName } from './snapshot-name.js';
 import { loadSnapshot, readDirEntries } from './tree-reader.js';
 import { sourceTag, summarizeFolder, type FolderSummary } from './folder-tag.js';
-import { fileContent, setDir, writeDir, writeSnapshot, type FileContent } from './tree-writer.js';
+import { fileContent, readExtents, setDir, writeDir, writeSnapshot, type FileContent } from './tree-writer.js';
 import { keyedPages } from './tree-keys.js';
 
 export interface PutOptions {
@@ -726,7 +726,7 @@ class TreePutter {
             this.unchangedFiles++;
             this.o.onBytes?.(e.size);
           } else {
-            const stored = await this.fileBlocks(n);
+            const stored = await this.fileBlocks(n, await this.storedBlocksOf(prev, n));
             if (stored === SKIPPED) return undefined;
             asStored(e, stored);
           }
@@ -886,11 +886,29 @@ class TreePutter {
   }
 
   /**
+   * The block ids of the parent's version of a changed file: a block of the new read with one of
+   * them is in the store already and is named, not written again. An edit in the middle of a large
+   * file or an append then costs the blocks it changed, where each unchanged block cost a lookup of
+   * the service (a HEAD on S3) or a write. Undefined when there is no parent version or its manifest
+   * pages cannot be read (the blocks are then stored as any new ones are).
+   */
+  private async storedBlocksOf(prev: Entry | undefined, n: Found): Promise<ReadonlySet<string> | undefined> {
+    if (prev?.type !== 'file' || prev.link !== undefined || (prev.blocks === undefined && prev.pages === undefined)) return undefined;
+    try {
+      const ids = new Set<string>();
+      for (const x of await readExtents(this.repo, prev, showName(n.path))) ids.add(x.id);
+      return ids.size > 0 ? ids : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
    * Reads a file until one read holds still (at most MAX_READ_ATTEMPTS), then stores that read's
    * content; a file that never holds still is stored as its last read found it, with a warning.
    * The caller holds one of the openFiles slots.
    */
-  private async fileBlocks(n: Found): Promise<StoredFile | typeof SKIPPED> {
+  private async fileBlocks(n: Found, known?: ReadonlySet<string>): Promise<StoredFile | typeof SKIPPED> {
     // The batch's read is the first attempt; any file it did not read steadily is read on its own.
     let first = 1;
     if (n.preRead !== undefined) {
@@ -898,7 +916,7 @@ class TreePutter {
       n.preRead = undefined;
       if (pre?.ok) {
         try {
-          const read = await this.storeSmallRead(pre);
+          const read = await this.storeSmallRead(pre, known);
           if (read.steady) return { content: await fileContent(this.repo, read.extents), size: read.size, st: read.st };
         } catch (e) {
           return this.skip(n, e, 'cannot read') ?? SKIPPED;
@@ -916,7 +934,7 @@ class TreePutter {
       let read: FileRead | undefined;
       for (let attempt = first; attempt <= MAX_READ_ATTEMPTS; attempt++) {
         if (attempt === 2) this.rereadFiles++;
-        read = await this.readOnce(fh, n);
+        read = await this.readOnce(fh, n, known);
         if (read === undefined) return SKIPPED;
         if (read.steady) break;
       }
@@ -938,7 +956,7 @@ class TreePutter {
    * after the last byte tells whether the file held still (restic's check: size, mtime, ctime).
    * Undefined when the file is no longer a regular file (left out with a warning).
    */
-  private async readOnce(fh: number, n: Found): Promise<FileRead | undefined> {
+  private async readOnce(fh: number, n: Found, known?: ReadonlySet<string>): Promise<FileRead | undefined> {
     const st = await source(async () => fstatOf(fh));
     if (!st.isFile()) {
       if (n.isRoot) throw new FragfsError('INVALID', `${showName(n.path)} is no longer a regular file`, { path: showName(n.path) });
@@ -970,7 +988,7 @@ class TreePutter {
         }
         size += got;
         // storeBlock may hand buf's memory to a worker: decide from `got`, not from buf.
-        const stored = this.storeBlock(buf, offset, slots);
+        const stored = this.storeBlock(buf, offset, slots, known);
         // Stop reading at the first failure; the rejection itself surfaces from Promise.all below.
         stored.catch((e: unknown) => (failure ??= e));
         pending.push(stored);
@@ -996,14 +1014,14 @@ class TreePutter {
    * A file readSmallFiles read whole, stored and judged as readOnce stores and judges its own read
    * of a file of one small block.
    */
-  private async storeSmallRead(r: Extract<SmallRead, { ok: true }>): Promise<Omit<FileRead, 'st'> & { st: StoredFile['st'] }> {
+  private async storeSmallRead(r: Extract<SmallRead, { ok: true }>, known?: ReadonlySet<string>): Promise<Omit<FileRead, 'st'> & { st: StoredFile['st'] }> {
     const { st, after, bytes } = r;
     // storeBlock may hand the bytes' memory to a worker: their count is taken first.
     const size = bytes.length;
     const extents: Extent[] = [];
     if (st.size > 0n) {
       await this.smallBlocks.acquire();
-      const extent = await this.storeBlock(bytes, 0, this.smallBlocks);
+      const extent = await this.storeBlock(bytes, 0, this.smallBlocks, known);
       if (extent !== undefined) extents.push(extent);
     }
     const early = BigInt(size) < st.size;
@@ -1050,14 +1068,14 @@ class TreePutter {
   }
 
   /** Stores one block read from a file; releases the slot (of `slots`) its read held. */
-  private async storeBlock(buf: Buffer, offset: number, slots: Semaphore): Promise<Extent | undefined> {
+  private async storeBlock(buf: Buffer, offset: number, slots: Semaphore, known?: ReadonlySet<string>): Promise<Extent | undefined> {
     const plainSize = buf.length;
     try {
       // An all-zero block is a hole: nothing stored, and `get` recreates it sparse.
       if (plainSize === 0 || buf.equals(plainSize === this.zero.length ? this.zero : this.zero.subarray(0, plainSize))) {
         return undefined;
       }
-      const ref = await this.repo.writeBlock(buf, { bulk: true });
+      const ref = await this.repo.writeBlock(buf, { bulk: true, ...(known ? { known } : {}) });
       return { offset, ...ref };
     } finally {
       slots.release();

@@ -310,8 +310,11 @@ export class Repo {
     if (this.closed) throw new Error('Repo used after close');
   }
 
-  /** Encodes one block on the pool and stores it. `plain` MAY be transferred to a worker: do not reuse it. */
-  async writeBlock(plain: Uint8Array, o: { bulk?: boolean } = {}): Promise<BlockRef> {
+  /**
+   * Encodes one block on the pool and stores it, unless `known` (ids a committed snapshot names)
+   * holds its id. `plain` MAY be transferred to a worker: do not reuse it.
+   */
+  async writeBlock(plain: Uint8Array, o: { bulk?: boolean; known?: ReadonlySet<string> } = {}): Promise<BlockRef> {
     this.writable();
     if (plain.length > this.blockSize) {
       throw new Error(`writeBlock: ${plain.length} bytes is over the block size ${this.blockSize}`);
@@ -319,6 +322,12 @@ export class Repo {
     const plainSize = plain.length;
     // `bulk`: a writer of many blocks at once (put) lets small ones share a trip to a codec thread.
     const enc = await (o.bulk === true ? this.pool.encodeBulk(plain) : this.pool.encode(plain));
+    if (o.known?.has(enc.id)) {
+      // `known`: ids a committed snapshot names, so stored already. Named without being written, it
+      // is held as any reused fragment is: pinned (and checked) if a gc beside this write condemned it.
+      await (await this.writerGuard())?.hold('data', enc.id, true);
+      return { id: enc.id, key: enc.key, plainSize };
+    }
     await this.storePut(this.dataNs, enc.id, enc.stored);
     return { id: enc.id, key: enc.key, plainSize };
   }
