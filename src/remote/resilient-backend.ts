@@ -48,6 +48,17 @@ export class ResilientBackend implements ObjectBackend {
   /** Calls that were retried, and attempts made, since opening (stats for benchmarks and tests). */
   retries = 0;
   calls = 0;
+  /**
+   * Set when as many attempts in a row as a call may make (of any calls, none answered between)
+   * got no answer in the timeout: a service that holds requests, as a Ceph cluster with a full OSD
+   * does. Until `until`, calls fail at once with that failure instead of each waiting out its own
+   * attempts behind the bound on calls in flight: a command with hundreds of calls queued ends in
+   * about one timeout, not in hours. After the window one attempt tries the service again (a mount
+   * goes on once it answers); an answer clears it.
+   */
+  private down: { until: number; cause: unknown; attempts: number } | undefined;
+  /** Attempts in a row that got no answer in the timeout, of any calls. */
+  private silentAttempts = 0;
 
   constructor(
     readonly inner: ObjectBackend,
@@ -129,12 +140,30 @@ export class ResilientBackend implements ObjectBackend {
     for (let attempt = 1; ; attempt++) {
       this.calls++;
       await this.gate.acquire();
+      const down = this.down;
+      if (down !== undefined && Date.now() < down.until && !(o?.signal?.aborted || this.o.signal?.aborted)) {
+        this.gate.release();
+        const why = down.cause instanceof Error ? down.cause.message : String(down.cause);
+        throw new FragfsError('REMOTE', `${this.url}: ${what}: not tried: the service failed another call just before: ${why} (${down.attempts} attempts)`, { cause: down.cause, path: this.url });
+      }
       const timer = new AbortController();
       const timeout = setTimeout(() => timer.abort(new RemoteFailure('retry', `no answer in ${this.timeoutMs / 1000} s`)), this.timeoutMs);
       try {
-        return await raceAbort(fn(this.attemptOptions(o, timer.signal)), timer.signal);
+        const answer = await raceAbort(fn(this.attemptOptions(o, timer.signal)), timer.signal);
+        this.silentAttempts = 0;
+        this.down = undefined;
+        return answer;
       } catch (e) {
-        if (!this.retryable(e, o) || attempt >= this.attempts) throw failureToError(e, what, this.url, attempt);
+        const retryable = this.retryable(e, o);
+        // Only silence counts: each attempt of a queued call would cost the whole timeout, where a
+        // refused connection fails in milliseconds and an error is an answer.
+        if (timer.signal.aborted && retryable) {
+          if (++this.silentAttempts >= this.attempts) {
+            this.down = { until: Date.now() + this.timeoutMs, cause: e, attempts: this.silentAttempts };
+            throw failureToError(e, what, this.url, attempt);
+          }
+        } else this.silentAttempts = 0;
+        if (!retryable || attempt >= this.attempts) throw failureToError(e, what, this.url, attempt);
         this.retries++;
       } finally {
         clearTimeout(timeout);

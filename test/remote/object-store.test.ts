@@ -79,3 +79,24 @@ test('resilient backend: a call that never answers times out and is retried; bou
   t.is((e as FragfsError).code, 'REMOTE');
   t.regex(e!.message, /no answer in 0\.05 s \(2 attempts\)/);
 });
+
+// Serial: alone, so the file's other tests do not hold up its 100 ms timers.
+test.serial('resilient backend: when attempts in a row get no answer, the calls queued behind them fail at once; after the timeout the service is tried again', async (t) => {
+  const root = new MemoryObjectRoot();
+  const b = new ResilientBackend(root.open(), { backoffMs: 1, timeoutMs: 100, attempts: 3, connections: 2 });
+  root.hangs = 1_000_000;
+  const started = Date.now();
+  // Twenty calls, two at a time: each waiting out its own three timeouts would take 30 x 100 ms.
+  const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => b.get(`held/${i}`)));
+  const elapsedMs = Date.now() - started;
+  const errors = results.map((r) => (r.status === 'rejected' ? (r.reason as FragfsError) : undefined));
+  t.true(errors.every((e) => e?.code === 'REMOTE'), 'every call fails REMOTE');
+  const notTried = errors.filter((e) => /: reading held\/\d+: not tried: the service failed another call just before: no answer in 0\.1 s \(3 attempts\)$/.test(e!.message));
+  t.true(notTried.length >= 16, `${notTried.length} calls failed without an attempt of their own`);
+  t.true(elapsedMs < 1500, `all failed in ${elapsedMs} ms`);
+  // The service answers again: once the window has passed, calls go through.
+  root.hangs = 0;
+  await new Promise((r) => setTimeout(r, 120));
+  t.true(await b.put('held/0', Buffer.from('x')));
+  t.is(Buffer.from((await b.get('held/0'))!).toString(), 'x');
+});
