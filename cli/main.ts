@@ -64,7 +64,7 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
   return program;
 }
 
-/** The version of the installed package (dist/cli/main.js is two folders below package.json). */
+/** The version of the installed package (dist/bin/main.js, and tsc's dist/cli/main.js, are two folders below package.json). */
 function packageVersion(): string {
   try {
     return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;

@@ -23,7 +23,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const CLI = join(here, '..', 'cli', 'main.js');
+const CLI = join(here, '..', 'bin', 'main.js');
 const PASS = 'bench-gc passphrase';
 
 interface Args {

@@ -25,7 +25,7 @@ import { loadStripes } from '../src/parity/stripe-view.js';
 import { KIND_DIRS } from '../src/store/dir-store.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const CLI = join(here, '..', 'cli', 'main.js');
+const CLI = join(here, '..', 'bin', 'main.js');
 const PASS = 'bench-parity passphrase';
 
 function arg(flag: string, dflt: string): string {

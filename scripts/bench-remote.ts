@@ -232,10 +232,10 @@ async function main(): Promise<void> {
     });
     const resticRepo = `s3:${px.endpoint}/${BUCKET}/restic`;
 
-    /** Runs one command through the proxy and measures it; `fragfsCmd` runs dist/cli/main.js. */
+    /** Runs one command through the proxy and measures it; `fragfsCmd` runs dist/bin/main.js. */
     const measure = async (step: string, argv: string[], o: CmdOptions & { fragfsCmd?: boolean; dropFirst?: boolean; display?: string[] }): Promise<Measured & { result: CmdResult }> => {
       const env = o.fragfsCmd ? { ...o.env, FRAGFS_PASSPHRASE: BENCH_PASSPHRASE } : o.env ?? baseEnv();
-      commands.push({ step, command: shown(env, o.display ?? (o.fragfsCmd ? ['node', 'dist/cli/main.js', ...argv] : argv), o.cwd) });
+      commands.push({ step, command: shown(env, o.display ?? (o.fragfsCmd ? ['node', 'dist/bin/main.js', ...argv] : argv), o.cwd) });
       if (o.dropFirst && drop) dropCaches();
       const before = px.counts();
       px.resetPeak();
@@ -338,7 +338,7 @@ async function main(): Promise<void> {
         mp,
         () => measure(`fragfs mount (${via})`, ['mount', FRAGFS_URL, mp, '--background', '--snapshot', snapshotKey], { env, fragfsCmd: true }),
         async (pid) => {
-          commands.push({ step: `fragfs umount (${via})`, command: `node dist/cli/main.js umount ${mp}` });
+          commands.push({ step: `fragfs umount (${via})`, command: `node dist/bin/main.js umount ${mp}` });
           await fragfs(['umount', mp], { env, signal: AbortSignal.timeout(120_000) });
           await fuseUnmount(mp, pid);
         },

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'main.js');
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'main.js');
 const keep = process.argv.includes('--keep');
 const env = { ...process.env, FRAGFS_PASSPHRASE: 'correct horse battery staple' };
 

@@ -1,4 +1,4 @@
-// How the benchmark drives fragfs: its own CLI (dist/cli/main.js) as a user runs it, with the passphrase
+// How the benchmark drives fragfs: its own CLI (dist/bin/main.js) as a user runs it, with the passphrase
 // in FRAGFS_PASSPHRASE, so the figures include everything a user pays for.
 
 import { access } from 'node:fs/promises';
@@ -6,8 +6,8 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run, type CmdOptions, type CmdResult } from './proc.js';
 
-/** dist/scripts/bench/fragfs-cli.js -> dist/cli/main.js */
-export const FRAGFS_MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../cli/main.js');
+/** dist/scripts/bench/fragfs-cli.js -> dist/bin/main.js */
+export const FRAGFS_MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../bin/main.js');
 export const BENCH_PASSPHRASE = 'fragfs-bench-passphrase';
 
 export interface FragfsSettings {

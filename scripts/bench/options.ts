@@ -28,7 +28,7 @@ export interface BenchOptions {
   /** The peer the ratios are about: fragfs, or another for checking the harness itself. */
   subject: string;
   fragfsBackend: string;
-  /** Another build's dist/cli/main.js, measured beside this one as the peer fragfs-base; '' for none. */
+  /** Another build's dist/bin/main.js, measured beside this one as the peer fragfs-base; '' for none. */
   baseline: string;
   outDir: string;
   tmpDir: string;
@@ -64,7 +64,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --skip LIST          peers to leave out, comma-separated: gocryptfs,rclone,plain,restic,borg
   --subject NAME       the peer the ratios compare (default fragfs)
   --backend NAME       fragfs store backend: lmdb|dir|split (default lmdb)
-  --baseline PATH      another build's dist/cli/main.js (a worktree of an earlier commit), measured
+  --baseline PATH      another build's dist/bin/main.js (a worktree of an earlier commit), measured
                        beside this build as the peer fragfs-base (e.g. --skip gocryptfs,rclone,plain,restic,borg)
   --out DIR            results folder (default bench-results/<timestamp>)
   --tmp DIR            scratch folder on the disk to test (default the OS temp folder)

@@ -22,7 +22,7 @@ export interface ReadyPeers {
 /** The name `--baseline` gives the other build's peers. */
 export const BASELINE_PEER = 'fragfs-base';
 
-/** `baseline`: another build's dist/cli/main.js, run as a peer right after this build's fragfs. */
+/** `baseline`: another build's dist/bin/main.js, run as a peer right after this build's fragfs. */
 export async function checkPeers(skip: string[], log: (l: string) => void, baseline?: string): Promise<ReadyPeers> {
   const ready: ReadyPeers = { mount: [], backup: [], infos: [] };
   const check = async <P extends MountPeer | BackupPeer>(peers: P[], kind: 'mount' | 'backup', into: P[]): Promise<void> => {

@@ -11,25 +11,18 @@ import { constants as fsConstants, existsSync } from 'node:fs';
 import { access, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { FragfsError } from '../errors.js';
 import { onPath } from '../on-path.js';
-
-const here = dirname(fileURLToPath(import.meta.url));
+import { packagePath, runAsScript } from '../package-files.js';
 
 /** The addon in the repo's (or package's) dist: <root>/dist/native/fragfs-fuse/fuse_kernel.node. */
-export const DEFAULT_KERNEL_BINDING_FILE = resolve(here, '../../native/fragfs-fuse/fuse_kernel.node');
+export const DEFAULT_KERNEL_BINDING_FILE = packagePath('dist', 'native', 'fragfs-fuse', 'fuse_kernel.node');
 
 /**
- * Where the C source may be, first found wins: next to the compiled JS (dist/src/fuse/ or its native/),
- * in the repo's src (dist/src/fuse -> src/fuse/native/), and dist/native-src/, where packaging may copy it.
+ * Where the C source may be, first found wins: the package's src (the repo, and what `npm pack` ships),
+ * and dist/native-src/, where other packaging may copy it.
  */
-export const KERNEL_C_SOURCE_CANDIDATES: readonly string[] = [
-  resolve(here, 'fuse-kernel.c'),
-  resolve(here, 'native/fuse-kernel.c'),
-  resolve(here, '../../../src/fuse/native/fuse-kernel.c'),
-  resolve(here, '../../native-src/fuse-kernel.c'),
-];
+export const KERNEL_C_SOURCE_CANDIDATES: readonly string[] = [packagePath('src', 'fuse', 'native', 'fuse-kernel.c'), packagePath('dist', 'native-src', 'fuse-kernel.c')];
 
 /** Node's C headers (node_api.h, uv.h): <prefix>/include/node beside the running node binary. */
 export const NODE_INCLUDE_DIR = resolve(dirname(process.execPath), '..', 'include', 'node');
@@ -170,8 +163,7 @@ export async function locateKernelBinding(): Promise<string> {
   return compileKernelAddon(cFile, cached);
 }
 
-const invokedDirectly = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
-if (invokedDirectly) {
+if (runAsScript(import.meta.url, 'build-kernel.js')) {
   const file = await buildKernelBinding();
   process.stdout.write(`${file}\n`);
 }

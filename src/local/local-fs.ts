@@ -10,9 +10,9 @@ import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { NODE_INCLUDE_DIR, kernelSourceMark } from '../fuse/build-kernel.js';
+import { packagePath, runAsScript } from '../package-files.js';
 
 export interface LocalFs {
   /**
@@ -52,12 +52,10 @@ export interface LocalFs {
   fallocateKeepSize(path: Buffer, offset: number, length: number): Promise<number>;
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
+/** The C source, in the package's src (the repo, and what `npm pack` ships). */
+const SOURCE_CANDIDATES = [packagePath('src', 'local', 'native', 'local-fs.c')];
 
-/** The C source: beside the compiled JS's native/, or in the repo's src (dist/src/local -> src/local/native). */
-const SOURCE_CANDIDATES = [resolve(here, 'native/local-fs.c'), resolve(here, '../../../src/local/native/local-fs.c')];
-
-const DEFAULT_FILE = resolve(here, '../../native/fragfs-local/local_fs.node');
+const DEFAULT_FILE = packagePath('dist', 'native', 'fragfs-local', 'local_fs.node');
 
 let loading: Promise<LocalFs | Error> | undefined;
 
@@ -117,8 +115,7 @@ async function isCurrent(file: string, mark: string): Promise<boolean> {
   }
 }
 
-const invokedDirectly = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
-if (invokedDirectly) {
+if (runAsScript(import.meta.url, 'local-fs.js')) {
   const r = await localFs();
   if (r instanceof Error) {
     process.stderr.write(`fragfs: cannot build the local-fs addon: ${r.message}\n`);

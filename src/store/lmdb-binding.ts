@@ -16,6 +16,7 @@ import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FragfsError } from '../errors.js';
 import { onPath } from '../on-path.js';
+import { runAsScript } from '../package-files.js';
 
 interface MdbFix {
   /** Written into the patched source: a source that carries it has the fix. */
@@ -202,8 +203,7 @@ export async function useFixedLmdb(o: { build: boolean; onBuild?: () => void }):
   if (found !== undefined && !found.inPackage) process.env['LMDB_PREBUILD'] = found.dir;
 }
 
-const invokedDirectly = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
-if (invokedDirectly) {
+if (runAsScript(import.meta.url, 'lmdb-binding.js')) {
   const [verb, file] = process.argv.slice(2);
   if (verb !== 'patch' || file === undefined) {
     process.stderr.write('usage: node lmdb-binding.js patch MDB_C\n');

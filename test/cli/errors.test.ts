@@ -132,12 +132,12 @@ testIf(canRunAsNobody, 'running the CLI as nobody needs root, runuser and a nobo
   const secret = join(shared, 'secret.txt');
   await writeFile(secret, 'no\n', { mode: 0o600 });
   const nobodyStore = join(shared, 'store');
-  const init = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, join(process.cwd(), 'dist', 'cli', 'main.js'), 'init', nobodyStore, '--backend', 'dir', ...FAST_KDF], {
+  const init = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, join(process.cwd(), 'dist', 'bin', 'main.js'), 'init', nobodyStore, '--backend', 'dir', ...FAST_KDF], {
     env: { ...process.env, FRAGFS_PASSPHRASE: 'p' },
     encoding: 'utf8',
   });
   t.is(init.status, 0, init.stderr);
-  const put = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, join(process.cwd(), 'dist', 'cli', 'main.js'), 'put', nobodyStore, secret], {
+  const put = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, join(process.cwd(), 'dist', 'bin', 'main.js'), 'put', nobodyStore, secret], {
     env: { ...process.env, FRAGFS_PASSPHRASE: 'p' },
     encoding: 'utf8',
   });

@@ -25,16 +25,16 @@ test('npm pack ships code and the addon source only; an npm i -g of it mounts, b
     await rm(work, { recursive: true, force: true });
   });
   // What `prepack` does after the build (scripts are off here: the build is the test's own).
-  const man = await run(process.execPath, ['dist/cli/main.js', 'man', '--output', 'dist/man/fragfs.1'], { cwd: REPO });
+  const man = await run(process.execPath, ['dist/bin/main.js', 'man', '--output', 'dist/man/fragfs.1'], { cwd: REPO });
   t.is(man.code, 0, man.stderr);
   const packed = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: REPO, timeoutMs: 120_000 });
   t.is(packed.code, 0, packed.stderr);
   const info = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
   const files = info[0]!.files.map((f) => f.path);
-  t.true(files.includes('dist/cli/main.js'));
+  t.true(files.includes('dist/bin/main.js'));
   t.true(files.includes('src/fuse/native/fuse-kernel.c'), 'the addon is built where it is installed, from its source');
   t.true(files.includes('src/local/native/local-fs.c'), 'so is the local-fs addon (xattrs, special files)');
-  t.true(files.includes('dist/cli/mount-helper.js'), 'the mount helper for mount -t fuse.fragfs and fstab');
+  t.true(files.includes('dist/bin/mount-helper.js'), 'the mount helper for mount -t fuse.fragfs and fstab');
   t.true(files.includes('dist/man/fragfs.1'), 'the manual page');
   t.deepEqual(files.filter((f) => f.endsWith('.node')), [], 'no binary compiled on this machine');
   t.deepEqual(files.filter((f) => /(^|\/)(test|fixtures|scripts|\.ci)\//.test(f)), [], 'no tests, fixtures or scripts');
@@ -71,22 +71,17 @@ test('npm pack ships code and the addon source only; an npm i -g of it mounts, b
   const cached = (await readdir(join(home, '.cache', 'fragfs'))).filter((d) => d.startsWith('lmdb-'));
   t.is(cached.length, 1, cached.join(' '));
   const lmdbDir = join(home, '.cache', 'fragfs', cached[0]!);
-  // The installed package's lmdb-js loads that build, not its prebuilt package.
-  const loads = await run(
-    process.execPath,
-    [
-      '--input-type=module',
-      '-e',
-      `const b = await import(${JSON.stringify(join(pkgDir, 'dist', 'src', 'store', 'lmdb-binding.js'))});
-       await b.useFixedLmdb({ build: false });
-       const { createRequire } = await import('node:module');
-       const req = createRequire(${JSON.stringify(join(pkgDir, 'dist', 'src', 'store', 'x.js'))});
-       req('lmdb');
-       console.log(Object.keys(req.cache).filter((k) => /lmdb.*[.]node$/.test(k)).join(' '));`,
-    ],
-    { cwd: work, env },
+  // The installed fragfs loads that build, not lmdb-js's prebuilt binding: the LMDB binary mapped
+  // into a `fragfs stats` process when it ends.
+  const mapsProbe = join(work, 'maps-probe.mjs');
+  await writeFile(
+    mapsProbe,
+    `import { readFileSync } from 'node:fs';
+     process.on('exit', () => process.stderr.write('LMDB ' + [...new Set(readFileSync('/proc/self/maps', 'utf8').split('\\n').map((l) => l.split(' ').pop()).filter((f) => /lmdb.*[.]node$/.test(f)))].join(' ') + '\\n'));`,
   );
-  t.is(loads.stdout.trim(), join(lmdbDir, 'build', 'Release', 'lmdb.node'), loads.stderr);
+  const loads = await run(process.execPath, ['--import', mapsProbe, fragfs, 'stats', join(work, 'vault')], { cwd: work, env });
+  t.is(loads.code, 0, loads.stderr);
+  t.is(/^LMDB (.*)$/m.exec(loads.stderr)?.[1], join(lmdbDir, 'build', 'Release', 'lmdb.node'), loads.stderr);
   // Three processes opening and closing one environment: lmdb-js's prebuilt binding fails them
   // "Invalid argument" within a second or two (LMDB ITS#10095); the fixed build does not.
   const envDir = join(work, 'lmdb-env');

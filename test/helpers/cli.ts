@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const CLI_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'cli', 'main.js');
+export const CLI_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'main.js');
 export const TEST_PASSPHRASE = 'test passphrase: correct horse battery staple';
 /**
  * `init` options for stores tests make: scrypt at 2^10 instead of the default 2^17, so that each later

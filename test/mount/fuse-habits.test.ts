@@ -16,7 +16,7 @@ const enabled = fuseAvailable();
 const maybe = enabled ? test.serial : test.serial.skip;
 if (enabled) test.before(ensurePatchedAddon);
 
-const HELPER = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'cli', 'mount-helper.js');
+const HELPER = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'mount-helper.js');
 /** Where mount(8) looks for the helper of type fuse.fragfs. */
 const SBIN_HELPER = '/sbin/mount.fuse.fragfs';
 /** Nothing there, or only a link left by an earlier run of this test (its temp folder gone). */

@@ -14,7 +14,7 @@ import { FAST_KDF } from '../helpers/cli.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The built CLI; FRAGFS_TEST_CLI may point at another entry (e.g. while a command is not wired in yet). */
-export const CLI = process.env['FRAGFS_TEST_CLI'] ?? join(here, '..', '..', 'cli', 'main.js');
+export const CLI = process.env['FRAGFS_TEST_CLI'] ?? join(here, '..', '..', 'bin', 'main.js');
 export const PASSPHRASE = 'mount test passphrase';
 
 /** What helpers need from a test (or from a shared before hook, via sharedCtx). */
