@@ -39,7 +39,7 @@ await build({
   },
   outdir: out,
   bundle: true,
-  // Each command's module stays a chunk of its own, loaded when that command runs (cli/main.ts).
+  // Each command's module stays a chunk of its own, loaded when that command runs (cli/program.ts).
   splitting: true,
   chunkNames: 'chunk-[hash]',
   format: 'esm',
