@@ -66,7 +66,7 @@ for (const [backend, shape] of [
     // On dir and split, metadata fragments are small: they are in packs.
     const expected = backend === 'lmdb' ? ['data', 'meta'] : ['data', 'pack', 'index'];
     t.true(expected.every((k) => kinds.has(k as never)), `members of kinds ${[...kinds].join(', ')}`);
-    for (let round = 0; round < 3; round++) {
+    for (let round = 0; round < 2; round++) {
       const damaged: Damage[] = [];
       // A stripe whose parity objects are all deleted is gone with them (they hold its record): its
       // members, intact, are in no stripe until the repair's protect pass gives them a new one.

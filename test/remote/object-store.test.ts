@@ -7,12 +7,18 @@ import { FragfsError } from '../../src/errors.js';
 import { ObjectStore } from '../../src/remote/object-store.js';
 import { ResilientBackend } from '../../src/remote/resilient-backend.js';
 import { MemoryObjectRoot } from '../helpers/memory-objects.js';
+import { PROPERTY_RUNS } from '../store/conformance.js';
 import { runObjectConformance } from './object-conformance.js';
 
-runObjectConformance(test, 'memory objects', async () => {
-  const root = new MemoryObjectRoot();
-  return { open: async () => root.open(), remove: async () => root.objects.clear() };
-});
+runObjectConformance(
+  test,
+  'memory objects',
+  async () => {
+    const root = new MemoryObjectRoot();
+    return { open: async () => root.open(), remove: async () => root.objects.clear() };
+  },
+  PROPERTY_RUNS,
+);
 
 const ID = '5f4fff' + 'ab'.repeat(29);
 

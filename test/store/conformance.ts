@@ -58,7 +58,10 @@ async function withStore<T>(
   }
 }
 
-export function runConformance(test: TestFn, name: string, factory: StoreFactory): void {
+/** How many random sequences each model property runs, unless the suite's caller says otherwise. */
+export const PROPERTY_RUNS = 40;
+
+export function runConformance(test: TestFn, name: string, factory: StoreFactory, propertyRuns = PROPERTY_RUNS): void {
   const t_ = (title: string) => `${name} conformance: ${title}`;
 
   test(t_('a range read (getRange where given) returns exactly the range; a missing id or a range past the end rejects'), async (t) => {
@@ -642,9 +645,9 @@ export function runConformance(test: TestFn, name: string, factory: StoreFactory
           await checkTrash(store, space, pool, model.trash);
           models.push([space, model]);
         }),
-        { numRuns: 40 },
+        { numRuns: propertyRuns },
       );
-      t.is(models.length, 40);
+      t.is(models.length, propertyRuns);
       // The state of every run survives a reopen, and every trash copy holds its bytes.
       await store.close();
       const again = await loc.open();
@@ -702,9 +705,9 @@ export function runConformance(test: TestFn, name: string, factory: StoreFactory
           await checkModel(store, space, pool, model);
           models.push([space, model]);
         }),
-        { numRuns: 40 },
+        { numRuns: propertyRuns },
       );
-      t.is(models.length, 40);
+      t.is(models.length, propertyRuns);
       // And the final state of every run survives a reopen.
       await store.close();
       const again = await loc.open();
