@@ -69,8 +69,33 @@ interface BulkBatch {
 /** The worker file sits next to this one, both in src/ (as .ts) and in dist/ (as .js). */
 const WORKER_URL = new URL('./codec-worker.js', import.meta.url).href;
 
-/** V8 flags that apply to the whole process and that a Worker's execArgv may not hold. */
-const PROCESS_WIDE_FLAG = /^--(expose[-_]gc|(initial|max)[-_](old|semi|young)[-_]space[-_]size|stack[-_]size)(=|$)/;
+/** Node options a codec thread takes from its process: how modules load, how warnings show. */
+const THREAD_OPTION = /^(--(import|require|loader|experimental-loader|conditions)|-r|-C)$/;
+const THREAD_SWITCH = /^--(enable-source-maps|no-warnings|no-deprecation|trace-warnings|trace-uncaught)$/;
+
+/**
+ * Of `execArgv` (process.execArgv's shape), what a codec thread is started with: module hooks and
+ * conditions (with their values, `--import x` or `--import=x`) and the warning switches, nothing
+ * else. A Worker given execArgv refuses V8's flags and Node's per-process options
+ * (ERR_WORKER_INVALID_EXEC_ARGV, thrown where the pool starts its first thread, so `node
+ * --max-lazy fragfs put` ended in a stack trace); those apply to the whole process, its threads
+ * included, anyway. The mount process runs with --expose-gc and heap sizes (cli/mount.ts) that way.
+ */
+export function threadExecArgv(execArgv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const a = execArgv[i]!;
+    const eq = a.indexOf('=');
+    const name = eq < 0 ? a : a.slice(0, eq);
+    if (THREAD_OPTION.test(name)) {
+      if (eq >= 0) out.push(a);
+      else if (i + 1 < execArgv.length) out.push(a, execArgv[++i]!);
+    } else if (eq < 0 && THREAD_SWITCH.test(a)) {
+      out.push(a);
+    }
+  }
+  return out;
+}
 
 /**
  * Node options for the codec threads. piscina loads a worker file with require() first and import()
@@ -83,9 +108,7 @@ const PROCESS_WIDE_FLAG = /^--(expose[-_]gc|(initial|max)[-_](old|semi|young)[-_
  * the module with import(), the ordinary asynchronous path, which a stopped thread leaves cleanly.
  */
 const WORKER_EXEC_ARGV: string[] = [
-  // A worker given execArgv refuses V8's process-wide flags (ERR_WORKER_INVALID_EXEC_ARGV): the mount
-  // process runs with --expose-gc and a heap size (cli/mount.ts), which its threads share anyway.
-  ...process.execArgv.filter((a) => !PROCESS_WIDE_FLAG.test(a)),
+  ...threadExecArgv(process.execArgv),
   ...((process.features as { require_module?: boolean }).require_module === true ? ['--no-experimental-require-module'] : []),
 ];
 

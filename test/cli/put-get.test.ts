@@ -5,7 +5,7 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { lastLine, runCli } from '../helpers/cli.js';
+import { CLI_PATH, lastLine, runCli, TEST_PASSPHRASE } from '../helpers/cli.js';
 import { makeSampleTree } from '../helpers/sample-tree.js';
 import { createStore, tempDir } from '../helpers/stores.js';
 import { describeTree } from '../helpers/tree-compare.js';
@@ -102,4 +102,18 @@ test.serial('put of a single file, and of several paths', async (t) => {
     JSON.parse(ls.stdout).map((e: { name: string }) => e.name),
     ['deep', 'run.sh'],
   );
+});
+
+test.serial('fragfs run by a node given V8 flags puts and gets as ever', async (t) => {
+  const store = join(work.path, 'store-v8-flags');
+  await createStore(store, 'lmdb');
+  const flags = ['--max-lazy', '--interrupt-budget=100000', '--stack-size=900'];
+  const env = { ...process.env, FRAGFS_PASSPHRASE: TEST_PASSPHRASE };
+  const put = spawnSync(process.execPath, [...flags, CLI_PATH, 'put', store, tree], { encoding: 'utf8', env });
+  t.is(put.status, 0, put.stderr);
+  t.notRegex(put.stderr, /\n\s+at /);
+  const dest = join(work.path, 'v8-flags-back');
+  const get = spawnSync(process.execPath, [...flags, CLI_PATH, 'get', store, lastLine(put.stdout), dest], { encoding: 'utf8', env });
+  t.is(get.status, 0, get.stderr);
+  t.deepEqual(await describeTree(dest), await describeTree(tree));
 });

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { FragfsError, isFragfsError } from '../../src/errors.js';
 import { blake3, toHex } from '../../src/codec/blake3.js';
 import { decodeBlock, encodeBlock, type EncodedBlock } from '../../src/codec/block-codec.js';
-import { BULK_BATCH, CodecPool, INLINE_BELOW } from '../../src/codec/codec-pool.js';
+import { BULK_BATCH, CodecPool, INLINE_BELOW, threadExecArgv } from '../../src/codec/codec-pool.js';
 
 const run = promisify(execFile);
 const KiB = 1024;
@@ -170,6 +170,27 @@ test('a process that closes its pool exits', async (t) => {
     await p.close();
     console.log('closed', e.plainSize);`);
   t.is(stdout.trim(), 'closed 300000');
+});
+
+test('codec threads take the module hooks and warning switches of their process, and no V8 or per-process flag', (t) => {
+  t.deepEqual(
+    threadExecArgv(['--expose-gc', '--interrupt-budget=100000', '--import', 'a.mjs', '--max-old-space-size=64', '-r', 'b.cjs', '--stack-size', '900', '--enable-source-maps', '--conditions=dev', '--no-warnings', '--max-lazy']),
+    ['--import', 'a.mjs', '-r', 'b.cjs', '--enable-source-maps', '--conditions=dev', '--no-warnings'],
+  );
+  t.deepEqual(threadExecArgv([]), []);
+  t.deepEqual(threadExecArgv(['--import']), [], 'an option whose value is missing is left out');
+});
+
+test('a process started with V8 flags and heap sizes encodes through its threads', async (t) => {
+  const poolUrl = new URL('../../src/codec/codec-pool.js', import.meta.url).href;
+  const program = `import { CodecPool } from ${JSON.stringify(poolUrl)};
+    const p = new CodecPool({ convergenceSecret: new Uint8Array(32), threads: 2, inlineBelow: 0 });
+    const e = await p.encode(new Uint8Array(300000));
+    await p.close();
+    console.log('encoded', e.plainSize);`;
+  const flags = ['--max-lazy', '--interrupt-budget=100000', '--expose-gc', '--max-old-space-size=256', '--stack-size=900', '--no-warnings'];
+  const { stdout } = await run(process.execPath, [...flags, '--input-type=module', '-e', program], { timeout: 20_000 });
+  t.is(stdout.trim(), 'encoded 300000');
 });
 
 test('encodeSync/decodeSync give the inline codec results', (t) => {
