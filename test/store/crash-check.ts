@@ -5,7 +5,8 @@
 import type { ExecutionContext, TestFn } from 'ava';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,25 +17,34 @@ import { collect } from './conformance.js';
 const WRITER = fileURLToPath(new URL('./crash-writer.js', import.meta.url));
 
 /**
- * Runs `script` (a child node process) until it printed more than `lines` lines, then kills it with
- * SIGKILL (the test fails if it ended by itself first); returns the lines it printed.
+ * Runs `script` (a child node process) until it wrote more than `lines` step lines, then kills it
+ * with SIGKILL (the test fails if it ended by itself first); returns the lines it wrote. The steps
+ * come through a file, the child's descriptor 3 (crash-steps.ts), not stdout: a line written into a
+ * full pipe waited inside the child, and a kill lost it after the child had gone on to the next step
+ * (an "X" before a purge: the purged fragment looked lost).
  */
 export async function runUntilKilled(t: ExecutionContext, script: string, args: string[], lines: number): Promise<string[]> {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  // 'close', not 'exit': the child's last lines can still be in the pipe when 'exit' comes, and a
-  // line lost there (an "X" before a purge) made a purged fragment look lost.
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_c, sig) => resolve(sig)));
-  await new Promise<void>((resolve) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.split('\n').length > lines) resolve();
-    });
-    void exited.then(() => resolve());
-  });
-  child.kill('SIGKILL');
-  t.is(await exited, 'SIGKILL');
-  return out.split('\n');
+  const dir = await mkdtemp(join(tmpdir(), 'fragfs-crash-steps-'));
+  try {
+    const stepsPath = join(dir, 'steps');
+    const steps = await open(stepsPath, 'w', 0o600);
+    let child;
+    try {
+      child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'ignore', 'inherit', steps.fd] });
+    } finally {
+      // The child holds its own copy of the descriptor from here on.
+      await steps.close();
+    }
+    let ended = false;
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_c, sig) => resolve(sig)));
+    void exited.then(() => (ended = true));
+    while (!ended && (await readFile(stepsPath, 'utf8')).split('\n').length <= lines) await Promise.race([sleep(5), exited]);
+    child.kill('SIGKILL');
+    t.is(await exited, 'SIGKILL');
+    return (await readFile(stepsPath, 'utf8')).split('\n');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 export function runCrashTest(test: TestFn, backend: BackendName): void {
