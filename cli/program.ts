@@ -84,7 +84,7 @@ async function main(): Promise<void> {
     const opensStores = first !== undefined && !NEED_ALL.has(first) && !process.argv.some((a) => a === '--help' || a === '-h' || a === '--version' || a === '-V');
     await useFixedLmdb({
       build: opensStores,
-      onBuild: () => process.stderr.write('fragfs: building its LMDB binding with two upstream fixes, once (about a minute)\n'),
+      onBuild: () => process.stderr.write('fragfs: building its LMDB binding with two upstream fixes, once (under a minute)\n'),
     });
   } catch (e) {
     reportAndExit(e);
