@@ -11,7 +11,7 @@ import { oneLineError, runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/stores.js';
 
 /** Commands and their long options, as `fragfs --help` and `fragfs CMD --help` list them. */
-async function commandsAndOptions(): Promise<Map<string, string[]>> {
+async function listCommandsAndOptions(): Promise<Map<string, string[]>> {
   const top = await runCli(['--help']);
   const section = top.stdout.split(/^Commands:$/m)[1] ?? '';
   const names = [...section.matchAll(/^ {2}([a-z]+)[| ]/gm)].map((m) => m[1]!).filter((n) => n !== 'help');
@@ -24,6 +24,13 @@ async function commandsAndOptions(): Promise<Map<string, string[]>> {
     out.set(name, longs.filter((o) => o !== '--help'));
   }
   return out;
+}
+
+let listed: Promise<Map<string, string[]>> | undefined;
+/** listCommandsAndOptions once for the file: a CLI process per command, read by two tests. */
+function commandsAndOptions(): Promise<Map<string, string[]>> {
+  listed ??= listCommandsAndOptions();
+  return listed;
 }
 
 test('completion scripts for bash, zsh and fish hold every command and option', async (t) => {
