@@ -20,7 +20,7 @@ import { createStore, tempDir } from '../helpers/stores.js';
 import { describeTree } from '../helpers/tree-compare.js';
 
 /** Kills per backend. */
-const KILLS = 10;
+const KILLS = 6;
 /**
  * Snapshots made and forgotten: three at first, then one more before each kill, so that every gc
  * finds about as much new garbage as the one before (besides what a killed run left).
@@ -160,9 +160,9 @@ for (const backend of ['dir', 'lmdb'] as const) {
     for (let k = 0; k < KILLS; k++) {
       const next = reserve.shift();
       if (next !== undefined) await forget(store, next);
-      // Every other kill lands anywhere in a run; the others within its sweep, in its first half: a
+      // Every third kill lands anywhere in a run; the others within its sweep, in its first half: a
       // sweep measured whole includes the process's exit, and a kill near its end finds it gone.
-      const afterMark = k % 2 === 1;
+      const afterMark = k % 3 !== 0;
       const delay = Math.floor(Math.random() * (afterMark ? sweepMs / 2 : runMs));
       const r = await gcRun(store, delay, afterMark);
       // A kill sent as the process exits by itself finds it gone: that run ended too.
