@@ -25,10 +25,22 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   # @napi-rs/blake-hash 1.3.6 names platform packages (darwin, win32, ...) at versions that were
   # never published; npm ci refuses such a lock file while npm install, on the same lock file,
   # installs exactly the locked versions for this platform.
-  if ! npm ci --no-audit --no-fund --loglevel=error 2>/tmp/fragfs-npm-ci.log; then
+  # The dependencies' install scripts run after, not inside npm: npm runs them one after another,
+  # zstd-napi's C build on one core (about 40 s of the 85).
+  if ! npm ci --ignore-scripts --no-audit --no-fund --loglevel=error 2>/tmp/fragfs-npm-ci.log; then
     echo "setup: npm ci refused the lock file (unpublished optional platform packages); npm install from the same lock" >&2
-    npm install --no-save --no-audit --no-fund --loglevel=error
+    npm install --ignore-scripts --no-save --no-audit --no-fund --loglevel=error
   fi
+  # zstd-napi builds with make -j (JOBS, read by node-gyp) beside the others. Only it: the Makefile of
+  # @ronomon/reed-solomon fails under make -j (its copy of binding.node can run before the link).
+  others=()
+  while IFS= read -r p; do [ "$p" = zstd-napi ] || others+=("$p"); done < <(node scripts/dependency-scripts.mjs)
+  JOBS=max npm rebuild zstd-napi --loglevel=error >/tmp/fragfs-npm-rebuild-zstd.log 2>&1 &
+  zstd_build=$!
+  rebuilt=0
+  if [ "${#others[@]}" -gt 0 ]; then npm rebuild "${others[@]}" --loglevel=error || rebuilt=$?; fi
+  wait "$zstd_build" || { echo "setup: building zstd-napi failed; see /tmp/fragfs-npm-rebuild-zstd.log" >&2; exit 1; }
+  [ "$rebuilt" -eq 0 ] || { echo "setup: a dependency's install script failed (above)" >&2; exit 1; }
 fi
 # @ronomon/reed-solomon (parity, src/parity/rs-codec.ts) ships its C source and builds its addon
 # in an install script, which npm does not run here: build it when it does not load.
