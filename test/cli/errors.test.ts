@@ -75,7 +75,7 @@ test('init refuses bad block sizes, an existing store and a non-empty folder', a
 
 test('init through the CLI creates a store that opens with its passphrase', async (t) => {
   const fresh = join(work.path, 'fresh');
-  const r = await runCli(['init', fresh, '--backend', 'split', '--block-size', '64K', '--json']);
+  const r = await runCli(['init', fresh, '--backend', 'split', '--block-size', '64K', '--json', ...FAST_KDF]);
   t.is(r.code, 0, r.stderr);
   t.like(JSON.parse(r.stdout), { backend: 'split', blockSize: 65536 });
   const put = await runCli(['put', fresh, join(tree, 'a.txt')]);

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { oneLineError, runCli } from '../helpers/cli.js';
+import { FAST_KDF, oneLineError, runCli } from '../helpers/cli.js';
 import { createStore, tempDir } from '../helpers/stores.js';
 import { hasTool } from '../mount/helpers.js';
 
@@ -114,7 +114,7 @@ test('init prints a recovery key once (stderr says to keep it) that opens the st
   const work = await tempDir('fragfs-cli-recovery-');
   t.teardown(work.remove);
   const a = join(work.path, 'a');
-  const init = await runCli(['init', a, '--backend', 'dir', '--json']);
+  const init = await runCli(['init', a, '--backend', 'dir', '--json', ...FAST_KDF]);
   t.is(init.code, 0, init.stderr);
   t.regex(init.stderr, /keep the recovery key .* safe/);
   const recoveryKey = JSON.parse(init.stdout).recoveryKey as string;
@@ -125,7 +125,7 @@ test('init prints a recovery key once (stderr says to keep it) that opens the st
   t.deepEqual(JSON.parse(list.stdout).map((k: { type: string; opened: boolean }) => [k.type, k.opened]), [['passphrase', false], ['recovery', true]]);
 
   const b = join(work.path, 'b');
-  const plain = await runCli(['init', b, '--backend', 'dir', '--no-recovery-key']);
+  const plain = await runCli(['init', b, '--backend', 'dir', '--no-recovery-key', ...FAST_KDF]);
   t.is(plain.code, 0, plain.stderr);
   t.notRegex(plain.stdout + plain.stderr, /recovery key/);
   t.is(JSON.parse((await runCli(['key', 'list', b, '--json'])).stdout).length, 1);
