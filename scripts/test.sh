@@ -21,4 +21,9 @@ set +a
 # The cache folders of remote stores that tests make without naming one go here, not to ~/.cache.
 export FRAGFS_CACHE_DIR="$servers/cache"
 mkdir -p "$FRAGFS_CACHE_DIR"
+# FRAGFS_SUITE_CPU=LOG: each test file's CPU goes to LOG (scripts/suite-cpu-probe.ts; sum it up
+# with node dist/scripts/suite-cpu-report.js LOG).
+if [ -n "${FRAGFS_SUITE_CPU:-}" ]; then
+  export NODE_OPTIONS="${NODE_OPTIONS:-} --import $PWD/dist/scripts/suite-cpu-probe.js"
+fi
 npx ava "$@"
