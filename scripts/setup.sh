@@ -33,8 +33,9 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   fi
   # zstd-napi builds with make -j (JOBS, read by node-gyp) beside the others. Only it: the Makefile of
   # @ronomon/reed-solomon fails under make -j (its copy of binding.node can run before the link).
+  scripted="$(node scripts/dependency-scripts.mjs)"
   others=()
-  while IFS= read -r p; do [ "$p" = zstd-napi ] || others+=("$p"); done < <(node scripts/dependency-scripts.mjs)
+  while IFS= read -r p; do [ -z "$p" ] || [ "$p" = zstd-napi ] || others+=("$p"); done <<<"$scripted"
   JOBS=max npm rebuild zstd-napi --loglevel=error >/tmp/fragfs-npm-rebuild-zstd.log 2>&1 &
   zstd_build=$!
   rebuilt=0
@@ -43,7 +44,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   [ "$rebuilt" -eq 0 ] || { echo "setup: a dependency's install script failed (above)" >&2; exit 1; }
 fi
 # @ronomon/reed-solomon (parity, src/parity/rs-codec.ts) ships its C source and builds its addon
-# in an install script, which npm does not run here: build it when it does not load.
+# in an install script: build it when it still does not load (node_modules installed elsewhere).
 RS=node_modules/@ronomon/reed-solomon
 if ! node -e "require('./$RS')" 2>/dev/null; then
   echo "setup: building @ronomon/reed-solomon" >&2

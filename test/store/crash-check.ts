@@ -28,13 +28,9 @@ export async function runUntilKilled(t: ExecutionContext, script: string, args: 
   try {
     const stepsPath = join(dir, 'steps');
     const steps = await open(stepsPath, 'w', 0o600);
-    let child;
-    try {
-      child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'ignore', 'inherit', steps.fd] });
-    } finally {
-      // The child holds its own copy of the descriptor from here on.
-      await steps.close();
-    }
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'ignore', 'inherit', steps.fd] });
+    // The child holds its own copy of the descriptor from here on.
+    await steps.close();
     let ended = false;
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_c, sig) => resolve(sig)));
     void exited.then(() => (ended = true));
