@@ -16,8 +16,10 @@ const TICKS_PER_S = 100;
 if (log && /[/\\]ava[/\\]lib[/\\]worker[/\\]/.test(process.argv[1] ?? '')) {
   register(new URL('./suite-cpu-hooks.js', import.meta.url));
   process.on('exit', () => {
-    // Fields after the command name's closing parenthesis: state is [0], utime [11] ... cstime [14] (proc(5)).
-    const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ').map(Number);
+    // Fields after the command name's closing parenthesis (the last one: a name may hold ") "):
+    // state is [0], utime [11] ... cstime [14] (proc(5)).
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ').map(Number);
     const selfS = (f[11]! + f[12]!) / TICKS_PER_S;
     const childrenS = (f[13]! + f[14]!) / TICKS_PER_S;
     appendFileSync(log, `exit ${process.pid} ${startedMs} ${Date.now()} ${selfS} ${childrenS}\n`, { mode: 0o600 });
