@@ -603,7 +603,9 @@ for (const backend of ['dir'] as const) {
     await writeFile(join(ctl, 'stop'), '');
     t.is(await exited(changer, 30_000), 0, changer.stderr);
     const last = JSON.parse(await readFile(join(ctl, 'versions.json'), 'utf8')) as Record<string, number>;
-    t.true(Object.keys(last).length > 50, `the tree changed while it was read: ${Object.keys(last).length} files`);
+    // That the changer got going (it changes one file every few ms until told to stop): 49 of 350
+    // files in one CI run under load; the bound was 50 when the tree had 700 files.
+    t.true(Object.keys(last).length >= 25, `the tree changed while it was read: ${Object.keys(last).length} files`);
 
     const second = await gcJson(t, e, store);
     t.log(`first gc: freed ${first.freedBytes} bytes, waited for ${JSON.stringify(first.waitingFor)}; second gc: freed ${second.freedBytes} bytes; put exit ${putCode}`);
