@@ -3,7 +3,9 @@
 // folder's entries as the put lstat'ed them (names, lstat fields with ctime and inode number,
 // extended attributes) to the id of the listing written for them; a later put whose own lstats of
 // the folder give the same digest, and whose parent entry names that listing with that tag, reuses
-// the listing as it is. Only folders that hold no folders and no file with several links get one.
+// the listing as it is. Only folders that hold no folders get one, and no file with another name
+// inside the trees put (a hard-link group, numbered anew by each put); a file whose other names lie
+// outside them (a tree made with `cp -al`, a rotated backup) is a plain file to the put.
 
 import { blake3 } from '../codec/blake3.js';
 import { compareNames } from '../fragment/names.js';
@@ -27,6 +29,11 @@ export interface FolderSummary {
   symlinks: number;
   /** The latest mtime of its files (ns; -1n without files): put trusts files unread only before its racy bound. */
   newestFileMtimeNs: bigint;
+  /**
+   * `dev:ino` of its files with st_nlink > 1. The folder may be taken whole only when none of them
+   * has a second name inside the trees put, which only the whole survey tells.
+   */
+  linkedInodes: string[];
 }
 
 const pad8 = (n: number): number => (n + 7) & ~7;
@@ -34,9 +41,9 @@ const pad8 = (n: number): number => (n + 7) & ~7;
 /**
  * The summary of a folder whose kept entries are `names` (any order) with their lstats `found` (as
  * scanFolder answers them, extended attributes read); undefined when it may not be taken whole by
- * its tag: an entry that could not be lstat'ed or whose attributes could not be listed, a folder
- * among its entries (its own listing may change below an unchanged lstat), or a file with several
- * links (hard-link groups are numbered anew by each put).
+ * its tag: an entry that could not be lstat'ed or whose attributes could not be listed, or a folder
+ * among its entries (its own listing may change below an unchanged lstat). Files with several links
+ * are listed in `linkedInodes` for the caller to check against the whole put's count of names.
  *
  * The digest's input, all little-endian: the domain string padded with zeros to a multiple of 8,
  * then per entry in name-byte order 64 bytes (u32 name length, mode, uid, gid, nlink, attribute
@@ -50,6 +57,7 @@ export function summarizeFolder(names: readonly Buffer[], found: readonly Source
   let plainBytes = 0;
   let symlinks = 0;
   let newestFileMtimeNs = -1n;
+  const linkedInodes: string[] = [];
   const ok: { st: SourceStat; xattrs?: [Buffer, Buffer][] }[] = [];
   for (const f of found) {
     if (f.st === undefined || f.xattrError !== undefined) return undefined;
@@ -57,7 +65,7 @@ export function summarizeFolder(names: readonly Buffer[], found: readonly Source
     const type = f.st.mode & S_IFMT;
     if (type === S_IFDIR) return undefined;
     if (type === S_IFREG) {
-      if (f.st.nlink > 1) return undefined;
+      if (f.st.nlink > 1) linkedInodes.push(`${f.st.dev}:${f.st.ino}`);
       files++;
       plainBytes += f.st.size;
       if (f.st.mtimeNs > newestFileMtimeNs) newestFileMtimeNs = f.st.mtimeNs;
@@ -109,7 +117,7 @@ export function summarizeFolder(names: readonly Buffer[], found: readonly Source
       at += pad8(v.length);
     }
   }
-  return { digest: blake3(bytes), files, plainBytes, symlinks, newestFileMtimeNs };
+  return { digest: blake3(bytes), files, plainBytes, symlinks, newestFileMtimeNs, linkedInodes };
 }
 
 /** The tag a folder entry carries: its entries' digest bound to the id of the listing written for them. */

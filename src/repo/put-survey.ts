@@ -54,6 +54,12 @@ const KEPT_SCAN_OVERHEAD_BYTES = 160;
 export const DEFAULT_SURVEY_SUMMARY_BYTES = 16 * 1024 * 1024;
 /** What keeping one summary costs: its object, digest, bigint, map entry and path key. */
 const KEPT_SUMMARY_OVERHEAD_BYTES = 240;
+/** What each `dev:ino` string of a summary's linkedInodes costs. */
+const KEPT_LINKED_INODE_BYTES = 48;
+
+function summaryCost(path: Buffer, summary: FolderSummary): number {
+  return path.length + KEPT_SUMMARY_OVERHEAD_BYTES + summary.linkedInodes.length * KEPT_LINKED_INODE_BYTES;
+}
 
 /**
  * Folder scans made by the survey (scanDir's answers, with attributes), kept up to a byte bound until
@@ -75,7 +81,7 @@ export class SurveyScans {
 
   /** Keeps the summary of folder `path` while the summaries' bound allows. */
   offerSummary(path: Buffer, summary: FolderSummary): void {
-    const cost = path.length + KEPT_SUMMARY_OVERHEAD_BYTES;
+    const cost = summaryCost(path, summary);
     if (this.summaryBytes + cost > this.maxSummaryBytes) return;
     this.summaries.set(path.toString('latin1'), summary);
     this.summaryBytes += cost;
@@ -87,7 +93,7 @@ export class SurveyScans {
     const s = this.summaries.get(key);
     if (s === undefined) return undefined;
     this.summaries.delete(key);
-    this.summaryBytes -= path.length + KEPT_SUMMARY_OVERHEAD_BYTES;
+    this.summaryBytes -= summaryCost(path, s);
     return s;
   }
 

@@ -829,7 +829,8 @@ class TreePutter {
     // (a vanished or unreadable file is tried again by the next put), none read at another size
     // or mtime than the scan's (a file that changed while it was read).
     // The survey's summary is of this very scan when the walk took the survey's: not digested again.
-    const complete = this.local !== undefined && entries.length === sorted.length && entries.every((c, i) => agrees(c, kept.found[order[i]!]!));
+    // None holding a hard-link group member either: group numbers are this put's own.
+    const complete = this.local !== undefined && !links && entries.length === sorted.length && entries.every((c, i) => agrees(c, kept.found[order[i]!]!));
     const now = !complete ? undefined : early !== undefined && summary !== undefined ? summary : summarizeFolder(kept.names, kept.found);
     if (now !== undefined) e.sourceTag = sourceTag(now.digest, e.dir!);
     return e;
@@ -844,6 +845,8 @@ class TreePutter {
   private async takenByTag(n: Found, e: Entry, prev: Entry | undefined, summary: FolderSummary): Promise<boolean> {
     if (prev?.type !== 'dir' || prev.dir === undefined || prev.dirKey === undefined || prev.sourceTag === undefined) return false;
     if (this.o.onLeftOut !== undefined || summary.newestFileMtimeNs >= this.trustBeforeNs) return false;
+    // A file with a second name inside the trees put is a hard-link group member, stored as one.
+    if (summary.linkedInodes.some((id) => (this.linked.get(id) ?? 1) > 1)) return false;
     const tag = sourceTag(summary.digest, prev.dir);
     if (compareNames(tag, prev.sourceTag) !== 0) return false;
     this.scans?.drop(n.path);

@@ -3,11 +3,12 @@
 // by a vector, and it refuses folders it cannot stand for. Through put: an unchanged re-put reads
 // no listing of a folder of files, and what the tag must not hide is stored: an extended attribute
 // set, a symlink replaced at the same length and mtime, a file young enough to be racy, a folder
-// --verbose must list.
+// --verbose must list; files whose second name lies outside the tree (`cp -al`) are plain files to
+// it, one whose second name joins the put is a hard link again.
 
 import test from 'ava';
 import { blake3 as refBlake3 } from '@noble/hashes/blake3.js';
-import { mkdir, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { link, mkdir, readlink, rm, stat as fsStat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SourceLstat, SourceStat } from '../../src/local/source-stat.js';
 import { sourceTag, summarizeFolder } from '../../src/repo/folder-tag.js';
@@ -116,11 +117,13 @@ test('every field a change shows moves the digest; st_dev, the listing order and
   t.not(hex(sourceTag(s.digest, 'ab'.repeat(32))), hex(sourceTag(s.digest, 'ac'.repeat(32))), 'the tag binds the listing id');
 });
 
-test('no summary for a folder holding a folder, a multiply-linked file, an entry that failed lstat or whose attributes failed', (t) => {
+test('no summary for a folder holding a folder, an entry that failed lstat or whose attributes failed; files with several links are listed', (t) => {
+  const linked = summarizeFolder(names, [lstats()[0]!, { st: stat({ nlink: 2, dev: 5n, ino: 77n }) }]);
+  t.deepEqual(linked?.linkedInodes, ['5:77']);
+  t.deepEqual(summarizeFolder(names, lstats())?.linkedInodes, []);
   const error = Object.assign(new Error('EACCES'), { code: 'EACCES' });
   const cases: [string, SourceLstat][] = [
     ['a folder', { st: stat({ mode: 0o40755 }) }],
-    ['a file with two links', { st: stat({ nlink: 2 }) }],
     ['a failed lstat', { error }],
     ['failed attributes', { st: stat(), xattrError: error }],
   ];
@@ -242,4 +245,37 @@ test('a keep rule added since the parent is applied to folders whose files did n
   }
   // The rule dropped again: the files come back (read again, as the parent lacks them).
   t.is((await putPaths(repo, [tree])).files, 15);
+});
+
+test('files whose other names lie outside the tree do not stop a folder being taken whole; one whose other name joins the put does', async (t) => {
+  await localAddon(t);
+  const { repo, tree, work } = await fixture(t);
+  // As `cp -al` leaves a tree: every file of a has a second name, outside the tree.
+  const outside = join(work, 'outside');
+  await mkdir(outside);
+  for (let i = 0; i < 5; i++) await link(join(tree, 'a', `f${i}`), join(outside, `f${i}`));
+  // b's f0 gets its second name in z, a folder of the tree the first put leaves out.
+  await mkdir(join(tree, 'z'));
+  await link(join(tree, 'b', 'f0'), join(tree, 'z', 'f0'));
+  const first = await putPaths(repo, [tree], { exclude: new ExcludePatterns(['z']) });
+  const tagged = await folderEntries(repo, first.key);
+  t.is(tagged.get('a')?.sourceTag?.length, 16, 'a is tagged although its files have two links');
+  t.is(tagged.get('b')?.sourceTag?.length, 16, 'b is tagged: its linked file has one name in the put');
+  const { result: again, ids } = await metaRead(repo, 'dir', () => putPaths(repo, [tree], { exclude: new ExcludePatterns(['z']) }));
+  t.is(again.parent, first.key);
+  t.false(ids.has(tagged.get('a')!.dir!), "a's listing was not read");
+  t.false(ids.has(tagged.get('b')!.dir!), "b's listing was not read");
+  t.is(again.unchangedFiles, 15);
+  // Without the rule, b/f0 and z/f0 are one inode with two names in the put: b is listed again
+  // and both names come back as one hard-linked file.
+  const { result: whole, ids: read } = await metaRead(repo, 'dir', () => putPaths(repo, [tree], { parent: again.key }));
+  t.true(read.has(tagged.get('b')!.dir!), "b's listing was read");
+  t.false(read.has(tagged.get('a')!.dir!), 'a is still taken whole');
+  const entries = await folderEntries(repo, whole.key);
+  t.is(entries.get('b')?.sourceTag, undefined, 'a folder holding a hard-link group member carries no tag');
+  const out = join(work, 'out');
+  await getTree(repo, whole.key, out);
+  const [b0, z0] = await Promise.all([fsStat(join(out, 'b', 'f0')), fsStat(join(out, 'z', 'f0'))]);
+  t.is(b0.ino, z0.ino, 'b/f0 and z/f0 come back as one file');
+  t.is(b0.nlink, 2);
 });
