@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { blake3, toHex } from '../codec/blake3.js';
+import { ownsBuffer } from '../codec/block-codec.js';
 import { FragfsError } from '../errors.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../store/private-modes.js';
 import { checkId, checkNamespace, checkRange, getRangeOf, rangeOf, type GetOptions, type Namespace, type PutOptions, type Store } from '../store/store.js';
@@ -27,6 +28,22 @@ const MAX_BACKGROUND_WRITES = 16;
 export const RANGED_READS_BEFORE_WHOLE = 2;
 /** Fragments whose ranged reads are counted at once; the oldest counts go first. */
 const MAX_RANGE_COUNTS = 4096;
+/**
+ * How long the one reader of a fetched fragment waits for its cache write before it takes a copy
+ * instead, so a read never waits long on the local disk. Writing 1 MiB into the page cache takes
+ * under a millisecond on an idle machine; during a cold read of a radosgw on the same two cores
+ * it took 10-140 ms (tenth to ninetieth percentile), and about half the blocks were then copied.
+ */
+const CACHE_WRITE_WAIT_MS = 50;
+
+/** One whole read from the service, shared by every reader that asks meanwhile. */
+interface SharedFetch {
+  readonly bytes: Promise<Uint8Array>;
+  /** Resolves once nothing but the readers holds the bytes: their cache write is over or skipped. */
+  readonly released: Promise<void>;
+  /** Readers that joined the one that started it: each takes a copy. */
+  joined: number;
+}
 
 /** The byte limit from FRAGFS_CACHE_MAX (a number of bytes, set by `--cache-max`), else the default. */
 export function cacheMaxBytes(): number {
@@ -45,13 +62,14 @@ export class CachingStore implements Store {
   private bytes = 0;
   private readonly made = new Set<string>();
   private scanned: Promise<void>;
+  private scanDone = false;
   hits = 0;
   misses = 0;
   private writing = 0;
   /** Ranged reads from the service so far of each uncached fragment (for RANGED_READS_BEFORE_WHOLE). */
   private readonly rangeReads = new Map<string, number>();
   /** Whole reads from the service under way: concurrent readers of one pack share one request. */
-  private readonly fetching = new Map<string, Promise<Uint8Array>>();
+  private readonly fetching = new Map<string, SharedFetch>();
 
   constructor(
     private readonly inner: Store,
@@ -61,7 +79,9 @@ export class CachingStore implements Store {
     this.backend = inner.backend;
     this.parallelism = inner.parallelism;
     // Files a previous process cached count toward the limit; learned beside the first requests.
-    this.scanned = maxBytes > 0 ? this.scan().catch(() => undefined) : Promise.resolve();
+    this.scanned = (maxBytes > 0 ? this.scan().catch(() => undefined) : Promise.resolve()).then(() => {
+      this.scanDone = true;
+    });
   }
 
   private pathOf(ns: Namespace, id: string): string {
@@ -99,6 +119,15 @@ export class CachingStore implements Store {
     for (const f of found) this.remember(f.path, f.size);
     for (const [p, s] of mine) this.remember(p, s);
     await this.evict();
+  }
+
+  /**
+   * False when the file is surely not in the cache (the scan is over and neither it nor this
+   * process put it there), so a miss costs no failed open; undefined when only a look can tell.
+   * A file another process caches meanwhile goes unseen: it is fetched again, at a request's cost.
+   */
+  private known(path: string): boolean | undefined {
+    return this.scanDone && !this.lru.has(path) ? false : undefined;
   }
 
   private remember(path: string, size: number): void {
@@ -155,6 +184,7 @@ export class CachingStore implements Store {
     checkId(id);
     if (!this.cacheable(ns)) return undefined;
     const path = this.pathOf(ns, id);
+    if (this.known(path) === false) return undefined;
     let bytes: Buffer;
     try {
       bytes = await readFile(path);
@@ -194,7 +224,11 @@ export class CachingStore implements Store {
     if (local) return local;
     const key = `${ns.space}:${ns.kind}:${id}`;
     // A copy of the range: the shared bytes may still be on their way to the cache.
-    if (this.fetching.has(key)) return rangeOf(await this.fetchShared(ns, id), ns, id, offset, length).slice();
+    const shared = this.fetching.get(key);
+    if (shared !== undefined) {
+      shared.joined++;
+      return rangeOf(await shared.bytes, ns, id, offset, length).slice();
+    }
     const ranged = this.rangeReads.get(key) ?? 0;
     if (this.inner.getRange && ranged < RANGED_READS_BEFORE_WHOLE) {
       this.rangeReads.delete(key);
@@ -204,12 +238,13 @@ export class CachingStore implements Store {
       return this.inner.getRange(ns, id, offset, length);
     }
     this.rangeReads.delete(key);
-    return rangeOf(await this.fetchShared(ns, id), ns, id, offset, length).slice();
+    return rangeOf(await this.fetchShared(ns, id).bytes, ns, id, offset, length).slice();
   }
 
   /** The range from the cached copy's file, or undefined when it is not cached (or cannot be read). */
   private async cachedRange(ns: Namespace, id: string, offset: number, length: number): Promise<Uint8Array | undefined> {
     const path = this.pathOf(ns, id);
+    if (this.known(path) === false) return undefined;
     let fh;
     try {
       fh = await open(path, 'r');
@@ -241,35 +276,61 @@ export class CachingStore implements Store {
       this.misses++;
       return this.inner.get(ns, id, o);
     }
-    return Uint8Array.prototype.slice.call(await this.fetchShared(ns, id));
+    const key = `${ns.space}:${ns.kind}:${id}`;
+    const shared = this.fetching.get(key);
+    // A reader that joins one under way takes a copy, at once (before the first reader may take
+    // the bytes themselves): each may hand its bytes to a worker thread, which detaches them.
+    if (shared !== undefined) {
+      shared.joined++;
+      return Uint8Array.prototype.slice.call(await shared.bytes);
+    }
+    const f = this.fetchShared(ns, id);
+    const bytes = await f.bytes;
+    // The one that started it takes the bytes uncopied once the cache write no longer reads them
+    // (a copy of every 1 MiB block was a tenth of a cold remote read's time on the JS thread),
+    // unless another reader joined, or the write is slow.
+    let timer: NodeJS.Timeout | undefined;
+    const released = await Promise.race([
+      f.released.then(() => true),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), CACHE_WRITE_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
+    return released && f.joined === 0 && ownsBuffer(bytes) ? bytes : Uint8Array.prototype.slice.call(bytes);
   }
 
   /**
    * The whole fragment from the service, one request however many callers want it meanwhile. The
    * bytes stay shared until the cache holds them (else a reader arriving between the answer and
-   * the cache write would ask again); each caller takes a copy, as it may hand its bytes to a
-   * worker thread.
+   * the cache write would ask again).
    */
-  private fetchShared(ns: Namespace, id: string): Promise<Uint8Array> {
+  private fetchShared(ns: Namespace, id: string): SharedFetch {
     const key = `${ns.space}:${ns.kind}:${id}`;
     const under = this.fetching.get(key);
     if (under) return under;
     this.misses++;
-    const fetch = this.inner.get(ns, id).then((bytes) => {
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const done = (): void => {
+      // Not a fetch started after a drop() let this one go.
+      if (this.fetching.get(key) === f) this.fetching.delete(key);
+      release();
+    };
+    const bytes = this.inner.get(ns, id).then((b) => {
       // Written beside the callers rather than before they go on (a read should not wait for the
       // local disk). Bounded: past a few writes in flight, what is read is not cached.
       if (this.writing < MAX_BACKGROUND_WRITES) {
         this.writing++;
-        void this.add(ns, id, bytes).finally(() => {
+        void this.add(ns, id, b).finally(() => {
           this.writing--;
-          this.fetching.delete(key);
+          done();
         });
-      } else this.fetching.delete(key);
-      return bytes;
+      } else done();
+      return b;
     });
-    fetch.catch(() => this.fetching.delete(key));
-    this.fetching.set(key, fetch);
-    return fetch;
+    bytes.catch(done);
+    const f: SharedFetch = { bytes, released, joined: 0 };
+    this.fetching.set(key, f);
+    return f;
   }
 
   has(ns: Namespace, id: string): Promise<boolean> {

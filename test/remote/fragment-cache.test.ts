@@ -124,3 +124,35 @@ test('refs are never cached, data only once read back; a limit of 0 caches nothi
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('readers of one fetch may each hand their bytes to another thread at once: the copies and the cached file stay whole', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'fragfs-fcache-'));
+  try {
+    const inner = new MemoryStore();
+    const ns = { space: 'default', kind: 'data' as const };
+    const shared = fragment(1 << 20);
+    const alone = fragment(1 << 20);
+    for (const f of [shared, alone]) await inner.put(ns, f.id, f.bytes);
+    const cache = new CachingStore(inner, dir, 64 << 20);
+    await cache.settled();
+    const [a, b] = await Promise.all([cache.get(ns, shared.id), cache.get(ns, shared.id)]);
+    t.is(cache.misses, 1, 'one request for both');
+    // Detaching one (as a transfer to a codec thread does) leaves the other whole.
+    structuredClone(a, { transfer: [a.buffer as ArrayBuffer] });
+    t.is(a.byteLength, 0);
+    t.true(Buffer.from(b).equals(shared.bytes));
+    const c = await cache.get(ns, alone.id);
+    t.is(c.byteOffset, 0);
+    t.is(c.byteLength, c.buffer.byteLength, 'the one reader gets bytes that own their buffer');
+    structuredClone(c, { transfer: [c.buffer as ArrayBuffer] });
+    await cache.settled();
+    // Both were written whole before their reader could let them go.
+    t.is(cache.hits, 0);
+    t.true(Buffer.from(await cache.get(ns, shared.id)).equals(shared.bytes));
+    t.true(Buffer.from(await cache.get(ns, alone.id)).equals(alone.bytes));
+    t.is(cache.hits, 2, 'both from the cache');
+    await cache.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

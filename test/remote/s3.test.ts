@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { FragfsError } from '../../src/errors.js';
 import type { ObjectBackend } from '../../src/remote/object-backend.js';
+import type { RemoteFailure } from '../../src/remote/remote-failure.js';
 import { ResilientBackend } from '../../src/remote/resilient-backend.js';
 import { createS3Bucket, openS3Backend } from '../../src/remote/s3-backend.js';
 import type { S3StoreUrl } from '../../src/remote/store-url.js';
@@ -39,13 +40,18 @@ async function closedPort(): Promise<number> {
  * A server that takes connections and never answers (or, with `partial`, sends the start of a
  * 100-byte answer and no more), and the sockets it holds.
  */
-async function silentServer(partial = false): Promise<{ srv: Server; port: number; sockets: Set<Socket> }> {
+async function silentServer(partial: boolean | 'then-close' = false): Promise<{ srv: Server; port: number; sockets: Set<Socket> }> {
   const sockets = new Set<Socket>();
   const srv = createServer((s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
     s.on('error', () => undefined);
-    if (partial) s.once('data', () => s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789'));
+    if (partial) {
+      s.once('data', () => {
+        s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789');
+        if (partial === 'then-close') s.end();
+      });
+    }
     // Reading is what shows the client's close: a paused socket never sees the end.
     s.resume();
   });
@@ -222,6 +228,18 @@ if (env) {
       t.is(await t.throwsAsync(raw.get('x/y', { signal: ac.signal })), reason);
       for (let i = 0; i < 150 && server.sockets.size > 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
       t.is(server.sockets.size, 0);
+      await raw.close();
+    } finally {
+      await stopServer(server);
+    }
+  });
+
+  test('s3: a body cut short by the service is a failure worth retrying, never short bytes', async (t) => {
+    const server = await silentServer('then-close');
+    try {
+      const raw = await openS3Backend(s3(bucket, 'short'), { endpoint: `http://127.0.0.1:${server.port}` });
+      const e = await t.throwsAsync(raw.get('x/y'));
+      t.is((e as RemoteFailure).kind, 'retry', e!.message);
       await raw.close();
     } finally {
       await stopServer(server);
