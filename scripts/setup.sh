@@ -29,7 +29,14 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   # zstd-napi's C build on one core (about 40 s of the 85).
   if ! npm ci --ignore-scripts --no-audit --no-fund --loglevel=error 2>/tmp/fragfs-npm-ci.log; then
     echo "setup: npm ci refused the lock file (unpublished optional platform packages); npm install from the same lock" >&2
-    npm install --ignore-scripts --no-save --no-audit --no-fund --loglevel=error
+    # A registry that stops answering mid-download (EIDLETIMEOUT, ECONNRESET) is not retried by npm
+    # itself: three tries, a pause between, before the set-up gives up.
+    for attempt in 1 2 3; do
+      npm install --ignore-scripts --no-save --no-audit --no-fund --loglevel=error && break
+      [ "$attempt" -lt 3 ] || { echo "setup: npm install failed three times (above)" >&2; exit 1; }
+      echo "setup: npm install failed (try $attempt of 3); again in 15 s" >&2
+      sleep 15
+    done
   fi
   # zstd-napi builds with make -j (JOBS, read by node-gyp) beside the others. Only it: the Makefile of
   # @ronomon/reed-solomon fails under make -j (its copy of binding.node can run before the link).
