@@ -14,7 +14,8 @@ import {
   type DecodeRef,
   type EncodedBlock,
 } from './block-codec.js';
-import type { CodecWorkerData, DecodeTask, EncodeManyResult, EncodeManyTask, EncodeTask, WorkerFailure } from './codec-worker.js';
+import { writeCacheFile, type CacheFile, type CacheHandoff } from '../store/cache-handoff.js';
+import type { CodecWorkerData, DecodeCachedResult, DecodeTask, EncodeManyResult, EncodeManyTask, EncodeTask, WorkerFailure } from './codec-worker.js';
 
 /** piscina's constructor, loaded on first use (it is CommonJS: require is synchronous). */
 function loadPiscina(): typeof Piscina {
@@ -300,6 +301,37 @@ export class CodecPool {
     const r = await this.run<DecodeTask>('decode', task, stored);
     if (isFailure(r)) rethrow(r.failure);
     return r as Uint8Array;
+  }
+
+  /**
+   * decode, and the cache write `h` left with `stored` (cache-handoff.ts) done by the thread that
+   * decodes it, after the bytes verified; `h` is settled whatever happens. `stored` MUST NOT be
+   * used by the caller afterwards (it may be detached, or still being written).
+   */
+  async decodeAndCache(stored: Uint8Array, ref: DecodeRef, h: CacheHandoff): Promise<Uint8Array> {
+    let passedOn = false;
+    try {
+      this.checkOpen();
+      if (stored.length < this.inlineBelow) {
+        const plain = decodeBlock(stored, ref);
+        passedOn = true;
+        void writeCacheFile(h, stored).then(h.settle);
+        return plain;
+      }
+      const key = ref?.key instanceof Uint8Array && !ownsBuffer(ref.key) ? new Uint8Array(ref.key) : ref?.key;
+      const cacheFile: CacheFile = h.folder === undefined ? { tmpPath: h.tmpPath, path: h.path } : { tmpPath: h.tmpPath, path: h.path, folder: h.folder };
+      const task: DecodeTask = { stored, id: ref?.id, key, cacheFile };
+      if (ref?.plainSize !== undefined) task.plainSize = ref.plainSize;
+      const r = await this.run<DecodeTask>('decode', task, stored);
+      if (isFailure(r)) rethrow(r.failure);
+      const { plain, cached } = r as DecodeCachedResult;
+      passedOn = true;
+      h.settle(cached);
+      return plain;
+    } finally {
+      // Not written: a failure before or in the decode.
+      if (!passedOn) h.settle(false);
+    }
   }
 
   /** encodeBlock on the calling thread with this pool's secret: for callers that hold a tiny block and want no await. */

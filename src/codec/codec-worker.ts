@@ -5,6 +5,7 @@
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { workerData } from 'node:worker_threads';
 import { FragfsError } from '../errors.js';
+import { writeCacheFileSync, type CacheFile } from '../store/cache-handoff.js';
 import { decodeBlock, encodeBlock, owned, type EncodedBlock } from './block-codec.js';
 import { letGo } from './gc-pacer.js';
 
@@ -41,6 +42,15 @@ export interface DecodeTask {
   id: string;
   key: Uint8Array;
   plainSize?: number;
+  /** Where to cache `stored` once it verified (a remote store's fragment cache, cache-handoff.ts). */
+  cacheFile?: CacheFile;
+}
+
+/** decode's answer to a task with a cacheFile. */
+export interface DecodeCachedResult {
+  plain: Uint8Array;
+  /** Whether the cache file is in place. */
+  cached: boolean;
 }
 
 /** A FragfsError flattened for the trip back to the main thread. */
@@ -129,7 +139,11 @@ export function decode(task: DecodeTask): unknown {
   } catch (e) {
     return failure(e);
   }
+  // Only bytes that verified are cached, written from this thread, not the one serving requests.
+  const cached = task.cacheFile === undefined ? undefined : writeCacheFileSync(task.cacheFile, task.stored);
   // The stored bytes that came in and the decipher's output are garbage now.
   letGo(task.stored.byteLength + plain.byteLength);
-  return move(plain);
+  if (cached === undefined) return move(plain);
+  const answer: DecodeCachedResult = { plain, cached };
+  return moving(answer, [plain.buffer as ArrayBuffer]);
 }

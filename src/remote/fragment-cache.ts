@@ -5,12 +5,12 @@
 // against its id before it is used, and a bad one is dropped and read from the service again.
 
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { open, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { blake3, toHex } from '../codec/blake3.js';
 import { ownsBuffer } from '../codec/block-codec.js';
 import { FragfsError } from '../errors.js';
-import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../store/private-modes.js';
+import { attachCacheHandoff, writeCacheFile, type CacheFile } from '../store/cache-handoff.js';
 import { checkId, checkNamespace, checkRange, getRangeOf, rangeOf, type GetOptions, type Namespace, type PutOptions, type Store } from '../store/store.js';
 
 export const DEFAULT_CACHE_MAX_BYTES = 1024 * 1024 * 1024;
@@ -43,6 +43,8 @@ interface SharedFetch {
   readonly released: Promise<void>;
   /** Readers that joined the one that started it: each takes a copy. */
   joined: number;
+  /** The bytes went to the reader that started it with their cache write (GetOptions.handOff). */
+  handedOff: boolean;
 }
 
 /** The byte limit from FRAGFS_CACHE_MAX (a number of bytes, set by `--cache-max`), else the default. */
@@ -66,6 +68,11 @@ export class CachingStore implements Store {
   hits = 0;
   misses = 0;
   private writing = 0;
+  /**
+   * Cache writes left to the threads the bytes went to (GetOptions.handOff): bounded with this
+   * process's own, not waited for by settled() (one never settled must not hang a close).
+   */
+  private handedOffWrites = 0;
   /** Ranged reads from the service so far of each uncached fragment (for RANGED_READS_BEFORE_WHOLE). */
   private readonly rangeReads = new Map<string, number>();
   /** Whole reads from the service under way: concurrent readers of one pack share one request. */
@@ -157,25 +164,31 @@ export class CachingStore implements Store {
     }
   }
 
-  /** Best effort: a cache that cannot be written (a full disk) only costs speed. */
-  private async add(ns: Namespace, id: string, bytes: Uint8Array): Promise<void> {
-    if (!this.cacheable(ns) || bytes.length > this.maxBytes / 4) return;
+  /** Whether a fragment of `ns` of `storedBytes` is kept at all. */
+  private fits(ns: Namespace, storedBytes: number): boolean {
+    return this.cacheable(ns) && storedBytes <= this.maxBytes / 4;
+  }
+
+  /** Where fragment `id` of `ns` is cached: a fresh temporary name beside it, its folder until made. */
+  private cacheFileOf(ns: Namespace, id: string): CacheFile {
     const path = this.pathOf(ns, id);
     const folder = join(this.dir, ns.space, ns.kind, id.slice(0, 2));
-    const tmp = `${path}.${randomBytes(4).toString('hex')}${TMP_SUFFIX}`;
-    try {
-      if (!this.made.has(folder)) {
-        await mkdir(folder, { recursive: true, mode: PRIVATE_DIR_MODE });
-        this.made.add(folder);
-      }
-      // No fsync: a cached copy torn by a power loss fails its hash check and is fetched again.
-      await writeFile(tmp, bytes, { mode: PRIVATE_FILE_MODE });
-      await rename(tmp, path);
-      this.remember(path, bytes.length);
-      await this.evict();
-    } catch {
-      await unlink(tmp).catch(() => undefined);
-    }
+    const tmpPath = `${path}.${randomBytes(4).toString('hex')}${TMP_SUFFIX}`;
+    return this.made.has(folder) ? { tmpPath, path } : { tmpPath, path, folder };
+  }
+
+  /** A cache file of `storedBytes` is in place: counted, and the least recently used go past the limit. */
+  private written(f: CacheFile, storedBytes: number): Promise<void> {
+    if (f.folder !== undefined) this.made.add(f.folder);
+    this.remember(f.path, storedBytes);
+    return this.evict();
+  }
+
+  /** Best effort: a cache that cannot be written (a full disk) only costs speed. */
+  private async add(ns: Namespace, id: string, bytes: Uint8Array): Promise<void> {
+    if (!this.fits(ns, bytes.length)) return;
+    const f = this.cacheFileOf(ns, id);
+    if (await writeCacheFile(f, bytes)) await this.written(f, bytes.length);
   }
 
   private async cached(ns: Namespace, id: string): Promise<Uint8Array | undefined> {
@@ -284,8 +297,10 @@ export class CachingStore implements Store {
       shared.joined++;
       return Uint8Array.prototype.slice.call(await shared.bytes);
     }
-    const f = this.fetchShared(ns, id);
+    const f = this.fetchShared(ns, id, o?.handOff === true);
     const bytes = await f.bytes;
+    // Its cache write goes with the bytes to the thread they are handed to (cache-handoff.ts).
+    if (f.handedOff) return bytes;
     // The one that started it takes the bytes uncopied once the cache write no longer reads them
     // (a copy of every 1 MiB block was a tenth of a cold remote read's time on the JS thread),
     // unless another reader joined, or the write is slow.
@@ -303,7 +318,7 @@ export class CachingStore implements Store {
    * bytes stay shared until the cache holds them (else a reader arriving between the answer and
    * the cache write would ask again).
    */
-  private fetchShared(ns: Namespace, id: string): SharedFetch {
+  private fetchShared(ns: Namespace, id: string, handOff = false): SharedFetch {
     const key = `${ns.space}:${ns.kind}:${id}`;
     const under = this.fetching.get(key);
     if (under) return under;
@@ -316,9 +331,29 @@ export class CachingStore implements Store {
       release();
     };
     const bytes = this.inner.get(ns, id).then((b) => {
+      // The reader that started it will hand the bytes to a codec thread, nobody joined it: that
+      // thread writes them to the cache. The fetch is over for everyone else from now on.
+      if (handOff && f.joined === 0 && this.writing + this.handedOffWrites < MAX_BACKGROUND_WRITES && this.fits(ns, b.length) && ownsBuffer(b)) {
+        this.handedOffWrites++;
+        f.handedOff = true;
+        done();
+        const file = this.cacheFileOf(ns, id);
+        const storedBytes = b.length;
+        let settled = false;
+        attachCacheHandoff(b, {
+          ...file,
+          settle: (written) => {
+            if (settled) return;
+            settled = true;
+            this.handedOffWrites--;
+            if (written) void this.written(file, storedBytes);
+          },
+        });
+        return b;
+      }
       // Written beside the callers rather than before they go on (a read should not wait for the
       // local disk). Bounded: past a few writes in flight, what is read is not cached.
-      if (this.writing < MAX_BACKGROUND_WRITES) {
+      if (this.writing + this.handedOffWrites < MAX_BACKGROUND_WRITES) {
         this.writing++;
         void this.add(ns, id, b).finally(() => {
           this.writing--;
@@ -328,7 +363,7 @@ export class CachingStore implements Store {
       return b;
     });
     bytes.catch(done);
-    const f: SharedFetch = { bytes, released, joined: 0 };
+    const f: SharedFetch = { bytes, released, joined: 0, handedOff: false };
     this.fetching.set(key, f);
     return f;
   }

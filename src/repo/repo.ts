@@ -24,6 +24,7 @@ import { GcGuard } from '../gc/gc-guard.js';
 import { gcPlaceOf } from '../gc/gc-place.js';
 import { convergenceIdOf, newSpaceKeys, type SpaceKeys } from './keys.js';
 import { checkSnapshotName } from './snapshot-name.js';
+import { takeCacheHandoff } from '../store/cache-handoff.js';
 import {
   STORE_FORMAT_VERSION,
   createSpaceConfig,
@@ -336,12 +337,15 @@ export class Repo {
   async readBlock(ref: BlockRef, where?: string): Promise<Uint8Array> {
     let stored: Uint8Array;
     try {
-      stored = await this.store.get(this.dataNs, ref.id, { expectedBytes: ref.plainSize });
+      // handOff: a remote store's fragment cache leaves its write of a fetched block to the codec
+      // thread that decodes it (src/store/cache-handoff.ts).
+      stored = await this.store.get(this.dataNs, ref.id, { expectedBytes: ref.plainSize, handOff: true });
     } catch (e) {
       throw withWhere(e, where);
     }
+    const handoff = takeCacheHandoff(stored);
     try {
-      return await this.pool.decode(stored, ref);
+      return await (handoff === undefined ? this.pool.decode(stored, ref) : this.pool.decodeAndCache(stored, ref, handoff));
     } catch (e) {
       throw withWhere(e, where);
     }

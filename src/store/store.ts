@@ -48,6 +48,13 @@ export interface GetOptions {
    * MAY use it to choose how to read; it MUST return the whole fragment whatever its real size.
    */
   expectedBytes?: number;
+  /**
+   * Set by a caller that hands the bytes to another thread at once (Repo.readBlock, to a codec
+   * thread). A store that keeps a local copy of what it fetches MAY then leave the copy's write to
+   * that thread, attached to the bytes (src/store/cache-handoff.ts): the caller MUST take it with
+   * takeCacheHandoff and settle it.
+   */
+  handOff?: boolean;
 }
 
 export interface PutOptions {

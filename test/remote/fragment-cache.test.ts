@@ -1,14 +1,18 @@
 // The local cache of a remote store's fragments: the Store contract still holds through it, reads
 // are served from disk once warm, the cache stays under its limit (least recently used out, also
 // what an earlier process left), and a damaged cached copy is dropped and read from the service.
+// A fetched fragment is copied at most once on its way to a reader, and a reader that hands it to
+// a codec thread leaves the cache write to that thread, which writes only bytes that verified.
 
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { blake3, toHex } from '../../src/codec/blake3.js';
 import { CachingStore } from '../../src/remote/fragment-cache.js';
+import { Repo } from '../../src/repo/repo.js';
+import { takeCacheHandoff, writeCacheFileSync } from '../../src/store/cache-handoff.js';
 import { MemoryStore, MemoryVolume } from '../../src/store/memory-store.js';
 import { runConformance } from '../store/conformance.js';
 
@@ -152,6 +156,87 @@ test('readers of one fetch may each hand their bytes to another thread at once: 
     t.true(Buffer.from(await cache.get(ns, alone.id)).equals(alone.bytes));
     t.is(cache.hits, 2, 'both from the cache');
     await cache.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a reader that hands its bytes on takes their cache write with them: counted once settled as written, not before, and never for joined readers', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'fragfs-fcache-'));
+  try {
+    const inner = new MemoryStore();
+    const ns = { space: 'default', kind: 'data' as const };
+    const [a, b, c] = [fragment(200_000), fragment(200_000), fragment(200_000)];
+    for (const f of [a, b, c]) await inner.put(ns, f.id, f.bytes);
+    const cache = new CachingStore(inner, dir, 64 << 20);
+    await cache.settled();
+    t.is(takeCacheHandoff(await cache.get(ns, a.id)), undefined, 'none unless asked for');
+
+    const bytesB = await cache.get(ns, b.id, { handOff: true });
+    const h = takeCacheHandoff(bytesB);
+    if (h === undefined) return t.fail('no handoff');
+    t.is(takeCacheHandoff(bytesB), undefined, 'taken once');
+    t.is(h.path.slice(h.path.lastIndexOf('/') + 1), b.id);
+    t.is((await filesUnder(dir)).filter((f) => f.path.endsWith(b.id)).length, 0, 'the store wrote nothing itself');
+    t.true(writeCacheFileSync(h, bytesB));
+    h.settle(true);
+    h.settle(false); // once: a second call changes nothing
+    const before = cache.misses;
+    t.true(Buffer.from(await cache.get(ns, b.id)).equals(b.bytes));
+    t.is(cache.misses, before, 'read from the file the taker wrote');
+    const file = (await filesUnder(dir)).find((f) => f.path.endsWith(b.id))!;
+    t.is((await stat(file.path)).mode & 0o777, 0o600);
+
+    // Settled as not written: the cache does not look for it, the next read asks the service.
+    const bytesC = await cache.get(ns, c.id, { handOff: true });
+    takeCacheHandoff(bytesC)!.settle(false);
+    await cache.get(ns, c.id);
+    t.is(cache.misses, before + 2);
+
+    // Two readers of one fetch: no handoff, each its own bytes.
+    await cache.settled();
+    const d = fragment(200_000);
+    await inner.put(ns, d.id, d.bytes);
+    const [x, y] = await Promise.all([cache.get(ns, d.id, { handOff: true }), cache.get(ns, d.id, { handOff: true })]);
+    t.is(takeCacheHandoff(x), undefined);
+    t.is(takeCacheHandoff(y), undefined);
+    t.not(x.buffer, y.buffer);
+    await cache.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a block read through a repo is cached by the codec thread that verified it; a corrupt one is not cached', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'fragfs-fcache-'));
+  try {
+    const volume = new MemoryVolume();
+    const cache = new CachingStore(new MemoryStore(volume), join(dir, 'cache'), 64 << 20);
+    const repo = await Repo.openMemory({ store: cache, threads: 1 });
+    const plain = randomBytes(1 << 20);
+    const ref = await repo.writeBlock(new Uint8Array(plain));
+    await cache.settled();
+    const bad = await repo.writeBlock(new Uint8Array(randomBytes(1 << 20)));
+    // Damage the second one at the service.
+    const ns = { space: repo.space, kind: 'data' as const };
+    const stored = await new MemoryStore(volume).get(ns, bad.id);
+    stored[stored.length - 1]! ^= 1;
+    await new MemoryStore(volume).delete(ns, bad.id);
+    await new MemoryStore(volume).put(ns, bad.id, stored);
+    t.true(Buffer.from(await repo.readBlock(ref)).equals(plain));
+    const files = await filesUnder(join(dir, 'cache'));
+    const cached = files.find((f) => f.path.endsWith(ref.id));
+    if (cached === undefined) return t.fail('not cached');
+    t.is(toHex(blake3(await readFile(cached.path))), ref.id, 'the cached copy is the stored fragment');
+    t.is((await stat(cached.path)).mode & 0o777, 0o600);
+    t.false(files.some((f) => f.path.endsWith('.part')), 'no temporary file left');
+    const e = await t.throwsAsync(repo.readBlock(bad));
+    t.is((e as { code?: string }).code, 'CORRUPT');
+    t.false((await filesUnder(join(dir, 'cache'))).some((f) => f.path.endsWith(bad.id)), 'a corrupt block is not cached');
+    const misses = cache.misses;
+    t.true(Buffer.from(await repo.readBlock(ref)).equals(plain));
+    t.is(cache.misses, misses, 'read again from the cache');
+    await repo.close();
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
