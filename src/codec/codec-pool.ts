@@ -14,6 +14,7 @@ import {
   type DecodeRef,
   type EncodedBlock,
 } from './block-codec.js';
+import { giveBuffer } from '../store/buffer-recycle.js';
 import { writeCacheFile, type CacheFile, type CacheHandoff } from '../store/cache-handoff.js';
 import type { CodecWorkerData, DecodeCachedResult, DecodeTask, EncodeManyResult, EncodeManyTask, EncodeTask, WorkerFailure } from './codec-worker.js';
 
@@ -324,9 +325,10 @@ export class CodecPool {
       if (ref?.plainSize !== undefined) task.plainSize = ref.plainSize;
       const r = await this.run<DecodeTask>('decode', task, stored);
       if (isFailure(r)) rethrow(r.failure);
-      const { plain, cached } = r as DecodeCachedResult;
+      const { plain, cached, stored: back } = r as DecodeCachedResult;
       passedOn = true;
       h.settle(cached);
+      if (back !== undefined) giveBuffer(back.buffer as ArrayBuffer);
       return plain;
     } finally {
       // Not written: a failure before or in the decode.

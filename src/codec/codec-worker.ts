@@ -6,7 +6,7 @@ import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { workerData } from 'node:worker_threads';
 import { FragfsError } from '../errors.js';
 import { writeCacheFileSync, type CacheFile } from '../store/cache-handoff.js';
-import { decodeBlock, encodeBlock, owned, type EncodedBlock } from './block-codec.js';
+import { decodeBlock, encodeBlock, owned, ownsBuffer, type EncodedBlock } from './block-codec.js';
 import { letGo } from './gc-pacer.js';
 
 /** What CodecPool passes at start: the space's convergence secret (32 bytes). */
@@ -51,6 +51,8 @@ export interface DecodeCachedResult {
   plain: Uint8Array;
   /** Whether the cache file is in place. */
   cached: boolean;
+  /** The task's stored bytes, given back when they own their buffer. */
+  stored?: Uint8Array;
 }
 
 /** A FragfsError flattened for the trip back to the main thread. */
@@ -144,6 +146,8 @@ export function decode(task: DecodeTask): unknown {
   // The stored bytes that came in and the decipher's output are garbage now.
   letGo(task.stored.byteLength + plain.byteLength);
   if (cached === undefined) return move(plain);
-  const answer: DecodeCachedResult = { plain, cached };
-  return moving(answer, [plain.buffer as ArrayBuffer]);
+  // The stored bytes go back too, to be filled by the next fetch (src/store/buffer-recycle.ts).
+  const stored = task.stored;
+  const answer: DecodeCachedResult = { plain, cached, ...(ownsBuffer(stored) ? { stored } : {}) };
+  return moving(answer, answer.stored ? [plain.buffer as ArrayBuffer, stored.buffer as ArrayBuffer] : [plain.buffer as ArrayBuffer]);
 }

@@ -15,6 +15,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { takeBuffer } from '../store/buffer-recycle.js';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { FragfsError } from '../errors.js';
@@ -260,7 +261,7 @@ async function readBody(body: Body | undefined, expectedBytes: number | undefine
 
 function collectInto(body: Pick<Readable, 'on' | 'off'>, expectedBytes: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
-    const out = Buffer.allocUnsafe(expectedBytes);
+    const out = takeBuffer(expectedBytes);
     let got = 0;
     const onData = (chunk: Buffer): void => {
       if (got + chunk.length > expectedBytes) {
