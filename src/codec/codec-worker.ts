@@ -143,11 +143,12 @@ export function decode(task: DecodeTask): unknown {
   }
   // Only bytes that verified are cached, written from this thread, not the one serving requests.
   const cached = task.cacheFile === undefined ? undefined : writeCacheFileSync(task.cacheFile, task.stored);
-  // The stored bytes that came in and the decipher's output are garbage now.
-  letGo(task.stored.byteLength + plain.byteLength);
-  if (cached === undefined) return move(plain);
-  // The stored bytes go back too, to be filled by the next fetch (src/store/buffer-recycle.ts).
+  // The stored bytes go back with a cache write, to be filled by the next fetch
+  // (src/store/buffer-recycle.ts); otherwise they are garbage now, as is the decipher's output.
   const stored = task.stored;
-  const answer: DecodeCachedResult = { plain, cached, ...(ownsBuffer(stored) ? { stored } : {}) };
-  return moving(answer, answer.stored ? [plain.buffer as ArrayBuffer, stored.buffer as ArrayBuffer] : [plain.buffer as ArrayBuffer]);
+  const giveBack = cached !== undefined && ownsBuffer(stored);
+  letGo((giveBack ? 0 : stored.byteLength) + plain.byteLength);
+  if (cached === undefined) return move(plain);
+  const answer: DecodeCachedResult = giveBack ? { plain, cached, stored } : { plain, cached };
+  return moving(answer, giveBack ? [plain.buffer as ArrayBuffer, stored.buffer as ArrayBuffer] : [plain.buffer as ArrayBuffer]);
 }
