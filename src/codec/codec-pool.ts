@@ -18,6 +18,15 @@ import { giveBuffer } from '../store/buffer-recycle.js';
 import { writeCacheFile, type CacheFile, type CacheHandoff } from '../store/cache-handoff.js';
 import type { CodecWorkerData, DecodeCachedResult, DecodeTask, EncodeManyResult, EncodeManyTask, EncodeTask, WorkerFailure } from './codec-worker.js';
 
+/** A decode task for the worker. */
+function decodeTask(stored: Uint8Array, ref: DecodeRef): DecodeTask {
+  // A key that is a view into a larger buffer (e.g. a decoded manifest) would clone that whole buffer.
+  const key = ref?.key instanceof Uint8Array && !ownsBuffer(ref.key) ? new Uint8Array(ref.key) : ref?.key;
+  const task: DecodeTask = { stored, id: ref?.id, key };
+  if (ref?.plainSize !== undefined) task.plainSize = ref.plainSize;
+  return task;
+}
+
 /** piscina's constructor, loaded on first use (it is CommonJS: require is synchronous). */
 function loadPiscina(): typeof Piscina {
   return (createRequire(import.meta.url)('piscina') as { Piscina: typeof Piscina }).Piscina;
@@ -295,11 +304,7 @@ export class CodecPool {
     this.checkOpen();
     if (!(stored instanceof Uint8Array)) throw new FragfsError('INVALID', 'stored block must be a Uint8Array');
     if (stored.length < this.inlineBelow) return decodeBlock(stored, ref);
-    // A key that is a view into a larger buffer (e.g. a decoded manifest) would clone that whole buffer.
-    const key = ref?.key instanceof Uint8Array && !ownsBuffer(ref.key) ? new Uint8Array(ref.key) : ref?.key;
-    const task: DecodeTask = { stored, id: ref?.id, key };
-    if (ref?.plainSize !== undefined) task.plainSize = ref.plainSize;
-    const r = await this.run<DecodeTask>('decode', task, stored);
+    const r = await this.run<DecodeTask>('decode', decodeTask(stored, ref), stored);
     if (isFailure(r)) rethrow(r.failure);
     return r as Uint8Array;
   }
@@ -313,17 +318,16 @@ export class CodecPool {
     let passedOn = false;
     try {
       this.checkOpen();
+      if (!(stored instanceof Uint8Array)) throw new FragfsError('INVALID', 'stored block must be a Uint8Array');
       if (stored.length < this.inlineBelow) {
         const plain = decodeBlock(stored, ref);
         passedOn = true;
         void writeCacheFile(h, stored).then(h.settle);
         return plain;
       }
-      const key = ref?.key instanceof Uint8Array && !ownsBuffer(ref.key) ? new Uint8Array(ref.key) : ref?.key;
+      // The handoff's paths alone: its settle() stays on this thread.
       const cacheFile: CacheFile = h.folder === undefined ? { tmpPath: h.tmpPath, path: h.path } : { tmpPath: h.tmpPath, path: h.path, folder: h.folder };
-      const task: DecodeTask = { stored, id: ref?.id, key, cacheFile };
-      if (ref?.plainSize !== undefined) task.plainSize = ref.plainSize;
-      const r = await this.run<DecodeTask>('decode', task, stored);
+      const r = await this.run<DecodeTask>('decode', { ...decodeTask(stored, ref), cacheFile }, stored);
       if (isFailure(r)) rethrow(r.failure);
       const { plain, cached, stored: back } = r as DecodeCachedResult;
       passedOn = true;
