@@ -39,7 +39,11 @@ async function filesUnder(dir: string): Promise<{ path: string; size: number }[]
     for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
       const p = join(d, e.name);
       if (e.isDirectory()) await walk(p);
-      else out.push({ path: p, size: (await stat(p)).size });
+      else {
+        // A background cache write renames its .part file into place while the walk runs.
+        const st = await stat(p).catch(() => undefined);
+        if (st !== undefined) out.push({ path: p, size: st.size });
+      }
     }
   };
   await walk(dir);
