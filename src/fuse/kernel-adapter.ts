@@ -421,10 +421,16 @@ export class KernelAdapter {
         // cached path clears the bits with a SETATTR of its own first). It keeps the mode it cached
         // and `stat -c %a` asks for nothing else, so a mode the write changes is invalidated before
         // the write is answered.
-        const kill = ((d as number) & WriteFlag.KILL_SUIDGID) !== 0 && ((await vfs.getattr(ino, a as number)).mode & 0o6000) !== 0;
-        const written = await vfs.write(ino, a as number, data, data.length, b as number, kill);
-        if (kill) await this.invalidateAttrs?.(ino);
-        out.replyWrite(unique, written);
+        try {
+          const kill = ((d as number) & WriteFlag.KILL_SUIDGID) !== 0 && ((await vfs.getattr(ino, a as number)).mode & 0o6000) !== 0;
+          const written = await vfs.write(ino, a as number, data, data.length, b as number, kill);
+          if (kill) await this.invalidateAttrs?.(ino);
+          out.replyWrite(unique, written);
+        } finally {
+          // The vfs copies what it keeps (Vfs.write's contract), so a 1 MiB payload can go now
+          // rather than at V8's next full collection.
+          out.releasePayload?.(data);
+        }
         return;
       }
       case Op.STATFS: {

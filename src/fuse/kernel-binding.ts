@@ -304,6 +304,12 @@ export interface KernelReplies {
   replyBuf(unique: number, data: Uint8Array | null, length: number): void;
   /** WRITE: how many bytes were written (at most the data's length). */
   replyWrite(unique: number, count: number): void;
+  /**
+   * A WRITE's data is no longer needed: its memory MAY be freed at once (the Buffer is detached and
+   * every view of it reads as empty) instead of at V8's next full collection. The caller MUST keep no
+   * view of it that it reads later. Returns whether the memory went; MAY be absent (nothing is freed).
+   */
+  releasePayload?(data: Uint8Array): boolean;
   replyStatfs(unique: number, statfs: Float64Array): void;
   /** GETXATTR and LISTXATTR when the kernel asked with size 0: the size the value or list needs. */
   replyXattrSize(unique: number, size: number): void;
@@ -385,6 +391,8 @@ export interface KernelBinding extends KernelReplies {
    * some memory was released. Takes no lock of the session's and MAY be called at any time.
    */
   trimMemory(): boolean;
+  /** KernelReplies.releasePayload: the addon detaches the Buffer, which frees its read buffer at once. */
+  releasePayload(data: Uint8Array): boolean;
 }
 
 let loaded: KernelBinding | undefined;

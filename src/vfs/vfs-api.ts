@@ -147,6 +147,8 @@ export interface Vfs {
    */
   cleanBlockAt?(ino: number, fh: number, position: number): { offset: number; data: Uint8Array } | undefined;
   /**
+   * The vfs MUST NOT read `data` after the returned promise settles (it copies what it keeps): the
+   * FUSE layer frees a payload as soon as its write is answered.
    * killSuidGid: the writer lacks CAP_FSETID (the kernel's FUSE_WRITE_KILL_SUIDGID, sent on writes that
    * bypass its page cache); the write MUST then clear setuid, and setgid where group execute is set.
    */

@@ -21,11 +21,15 @@ interface Reply {
 /** Records replies; `send` dispatches one request and resolves with its reply, without waiting to send the next. */
 function harness(fx: Fixture) {
   const waiting = new Map<number, (r: Reply) => void>();
+  /** Replies and payload releases, in the order they came. */
+  const events: string[] = [];
+  const released: Uint8Array[] = [];
   let nextUnique = 1;
   const settle = (kind: string) => (unique: number, ...args: unknown[]) => {
     const done = waiting.get(unique);
     if (!done) throw new Error(`reply ${kind} to unknown or answered request ${unique}`);
     waiting.delete(unique);
+    events.push(`reply ${kind}`);
     // Arrays are reused by the adapter after the reply: keep copies.
     done({ kind, args: args.map((x) => (x instanceof Float64Array ? Float64Array.from(x) : Buffer.isBuffer(x) ? Buffer.from(x) : x)) });
   };
@@ -37,6 +41,11 @@ function harness(fx: Fixture) {
     replyOpen: settle('open'),
     replyBuf: settle('buf'),
     replyWrite: settle('write'),
+    releasePayload(data) {
+      events.push('release');
+      released.push(data);
+      return true;
+    },
     replyStatfs: settle('statfs'),
     replyXattrSize: settle('xattrSize'),
     replyDir(unique, size, names, inos, modes, offsets) {
@@ -66,7 +75,7 @@ function harness(fx: Fixture) {
     adapter.dispatch(op, unique, nodeid, ME.uid, ME.gid, 1, ...args);
     return p;
   };
-  return { send };
+  return { send, events, released };
 }
 
 const b = (s: string) => Buffer.from(s);
@@ -166,6 +175,35 @@ test('LOOKUP of a missing name is a negative entry; READDIRPLUS gives attributes
     t.deepEqual(seen.slice(0, 2), ['.', '..']);
     t.is(new Set(seen).size, 32, 'no entry twice across pages');
     t.is((await send(Op.RELEASEDIR, 1, fh)).kind, 'err');
+  } finally {
+    await fx.done();
+  }
+});
+
+test('a WRITE\'s data is released once it is answered, and what the file holds is the vfs\'s own copy', async (t) => {
+  const fx = await fixture();
+  try {
+    const { send, events, released } = harness(fx);
+    const { attr, fh } = await fx.live.create(1, b('w'), 0o644, O_RDWR, ME);
+    const data = Buffer.alloc(1 << 20);
+    for (let i = 0; i < data.length; i += 4) data.writeUInt32LE(i, i);
+    const want = Buffer.from(data);
+    const r = await send(Op.WRITE, attr.ino, fh, 4096, data, 0);
+    t.deepEqual(r, { kind: 'write', args: [data.length] });
+    t.is(released.length, 1);
+    t.is(released[0], data, 'the very buffer the request brought');
+    t.deepEqual(events.slice(-2), ['reply write', 'release'], 'released after the reply');
+    // The payload is gone: what the file reads back cannot come from it.
+    data.fill(0xee);
+    const back = Buffer.alloc(want.length);
+    t.is(await fx.live.read(attr.ino, fh, back, back.length, 4096), want.length);
+    t.true(back.equals(want));
+    // A write that fails releases its data too.
+    const bad = Buffer.alloc(10);
+    const e = await send(Op.WRITE, attr.ino, 9999, 0, bad, 0);
+    t.is(e.kind, 'err');
+    t.is(released.at(-1), bad);
+    await fx.live.release(attr.ino, fh);
   } finally {
     await fx.done();
   }

@@ -599,6 +599,22 @@ print(json.dumps([str(x) for x in (s.st_mtime_ns, s.st_atime_ns, s.st_size, s.st
   t.deepEqual(JSON.parse(out), ['1700000000123250007', '-1500250000', '12345', '1234', '5678', String(0o100640), String(ino)]);
 });
 
+test('releasePayload detaches a buffer that is a whole ArrayBuffer and leaves a slice of a shared one alone', async (t) => {
+  const b = await ensureKernelBinding();
+  const whole = Buffer.allocUnsafeSlow(1 << 20).fill(7);
+  t.true(b.releasePayload(whole));
+  t.is(whole.length, 0, 'every view reads as empty: nothing points at freed memory');
+  t.is(whole.buffer.byteLength, 0);
+  const pooled = Buffer.from('from the shared pool');
+  t.true(pooled.buffer.byteLength > pooled.length);
+  t.false(b.releasePayload(pooled));
+  t.is(pooled.toString(), 'from the shared pool');
+  const view = new Uint8Array(new ArrayBuffer(100), 10, 20);
+  t.false(b.releasePayload(view), 'part of its buffer');
+  t.is(view.length, 20);
+  t.false(b.releasePayload(new Uint8Array(0)));
+});
+
 test.serial('trimMemory hands freed pages in the middle of the heap back to the system', async (t) => {
   const b = await ensureKernelBinding();
   setFlagsFromString('--expose-gc');

@@ -91,6 +91,42 @@ static const char *op_name(uint32_t op) {
 #define ZERO_COPY_MIN (64 * 1024)
 static bool zero_copy(size_t size, size_t bufsize) { return size >= ZERO_COPY_MIN && size * 2 >= bufsize; }
 
+/*
+ * Read buffers that zero-copy WRITE payloads gave back (releasePayload detaches the JS Buffer, which
+ * frees it at once): the reader takes one of these instead of fresh memory. A payload left to the
+ * garbage collector lived until V8's next full collection (30-80 MB of them during a 1 GiB write),
+ * and each fresh 1 MiB buffer costs the reader about 256 page faults. Process-wide, as the buffers
+ * outlive a session; a taker checks the size it needs (mounts may differ in max_write).
+ */
+#define SPARE_PAYLOADS 4
+static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *spare[SPARE_PAYLOADS];
+static int spare_count;
+
+static void give_spare(char *p) {
+  pthread_mutex_lock(&spare_lock);
+  if (spare_count < SPARE_PAYLOADS) {
+    spare[spare_count++] = p;
+    p = NULL;
+  }
+  pthread_mutex_unlock(&spare_lock);
+  free(p);
+}
+
+static char *take_spare(size_t size) {
+  char *p = NULL;
+  pthread_mutex_lock(&spare_lock);
+  for (int i = spare_count - 1; i >= 0; i--) {
+    if (malloc_usable_size(spare[i]) >= size) {
+      p = spare[i];
+      spare[i] = spare[--spare_count];
+      break;
+    }
+  }
+  pthread_mutex_unlock(&spare_lock);
+  return p ? p : malloc(size);
+}
+
 /* ---- state ---------------------------------------------------------------------------------- */
 
 typedef struct note note_t;
@@ -615,7 +651,7 @@ static rec_t *parse_request(state_t *st, size_t n) {
   case FUSE_WRITE: {
     IN(struct fuse_write_in, w);
     if (left < w->size) goto bad;
-    char *fresh = zero_copy(w->size, st->bufsize) ? malloc(st->bufsize) : NULL;
+    char *fresh = zero_copy(w->size, st->bufsize) ? take_spare(st->bufsize) : NULL;
     if (!(r = rec_new(REC_REQ, op, h, fresh ? 0 : w->size))) {
       free(fresh);
       err = ENOMEM;
@@ -809,7 +845,7 @@ static void *reader_main(void *arg) {
 static void free_payload(napi_env env, void *data, void *hint) {
   (void) env;
   (void) data;
-  free(hint); /* the whole read buffer; data points into it */
+  give_spare(hint); /* the whole read buffer; data points into it */
 }
 
 static napi_status arg_value(napi_env env, rec_t *r, const arg_t *a, napi_value *out) {
@@ -2163,6 +2199,31 @@ static napi_value js_notify_store(napi_env env, napi_callback_info info) {
   return queue_note(env, st, FUSE_NOTIFY_STORE, &out, sizeof out, data, len, false);
 }
 
+/*
+ * releasePayload(data): JS is done with a WRITE's data. Detaching its ArrayBuffer frees the read
+ * buffer at once (free_payload) and leaves every view of it empty, so a view kept by mistake reads
+ * nothing rather than freed memory. Only a buffer that is a whole ArrayBuffer is detached (never a
+ * slice of a shared pool); anything else is left to the collector. Returns whether it detached.
+ */
+static napi_value js_release_payload(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], ab, out;
+  NAPI(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  bool is_typed = false, done = false;
+  if (argc >= 1) NAPI(napi_is_typedarray(env, argv[0], &is_typed));
+  if (is_typed) {
+    napi_typedarray_type type;
+    size_t len, off, ab_len;
+    void *data, *ab_data;
+    NAPI(napi_get_typedarray_info(env, argv[0], &type, &len, &data, &ab, &off));
+    NAPI(napi_get_arraybuffer_info(env, ab, &ab_data, &ab_len));
+    bool detachable = type == napi_uint8_array && off == 0 && len == ab_len && len > 0;
+    if (detachable) done = napi_detach_arraybuffer(env, ab) == napi_ok;
+  }
+  NAPI(napi_get_boolean(env, done, &out));
+  return out;
+}
+
 /* trimMemory(): hands free malloc pages of every arena back to the system (malloc_trim(0)). */
 static napi_value js_trim_memory(napi_env env, napi_callback_info info) {
   (void) info;
@@ -2181,6 +2242,7 @@ NAPI_MODULE_INIT() {
     FN("replyDir", js_reply_dir), FN("replyDirPlus", js_reply_dir_plus),
     FN("notifyInvalInode", js_notify_inval_inode), FN("notifyInvalEntry", js_notify_inval_entry),
     FN("notifyStore", js_notify_store), FN("trimMemory", js_trim_memory),
+    FN("releasePayload", js_release_payload),
 #undef FN
   };
   NAPI(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
