@@ -35,6 +35,16 @@ export interface EncodeOptions {
   compress?: boolean;
   /** AES-256-GCM the payload. Default true; false is for tests and the format's unencrypted variant. */
   encrypt?: boolean;
+  /**
+   * Memory for the stored bytes: when it holds storedCapacity(plain.length) bytes or more, `stored`
+   * is a view of its start (a writer reuses such buffers: memory already touched, no garbage).
+   */
+  into?: Uint8Array;
+}
+
+/** The most bytes a block of `plainBytes` can take stored: header, the payload uncompressed, GCM tag. */
+export function storedCapacity(plainBytes: number): number {
+  return STORED_HEADER_LEN + plainBytes + GCM_TAG_LEN;
 }
 
 export interface EncodedBlock {
@@ -115,10 +125,15 @@ export function encodeBlock(plain: Uint8Array, convergenceSecret: Uint8Array, o:
   const payload = c ?? plain;
   const status = (c !== undefined ? STATUS_COMPRESSED : 0) | (doEncrypt ? STATUS_ENCRYPTED : 0);
 
-  // S is allocated once at its final size (not pooled: it must own its ArrayBuffer so it can be
-  // transferred); node:crypto has no encrypt-into, so the ciphertext costs one copy into S.
+  // S is allocated once at its final size (not from node's pool: it must own its ArrayBuffer so it
+  // can be transferred), or is the start of the caller's `into`; node:crypto has no encrypt-into,
+  // so the ciphertext costs one copy into S.
   const payloadLen = payload.length + (doEncrypt ? GCM_TAG_LEN : 0);
-  const stored = Buffer.allocUnsafeSlow(STORED_HEADER_LEN + payloadLen);
+  const into = o.into;
+  const stored =
+    into !== undefined && into.byteLength >= STORED_HEADER_LEN + payloadLen
+      ? Buffer.from(into.buffer, into.byteOffset, STORED_HEADER_LEN + payloadLen)
+      : Buffer.allocUnsafeSlow(STORED_HEADER_LEN + payloadLen);
   stored[0] = status;
   if (doEncrypt) {
     const cipher = createCipheriv('aes-256-gcm', key, ZERO_NONCE, { authTagLength: GCM_TAG_LEN });

@@ -211,12 +211,17 @@ export class CodecPool {
     return this.piscina;
   }
 
-  /** Encodes one block; see encodeBlock. */
-  async encode(plain: Uint8Array): Promise<EncodedBlock> {
+  /**
+   * Encodes one block; see encodeBlock. `into` (EncodeOptions.into) MUST own its whole ArrayBuffer,
+   * which the call takes: `stored` is then a view of it when the bytes fit, and the caller MUST NOT
+   * use `into` itself afterwards.
+   */
+  async encode(plain: Uint8Array, into?: Uint8Array): Promise<EncodedBlock> {
     this.checkOpen();
     if (!(plain instanceof Uint8Array)) throw new FragfsError('INVALID', 'block plaintext must be a Uint8Array');
-    if (plain.length < this.inlineBelow) return encodeBlock(plain, this.secret);
-    const r = await this.run<EncodeTask>('encode', { plain }, plain);
+    if (into !== undefined && !ownsBuffer(into)) throw new FragfsError('INVALID', 'into must own its whole ArrayBuffer');
+    if (plain.length < this.inlineBelow) return encodeBlock(plain, this.secret, into === undefined ? {} : { into });
+    const r = await this.run<EncodeTask>('encode', into === undefined ? { plain } : { plain, into }, plain, into);
     if (isFailure(r)) rethrow(r.failure);
     return r as EncodedBlock;
   }
@@ -363,11 +368,14 @@ export class CodecPool {
     name: 'encode' | 'decode',
     task: T,
     bytes: Uint8Array,
+    /** Memory that goes with the task whole (encode's `into`; it owns its buffer). */
+    extra?: Uint8Array,
   ): Promise<unknown> {
     const field = name === 'encode' ? 'plain' : 'stored';
+    const also = extra === undefined || extra.byteLength === 0 ? [] : [extra.buffer as ArrayBuffer];
     if (ownsBuffer(bytes) && bytes.byteLength > 0) {
       try {
-        return await this.pool.run(task, { name, transferList: [bytes.buffer as ArrayBuffer] });
+        return await this.pool.run(task, { name, transferList: [bytes.buffer as ArrayBuffer, ...also] });
       } catch (e) {
         if (!isCloneError(e)) throw e;
         // Untransferable buffer: fall through to a copy (it was not detached).
@@ -376,7 +384,7 @@ export class CodecPool {
     // A structured clone of a view copies its whole backing ArrayBuffer, so cut out just the view first.
     const copy = new Uint8Array(bytes);
     const copied = { ...task, [field]: copy };
-    return this.pool.run(copied, { name, transferList: [copy.buffer] });
+    return this.pool.run(copied, { name, transferList: [copy.buffer, ...also] });
   }
 
   private checkOpen(): void {

@@ -11,6 +11,7 @@ import { fusermountUnmount, type FusermountError } from './fusermount.js';
 import { KernelAdapter, PREFERRED_IO_BYTES } from './kernel-adapter.js';
 import { ensureKernelBinding, type KernelMountOptions } from './kernel-binding.js';
 import { type CollectFn, MemoryPacer } from './memory-pacer.js';
+import { dropKeptBuffers } from '../store/buffer-recycle.js';
 
 /** The largest FUSE request (READ and WRITE): one 1 MiB block, what the kernel's max_pages allows. */
 export const MAX_REQUEST_BYTES = PREFERRED_IO_BYTES;
@@ -213,6 +214,7 @@ export async function mountVfs(vfs: Vfs, mountpoint: string, o: MountOptions = {
       seen = adapter.requests;
       quietTicks = 0;
     } else if (QUIET_TICKS_GC.has(++quietTicks) && collect) {
+      dropKeptBuffers();
       collect();
     }
     binding.trimMemory();

@@ -1,7 +1,9 @@
-// Fetched fragments' buffers, given back by the codec thread that decoded them and taken again for
-// the next fetch of the same size: memory already touched, where a fresh 1 MiB buffer costs about
-// 256 page faults before the first byte is copied into it (a cold remote read spent 0.69 s of its
-// JS thread's 6 s copying response chunks into fresh buffers, 0.04 s into recycled ones).
+// Fragment-sized buffers kept for the next use of the same size: fetched fragments' bytes, given back
+// by the codec thread that decoded them and taken for the next fetch, and the memory a whole block's
+// stored bytes are encoded into, given back once the store has them (Repo.writeBlock). Memory already
+// touched, where a fresh 1 MiB buffer costs about 256 page faults before the first byte is copied
+// into it (a cold remote read spent 0.69 s of its JS thread's 6 s copying response chunks into fresh
+// buffers, 0.04 s into recycled ones), and no garbage waiting outside V8's heap for a collection.
 
 /**
  * Buffers kept at most (of all sizes together): a mount's read-ahead has 8 blocks in flight. Each
@@ -27,11 +29,29 @@ export function takeBuffer(bytes: number): Buffer {
   return Buffer.allocUnsafeSlow(bytes);
 }
 
-/** Gives `ab` back: the caller MUST hold the only reference to it. */
+/**
+ * Gives `ab` back: the caller MUST hold the only reference to it. When the pool is full, a buffer of
+ * the size least recently given back makes room (sizes in use change: a read, then a write).
+ */
 export function giveBuffer(ab: ArrayBuffer): void {
-  if (keptCount >= MAX_KEPT_BUFFERS || ab.byteLength < MIN_KEPT_BYTES) return;
+  if (ab.byteLength < MIN_KEPT_BYTES) return;
+  if (keptCount >= MAX_KEPT_BUFFERS) {
+    const [oldest, oldList] = kept.entries().next().value as [number, ArrayBuffer[]];
+    oldList.pop();
+    keptCount--;
+    if (oldList.length === 0) kept.delete(oldest);
+  }
   let list = kept.get(ab.byteLength);
-  if (list === undefined) kept.set(ab.byteLength, (list = []));
+  // Re-inserted: the map's order is that of the sizes' last give.
+  if (list !== undefined) kept.delete(ab.byteLength);
+  else list = [];
+  kept.set(ab.byteLength, list);
   list.push(ab);
   keptCount++;
+}
+
+/** Lets every kept buffer go (an idle process: they are memory it holds for nothing). */
+export function dropKeptBuffers(): void {
+  kept.clear();
+  keptCount = 0;
 }

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { FragfsError, isFragfsError } from '../../src/errors.js';
 import { blake3, toHex } from '../../src/codec/blake3.js';
-import { decodeBlock, encodeBlock, type EncodedBlock } from '../../src/codec/block-codec.js';
+import { decodeBlock, encodeBlock, storedCapacity, type EncodedBlock } from '../../src/codec/block-codec.js';
 import { BULK_BATCH, CodecPool, INLINE_BELOW, threadExecArgv } from '../../src/codec/codec-pool.js';
 
 const run = promisify(execFile);
@@ -231,4 +231,27 @@ test('encodeBulk: 300 small blocks asked in one turn come back as encodeBlock gi
   // Blocks of INLINE_BELOW and more went one by one, the rest BULK_BATCH at a time.
   const small = blocks.filter((b) => b.length < INLINE_BELOW).length + 1;
   t.is(tasks, Math.ceil(small / BULK_BATCH) + (300 - small + 1));
+});
+
+test('encode into offered memory: the stored bytes are a view of it, the same as without; too small is not used', async (t) => {
+  const plainBytes = 300_000;
+  const plain = randomBytes(plainBytes);
+  const plain2 = Buffer.from(plain);
+  const want = encodeBlock(plain, secret);
+  const into = Buffer.allocUnsafeSlow(storedCapacity(plainBytes));
+  const intoBuffer = into.buffer;
+  const got = await pool.encode(plain, into);
+  t.is(into.length, 0, 'offered memory goes to the codec thread (transferred)');
+  t.is(got.stored.byteOffset, 0);
+  t.is(got.stored.buffer.byteLength, storedCapacity(plainBytes), 'the stored bytes came back in the offered memory');
+  t.deepEqual(Buffer.from(got.stored), Buffer.from(want.stored));
+  t.is(got.id, want.id);
+  const inline = encodeBlock(plain2, secret, { into: Buffer.allocUnsafeSlow(storedCapacity(plain2.length)) });
+  t.deepEqual(Buffer.from(inline.stored), Buffer.from(want.stored));
+  t.not(intoBuffer, got.stored.buffer, 'a transferred buffer arrives as a new ArrayBuffer object');
+  const small = await pool.encode(Buffer.from(plain2), Buffer.allocUnsafeSlow(1000));
+  t.deepEqual(Buffer.from(small.stored), Buffer.from(want.stored));
+  t.is(small.stored.buffer.byteLength, want.stored.length, 'its own memory when the offered is too small');
+  const e = await t.throwsAsync(pool.encode(plain2, Buffer.from('a slice of the shared pool')));
+  t.true(isFragfsError(e, 'INVALID'));
 });

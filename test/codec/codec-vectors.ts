@@ -24,7 +24,7 @@ export type PlaintextSpec =
 export interface CodecVector {
   name: string;
   secretHex: string;
-  options: Required<EncodeOptions>;
+  options: Required<Pick<EncodeOptions, 'compress' | 'encrypt'>>;
   plaintext: PlaintextSpec;
   plainSize: number;
   keyHex: string;
@@ -53,7 +53,7 @@ const SECRET_B = toHex(refBlake3(new TextEncoder().encode('fragfs vector secret 
 const hexOf = (s: string) => toHex(new TextEncoder().encode(s));
 const WORDS = hexOf('fragfs '.repeat(16));
 
-const INPUTS: Array<{ name: string; secretHex: string; options: Required<EncodeOptions>; plaintext: PlaintextSpec }> = [
+const INPUTS: Array<{ name: string; secretHex: string; options: Required<Pick<EncodeOptions, 'compress' | 'encrypt'>>; plaintext: PlaintextSpec }> = [
   { name: 'empty block', secretHex: SECRET_A, options: { compress: true, encrypt: true }, plaintext: { hex: '' } },
   { name: 'short text, compression does not pay', secretHex: SECRET_A, options: { compress: true, encrypt: true }, plaintext: { hex: hexOf('hello, fragfs\n') } },
   { name: 'repeated words, compressed and encrypted (the worked example)', secretHex: SECRET_A, options: { compress: true, encrypt: true }, plaintext: { hex: WORDS } },
