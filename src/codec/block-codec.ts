@@ -158,9 +158,11 @@ function corrupt(id: string, what: string): FragfsError {
  * zero), crc32 of the payload, BLAKE3(stored) == ref.id, AEAD tag (encrypted blocks), zstd
  * (compressed blocks; output bounded by plainSize or MAX_BLOCK_SIZE), plaintext length == plainSize
  * when given. Any failure throws FragfsError CORRUPT naming the fragment; no bytes of a block that
- * failed are ever returned. The result owns its ArrayBuffer.
+ * failed are ever returned. The result owns its ArrayBuffer; or, with `into` large enough for the
+ * plaintext, is a view of its start (a writer decoding a block under a new image; `into`'s bytes
+ * past the plaintext are left as they were, and after a failure its contents are anything).
  */
-export function decodeBlock(stored: Uint8Array, ref: DecodeRef): Uint8Array {
+export function decodeBlock(stored: Uint8Array, ref: DecodeRef, into?: Uint8Array): Uint8Array {
   checkBytes('stored block', stored);
   if (ref === null || typeof ref !== 'object' || !isHexId(ref.id)) {
     throw new FragfsError('INVALID', `block ref id must be 64 lowercase hex digits, got ${JSON.stringify(ref?.id)}`);
@@ -202,7 +204,10 @@ export function decodeBlock(stored: Uint8Array, ref: DecodeRef): Uint8Array {
 
   let plain: Uint8Array;
   if ((status & STATUS_COMPRESSED) !== 0) {
-    plain = decompressBounded(id, c, plainSize ?? MAX_BLOCK_SIZE, plainSize !== undefined);
+    plain = decompressBounded(id, c, plainSize ?? MAX_BLOCK_SIZE, plainSize !== undefined, into);
+  } else if (into !== undefined && into.byteLength >= c.length) {
+    into.set(c);
+    plain = new Uint8Array(into.buffer, into.byteOffset, c.length);
   } else {
     // An unencrypted payload is a view into `stored`; the caller gets its own copy.
     plain = c === payload ? new Uint8Array(payload) : owned(c);
@@ -214,7 +219,7 @@ export function decodeBlock(stored: Uint8Array, ref: DecodeRef): Uint8Array {
 }
 
 /** zstd-decompresses `c`, refusing frames that claim more than `limit` bytes (a zip bomb in an unencrypted block). */
-function decompressBounded(id: string, c: Uint8Array, limit: number, exact: boolean): Uint8Array {
+function decompressBounded(id: string, c: Uint8Array, limit: number, exact: boolean, into?: Uint8Array): Uint8Array {
   let size: number | null;
   try {
     if (zstd.findFrameCompressedSize(c) !== c.length) throw new Error('trailing bytes after the frame');
@@ -228,7 +233,8 @@ function decompressBounded(id: string, c: Uint8Array, limit: number, exact: bool
   if (size !== null && size > limit) {
     throw corrupt(id, `zstd decompress failed (frame holds ${size} bytes, more than the ${limit} allowed)`);
   }
-  const dest = Buffer.allocUnsafeSlow(size ?? limit);
+  const need = size ?? limit;
+  const dest = into !== undefined && into.byteLength >= need ? Buffer.from(into.buffer, into.byteOffset, need) : Buffer.allocUnsafeSlow(need);
   let n: number;
   try {
     dctx ??= new zstd.DCtx();
@@ -237,5 +243,6 @@ function decompressBounded(id: string, c: Uint8Array, limit: number, exact: bool
     throw corrupt(id, `zstd decompress failed (${(e as Error).message})`);
   }
   if (size !== null && n !== size) throw corrupt(id, `zstd decompress failed (frame said ${size} bytes, gave ${n})`);
+  if (dest.buffer === into?.buffer) return new Uint8Array(dest.buffer, dest.byteOffset, n);
   return n === dest.length ? view(dest) : owned(dest.subarray(0, n));
 }

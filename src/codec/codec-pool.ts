@@ -304,12 +304,19 @@ export class CodecPool {
     );
   }
 
-  /** Decodes and verifies one block; see decodeBlock. Throws FragfsError CORRUPT naming the fragment. */
-  async decode(stored: Uint8Array, ref: DecodeRef): Promise<Uint8Array> {
+  /**
+   * Decodes and verifies one block; see decodeBlock. Throws FragfsError CORRUPT naming the fragment.
+   * `into` (decodeBlock's) MUST own its whole ArrayBuffer, which the call takes: the plaintext is
+   * then a view of its start when it fits, and the caller MUST NOT use `into` itself afterwards.
+   */
+  async decode(stored: Uint8Array, ref: DecodeRef, into?: Uint8Array): Promise<Uint8Array> {
     this.checkOpen();
     if (!(stored instanceof Uint8Array)) throw new FragfsError('INVALID', 'stored block must be a Uint8Array');
-    if (stored.length < this.inlineBelow) return decodeBlock(stored, ref);
-    const r = await this.run<DecodeTask>('decode', decodeTask(stored, ref), stored);
+    if (into !== undefined && !ownsBuffer(into)) throw new FragfsError('INVALID', 'into must own its whole ArrayBuffer');
+    if (stored.length < this.inlineBelow) return decodeBlock(stored, ref, into);
+    const task = decodeTask(stored, ref);
+    if (into !== undefined) task.into = into;
+    const r = await this.run<DecodeTask>('decode', task, stored, into);
     if (isFailure(r)) rethrow(r.failure);
     return r as Uint8Array;
   }

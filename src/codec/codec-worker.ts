@@ -46,6 +46,8 @@ export interface DecodeTask {
   plainSize?: number;
   /** Where to cache `stored` once it verified (a remote store's fragment cache, cache-handoff.ts). */
   cacheFile?: CacheFile;
+  /** Memory for the plaintext (decodeBlock's `into`), transferred with the task and back. */
+  into?: Uint8Array;
 }
 
 /** decode's answer to a task with a cacheFile. */
@@ -145,7 +147,9 @@ export function decode(task: DecodeTask): unknown {
   let plain: Uint8Array;
   try {
     const ref = task.plainSize === undefined ? { id: task.id, key: task.key } : task;
-    plain = owned(decodeBlock(task.stored, ref));
+    const decoded = decodeBlock(task.stored, ref, task.into);
+    // Decoded into the caller's memory: a view of it goes back, with all of it.
+    plain = task.into !== undefined && decoded.buffer === task.into.buffer ? decoded : owned(decoded);
   } catch (e) {
     return failure(e);
   }
@@ -156,7 +160,7 @@ export function decode(task: DecodeTask): unknown {
   const stored = task.stored;
   const giveBack = cached !== undefined && ownsBuffer(stored);
   letGo((giveBack ? 0 : stored.byteLength) + plain.byteLength);
-  if (cached === undefined) return move(plain);
+  if (cached === undefined) return plain.buffer === task.into?.buffer ? moving(plain, [plain.buffer as ArrayBuffer]) : move(plain);
   const answer: DecodeCachedResult = giveBack ? { plain, cached, stored } : { plain, cached };
   return moving(answer, giveBack ? [plain.buffer as ArrayBuffer, stored.buffer as ArrayBuffer] : [plain.buffer as ArrayBuffer]);
 }

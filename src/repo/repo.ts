@@ -365,6 +365,34 @@ export class Repo {
     }
   }
 
+  /**
+   * readBlock, with the plaintext decoded into `into`'s memory when it fits (CodecPool.decode): for a
+   * writer laying new bytes over a stored block, whose image is then that memory. `into` MUST own its
+   * whole ArrayBuffer and is taken; use the result (a view of that memory, or of another when the
+   * plaintext did not fit).
+   */
+  async readBlockInto(ref: BlockRef, into: Uint8Array, where?: string): Promise<Uint8Array> {
+    let stored: Uint8Array;
+    try {
+      stored = await this.store.get(this.dataNs, ref.id, { expectedBytes: ref.plainSize, handOff: true });
+    } catch (e) {
+      throw withWhere(e, where);
+    }
+    const handoff = takeCacheHandoff(stored);
+    try {
+      // A remote store's fetch (cache handoff): decoded as readBlock does, then copied over.
+      if (handoff !== undefined) {
+        const plain = await this.pool.decodeAndCache(stored, ref, handoff);
+        if (into.byteLength < plain.byteLength) return plain;
+        into.set(plain);
+        return into.subarray(0, plain.byteLength);
+      }
+      return await this.pool.decode(stored, ref, into);
+    } catch (e) {
+      throw withWhere(e, where);
+    }
+  }
+
   async putMeta(obj: MetaObject): Promise<string> {
     return (await this.putMetaKeyed(obj)).id;
   }

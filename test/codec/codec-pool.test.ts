@@ -255,3 +255,25 @@ test('encode into offered memory: the stored bytes are a view of it, the same as
   const e = await t.throwsAsync(pool.encode(plain2, Buffer.from('a slice of the shared pool')));
   t.true(isFragfsError(e, 'INVALID'));
 });
+
+test('decode into offered memory: the plaintext is a view of it, the same as without; too small is not used; a corrupt block still fails', async (t) => {
+  for (const plain of [randomBytes(200_000), Buffer.alloc(200_000, 'compressible ')]) {
+    const enc = encodeBlock(plain, secret);
+    const ref = { id: enc.id, key: enc.key, plainSize: plain.length };
+    const cap = plain.length + 1000;
+    const got = await pool.decode(Buffer.from(enc.stored), ref, Buffer.alloc(cap, 0xee));
+    t.is(got.byteOffset, 0);
+    t.is(got.buffer.byteLength, cap, 'the plaintext came back in the offered memory');
+    t.true(Buffer.from(got).equals(plain));
+    t.is(Buffer.from(got.buffer, plain.length, 1000).toString('hex'), 'ee'.repeat(1000), 'bytes past the plaintext untouched');
+    const inline = decodeBlock(enc.stored, ref, Buffer.alloc(cap));
+    t.true(Buffer.from(inline).equals(plain));
+    const small = await pool.decode(Buffer.from(enc.stored), ref, Buffer.alloc(100));
+    t.true(Buffer.from(small).equals(plain));
+    t.is(small.buffer.byteLength, plain.length, 'its own memory when the offered is too small');
+    const bad = Buffer.from(enc.stored);
+    bad[bad.length - 1]! ^= 1;
+    t.true(isFragfsError(await t.throwsAsync(pool.decode(bad, ref, Buffer.alloc(cap))), 'CORRUPT'));
+  }
+  t.true(isFragfsError(await t.throwsAsync(pool.decode(Buffer.alloc(10), { id: '0'.repeat(64), key: new Uint8Array(32) }, Buffer.from('pooled'))), 'INVALID'));
+});

@@ -243,3 +243,37 @@ test('a patch whose block is corrupt fails fsync with CORRUPT, naming the fragme
     await fx.done();
   }
 });
+
+test('scattered writes over stored blocks the cache does not hold come back right: compressed and random blocks, a short last block, a cut inside a patched block', async (t) => {
+  const fx = await fixture({ vfs: { cacheBytes: 0, writeBufferBytes: 2 * BS } });
+  try {
+    // Block 0 compresses (a repeating text), block 1 does not, block 2 is short (a tail of 5,000 bytes).
+    const text = Buffer.from('fragfs decodes a patched block into its new image. '.repeat(Math.ceil(BS / 51))).subarray(0, BS);
+    const model = Buffer.concat([text, pseudoRandom(BS, 21), pseudoRandom(5000, 22)]);
+    await writeFile(fx.vfs, '/p', model);
+    await fx.vfs.close();
+    const v = await fx.reopen();
+    const fh = await v.open('/p', O_RDWR);
+    // More scattered writes than a patch keeps (64), so each block is laid over its stored bytes
+    // while being written, and again when stored.
+    for (let i = 0; i < 200; i++) {
+      const off = (i * 7919) % (model.length - 64);
+      const data = pseudoRandom(1 + (i % 60), 100 + i);
+      t.is(await v.write('/p', fh, data, data.length, off), data.length);
+      data.copy(model, off);
+    }
+    await v.fsync('/p', fh, false);
+    // A cut inside block 1 while it is patched again, then a grow: zeros past the cut.
+    t.is(await v.write('/p', fh, Buffer.alloc(10, 9), 10, BS + 300), 10);
+    Buffer.alloc(10, 9).copy(model, BS + 300);
+    await v.ftruncate('/p', fh, BS + 1000);
+    await v.ftruncate('/p', fh, 2 * BS + 10);
+    const want = Buffer.concat([model.subarray(0, BS + 1000), Buffer.alloc(BS - 990)]);
+    await v.release('/p', fh);
+    t.true((await readFile(v, '/p')).equals(want));
+    await fx.vfs.close();
+    t.true((await readFile(await fx.reopen(), '/p')).equals(want), 'and after a reopen');
+  } finally {
+    await fx.done();
+  }
+});
