@@ -348,7 +348,21 @@ export class Repo {
   }
 
   /** The verified plaintext of a block; `where` (a file path) goes into any error. */
-  async readBlock(ref: BlockRef, where?: string): Promise<Uint8Array> {
+  readBlock(ref: BlockRef, where?: string): Promise<Uint8Array> {
+    return this.fetchAndDecode(ref, where);
+  }
+
+  /**
+   * readBlock, with the plaintext decoded into `into`'s memory when it fits (CodecPool.decode): for a
+   * writer laying new bytes over a stored block, whose image is then that memory. `into` MUST own its
+   * whole ArrayBuffer and is taken; use the result (a view of that memory, or of another when the
+   * plaintext did not fit).
+   */
+  readBlockInto(ref: BlockRef, into: Uint8Array, where?: string): Promise<Uint8Array> {
+    return this.fetchAndDecode(ref, where, into);
+  }
+
+  private async fetchAndDecode(ref: BlockRef, where: string | undefined, into?: Uint8Array): Promise<Uint8Array> {
     let stored: Uint8Array;
     try {
       // handOff: a remote store's fragment cache leaves its write of a fetched block to the codec
@@ -359,35 +373,12 @@ export class Repo {
     }
     const handoff = takeCacheHandoff(stored);
     try {
-      return await (handoff === undefined ? this.pool.decode(stored, ref) : this.pool.decodeAndCache(stored, ref, handoff));
-    } catch (e) {
-      throw withWhere(e, where);
-    }
-  }
-
-  /**
-   * readBlock, with the plaintext decoded into `into`'s memory when it fits (CodecPool.decode): for a
-   * writer laying new bytes over a stored block, whose image is then that memory. `into` MUST own its
-   * whole ArrayBuffer and is taken; use the result (a view of that memory, or of another when the
-   * plaintext did not fit).
-   */
-  async readBlockInto(ref: BlockRef, into: Uint8Array, where?: string): Promise<Uint8Array> {
-    let stored: Uint8Array;
-    try {
-      stored = await this.store.get(this.dataNs, ref.id, { expectedBytes: ref.plainSize, handOff: true });
-    } catch (e) {
-      throw withWhere(e, where);
-    }
-    const handoff = takeCacheHandoff(stored);
-    try {
-      // A remote store's fetch (cache handoff): decoded as readBlock does, then copied over.
-      if (handoff !== undefined) {
-        const plain = await this.pool.decodeAndCache(stored, ref, handoff);
-        if (into.byteLength < plain.byteLength) return plain;
-        into.set(plain);
-        return into.subarray(0, plain.byteLength);
-      }
-      return await this.pool.decode(stored, ref, into);
+      if (handoff === undefined) return await this.pool.decode(stored, ref, into);
+      const plain = await this.pool.decodeAndCache(stored, ref, handoff);
+      // A fetched block is decoded where its cache write goes, then copied into `into`.
+      if (into === undefined || into.byteLength < plain.byteLength) return plain;
+      into.set(plain);
+      return into.subarray(0, plain.byteLength);
     } catch (e) {
       throw withWhere(e, where);
     }
