@@ -1,6 +1,6 @@
 // The local file system calls Node lacks (native/local-fs.c): extended attributes of a path without
 // following symlinks, mknod for FIFOs, sockets and device nodes, a batch of lstats off the JS thread,
-// a batch of small files read whole off it, and fallocate(KEEP_SIZE) for the LMDB space reserve.
+// a batch of small files read whole off it, and fallocate (KEEP_SIZE, PUNCH_HOLE) for the LMDB space reserve.
 // Built with the system C compiler against Node's headers on first use (or by scripts/setup.sh),
 // like the FUSE addon (build-kernel.ts):
 // dist/native/fragfs-local/local_fs.node in the repo, else a per-user cache folder. A machine that
@@ -50,6 +50,12 @@ export interface LocalFs {
    * following a symlink), off the JS thread. MUST resolve with 0 or the errno, never reject.
    */
   fallocateKeepSize(path: Buffer, offset: number, length: number): Promise<number>;
+  /**
+   * fallocate(2) of [offset, offset + length) of `path` on the calling thread, keeping its size:
+   * allocating (FALLOC_FL_KEEP_SIZE) or, with `punch`, freeing (FALLOC_FL_PUNCH_HOLE) the blocks.
+   * MUST return 0 or the errno, never throw for a failure of the call itself.
+   */
+  fallocateSync(path: Buffer, punch: boolean, offset: number, length: number): number;
 }
 
 /** The C source, in the package's src (the repo, and what `npm pack` ships). */

@@ -30,10 +30,33 @@ const MAX_SLACK_BYTES = 256 * MIB;
 const PLENTY_FREE_BYTES = 1024 * MIB;
 /** Per reservation check, for LMDB's own pages (meta, free list, tree pages split by a batch). */
 const MARGIN_PAGES = 64;
+/** What guardSync counts for one write transaction that reserved nothing itself (a few records). */
+const GUARD_CHANGE_BYTES = 4096;
 /** Per write: branch and leaf pages a put may copy or split besides its overflow pages. */
 const PAGES_PER_WRITE = 8;
 
 type FallocateResult = 'ok' | 'ENOSPC' | 'unsupported';
+
+/**
+ * An environment opened with a writable map (MDB_WRITEMAP): LMDB sizes its file to the whole map at
+ * open, so the file's size says nothing of where its writes reach, and its writes are stores into
+ * memory, so a page the disk cannot hold is SIGBUS instead of ENOSPC. The reserve then reads the end
+ * of LMDB's pages from the environment, allocates holes inside the file, and checks before every
+ * write transaction (guardSync).
+ */
+export interface MappedFile {
+  /** Where LMDB's pages end, in bytes: (last page number + 1) x page size of the last commit. */
+  usedBytes(): number;
+  /** fallocate(2) on the calling thread, keeping the size (LocalFs.fallocateSync): 0 or the errno. */
+  fallocateSync(punch: boolean, offset: number, length: number): number;
+}
+
+/**
+ * With a writable map, the room every write transaction finds reserved past LMDB's pages: more than a
+ * metadata change of the live state dirties (a few pages), and than deleting the extents of a file
+ * of tens of GiB copies.
+ */
+export const MAPPED_MARGIN_BYTES = 8 * MIB;
 
 /**
  * fallocate(2) with FALLOC_FL_KEEP_SIZE (Node has no binding for it): through the local-fs addon, or
@@ -93,10 +116,57 @@ export class LmdbSpaceReserve {
   private fallocate: 'yes' | 'no' | 'unknown' = 'unknown';
   private chain: Promise<void> = Promise.resolve();
 
+  private readonly marginBytes: number;
+
   constructor(
     readonly dataPath: string,
     readonly pageSize = 4096,
-  ) {}
+    private readonly mapped?: MappedFile,
+  ) {
+    this.marginBytes = mapped ? MAPPED_MARGIN_BYTES : MARGIN_PAGES * pageSize;
+  }
+
+  /** Where LMDB's writes end: the file's size, or with a writable map, the end of its pages. */
+  private async endBytes(): Promise<number> {
+    if (this.mapped) return this.mapped.usedBytes();
+    return (await stat(this.dataPath)).size;
+  }
+
+  /**
+   * With a writable map, before every write transaction: NO_SPACE when the blocks past LMDB's pages
+   * that the transaction may write are not allocated and the disk cannot allocate them, so that LMDB
+   * never stores into a hole (SIGBUS). Most calls are arithmetic; when the reservation runs out before
+   * the background one catches up, it allocates on the calling thread. Without a map it does nothing
+   * (LMDB's own writes answer ENOSPC, lmdb-errors.ts).
+   */
+  guardSync(what: string): void {
+    const m = this.mapped;
+    if (!m) return;
+    const need = this.needOf(GUARD_CHANGE_BYTES);
+    // Read each time (about a microsecond): a transaction larger than its share of the bound must
+    // not leave the next one trusting an old bound.
+    const used = m.usedBytes();
+    this.bound = Math.max(this.bound, used + this.inFlight) + need;
+    const target = this.bound + this.marginBytes;
+    if (target <= this.reservedEnd) {
+      if (this.reservedEnd - this.bound < this.lowWater) this.extendInBackground();
+      return;
+    }
+    const slack = Math.min(MAX_SLACK_BYTES, Math.max(MIN_SLACK_BYTES, Math.floor(used / 2)));
+    for (const end of [target + slack, target]) {
+      const err = m.fallocateSync(false, used, end - used);
+      if (err === 0) {
+        this.fallocate = 'yes';
+        this.reservedEnd = Math.max(this.reservedEnd, end);
+        this.lowWater = Math.floor((end - target) / 2);
+        return;
+      }
+      if (err !== ENOSPC && err !== EDQUOT) {
+        throw new FragfsError('IO', `${what}: cannot allocate room in ${this.dataPath} (fallocate: errno ${err})`, { path: this.dataPath });
+      }
+    }
+    throw new FragfsError('NO_SPACE', `${what}: the disk is full (ENOSPC)`, { path: this.dataPath });
+  }
 
   /** What a write of `valueBytes` may take in the file, in bytes. */
   needOf(valueBytes: number): number {
@@ -109,7 +179,7 @@ export class LmdbSpaceReserve {
    */
   tryReserve(valueBytes: number): number | undefined {
     const need = this.needOf(valueBytes);
-    if (this.bound + need + MARGIN_PAGES * this.pageSize > this.reservedEnd) return undefined;
+    if (this.bound + need + this.marginBytes > this.reservedEnd) return undefined;
     this.inFlight += need;
     this.bound += need;
     if (this.reservedEnd - this.bound < this.lowWater) this.extendInBackground();
@@ -124,7 +194,7 @@ export class LmdbSpaceReserve {
     const need = this.needOf(valueBytes);
     this.inFlight += need;
     this.bound += need;
-    if (this.bound + MARGIN_PAGES * this.pageSize <= this.reservedEnd) {
+    if (this.bound + this.marginBytes <= this.reservedEnd) {
       if (this.reservedEnd - this.bound < this.lowWater) this.extendInBackground();
       return need;
     }
@@ -175,11 +245,11 @@ export class LmdbSpaceReserve {
   /** Refreshes the bound from the file's size; whether the room reserved covers it. */
   private async refreshed(): Promise<boolean> {
     try {
-      this.bound = (await stat(this.dataPath)).size + this.inFlight;
+      this.bound = (await this.endBytes()) + this.inFlight;
     } catch {
       return false;
     }
-    return this.bound + MARGIN_PAGES * this.pageSize <= this.reservedEnd;
+    return this.bound + this.marginBytes <= this.reservedEnd;
   }
 
   private serialized(fn: () => Promise<void>): Promise<void> {
@@ -212,12 +282,12 @@ export class LmdbSpaceReserve {
   private async ensure(required: boolean, withSlack = true): Promise<void> {
     let size: number;
     try {
-      size = (await stat(this.dataPath)).size;
+      size = await this.endBytes();
     } catch (e) {
       throw fromFsError(e, 'cannot stat', this.dataPath);
     }
     this.bound = size + this.inFlight;
-    const target = this.bound + MARGIN_PAGES * this.pageSize;
+    const target = this.bound + this.marginBytes;
     if (required && target <= this.reservedEnd) return;
     const free = await this.freeBytes();
     if (this.fallocate !== 'no') {
@@ -231,7 +301,7 @@ export class LmdbSpaceReserve {
         outcome = await fallocateKeepSize(this.dataPath, size, end - size);
         if (outcome === 'ok') {
           this.fallocate = 'yes';
-          this.reservedEnd = end;
+          this.reservedEnd = Math.max(this.reservedEnd, end);
           // The next reservation starts, in the background, once half of this slack is used.
           this.lowWater = Math.floor((end - target) / 2);
           return;
@@ -269,6 +339,13 @@ export class LmdbSpaceReserve {
   giveBack(): void {
     if (this.fallocate !== 'yes') return;
     try {
+      if (this.mapped) {
+        // Inside the file: punched out, past the pages of the last commit (the file keeps its size).
+        const used = this.mapped.usedBytes();
+        if (this.reservedEnd > used) this.mapped.fallocateSync(true, used, this.reservedEnd - used);
+        this.reservedEnd = 0;
+        return;
+      }
       truncateSync(this.dataPath, statSync(this.dataPath).size);
       this.reservedEnd = 0;
     } catch {

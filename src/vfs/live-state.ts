@@ -9,7 +9,8 @@ import { open as openFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
 import { FragfsError } from '../errors.js';
-import { LMDB_PERMISSIONS_MODE } from '../store/lmdb-files.js';
+import { LMDB_PERMISSIONS_MODE, lmdbFilePaths } from '../store/lmdb-files.js';
+import { LmdbSpaceReserve } from '../store/lmdb-space-reserve.js';
 import { lmdbError } from '../store/lmdb-errors.js';
 import type { BlockRef } from '../fragment/tree-format.js';
 import { ROOT_INO, S_IFDIR, S_IFMT, S_IFREG, isDir, nowNs, type InodeRecord } from './inode.js';
@@ -59,6 +60,12 @@ const GROUP_BATCH = 256;
 
 /** The most of the environment's file `warm` reads (a bigger state is warmed in its first part). */
 export const WARM_MAX_BYTES = 512 * 1024 * 1024;
+/**
+ * The map a writable-map state opens with. LMDB sizes the file to its map (a sparse file), and
+ * lmdb-js doubles the map when the pages outgrow it, so the file stays within about twice what the
+ * state holds instead of a fixed 1 GiB (which a read-only open still maps: it costs no disk there).
+ */
+export const WRITABLE_MAP_START_BYTES = 64 * 1024 * 1024;
 const WARM_CHUNK_BYTES = 1024 * 1024;
 /**
  * Memory for decoded records and live-state keys (LiveState's inode and entry caches, LiveCrypto's
@@ -91,6 +98,14 @@ export interface StateOptions {
   keys: LiveKeys;
   /** Bytes for the caches of decoded records and keys (default DEFAULT_META_CACHE_BYTES). */
   metaCacheBytes?: number;
+  /**
+   * Read-write only: open LMDB with a writable map (MDB_WRITEMAP), whose commits store into memory
+   * instead of copying dirty pages and writing each with a syscall. A store into a hole of the file
+   * that the disk cannot fill is SIGBUS, so every write transaction first has `room` check that the
+   * blocks it may write are allocated (LmdbSpaceReserve.guardSync), with this fallocate(2) on the
+   * JS thread (LocalFs.fallocateSync). Only for a file system where that fallocate works.
+   */
+  writableMap?: { fallocateSync: (path: Buffer, punch: boolean, offset: number, length: number) => number };
 }
 
 /** What the entry cache keeps of an entry (its key holds the name). */
@@ -134,8 +149,28 @@ export class LiveState {
   private nextIno: number | undefined;
   private inoRangeEnd = 0;
 
+  /**
+   * Disk blocks reserved ahead of LMDB's writes in the data file (lmdb-space-reserve.ts); with a
+   * writable map, checked before every write transaction. Undefined when read-only.
+   */
+  readonly room: LmdbSpaceReserve | undefined;
+  /** Opened with MDB_WRITEMAP (StateOptions.writableMap). */
+  readonly writableMap: boolean;
+
   constructor(o: StateOptions) {
     this.cacheRecords = !o.readOnly;
+    this.writableMap = !o.readOnly && o.writableMap !== undefined;
+    const dataPath = lmdbFilePaths(o.path, false).data;
+    const fallocateSync = o.writableMap?.fallocateSync;
+    this.room = o.readOnly
+      ? undefined
+      : new LmdbSpaceReserve(
+          dataPath,
+          4096,
+          this.writableMap && fallocateSync
+            ? { usedBytes: () => this.usedBytes(), fallocateSync: (punch, offset, length) => fallocateSync(Buffer.from(dataPath), punch, offset, length) }
+            : undefined,
+        );
     this.path = o.path;
     // The budget: 40 % decoded inodes, 35 % entries, 25 % index keys (what a walk touches per entry).
     const budget = o.metaCacheBytes ?? DEFAULT_META_CACHE_BYTES;
@@ -150,7 +185,7 @@ export class LiveState {
     // `sync()` (fsync, flushAll) pays for an fdatasync. Power loss can lose commits since the last sync.
     try {
       // Files lmdb-js would create itself are private (LiveVfs.open made both already).
-      this.root = open({ path: o.path, noSync: true, readOnly: o.readOnly, maxDbs: 4, mapSize: 1 << 30, permissionsMode: LMDB_PERMISSIONS_MODE } as Parameters<typeof open>[0]);
+      this.root = open({ path: o.path, noSync: true, useWritemap: this.writableMap, readOnly: o.readOnly, maxDbs: 4, mapSize: this.writableMap ? WRITABLE_MAP_START_BYTES : 1 << 30, permissionsMode: LMDB_PERMISSIONS_MODE } as Parameters<typeof open>[0]);
     } catch (e) {
       throw stateError(e, o.path);
     }
@@ -231,10 +266,24 @@ export class LiveState {
     return [...this.records.getKeys({ start, end: prefixEnd(start) })].map((k) => Buffer.from(k));
   }
 
+  /**
+   * Where LMDB's pages end in the data file, in bytes, as of the last commit (with a writable map the
+   * file itself is as large as the map).
+   */
+  usedBytes(): number {
+    // env.info() (mdb_env_info) is the one part of getStats() this needs, at about 1 us.
+    const env = (this.root as unknown as { env: { info(): { lastPageNumber: number } } }).env;
+    this.pageBytes ??= (this.root.getStats() as { pageSize: number }).pageSize;
+    return (env.info().lastPageNumber + 1) * this.pageBytes;
+  }
+  private pageBytes: number | undefined;
+
   /** One atomic write transaction. */
   txn<T>(fn: () => T): T {
     const outer = !this.inTxn;
     if (outer) {
+      // With a writable map, NO_SPACE here rather than SIGBUS in LMDB.
+      this.room?.guardSync('cannot change the live state');
       this.inTxn = true;
       this.cachesTouched = false;
       this.inoRangeTaken = false;
@@ -289,6 +338,8 @@ export class LiveState {
    * thread. Bounded by `maxBytes`; stops when the state closes; errors are ignored (it only saves time).
    */
   async warm(maxBytes = WARM_MAX_BYTES): Promise<number> {
+    // With a writable map the file is as large as the map; past LMDB's pages it holds nothing.
+    if (this.writableMap) maxBytes = Math.min(maxBytes, this.usedBytes());
     let read = 0;
     const fh = await openFile(join(this.path, 'data.mdb'), 'r').catch(() => undefined);
     if (!fh) return 0;

@@ -10,6 +10,7 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { FragfsError, isFragfsError } from '../errors.js';
 import type { SnapshotObject } from '../fragment/tree-format.js';
 import { PackStore } from '../pack/pack-store.js';
+import { localFs } from '../local/local-fs.js';
 import { isRemoteLocation, localFolderOf } from '../remote/store-site.js';
 import type { Repo } from '../repo/repo.js';
 import { writeSnapshot } from '../repo/tree-writer.js';
@@ -23,7 +24,7 @@ import { LiveImport } from './live-import.js';
 import { liveKeysOf } from './live-keys.js';
 import { migrateLiveState, OLD_STATE_FILE } from './live-migrate.js';
 import { ByteLru } from './byte-lru.js';
-import { LiveState, type DirCacheValue, type FileContentCache } from './live-state.js';
+import { LiveState, type DirCacheValue, type FileContentCache, type StateOptions } from './live-state.js';
 import { OpenFile, type FileContext } from './open-file.js';
 import { DEFAULT_READ_AHEAD_BYTES, newReadAheadState, type ReadAheadState } from './prefetch.js';
 import { SIBLING_FILES, SiblingStream } from './sibling-prefetch.js';
@@ -188,7 +189,7 @@ export class LiveVfs implements Vfs {
       },
     };
     this.source = o.source ?? Buffer.from(statePath);
-    this.room = new LmdbSpaceReserve(lmdbFilePaths(stateDirOf(statePath), false).data);
+    this.room = state.room ?? new LmdbSpaceReserve(lmdbFilePaths(stateDirOf(statePath), false).data);
   }
 
   static async open(o: LiveVfsOptions): Promise<LiveVfs> {
@@ -216,9 +217,17 @@ export class LiveVfs implements Vfs {
     // LMDB would make its lock file sparse and write it through a memory map: on a full disk that is
     // SIGBUS. The files are made here, with real blocks, 0600 (src/store/lmdb-files.ts).
     if (!readOnly || existsSync(dir)) await prepareLmdbFiles(lmdbFilePaths(dir, false), { readOnly });
+    const writableMap = readOnly ? undefined : await writableMapHere(dir);
     let state: LiveState;
     try {
-      state = new LiveState({ path: dir, readOnly, owner, keys, ...(o.metaCacheBytes === undefined ? {} : { metaCacheBytes: o.metaCacheBytes }) });
+      state = new LiveState({
+        path: dir,
+        readOnly,
+        owner,
+        keys,
+        ...(o.metaCacheBytes === undefined ? {} : { metaCacheBytes: o.metaCacheBytes }),
+        ...(writableMap ? { writableMap } : {}),
+      });
     } catch (e) {
       if (e instanceof FragfsError) throw e;
       throw new FragfsError('IO', `cannot open the live state at ${dir}: ${(e as Error).message}`, { path: dir, cause: e });
@@ -1149,4 +1158,20 @@ function checkXattrName(name: Buffer, ino: number): void {
   if (!Buffer.isBuffer(name) || name.length === 0) throw new FragfsError('INVALID', `${where(ino)}: empty attribute name`);
   if (name.length > XATTR_NAME_MAX) throw new FragfsError('RANGE', `${where(ino)}: attribute name too long`);
   if (name.includes(0)) throw new FragfsError('INVALID', `${where(ino)}: bad attribute name`);
+}
+
+/**
+ * Whether the live state in `dir` (which holds LMDB's lock file already) may be opened with a
+ * writable map: only where the local-fs addon is loaded and fallocate(2) works on that file system,
+ * since every write transaction then needs its blocks allocated first (LiveState, `writableMap`).
+ * Elsewhere LMDB writes its pages with pwrite(2), which answers ENOSPC by itself. A commit with the
+ * map costs a fraction (docs/DESIGN.md, "The live state"). FRAGFS_LIVE_WRITEMAP=0 turns it off.
+ */
+async function writableMapHere(dir: string): Promise<StateOptions['writableMap']> {
+  if (process.env['FRAGFS_LIVE_WRITEMAP'] === '0') return undefined;
+  const addon = await localFs();
+  if (addon instanceof Error) return undefined;
+  const probe = Buffer.from(lmdbFilePaths(dir, false).lock);
+  if (addon.fallocateSync(probe, false, 0, 4096) !== 0) return undefined;
+  return { fallocateSync: (path, punch, offset, length) => addon.fallocateSync(path, punch, offset, length) };
 }

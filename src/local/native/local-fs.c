@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -769,6 +770,42 @@ static napi_value js_fallocate_keep_size(napi_env env, napi_callback_info info) 
   return promise;
 }
 
+/*
+ * fallocateSync(path: Buffer, punch: boolean, offset: number, length: number): number, 0 or the errno.
+ * On the calling thread: the live state's room (lmdb-space-reserve.ts) needs its blocks before a
+ * write transaction starts (with a writable map, LMDB's writes are stores into memory, and a store
+ * into a hole the disk cannot fill is SIGBUS, not ENOSPC); `punch` gives back what was reserved
+ * (FALLOC_FL_PUNCH_HOLE) when the live state closes. Both keep the file's size.
+ */
+static napi_value js_fallocate_sync(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  NAPI(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  bool punch;
+  int64_t offset, length;
+  if (argc < 4 || napi_get_value_bool(env, argv[1], &punch) != napi_ok || napi_get_value_int64(env, argv[2], &offset) != napi_ok ||
+      napi_get_value_int64(env, argv[3], &length) != napi_ok || offset < 0 || length <= 0) {
+    napi_throw_type_error(env, NULL, "fallocateSync(path: Buffer, punch: boolean, offset >= 0, length > 0)");
+    return NULL;
+  }
+  char *path = cstring_arg(env, argv[0], "fallocateSync: path must be a Buffer without NUL");
+  if (path == NULL) return NULL;
+  int err = 0;
+  int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) err = errno;
+  else {
+    int mode = FALLOC_FL_KEEP_SIZE | (punch ? FALLOC_FL_PUNCH_HOLE : 0);
+    int r;
+    do r = fallocate(fd, mode, (off_t) offset, (off_t) length); while (r != 0 && errno == EINTR);
+    if (r != 0) err = errno;
+    close(fd);
+  }
+  free(path);
+  napi_value v;
+  NAPI(napi_create_int32(env, err, &v));
+  return v;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
     { "lgetxattrs", NULL, js_lgetxattrs, NULL, NULL, NULL, napi_enumerable, NULL },
@@ -779,6 +816,7 @@ NAPI_MODULE_INIT() {
     { "scanDir", NULL, js_scan_dir, NULL, NULL, NULL, napi_enumerable, NULL },
     { "readSmallFiles", NULL, js_read_small_files, NULL, NULL, NULL, napi_enumerable, NULL },
     { "fallocateKeepSize", NULL, js_fallocate_keep_size, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "fallocateSync", NULL, js_fallocate_sync, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   NAPI(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;
