@@ -235,7 +235,7 @@ export class LiveState {
   }
 
   private putSealed(key: Buffer, plain: Buffer): void {
-    this.records.putSync(key, this.crypto.seal(key, plain));
+    this.put(key, this.crypto.seal(key, plain));
   }
 
   /** Every member of a group (kind, id), opened GROUP_BATCH at a time (one AES call each). */
@@ -307,6 +307,20 @@ export class LiveState {
     } finally {
       if (outer) this.inTxn = false;
     }
+  }
+
+  /**
+   * Every write of a record goes through these two. One made outside txn() is a transaction of its
+   * own (lmdb-js commits it alone), so with a writable map it runs the room's guard first as well.
+   */
+  private put(key: Buffer, value: Buffer): void {
+    if (!this.inTxn) this.room?.guardSync('cannot change the live state');
+    this.records.putSync(key, value);
+  }
+
+  private del(key: Buffer): void {
+    if (!this.inTxn) this.room?.guardSync('cannot change the live state');
+    this.records.removeSync(key);
   }
 
   /** Inside txn: whether one is running, and whether it changed a cached inode or entry or the inode range. */
@@ -480,14 +494,14 @@ export class LiveState {
     const type = rec === undefined ? undefined : rec.mode & S_IFMT;
     this.cachesTouched = true;
     this.inodeCache.delete(ino);
-    this.records.removeSync(this.crypto.index(Kind.INODE, ino));
+    this.del(this.crypto.index(Kind.INODE, ino));
     if (type === undefined || type === S_IFREG) {
-      for (const k of this.groupKeys(Kind.EXTENTS, ino)) this.records.removeSync(k);
-      this.records.removeSync(this.crypto.index(Kind.CONTENT_CACHE, ino));
+      for (const k of this.groupKeys(Kind.EXTENTS, ino)) this.del(k);
+      this.del(this.crypto.index(Kind.CONTENT_CACHE, ino));
     }
-    if (rec === undefined || rec.xattrs) for (const k of this.groupKeys(Kind.XATTRS, ino)) this.records.removeSync(k);
-    if (type === undefined || type === S_IFDIR) this.records.removeSync(this.crypto.index(Kind.DIR_CACHE, ino));
-    this.records.removeSync(orphanKey(this.crypto, ino));
+    if (rec === undefined || rec.xattrs) for (const k of this.groupKeys(Kind.XATTRS, ino)) this.del(k);
+    if (type === undefined || type === S_IFDIR) this.del(this.crypto.index(Kind.DIR_CACHE, ino));
+    this.del(orphanKey(this.crypto, ino));
   }
 
   // --- directory entries
@@ -520,7 +534,7 @@ export class LiveState {
 
   removeEntry(parent: number, name: Uint8Array): void {
     this.cachesTouched = true;
-    this.records.removeSync(this.crypto.named(Kind.DIRENTS, parent, name));
+    this.del(this.crypto.named(Kind.DIRENTS, parent, name));
     this.entryCache.delete(entryKey(parent, name));
   }
 
@@ -569,7 +583,7 @@ export class LiveState {
   }
 
   removeExtent(ino: number, blockNo: number): void {
-    this.records.removeSync(this.crypto.numbered(Kind.EXTENTS, ino, Kind.EXTENT, blockNo));
+    this.del(this.crypto.numbered(Kind.EXTENTS, ino, Kind.EXTENT, blockNo));
   }
 
   /** Extents with blockNo >= fromBlock, in block order. */
@@ -596,7 +610,7 @@ export class LiveState {
   }
 
   removeXattr(ino: number, name: Uint8Array): void {
-    this.records.removeSync(this.crypto.named(Kind.XATTRS, ino, name));
+    this.del(this.crypto.named(Kind.XATTRS, ino, name));
   }
 
   /** Every xattr of `ino`, sorted by name bytes. */
@@ -658,7 +672,7 @@ export class LiveState {
       if (invalidating) {
         if (this.touched) this.touched.add(d);
         else if (!this.hasDirCache(d)) invalidating = false;
-        if (invalidating) this.records.removeSync(this.crypto.index(Kind.DIR_CACHE, d));
+        if (invalidating) this.del(this.crypto.index(Kind.DIR_CACHE, d));
       }
       if (!invalidating && !this.cacheRecords) return;
       const up: number | undefined = this.peekInode(d)?.parents[0];
@@ -676,7 +690,7 @@ export class LiveState {
   /** A file's extents changed: its cached manifest is stale too. */
   contentChanged(ino: number, rec?: Readonly<InodeRecord>): void {
     if (this.touched) this.touched.add(ino);
-    this.records.removeSync(this.crypto.index(Kind.CONTENT_CACHE, ino));
+    this.del(this.crypto.index(Kind.CONTENT_CACHE, ino));
     this.inodeChanged(ino, rec);
   }
 
