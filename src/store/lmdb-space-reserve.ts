@@ -5,7 +5,7 @@
 // disk then fails the reservation: NO_SPACE, before anything is queued.
 
 import { execFile } from 'node:child_process';
-import { statSync, truncateSync } from 'node:fs';
+import { statSync, statfsSync, truncateSync } from 'node:fs';
 import { stat, statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { constants as osConstants } from 'node:os';
@@ -152,8 +152,15 @@ export class LmdbSpaceReserve {
       if (this.reservedEnd - this.bound < this.lowWater) this.extendInBackground();
       return;
     }
-    const slack = Math.min(MAX_SLACK_BYTES, Math.max(MIN_SLACK_BYTES, Math.floor(used / 2)));
-    for (const end of [target + slack, target]) {
+    // Slack as ensure() takes it: never more than half of what is free past the need.
+    let slack = Math.min(MAX_SLACK_BYTES, Math.max(MIN_SLACK_BYTES, Math.floor(used / 2)));
+    try {
+      const f = statfsSync(dirname(this.dataPath));
+      slack = Math.min(slack, Math.max(0, Math.floor((f.bavail * f.bsize - (target - used)) / 2)));
+    } catch {
+      // The fallocate below says whether there is room.
+    }
+    for (const end of slack > 0 ? [target + slack, target] : [target]) {
       const err = m.fallocateSync(false, used, end - used);
       if (err === 0) {
         this.fallocate = 'yes';
