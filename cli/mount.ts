@@ -129,7 +129,7 @@ export function registerMount(program: Command): void {
       .option('--read-only', 'mount the live tree read-only (EROFS on every change)')
       .option('--snapshot <key>', 'mount this snapshot (meta key or name), always read-only')
       .option('--all', 'mount every snapshot, read-only: by-time/<time>/, by-name/<name> and latest')
-      .option('--cache-size <size>', 'memory for decrypted blocks (default 32M; the write buffer gets a quarter, at least 16M), e.g. 256M, 1G')
+      .option('--cache-size <size>', 'memory for decrypted blocks (default 16M; the write buffer gets a quarter, at least 8M), e.g. 256M, 1G')
       .option('--meta-cache-size <size>', 'memory for decoded metadata: inodes, entries and keys of the live tree, folders of a snapshot (default 16M)')
       .option('--allow-other', 'let other users use the mount (root, or user_allow_other in /etc/fuse.conf)')
       .option('--background', 'return once the mount is ready; the mount process keeps running detached')

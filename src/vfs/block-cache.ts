@@ -5,7 +5,11 @@ import { LRUCache } from 'lru-cache';
 import type { BlockRef } from '../fragment/tree-format.js';
 import type { Repo } from '../repo/repo.js';
 
-export const DEFAULT_CACHE_BYTES = 32 * 1024 * 1024;
+/**
+ * 16 MiB: with the write buffer's 8 MiB, what lets a mount stay under 160 MiB of its own memory on
+ * every workload of the bench (docs/DESIGN.md, "Memory of a mount"); `--cache-size` raises both.
+ */
+export const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
 
 export class BlockCache {
   private readonly lru: LRUCache<string, Uint8Array>;
@@ -13,7 +17,7 @@ export class BlockCache {
 
   constructor(
     private readonly repo: Repo,
-    cacheBytes: number = DEFAULT_CACHE_BYTES,
+    readonly cacheBytes: number = DEFAULT_CACHE_BYTES,
   ) {
     // lru-cache needs maxSize >= 1; a zero-byte cache still dedups concurrent loads.
     this.lru = new LRUCache({ maxSize: Math.max(1, cacheBytes), sizeCalculation: (v) => Math.max(1, v.byteLength) });

@@ -3,7 +3,8 @@
 
 import type { BlockRef } from '../fragment/tree-format.js';
 
-export const DEFAULT_WRITE_BUFFER_BYTES = 16 * 1024 * 1024;
+/** Sized with the block cache's default (block-cache.ts). */
+export const DEFAULT_WRITE_BUFFER_BYTES = 8 * 1024 * 1024;
 /** The smallest share of a store slot a store takes (so at most 16 stores per slot run at once). */
 const MIN_STORE_WEIGHT = 1 / 16;
 

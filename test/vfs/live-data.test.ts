@@ -218,6 +218,41 @@ test('writes into stored blocks that are not cached are kept as patches: a full 
   }
 });
 
+test('a flush keeps the last blocks it stores in the block cache, up to a quarter of it, not every block', async (t) => {
+  // A cache of 8 blocks: a flush keeps at most 2 of the blocks it stores.
+  const fx = await fixture({ vfs: { cacheBytes: 8 * BS } });
+  try {
+    await writeFile(fx.vfs, '/f', pseudoRandom(6 * BS, 21));
+    const v = fx.vfs;
+    const fh = await v.open('/f', O_RDWR);
+    // A small write into each block: six patched blocks, stored by the fsync.
+    for (let b = 0; b < 6; b++) t.is(await v.write('/f', fh, Buffer.alloc(100, b + 1), 100, b * BS + 10), 100);
+    await v.fsync('/f', fh, false);
+    // Corrupt every stored fragment: from now on a block reads back only from the cache.
+    for await (const id of fx.repo.store.list(fx.repo.dataNs)) {
+      const bytes = Buffer.from(await fx.repo.store.get(fx.repo.dataNs, id));
+      bytes[bytes.length - 20]! ^= 0x01;
+      await fx.repo.store.delete(fx.repo.dataNs, id);
+      await fx.repo.store.put(fx.repo.dataNs, id, bytes);
+    }
+    const cached: number[] = [];
+    for (let b = 0; b < 6; b++) {
+      const buf = Buffer.alloc(100);
+      const n = await v.read('/f', fh, buf, 100, b * BS + 10).catch((e: unknown) => {
+        t.true(isFragfsError(e, 'CORRUPT'), String(e));
+        return -1;
+      });
+      if (n === -1) continue;
+      t.true(buf.equals(Buffer.alloc(100, b + 1)), `block ${b}`);
+      cached.push(b);
+    }
+    t.deepEqual(cached, [4, 5], 'the last two blocks written, and no more');
+    await v.release('/f', fh).catch(() => undefined);
+  } finally {
+    await fx.done();
+  }
+});
+
 test('a patch whose block is corrupt fails fsync with CORRUPT, naming the fragment and the inode', async (t) => {
   const fx = await fixture({ vfs: { cacheBytes: 0 } });
   try {
