@@ -6,8 +6,9 @@ import type { BlockRef } from '../fragment/tree-format.js';
 import type { Repo } from '../repo/repo.js';
 
 /**
- * 16 MiB: with the write buffer's 8 MiB, what lets a mount stay under 160 MiB of its own memory on
- * every workload of the bench (docs/DESIGN.md, "Memory of a mount"); `--cache-size` raises both.
+ * 16 MiB, with the write buffer's 8 MiB: sized for the 160 MiB of its own memory a mount may hold at
+ * default settings (docs/DESIGN.md, "Memory of a mount", which says where it is still above);
+ * `--cache-size` raises both.
  */
 export const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
 
